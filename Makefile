@@ -1,0 +1,40 @@
+# pqk-mcu: `make demo` runs the pipeline end to end, `make test` runs the test suite.
+# Both install what they need (Debian packages, a pinned .venv) and are quick once set up.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-installed
+
+.PHONY: setup test demo fuzz bench experiment clean
+
+setup: $(STAMP) $(SYSTEM_STAMP)
+
+$(SYSTEM_STAMP): tools/setup-system.sh
+	bash tools/setup-system.sh
+	@mkdir -p $(VENV) && touch $@
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+test: setup
+	$(PY) -m pytest -n 2 -q tests
+
+demo: setup
+	$(PY) -m pqk_mcu.demo
+
+fuzz: setup
+	$(PY) -m pytest -q tests -m fuzz --hypothesis-profile fuzz
+
+bench: setup
+	$(PY) benchmarks/perf/run.py
+
+experiment: setup
+	$(PY) -m pqk_mcu.cli experiment --task kws --out benchmarks/kws
+	$(PY) -m pqk_mcu.cli experiment --task mnist --out benchmarks/mnist
+
+clean:
+	rm -rf build .pytest_cache

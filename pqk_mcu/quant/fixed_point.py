@@ -1,0 +1,157 @@
+"""Fixed-point arithmetic exact to TensorFlow Lite Micro's reference kernels.
+
+This module is the one place in pqk-mcu where requantization rounding lives. Training (fake
+quantization), compiler passes, the reference interpreter and the C code generator all import it.
+
+Each function has a scalar form on plain Python ints (a line-for-line transliteration of the C++,
+used as the specification in tests) and, where it runs on tensors, a vectorized numpy form.
+The C runtime's ``pqk_requantize`` (firmware/runtime/pqk_requantize.h) mirrors
+``multiply_by_quantized_multiplier`` line for line.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+INT8_MIN = -128
+INT8_MAX = 127
+
+
+def tflite_round(value: float) -> int:
+    """``std::round``: halves away from zero (Python's ``round`` rounds halves to even)."""
+    magnitude = abs(value)
+    floor = math.floor(magnitude)
+    rounded = floor + 1 if magnitude - floor >= 0.5 else floor
+    return int(-rounded if value < 0 else rounded)
+
+
+def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
+    """TFLite ``QuantizeMultiplier``: real = multiplier * 2^(shift - 31), multiplier in [2^30, 2^31).
+
+    Returns ``(quantized_multiplier, shift)``; shift > 0 is a left shift.
+    """
+    if real_multiplier == 0.0:
+        return 0, 0
+    significand, shift = math.frexp(real_multiplier)
+    q_fixed = tflite_round(significand * (1 << 31))
+    if q_fixed > (1 << 31):
+        raise ValueError(f"multiplier {real_multiplier!r} cannot be quantized")
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    # A shift smaller than -31 would shift every bit out.
+    if shift < -31:
+        shift = 0
+        q_fixed = 0
+    return int(q_fixed), int(shift)
+
+
+def saturating_rounding_doubling_high_mul(a: int, b: int) -> int:
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` on int32 values."""
+    overflow = a == b and a == INT32_MIN
+    ab_64 = a * b
+    nudge = (1 << 30) if ab_64 >= 0 else (1 - (1 << 30))
+    numerator = ab_64 + nudge
+    # C++ integer division truncates toward zero.
+    high = abs(numerator) // (1 << 31)
+    high = high if numerator >= 0 else -high
+    return INT32_MAX if overflow else _wrap_int32(high)
+
+
+def rounding_divide_by_pot(x: int, exponent: int) -> int:
+    """gemmlowp ``RoundingDivideByPOT``: x / 2^exponent, ties away from zero."""
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+def multiply_by_quantized_multiplier(x: int, quantized_multiplier: int, shift: int) -> int:
+    """TFLite ``MultiplyByQuantizedMultiplier`` (int32 x, default double rounding)."""
+    left_shift = shift if shift > 0 else 0
+    right_shift = 0 if shift > 0 else -shift
+    return rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(_wrap_int32(x * (1 << left_shift)), quantized_multiplier),
+        right_shift,
+    )
+
+
+def _wrap_int32(value: int) -> int:
+    return ((value + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+
+# --------------------------------------------------------------------------------------------
+# Vectorized numpy forms (int64 arithmetic, results as int32 arrays).
+
+
+def srdhm_array(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """Vectorized ``saturating_rounding_doubling_high_mul``."""
+    a64 = np.asarray(a, dtype=np.int64)
+    b64 = np.asarray(b, dtype=np.int64)
+    overflow = (a64 == b64) & (a64 == INT32_MIN)
+    ab_64 = a64 * b64
+    numerator = ab_64 + np.where(ab_64 >= 0, 1 << 30, 1 - (1 << 30))
+    high = np.where(numerator >= 0, numerator >> 31, -((-numerator) >> 31))
+    high = ((high + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    return np.where(overflow, INT32_MAX, high).astype(np.int32)
+
+
+def rounding_divide_by_pot_array(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
+    """Vectorized ``rounding_divide_by_pot`` (exponent may vary per element)."""
+    x64 = np.asarray(x, dtype=np.int64)
+    exponent64 = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent64) - 1
+    remainder = x64 & mask
+    threshold = (mask >> 1) + (x64 < 0)
+    return ((x64 >> exponent64) + (remainder > threshold)).astype(np.int32)
+
+
+def multiply_by_quantized_multiplier_array(
+    x: np.ndarray, quantized_multiplier: np.ndarray | int, shift: np.ndarray | int
+) -> np.ndarray:
+    """Vectorized ``multiply_by_quantized_multiplier``; multiplier and shift broadcast (per channel)."""
+    shift64 = np.asarray(shift, dtype=np.int64)
+    left_shift = np.where(shift64 > 0, shift64, 0)
+    right_shift = np.where(shift64 > 0, 0, -shift64)
+    shifted = np.asarray(x, dtype=np.int64) << left_shift
+    shifted = ((shifted + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    return rounding_divide_by_pot_array(srdhm_array(shifted, quantized_multiplier), right_shift)
+
+
+# --------------------------------------------------------------------------------------------
+# Scale bookkeeping done the way TFLite's Prepare functions do it.
+
+
+def conv_effective_scales(input_scale: float, filter_scales, output_scale: float) -> list[float]:
+    """``PopulateConvolutionQuantizationParams``: per channel, in double, input*filter/output."""
+    return [float(input_scale) * float(fs) / float(output_scale) for fs in filter_scales]
+
+
+def conv_multipliers(input_scale: float, filter_scales, output_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``(multiplier int32[], shift int32[])`` for CONV_2D / DEPTHWISE_CONV_2D."""
+    pairs = [quantize_multiplier(s) for s in conv_effective_scales(input_scale, filter_scales, output_scale)]
+    return (np.array([m for m, _ in pairs], dtype=np.int32), np.array([s for _, s in pairs], dtype=np.int32))
+
+
+def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
+    """``CalculateActivationRangeQuantized`` for int8 outputs.
+
+    ``f / scale`` is evaluated in float32 and rounded like ``TfLiteRound`` on a float.
+    """
+
+    def quantize(real: float) -> int:
+        return int(zero_point) + tflite_round(float(np.float32(real) / np.float32(scale)))
+
+    if activation == "NONE":
+        return INT8_MIN, INT8_MAX
+    if activation == "RELU":
+        return max(INT8_MIN, quantize(0.0)), INT8_MAX
+    if activation == "RELU6":
+        return max(INT8_MIN, quantize(0.0)), min(INT8_MAX, quantize(6.0))
+    if activation == "RELU_N1_TO_1":
+        return max(INT8_MIN, quantize(-1.0)), min(INT8_MAX, quantize(1.0))
+    raise ValueError(f"unknown fused activation {activation!r}")

@@ -1,0 +1,41 @@
+"""Shared test setup: fixture paths, toolchain gating, hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MODELS = sorted(p for p in FIXTURES.glob("*.tflite"))
+
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", deadline=None, max_examples=10_000, suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm", "gcc")
+
+
+def require_tools(*tools: str) -> None:
+    """Skip when a tool is missing locally; fail in CI (PQK_REQUIRE_TOOLS=1) instead of skipping."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    if not missing:
+        return
+    message = f"missing tools: {', '.join(missing)}"
+    if os.environ.get("PQK_REQUIRE_TOOLS") == "1":
+        pytest.fail(message + " (PQK_REQUIRE_TOOLS=1 forbids skipping)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def toolchain() -> None:
+    require_tools(*TOOLS)
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
