@@ -20,6 +20,239 @@ def cli() -> None:
     """pqk-mcu: train pruned int8 networks with PQK and compile them for Cortex-M."""
 
 
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of a table.")
+def inspect(model: str, as_json: bool) -> None:
+    """Table of a .tflite model's ops: shapes, params, weights, MACs, weight sparsity."""
+    import json
+
+    from rich.console import Console
+
+    from pqk_mcu.frontends.tflite import load_tflite
+    from pqk_mcu.ir.summary import render_table, summarize
+
+    summary = summarize(load_tflite(model))
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        Console().print(render_table(summary, title=model))
+
+
+@cli.group()
+def data() -> None:
+    """Data sets: the synthesized keyword corpus and KWS test streams."""
+
+
+@data.command("synth-kws")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Corpus folder (replaced when done).")
+@click.option("--variants", type=click.IntRange(1, 100),
+              help="Speakers (voice variant, pitch, speed, level) per English voice [default: 50].")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64), help="Parallel espeak-ng processes.")
+def synth_kws(out: str, variants: int | None, seed: int, jobs: int) -> None:
+    """Synthesize the keyword corpus with espeak-ng in the Speech Commands layout (speaker-disjoint splits)."""
+    from pqk_mcu.train.data.synth_kws import DEFAULT_VARIANTS, synthesize_corpus
+
+    summary = synthesize_corpus(out, variants=variants or DEFAULT_VARIANTS, seed=seed, jobs=jobs)
+    speakers = ", ".join(f"{split} {count}" for split, count in summary.speakers.items())
+    click.echo(f"{summary.clips} clips from {sum(summary.speakers.values())} speakers ({speakers}) "
+               f"in {summary.out_dir} [{summary.seconds:.0f} s]")
+
+
+@data.command("stream")
+@click.argument("corpus", type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Stream WAV (+ .truth.json beside it).")
+@click.option("--seconds", default=60.0, show_default=True, type=float)
+@click.option("--keywords", "n_keywords", default=20, show_default=True, type=int)
+@click.option("--unknown", "n_unknown", default=0, show_default=True, type=int, help="Non-keyword distractors.")
+@click.option("--snr", "snr_db", default=20.0, show_default=True, type=float, help="Keyword level over noise, dB.")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
+@click.option("--seed", default=0, show_default=True, type=int)
+def stream(corpus: str, out: str, seconds: float, n_keywords: int, n_unknown: int, snr_db: float, split: str,
+           seed: int) -> None:
+    """A KWS test stream: keywords of held-out speakers at known times over background noise."""
+    from pqk_mcu.train.data.stream import make_stream, write_stream
+
+    audio, truth = make_stream(corpus, seconds=seconds, n_keywords=n_keywords, seed=seed, snr_db=snr_db,
+                               split=split, n_unknown=n_unknown)
+    truth_path = write_stream(out, audio, truth)
+    click.echo(f"{out}: {seconds:g} s, {len(truth)} keywords; truth in {truth_path}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--board", default="reference", show_default=True,
+              help="Backend to check: 'reference' (against TFLite Micro), 'host', or a board name (against the reference).")
+@click.option("--inputs", "count", type=click.IntRange(min=1), default=10, show_default=True, help="Random inputs to run.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+@click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Inputs from a .npy file instead.")
+def verify(model: str, board: str, count: int, seed: int, input_file: str | None) -> None:
+    """Run inputs through BOARD and its oracle; compare every output, and on mismatch every layer."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from pqk_mcu.frontends.tflite import load_tflite
+    from pqk_mcu.verify import load_input_file, random_inputs, verify_model
+
+    try:
+        model_bytes = Path(model).read_bytes()
+    except OSError as error:
+        raise PqkError(f"cannot read {model}: {error.strerror}") from None
+    graph = load_tflite(model_bytes)
+    input_sets = load_input_file(graph, input_file) if input_file else random_inputs(graph, count, seed)
+    with tqdm(total=len(input_sets), desc=f"verify on {board}", unit="input", disable=None, leave=False) as bar:
+        report = verify_model(graph, model_bytes, board, input_sets, progress=lambda _: bar.update())
+    for mismatch in report.mismatches:
+        for line in mismatch.describe():
+            click.echo(line)
+    click.echo(report.summary())
+    if not report.passed:
+        sys.exit(1)
+
+@cli.command("compile")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for model.h, model.c, model_weights.c and manifest.json (replaced atomically).")
+@click.option("--format", "weight_format", type=click.Choice(["auto", "dense", "csr"]), default="auto",
+              show_default=True, help="Weight storage: chosen per layer by the cost model, or forced.")
+def compile_command(model: str, out_dir: str, weight_format: str) -> None:
+    """Generate int8 C for MODEL (.tflite): model.h, model.c, model_weights.c."""
+    from rich.console import Console
+
+    from pqk_mcu.codegen import generate_c
+    from pqk_mcu.codegen.report import layer_table, memory_line
+    from pqk_mcu.frontends.tflite import load_tflite
+
+    generated = generate_c(load_tflite(model), out_dir, weight_format)
+    Console().print(layer_table(generated, title=model))
+    click.echo(f"{out_dir}: {memory_line(generated)}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--board", required=True, help="Board name (pqk_mcu/boards/*.yaml) or a board YAML file.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for gen/, firmware.elf, firmware.map, size.txt/size.json (replaced atomically).")
+@click.option("--format", "weight_format", type=click.Choice(["auto", "dense", "csr"]), default="auto",
+              show_default=True, help="Weight storage: chosen per layer by the cost model, or forced.")
+@click.option("--app", default="harness", show_default=True, help="Firmware app in firmware/apps/.")
+def build(model: str, board: str, out_dir: str, weight_format: str, app: str) -> None:
+    """Generate C for MODEL (.tflite) and build firmware for BOARD; print the size report."""
+    from pqk_mcu.runner.arm import build_model
+
+    firmware = build_model(model, board, out_dir, weight_format=weight_format, app=app)
+    click.echo(firmware.size.table())
+    click.echo(f"wrote {firmware.elf} (map, size.json, size.txt, gen/ beside it)")
+
+
+@cli.command()
+@click.argument("elf", type=click.Path(dir_okay=False))
+@click.option("--board", required=True, help="Emulated board the ELF was built for.")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="int8 input tensor (.npy).")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False), help="Output tensor (.npy).")
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds before a silent firmware counts as hung.")
+def run(elf: str, board: str, input_path: str, output_path: str, timeout: float) -> None:
+    """Run firmware ELF once under QEMU on one input; write its output."""
+    from pqk_mcu.runner.qemu import run_npy
+
+    result = run_npy(elf, board, input_path, output_path, timeout=timeout)
+    click.echo(f"wrote {output_path} ({len(result.output)} bytes); peak stack {result.stack_bytes} B")
+
+
+
+def _key_values(items: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        for part in item.split(","):
+            key, sep, value = part.partition("=")
+            if not sep or not key:
+                raise PqkError(f"expected key=value, got {part!r}")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _numbers(text: str, kind, what: str) -> tuple:
+    try:
+        return tuple(kind(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise PqkError(f"{what}: expected comma-separated numbers, got {text!r}") from None
+
+
+@cli.command()
+@click.option("--task", required=True, type=click.Choice(["kws", "mnist", "digits", "cifar10"]))
+@click.option("--model", default=None, help="ds-cnn, res8, tc-resnet8, resnet8 or mnist-cnn (default: the task's preset).")
+@click.option("--sparsity", default=0.9, show_default=True, type=float, help="Target fraction of pruned weights (0 = dense).")
+@click.option("--phases", default="1,2", show_default=True, help="1 (pruning + QAT) or 1,2 (+ PQK distillation).")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Data folder (kws: Speech Commands layout).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoint, model.tflite, metrics.json.")
+@click.option("--epochs", default=None, help="Epochs of phase 1[,phase 2] (default: the task's preset).")
+@click.option("--batch-size", default=None, type=click.IntRange(min=1))
+@click.option("--lr", default=2e-3, show_default=True, type=float)
+@click.option("--width", default=1.0, show_default=True, type=float, help="Channel width multiplier.")
+@click.option("--granularity", default="layer", show_default=True, type=click.Choice(["layer", "global"]))
+@click.option("--float", "float_model", is_flag=True, help="Train a float model (no QAT, no export).")
+@click.option("--pqk-option", "pqk_options", multiple=True, help="PQK option key=value (tau, ce_weight, kd_weight, "
+              "warmup_fraction, teacher_precision=fp32|int8, teacher_bn=separate|shared).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1), help="DDP processes.")
+@click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(min=1), help="Steps between checkpoints.")
+def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, width, granularity, float_model,
+          pqk_options, seed, nproc, checkpoint_every) -> None:
+    """Train with pruning + int8 QAT (phase 1) and PQK (phase 2); export the student to int8 .tflite.
+
+    Rerunning with the same --out resumes from the last checkpoint.
+    """
+    import json
+
+    from pqk_mcu.train.data import load_task
+    from pqk_mcu.train.experiment import PRESETS
+    from pqk_mcu.train.pqk import PqkOptions
+    from pqk_mcu.train.run import METRICS_NAME, train_and_export
+    from pqk_mcu.train.trainer import TrainConfig
+
+    preset = PRESETS[task]
+    epoch_counts = _numbers(epochs, int, "--epochs") if epochs else preset["epochs"]
+    config = TrainConfig(
+        task=task, model=model or preset["model"], width=width, quantize=not float_model,
+        sparsity=0.0 if float_model else sparsity, phases=(1,) if float_model else _numbers(phases, int, "--phases"),
+        epochs=(epoch_counts[0], epoch_counts[1] if len(epoch_counts) > 1 else preset["epochs"][1]),
+        batch_size=batch_size or preset["batch_size"], lr=lr, granularity=granularity,
+        pqk=PqkOptions().with_overrides(_key_values(pqk_options)), seed=seed, nproc=nproc,
+        checkpoint_every=checkpoint_every,
+    )
+    metrics = train_and_export(config, load_task(task, data_dir, seed=seed), out)
+    summary = {k: metrics.get(k) for k in ("method", "sparsity", "accuracy", "tflite", "export_check")}
+    click.echo(json.dumps(summary))
+    click.echo(f"metrics: {out}/{METRICS_NAME}")
+
+
+@cli.command()
+@click.option("--task", required=True, type=click.Choice(["kws", "mnist", "digits", "cifar10"]))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="results.json, results.md, plot, runs/.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Data folder (kws: Speech Commands layout).")
+@click.option("--model", default=None, help="Model (default: the task's preset).")
+@click.option("--epochs", default=None, help="Epochs of phase 1,phase 2 (others train for their sum).")
+@click.option("--sparsities", default="0.5,0.8,0.9", show_default=True)
+@click.option("--ablation", "ablations", multiple=True, help="Extra PQK run with options key=value[,key=value].")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1), help="DDP processes per run.")
+def experiment(task, out, data_dir, model, epochs, sparsities, ablations, seed, nproc) -> None:
+    """Comparison grid: float, int8 QAT, phase 1 and PQK at each sparsity -> results.json/.md + plot."""
+    from pqk_mcu.train.experiment import run_experiment
+
+    rows = run_experiment(
+        task, out, data_dir, model=model, epochs=_numbers(epochs, int, "--epochs") if epochs else None,
+        sparsities=_numbers(sparsities, float, "--sparsities"),
+        ablations=tuple(_key_values((a,)) for a in ablations), seed=seed, nproc=nproc,
+    )
+    for row in rows:
+        click.echo(f"{row['method']:7s} {row['variant'] or '':24s} sparsity {row['sparsity']:.3f}  accuracy {row['accuracy']:.4f}")
+    click.echo(f"results: {out}/results.json, {out}/results.md, {out}/accuracy_vs_sparsity.png")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="pqk-mcu", standalone_mode=False)

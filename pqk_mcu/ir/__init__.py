@@ -2,5 +2,21 @@
 
 from pqk_mcu.ir.graph import DTYPES, Graph, Op, QuantParams, Tensor
 from pqk_mcu.ir.ops import ACTIVATIONS, ATTRS_BY_KIND, PADDINGS, SUPPORTED_OPS
+from pqk_mcu.ir.shapes import infer_output_shapes
+from pqk_mcu.ir.verify import verify_graph
+from pqk_mcu.ir.builder import GraphBuilder
 
-__all__ = ["ACTIVATIONS", "ATTRS_BY_KIND", "DTYPES", "PADDINGS", "SUPPORTED_OPS", "Graph", "Op", "QuantParams", "Tensor"]
+__all__ = [
+    "ACTIVATIONS",
+    "ATTRS_BY_KIND",
+    "DTYPES",
+    "PADDINGS",
+    "SUPPORTED_OPS",
+    "Graph",
+    "GraphBuilder",
+    "Op",
+    "QuantParams",
+    "Tensor",
+    "infer_output_shapes",
+    "verify_graph",
+]

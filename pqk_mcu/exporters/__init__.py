@@ -1,0 +1,1 @@
+"""Exporters: ``Graph`` out to files other tools run (.tflite)."""

@@ -1,0 +1,234 @@
+"""Export the IR as a ``.tflite`` flatbuffer that TFLite Micro and ai-edge-litert both run.
+
+The layout mirrors the TFLite converter: buffer 0 is the empty sentinel, every constant tensor
+owns one 16-byte-aligned buffer, activations point at buffer 0, and ``Graph.metadata`` entries
+become UTF-8 metadata buffers. ``load_tflite(export_tflite(g)) == g`` for every verified graph
+whose op names follow the importer's ``<kind>_<index>`` scheme, that has no tensor outside every
+op and graph edge, and whose metadata values are printable text.
+"""
+
+from __future__ import annotations
+
+import os
+
+import flatbuffers
+import numpy as np
+
+from pqk_mcu import __version__
+from pqk_mcu.atomic import write_bytes_atomic
+from pqk_mcu.frontends.tflite_schema import (
+    ACTIVATION_CODES,
+    BUILTIN_CODES,
+    FILE_IDENTIFIER,
+    OPTIONS_TYPE_BY_KIND,
+    PADDING_CODES,
+    PLACEHOLDER_FOR_GREATER_OP_CODES,
+    SCHEMA_VERSION,
+    TENSOR_TYPE_BY_DTYPE,
+    schema,
+)
+from pqk_mcu.ir.graph import Graph, Op, Tensor
+from pqk_mcu.ir.verify import verify_graph
+
+BUFFER_ALIGNMENT = 16
+
+# Operator versions TFLite's op_version.cc assigns to the int8 forms of each op.
+INT8_OP_VERSIONS = {
+    "CONV_2D": 3,
+    "DEPTHWISE_CONV_2D": 3,
+    "FULLY_CONNECTED": 4,
+    "AVERAGE_POOL_2D": 2,
+    "MAX_POOL_2D": 2,
+    "ADD": 2,
+    "MUL": 2,
+    "RESHAPE": 1,
+    "SOFTMAX": 2,
+    "QUANTIZE": 1,
+    "DEQUANTIZE": 2,
+    "PAD": 2,
+    "MEAN": 2,
+    "CONCATENATION": 2,
+    "RELU": 2,
+    "RELU6": 2,
+    "LOGISTIC": 2,
+    "TANH": 2,
+}
+
+
+class _AlignedBufferT(schema.BufferT):
+    """A Buffer whose data starts on a 16-byte boundary (kernels may read int32/SIMD data in place)."""
+
+    def Pack(self, builder):
+        data = None
+        if self.data is not None:
+            builder.StartVector(1, len(self.data), BUFFER_ALIGNMENT)
+            builder.head -= len(self.data)
+            builder.Bytes[builder.head : builder.head + len(self.data)] = self.data
+            data = builder.EndVector()
+        schema.BufferStart(builder)
+        if data is not None:
+            schema.BufferAddData(builder, data)
+        return schema.BufferEnd(builder)
+
+
+def export_tflite(graph: Graph) -> bytes:
+    """Serialize a verified ``Graph`` to .tflite bytes (deterministic: same graph, same bytes)."""
+    verify_graph(graph)
+    # Like the importer, keep only tensors an op or a graph edge refers to.
+    used = set(graph.inputs) | set(graph.outputs)
+    for op in graph.ops:
+        used.update(name for name in op.inputs + op.outputs if name)
+    buffers = [_AlignedBufferT()]
+    tensor_index: dict[str, int] = {}
+    tensors = []
+    for t in graph.tensors:
+        if t.name not in used:
+            continue
+        buffer = 0
+        if t.is_constant:
+            buffer = len(buffers)
+            aligned = _AlignedBufferT()
+            aligned.data = np.ascontiguousarray(t.data).astype(np.dtype(t.dtype).newbyteorder("<")).tobytes()
+            buffers.append(aligned)
+        tensor_index[t.name] = len(tensors)
+        tensors.append(_tensor(t, buffer))
+
+    opcodes: list = []
+    opcode_index: dict[tuple[str, int], int] = {}
+    operators = []
+    for op in graph.ops:
+        version = _op_version(op, graph)
+        key = (op.kind, version)
+        if key not in opcode_index:
+            opcode_index[key] = len(opcodes)
+            opcodes.append(_opcode(op.kind, version))
+        operator = schema.OperatorT()
+        operator.opcodeIndex = opcode_index[key]
+        operator.inputs = [tensor_index[name] if name else -1 for name in op.inputs]
+        operator.outputs = [tensor_index[name] for name in op.outputs]
+        options = _options(op)
+        if options is not None:
+            operator.builtinOptionsType = OPTIONS_TYPE_BY_KIND[op.kind]
+            operator.builtinOptions = options
+        operators.append(operator)
+
+    subgraph = schema.SubGraphT()
+    subgraph.tensors = tensors
+    subgraph.inputs = [tensor_index[name] for name in graph.inputs]
+    subgraph.outputs = [tensor_index[name] for name in graph.outputs]
+    subgraph.operators = operators
+    subgraph.name = "main"
+
+    metadata = []
+    for key, value in graph.metadata:
+        entry = schema.MetadataT()
+        entry.name = key
+        entry.buffer = len(buffers)
+        text_buffer = _AlignedBufferT()
+        text_buffer.data = value.encode("utf-8")
+        buffers.append(text_buffer)
+        metadata.append(entry)
+
+    model = schema.ModelT()
+    model.version = SCHEMA_VERSION
+    model.operatorCodes = opcodes
+    model.subgraphs = [subgraph]
+    model.description = f"pqk-mcu {__version__}"
+    model.buffers = buffers
+    model.metadata = metadata or None
+
+    builder = flatbuffers.Builder(1024 + sum(len(b.data or b"") for b in buffers) * 2)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def save_tflite(graph: Graph, path: str | os.PathLike) -> None:
+    """Write ``export_tflite(graph)`` to ``path`` atomically."""
+    write_bytes_atomic(path, export_tflite(graph))
+
+
+def _tensor(t: Tensor, buffer: int):
+    result = schema.TensorT()
+    result.shape = np.array(t.shape, dtype=np.int32)
+    result.type = TENSOR_TYPE_BY_DTYPE[t.dtype]
+    result.buffer = buffer
+    result.name = t.name
+    if t.quant is not None:
+        quant = schema.QuantizationParametersT()
+        quant.scale = np.array(t.quant.scale, dtype=np.float32)
+        quant.zeroPoint = np.array(t.quant.zero_point, dtype=np.int64)
+        quant.quantizedDimension = t.quant.axis or 0
+        result.quantization = quant
+    return result
+
+
+def _opcode(kind: str, version: int):
+    code = BUILTIN_CODES[kind]
+    result = schema.OperatorCodeT()
+    result.builtinCode = code
+    result.deprecatedBuiltinCode = min(code, PLACEHOLDER_FOR_GREATER_OP_CODES)
+    result.version = version
+    return result
+
+
+def _op_version(op: Op, graph: Graph) -> int:
+    if op.kind == "FULLY_CONNECTED" and op.attrs.keep_num_dims:
+        return 5
+    if op.kind == "QUANTIZE" and graph.tensor(op.inputs[0]).dtype == "int8":
+        return 2  # int8 -> int8 requantization
+    return INT8_OP_VERSIONS[op.kind]
+
+
+def _options(op: Op):
+    a = op.attrs
+    kind = op.kind
+    if OPTIONS_TYPE_BY_KIND[kind] is None:
+        return None
+    if kind == "CONV_2D":
+        o = schema.Conv2DOptionsT()
+        o.padding, o.strideH, o.strideW = PADDING_CODES[a.padding], a.stride_h, a.stride_w
+        o.dilationHFactor, o.dilationWFactor = a.dilation_h, a.dilation_w
+        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
+    elif kind == "DEPTHWISE_CONV_2D":
+        o = schema.DepthwiseConv2DOptionsT()
+        o.padding, o.strideH, o.strideW = PADDING_CODES[a.padding], a.stride_h, a.stride_w
+        o.dilationHFactor, o.dilationWFactor = a.dilation_h, a.dilation_w
+        o.depthMultiplier = a.depth_multiplier
+        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
+    elif kind == "FULLY_CONNECTED":
+        o = schema.FullyConnectedOptionsT()
+        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
+        o.keepNumDims = a.keep_num_dims
+    elif kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        o = schema.Pool2DOptionsT()
+        o.padding, o.strideH, o.strideW = PADDING_CODES[a.padding], a.stride_h, a.stride_w
+        o.filterHeight, o.filterWidth = a.filter_h, a.filter_w
+        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
+    elif kind == "ADD":
+        o = schema.AddOptionsT()
+        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
+    elif kind == "MUL":
+        o = schema.MulOptionsT()
+        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
+    elif kind == "RESHAPE":
+        o = schema.ReshapeOptionsT()
+        o.newShape = np.array(a.new_shape, dtype=np.int32)
+    elif kind == "SOFTMAX":
+        o = schema.SoftmaxOptionsT()
+        o.beta = a.beta
+    elif kind == "QUANTIZE":
+        o = schema.QuantizeOptionsT()
+    elif kind == "DEQUANTIZE":
+        o = schema.DequantizeOptionsT()
+    elif kind == "PAD":
+        o = schema.PadOptionsT()
+    elif kind == "MEAN":
+        o = schema.ReducerOptionsT()
+        o.keepDims = a.keep_dims
+    elif kind == "CONCATENATION":
+        o = schema.ConcatenationOptionsT()
+        o.axis = a.axis
+        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
+    else:
+        raise AssertionError(f"no options writer for {kind}")  # OPTIONS_TYPE_BY_KIND lists every kind
+    return o

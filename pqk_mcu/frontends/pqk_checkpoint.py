@@ -1,0 +1,21 @@
+"""PQK training checkpoint -> int8 Graph (the student, as ``pqk-mcu train`` exports it)."""
+
+from __future__ import annotations
+
+import os
+
+from pqk_mcu.ir.graph import Graph
+
+
+def load_pqk_checkpoint(path: str | os.PathLike) -> Graph:
+    """The checkpoint's student as a verified int8 Graph, class names in metadata ``pqk_labels``.
+
+    Raises ``PqkError`` for files that are not pqk-mcu checkpoints or whose student was trained
+    without int8 quantization.
+    """
+    from pqk_mcu.train.run import student_graph
+    from pqk_mcu.train.trainer import TrainConfig, model_from_checkpoint, read_checkpoint
+
+    payload = read_checkpoint(path)
+    config = TrainConfig.from_dict(payload["config"])
+    return student_graph(model_from_checkpoint(payload), config, payload["class_names"])

@@ -1,0 +1,522 @@
+"""Import an int8 ``.tflite`` flatbuffer into the immutable IR.
+
+Decoding runs in two steps. First the flatbuffer is read into plain Python records through the
+schema accessors of tflite-micro's generated Python, with every vector length bounded by the file
+size, so garbage bytes fail fast and any decoding exception becomes one ``PqkError``. Then the
+records are checked (op support, dtypes, static shapes, buffer sizes) and turned into a ``Graph``,
+which finally passes ``verify_graph``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pqk_mcu.errors import PqkError, UnsupportedModelError
+from pqk_mcu.frontends.tflite_schema import (
+    ACTIVATION_BY_CODE,
+    BUILTIN_NAMES,
+    DTYPE_BY_TENSOR_TYPE,
+    FILE_IDENTIFIER,
+    OPTIONS_TYPE_BY_KIND,
+    PADDING_BY_CODE,
+    TENSOR_TYPE_NAMES,
+    schema,
+)
+from pqk_mcu.ir.builder import bias_quant
+from pqk_mcu.ir.graph import Graph, Op, QuantParams, Tensor
+from pqk_mcu.ir.ops import (
+    ATTRS_BY_KIND,
+    ConcatenationAttrs,
+    Conv2DAttrs,
+    DepthwiseConv2DAttrs,
+    ElementwiseAttrs,
+    FullyConnectedAttrs,
+    MeanAttrs,
+    NoAttrs,
+    Pool2DAttrs,
+    ReshapeAttrs,
+    SoftmaxAttrs,
+)
+from pqk_mcu.ir.verify import BIAS_REQUIRED_KINDS, WEIGHT_AXIS, verify_graph
+
+# Inputs that TFLite marks absent with index -1 (the bias of conv/depthwise/fully connected).
+OPTIONAL_INPUT_SLOTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}}
+
+
+@dataclass
+class _RawTensor:
+    name: bytes | None
+    shape: list[int]
+    shape_signature: list[int] | None
+    type: int
+    buffer: int
+    scale: list[float]
+    zero_point: list[int]
+    quantized_dimension: int
+    is_variable: bool
+    sparse: bool
+
+
+@dataclass
+class _RawOp:
+    opcode_index: int
+    inputs: list[int]
+    outputs: list[int]
+    options_type: int
+    options: object | None
+
+
+@dataclass
+class _RawModel:
+    opcodes: list[tuple[int, bytes | None]]
+    tensors: list[_RawTensor]
+    ops: list[_RawOp]
+    inputs: list[int]
+    outputs: list[int]
+    buffers: list[bytes | None]
+    metadata: list[tuple[bytes | None, int]]
+
+
+def load_tflite(source: str | os.PathLike | bytes | bytearray | memoryview) -> Graph:
+    """Read a .tflite file (path or bytes) into a verified ``Graph``.
+
+    Raises ``UnsupportedModelError`` for models pqk-mcu cannot compile (unsupported op, float or
+    int16 activations, dynamic shapes) and ``PqkError`` for files that are not valid .tflite.
+    """
+    label = ""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        path = Path(source)
+        label = str(path)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise PqkError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        graph = _build_graph(_decode(data))
+        verify_graph(graph)
+    except PqkError as error:
+        if label:
+            raise type(error)(f"{label}: {error}") from None
+        raise
+    return graph
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 1: flatbuffer -> plain records
+
+
+def _decode(data: bytes) -> _RawModel:
+    if len(data) < 8:
+        raise PqkError(f"not a .tflite model ({len(data)} bytes is too short)")
+    if data[4:8] != FILE_IDENTIFIER:
+        raise PqkError(f"not a .tflite model (file identifier {data[4:8]!r}, expected {FILE_IDENTIFIER!r})")
+    try:
+        return _decode_model(data)
+    except PqkError:
+        raise
+    except Exception as error:  # any decoding failure on malformed bytes becomes one line
+        raise PqkError(f"malformed .tflite flatbuffer ({type(error).__name__}: {error})") from None
+
+
+def _decode_model(data: bytes) -> _RawModel:
+    limit = len(data)
+
+    def length(n: int, element_bytes: int, what: str) -> int:
+        if n < 0 or n * element_bytes > limit:
+            raise PqkError(f"malformed .tflite flatbuffer ({what} claims {n} entries)")
+        return n
+
+    def values(is_none: bool, as_numpy, n: int, element_bytes: int, what: str) -> list:
+        if is_none or length(n, element_bytes, what) == 0:
+            return []
+        return as_numpy().tolist()
+
+    def ints(is_none: bool, as_numpy, n: int, element_bytes: int, what: str) -> list[int]:
+        return [int(v) for v in values(is_none, as_numpy, n, element_bytes, what)]
+
+    model = schema.Model.GetRootAs(data, 0)
+    n_subgraphs = length(model.SubgraphsLength(), 4, "subgraphs")
+    if n_subgraphs != 1:
+        raise UnsupportedModelError(f"model has {n_subgraphs} subgraphs; only single-subgraph models are supported")
+    opcodes = []
+    for i in range(length(model.OperatorCodesLength(), 4, "operator codes")):
+        code = model.OperatorCodes(i)
+        opcodes.append((max(int(code.DeprecatedBuiltinCode()), int(code.BuiltinCode())), code.CustomCode()))
+
+    subgraph = model.Subgraphs(0)
+    tensors = []
+    for i in range(length(subgraph.TensorsLength(), 4, "tensors")):
+        t = subgraph.Tensors(i)
+        quant = t.Quantization()
+        scale: list[float] = []
+        zero_point: list[int] = []
+        dimension = 0
+        if quant is not None:
+            scale = [float(v) for v in values(quant.ScaleIsNone(), quant.ScaleAsNumpy, quant.ScaleLength(), 4, "scales")]
+            zero_point = ints(quant.ZeroPointIsNone(), quant.ZeroPointAsNumpy, quant.ZeroPointLength(), 8, "zero points")
+            dimension = int(quant.QuantizedDimension())
+        signature = None
+        if not t.ShapeSignatureIsNone():
+            signature = ints(False, t.ShapeSignatureAsNumpy, t.ShapeSignatureLength(), 4, "shape signature")
+        tensors.append(
+            _RawTensor(
+                name=t.Name(),
+                shape=ints(t.ShapeIsNone(), t.ShapeAsNumpy, t.ShapeLength(), 4, "shape"),
+                shape_signature=signature,
+                type=int(t.Type()),
+                buffer=int(t.Buffer()),
+                scale=scale,
+                zero_point=zero_point,
+                quantized_dimension=dimension,
+                is_variable=bool(t.IsVariable()),
+                sparse=t.Sparsity() is not None,
+            )
+        )
+
+    ops = []
+    for i in range(length(subgraph.OperatorsLength(), 4, "operators")):
+        op = subgraph.Operators(i)
+        options_type = int(op.BuiltinOptionsType())
+        options = None
+        if options_type != schema.BuiltinOptions.NONE:
+            options = schema.BuiltinOptionsCreator(options_type, op.BuiltinOptions())
+        ops.append(
+            _RawOp(
+                opcode_index=int(op.OpcodeIndex()),
+                inputs=ints(op.InputsIsNone(), op.InputsAsNumpy, op.InputsLength(), 4, "operator inputs"),
+                outputs=ints(op.OutputsIsNone(), op.OutputsAsNumpy, op.OutputsLength(), 4, "operator outputs"),
+                options_type=options_type,
+                options=options,
+            )
+        )
+
+    buffers: list[bytes | None] = []
+    for i in range(length(model.BuffersLength(), 4, "buffers")):
+        buffer = model.Buffers(i)
+        offset, size = int(buffer.Offset()), int(buffer.Size())
+        if offset > 1:  # data stored after the flatbuffer (models over 2 GB layout)
+            if offset + size > limit:
+                raise PqkError(f"malformed .tflite flatbuffer (buffer {i} points past the end of the file)")
+            buffers.append(data[offset : offset + size])
+        elif buffer.DataIsNone() or length(buffer.DataLength(), 1, f"buffer {i}") == 0:
+            buffers.append(None)
+        else:
+            buffers.append(buffer.DataAsNumpy().tobytes())
+
+    metadata = []
+    for i in range(length(model.MetadataLength(), 4, "metadata")):
+        entry = model.Metadata(i)
+        metadata.append((entry.Name(), int(entry.Buffer())))
+
+    return _RawModel(
+        opcodes=opcodes,
+        tensors=tensors,
+        ops=ops,
+        inputs=ints(subgraph.InputsIsNone(), subgraph.InputsAsNumpy, subgraph.InputsLength(), 4, "subgraph inputs"),
+        outputs=ints(subgraph.OutputsIsNone(), subgraph.OutputsAsNumpy, subgraph.OutputsLength(), 4, "subgraph outputs"),
+        buffers=buffers,
+        metadata=metadata,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 2: records -> Graph
+
+
+def _build_graph(raw: _RawModel) -> Graph:
+    names = _unique_names(raw.tensors)
+    kinds = [_op_kind(raw, i, op) for i, op in enumerate(raw.ops)]
+
+    def tensor_ref(index: int, where: str) -> int:
+        if not 0 <= index < len(raw.tensors):
+            raise PqkError(f"{where} refers to tensor index {index}, but the model has {len(raw.tensors)} tensors")
+        return index
+
+    used: set[int] = set()
+    op_inputs: list[tuple[str, ...]] = []
+    op_outputs: list[tuple[str, ...]] = []
+    for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
+        inputs = []
+        for slot, index in enumerate(op.inputs):
+            if index == -1 and slot in OPTIONAL_INPUT_SLOTS.get(kind, ()):
+                inputs.append("")
+                continue
+            used.add(tensor_ref(index, f"op {i} ({kind}) input {slot}"))
+            inputs.append(names[index])
+        for slot, index in enumerate(op.outputs):
+            used.add(tensor_ref(index, f"op {i} ({kind}) output {slot}"))
+        op_inputs.append(tuple(inputs))
+        op_outputs.append(tuple(names[index] for index in op.outputs))
+    for where, indices in (("graph input", raw.inputs), ("graph output", raw.outputs)):
+        for index in indices:
+            used.add(tensor_ref(index, where))
+
+    tensors = {index: _tensor(raw, index, names[index]) for index in sorted(used)}
+    _check_activation_dtypes(raw, kinds, tensors)
+
+    ops = []
+    zero_biases: list[Tensor] = []
+    taken = set(names)
+    for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
+        attrs = _attrs(kind, op, i, [tensors.get(x) for x in op.inputs], [tensors[x] for x in op.outputs])
+        inputs = op_inputs[i]
+        if kind in BIAS_REQUIRED_KINDS and len(inputs) >= 2 and (len(inputs) == 2 or not inputs[2]):
+            bias = _zero_bias(kind, f"{kind.lower()}_{i}/zero_bias", taken, tensors[op.inputs[0]], tensors[op.inputs[1]])
+            if bias is not None:
+                zero_biases.append(bias)
+                inputs = (inputs[0], inputs[1], bias.name)
+        ops.append(Op(kind=kind, name=f"{kind.lower()}_{i}", inputs=inputs, outputs=op_outputs[i], attrs=attrs))
+
+    return Graph(
+        tensors=tuple(tensors.values()) + tuple(zero_biases),
+        ops=tuple(ops),
+        inputs=tuple(names[i] for i in raw.inputs),
+        outputs=tuple(names[i] for i in raw.outputs),
+        metadata=_metadata(raw),
+    )
+
+
+def _zero_bias(kind: str, base: str, taken: set[str], x: Tensor, weights: Tensor) -> Tensor | None:
+    """An explicit zero bias for a conv without one: TFLite Micro's depthwise kernel and litert's
+    conv kernels dereference the bias, so the IR always carries it (None if quantization is missing,
+    which the verifier then reports)."""
+    if x.quant is None or weights.quant is None or len(weights.shape) != 4:
+        return None
+    name, suffix = base, 1
+    while name in taken:
+        name, suffix = f"{base}_{suffix}", suffix + 1
+    taken.add(name)
+    channels = weights.shape[WEIGHT_AXIS[kind]]
+    return Tensor(name, (channels,), "int32", bias_quant(x.quant, weights.quant), np.zeros(channels, dtype=np.int32))
+
+
+def _unique_names(raw_tensors: list[_RawTensor]) -> list[str]:
+    """Tensor names as stored, made unique (the IR keys tensors by name)."""
+    taken: set[str] = set()
+    names = []
+    for index, t in enumerate(raw_tensors):
+        base = t.name.decode("utf-8", errors="replace") if t.name else f"tensor_{index}"
+        name = base
+        suffix = index
+        while name in taken:
+            name = f"{base}_{suffix}"
+            suffix += 1
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _brief(values: list[int]) -> str:
+    """A shape for an error message; corrupt files can claim thousands of dimensions."""
+    shown = ", ".join(str(v) for v in values[:8])
+    return f"[{shown}, ... ({len(values)} dims)]" if len(values) > 8 else f"[{shown}]"
+
+
+def _op_kind(raw: _RawModel, index: int, op: _RawOp) -> str:
+    if not 0 <= op.opcode_index < len(raw.opcodes):
+        raise PqkError(f"op {index} refers to operator code {op.opcode_index}, but the model has {len(raw.opcodes)}")
+    code, custom_code = raw.opcodes[op.opcode_index]
+    name = BUILTIN_NAMES.get(code, f"builtin code {code}")
+    if name == "CUSTOM":
+        custom = custom_code.decode("utf-8", errors="replace") if custom_code else "?"
+        raise UnsupportedModelError(f"op {index} is the custom op '{custom}', which pqk-mcu does not support")
+    if name not in ATTRS_BY_KIND:
+        raise UnsupportedModelError(f"op {index} ({name}) is not supported by pqk-mcu")
+    return name
+
+
+def _tensor(raw: _RawModel, index: int, name: str) -> Tensor:
+    t = raw.tensors[index]
+    where = f"tensor {index} '{name}'"
+    dtype = DTYPE_BY_TENSOR_TYPE.get(t.type)
+    if dtype is None:
+        type_name = TENSOR_TYPE_NAMES.get(t.type, str(t.type))
+        raise UnsupportedModelError(f"{where} has type {type_name}, which pqk-mcu does not support")
+    if t.is_variable:
+        raise UnsupportedModelError(f"{where} is a variable (stateful) tensor, which pqk-mcu does not support")
+    if t.sparse:
+        raise UnsupportedModelError(f"{where} uses TFLite sparse storage, which pqk-mcu does not support")
+    if any(d <= 0 for d in t.shape):
+        kind = "a dynamic" if any(d < 0 for d in t.shape) else "a zero-sized"
+        raise UnsupportedModelError(f"{where} has {kind} shape {_brief(t.shape)}; only static non-empty shapes are supported")
+    if t.shape_signature and any(d < 0 for d in t.shape_signature[1:]):
+        raise UnsupportedModelError(
+            f"{where} has a dynamic shape (signature {_brief(t.shape_signature)}); only the batch dimension may be dynamic"
+        )
+    if not 0 <= t.buffer < len(raw.buffers):
+        raise PqkError(f"{where} refers to buffer {t.buffer}, but the model has {len(raw.buffers)} buffers")
+    data = None
+    payload = raw.buffers[t.buffer]
+    if payload is not None:
+        itemsize = np.dtype(dtype).itemsize
+        expected = int(np.prod(t.shape, dtype=np.int64)) * itemsize
+        if len(payload) != expected:
+            raise PqkError(f"{where} has {len(payload)} bytes of data, its shape {_brief(t.shape)} needs {expected}")
+        data = np.frombuffer(payload, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(t.shape)
+    return Tensor(name=name, shape=tuple(t.shape), dtype=dtype, quant=_quant(t, where), data=data)
+
+
+def _quant(t: _RawTensor, where: str) -> QuantParams | None:
+    if not t.scale:
+        return None
+    zero_point = t.zero_point or [0] * len(t.scale)
+    if len(zero_point) != len(t.scale):
+        raise PqkError(f"{where} has {len(t.scale)} scales but {len(zero_point)} zero points")
+    if len(t.scale) == 1:
+        return QuantParams(scale=tuple(t.scale), zero_point=tuple(zero_point))
+    axis = t.quantized_dimension
+    if len(t.shape) == 1 and t.shape[0] == len(t.scale):
+        axis = 0  # old converters copy the filter's quantized dimension onto per-channel biases
+    if not 0 <= axis < len(t.shape) or t.shape[axis] != len(t.scale):
+        raise PqkError(
+            f"{where} has {len(t.scale)} per-channel scales along axis {axis}, which does not match shape {_brief(t.shape)}"
+        )
+    return QuantParams(scale=tuple(t.scale), zero_point=tuple(zero_point), axis=axis)
+
+
+def _check_activation_dtypes(raw: _RawModel, kinds: list[str], tensors: dict[int, Tensor]) -> None:
+    """Activations must be int8; float32 is allowed only on the QUANTIZE/DEQUANTIZE graph edges."""
+    for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
+        edges = [(index, "input") for index in op.inputs if index >= 0] + [(index, "output") for index in op.outputs]
+        for index, role in edges:
+            t = tensors[index]
+            if t.is_constant or t.dtype == "int8":
+                continue
+            if t.dtype == "float32" and (
+                (kind == "QUANTIZE" and role == "input") or (kind == "DEQUANTIZE" and role == "output")
+            ):
+                continue
+            if t.dtype == "float32":
+                raise UnsupportedModelError(
+                    f"op {i} ({kind}) has float32 {role} tensor {index} '{t.name}': float models are not supported, "
+                    "quantize the model to int8"
+                )
+            raise UnsupportedModelError(
+                f"op {i} ({kind}) has {t.dtype} {role} tensor {index} '{t.name}': only int8 activations are supported"
+            )
+
+
+def _activation(code: int, where: str) -> str:
+    if code not in ACTIVATION_BY_CODE:
+        raise UnsupportedModelError(f"{where} uses fused activation code {code}, which pqk-mcu does not support")
+    return ACTIVATION_BY_CODE[code]
+
+
+def _padding(code: int, where: str) -> str:
+    if code not in PADDING_BY_CODE:
+        raise PqkError(f"{where} has unknown padding code {code}")
+    return PADDING_BY_CODE[code]
+
+
+def _attrs(kind: str, op: _RawOp, index: int, inputs: list, outputs: list[Tensor]):
+    where = f"op {index} ({kind})"
+    expected_type = OPTIONS_TYPE_BY_KIND[kind]
+    options = op.options
+    if op.options_type != schema.BuiltinOptions.NONE and op.options_type != expected_type:
+        raise PqkError(f"{where} carries builtin options of type {op.options_type}, expected {expected_type}")
+    if options is None and kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "SOFTMAX"):
+        raise PqkError(f"{where} has no builtin options")
+    if ATTRS_BY_KIND[kind] is NoAttrs:
+        return NoAttrs()
+
+    if kind == "CONV_2D":
+        return Conv2DAttrs(
+            stride_h=options.strideH,
+            stride_w=options.strideW,
+            padding=_padding(options.padding, where),
+            dilation_h=options.dilationHFactor,
+            dilation_w=options.dilationWFactor,
+            activation=_activation(options.fusedActivationFunction, where),
+        )
+    if kind == "DEPTHWISE_CONV_2D":
+        multiplier = options.depthMultiplier
+        if multiplier <= 0 and inputs[0] is not None and inputs[1] is not None and inputs[0].shape:
+            # Some converters leave depth_multiplier 0; the filter shape defines it.
+            multiplier = inputs[1].shape[-1] // max(inputs[0].shape[-1], 1)
+        return DepthwiseConv2DAttrs(
+            stride_h=options.strideH,
+            stride_w=options.strideW,
+            padding=_padding(options.padding, where),
+            dilation_h=options.dilationHFactor,
+            dilation_w=options.dilationWFactor,
+            depth_multiplier=multiplier,
+            activation=_activation(options.fusedActivationFunction, where),
+        )
+    if kind == "FULLY_CONNECTED":
+        if options is None:
+            return FullyConnectedAttrs()
+        if options.weightsFormat != schema.FullyConnectedOptionsWeightsFormat.DEFAULT:
+            raise UnsupportedModelError(f"{where} uses shuffled weights, which pqk-mcu does not support")
+        return FullyConnectedAttrs(
+            activation=_activation(options.fusedActivationFunction, where), keep_num_dims=bool(options.keepNumDims)
+        )
+    if kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        return Pool2DAttrs(
+            filter_h=options.filterHeight,
+            filter_w=options.filterWidth,
+            stride_h=options.strideH,
+            stride_w=options.strideW,
+            padding=_padding(options.padding, where),
+            activation=_activation(options.fusedActivationFunction, where),
+        )
+    if kind in ("ADD", "MUL"):
+        return ElementwiseAttrs(activation="NONE" if options is None else _activation(options.fusedActivationFunction, where))
+    if kind == "RESHAPE":
+        return ReshapeAttrs(new_shape=_reshape_target(options, inputs, outputs[0] if outputs else None, where))
+    if kind == "SOFTMAX":
+        return SoftmaxAttrs(beta=float(np.float32(options.beta)))
+    if kind == "MEAN":
+        return MeanAttrs(keep_dims=False if options is None else bool(options.keepDims))
+    if kind == "CONCATENATION":
+        axis = 0 if options is None else int(options.axis)
+        rank = len(outputs[0].shape) if outputs else 0
+        if axis < 0:
+            axis += rank
+        return ConcatenationAttrs(
+            axis=axis, activation="NONE" if options is None else _activation(options.fusedActivationFunction, where)
+        )
+    raise AssertionError(f"no attribute reader for {kind}")  # every ATTRS_BY_KIND kind is handled above
+
+
+def _reshape_target(options, inputs: list, output: Tensor | None, where: str) -> tuple[int, ...]:
+    """RESHAPE's target shape: options.new_shape, else the constant shape input, else the output shape;
+    a -1 entry is resolved from the input size."""
+    requested = None
+    if options is not None and options.newShape is not None and len(options.newShape) > 0:
+        requested = [int(d) for d in options.newShape]
+    elif len(inputs) > 1 and inputs[1] is not None and inputs[1].is_constant:
+        requested = [int(d) for d in inputs[1].data.reshape(-1)]
+    if requested is None:
+        return tuple(output.shape) if output is not None else ()
+    if requested.count(-1) > 1 or any(d < -1 or d == 0 for d in requested):
+        raise UnsupportedModelError(f"{where} has new shape {_brief(requested)}, which pqk-mcu does not support")
+    if -1 in requested and inputs and inputs[0] is not None:
+        known = int(np.prod([d for d in requested if d != -1], dtype=np.int64))
+        if known == 0 or inputs[0].size % known:
+            raise PqkError(f"{where} cannot reshape {inputs[0].shape} to {_brief(requested)}")
+        requested[requested.index(-1)] = inputs[0].size // known
+    return tuple(requested)
+
+
+def _metadata(raw: _RawModel) -> tuple[tuple[str, str], ...]:
+    """Text metadata entries (name, UTF-8 value); binary entries (e.g. CONVERSION_METADATA) are dropped."""
+    entries: dict[str, str] = {}
+    for raw_name, buffer_index in raw.metadata:
+        name = raw_name.decode("utf-8", errors="replace") if raw_name else ""
+        if not 0 <= buffer_index < len(raw.buffers):
+            raise PqkError(f"metadata '{name}' refers to buffer {buffer_index}, but the model has {len(raw.buffers)}")
+        payload = raw.buffers[buffer_index] or b""
+        try:
+            text = payload.rstrip(b"\0").decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if not name or any(not ch.isprintable() and ch not in "\n\r\t" for ch in text):
+            continue
+        entries.setdefault(name, text)
+    return tuple(entries.items())

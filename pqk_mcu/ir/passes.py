@@ -1,0 +1,176 @@
+"""Graph -> Graph passes run before code generation, listed in one pipeline.
+
+Every pass is a pure function of a ``Graph``; ``run_pipeline`` applies ``PIPELINE`` in order and
+verifies the graph after each pass, so a pass that breaks an invariant is named at once.
+
+- ``split_float_edges`` removes a float32 -> int8 QUANTIZE that reads a graph input and an int8 ->
+  float32 DEQUANTIZE that writes a graph output. The generated C core is int8 only; the host side
+  converts with the reference's own QUANTIZE / DEQUANTIZE (``edge_graph`` rebuilds them). The split
+  op names are recorded in the metadata under ``SPLIT_INPUTS_KEY`` / ``SPLIT_OUTPUTS_KEY``.
+- ``fuse_activations`` folds a standalone RELU / RELU6 into the op that produces its input when the
+  fused clamp gives the same int8 result for every possible value.
+
+RESHAPE needs no pass: code generation places its output on the same bytes as its input (a no-op
+alias), see ``pqk_mcu.codegen.memory``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Callable
+
+import numpy as np
+
+from pqk_mcu.ir.graph import Graph, Op, Tensor
+from pqk_mcu.ir.verify import verify_graph
+from pqk_mcu.quant import activation_range
+
+Pass = Callable[[Graph], Graph]
+
+SPLIT_INPUTS_KEY = "pqk.split_input_quantize"
+SPLIT_OUTPUTS_KEY = "pqk.split_output_dequantize"
+
+# Ops whose kernels end in a fused-activation clamp of their int8 output.
+FUSABLE_PRODUCERS = (
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+    "ADD",
+    "MUL",
+)
+STANDALONE_ACTIVATIONS = ("RELU", "RELU6")
+
+
+def split_float_edges(graph: Graph) -> Graph:
+    """Drop float32 QUANTIZE ops on graph inputs and DEQUANTIZE ops on graph outputs."""
+    tensors = graph.tensor_map
+    consumers = graph.consumers()
+    inputs, outputs = list(graph.inputs), list(graph.outputs)
+    removed: list[Op] = []
+    split_in: list[str] = []
+    split_out: list[str] = []
+    for op in graph.ops:
+        source, target = op.inputs[0], op.outputs[0]
+        if (
+            op.kind == "QUANTIZE"
+            and source in inputs
+            and tensors[source].dtype == "float32"
+            and len(consumers.get(source, [])) == 1
+            and source not in outputs
+        ):
+            inputs[inputs.index(source)] = target
+            removed.append(op)
+            split_in.append(op.name)
+        elif (
+            op.kind == "DEQUANTIZE"
+            and target in outputs
+            and not consumers.get(target)
+            and tensors[source].dtype == "int8"
+            and source not in outputs
+        ):
+            outputs[outputs.index(target)] = source
+            removed.append(op)
+            split_out.append(op.name)
+    if not removed:
+        return graph
+    ops = tuple(op for op in graph.ops if op not in removed)
+    used = set(inputs) | set(outputs) | {name for op in ops for name in (*op.inputs, *op.outputs) if name}
+    metadata = graph.metadata + tuple(
+        (key, json.dumps(names)) for key, names in ((SPLIT_INPUTS_KEY, split_in), (SPLIT_OUTPUTS_KEY, split_out)) if names
+    )
+    return graph.replace(
+        tensors=tuple(t for t in graph.tensors if t.name in used),
+        ops=ops,
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        metadata=metadata,
+    )
+
+
+def fuse_activations(graph: Graph) -> Graph:
+    """Fold RELU / RELU6 into a producer with no fused activation when that is exact."""
+    tensors = graph.tensor_map
+    producers = graph.producers()
+    consumers = graph.consumers()
+    ops = list(graph.ops)
+    for op in graph.ops:
+        if op.kind not in STANDALONE_ACTIVATIONS:
+            continue
+        source, target = op.inputs[0], op.outputs[0]
+        producer = producers.get(source)
+        if (
+            producer is None
+            or producer.kind not in FUSABLE_PRODUCERS
+            or producer.attrs.activation != "NONE"
+            or len(consumers.get(source, [])) != 1
+            or source in graph.outputs
+            or tensors[source].quant != tensors[target].quant
+        ):
+            continue
+        quant = tensors[target].quant
+        low, high = activation_range(op.kind, quant.scale[0], quant.zero_point[0])
+        every_value = np.arange(-128, 128)
+        if not np.array_equal(unary_table(op, tensors[source], tensors[target]), np.clip(every_value, low, high)):
+            continue
+        fused = dataclasses.replace(
+            producer,
+            outputs=(target,),
+            attrs=dataclasses.replace(producer.attrs, activation=op.kind),
+        )
+        ops[ops.index(producer)] = fused
+        ops.remove(op)
+    if len(ops) == len(graph.ops):
+        return graph
+    used = set(graph.inputs) | set(graph.outputs) | {name for op in ops for name in (*op.inputs, *op.outputs) if name}
+    return graph.replace(tensors=tuple(t for t in graph.tensors if t.name in used), ops=tuple(ops))
+
+
+def unary_table(op: Op, source: Tensor, target: Tensor) -> np.ndarray:
+    """The reference's int8 output of a one-input element-wise ``op`` for every input -128..127."""
+    # Imported here: the reference interpreter itself imports pqk_mcu.ir.
+    from pqk_mcu.reference import run_reference
+
+    shape = (1, 256)
+    probe = Graph(
+        tensors=(dataclasses.replace(source, shape=shape, data=None), dataclasses.replace(target, shape=shape, data=None)),
+        ops=(dataclasses.replace(op, inputs=(source.name,), outputs=(target.name,)),),
+        inputs=(source.name,),
+        outputs=(target.name,),
+    )
+    every_value = np.arange(-128, 128, dtype=np.int8).reshape(shape)
+    return run_reference(probe, [every_value])["outputs"][0].reshape(-1)
+
+
+PIPELINE: tuple[Pass, ...] = (split_float_edges, fuse_activations)
+
+
+def run_pipeline(graph: Graph, pipeline: tuple[Pass, ...] = PIPELINE) -> Graph:
+    """Apply every pass in order, verifying the graph before and after each one."""
+    verify_graph(graph)
+    for graph_pass in pipeline:
+        graph = graph_pass(graph)
+        verify_graph(graph)
+    return graph
+
+
+def split_edge_ops(original: Graph, lowered: Graph) -> tuple[tuple[Op, ...], tuple[Op, ...]]:
+    """The QUANTIZE ops on inputs and DEQUANTIZE ops on outputs that ``split_float_edges`` removed."""
+    by_name = {op.name: op for op in original.ops}
+    meta = lowered.metadata_map
+    return tuple(
+        tuple(by_name[name] for name in json.loads(meta.get(key, "[]"))) for key in (SPLIT_INPUTS_KEY, SPLIT_OUTPUTS_KEY)
+    )
+
+
+def edge_graph(original: Graph, op: Op) -> Graph:
+    """A one-op graph running ``op`` of ``original`` (for the reference to convert at the edges)."""
+    names = [name for name in (*op.inputs, *op.outputs) if name]
+    return Graph(
+        tensors=tuple(original.tensor(name) for name in names),
+        ops=(op,),
+        inputs=tuple(name for name in op.inputs if name and not original.tensor(name).is_constant),
+        outputs=op.outputs,
+    )

@@ -1,0 +1,203 @@
+"""Shape inference for every op kind, with TFLite's padding arithmetic.
+
+``infer_output_shapes(op, tensors)`` returns the output shapes an op produces from its input
+tensors (constant operands such as PAD's paddings or MEAN's axes are read from their data).
+Inconsistent inputs raise ``ShapeError`` with a message that the verifier prefixes with the op.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from pqk_mcu.errors import PqkError
+from pqk_mcu.ir.graph import Op, Tensor
+
+
+class ShapeError(PqkError):
+    """An op's operands have shapes the op cannot take."""
+
+
+def conv_output_size(in_size: int, filter_size: int, stride: int, dilation: int, padding: str) -> int:
+    """TFLite ``ComputeOutSize``."""
+    effective = (filter_size - 1) * dilation + 1
+    if padding == "SAME":
+        return (in_size + stride - 1) // stride
+    return (in_size + stride - effective) // stride
+
+
+def padding_before(in_size: int, filter_size: int, stride: int, dilation: int, out_size: int) -> tuple[int, int]:
+    """TFLite ``ComputePaddingWithOffset``: (padding before, extra padding after).
+
+    The padding after the data is ``before + offset``; VALID convolutions come out as (0, 0).
+    """
+    effective = (filter_size - 1) * dilation + 1
+    total = max((out_size - 1) * stride + effective - in_size, 0)
+    return total // 2, total % 2
+
+
+def infer_output_shapes(op: Op, tensors: Mapping[str, Tensor]) -> tuple[tuple[int, ...], ...]:
+    """Output shapes of ``op`` given the graph's tensors (by name)."""
+    inputs = [tensors[name] if name else None for name in op.inputs]
+    rule = _RULES.get(op.kind)
+    if rule is None:
+        raise ShapeError(f"no shape rule for op kind {op.kind}")
+    return (rule(op, inputs),)
+
+
+def _require_rank(t: Tensor, rank: int, role: str) -> None:
+    if len(t.shape) != rank:
+        raise ShapeError(f"{role} '{t.name}' must have rank {rank}, has shape {t.shape}")
+
+
+def _spatial(in_h: int, in_w: int, k_h: int, k_w: int, a) -> tuple[int, int]:
+    dilation_h = getattr(a, "dilation_h", 1)
+    dilation_w = getattr(a, "dilation_w", 1)
+    out_h = conv_output_size(in_h, k_h, a.stride_h, dilation_h, a.padding)
+    out_w = conv_output_size(in_w, k_w, a.stride_w, dilation_w, a.padding)
+    if out_h <= 0 or out_w <= 0:
+        raise ShapeError(
+            f"window {k_h}x{k_w} (dilation {dilation_h}x{dilation_w}, {a.padding}) does not fit input {in_h}x{in_w}"
+        )
+    return out_h, out_w
+
+
+def _conv2d(op: Op, inputs: list) -> tuple[int, ...]:
+    x, w = inputs[0], inputs[1]
+    _require_rank(x, 4, "input")
+    _require_rank(w, 4, "filter")
+    n, h, wd, c = x.shape
+    out_c, k_h, k_w, in_c = w.shape
+    if in_c != c:
+        raise ShapeError(f"filter '{w.name}' {w.shape} expects {in_c} input channels, input has {c} (grouped conv unsupported)")
+    _check_bias(inputs, out_c)
+    return (n, *_spatial(h, wd, k_h, k_w, op.attrs), out_c)
+
+
+def _depthwise(op: Op, inputs: list) -> tuple[int, ...]:
+    x, w = inputs[0], inputs[1]
+    _require_rank(x, 4, "input")
+    _require_rank(w, 4, "filter")
+    n, h, wd, c = x.shape
+    one, k_h, k_w, out_c = w.shape
+    if one != 1 or out_c != c * op.attrs.depth_multiplier:
+        raise ShapeError(
+            f"filter '{w.name}' {w.shape} does not match {c} input channels x depth multiplier {op.attrs.depth_multiplier}"
+        )
+    _check_bias(inputs, out_c)
+    return (n, *_spatial(h, wd, k_h, k_w, op.attrs), out_c)
+
+
+def _fully_connected(op: Op, inputs: list) -> tuple[int, ...]:
+    x, w = inputs[0], inputs[1]
+    _require_rank(w, 2, "weights")
+    out_c, in_c = w.shape
+    if x.size % in_c:
+        raise ShapeError(f"input '{x.name}' {x.shape} cannot be flattened into rows of {in_c} (weights {w.shape})")
+    _check_bias(inputs, out_c)
+    if op.attrs.keep_num_dims:
+        if x.shape[-1] != in_c:
+            raise ShapeError(f"keep_num_dims needs the last input dimension {x.shape[-1]} to equal {in_c}")
+        return (*x.shape[:-1], out_c)
+    return (x.size // in_c, out_c)
+
+
+def _check_bias(inputs: list, out_c: int) -> None:
+    if len(inputs) > 2 and inputs[2] is not None and inputs[2].shape != (out_c,):
+        raise ShapeError(f"bias '{inputs[2].name}' has shape {inputs[2].shape}, expected ({out_c},)")
+
+
+def _pool(op: Op, inputs: list) -> tuple[int, ...]:
+    x = inputs[0]
+    _require_rank(x, 4, "input")
+    n, h, w, c = x.shape
+    return (n, *_spatial(h, w, op.attrs.filter_h, op.attrs.filter_w, op.attrs), c)
+
+
+def _broadcast(op: Op, inputs: list) -> tuple[int, ...]:
+    a, b = inputs[0], inputs[1]
+    try:
+        return tuple(int(d) for d in np.broadcast_shapes(a.shape, b.shape))
+    except ValueError:
+        raise ShapeError(f"inputs '{a.name}' {a.shape} and '{b.name}' {b.shape} do not broadcast") from None
+
+
+def _reshape(op: Op, inputs: list) -> tuple[int, ...]:
+    x = inputs[0]
+    new_shape = tuple(op.attrs.new_shape)
+    if any(d <= 0 for d in new_shape) or int(np.prod(new_shape, dtype=np.int64)) != x.size:
+        raise ShapeError(f"cannot reshape '{x.name}' {x.shape} ({x.size} elements) to {new_shape}")
+    return new_shape
+
+
+def _same(op: Op, inputs: list) -> tuple[int, ...]:
+    return inputs[0].shape
+
+
+def _constant_ints(t: Tensor | None, role: str) -> np.ndarray:
+    if t is None or not t.is_constant or t.dtype not in ("int32", "int64"):
+        raise ShapeError(f"{role} must be a constant int32 tensor")
+    return t.data.astype(np.int64)
+
+
+def _pad(op: Op, inputs: list) -> tuple[int, ...]:
+    x = inputs[0]
+    paddings = _constant_ints(inputs[1] if len(inputs) > 1 else None, "paddings")
+    if paddings.shape != (len(x.shape), 2) or (paddings < 0).any():
+        raise ShapeError(f"paddings {paddings.tolist()} must be non-negative with shape ({len(x.shape)}, 2)")
+    return tuple(int(d + p[0] + p[1]) for d, p in zip(x.shape, paddings))
+
+
+def normalized_axes(axes: np.ndarray, rank: int) -> tuple[int, ...]:
+    """MEAN's reduction axes, negatives resolved, duplicates removed, sorted."""
+    result = set()
+    for axis in axes.reshape(-1).tolist():
+        if not -rank <= axis < rank:
+            raise ShapeError(f"axis {axis} is out of range for rank {rank}")
+        result.add(axis % rank)
+    return tuple(sorted(result))
+
+
+def _mean(op: Op, inputs: list) -> tuple[int, ...]:
+    x = inputs[0]
+    axes = normalized_axes(_constant_ints(inputs[1] if len(inputs) > 1 else None, "axes"), len(x.shape))
+    if op.attrs.keep_dims:
+        return tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    return tuple(d for i, d in enumerate(x.shape) if i not in axes)
+
+
+def _concatenation(op: Op, inputs: list) -> tuple[int, ...]:
+    first = inputs[0]
+    rank = len(first.shape)
+    axis = op.attrs.axis
+    if not 0 <= axis < rank:
+        raise ShapeError(f"axis {axis} is out of range for rank {rank}")
+    total = 0
+    for t in inputs:
+        if len(t.shape) != rank or any(d != e for i, (d, e) in enumerate(zip(t.shape, first.shape)) if i != axis):
+            raise ShapeError(f"input '{t.name}' {t.shape} does not match '{first.name}' {first.shape} off axis {axis}")
+        total += t.shape[axis]
+    return tuple(total if i == axis else d for i, d in enumerate(first.shape))
+
+
+_RULES = {
+    "CONV_2D": _conv2d,
+    "DEPTHWISE_CONV_2D": _depthwise,
+    "FULLY_CONNECTED": _fully_connected,
+    "AVERAGE_POOL_2D": _pool,
+    "MAX_POOL_2D": _pool,
+    "ADD": _broadcast,
+    "MUL": _broadcast,
+    "RESHAPE": _reshape,
+    "SOFTMAX": _same,
+    "QUANTIZE": _same,
+    "DEQUANTIZE": _same,
+    "PAD": _pad,
+    "MEAN": _mean,
+    "CONCATENATION": _concatenation,
+    "RELU": _same,
+    "RELU6": _same,
+    "LOGISTIC": _same,
+    "TANH": _same,
+}
