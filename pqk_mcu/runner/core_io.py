@@ -1,0 +1,102 @@
+"""Bytes in and out of the generated int8 C core, in terms of the original graph.
+
+The C core (``pqk_model_invoke``) takes its inputs and returns its outputs as int8 bytes,
+concatenated in graph order. Models with float edges have their QUANTIZE/DEQUANTIZE edge ops
+split off by the pass pipeline; ``CoreIO`` runs those edge ops with the reference interpreter,
+so a backend that executes the C (QEMU, host) sees exactly the arrays the original graph
+takes and returns. Op-output traces (``pqk_after_op`` records) map back to tensor names.
+
+Trace format (written by the harness apps): per op, little-endian int32 op index, uint32 byte
+count, then the op output's bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from pqk_mcu.errors import PqkError
+from pqk_mcu.ir.graph import Graph, Op
+from pqk_mcu.ir.passes import edge_graph, split_edge_ops
+from pqk_mcu.reference import run_reference
+
+
+@dataclass(frozen=True)
+class CoreIO:
+    original: Graph       # the graph the user's inputs belong to
+    core: Graph           # the int8 graph the C implements (GeneratedModel.graph)
+    layer_outputs: tuple[str, ...]  # tensor written by op i of the C (GeneratedModel.layers[i].output)
+
+    @classmethod
+    def of(cls, original: Graph, generated) -> "CoreIO":
+        """From the graph given to ``generate_c`` and the ``GeneratedModel`` it returned."""
+        return cls(original, generated.graph, tuple(layer.output for layer in generated.layers))
+
+    def input_bytes(self, inputs: Sequence[np.ndarray]) -> bytes:
+        """The bytes ``pqk_model_invoke`` reads for one set of original-graph inputs."""
+        if len(inputs) != len(self.original.inputs):
+            raise PqkError(f"the model takes {len(self.original.inputs)} input(s), got {len(inputs)}")
+        quantize_ops, _ = split_edge_ops(self.original, self.core)
+        by_source = {op.inputs[0]: op for op in quantize_ops}
+        parts = []
+        for name, core_name, array in zip(self.original.inputs, self.core.inputs, inputs):
+            if name in by_source:
+                array = self._edge(by_source[name], array)
+            tensor = self.core.tensor(core_name)
+            array = np.asarray(array)
+            if array.dtype != np.int8 or array.size != tensor.size:
+                raise PqkError(
+                    f"input '{name}' must be int8 with {tensor.size} values for the C core, got {array.dtype}{array.shape}"
+                )
+            parts.append(np.ascontiguousarray(array).tobytes())
+        return b"".join(parts)
+
+    def outputs(self, data: bytes) -> list[np.ndarray]:
+        """The original graph's outputs from the bytes ``pqk_model_invoke`` wrote."""
+        expected = sum(self.core.tensor(name).nbytes for name in self.core.outputs)
+        if len(data) != expected:
+            raise PqkError(f"the C core wrote {len(data)} output bytes, expected {expected}")
+        _, dequantize_ops = split_edge_ops(self.original, self.core)
+        by_target = {op.outputs[0]: op for op in dequantize_ops}
+        results, offset = [], 0
+        for name, core_name in zip(self.original.outputs, self.core.outputs):
+            tensor = self.core.tensor(core_name)
+            array = np.frombuffer(data, dtype=np.int8, count=tensor.size, offset=offset).reshape(tensor.shape)
+            offset += tensor.nbytes
+            if name in by_target:
+                array = self._edge(by_target[name], array)
+            results.append(array.reshape(self.original.tensor(name).shape))
+        return results
+
+    def tensors(self, trace: Sequence[tuple[int, bytes]]) -> dict[str, np.ndarray]:
+        """Tensor name -> value for every traced op output (records of ``pqk_after_op``)."""
+        values = {}
+        for index, data in trace:
+            if not 0 <= index < len(self.layer_outputs):
+                raise PqkError(f"trace names op {index}; the model has {len(self.layer_outputs)} ops")
+            tensor = self.core.tensor(self.layer_outputs[index])
+            if len(data) != tensor.nbytes:
+                raise PqkError(f"trace of op {index} holds {len(data)} bytes, '{tensor.name}' has {tensor.nbytes}")
+            values[tensor.name] = np.frombuffer(data, dtype=np.int8).reshape(tensor.shape).copy()
+        return values
+
+    def _edge(self, op: Op, array: np.ndarray) -> np.ndarray:
+        return run_reference(edge_graph(self.original, op), [array])["outputs"][0]
+
+
+def parse_trace(data: bytes, source: str) -> list[tuple[int, bytes]]:
+    """(op index, output bytes) records of a harness trace file; ``source`` names it in errors."""
+    records, offset = [], 0
+    while offset < len(data):
+        if offset + 8 > len(data):
+            raise PqkError(f"{source}: truncated trace record header at byte {offset}")
+        index, size = struct.unpack_from("<iI", data, offset)
+        offset += 8
+        if offset + size > len(data):
+            raise PqkError(f"{source}: truncated trace record for op {index}")
+        records.append((index, data[offset:offset + size]))
+        offset += size
+    return records
