@@ -83,8 +83,9 @@ def stream(corpus: str, out: str, seconds: float, n_keywords: int, n_unknown: in
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--board", default="reference", show_default=True,
-              help="Backend to check: 'reference' (against TFLite Micro), 'host', or a board name (against the reference).")
-@click.option("--inputs", "count", type=click.IntRange(min=1), default=10, show_default=True, help="Random inputs to run.")
+              help="Backend to check: 'reference' (against TFLite Micro), 'host' or a board (against the reference).")
+@click.option("--inputs", "count", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Random inputs to run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Inputs from a .npy file instead.")
 def verify(model: str, board: str, count: int, seed: int, input_file: str | None) -> None:
@@ -110,6 +111,7 @@ def verify(model: str, board: str, count: int, seed: int, input_file: str | None
     click.echo(report.summary())
     if not report.passed:
         sys.exit(1)
+
 
 @cli.command("compile")
 @click.argument("model", type=click.Path(dir_okay=False))
@@ -160,6 +162,30 @@ def run(elf: str, board: str, input_path: str, output_path: str, timeout: float)
 
     result = run_npy(elf, board, input_path, output_path, timeout=timeout)
     click.echo(f"wrote {output_path} ({len(result.output)} bytes); peak stack {result.stack_bytes} B")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--board", required=True, help="Emulated board (cortex-m3/m4/m7/m33/m55 or a board YAML file).")
+@click.option("--format", "weight_format", type=click.Choice(["auto", "dense", "csr"]), default="auto",
+              show_default=True, help="Weight storage: chosen per layer by the cost model, or forced.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the results as JSON here.")
+def bench(model: str, board: str, weight_format: str, json_path: str | None) -> None:
+    """Instructions per inference and per layer (QEMU), flash by section and RAM of MODEL on BOARD."""
+    from rich.console import Console
+
+    from pqk_mcu.bench import bench_model, render, write_json
+
+    result = bench_model(model, board, weight_format)
+    console = Console()
+    for renderable in render(result):
+        console.print(renderable)
+    if json_path:
+        write_json(result, json_path)
+        click.echo(f"wrote {json_path}")
+    if not result.bit_exact:
+        raise PqkError(f"{model} on {board}: firmware output differs from the reference")
 
 
 
@@ -253,11 +279,71 @@ def experiment(task, out, data_dir, model, epochs, sparsities, ablations, seed, 
     click.echo(f"results: {out}/results.json, {out}/results.md, {out}/accuracy_vs_sparsity.png")
 
 
+@cli.group()
+def kws() -> None:
+    """Keyword spotting firmware: the KWS app streaming audio through a model."""
+
+
+@kws.command("run")
+@click.option("--board", default="cortex-m4", show_default=True, help="Emulated board (pqk_mcu/boards) or 'host' (gcc).")
+@click.option("--model", required=True, type=click.Path(dir_okay=False), help="int8 KWS .tflite with a 49x10 MFCC input.")
+@click.option("--wav", required=True, type=click.Path(dir_okay=False), help="Speech WAV (resampled to 16 kHz mono).")
+@click.option("--labels", default=None, help="Class names a,b,c (default: the model's pqk_labels metadata).")
+@click.option("--stride-ms", default=250, show_default=True, type=int, help="Window hop, a multiple of 10 ms.")
+@click.option("--average", default=3, show_default=True, type=int, help="Windows whose posteriors are averaged.")
+@click.option("--threshold", default=0.7, show_default=True, type=float, help="Averaged posterior that detects.")
+@click.option("--suppression-ms", default=1000, show_default=True, type=int, help="Quiet time after a detection.")
+@click.option("-o", "--out", "out_dir", default="build/kws", show_default=True, type=click.Path(file_okay=False),
+              help="Build folder (gen/, firmware.elf, size report), replaced atomically.")
+@click.option("--timeout", default=600.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+def kws_run(board, model, wav, labels, stride_ms, average, threshold, suppression_ms, out_dir, timeout) -> None:
+    """Build the KWS app for BOARD, stream WAV through it, check its lines against the Python reference."""
+    from pqk_mcu.audio.streaming import DetectionConfig
+    from pqk_mcu.audio.wav import read_wav_16k
+    from pqk_mcu.kws import build_kws, run_kws
+
+    config = DetectionConfig(stride_ms=stride_ms, average_windows=average, threshold=threshold,
+                             suppression_ms=suppression_ms)
+    audio = read_wav_16k(wav)
+    firmware = build_kws(model, board, out_dir, labels, config)
+    if firmware.size is not None:
+        click.echo(firmware.size.table())
+    result = run_kws(firmware, audio, timeout=timeout)
+    for line in result.lines:
+        click.echo(line)
+    click.echo(f"{result.seconds:.2f} s of audio on {board}: {len(result.lines)} result line(s), "
+               f"peak stack {result.stack_bytes} B")
+    if not result.agrees:
+        raise PqkError("the app's lines differ from the Python streaming reference: "
+                       + " | ".join(result.reference or ["(no lines)"]))
+    click.echo("same lines as the Python streaming reference")
+
+
+@cli.command()
+@click.argument("elf", type=click.Path(dir_okay=False))
+@click.option("--board", required=True, help="Board to program (nucleo-f446re, stm32f4-discovery, nucleo-l4r5zi).")
+@click.option("--tool", type=click.Choice(["pyocd", "openocd"]), default=None,
+              help="Programmer (default: the first of pyocd, openocd installed).")
+@click.option("--dry-run", is_flag=True, help="Print the command instead of running it.")
+def flash(elf: str, board: str, tool: str | None, dry_run: bool) -> None:
+    """Program firmware ELF into a real board through pyOCD or OpenOCD."""
+    import shlex
+
+    from pqk_mcu.kws import flash as flash_elf
+
+    command = shlex.join(flash_elf(elf, board, dry_run=dry_run, tool=tool))
+    click.echo(command if dry_run else f"flashed {elf} into {board}: {command}")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="pqk-mcu", standalone_mode=False)
+        exit_code = cli.main(args=argv, prog_name="pqk-mcu", standalone_mode=False)
     except PqkError as error:
         click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except OSError as error:  # a path given cannot be read or written (a file in the way, no access, disk full)
+        where = f"{error.filename}: " if error.filename else ""
+        click.echo(f"error: {where}{error.strerror or error}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
@@ -267,6 +353,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)
+    # Without standalone mode click returns ctx.exit()'s code instead of exiting.
+    if isinstance(exit_code, int):
+        sys.exit(exit_code)
 
 
 if __name__ == "__main__":

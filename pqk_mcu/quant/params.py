@@ -1,0 +1,149 @@
+"""Per-op integer parameters derived from scales exactly as TFLite Micro's Prepare functions do.
+
+Every function here mirrors one Prepare-time computation of TFLite Micro's reference kernels,
+including which products are taken in float32 and which in double, so that the multipliers and
+shifts match TFLM bit for bit. Scales arrive as Python floats holding float32 values
+(``QuantParams`` guarantees that), so ``float(x)`` is C's ``static_cast<double>(float)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from pqk_mcu.quant.fixed_point import INT8_MAX, INT8_MIN, quantize_multiplier, tflite_round
+
+
+def _f32(value: float) -> np.float32:
+    return np.float32(value)
+
+
+def quantize_multiplier_smaller_than_one_exp(real_multiplier: float) -> tuple[int, int]:
+    """``QuantizeMultiplierSmallerThanOneExp``: 0 < real < 1, returns ``(multiplier, shift <= 0)``."""
+    if not 0.0 < real_multiplier < 1.0:
+        raise ValueError(f"multiplier {real_multiplier!r} must lie in (0, 1)")
+    return quantize_multiplier(real_multiplier)
+
+
+def quantize_multiplier_greater_than_one(real_multiplier: float) -> tuple[int, int]:
+    """``QuantizeMultiplierGreaterThanOne``: real > 1, returns ``(multiplier, left_shift >= 0)``."""
+    if not real_multiplier > 1.0:
+        raise ValueError(f"multiplier {real_multiplier!r} must exceed 1")
+    return quantize_multiplier(real_multiplier)
+
+
+def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
+    """``CalculateInputRadius``: largest |input| whose rescaled value stays representable."""
+    max_input_rescaled = (
+        1.0
+        * ((1 << input_integer_bits) - 1)
+        * (1 << (total_signed_bits - input_integer_bits))
+        / (1 << input_left_shift)
+    )
+    return int(math.floor(max_input_rescaled))
+
+
+def requantize_multiplier(input_scale: float, output_scale: float) -> tuple[int, int]:
+    """int8 -> int8 rescale ``input_scale / output_scale`` in double (QUANTIZE, RELU, MEAN)."""
+    return quantize_multiplier(float(input_scale) / float(output_scale))
+
+
+def fully_connected_multiplier(input_scale: float, filter_scale: float, output_scale: float) -> tuple[int, int]:
+    """Per-tensor FULLY_CONNECTED: ``GetQuantizedConvolutionMultipler``.
+
+    The input*filter product is taken in float32 and only then widened to double, unlike the
+    per-channel path (``conv_multipliers``), which multiplies in double.
+    """
+    product = float(_f32(input_scale) * _f32(filter_scale))
+    return quantize_multiplier(product / float(output_scale))
+
+
+@dataclass(frozen=True)
+class AddParams:
+    """int8 ADD rescaling (``CalculateOpDataAdd``): both inputs to a common 2^-20 scale, then output."""
+
+    left_shift: int
+    input1_multiplier: int
+    input1_shift: int
+    input2_multiplier: int
+    input2_shift: int
+    output_multiplier: int
+    output_shift: int
+
+
+ADD_LEFT_SHIFT_INT8 = 20
+
+
+def add_params(input1_scale: float, input2_scale: float, output_scale: float) -> AddParams:
+    twice_max_input_scale = 2 * float(max(_f32(input1_scale), _f32(input2_scale)))
+    real_input1_multiplier = float(input1_scale) / twice_max_input_scale
+    real_input2_multiplier = float(input2_scale) / twice_max_input_scale
+    real_output_multiplier = twice_max_input_scale / ((1 << ADD_LEFT_SHIFT_INT8) * float(output_scale))
+    m1, s1 = quantize_multiplier_smaller_than_one_exp(real_input1_multiplier)
+    m2, s2 = quantize_multiplier_smaller_than_one_exp(real_input2_multiplier)
+    mo, so = quantize_multiplier_smaller_than_one_exp(real_output_multiplier)
+    return AddParams(ADD_LEFT_SHIFT_INT8, m1, s1, m2, s2, mo, so)
+
+
+def mul_multiplier(input1_scale: float, input2_scale: float, output_scale: float) -> tuple[int, int]:
+    """int8 MUL: ``in1 * in2 / out`` in double (``CalculateOpDataMul``)."""
+    return quantize_multiplier(float(input1_scale) * float(input2_scale) / float(output_scale))
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    """int8 SOFTMAX (``CalculateSoftmaxParams``): input diff rescaling into Q5.26 and its cut-off."""
+
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+
+
+SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5
+
+
+def softmax_params(beta: float, input_scale: float) -> SoftmaxParams:
+    """``PreprocessSoftmaxScaling`` (double rounding build) and ``CalculateInputRadius``."""
+    max_real_multiplier = (1 << 31) - 1.0
+    real_multiplier = min(
+        float(_f32(beta)) * float(input_scale) * (1 << (31 - SOFTMAX_SCALED_DIFF_INTEGER_BITS)), max_real_multiplier
+    )
+    multiplier, left_shift = quantize_multiplier_greater_than_one(real_multiplier)
+    diff_min = -1 * calculate_input_radius(SOFTMAX_SCALED_DIFF_INTEGER_BITS, left_shift)
+    return SoftmaxParams(multiplier, left_shift, diff_min)
+
+
+@dataclass(frozen=True)
+class SigmoidParams:
+    """int8 LOGISTIC / TANH input rescaling into Q4.27 (``CalculateArithmeticOpDataLogistic``)."""
+
+    input_multiplier: int
+    input_left_shift: int
+    input_range_radius: int
+
+
+SIGMOID_INPUT_INTEGER_BITS = 4
+
+
+def sigmoid_params(input_scale: float) -> SigmoidParams:
+    """Shared by LOGISTIC and TANH. Uses ``frexp`` directly: no ``q == 2^31`` correction."""
+    real_multiplier = float(input_scale) * float(1 << (31 - SIGMOID_INPUT_INTEGER_BITS))
+    significand, left_shift = math.frexp(real_multiplier)
+    # static_cast<int32_t> of 2^31 wraps to INT32_MIN on the hosts TFLM runs on.
+    multiplier = tflite_round(significand * (1 << 31))
+    multiplier = ((multiplier + (1 << 31)) % (1 << 32)) - (1 << 31)
+    radius = calculate_input_radius(SIGMOID_INPUT_INTEGER_BITS, left_shift)
+    return SigmoidParams(multiplier, left_shift, radius)
+
+
+def relu6_bounds(input_scale: float, input_zero_point: int) -> tuple[int, int]:
+    """RELU6 int8 clamps in the input's own quantization (``Relu6Prepare``): ``(zero, six)``."""
+    six = tflite_round(float(_f32(6.0) / _f32(input_scale))) + int(input_zero_point)
+    return int(input_zero_point), max(INT8_MIN, min(INT8_MAX, six))
+
+
+def relu_bounds(output_zero_point: int) -> tuple[int, int]:
+    """RELU int8 output clamps (``CalculateReluOpData``): ``roundf(0 / scale)`` is 0."""
+    return max(INT8_MIN, int(output_zero_point)), INT8_MAX

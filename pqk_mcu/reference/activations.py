@@ -1,0 +1,94 @@
+"""RELU, RELU6, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels.
+
+LOGISTIC and TANH rescale the input into Q4.27 and evaluate gemmlowp's fixed-point logistic /
+tanh; inputs beyond the representable radius saturate. SOFTMAX is TFLM's int8 -> int8 path
+(``reference_ops::Softmax``): differences to the row maximum are rescaled into Q5.26, exponentiated
+with ``exp_on_negative_values``, summed in Q12.19 and multiplied by gemmlowp's reciprocal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pqk_mcu.quant import (
+    INT8_MAX,
+    INT8_MIN,
+    multiply_by_quantized_multiplier_array,
+    relu6_bounds,
+    relu_bounds,
+    requantize_multiplier,
+    rounding_divide_by_pot_array,
+    sigmoid_params,
+    softmax_params,
+    srdhm_array,
+)
+from pqk_mcu.quant import gemmlowp
+from pqk_mcu.quant.params import SIGMOID_INPUT_INTEGER_BITS, SOFTMAX_SCALED_DIFF_INTEGER_BITS
+from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
+
+SOFTMAX_ACCUMULATION_INTEGER_BITS = 12
+
+
+@kernel("RELU")
+def relu(call: KernelCall) -> list[np.ndarray]:
+    in_scale, in_zp = scale_and_zero_point(call.inputs[0])
+    out_scale, out_zp = scale_and_zero_point(call.output)
+    multiplier, shift = requantize_multiplier(in_scale, out_scale)
+    centered = call.values[0].astype(np.int64) - in_zp
+    values = multiply_by_quantized_multiplier_array(centered, multiplier, shift).astype(np.int64) + out_zp
+    low, high = relu_bounds(out_zp)
+    return [np.clip(values, low, high).astype(np.int8)]
+
+
+@kernel("RELU6")
+def relu6(call: KernelCall) -> list[np.ndarray]:
+    """TFLM clamps in the input's quantization and does not rescale to the output's."""
+    low, high = relu6_bounds(*scale_and_zero_point(call.inputs[0]))
+    return [np.clip(call.values[0], low, high).astype(np.int8)]
+
+
+def _sigmoid_input(call: KernelCall):
+    """Input minus zero point, its Q4.27 rescaling, and the saturation masks."""
+    scale, zero_point = scale_and_zero_point(call.inputs[0])
+    p = sigmoid_params(scale)
+    centered = call.values[0].astype(np.int64) - zero_point
+    rescaled = multiply_by_quantized_multiplier_array(centered, p.input_multiplier, p.input_left_shift)
+    return rescaled.astype(np.int64), centered <= -p.input_range_radius, centered >= p.input_range_radius
+
+
+@kernel("LOGISTIC")
+def logistic(call: KernelCall) -> list[np.ndarray]:
+    """Output scale 1/256, zero point -128 (fixed by TFLM)."""
+    rescaled, below, above = _sigmoid_input(call)
+    q0 = gemmlowp.logistic(rescaled, SIGMOID_INPUT_INTEGER_BITS)
+    values = np.clip(rounding_divide_by_pot_array(q0, 31 - 8).astype(np.int64) - 128, INT8_MIN, INT8_MAX)
+    return [np.where(below, INT8_MIN, np.where(above, INT8_MAX, values)).astype(np.int8)]
+
+
+@kernel("TANH")
+def tanh(call: KernelCall) -> list[np.ndarray]:
+    """Output scale 1/128, zero point 0: TFLM adds no output zero point."""
+    rescaled, below, above = _sigmoid_input(call)
+    q0 = gemmlowp.tanh(rescaled, SIGMOID_INPUT_INTEGER_BITS)
+    values = np.clip(rounding_divide_by_pot_array(q0, 31 - 7), INT8_MIN, INT8_MAX)
+    return [np.where(below, INT8_MIN, np.where(above, INT8_MAX, values)).astype(np.int8)]
+
+
+@kernel("SOFTMAX")
+def softmax(call: KernelCall) -> list[np.ndarray]:
+    """Along the last axis; output scale 1/256, zero point -128 (fixed by TFLM)."""
+    scale, _ = scale_and_zero_point(call.inputs[0])
+    p = softmax_params(call.attrs.beta, scale)
+    x = call.values[0].astype(np.int64)
+    diff = x - x.max(axis=-1, keepdims=True)
+    used = diff >= p.diff_min
+    # MultiplyByQuantizedMultiplierGreaterThanOne: the left shift cannot overflow for diff >= diff_min.
+    rescaled = srdhm_array(np.where(used, diff, 0) << p.input_left_shift, p.input_multiplier).astype(np.int64)
+    exps = gemmlowp.exp_on_negative_values(rescaled, SOFTMAX_SCALED_DIFF_INTEGER_BITS)
+    summands = gemmlowp.rescale(exps, 0, SOFTMAX_ACCUMULATION_INTEGER_BITS)
+    sum_of_exps = gemmlowp.wrap_int32(np.where(used, summands, 0).sum(axis=-1, keepdims=True))
+    shifted_scale, num_bits_over_unit = gemmlowp.get_reciprocal(sum_of_exps, SOFTMAX_ACCUMULATION_INTEGER_BITS)
+    exponent = num_bits_over_unit + 31 - 8
+    unsaturated = rounding_divide_by_pot_array(srdhm_array(shifted_scale, exps), exponent).astype(np.int64)
+    values = np.clip(unsaturated + INT8_MIN, INT8_MIN, INT8_MAX)
+    return [np.where(used, values, INT8_MIN).astype(np.int8)]

@@ -1,0 +1,31 @@
+"""RESHAPE, PAD and CONCATENATION: int8 values move unchanged (input and output share quantization)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pqk_mcu.quant import activation_range
+from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
+
+
+@kernel("RESHAPE")
+def reshape(call: KernelCall) -> list[np.ndarray]:
+    return [call.values[0].reshape(call.output.shape).copy()]
+
+
+@kernel("PAD")
+def pad(call: KernelCall) -> list[np.ndarray]:
+    """Pads with the output zero point (the quantized 0.0), as TFLM does without a constant value."""
+    paddings = call.values[1].astype(np.int64)
+    _, zero_point = scale_and_zero_point(call.output)
+    return [np.pad(call.values[0], [tuple(p) for p in paddings.tolist()], constant_values=zero_point)]
+
+
+@kernel("CONCATENATION")
+def concatenation(call: KernelCall) -> list[np.ndarray]:
+    """TFLM's int8 kernel copies bytes: every input shares the output's quantization (the verifier
+    checks it), so values move unchanged."""
+    values = np.concatenate(call.values, axis=call.attrs.axis)
+    scale, zero_point = scale_and_zero_point(call.output)
+    low, high = activation_range(call.attrs.activation, scale, zero_point)
+    return [np.clip(values, low, high).astype(np.int8)]

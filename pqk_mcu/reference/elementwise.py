@@ -1,0 +1,41 @@
+"""ADD and MUL (int8, numpy broadcasting), exact to TFLM's int8 reference kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pqk_mcu.quant import activation_range, add_params, mul_multiplier, multiply_by_quantized_multiplier_array
+from pqk_mcu.quant.gemmlowp import wrap_int32
+from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
+
+
+def _operands(call: KernelCall):
+    (s1, z1), (s2, z2) = (scale_and_zero_point(t) for t in call.inputs[:2])
+    a = call.values[0].astype(np.int64) - z1
+    b = call.values[1].astype(np.int64) - z2
+    return (s1, a), (s2, b)
+
+
+def _finish(call: KernelCall, scaled: np.ndarray) -> np.ndarray:
+    scale, zero_point = scale_and_zero_point(call.output)
+    low, high = activation_range(call.attrs.activation, scale, zero_point)
+    values = np.clip(scaled.astype(np.int64) + zero_point, low, high).astype(np.int8)
+    return np.broadcast_to(values, call.output.shape).copy()
+
+
+@kernel("ADD")
+def add(call: KernelCall) -> list[np.ndarray]:
+    """Both inputs move to a common scale with 20 bits of headroom, are summed, then rescaled."""
+    (s1, a), (s2, b) = _operands(call)
+    p = add_params(s1, s2, scale_and_zero_point(call.output)[0])
+    scaled_a = multiply_by_quantized_multiplier_array(a << p.left_shift, p.input1_multiplier, p.input1_shift)
+    scaled_b = multiply_by_quantized_multiplier_array(b << p.left_shift, p.input2_multiplier, p.input2_shift)
+    raw_sum = wrap_int32(scaled_a.astype(np.int64) + scaled_b.astype(np.int64))
+    return [_finish(call, multiply_by_quantized_multiplier_array(raw_sum, p.output_multiplier, p.output_shift))]
+
+
+@kernel("MUL")
+def mul(call: KernelCall) -> list[np.ndarray]:
+    (s1, a), (s2, b) = _operands(call)
+    multiplier, shift = mul_multiplier(s1, s2, scale_and_zero_point(call.output)[0])
+    return [_finish(call, multiply_by_quantized_multiplier_array(a * b, multiplier, shift))]

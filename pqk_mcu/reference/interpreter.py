@@ -1,0 +1,68 @@
+"""The reference interpreter: runs a Graph op by op with the registered numpy kernels."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from pqk_mcu.errors import PqkError, UnsupportedModelError
+from pqk_mcu.ir.graph import Graph, Tensor
+from pqk_mcu.ir.verify import verify_graph
+from pqk_mcu.reference.registry import KERNELS, KernelCall
+
+
+def run_reference(graph: Graph, inputs: Sequence[np.ndarray], keep_intermediates: bool = False) -> dict:
+    """Run ``graph`` on ``inputs`` (one array per graph input, in order).
+
+    Returns ``{"outputs": [array per graph output]}`` and, with ``keep_intermediates``, also
+    ``"tensors"``: ``{tensor name: array}`` for the output of every op, in op order.
+    """
+    verify_graph(graph)
+    tensors = graph.tensor_map
+    if len(inputs) != len(graph.inputs):
+        raise PqkError(f"the model takes {len(graph.inputs)} input(s), got {len(inputs)}")
+    values: dict[str, np.ndarray] = {t.name: t.data for t in graph.tensors if t.is_constant}
+    for name, array in zip(graph.inputs, inputs):
+        values[name] = _checked_input(tensors[name], array)
+    produced: dict[str, np.ndarray] = {}
+    for index, op in enumerate(graph.ops):
+        function = KERNELS.get(op.kind)
+        if function is None:
+            raise UnsupportedModelError(f"op {index} ({op.kind}): no reference kernel")
+        call = KernelCall(
+            op=op,
+            inputs=[tensors[name] if name else None for name in op.inputs],
+            outputs=[tensors[name] for name in op.outputs],
+            values=[values[name] if name else None for name in op.inputs],
+        )
+        for name, array in zip(op.outputs, function(call)):
+            expected = tensors[name]
+            if array.shape != expected.shape or array.dtype != np.dtype(expected.dtype):
+                raise AssertionError(
+                    f"op {index} ({op.kind}) kernel produced {array.dtype}{array.shape} for "
+                    f"'{name}', expected {expected.dtype}{expected.shape}"
+                )
+            array.setflags(write=False)
+            values[name] = array
+            produced[name] = array
+    result = {"outputs": [values[name] for name in graph.outputs]}
+    if keep_intermediates:
+        result["tensors"] = produced
+    return result
+
+
+def _checked_input(tensor: Tensor, array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    if array.size != tensor.size:
+        raise PqkError(f"input '{tensor.name}' needs shape {tensor.shape}, got {array.shape}")
+    dtype = np.dtype(tensor.dtype)
+    if array.dtype != dtype:
+        if dtype.kind in "iu" and array.dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            if array.size and (array.min() < info.min or array.max() > info.max):
+                raise PqkError(f"input '{tensor.name}' has values outside the {tensor.dtype} range")
+        elif not (dtype.kind == "f" and array.dtype.kind in "fiu"):
+            raise PqkError(f"input '{tensor.name}' must be {tensor.dtype}, got {array.dtype}")
+        array = array.astype(dtype)
+    return array.reshape(tensor.shape)

@@ -1,0 +1,56 @@
+"""Kernel registry of the reference interpreter: op kind -> numpy kernel.
+
+A kernel receives a ``KernelCall`` (the op, its input/output ``Tensor`` descriptions and the
+input values) and returns one array per output, with the output tensor's dtype and shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from pqk_mcu.errors import UnsupportedModelError
+from pqk_mcu.ir.graph import Op, Tensor
+
+
+@dataclass(frozen=True)
+class KernelCall:
+    op: Op
+    inputs: Sequence[Tensor | None]
+    outputs: Sequence[Tensor]
+    values: Sequence[np.ndarray | None]
+
+    @property
+    def attrs(self):
+        return self.op.attrs
+
+    @property
+    def output(self) -> Tensor:
+        return self.outputs[0]
+
+
+Kernel = Callable[[KernelCall], list[np.ndarray]]
+
+KERNELS: dict[str, Kernel] = {}
+
+
+def kernel(*kinds: str) -> Callable[[Kernel], Kernel]:
+    """Register the decorated function as the reference kernel of ``kinds``."""
+
+    def register(function: Kernel) -> Kernel:
+        for kind in kinds:
+            if kind in KERNELS:
+                raise ValueError(f"two reference kernels for {kind}")
+            KERNELS[kind] = function
+        return function
+
+    return register
+
+
+def scale_and_zero_point(tensor: Tensor) -> tuple[float, int]:
+    """Per-tensor quantization of an activation tensor."""
+    if tensor.quant is None or tensor.quant.axis is not None:
+        raise UnsupportedModelError(f"tensor '{tensor.name}' needs per-tensor quantization")
+    return tensor.quant.scale[0], tensor.quant.zero_point[0]
