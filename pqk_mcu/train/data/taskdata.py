@@ -1,0 +1,31 @@
+"""The one container every data loader returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Three splits of (x float32 NHWC, y int64 class index), their class names and per-example shape."""
+
+    task: str
+    train: Split
+    val: Split
+    test: Split
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def split(self, name: str) -> Split:
+        """``"train"``, ``"val"`` or ``"test"``."""
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {name!r}")
+        return getattr(self, name)
