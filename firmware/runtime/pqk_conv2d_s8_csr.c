@@ -1,0 +1,65 @@
+/* pqk_conv2d_s8_csr: int8 CONV_2D with CSR weights, one row per output channel.
+ *
+ * input  [batches][input_h][input_w][input_c]     int8
+ * weights CSR [output_c][filter_h * filter_w * input_c], column (fh * filter_w + fw) * input_c + ic
+ * output [batches][output_h][output_w][output_c]  int8 in [activation_min, activation_max]
+ * Same result as pqk_conv2d_s8 on the dense matrix. Columns ascend within a row, so the kernel walks
+ * the filter taps alongside the nonzeros instead of dividing column indices.
+ */
+#include "pqk_requantize.h"
+#include "pqk_runtime.h"
+
+static uint32_t row_start(const pqk_csr_s8_t *csr, int32_t row)
+{
+    return csr->row_ptr_u16 != NULL ? csr->row_ptr_u16[row] : csr->row_ptr_u32[row];
+}
+
+static int32_t column(const pqk_csr_s8_t *csr, uint32_t k)
+{
+    return csr->col_u8 != NULL ? (int32_t)csr->col_u8[k] : (int32_t)csr->col_u16[k];
+}
+
+void pqk_conv2d_s8_csr(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights, const int8_t *input,
+                       int8_t *output)
+{
+    const pqk_window_t *win = &params->window;
+    const pqk_requant_s8_t *rq = &params->requant;
+    int32_t b, oy, ox, oc;
+    for (b = 0; b < win->batches; ++b) {
+        const int8_t *image = input + b * win->input_h * win->input_w * win->input_c;
+        for (oy = 0; oy < win->output_h; ++oy) {
+            const int32_t iy0 = oy * win->stride_h - win->pad_top;
+            for (ox = 0; ox < win->output_w; ++ox) {
+                const int32_t ix0 = ox * win->stride_w - win->pad_left;
+                for (oc = 0; oc < win->output_c; ++oc) {
+                    const uint32_t end = row_start(weights, oc + 1);
+                    uint32_t k = row_start(weights, oc);
+                    int32_t acc = rq->bias[oc];
+                    /* Current tap (fy, fx) and the first column that belongs to the next tap. */
+                    int32_t fy = 0, fx = 0, tap_end = win->input_c;
+                    for (; k < end; ++k) {
+                        const int32_t col = column(weights, k);
+                        int32_t iy, ix;
+                        while (col >= tap_end) {
+                            tap_end += win->input_c;
+                            if (++fx == win->filter_w) {
+                                fx = 0;
+                                ++fy;
+                            }
+                        }
+                        iy = iy0 + fy * win->dilation_h;
+                        ix = ix0 + fx * win->dilation_w;
+                        if (iy >= 0 && iy < win->input_h && ix >= 0 && ix < win->input_w) {
+                            const int32_t ic = col - (tap_end - win->input_c);
+                            acc += (int32_t)weights->values[k] * (int32_t)image[(iy * win->input_w + ix) * win->input_c + ic];
+                        } else {
+                            acc += (int32_t)weights->values[k] * params->input_zero_point;
+                        }
+                    }
+                    acc = pqk_requantize(acc, rq->multiplier[oc], rq->shift[oc]) + rq->output_zero_point;
+                    *output++ = pqk_clamp_s8(acc, rq->activation_min, rq->activation_max);
+                }
+            }
+        }
+    }
+}

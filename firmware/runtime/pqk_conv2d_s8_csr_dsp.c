@@ -1,0 +1,125 @@
+/* pqk_conv2d_s8_csr_dsp: int8 CONV_2D, CSR weights, DSP extension; pixel-block sparse times dense.
+ *
+ * input  [batches][input_h][input_w][input_c]     int8
+ * weights CSR [output_c][filter_h * filter_w * input_c], column (fh * filter_w + fw) * input_c + ic
+ * output [batches][output_h][output_w][output_c]  int8 in [activation_min, activation_max]
+ * scratch pqk_conv2d_s8_csr_dsp_buffer_size() bytes, 4-byte aligned.
+ * Same bytes as pqk_conv2d_s8_csr (the lowering checks pqk_dsp.h's fast-requantization bounds).
+ *
+ * Output pixels are taken four at a time: their im2col columns are gathered into scratch as one
+ * 32-bit word per filter column (byte j = pixel j, padded taps = input_zero_point), so each
+ * nonzero weight is loaded once and applied to four pixels with one word load, two SXTB16 and
+ * four SMLAxy. For a 1x1, stride-1 convolution with output_c == input_c, output may equal input
+ * (in place): a block's inputs are in scratch before its outputs are written.
+ */
+#include "pqk_dsp.h"
+
+#define BLOCK 4
+
+static int32_t columns_of(const pqk_window_t *win)
+{
+    return win->filter_h * win->filter_w * win->input_c;
+}
+
+/* Transposed block (4 bytes per column) + for filters larger than 1x1 the four im2col rows. */
+int32_t pqk_conv2d_s8_csr_dsp_buffer_size(const pqk_conv2d_s8_params_t *params)
+{
+    const pqk_window_t *win = &params->window;
+    const int32_t size = BLOCK * columns_of(win);
+    return win->filter_h == 1 && win->filter_w == 1 ? size : 2 * size;
+}
+
+/* Columns of output pixels first .. first + count - 1 as words of ``columns`` (byte j = pixel j;
+ * missing pixels repeat the first, their results are never stored). */
+static void gather_block(const pqk_conv2d_s8_params_t *params, const int8_t *input, int32_t first, int32_t count,
+                         uint32_t *columns, int8_t *rows)
+{
+    const pqk_window_t *win = &params->window;
+    const int32_t size = columns_of(win);
+    const int8_t *row[BLOCK];
+    int32_t j, k;
+    for (j = 0; j < BLOCK; ++j) {
+        row[j] = pqk_im2col_row(win, params->input_zero_point, input, first + (j < count ? j : 0), rows + j * size);
+    }
+    for (k = 0; k + 4 <= size; k += 4) {
+        /* 4x4 byte transpose: four pixels' columns k .. k + 3 -> four column words */
+        const uint32_t a = pqk_load_s8x4(row[0] + k), b = pqk_load_s8x4(row[1] + k);
+        const uint32_t c = pqk_load_s8x4(row[2] + k), d = pqk_load_s8x4(row[3] + k);
+        const uint32_t ab_even = (a & 0x00FF00FFu) | ((b & 0x00FF00FFu) << 8);
+        const uint32_t ab_odd = ((a >> 8) & 0x00FF00FFu) | (b & 0xFF00FF00u);
+        const uint32_t cd_even = (c & 0x00FF00FFu) | ((d & 0x00FF00FFu) << 8);
+        const uint32_t cd_odd = ((c >> 8) & 0x00FF00FFu) | (d & 0xFF00FF00u);
+        columns[k] = (ab_even & 0xFFFFu) | (cd_even << 16);
+        columns[k + 1] = (ab_odd & 0xFFFFu) | (cd_odd << 16);
+        columns[k + 2] = (ab_even >> 16) | (cd_even & 0xFFFF0000u);
+        columns[k + 3] = (ab_odd >> 16) | (cd_odd & 0xFFFF0000u);
+    }
+    for (; k < size; ++k) {
+        columns[k] = (uint32_t)(uint8_t)row[0][k] | (uint32_t)(uint8_t)row[1][k] << 8 |
+                     (uint32_t)(uint8_t)row[2][k] << 16 | (uint32_t)(uint8_t)row[3][k] << 24;
+    }
+}
+
+static inline __attribute__((always_inline)) void block_channels(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights,
+                                  const uint32_t *columns, int8_t *output, int32_t count, int full_range)
+{
+    const pqk_requant_s8_t *rq = &params->requant;
+    const int32_t out_c = params->window.output_c;
+    const int8_t *values = weights->values;
+    const uint8_t *cols = weights->col_u8;
+    const uint16_t *row_ptr = weights->row_ptr_u16;
+    int32_t oc;
+    for (oc = 0; oc < out_c; ++oc) {
+        const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, oc);
+        int32_t acc0 = rq->bias[oc], acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        int32_t k = row_ptr[oc];
+        const int32_t end = row_ptr[oc + 1];
+        for (; k < end; ++k) {
+            const uint32_t w = (uint32_t)(int32_t)values[k];
+            const uint32_t word = columns[cols[k]];
+            const uint32_t even = pqk_sxtb16(word);            /* pixels 0, 2 */
+            const uint32_t odd = pqk_sxtb16_ror8(word);   /* pixels 1, 3 */
+            acc0 = pqk_smlabb(w, even, acc0);
+            acc2 = pqk_smlabt(w, even, acc2);
+            acc1 = pqk_smlabb(w, odd, acc1);
+            acc3 = pqk_smlabt(w, odd, acc3);
+        }
+        output[oc] = pqk_fast_clamp(pqk_fast_requantize(acc0, &q), full_range, rq->activation_min, rq->activation_max);
+        if (count > 1) {
+            output[out_c + oc] = pqk_fast_clamp(pqk_fast_requantize(acc1, &q), full_range, rq->activation_min,
+                                                rq->activation_max);
+        }
+        if (count > 2) {
+            output[2 * out_c + oc] = pqk_fast_clamp(pqk_fast_requantize(acc2, &q), full_range, rq->activation_min,
+                                                    rq->activation_max);
+        }
+        if (count > 3) {
+            output[3 * out_c + oc] = pqk_fast_clamp(pqk_fast_requantize(acc3, &q), full_range, rq->activation_min,
+                                                    rq->activation_max);
+        }
+    }
+}
+
+/* Needs col_u8 and row_ptr_u16 (the lowering picks this kernel only then). */
+void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights, const int8_t *input,
+                           int8_t *output, int8_t *scratch)
+{
+    const pqk_window_t *win = &params->window;
+    const int32_t pixels = win->batches * win->output_h * win->output_w;
+    const int full_range = params->requant.activation_min == -128 && params->requant.activation_max == 127;
+    uint32_t *columns = (uint32_t *)(void *)scratch;
+    int32_t first;
+    for (first = 0; first < pixels; first += BLOCK) {
+        const int32_t count = pixels - first < BLOCK ? pixels - first : BLOCK;
+        int8_t *out = output + first * win->output_c;
+        gather_block(params, input, first, count, columns, scratch + BLOCK * columns_of(win));
+        /* Constant count and clamp mode let the compiler drop the tests from the output loop. */
+        if (count == BLOCK && full_range) {
+            block_channels(params, weights, columns, out, BLOCK, 1);
+        } else if (count == BLOCK) {
+            block_channels(params, weights, columns, out, BLOCK, 0);
+        } else {
+            block_channels(params, weights, columns, out, count, 0);
+        }
+    }
+}

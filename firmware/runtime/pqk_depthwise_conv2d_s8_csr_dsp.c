@@ -1,0 +1,139 @@
+/* pqk_depthwise_conv2d_s8_csr_dsp: int8 DEPTHWISE_CONV_2D (depth multiplier 1), CSR weights, DSP extension.
+ *
+ * input  [batches][input_h][input_w][channels]    int8
+ * weights CSR [channels][filter_h * filter_w], column fh * filter_w + fw (col_u8, row_ptr_u16)
+ * output [batches][output_h][output_w][channels]  int8 in [activation_min, activation_max]
+ * scratch pqk_depthwise_conv2d_s8_csr_dsp_buffer_size() bytes.
+ * Same bytes as pqk_depthwise_conv2d_s8_csr (the lowering checks pqk_dsp.h's fast-requantization bounds).
+ *
+ * One channel at a time: its plane is copied into a padded plane in scratch (the border holds
+ * input_zero_point, written once), so every nonzero tap is one load at a fixed offset with no
+ * bounds test, and channels with up to four nonzeros keep weights and offsets in registers. The
+ * kernel works on a copy of each channel, so output may equal input (in place) whenever the
+ * output has the input's shape.
+ */
+#include "pqk_dsp.h"
+
+#define MAX_TAPS 64
+
+static int32_t padded_height(const pqk_window_t *win)
+{
+    return (win->output_h - 1) * win->stride_h + (win->filter_h - 1) * win->dilation_h + 1;
+}
+
+static int32_t padded_width(const pqk_window_t *win)
+{
+    return (win->output_w - 1) * win->stride_w + (win->filter_w - 1) * win->dilation_w + 1;
+}
+
+int32_t pqk_depthwise_conv2d_s8_csr_dsp_buffer_size(const pqk_depthwise_conv2d_s8_params_t *params)
+{
+    return padded_height(&params->window) * padded_width(&params->window);
+}
+
+/* Outputs of one channel; ``count`` (nonzero taps) is a constant at each call site, so the tap
+ * sum is unrolled with weights and offsets in registers. */
+static inline __attribute__((always_inline)) void channel_plane(const pqk_depthwise_conv2d_s8_params_t *params,
+                                                                const int8_t *plane, int32_t plane_w,
+                                                                const int32_t *offsets, const int32_t *taps,
+                                                                int32_t count, int32_t c, int8_t *out, int full_range)
+{
+    const pqk_window_t *win = &params->window;
+    const pqk_requant_s8_t *rq = &params->requant;
+    const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, c);
+    const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
+    const int32_t bias = rq->bias[c];
+    /* locals: the output stores could alias *params as far as the compiler knows */
+    const int32_t channels = win->output_c, out_h = win->output_h, out_w = win->output_w;
+    const int32_t step_x = win->stride_w, step_y = win->stride_h * plane_w;
+    const int32_t o0 = count > 0 ? offsets[0] : 0, o1 = count > 1 ? offsets[1] : 0;
+    const int32_t o2 = count > 2 ? offsets[2] : 0, o3 = count > 3 ? offsets[3] : 0;
+    const int32_t w0 = count > 0 ? taps[0] : 0, w1 = count > 1 ? taps[1] : 0;
+    const int32_t w2 = count > 2 ? taps[2] : 0, w3 = count > 3 ? taps[3] : 0;
+    const int8_t *row = plane;
+    int8_t *o = out + c;
+    int32_t oy, k;
+    for (oy = 0; oy < out_h; ++oy) {
+        const int8_t *x = row;
+        int8_t *const o_end = o + out_w * channels;
+        while (o != o_end) {
+            int32_t acc = bias;
+            if (count > 4) {
+                for (k = 0; k < count; ++k) {
+                    acc += taps[k] * x[offsets[k]];
+                }
+            } else {
+                acc += count > 0 ? w0 * x[o0] : 0;
+                acc += count > 1 ? w1 * x[o1] : 0;
+                acc += count > 2 ? w2 * x[o2] : 0;
+                acc += count > 3 ? w3 * x[o3] : 0;
+            }
+            *o = pqk_fast_clamp(pqk_fast_requantize(acc, &q), full_range, activation_min, activation_max);
+            o += channels;
+            x += step_x;
+        }
+        row += step_y;
+    }
+}
+
+/* One instantiation per small tap count (and clamp mode); larger counts share a loop. */
+static void channel_dispatch(const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *plane, int32_t plane_w,
+                             const int32_t *offsets, const int32_t *taps, int32_t count, int32_t c, int8_t *out,
+                             int full_range)
+{
+#define PQK_CHANNEL_CASE(n)                                                                          \
+    case n:                                                                                          \
+        if (full_range) {                                                                            \
+            channel_plane(params, plane, plane_w, offsets, taps, n, c, out, 1);                      \
+        } else {                                                                                     \
+            channel_plane(params, plane, plane_w, offsets, taps, n, c, out, 0);                      \
+        }                                                                                            \
+        break
+    switch (count) {
+        PQK_CHANNEL_CASE(0);
+        PQK_CHANNEL_CASE(1);
+        PQK_CHANNEL_CASE(2);
+        PQK_CHANNEL_CASE(3);
+        PQK_CHANNEL_CASE(4);
+    default:
+        channel_plane(params, plane, plane_w, offsets, taps, count, c, out, 0);
+        break;
+    }
+#undef PQK_CHANNEL_CASE
+}
+
+void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights,
+                                     const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const pqk_window_t *win = &params->window;
+    const int32_t channels = win->input_c;
+    const int32_t plane_h = padded_height(win), plane_w = padded_width(win);
+    const int full_range = params->requant.activation_min == -128 && params->requant.activation_max == 127;
+    const int32_t rows = win->input_h < plane_h - win->pad_top ? win->input_h : plane_h - win->pad_top;
+    const int32_t cols = win->input_w < plane_w - win->pad_left ? win->input_w : plane_w - win->pad_left;
+    int32_t offsets[MAX_TAPS], taps[MAX_TAPS];
+    int32_t b, c, y, x, k;
+    memset(scratch, params->input_zero_point, (size_t)(plane_h * plane_w));
+    for (b = 0; b < win->batches; ++b) {
+        const int8_t *image = input + b * win->input_h * win->input_w * channels;
+        int8_t *out = output + b * win->output_h * win->output_w * channels;
+        for (c = 0; c < channels; ++c) {
+            const int32_t begin = weights->row_ptr_u16[c], count = weights->row_ptr_u16[c + 1] - begin;
+            for (k = 0; k < count; ++k) {
+                const int32_t column = weights->col_u8[begin + k];
+                const int32_t fy = column / win->filter_w;
+                offsets[k] = fy * win->dilation_h * plane_w + (column - fy * win->filter_w) * win->dilation_w;
+                taps[k] = weights->values[begin + k];
+            }
+            for (y = 0; y < rows; ++y) {
+                const int8_t *src = image + y * win->input_w * channels + c;
+                int8_t *dst = scratch + (y + win->pad_top) * plane_w + win->pad_left;
+                for (x = 0; x < cols; ++x) {
+                    dst[x] = *src;
+                    src += channels;
+                }
+            }
+            channel_dispatch(params, scratch, plane_w, offsets, taps, count, c, out, full_range);
+        }
+    }
+}

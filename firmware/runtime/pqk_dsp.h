@@ -1,0 +1,213 @@
+/* DSP-extension helpers for the *_dsp kernel variants (Cortex-M4/M7/M33/M55: ARMv7E-M / v8-M DSP).
+ *
+ * With __ARM_FEATURE_DSP the helpers are the ACLE intrinsics of <arm_acle.h> (SXTB16, SMLAD,
+ * SMLAxy, SSAT) and SMMLAR by inline assembly (ACLE has no intrinsic for it); elsewhere (host gcc,
+ * the bit-exactness tests) they are plain C with the same results, so a *_dsp kernel computes the
+ * same bytes everywhere. GCC 12's arm_acle.h lacks __ror, hence pqk_ror8.
+ *
+ * pqk_fast_requantize() is pqk_requantize() + zero point + clamp in six instructions, exact under
+ * the conditions pqk_mcu.codegen.cost_model checks before it picks a *_dsp kernel:
+ * |accumulator| < 2^30, shift in [-23, -1], multiplier in {0} or [2^30, 2^31). Derivation (r1 is
+ * pqk_srdhm, e = -shift >= 1 the rounding right shift, h = 2^(e-1)):
+ *   srdhm(x, m)       = floor((x*m + 2^30) / 2^31)       (gemmlowp's truncating form, m != INT32_MIN)
+ *   rdbpot(r1, e)     = floor((r1 + h - [r1 < 0]) / 2^e)
+ *   both              = floor((x*m + 2^30 + (h - t) * 2^31) / 2^(31+e)),   t = [x < 0]
+ *                       (r1 < 0 differs from x < 0 only where both give the same result)
+ *   + zero point zp   = floor((2x*m + 2^31 + 2^32 * (h + zp*2^e - t)) / 2^(32+e))
+ *                     = SMMLAR(2x, m, h + zp*2^e - t) >> e.
+ */
+#ifndef PQK_DSP_H
+#define PQK_DSP_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "pqk_runtime.h"
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#define PQK_HAVE_DSP 1
+#else
+#define PQK_HAVE_DSP 0
+#endif
+
+static inline uint32_t pqk_ror8(uint32_t x)
+{
+    return (x >> 8) | (x << 24);
+}
+
+/* Four int8 from a possibly unaligned address (Cortex-M LDR handles unaligned words). */
+static inline uint32_t pqk_load_s8x4(const int8_t *p)
+{
+    uint32_t word;
+    memcpy(&word, p, sizeof word);
+    return word;
+}
+
+#if PQK_HAVE_DSP
+static inline uint32_t pqk_sxtb16(uint32_t x)
+{
+    return (uint32_t)__sxtb16((int8x4_t)x);
+}
+/* SXTB16 of the word rotated by 8 bits: bytes 1 and 3 (one instruction; gcc does not fuse the rotate). */
+static inline uint32_t pqk_sxtb16_ror8(uint32_t x)
+{
+    uint32_t result;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(result) : "r"(x));
+    return result;
+}
+static inline int32_t pqk_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlad((int16x2_t)a, (int16x2_t)b, acc);
+}
+/* Words p[offset/4] and p[offset/4 + 1] with one LDRD (gcc splits 4-byte-aligned 64-bit loads). */
+#define PQK_LOAD_PAIR(p, offset, low, high)                                                              \
+    __asm__("ldrd %0, %1, [%2, %3]" : "=r"(low), "=r"(high) : "r"(p), "I"(offset), "m"(*(const uint32_t(*)[2])(const void *)((const uint8_t *)(p) + (offset))))
+static inline int32_t pqk_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlabb((int32_t)a, (int32_t)b, acc);
+}
+static inline int32_t pqk_smlabt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlabt((int32_t)a, (int32_t)b, acc);
+}
+static inline int32_t pqk_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlatt((int32_t)a, (int32_t)b, acc);
+}
+static inline int32_t pqk_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t result;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(result) : "r"(a), "r"(b), "r"(acc));
+    return result;
+}
+static inline int32_t pqk_ssat8(int32_t x)
+{
+    return __ssat(x, 8);
+}
+#else
+static inline int32_t pqk_low16(uint32_t x)
+{
+    return (int32_t)(int16_t)(x & 0xFFFFu);
+}
+static inline int32_t pqk_high16(uint32_t x)
+{
+    return (int32_t)(int16_t)(x >> 16);
+}
+static inline uint32_t pqk_sxtb16(uint32_t x)
+{
+    const uint32_t low = (uint32_t)(int32_t)(int8_t)(x & 0xFFu) & 0xFFFFu;
+    const uint32_t high = (uint32_t)(int32_t)(int8_t)((x >> 16) & 0xFFu) & 0xFFFFu;
+    return low | (high << 16);
+}
+static inline uint32_t pqk_sxtb16_ror8(uint32_t x)
+{
+    return pqk_sxtb16(pqk_ror8(x));
+}
+#define PQK_LOAD_PAIR(p, offset, low, high)                                                              \
+    do {                                                                                                 \
+        (low) = ((const uint32_t *)(const void *)((const uint8_t *)(p) + (offset)))[0];                 \
+        (high) = ((const uint32_t *)(const void *)((const uint8_t *)(p) + (offset)))[1];                \
+    } while (0)
+static inline int32_t pqk_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(pqk_low16(a) * pqk_low16(b)) + (uint32_t)(pqk_high16(a) * pqk_high16(b)));
+}
+static inline int32_t pqk_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(pqk_low16(a) * pqk_low16(b)));
+}
+static inline int32_t pqk_smlabt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(pqk_low16(a) * pqk_high16(b)));
+}
+static inline int32_t pqk_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(pqk_high16(a) * pqk_high16(b)));
+}
+static inline int32_t pqk_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)(((int64_t)acc * 4294967296LL + (int64_t)a * (int64_t)b + 2147483648LL) >> 32);
+}
+static inline int32_t pqk_ssat8(int32_t x)
+{
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
+}
+#endif
+
+/* One output channel's requantization constants (see the derivation above). */
+typedef struct {
+    int32_t multiplier;
+    int32_t right_shift; /* e >= 1 */
+    int32_t offset;      /* h + zero_point * 2^e */
+} pqk_fast_requant_t;
+
+static inline pqk_fast_requant_t pqk_fast_requant_channel(const pqk_requant_s8_t *rq, int32_t channel)
+{
+    pqk_fast_requant_t q;
+    const int32_t e = -rq->shift[channel];
+    q.multiplier = rq->multiplier[channel];
+    q.right_shift = e;
+    q.offset = (1 << (e - 1)) + (int32_t)((uint32_t)rq->output_zero_point << e);
+    return q;
+}
+
+/* requantize(acc) + zero point, saturated to int8 (the clamp to the activation range follows). */
+static inline __attribute__((always_inline)) int32_t pqk_fast_requantize(int32_t acc, const pqk_fast_requant_t *q)
+{
+    const int32_t high = pqk_smmlar(acc * 2, q->multiplier, q->offset + (acc >> 31));
+    return pqk_ssat8(high >> q->right_shift);
+}
+
+/* Clamp to the activation range; full_range (activation range = int8) is a constant at every
+ * call site so the compiler drops the compare where it cannot matter. */
+static inline __attribute__((always_inline)) int8_t pqk_fast_clamp(int32_t value, int full_range, int32_t activation_min, int32_t activation_max)
+{
+    if (!full_range) {
+        value = value < activation_min ? activation_min : value;
+        value = value > activation_max ? activation_max : value;
+    }
+    return (int8_t)value;
+}
+
+/* The im2col row of output pixel ``pixel`` (filter_h * filter_w * input_c bytes, (fh, fw, ic)
+ * order, padded taps = zero_point): a pointer into the input when the filter is 1x1 (its row is
+ * the input pixel itself), else the row is assembled in ``row`` from one contiguous span per
+ * filter row. */
+static inline const int8_t *pqk_im2col_row(const pqk_window_t *win, int32_t zero_point, const int8_t *input,
+                                           int32_t pixel, int8_t *row)
+{
+    const int32_t plane = win->output_h * win->output_w;
+    const int32_t b = pixel / plane;
+    const int32_t oy = (pixel - b * plane) / win->output_w;
+    const int32_t ox = pixel - b * plane - oy * win->output_w;
+    const int32_t iy0 = oy * win->stride_h - win->pad_top, ix0 = ox * win->stride_w - win->pad_left;
+    const int32_t channels = win->input_c;
+    const int8_t *image = input + b * win->input_h * win->input_w * channels;
+    const int8_t fill = (int8_t)zero_point;
+    int8_t *out = row;
+    int32_t fy, fx, i;
+    if (win->filter_h == 1 && win->filter_w == 1) {
+        return image + (iy0 * win->input_w + ix0) * channels;
+    }
+    for (fy = 0; fy < win->filter_h; ++fy) {
+        const int32_t iy = iy0 + fy * win->dilation_h;
+        const int8_t *source = image + iy * win->input_w * channels;
+        for (fx = 0; fx < win->filter_w; ++fx) {
+            const int32_t ix = ix0 + fx * win->dilation_w;
+            if (iy >= 0 && iy < win->input_h && ix >= 0 && ix < win->input_w) {
+                const int8_t *x = source + ix * channels;
+                for (i = 0; i < channels; ++i) {
+                    *out++ = x[i];
+                }
+            } else {
+                for (i = 0; i < channels; ++i) {
+                    *out++ = fill;
+                }
+            }
+        }
+    }
+    return row;
+}
+
+#endif /* PQK_DSP_H */

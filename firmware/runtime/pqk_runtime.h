@@ -1,0 +1,182 @@
+/* pqk runtime: parameter blocks and prototypes of the portable int8 kernels.
+ *
+ * Conventions shared by every kernel (one public function per pqk_<op>_s8[_<variant>].c file):
+ *  - Activations are int8 NHWC, contiguous, batch outermost. Pointers never alias unless a kernel
+ *    says so.
+ *  - Argument order is fixed: params, weights (when the op has them), inputs, output.
+ *  - Everything arithmetic (multipliers, shifts, folded biases, padding offsets, clamps, tables)
+ *    is computed at compile time by pqk_mcu.codegen; kernels do integer work only.
+ *  - Requantization is pqk_requantize() from pqk_requantize.h, bit-exact with pqk_mcu.quant.
+ *  - Bias arrays are "folded": bias[oc] + (-input_zero_point) * sum(weights of oc), so the inner loops
+ *    multiply raw int8 values. Taps that fall into padding read input_zero_point instead, which keeps
+ *    the result identical to skipping them.
+ */
+#ifndef PQK_RUNTIME_H
+#define PQK_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Compressed sparse rows of an int8 weight matrix [rows][cols].
+ * Row r holds nonzeros values[row_ptr[r] .. row_ptr[r + 1]) in ascending column order.
+ * Exactly one of col_u8 / col_u16 and one of row_ptr_u16 / row_ptr_u32 is non-NULL
+ * (the narrowest type that holds every index). */
+typedef struct {
+    const int8_t *values;
+    const uint8_t *col_u8;
+    const uint16_t *col_u16;
+    const uint16_t *row_ptr_u16;
+    const uint32_t *row_ptr_u32;
+} pqk_csr_s8_t;
+
+/* Requantization of a per-channel accumulator to int8. */
+typedef struct {
+    const int32_t *bias;       /* [channels], folded with the input zero point */
+    const int32_t *multiplier; /* [channels], Q31 in [2^30, 2^31) or 0 */
+    const int32_t *shift;      /* [channels], > 0 shifts left */
+    int32_t output_zero_point; /* [-128, 127] */
+    int32_t activation_min;    /* clamp after adding the zero point, [-128, 127] */
+    int32_t activation_max;
+} pqk_requant_s8_t;
+
+/* 2-D window geometry (conv, depthwise conv, pooling). */
+typedef struct {
+    int32_t batches;
+    int32_t input_h, input_w, input_c;
+    int32_t output_h, output_w, output_c;
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left; /* TFLite padding before the data; the rest falls after it */
+} pqk_window_t;
+
+/* CONV_2D. Dense weights: OHWI [output_c][filter_h][filter_w][input_c].
+ * CSR weights: one row per output channel over columns (fh * filter_w + fw) * input_c + ic. */
+typedef struct {
+    pqk_window_t window;
+    int32_t input_zero_point; /* value of padded taps */
+    pqk_requant_s8_t requant;
+} pqk_conv2d_s8_params_t;
+
+/* DEPTHWISE_CONV_2D, output channel oc = ic * depth_multiplier + m.
+ * Dense weights: [filter_h][filter_w][output_c] (TFLite 1HW(I*M) without the leading 1).
+ * CSR weights: one row per output channel over columns fh * filter_w + fw. */
+typedef struct {
+    pqk_window_t window;
+    int32_t depth_multiplier;
+    int32_t input_zero_point;
+    pqk_requant_s8_t requant;
+} pqk_depthwise_conv2d_s8_params_t;
+
+/* FULLY_CONNECTED: output[b][o] from input[b][0..input_features) and weights [output_features][input_features]. */
+typedef struct {
+    int32_t batches;
+    int32_t input_features;
+    int32_t output_features;
+    pqk_requant_s8_t requant; /* per output feature (a per-tensor multiplier is repeated) */
+} pqk_fully_connected_s8_params_t;
+
+/* AVERAGE_POOL_2D / MAX_POOL_2D: window.input_c == window.output_c, no requantization. */
+typedef struct {
+    pqk_window_t window;
+    int32_t activation_min;
+    int32_t activation_max;
+} pqk_pool2d_s8_params_t;
+
+/* Shapes of a broadcasting binary op, as 4-D (leading 1s added). Strides are in elements; a stride of
+ * 0 repeats the input along that dimension. */
+typedef struct {
+    int32_t output_shape[4];
+    int32_t input1_strides[4];
+    int32_t input2_strides[4];
+} pqk_broadcast_t;
+
+/* ADD (TFLite int8 semantics: both inputs scaled to 2 * max(scale) with a 2^left_shift headroom). */
+typedef struct {
+    pqk_broadcast_t shape;
+    int32_t input1_offset, input2_offset; /* -zero_point */
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t output_zero_point;
+    int32_t activation_min, activation_max;
+} pqk_add_s8_params_t;
+
+/* MUL: (x1 + offset1) * (x2 + offset2) requantized. */
+typedef struct {
+    pqk_broadcast_t shape;
+    int32_t input1_offset, input2_offset;
+    int32_t output_multiplier, output_shift;
+    int32_t output_zero_point;
+    int32_t activation_min, activation_max;
+} pqk_mul_s8_params_t;
+
+/* SOFTMAX over the innermost dimension; output scale 1/256, zero point -128.
+ * exp_table[d] is gemmlowp exp_on_negative_values (Q0.31) of the rescaled difference -d between an
+ * element and its row maximum, or 0 where that difference is below TFLite's diff_min. */
+typedef struct {
+    int32_t rows;
+    int32_t depth;
+    const int32_t *exp_table; /* [256] */
+} pqk_softmax_s8_params_t;
+
+/* Element-wise int8 -> int8 function given by its table of all 256 inputs:
+ * output[i] = table[input[i] + 128]. Used for LOGISTIC, TANH, RELU, RELU6 and int8 QUANTIZE; the
+ * tables come from the reference interpreter, so they are exact by construction. */
+typedef struct {
+    int32_t size;
+    const int8_t *table; /* [256] */
+} pqk_lut_s8_params_t;
+
+/* PAD of a 4-D tensor with a constant. */
+typedef struct {
+    int32_t input_shape[4];
+    int32_t pad_before[4];
+    int32_t pad_after[4];
+    int32_t pad_value; /* output zero point, [-128, 127] */
+} pqk_pad_s8_params_t;
+
+/* MEAN over the middle dimension of a tensor viewed as [outer][reduce][inner] (TFLite int8
+ * QuantizedMeanOrSum): requantize(sum - input_zero_point_sum) + output_zero_point, clamped to int8,
+ * with 1/reduce folded into (multiplier, shift). */
+typedef struct {
+    int32_t outer, reduce, inner;
+    int32_t input_zero_point_sum; /* input_zero_point * reduce */
+    int32_t multiplier, shift;
+    int32_t output_zero_point;
+} pqk_mean_s8_params_t;
+
+/* CONCATENATION along one axis of tensors viewed as [outer][axis_i * inner]. */
+typedef struct {
+    int32_t outer;
+    int32_t num_inputs;
+    const int32_t *copy_sizes; /* [num_inputs], axis_i * inner bytes */
+} pqk_concatenation_s8_params_t;
+
+void pqk_conv2d_s8(const pqk_conv2d_s8_params_t *params, const int8_t *weights, const int8_t *input, int8_t *output);
+void pqk_conv2d_s8_csr(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights, const int8_t *input,
+                       int8_t *output);
+void pqk_depthwise_conv2d_s8(const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *weights,
+                             const int8_t *input, int8_t *output);
+void pqk_depthwise_conv2d_s8_csr(const pqk_depthwise_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights,
+                                 const int8_t *input, int8_t *output);
+void pqk_fully_connected_s8(const pqk_fully_connected_s8_params_t *params, const int8_t *weights,
+                            const int8_t *input, int8_t *output);
+void pqk_fully_connected_s8_csr(const pqk_fully_connected_s8_params_t *params, const pqk_csr_s8_t *weights,
+                                const int8_t *input, int8_t *output);
+void pqk_avg_pool2d_s8(const pqk_pool2d_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_max_pool2d_s8(const pqk_pool2d_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_add_s8(const pqk_add_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);
+void pqk_mul_s8(const pqk_mul_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);
+void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_pad_s8(const pqk_pad_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_mean_s8(const pqk_mean_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int8_t *const *inputs,
+                          int8_t *output);
+
+/* Optimized variants for cores with the DSP extension (same results, extra scratch argument). */
+#include "pqk_runtime_dsp.h"
+
+#endif /* PQK_RUNTIME_H */

@@ -1,0 +1,194 @@
+"""Per-layer kernel choice: estimated instructions and flash bytes of every kernel that can run a layer.
+
+A weighted layer (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) has candidate kernels: the portable
+dense and CSR kernels everywhere, and on cores with the DSP extension (``Target.has_dsp``) the
+``*_dsp`` variants of ``firmware/runtime`` when the layer meets their conditions (geometry, index
+widths, and the bounds under which ``pqk_dsp.h``'s fast requantization is exact). Each candidate
+gets an instruction estimate from ``KERNEL_COSTS`` (fitted to instruction counts measured under QEMU
+on cortex-m4, see ``benchmarks/perf``) and its flash bytes; the lowest
+``instructions + INSTRUCTIONS_PER_BYTE * bytes`` wins. ``--format dense|csr`` restricts the candidates
+to that storage format. The choice is data (kernel name, scratch bytes, in-place flag) that the
+lowering puts into the render context; templates never decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pqk_mcu.codegen.weights import WEIGHT_FORMATS, CsrMatrix, encode_csr
+from pqk_mcu.errors import PqkError
+
+# One flash byte is worth this many instructions per inference when candidates are compared.
+INSTRUCTIONS_PER_BYTE = 1.0
+# pqk_dsp.h fast requantization: exact for |accumulator| < 2^30 and shift in [-23, -1].
+FAST_REQUANT_ACC_LIMIT = 1 << 30
+FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
+DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp kernels
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the cost model needs to know about the core."""
+
+    has_dsp: bool = False
+
+    @classmethod
+    def from_board(cls, board) -> "Target":
+        """From a ``pqk_mcu.boards.Board``, a board name or YAML path; None is a core without DSP."""
+        if board is None:
+            return cls()
+        if not hasattr(board, "has_dsp"):
+            from pqk_mcu.boards import load_board
+
+            board = load_board(board)
+        return cls(has_dsp=bool(board.has_dsp))
+
+
+@dataclass(frozen=True)
+class KernelCost:
+    """Instructions = per_mac * (stored weights x positions) + per_output * outputs
+    + per_position * positions + per_row_block * rows * ceil(positions / block) + per_call."""
+
+    per_mac: float
+    per_output: float
+    per_position: float = 0.0
+    per_row_block: float = 0.0
+    block: int = 1
+    per_call: float = 200.0
+
+
+# Fitted on cortex-m4 (mps2-an386) counts of the DS-CNN benchmark layers at 0-95% sparsity.
+KERNEL_COSTS: dict[str, KernelCost] = {
+    "pqk_conv2d_s8": KernelCost(per_mac=6.0, per_output=40.0, per_position=20.0),
+    "pqk_conv2d_s8_csr": KernelCost(per_mac=14.0, per_output=45.0, per_position=20.0),
+    "pqk_depthwise_conv2d_s8": KernelCost(per_mac=13.0, per_output=45.0, per_position=20.0),
+    "pqk_depthwise_conv2d_s8_csr": KernelCost(per_mac=20.0, per_output=50.0, per_position=20.0),
+    "pqk_fully_connected_s8": KernelCost(per_mac=6.0, per_output=40.0),
+    "pqk_fully_connected_s8_csr": KernelCost(per_mac=9.0, per_output=45.0),
+    "pqk_conv2d_s8_dsp": KernelCost(per_mac=1.2, per_output=9.0, per_position=12.0, per_row_block=20.0, block=2),
+    "pqk_conv2d_s8_csr_dsp": KernelCost(per_mac=2.6, per_output=7.0, per_position=20.0, per_row_block=12.0, block=4),
+    "pqk_depthwise_conv2d_s8_dsp": KernelCost(per_mac=3.0, per_output=12.0, per_position=30.0),
+    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(per_mac=2.0, per_output=10.0, per_position=3.0,
+                                                  per_row_block=40.0, block=1 << 30),
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Geometry of a weighted layer as the kernels see it."""
+
+    kind: str  # CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED
+    positions: int  # output pixels (batches x height x width) or FC batches
+    filter_h: int = 1
+    filter_w: int = 1
+    input_c: int = 1
+    input_w: int = 1
+    stride_h: int = 1
+    stride_w: int = 1
+    dilation_h: int = 1
+    dilation_w: int = 1
+    pad_top: int = 0
+    depth_multiplier: int = 1
+    same_shape: bool = False  # output shape == input shape (in place possible)
+    padded_h: int = 1  # depthwise padded plane (output span of the taps)
+    padded_w: int = 1
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    format: str  # dense / csr
+    kernel: str
+    sparsity: float
+    estimated_instructions: int
+    weight_bytes: int
+    index_bytes: int
+    csr: CsrMatrix | None
+    scratch_bytes: int = 0  # the kernel's _buffer_size(); 0 = no scratch argument
+    in_place: bool = False  # output may be placed over the input
+
+
+def estimate_instructions(kernel: str, stored_weights: int, rows: int, positions: int) -> int:
+    cost = KERNEL_COSTS[kernel]
+    blocks = -(-positions // cost.block)
+    return int(round(
+        cost.per_mac * stored_weights * positions + cost.per_output * rows * positions
+        + cost.per_position * positions + cost.per_row_block * rows * blocks + cost.per_call
+    ))
+
+
+def fast_requant_exact(matrix: np.ndarray, folded_bias: np.ndarray, multiplier, shift) -> bool:
+    """pqk_dsp.h's conditions: every accumulator below 2^30 in magnitude, shifts in [-23, -1]."""
+    shift = np.asarray(shift, dtype=np.int64)
+    multiplier = np.asarray(multiplier, dtype=np.int64)
+    if shift.size and (shift.max() > FAST_REQUANT_MAX_SHIFT or shift.min() < FAST_REQUANT_MIN_SHIFT):
+        return False
+    if np.any((multiplier != 0) & ((multiplier < (1 << 30)) | (multiplier >= (1 << 31)))):
+        return False
+    bound = np.abs(np.asarray(folded_bias, dtype=np.int64)) + 128 * np.abs(matrix.astype(np.int64)).sum(axis=1)
+    return bool(bound.max(initial=0) < FAST_REQUANT_ACC_LIMIT)
+
+
+def _dsp_candidates(layout: Layout, csr: CsrMatrix, fast_requant: bool) -> list[tuple[str, str, int, bool]]:
+    """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer."""
+    if not fast_requant:
+        return []
+    narrow_csr = csr.columns.dtype == np.uint8 and csr.row_ptr.dtype == np.uint16
+    pointwise_same = (
+        layout.same_shape and layout.filter_h == layout.filter_w == 1 and layout.stride_h == layout.stride_w == 1
+    )
+    out: list[tuple[str, str, int, bool]] = []
+    if layout.kind == "CONV_2D":
+        size = layout.filter_h * layout.filter_w * layout.input_c
+        im2col = 0 if layout.filter_h == layout.filter_w == 1 else size  # mirrors the C _buffer_size()
+        out.append(("dense", "pqk_conv2d_s8_dsp", 4 * ((size + 3) & ~3) * 2 + im2col, pointwise_same))
+        if narrow_csr:
+            out.append(("csr", "pqk_conv2d_s8_csr_dsp", 4 * size + 4 * im2col, pointwise_same))
+    elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
+        taps = layout.filter_h * layout.filter_w
+        in_place = layout.same_shape and layout.stride_h == layout.stride_w == 1 and layout.dilation_h == 1
+        if layout.input_c % 4 == 0 and taps <= DEPTHWISE_MAX_TAPS:
+            scratch = ((layout.input_c + 3) & ~3) + (layout.pad_top + 1) * layout.input_w * layout.input_c
+            out.append(("dense", "pqk_depthwise_conv2d_s8_dsp", scratch, in_place))
+        if narrow_csr and taps <= DEPTHWISE_MAX_TAPS:
+            out.append(("csr", "pqk_depthwise_conv2d_s8_csr_dsp", layout.padded_h * layout.padded_w,
+                        layout.same_shape))
+    return out
+
+
+def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_format: str,
+                  target: Target, fast_requant: bool) -> KernelChoice:
+    """The cheapest kernel for ``matrix`` [rows][cols] (rows = output channels) on ``target``."""
+    if weight_format not in WEIGHT_FORMATS:
+        raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
+    rows = matrix.shape[0]
+    nonzeros = int(np.count_nonzero(matrix))
+    sparsity = 1.0 - nonzeros / matrix.size if matrix.size else 0.0
+    csr = encode_csr(matrix)
+    candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
+    if target.has_dsp:
+        candidates += _dsp_candidates(layout, csr, fast_requant)
+    choices = []
+    for storage, kernel, scratch, in_place in candidates:
+        if weight_format != "auto" and storage != weight_format:
+            continue
+        sparse = storage == "csr"
+        choices.append(KernelChoice(
+            format=storage, kernel=kernel, sparsity=sparsity,
+            estimated_instructions=estimate_instructions(kernel, nonzeros if sparse else int(matrix.size), rows,
+                                                         layout.positions),
+            weight_bytes=int(csr.values.nbytes) if sparse else int(matrix.size),
+            index_bytes=csr.index_bytes if sparse else 0,
+            csr=csr if sparse else None, scratch_bytes=scratch, in_place=in_place,
+        ))
+
+    def score(choice: KernelChoice) -> tuple[float, str]:
+        flash = choice.weight_bytes + choice.index_bytes
+        return choice.estimated_instructions + INSTRUCTIONS_PER_BYTE * flash, choice.kernel
+
+    return min(choices, key=score)
+
+
+__all__ = ["KERNEL_COSTS", "KernelChoice", "KernelCost", "Layout", "Target", "choose_kernel",
+           "estimate_instructions", "fast_requant_exact"]

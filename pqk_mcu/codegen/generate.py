@@ -1,0 +1,234 @@
+"""generate_c: Graph -> passes -> lowering -> memory plan -> render context -> Jinja -> C files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from pqk_mcu import __version__
+from pqk_mcu.atomic import atomic_dir
+from pqk_mcu.codegen.cost_model import Target
+from pqk_mcu.codegen.lower import Layer, SymbolTable, TensorRef, lower_graph
+from pqk_mcu.codegen.memory import MemoryPlan, MemoryRequest, plan_memory
+from pqk_mcu.errors import UnsupportedModelError
+from pqk_mcu.ir.graph import Graph
+from pqk_mcu.ir.passes import run_pipeline
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = REPO_ROOT / "templates"
+RUNTIME_DIR = REPO_ROOT / "firmware" / "runtime"
+NOTICE = "generated — do not edit"
+GENERATED_FILES = ("model.h", "model.c", "model_weights.c")
+MANIFEST = "manifest.json"
+VALUES_PER_ROW = 16
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    index: int
+    name: str  # op name
+    op: str  # op kind
+    kernel: str  # C function, "" for a no-op alias
+    format: str  # dense / csr / -
+    output: str  # tensor the op writes (the hook dumps it)
+    output_shape: tuple[int, ...]
+    sparsity: float
+    macs: int
+    estimated_instructions: int
+
+
+@dataclass(frozen=True)
+class GeneratedModel:
+    out_dir: Path
+    files: tuple[Path, ...]
+    graph: Graph  # the int8 core graph the C implements (after the passes)
+    model_sha256: str
+    arena_bytes: int
+    input_size: int
+    output_size: int
+    input_quant: tuple[tuple[float, int], ...]  # (scale, zero point) per core input
+    output_quant: tuple[tuple[float, int], ...]
+    layers: tuple[LayerInfo, ...]
+    flash_bytes: dict[str, int]  # weights / indices / requant / tables / total (constant data)
+    runtime_sources: tuple[Path, ...]
+    runtime_dir: Path = RUNTIME_DIR
+
+    @property
+    def formats(self) -> dict[str, str]:
+        """Weight format per weighted layer (op name -> dense / csr)."""
+        return {layer.name: layer.format for layer in self.layers if layer.format != "-"}
+
+
+def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", board=None) -> GeneratedModel:
+    """Write model.h, model.c, model_weights.c (and manifest.json) for ``graph`` into ``out_dir``."""
+    model_sha256 = graph.fingerprint()
+    core = run_pipeline(graph)
+    # The board (pqk_mcu.boards.Board) only widens the kernel choice (DSP variants); None = portable C.
+    layers, symbols = lower_graph(core, weight_format, Target.from_board(board))
+    plan = plan_memory(_memory_request(core, layers))
+    sizes = {name: core.tensor(name).nbytes for name in (*core.inputs, *core.outputs)}
+    input_size = sum(sizes[name] for name in core.inputs)
+    output_size = sum(sizes[name] for name in core.outputs)
+    flash = symbols.bytes_by_category()
+    flash["total"] = sum(flash.values())
+    infos = tuple(
+        LayerInfo(
+            index=layer.index, name=layer.op.name, op=layer.op.kind, kernel=layer.kernel,
+            format=layer.weight_format, output=layer.output, output_shape=core.tensor(layer.output).shape,
+            sparsity=round(layer.sparsity, 6), macs=layer.macs, estimated_instructions=layer.estimated_instructions,
+        )
+        for layer in layers
+    )
+    input_quant = tuple(_quant(core, name) for name in core.inputs)
+    output_quant = tuple(_quant(core, name) for name in core.outputs)
+    runtime_sources = tuple(sorted({RUNTIME_DIR / f"{layer.kernel}.c" for layer in layers if layer.kernel}))
+    context = {
+        "notice": NOTICE,
+        "generator": f"pqk-mcu {__version__}",
+        "model_sha256": model_sha256,
+        "input_size": input_size,
+        "output_size": output_size,
+        "arena_bytes": plan.arena_bytes,
+        "arena_words": max(1, (plan.arena_bytes + 3) // 4),
+        "input_scale": _c_float(input_quant[0][0]),
+        "input_zero_point": input_quant[0][1],
+        "output_scale": _c_float(output_quant[0][0]),
+        "output_zero_point": output_quant[0][1],
+        "num_ops": len(layers),
+        "flash": flash,
+        "arrays": [
+            {
+                "name": array.name,
+                "ctype": array.ctype,
+                "linkage": "" if array.exported else "static ",
+                "length": len(array.values),
+                "rows": [
+                    ", ".join(str(v) for v in array.values[start : start + VALUES_PER_ROW])
+                    for start in range(0, len(array.values), VALUES_PER_ROW)
+                ],
+            }
+            for array in symbols.arrays
+        ],
+        "structs": [{"name": s.name, "ctype": s.ctype, "fields": list(s.fields)} for s in symbols.structs],
+        "externs": _externs(layers, symbols),
+        "ops": [_op_context(core, layer, plan) for layer in layers],
+    }
+    manifest = {
+        "notice": NOTICE,
+        "generator": f"pqk-mcu {__version__}",
+        "model_sha256": model_sha256,
+        "arena_bytes": plan.arena_bytes,
+        "input_size": input_size,
+        "output_size": output_size,
+        "input_quant": [list(q) for q in input_quant],
+        "output_quant": [list(q) for q in output_quant],
+        "flash_bytes": flash,
+        "runtime_sources": [path.name for path in runtime_sources],
+        "layers": [info.__dict__ | {"output_shape": list(info.output_shape)} for info in infos],
+    }
+    environment = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    target = Path(out_dir)
+    with atomic_dir(target) as tmp:
+        for name in GENERATED_FILES:
+            (tmp / name).write_text(environment.get_template(name + ".j2").render(context), encoding="utf-8")
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    return GeneratedModel(
+        out_dir=target,
+        files=tuple(target / name for name in (*GENERATED_FILES, MANIFEST)),
+        graph=core,
+        model_sha256=model_sha256,
+        arena_bytes=plan.arena_bytes,
+        input_size=input_size,
+        output_size=output_size,
+        input_quant=input_quant,
+        output_quant=output_quant,
+        layers=infos,
+        flash_bytes=flash,
+        runtime_sources=runtime_sources,
+    )
+
+
+def _quant(graph: Graph, name: str) -> tuple[float, int]:
+    tensor = graph.tensor(name)
+    if tensor.dtype != "int8" or tensor.quant is None:
+        raise UnsupportedModelError(f"graph edge '{name}' is {tensor.dtype}; the C core takes and returns int8")
+    return tensor.quant.scale[0], tensor.quant.zero_point[0]
+
+
+def _c_float(value: float) -> str:
+    return f"{float(np.float32(value)):.9g}f"
+
+
+def _memory_request(graph: Graph, layers: list[Layer]) -> MemoryRequest:
+    tensors = graph.tensor_map
+    activations = {
+        name
+        for op in graph.ops
+        for name in (*op.inputs, *op.outputs)
+        if name and not tensors[name].is_constant
+    } | set(graph.inputs) | set(graph.outputs)
+    for name in sorted(activations):
+        if tensors[name].dtype != "int8":
+            raise UnsupportedModelError(f"tensor '{name}' is {tensors[name].dtype}; the C core is int8 only")
+    reads = [[name for name in op.inputs if name in activations] for op in graph.ops]
+    writes = [[name for name in op.outputs if name in activations] for op in graph.ops]
+    return MemoryRequest(
+        sizes={name: tensors[name].nbytes for name in sorted(activations)},
+        op_inputs=reads,
+        op_outputs=writes,
+        graph_inputs=list(graph.inputs),
+        graph_outputs=list(graph.outputs),
+        aliases=[(layer.output, layer.alias_of) for layer in layers if layer.alias_of],
+        scratch={f"pqk_op{layer.index}_scratch": (layer.index, layer.scratch_bytes) for layer in layers if layer.scratch_bytes},
+        in_place=[(layer.output, layer.in_place_of) for layer in layers if layer.in_place_of],
+    )
+
+
+def _op_context(graph: Graph, layer: Layer, plan: MemoryPlan) -> dict:
+    def resolve(arg) -> str:
+        return plan.placements[arg.name].expression if isinstance(arg, TensorRef) else arg
+
+    calls = [{"function": call.function, "args": [resolve(arg) for arg in call.args]} for call in layer.calls]
+    if layer.alias_of and layer.output not in plan.aliased:
+        # The alias could not share bytes (its input and output are both graph edges): copy.
+        size = graph.tensor(layer.output).nbytes
+        calls.append({"function": "memcpy", "args": [resolve(TensorRef(layer.output)), resolve(TensorRef(layer.alias_of)), f"{size}u"]})
+    detail = f", {layer.weight_format} {layer.sparsity:.1%} sparse" if layer.weight_format != "-" else ""
+    description = f"{layer.op.kind} {layer.op.name} -> '{layer.output}'{detail}".replace("*/", "* /")
+    return {
+        "index": layer.index,
+        "description": description,
+        "pointer_arrays": [
+            {"name": name, "count": len(refs), "targets": [resolve(ref) for ref in refs]} for name, refs in layer.pointer_arrays
+        ],
+        "calls": calls,
+        "output": resolve(TensorRef(layer.output)),
+        "output_bytes": graph.tensor(layer.output).nbytes,
+    }
+
+
+def _externs(layers: list[Layer], symbols: SymbolTable) -> list[dict]:
+    """Declarations model.c needs for the constants its calls name (defined in model_weights.c)."""
+    struct_types = {s.name: s.ctype for s in symbols.structs}
+    array_types = {a.name: a.ctype for a in symbols.arrays}
+    externs: dict[str, dict] = {}
+    for layer in layers:
+        arguments = [arg for call in layer.calls for arg in call.args]
+        arguments += [target for _, targets in layer.pointer_arrays for target in targets]
+        for name in (arg.lstrip("&") for arg in arguments if isinstance(arg, str)):
+            if name in struct_types:
+                externs.setdefault(name, {"ctype": struct_types[name], "name": name, "suffix": ""})
+            elif name in array_types:
+                externs.setdefault(name, {"ctype": array_types[name], "name": name, "suffix": "[]"})
+    return list(externs.values())

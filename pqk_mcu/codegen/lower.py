@@ -1,0 +1,511 @@
+"""Lowering: each op of an int8 graph -> a kernel call with its constant data, as plain values.
+
+The result of ``lower_graph`` is data only: per layer, the C kernel to call (``kernel``), its
+arguments (symbols or tensor references that the memory plan later turns into pointers), and the
+constant arrays and parameter structs it needs, with every multiplier, shift, folded bias,
+padding offset, clamp and table computed here in Python. Templates then only loop over it.
+
+Kernel choice is data: ``Layer.kernel`` names the C function, so an optimized variant is another
+name (and a row in ``pqk_mcu.codegen.cost_model.KERNEL_COSTS``), not template logic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pqk_mcu.errors import UnsupportedModelError
+from pqk_mcu.ir.graph import Graph, Op, Tensor
+from pqk_mcu.ir.passes import unary_table
+from pqk_mcu.ir.shapes import conv_output_size, normalized_axes, padding_before
+from pqk_mcu.codegen.cost_model import Layout, Target, choose_kernel, fast_requant_exact
+from pqk_mcu.quant import (
+    activation_range,
+    add_params,
+    conv_multipliers,
+    fully_connected_multiplier,
+    mul_multiplier,
+    requantize_multiplier,
+    softmax_params,
+    srdhm_array,
+)
+from pqk_mcu.quant import gemmlowp
+from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS
+
+ARRAY_CATEGORIES = ("weights", "indices", "requant", "tables")
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """An activation tensor used as a kernel argument; the memory plan resolves it to a pointer."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class CArray:
+    name: str
+    ctype: str
+    values: tuple[int, ...]
+    category: str
+    exported: bool  # referenced from model.c (otherwise static in model_weights.c)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.values) * np.dtype(self.ctype.removesuffix("_t")).itemsize
+
+
+@dataclass(frozen=True)
+class CStruct:
+    """A const struct with designated initializers ``(field path, C value)``."""
+
+    name: str
+    ctype: str
+    fields: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str
+    args: tuple[str | TensorRef, ...]
+
+
+@dataclass
+class Layer:
+    index: int
+    op: Op
+    output: str
+    kernel: str  # C function ("" when the op is a no-op alias)
+    weight_format: str = "-"  # dense / csr for weighted layers
+    sparsity: float = 0.0
+    macs: int = 0
+    estimated_instructions: int = 0
+    calls: list[Call] = field(default_factory=list)
+    pointer_arrays: list[tuple[str, tuple[str | TensorRef, ...]]] = field(default_factory=list)
+    alias_of: str | None = None  # RESHAPE: the input whose bytes the output reuses
+    scratch_bytes: int = 0
+    in_place_of: str | None = None  # input the kernel may overwrite with its output (memory plan decides)
+
+
+class SymbolTable:
+    """Constant arrays and structs of one model; identical arrays are stored once."""
+
+    def __init__(self) -> None:
+        self.arrays: list[CArray] = []
+        self.structs: list[CStruct] = []
+        self._by_content: dict[tuple, str] = {}
+
+    def array(self, name: str, ctype: str, values, category: str, exported: bool = False) -> str:
+        values = tuple(int(v) for v in np.asarray(values).reshape(-1).tolist())
+        key = (ctype, values, exported)
+        if key in self._by_content:
+            return self._by_content[key]
+        self.arrays.append(CArray(name, ctype, values, category, exported))
+        self._by_content[key] = name
+        return name
+
+    def struct(self, name: str, ctype: str, fields: list[tuple[str, object]]) -> str:
+        self.structs.append(CStruct(name, ctype, tuple((path, _c_value(value)) for path, value in fields)))
+        return name
+
+    def bytes_by_category(self) -> dict[str, int]:
+        totals = {category: 0 for category in ARRAY_CATEGORIES}
+        for array in self.arrays:
+            totals[array.category] += array.nbytes
+        return totals
+
+
+def _c_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, np.integer)):
+        value = int(value)
+        # INT32_MIN has no literal form in C.
+        return "(-2147483647 - 1)" if value == -(1 << 31) else str(value)
+    return str(value)
+
+
+def _scale_zp(tensor: Tensor, role: str, op: Op) -> tuple[float, int]:
+    if tensor.quant is None or tensor.quant.per_channel or tensor.dtype != "int8":
+        raise UnsupportedModelError(f"op {op.name} ({op.kind}): {role} '{tensor.name}' must be per-tensor int8")
+    return tensor.quant.scale[0], tensor.quant.zero_point[0]
+
+
+def _wrap_int32(values: np.ndarray) -> np.ndarray:
+    return (((np.asarray(values, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)).astype(np.int64)
+
+
+class Lowering:
+    def __init__(self, graph: Graph, weight_format: str, target: Target | None = None) -> None:
+        self.graph = graph
+        self.tensors = graph.tensor_map
+        self.weight_format = weight_format
+        self.target = target or Target()
+        self.symbols = SymbolTable()
+
+    def lower(self) -> list[Layer]:
+        if not self.graph.ops:
+            raise UnsupportedModelError("the model has no ops to generate code for")
+        layers = []
+        for index, op in enumerate(self.graph.ops):
+            method = getattr(self, "_" + op.kind.lower(), None)
+            if method is None or op.kind in ("QUANTIZE", "DEQUANTIZE") and not self._is_int8_requantize(op):
+                raise UnsupportedModelError(
+                    f"op {index} ({op.kind}) cannot run in the int8 C core"
+                    + (" (float QUANTIZE/DEQUANTIZE only at graph inputs/outputs)" if method else "")
+                )
+            layer = Layer(index=index, op=op, output=op.outputs[0], kernel="")
+            method(layer, op)
+            if layer.scratch_bytes:
+                # Kernels with scratch take it as their last argument; the memory plan places it.
+                call = layer.calls[-1]
+                layer.calls[-1] = Call(call.function, (*call.args, TensorRef(f"pqk_op{index}_scratch")))
+            layers.append(layer)
+        return layers
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _is_int8_requantize(self, op: Op) -> bool:
+        return op.kind == "QUANTIZE" and self.tensors[op.inputs[0]].dtype == "int8"
+
+    def _prefix(self, layer: Layer) -> str:
+        return f"pqk_op{layer.index}"
+
+    def _operand(self, layer: Layer, slot: int) -> str | TensorRef:
+        """Input ``slot`` of the layer's op: an activation, or a constant int8 array in flash."""
+        tensor = self.tensors[layer.op.inputs[slot]]
+        if not tensor.is_constant:
+            return TensorRef(tensor.name)
+        if tensor.dtype != "int8":
+            raise UnsupportedModelError(f"op {layer.op.name} ({layer.op.kind}): constant input '{tensor.name}' is {tensor.dtype}")
+        return self.symbols.array(f"{self._prefix(layer)}_input{slot}", "int8_t", tensor.data, "weights", exported=True)
+
+    def _requant_fields(self, layer: Layer, op: Op, bias, multiplier, shift) -> list[tuple[str, object]]:
+        prefix = self._prefix(layer)
+        out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp)
+        return [
+            ("requant.bias", self.symbols.array(f"{prefix}_bias", "int32_t", bias, "requant")),
+            ("requant.multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
+            ("requant.shift", self.symbols.array(f"{prefix}_shift", "int32_t", shift, "requant")),
+            ("requant.output_zero_point", out_zp),
+            ("requant.activation_min", low),
+            ("requant.activation_max", high),
+        ]
+
+    def _folded_bias(self, op: Op, matrix: np.ndarray, input_zp: int) -> np.ndarray:
+        """bias + (-input_zero_point) * row sums: the kernels then multiply raw int8 values."""
+        rows = matrix.shape[0]
+        bias = np.zeros(rows, dtype=np.int64)
+        if len(op.inputs) > 2 and op.inputs[2]:
+            bias = self.tensors[op.inputs[2]].data.astype(np.int64).reshape(-1)
+        return _wrap_int32(bias - input_zp * matrix.astype(np.int64).sum(axis=1))
+
+    def _weights(self, layer: Layer, matrix: np.ndarray, dense_values: np.ndarray, dense_kernel: str,
+                 positions: int, requant: tuple | None = None) -> str:
+        """Store the weights in the format of the kernel the cost model picks; returns the weights argument.
+
+        ``requant`` is (folded bias, multiplier, shift): the DSP kernels need them within bounds."""
+        op = layer.op
+        layout = Layout(kind=op.kind, positions=positions)
+        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+            a = op.attrs
+            k_h, k_w = dense_values.shape[1], dense_values.shape[2]
+            layout = Layout(
+                kind=op.kind, positions=positions, filter_h=k_h, filter_w=k_w, input_c=x.shape[3], input_w=x.shape[2],
+                stride_h=a.stride_h, stride_w=a.stride_w, dilation_h=a.dilation_h, dilation_w=a.dilation_w,
+                pad_top=dict(self._window_fields(op, x, y, k_h, k_w))["window.pad_top"],
+                depth_multiplier=getattr(a, "depth_multiplier", 1), same_shape=x.shape == y.shape,
+                padded_h=(y.shape[1] - 1) * a.stride_h + (k_h - 1) * a.dilation_h + 1,
+                padded_w=(y.shape[2] - 1) * a.stride_w + (k_w - 1) * a.dilation_w + 1,
+            )
+        fast = requant is not None and fast_requant_exact(matrix, *requant)
+        choice = choose_kernel(matrix, dense_kernel, layout, self.weight_format, self.target, fast)
+        prefix = self._prefix(layer)
+        layer.scratch_bytes = choice.scratch_bytes
+        layer.in_place_of = op.inputs[0] if choice.in_place else None
+        layer.kernel = choice.kernel
+        layer.weight_format = choice.format
+        layer.sparsity = choice.sparsity
+        layer.estimated_instructions = choice.estimated_instructions
+        layer.macs = positions * int(matrix.size)
+        if choice.csr is None:
+            return self.symbols.array(f"{prefix}_weights", "int8_t", dense_values, "weights", exported=True)
+        csr = choice.csr
+        column_type = "uint8_t" if csr.columns.dtype == np.uint8 else "uint16_t"
+        row_type = "uint16_t" if csr.row_ptr.dtype == np.uint16 else "uint32_t"
+        index_field = "col_u8" if column_type == "uint8_t" else "col_u16"
+        fields: list[tuple[str, object]] = [("values", "NULL"), (index_field, "NULL")]
+        if csr.values.size:  # a fully pruned layer keeps NULL pointers its kernel never reads
+            fields = [
+                ("values", self.symbols.array(f"{prefix}_values", "int8_t", csr.values, "weights")),
+                (index_field, self.symbols.array(f"{prefix}_columns", column_type, csr.columns, "indices")),
+            ]
+        fields.append(
+            ("row_ptr_u16" if row_type == "uint16_t" else "row_ptr_u32",
+             self.symbols.array(f"{prefix}_row_ptr", row_type, csr.row_ptr, "indices"))
+        )
+        return "&" + self.symbols.struct(f"{prefix}_csr", "pqk_csr_s8_t", fields)
+
+    def _window_fields(self, op: Op, x: Tensor, y: Tensor, k_h: int, k_w: int) -> list[tuple[str, object]]:
+        a = op.attrs
+        n, in_h, in_w, in_c = x.shape
+        _, out_h, out_w, out_c = y.shape
+        dilation_h, dilation_w = getattr(a, "dilation_h", 1), getattr(a, "dilation_w", 1)
+        pad_top, _ = padding_before(in_h, k_h, a.stride_h, dilation_h, conv_output_size(in_h, k_h, a.stride_h, dilation_h, a.padding))
+        pad_left, _ = padding_before(in_w, k_w, a.stride_w, dilation_w, conv_output_size(in_w, k_w, a.stride_w, dilation_w, a.padding))
+        values = dict(
+            batches=n, input_h=in_h, input_w=in_w, input_c=in_c, output_h=out_h, output_w=out_w, output_c=out_c,
+            filter_h=k_h, filter_w=k_w, stride_h=a.stride_h, stride_w=a.stride_w,
+            dilation_h=dilation_h, dilation_w=dilation_w, pad_top=pad_top, pad_left=pad_left,
+        )
+        return [(f"window.{key}", value) for key, value in values.items()]
+
+    def _params(self, layer: Layer, ctype: str, fields: list[tuple[str, object]]) -> str:
+        return "&" + self.symbols.struct(f"{self._prefix(layer)}_params", ctype, fields)
+
+    # -- weighted ops -----------------------------------------------------------------------------
+
+    def _conv_2d(self, layer: Layer, op: Op) -> None:
+        x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
+        in_scale, in_zp = _scale_zp(x, "input", op)
+        out_scale, _ = _scale_zp(y, "output", op)
+        out_c, k_h, k_w, _ = w.shape
+        matrix = w.data.reshape(out_c, -1)
+        multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
+        weights = self._weights(layer, matrix, w.data, "pqk_conv2d_s8", y.shape[0] * y.shape[1] * y.shape[2],
+                                (self._folded_bias(op, matrix, in_zp), multiplier, shift))
+        fields = self._window_fields(op, x, y, k_h, k_w) + [("input_zero_point", in_zp)]
+        fields += self._requant_fields(layer, op, self._folded_bias(op, matrix, in_zp), multiplier, shift)
+        params = self._params(layer, "pqk_conv2d_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
+
+    def _depthwise_conv_2d(self, layer: Layer, op: Op) -> None:
+        x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
+        in_scale, in_zp = _scale_zp(x, "input", op)
+        out_scale, _ = _scale_zp(y, "output", op)
+        _, k_h, k_w, out_c = w.shape
+        # One row per output channel over (kh, kw).
+        matrix = w.data.reshape(k_h * k_w, out_c).T
+        multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
+        weights = self._weights(layer, matrix, w.data, "pqk_depthwise_conv2d_s8", y.shape[0] * y.shape[1] * y.shape[2],
+                                (self._folded_bias(op, matrix, in_zp), multiplier, shift))
+        fields = self._window_fields(op, x, y, k_h, k_w)
+        fields += [("depth_multiplier", op.attrs.depth_multiplier), ("input_zero_point", in_zp)]
+        fields += self._requant_fields(layer, op, self._folded_bias(op, matrix, in_zp), multiplier, shift)
+        params = self._params(layer, "pqk_depthwise_conv2d_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
+
+    def _fully_connected(self, layer: Layer, op: Op) -> None:
+        x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
+        in_scale, in_zp = _scale_zp(x, "input", op)
+        out_scale, _ = _scale_zp(y, "output", op)
+        out_features, in_features = w.shape
+        if w.quant.per_channel:
+            multiplier, shift = conv_multipliers(in_scale, w.quant.scale, out_scale)
+        else:
+            if w.quant.zero_point[0] != 0:
+                raise UnsupportedModelError(
+                    f"op {op.name} (FULLY_CONNECTED): weights '{w.name}' have zero point {w.quant.zero_point[0]} (int8 needs 0)"
+                )
+            m, s = fully_connected_multiplier(in_scale, w.quant.scale[0], out_scale)
+            multiplier, shift = np.full(out_features, m), np.full(out_features, s)
+        batches = x.size // in_features
+        weights = self._weights(layer, w.data, w.data, "pqk_fully_connected_s8", batches)
+        fields: list[tuple[str, object]] = [
+            ("batches", batches), ("input_features", in_features), ("output_features", out_features),
+        ]
+        fields += self._requant_fields(layer, op, self._folded_bias(op, w.data, in_zp), multiplier, shift)
+        params = self._params(layer, "pqk_fully_connected_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
+
+    @staticmethod
+    def _filter_scales(w: Tensor, channels: int) -> list[float]:
+        scales = w.quant.scale
+        return list(scales) if len(scales) > 1 else [scales[0]] * channels
+
+    # -- other ops ----------------------------------------------------------------------------------
+
+    def _pool(self, layer: Layer, op: Op, kernel: str) -> None:
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        out_scale, out_zp = _scale_zp(y, "output", op)
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp)
+        fields = self._window_fields(op, x, y, op.attrs.filter_h, op.attrs.filter_w)
+        fields += [("activation_min", low), ("activation_max", high)]
+        layer.kernel = kernel
+        layer.macs = y.size * op.attrs.filter_h * op.attrs.filter_w
+        params = self._params(layer, "pqk_pool2d_s8_params_t", fields)
+        layer.calls.append(Call(kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    def _average_pool_2d(self, layer: Layer, op: Op) -> None:
+        self._pool(layer, op, "pqk_avg_pool2d_s8")
+
+    def _max_pool_2d(self, layer: Layer, op: Op) -> None:
+        self._pool(layer, op, "pqk_max_pool2d_s8")
+
+    def _broadcast_fields(self, op: Op) -> list[tuple[str, object]]:
+        a, b, y = (self.tensors[name] for name in (*op.inputs[:2], op.outputs[0]))
+        if len(y.shape) > 4:
+            raise UnsupportedModelError(f"op {op.name} ({op.kind}): rank {len(y.shape)} broadcasting (at most 4)")
+        out_shape = (1,) * (4 - len(y.shape)) + y.shape
+        fields: list[tuple[str, object]] = [(f"shape.output_shape[{d}]", out_shape[d]) for d in range(4)]
+        for label, tensor in (("input1_strides", a), ("input2_strides", b)):
+            shape = (1,) * (4 - len(tensor.shape)) + tensor.shape
+            strides = [int(np.prod(shape[d + 1 :], dtype=np.int64)) for d in range(4)]
+            for d in range(4):
+                fields.append((f"shape.{label}[{d}]", 0 if shape[d] == 1 and out_shape[d] != 1 else strides[d]))
+        return fields
+
+    def _add(self, layer: Layer, op: Op) -> None:
+        (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
+        out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
+        p = add_params(s1, s2, out_scale)
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp)
+        fields = self._broadcast_fields(op) + [
+            ("input1_offset", -z1), ("input2_offset", -z2), ("left_shift", p.left_shift),
+            ("input1_multiplier", p.input1_multiplier), ("input1_shift", p.input1_shift),
+            ("input2_multiplier", p.input2_multiplier), ("input2_shift", p.input2_shift),
+            ("output_multiplier", p.output_multiplier), ("output_shift", p.output_shift),
+            ("output_zero_point", out_zp), ("activation_min", low), ("activation_max", high),
+        ]
+        self._binary(layer, op, "pqk_add_s8", "pqk_add_s8_params_t", fields)
+
+    def _mul(self, layer: Layer, op: Op) -> None:
+        (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
+        out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
+        multiplier, shift = mul_multiplier(s1, s2, out_scale)
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp)
+        fields = self._broadcast_fields(op) + [
+            ("input1_offset", -z1), ("input2_offset", -z2),
+            ("output_multiplier", multiplier), ("output_shift", shift),
+            ("output_zero_point", out_zp), ("activation_min", low), ("activation_max", high),
+        ]
+        self._binary(layer, op, "pqk_mul_s8", "pqk_mul_s8_params_t", fields)
+
+    def _binary(self, layer: Layer, op: Op, kernel: str, ctype: str, fields) -> None:
+        layer.kernel = kernel
+        params = self._params(layer, ctype, fields)
+        layer.calls.append(
+            Call(kernel, (params, self._operand(layer, 0), self._operand(layer, 1), TensorRef(op.outputs[0])))
+        )
+
+    def _softmax(self, layer: Layer, op: Op) -> None:
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        scale, _ = _scale_zp(x, "input", op)
+        _scale_zp(y, "output", op)
+        p = softmax_params(op.attrs.beta, scale)
+        # exp of every possible distance d = max - x (0..255) to the row maximum, as the reference
+        # evaluates it; distances beyond diff_min contribute nothing (0 gives exactly that in C).
+        diff = -np.arange(256, dtype=np.int64)
+        used = diff >= p.diff_min
+        rescaled = srdhm_array(np.where(used, diff, 0) << p.input_left_shift, p.input_multiplier).astype(np.int64)
+        exps = gemmlowp.exp_on_negative_values(rescaled, SOFTMAX_SCALED_DIFF_INTEGER_BITS)
+        table = np.where(used, exps, 0)
+        depth = x.shape[-1]
+        layer.kernel = "pqk_softmax_s8"
+        fields = [
+            ("rows", x.size // depth), ("depth", depth),
+            ("exp_table", self.symbols.array(f"{self._prefix(layer)}_exp_table", "int32_t", table, "tables")),
+        ]
+        params = self._params(layer, "pqk_softmax_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    def _lut(self, layer: Layer, op: Op) -> None:
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        _scale_zp(x, "input", op)
+        _scale_zp(y, "output", op)
+        table = unary_table(op, x, y)
+        layer.kernel = "pqk_lut_s8"
+        fields = [
+            ("size", x.size),
+            ("table", self.symbols.array(f"{self._prefix(layer)}_table", "int8_t", table, "tables")),
+        ]
+        params = self._params(layer, "pqk_lut_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
+    _relu = _relu6 = _logistic = _tanh = _quantize = _lut
+
+    def _reshape(self, layer: Layer, op: Op) -> None:
+        layer.alias_of = op.inputs[0]
+
+    def _pad(self, layer: Layer, op: Op) -> None:
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        _, out_zp = _scale_zp(y, "output", op)
+        paddings = self.tensors[op.inputs[1]].data.astype(np.int64).reshape(-1, 2)
+        rank = len(x.shape)
+        if rank > 4:
+            raise UnsupportedModelError(f"op {op.name} (PAD): rank {rank} (at most 4)")
+        lead = 4 - rank
+        shape = (1,) * lead + x.shape
+        before = [0] * lead + paddings[:, 0].tolist()
+        after = [0] * lead + paddings[:, 1].tolist()
+        fields: list[tuple[str, object]] = []
+        for d in range(4):
+            fields += [(f"input_shape[{d}]", shape[d]), (f"pad_before[{d}]", before[d]), (f"pad_after[{d}]", after[d])]
+        fields.append(("pad_value", out_zp))
+        layer.kernel = "pqk_pad_s8"
+        params = self._params(layer, "pqk_pad_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    def _mean(self, layer: Layer, op: Op) -> None:
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        axes = normalized_axes(self.tensors[op.inputs[1]].data.astype(np.int64), len(x.shape))
+        if list(axes) != list(range(axes[0], axes[-1] + 1)):
+            raise UnsupportedModelError(f"op {op.name} (MEAN): reduction axes {axes} are not contiguous")
+        outer = int(np.prod(x.shape[: axes[0]], dtype=np.int64))
+        count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        inner = int(np.prod(x.shape[axes[-1] + 1 :], dtype=np.int64))
+        in_scale, in_zp = _scale_zp(x, "input", op)
+        out_scale, out_zp = _scale_zp(y, "output", op)
+        multiplier, shift = _mean_multiplier(in_scale, out_scale, count)
+        fields: list[tuple[str, object]] = [
+            ("outer", outer), ("reduce", count), ("inner", inner),
+            ("input_zero_point_sum", int(_wrap_int32(np.array([in_zp * count]))[0])),
+            ("multiplier", multiplier), ("shift", shift), ("output_zero_point", out_zp),
+        ]
+        layer.kernel = "pqk_mean_s8"
+        params = self._params(layer, "pqk_mean_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    def _concatenation(self, layer: Layer, op: Op) -> None:
+        y = self.tensors[op.outputs[0]]
+        axis = op.attrs.axis % len(y.shape)
+        out_scale, out_zp = _scale_zp(y, "output", op)
+        if activation_range(op.attrs.activation, out_scale, out_zp) != (-128, 127):
+            raise UnsupportedModelError(f"op {op.name} (CONCATENATION): fused activation {op.attrs.activation}")
+        inputs = [self.tensors[name] for name in op.inputs]
+        for tensor in inputs:
+            if tensor.quant != y.quant:
+                raise UnsupportedModelError(
+                    f"op {op.name} (CONCATENATION): input '{tensor.name}' is quantized differently from the output"
+                )
+        outer = int(np.prod(y.shape[:axis], dtype=np.int64))
+        sizes = [int(np.prod(t.shape[axis:], dtype=np.int64)) for t in inputs]
+        prefix = self._prefix(layer)
+        layer.kernel = "pqk_concatenation_s8"
+        fields = [
+            ("outer", outer), ("num_inputs", len(inputs)),
+            ("copy_sizes", self.symbols.array(f"{prefix}_copy_sizes", "int32_t", sizes, "requant")),
+        ]
+        params = self._params(layer, "pqk_concatenation_s8_params_t", fields)
+        pointers = f"{prefix}_inputs"
+        layer.pointer_arrays.append((pointers, tuple(self._operand(layer, slot) for slot in range(len(inputs)))))
+        layer.calls.append(Call(layer.kernel, (params, pointers, TensorRef(y.name))))
+
+
+def _mean_multiplier(input_scale: float, output_scale: float, count: int) -> tuple[int, int]:
+    """``QuantizedMeanOrSum``'s multiplier with 1/count folded in (as pqk_mcu.reference.reduce does)."""
+    multiplier, shift = requantize_multiplier(input_scale, output_scale)
+    fold = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << fold) // count, shift - fold
+
+
+def lower_graph(graph: Graph, weight_format: str, target: Target | None = None) -> tuple[list[Layer], SymbolTable]:
+    lowering = Lowering(graph, weight_format, target)
+    return lowering.lower(), lowering.symbols
+
+
+__all__ = ["ARRAY_CATEGORIES", "CArray", "CStruct", "Call", "Layer", "SymbolTable", "TensorRef", "lower_graph"]
