@@ -1,0 +1,422 @@
+"""Keyword spotting on a microcontroller: build the KWS app for a model, stream a WAV, flash boards.
+
+``build_kws`` generates the model's C (pqk_mcu.codegen), renders the app's configuration
+(templates/mfcc_kws_config.*.j2: labels, stride, threshold, input quantization, front-end variant)
+into the same folder and builds firmware/apps/kws for a board, or for the host with gcc.
+``run_kws`` streams a WAV through it (QEMU semihosting, or the host executable) and checks the lines
+it prints against the Python streaming reference (pqk_mcu.audio.streaming), which runs the same
+integer model through pqk_mcu.reference. ``flash_command`` / ``flash`` program a board's ELF
+through pyOCD or OpenOCD.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import jinja2
+import numpy as np
+
+from pqk_mcu import __version__
+from pqk_mcu.atomic import atomic_dir
+from pqk_mcu.audio import mfcc_fixed, streaming
+from pqk_mcu.audio.mfcc import CLIP_SAMPLES, FEATURE_SHAPE, SAMPLE_RATE
+from pqk_mcu.audio.wav import read_wav_16k
+from pqk_mcu.errors import PqkError, ToolMissingError, UnsupportedModelError
+from pqk_mcu.ir.graph import Graph
+
+if TYPE_CHECKING:
+    from pqk_mcu.runner.arm import SizeReport
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATES = REPO / "templates"
+FIRMWARE = REPO / "firmware"
+KWS_APP = FIRMWARE / "apps" / "kws"
+HOST_BOARD = "host"
+LABELS_KEY = "pqk_labels"
+_LABEL = re.compile(r"^[A-Za-z0-9_+\-.']{1,32}$")
+_RESULT_LINE = re.compile(r"^kws: t=\d+\.\d{3}s (word|top)=\S+ score=\d\.\d\d$")
+HOST_CFLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra", "-Wconversion", "-Werror", "-DPQK_HOOKS")
+
+
+@dataclass(frozen=True)
+class KwsModel:
+    """The int8 core of a KWS model (float edges split off) and what the app needs to know about it."""
+
+    graph: Graph
+    labels: tuple[str, ...]
+    input_scale: float
+    input_zero_point: int
+    output_scale: float
+    output_zero_point: int
+
+
+def load_kws_model(model: str | Path | Graph, labels: Sequence[str] | str | None = None) -> KwsModel:
+    """Load a .tflite (or Graph) with a 49x10 MFCC int8 input; labels from the option or the metadata."""
+    from pqk_mcu.frontends.tflite import load_tflite
+    from pqk_mcu.ir.passes import run_pipeline
+
+    graph = model if isinstance(model, Graph) else load_tflite(Path(model))
+    core = run_pipeline(graph)
+    if len(core.inputs) != 1 or len(core.outputs) != 1:
+        raise UnsupportedModelError(
+            f"a KWS model has one input and one output, this one {len(core.inputs)} and {len(core.outputs)}"
+        )
+    source, target = core.tensor(core.inputs[0]), core.tensor(core.outputs[0])
+    if source.size != FEATURE_SHAPE[0] * FEATURE_SHAPE[1] or source.dtype != "int8" or source.quant is None:
+        raise UnsupportedModelError(
+            f"the KWS app feeds 49x10 int8 MFCC features; the model's input '{source.name}' is "
+            f"{source.dtype} {list(source.shape)}"
+        )
+    if target.dtype != "int8" or target.quant is None:
+        raise UnsupportedModelError(f"the model's output '{target.name}' is {target.dtype}, expected int8")
+    names = resolve_labels(graph, labels, target.size)
+    return KwsModel(
+        graph=core,
+        labels=names,
+        input_scale=source.quant.scale[0],
+        input_zero_point=source.quant.zero_point[0],
+        output_scale=target.quant.scale[0],
+        output_zero_point=target.quant.zero_point[0],
+    )
+
+
+def resolve_labels(graph: Graph, labels: Sequence[str] | str | None, num_classes: int) -> tuple[str, ...]:
+    """Class names from ``--labels a,b,c`` or the model's ``pqk_labels`` metadata (comma or newline separated)."""
+    if labels is None:
+        text = graph.metadata_map.get(LABELS_KEY)
+        if text is None:
+            raise PqkError(f"the model has no '{LABELS_KEY}' metadata; give the class names with --labels a,b,c")
+        labels = text
+    if isinstance(labels, str):
+        labels = labels.split("\n") if "\n" in labels else labels.split(",")
+    names = tuple(label.strip() for label in labels if label.strip())
+    if len(names) != num_classes:
+        raise PqkError(f"{len(names)} labels given for a model with {num_classes} outputs")
+    for name in names:
+        if not _LABEL.match(name):
+            raise PqkError(f"label {name!r}: use 1-32 letters, digits and _+-.' only")
+    return names
+
+
+def frontend_for(board_name: str) -> streaming.Frontend:
+    """float32 front-end where the core has an FPU (and on the host), integer-only elsewhere."""
+    if board_name == HOST_BOARD:
+        return streaming.FRONTENDS["f32"]
+    from pqk_mcu.boards import load_board
+
+    return streaming.FRONTENDS["f32" if load_board(board_name).has_fpu else "q15"]
+
+
+def render_config(model: KwsModel, config: streaming.DetectionConfig, frontend: streaming.Frontend,
+                  bench: int = 0, usart_base: int = 0, trace: bool = False) -> dict[str, str]:
+    """kws_config.h and kws_config.c for the app (byte-identical for the same inputs)."""
+    multiplier, shift = mfcc_fixed.input_multiplier(model.input_scale)
+    context = {
+        "version": __version__,
+        "model_hash": model.graph.fingerprint()[:16],
+        "fixed_point": int(frontend.name == "q15"),
+        "stride_ms": config.stride_ms,
+        "average_windows": config.average_windows,
+        "threshold_q15": config.threshold_q15,
+        "suppression_ms": config.suppression_ms,
+        "labels": list(model.labels),
+        "input_scale": f"{float(np.float32(model.input_scale)):.9g}f",
+        "input_zero_point": model.input_zero_point,
+        "input_multiplier": multiplier,
+        "input_shift": shift,
+        "output_is_probability": int(streaming.output_is_probability(model.output_scale, model.output_zero_point)),
+        "exp_q15": [int(v) for v in streaming.exp_table_q15(model.output_scale)],
+        "bench": bench,
+        "trace": int(trace),
+        "usart_base": f"0x{usart_base:08x}u" if usart_base else "0",
+    }
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+    return {
+        "kws_config.h": environment.get_template("mfcc_kws_config.h.j2").render(context),
+        "kws_config.c": environment.get_template("mfcc_kws_config.c.j2").render(context),
+    }
+
+
+@dataclass(frozen=True)
+class KwsBuild:
+    elf: Path  # the firmware ELF, or the host executable
+    board: str
+    model: KwsModel
+    config: streaming.DetectionConfig
+    frontend: streaming.Frontend
+    size: SizeReport | None  # None for the host
+    trace: bool = False  # the app prints each window's features and outputs
+
+
+def build_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
+              labels: Sequence[str] | str | None = None,
+              config: streaming.DetectionConfig = streaming.DetectionConfig(), bench: int = 0,
+              trace: bool = False) -> KwsBuild:
+    """Build the KWS app for ``board`` (a board name or ``host``) into ``out_dir`` (replaced on success).
+
+    ``bench`` places the instruction-count markers (1: each inference, 2: the first MFCC frame); ``trace``
+    makes the app print every window's int8 features and outputs, which ``run_kws`` then checks.
+    """
+    from pqk_mcu.codegen import generate_c
+
+    model = load_kws_model(model_path, labels)
+    frontend = frontend_for(board)
+    target = Path(out_dir)
+    with atomic_dir(target) as tmp:
+        generated = generate_c(model.graph, tmp / "gen")
+        if board == HOST_BOARD:
+            for name, text in render_config(model, config, frontend, bench, trace=trace).items():
+                (tmp / "gen" / name).write_text(text)
+            _build_host(tmp / "gen", generated.runtime_sources, tmp / "kws")
+            elf, size = target / "kws", None
+        else:
+            from pqk_mcu.boards import load_board
+            from pqk_mcu.runner.arm import build_firmware
+
+            board_spec = load_board(board)
+            usart = board_spec.console.base if board_spec.console.kind == "usart" else 0
+            if usart and usart not in CONSOLE_USARTS:
+                raise PqkError(f"board {board_spec.name}: the KWS app's USART console drives "
+                               f"{', '.join(CONSOLE_USARTS.values())}, not the console at 0x{usart:08x}")
+            for name, text in render_config(model, config, frontend, bench, usart or 0, trace).items():
+                (tmp / "gen" / name).write_text(text)
+            build = build_firmware(tmp / "gen", board_spec, app="kws", out_dir=tmp,
+                                   runtime_sources=generated.runtime_sources)
+            elf, size = target / build.elf.name, build.size
+    return KwsBuild(elf=elf, board=board, model=model, config=config, frontend=frontend, size=size, trace=trace)
+
+
+def _build_host(gen_dir: Path, runtime_sources: Sequence[Path], executable: Path) -> None:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise ToolMissingError("gcc not found; install it with: sudo apt-get install gcc")
+    sources = [
+        *sorted(gen_dir.glob("*.c")), *runtime_sources,
+        *sorted(KWS_APP.glob("kws_*.c")), KWS_APP / "host" / "main.c",
+    ]
+    includes = [gen_dir, FIRMWARE / "runtime", FIRMWARE / "boards", KWS_APP]
+    command = [gcc, *HOST_CFLAGS, *(f"-I{d}" for d in includes), *map(str, sources), "-lm", "-o", str(executable)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PqkError("host build of the KWS app failed: " + " | ".join(result.stderr.strip().splitlines()[:12]))
+
+
+@dataclass(frozen=True)
+class KwsRun:
+    lines: list[str]  # what the app printed, one result line each
+    reference: list[str]  # what the Python streaming reference prints
+    stack_bytes: int
+    seconds: float  # length of the stream
+
+    @property
+    def agrees(self) -> bool:
+        return self.lines == self.reference
+
+
+def stream_bytes(audio: np.ndarray) -> bytes:
+    """The file the app reads: int16 little endian, padded to 1 s and whole 10 ms blocks."""
+    return streaming.prepare_stream(audio).astype("<i2").tobytes()
+
+
+def reference_windows(model: KwsModel, audio: np.ndarray, config: streaming.DetectionConfig,
+                      frontend: streaming.Frontend) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """(end sample, int8 features, int8 model output) of every window: Python twins + reference interpreter."""
+    from pqk_mcu.reference import run_reference
+
+    windows = streaming.stream_features(audio, config, frontend, model.input_scale, model.input_zero_point)
+    shape = model.graph.tensor(model.graph.inputs[0]).shape
+    return [
+        (end, features, run_reference(model.graph, [features.reshape(shape)])["outputs"][0].reshape(-1))
+        for end, features in windows
+    ]
+
+
+def _result_lines(model: KwsModel, config: streaming.DetectionConfig,
+                  windows: list[tuple[int, np.ndarray, np.ndarray]]) -> list[str]:
+    return streaming.detections([output for _, _, output in windows], [end for end, _, _ in windows],
+                                model.labels, config, model.output_scale, model.output_zero_point)
+
+
+def reference_lines(model: KwsModel, audio: np.ndarray, config: streaming.DetectionConfig,
+                    frontend: streaming.Frontend) -> list[str]:
+    """The app's result lines, computed by the Python twins and the reference interpreter."""
+    return _result_lines(model, config, reference_windows(model, audio, config, frontend))
+
+
+def run_kws(build: KwsBuild, audio: np.ndarray | str | Path, timeout: float = 600.0) -> KwsRun:
+    """Stream audio (int16 at 16 kHz, or a WAV path) through the built app and through the reference."""
+    if not isinstance(audio, np.ndarray):
+        audio = read_wav_16k(audio)
+    data = stream_bytes(audio)
+    if build.board == HOST_BOARD:
+        text, stack = _run_host(build.elf, data, timeout), 0
+    elif _usart_serial_index(build.board) is not None:
+        text, stack = _run_qemu_usart(build, data, timeout)
+    else:
+        from pqk_mcu.runner.qemu import run_firmware
+
+        result = run_firmware(build.elf, build.board, data, timeout)
+        text, stack = result.output.decode("ascii", errors="replace"), result.stack_bytes
+    lines = text.splitlines()
+    traces = [line for line in lines if line.startswith("trace ")]
+    lines = [line for line in lines if not line.startswith("trace ")]
+    bad = [line for line in lines if not _RESULT_LINE.match(line)]
+    if bad:
+        raise PqkError(f"the KWS app printed an unexpected line: {bad[0]!r}")
+    reference = reference_windows(build.model, audio, build.config, build.frontend)
+    if build.trace:
+        _check_traces(traces, reference)
+    return KwsRun(lines=lines, reference=_result_lines(build.model, build.config, reference),
+                  stack_bytes=stack, seconds=len(data) / 2 / SAMPLE_RATE)
+
+
+def _check_traces(traces: list[str], reference: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+    """Every window's int8 features and outputs from the app must equal the twins' and the reference's."""
+    if len(traces) != len(reference):
+        raise PqkError(f"the KWS app traced {len(traces)} windows, the reference has {len(reference)}")
+    for index, (trace, (end, features, output)) in enumerate(zip(traces, reference)):
+        _, feature_hex, output_hex = trace.split(" ")
+        if bytes.fromhex(feature_hex) != features.astype(np.int8).tobytes():
+            raise PqkError(f"window {index} (ending {end / SAMPLE_RATE:.3f} s): the app's MFCC features differ "
+                           "from the Python twin's")
+        if bytes.fromhex(output_hex) != output.astype(np.int8).tobytes():
+            raise PqkError(f"window {index} (ending {end / SAMPLE_RATE:.3f} s): the model outputs differ "
+                           "from the reference interpreter's")
+
+
+# USARTs firmware/console/pqk_console_usart.c can drive.
+CONSOLE_USARTS = {0x40004400: "STM32F4 USART2 (0x40004400)"}
+# QEMU serial port (-serial order) wired to a board console's USART, per emulated machine.
+QEMU_USART_SERIAL = {("netduinoplus2", 0x40004400): 1}
+_MARKER = re.compile(r"^PQK_RESULT ok stack=(\d+)$")
+
+
+def _usart_serial_index(board: str) -> int | None:
+    from pqk_mcu.boards import load_board
+
+    spec = load_board(board)
+    if spec.console.kind != "usart" or spec.qemu_machine is None:
+        return None
+    return QEMU_USART_SERIAL.get((spec.qemu_machine, spec.console.base))
+
+
+def _run_qemu_usart(build: KwsBuild, data: bytes, timeout: float) -> tuple[str, int]:
+    """Run an STM32 build in QEMU reading its USART: the text there must be the result lines + marker."""
+    from pqk_mcu.boards import load_board
+    from pqk_mcu.runner.qemu import require_qemu
+
+    board = load_board(build.board)
+    index = _usart_serial_index(build.board)
+    with tempfile.TemporaryDirectory(prefix="pqk-kws-") as tmp:
+        work = Path(tmp)
+        (work / "input.bin").write_bytes(data)
+        serials = []
+        for port in range(index + 1):
+            serials += ["-serial", f"file:{work / 'usart.txt'}" if port == index else "null"]
+        command = [
+            require_qemu(), "-machine", board.qemu_machine, "-nographic", "-monitor", "none", *serials,
+            "-semihosting-config", "enable=on,target=native,arg=kws,arg=input.bin,arg=output.txt",
+            "-kernel", str(Path(build.elf).resolve()),
+        ]
+        try:
+            result = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout,
+                                    stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise PqkError(f"the KWS app hung: no result after {timeout:g} s on {board.name}") from None
+        usart = (work / "usart.txt").read_text(errors="replace") if (work / "usart.txt").is_file() else ""
+        usart_lines = usart.replace("\r\n", "\n").splitlines()
+        marker = _MARKER.match(usart_lines[-1]) if usart_lines else None
+        if result.returncode != 0 or marker is None:
+            detail = (usart_lines or result.stdout.strip().splitlines() or ["no output"])[-1]
+            raise PqkError(f"the KWS app failed on {board.name} (exit {result.returncode}): {detail}")
+        text = (work / "output.txt").read_text()
+        if usart_lines[:-1] != text.splitlines():
+            raise PqkError(f"the KWS app's USART output on {board.name} differs from its semihosting output")
+        return text, int(marker.group(1))
+
+
+def _run_host(executable: Path, data: bytes, timeout: float) -> str:
+    with tempfile.TemporaryDirectory(prefix="pqk-kws-") as tmp:
+        work = Path(tmp)
+        (work / "input.bin").write_bytes(data)
+        try:
+            result = subprocess.run([str(executable), str(work / "input.bin"), str(work / "output.txt")],
+                                    capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise PqkError(f"the host KWS app hung: no result after {timeout:g} s") from None
+        markers = [line for line in result.stdout.splitlines() if line.startswith("PQK_RESULT")]
+        if result.returncode != 0 or markers != ["PQK_RESULT ok stack=0"]:
+            detail = markers or result.stderr.strip().splitlines()[:5] or ["no output"]
+            raise PqkError(f"the host KWS app failed (exit {result.returncode}): {' | '.join(detail)}")
+        return (work / "output.txt").read_text()
+
+
+def bench_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
+              labels: Sequence[str] | str | None = None) -> dict:
+    """Instructions per inference and per MFCC frame (QEMU instruction counts on a 1 s window), sizes."""
+    from pqk_mcu.runner.qemu import count_instructions
+
+    counts = {}
+    # Noise, not silence: the engine skips the FFT of all-zero frames.
+    window = stream_bytes(np.random.default_rng(0).normal(0, 1000, CLIP_SAMPLES).astype(np.int16))
+    size = None
+    for bench, key in ((1, "inference"), (2, "mfcc_frame")):
+        build = build_kws(model_path, board, Path(out_dir) / f"bench{bench}", labels, bench=bench)
+        counts[key] = count_instructions(build.elf, board, window)["total"]
+        size = build.size
+    return {"board": board, "instructions": counts, "size": size.to_json() if size is not None else None}
+
+
+def flash_command(elf: str | Path, board: str, tool: str | None = None) -> list[str]:
+    """The command that programs ``elf`` into ``board``: ``tool``, else the first of pyOCD / OpenOCD installed."""
+    from pqk_mcu.boards import load_board
+
+    spec = load_board(board)
+    targets = FLASH_TARGETS.get(spec.name)
+    if targets is None:
+        raise PqkError(f"board {spec.name} is not flashable (flashable boards: {', '.join(sorted(FLASH_TARGETS))})")
+    elf = Path(elf)
+    if not elf.is_file():
+        raise PqkError(f"{elf}: no such ELF file")
+    if tool is None:
+        tool = next((name for name in FLASH_TOOLS if shutil.which(name) is not None), FLASH_TOOLS[0])
+    if tool == "pyocd":
+        return ["pyocd", "flash", "--target", targets["pyocd"], "--format", "elf", str(elf)]
+    if tool == "openocd":
+        return ["openocd", *targets["openocd"], "-c", f"program {{{elf}}} verify reset exit"]
+    raise PqkError(f"unknown flash tool {tool!r}; use one of {', '.join(FLASH_TOOLS)}")
+
+
+FLASH_TOOLS = ("pyocd", "openocd")
+FLASH_INSTALL_HINT = (
+    "install one with: .venv/bin/pip install pyocd (then `pyocd pack install <target>` for the part) "
+    "or: sudo apt-get install openocd"
+)
+FLASH_TARGETS = {
+    "nucleo-f446re": {"pyocd": "stm32f446retx", "openocd": ("-f", "board/st_nucleo_f4.cfg")},
+    "stm32f4-discovery": {"pyocd": "stm32f407vgtx", "openocd": ("-f", "board/stm32f4discovery.cfg")},
+    "nucleo-l4r5zi": {"pyocd": "stm32l4r5zitx", "openocd": ("-f", "interface/stlink.cfg", "-f", "target/stm32l4x.cfg")},
+}
+
+
+def flash(elf: str | Path, board: str, dry_run: bool = False, tool: str | None = None) -> list[str]:
+    """Program the board; with ``dry_run`` only return the command. Raises PqkError when the tool fails."""
+    command = flash_command(elf, board, tool)
+    if dry_run:
+        return command
+    if shutil.which(command[0]) is None:
+        raise ToolMissingError(f"{command[0]} is not installed; {FLASH_INSTALL_HINT}")
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise PqkError(f"{command[0]} failed (exit {result.returncode}): {tail[0]}")
+    return command
