@@ -224,9 +224,10 @@ def _numbers(text: str, kind, what: str) -> tuple:
               "warmup_fraction, teacher_precision=fp32|int8, teacher_bn=separate|shared).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1), help="DDP processes.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Intra-op threads per process.")
 @click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(min=1), help="Steps between checkpoints.")
 def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, width, granularity, float_model,
-          pqk_options, seed, nproc, checkpoint_every) -> None:
+          pqk_options, seed, nproc, threads, checkpoint_every) -> None:
     """Train with pruning + int8 QAT (phase 1) and PQK (phase 2); export the student to int8 .tflite.
 
     Rerunning with the same --out resumes from the last checkpoint.
@@ -246,7 +247,7 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
         sparsity=0.0 if float_model else sparsity, phases=(1,) if float_model else _numbers(phases, int, "--phases"),
         epochs=(epoch_counts[0], epoch_counts[1] if len(epoch_counts) > 1 else preset["epochs"][1]),
         batch_size=batch_size or preset["batch_size"], lr=lr, granularity=granularity,
-        pqk=PqkOptions().with_overrides(_key_values(pqk_options)), seed=seed, nproc=nproc,
+        pqk=PqkOptions().with_overrides(_key_values(pqk_options)), seed=seed, nproc=nproc, threads=threads,
         checkpoint_every=checkpoint_every,
     )
     metrics = train_and_export(config, load_task(task, data_dir, seed=seed), out)

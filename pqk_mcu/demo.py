@@ -26,6 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from pqk_mcu.atomic import write_text_atomic
 from pqk_mcu.errors import PqkError
 
 console = Console()
@@ -157,7 +158,7 @@ def run_demo(config: DemoConfig) -> bool:
         "instructions_per_mfcc_frame": bench["instructions"]["mfcc_frame"],
         "seconds": round(time.monotonic() - started, 1),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     result = Table("measure", "value")
     for key, value in summary.items():
         result.add_row(key, f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value))

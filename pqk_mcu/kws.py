@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-import jinja2
 import numpy as np
 
 from pqk_mcu import __version__
@@ -29,14 +28,23 @@ from pqk_mcu.audio.mfcc import CLIP_SAMPLES, FEATURE_SHAPE, SAMPLE_RATE
 from pqk_mcu.audio.wav import read_wav_16k
 from pqk_mcu.errors import PqkError, ToolMissingError, UnsupportedModelError
 from pqk_mcu.ir.graph import Graph
+from pqk_mcu.render import render_template
 
 if TYPE_CHECKING:
     from pqk_mcu.runner.arm import SizeReport
 
 REPO = Path(__file__).resolve().parents[1]
-TEMPLATES = REPO / "templates"
 FIRMWARE = REPO / "firmware"
 KWS_APP = FIRMWARE / "apps" / "kws"
+# The MFCC front-end (firmware/frontend) the app links, per variant (``frontend_for``).
+FRONTEND_SOURCES = {
+    name: tuple(FIRMWARE / "frontend" / f"pqk_{part}.c" for part in (*parts, "mfcc_tables"))
+    for name, parts in {
+        "f32": ("log_f32", "mfcc_f32", "mfcc_f32_features", "rfft_magnitude_f32"),
+        "q15": ("log2_q16", "mfcc_q15", "mfcc_q15_features", "rfft_magnitude_q15"),
+    }.items()
+}
+CONSOLE_SOURCE = FIRMWARE / "console" / "pqk_console_usart.c"
 HOST_BOARD = "host"
 LABELS_KEY = "pqk_labels"
 _LABEL = re.compile(r"^[A-Za-z0-9_+\-.']{1,32}$")
@@ -114,7 +122,7 @@ def frontend_for(board_name: str) -> streaming.Frontend:
 
 
 def render_config(model: KwsModel, config: streaming.DetectionConfig, frontend: streaming.Frontend,
-                  bench: int = 0, usart_base: int = 0, trace: bool = False) -> dict[str, str]:
+                  bench: int = 0, trace: bool = False) -> dict[str, str]:
     """kws_config.h and kws_config.c for the app (byte-identical for the same inputs)."""
     multiplier, shift = mfcc_fixed.input_multiplier(model.input_scale)
     context = {
@@ -134,15 +142,10 @@ def render_config(model: KwsModel, config: streaming.DetectionConfig, frontend: 
         "exp_q15": [int(v) for v in streaming.exp_table_q15(model.output_scale)],
         "bench": bench,
         "trace": int(trace),
-        "usart_base": f"0x{usart_base:08x}u" if usart_base else "0",
     }
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-    )
     return {
-        "kws_config.h": environment.get_template("mfcc_kws_config.h.j2").render(context),
-        "kws_config.c": environment.get_template("mfcc_kws_config.c.j2").render(context),
+        "kws_config.h": render_template("mfcc_kws_config.h.j2", context),
+        "kws_config.c": render_template("mfcc_kws_config.c.j2", context),
     }
 
 
@@ -176,7 +179,7 @@ def build_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
         if board == HOST_BOARD:
             for name, text in render_config(model, config, frontend, bench, trace=trace).items():
                 (tmp / "gen" / name).write_text(text)
-            _build_host(tmp / "gen", generated.runtime_sources, tmp / "kws")
+            _build_host(tmp / "gen", [*generated.runtime_sources, *FRONTEND_SOURCES[frontend.name]], tmp / "kws")
             elf, size = target / "kws", None
         else:
             from pqk_mcu.boards import load_board
@@ -187,20 +190,22 @@ def build_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
             if usart and usart not in CONSOLE_USARTS:
                 raise PqkError(f"board {board_spec.name}: the KWS app's USART console drives "
                                f"{', '.join(CONSOLE_USARTS.values())}, not the console at 0x{usart:08x}")
-            for name, text in render_config(model, config, frontend, bench, usart or 0, trace).items():
+            for name, text in render_config(model, config, frontend, bench, trace=trace).items():
                 (tmp / "gen" / name).write_text(text)
             build = build_firmware(tmp / "gen", board_spec, app="kws", out_dir=tmp,
-                                   runtime_sources=generated.runtime_sources)
+                                   runtime_sources=generated.runtime_sources,
+                                   extra_sources=[*FRONTEND_SOURCES[frontend.name], CONSOLE_SOURCE],
+                                   defines=[f"PQK_CONSOLE_USART_BASE=0x{usart:08x}u"] if usart else [])
             elf, size = target / build.elf.name, build.size
     return KwsBuild(elf=elf, board=board, model=model, config=config, frontend=frontend, size=size, trace=trace)
 
 
-def _build_host(gen_dir: Path, runtime_sources: Sequence[Path], executable: Path) -> None:
+def _build_host(gen_dir: Path, library_sources: Sequence[Path], executable: Path) -> None:
     gcc = shutil.which("gcc")
     if gcc is None:
         raise ToolMissingError("gcc not found; install it with: sudo apt-get install gcc")
     sources = [
-        *sorted(gen_dir.glob("*.c")), *runtime_sources,
+        *sorted(gen_dir.glob("*.c")), *library_sources,
         *sorted(KWS_APP.glob("kws_*.c")), KWS_APP / "host" / "main.c",
     ]
     includes = [gen_dir, FIRMWARE / "runtime", FIRMWARE / "boards", KWS_APP]

@@ -57,7 +57,7 @@ def _wav_header(format_tag: int, bits: int, data: bytes) -> bytes:
         (None, "no such WAV file"),
         (b"hello, this is text", "not a WAV file"),
         (_wav_header(1, 16, b""), "holds no samples"),
-        (_wav_header(2, 4, b"\0" * 100), "unsupported or corrupt WAV"),  # ADPCM
+        (_wav_header(2, 4, b"\0" * 100), "unreadable or corrupt WAV"),  # ADPCM
     ],
 )
 def test_bad_wavs_are_one_line_errors(tmp_path, content, message):

@@ -32,10 +32,17 @@ int pqk_sh_read(int handle, void *buffer, size_t bytes);
 int pqk_sh_write(int handle, const void *buffer, size_t bytes);
 /* Copies the command line the emulator was given (NUL-terminated) into `buffer`; 0 on success. */
 int pqk_sh_cmdline(char *buffer, size_t size);
+/* The command line read into `buffer` and split in place at spaces into at most `max_arguments`
+ * (arguments[0] is the program name); returns the number of arguments, or -1 without a command line. */
+int pqk_sh_arguments(char *buffer, size_t size, char *arguments[], int max_arguments);
+/* Writes the NUL-terminated `text` (without the NUL); 0 on success, -1 otherwise. */
+int pqk_sh_write_text(int handle, const char *text);
 
 /* Console text (semihosting SYS_WRITE0). */
 void pqk_puts(const char *text);
 void pqk_put_u32(uint32_t value);      /* decimal */
+/* `value` in decimal, NUL-terminated, written into `buffer`; returns where the digits start. */
+char *pqk_format_u32(uint32_t value, char buffer[11]);
 void pqk_put_hex32(uint32_t value);    /* 0x%08x */
 
 /* Ends the program with `code` as the emulator's exit status. */

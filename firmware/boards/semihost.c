@@ -68,21 +68,53 @@ int pqk_sh_cmdline(char *buffer, size_t size)
     return semihost_call(SYS_GET_CMDLINE, block) == 0 ? 0 : -1;
 }
 
+int pqk_sh_arguments(char *buffer, size_t size, char *arguments[], int max_arguments)
+{
+    if (pqk_sh_cmdline(buffer, size) != 0) {
+        return -1;
+    }
+    int count = 0;
+    char *line = buffer;
+    while (*line != '\0' && count < max_arguments) {
+        while (*line == ' ') {
+            *line++ = '\0';
+        }
+        if (*line == '\0') {
+            break;
+        }
+        arguments[count++] = line;
+        while (*line != '\0' && *line != ' ') {
+            ++line;
+        }
+    }
+    return count;
+}
+
+int pqk_sh_write_text(int handle, const char *text)
+{
+    return pqk_sh_write(handle, text, string_length(text));
+}
+
 void pqk_puts(const char *text)
 {
     semihost_call(SYS_WRITE0, text);
 }
 
-void pqk_put_u32(uint32_t value)
+char *pqk_format_u32(uint32_t value, char buffer[11])
 {
-    char digits[11];
-    char *cursor = &digits[10];
+    char *cursor = &buffer[10];
     *cursor = '\0';
     do {
         *--cursor = (char)('0' + value % 10u);
         value /= 10u;
     } while (value != 0u);
-    pqk_puts(cursor);
+    return cursor;
+}
+
+void pqk_put_u32(uint32_t value)
+{
+    char digits[11];
+    pqk_puts(pqk_format_u32(value, digits));
 }
 
 void pqk_put_hex32(uint32_t value)

@@ -9,16 +9,6 @@
 #include "pqk_requantize.h"
 #include "pqk_runtime.h"
 
-static uint32_t row_start(const pqk_csr_s8_t *csr, int32_t row)
-{
-    return csr->row_ptr_u16 != NULL ? csr->row_ptr_u16[row] : csr->row_ptr_u32[row];
-}
-
-static int32_t column(const pqk_csr_s8_t *csr, uint32_t k)
-{
-    return csr->col_u8 != NULL ? (int32_t)csr->col_u8[k] : (int32_t)csr->col_u16[k];
-}
-
 void pqk_conv2d_s8_csr(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights, const int8_t *input,
                        int8_t *output)
 {
@@ -32,13 +22,13 @@ void pqk_conv2d_s8_csr(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t 
             for (ox = 0; ox < win->output_w; ++ox) {
                 const int32_t ix0 = ox * win->stride_w - win->pad_left;
                 for (oc = 0; oc < win->output_c; ++oc) {
-                    const uint32_t end = row_start(weights, oc + 1);
-                    uint32_t k = row_start(weights, oc);
+                    const uint32_t end = pqk_csr_row_start(weights, oc + 1);
+                    uint32_t k = pqk_csr_row_start(weights, oc);
                     int32_t acc = rq->bias[oc];
                     /* Current tap (fy, fx) and the first column that belongs to the next tap. */
                     int32_t fy = 0, fx = 0, tap_end = win->input_c;
                     for (; k < end; ++k) {
-                        const int32_t col = column(weights, k);
+                        const int32_t col = pqk_csr_column(weights, k);
                         int32_t iy, ix;
                         while (col >= tap_end) {
                             tap_end += win->input_c;

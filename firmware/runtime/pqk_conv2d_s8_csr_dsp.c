@@ -6,22 +6,22 @@
  * scratch pqk_conv2d_s8_csr_dsp_buffer_size() bytes, 4-byte aligned.
  * Same bytes as pqk_conv2d_s8_csr (the lowering checks pqk_dsp.h's fast-requantization bounds).
  *
- * Output pixels are taken four at a time: their im2col columns are gathered into scratch as one
- * 32-bit word per filter column (byte j = pixel j, padded taps = input_zero_point), so each
- * nonzero weight is loaded once and applied to four pixels with one word load, two SXTB16 and
- * four SMLAxy. For a 1x1, stride-1 convolution with output_c == input_c, output may equal input
+ * Output pixels are taken eight at a time: their im2col columns are gathered into scratch as two
+ * 32-bit words per filter column (byte j = pixel j, padded taps = input_zero_point), so each
+ * nonzero weight is loaded once and applied to eight pixels with one LDRD, four SXTB16 and
+ * eight SMLAxy. For a 1x1, stride-1 convolution with output_c == input_c, output may equal input
  * (in place): a block's inputs are in scratch before its outputs are written.
  */
 #include "pqk_dsp.h"
 
-#define BLOCK 4
+#define BLOCK 8
 
 static int32_t columns_of(const pqk_window_t *win)
 {
     return win->filter_h * win->filter_w * win->input_c;
 }
 
-/* Transposed block (4 bytes per column) + for filters larger than 1x1 the four im2col rows. */
+/* Transposed block (BLOCK bytes per column) + for filters larger than 1x1 the BLOCK im2col rows. */
 int32_t pqk_conv2d_s8_csr_dsp_buffer_size(const pqk_conv2d_s8_params_t *params)
 {
     const pqk_window_t *win = &params->window;
@@ -29,8 +29,24 @@ int32_t pqk_conv2d_s8_csr_dsp_buffer_size(const pqk_conv2d_s8_params_t *params)
     return win->filter_h == 1 && win->filter_w == 1 ? size : 2 * size;
 }
 
-/* Columns of output pixels first .. first + count - 1 as words of ``columns`` (byte j = pixel j;
- * missing pixels repeat the first, their results are never stored). */
+/* 4x4 byte transpose: columns k .. k + 3 of four pixels' rows -> one word per column (byte j = row j). */
+static inline void transpose4(const int8_t *const *row, int32_t k, uint32_t *out)
+{
+    const uint32_t a = pqk_load_s8x4(row[0] + k), b = pqk_load_s8x4(row[1] + k);
+    const uint32_t c = pqk_load_s8x4(row[2] + k), d = pqk_load_s8x4(row[3] + k);
+    const uint32_t ab_even = (a & 0x00FF00FFu) | ((b & 0x00FF00FFu) << 8);
+    const uint32_t ab_odd = ((a >> 8) & 0x00FF00FFu) | (b & 0xFF00FF00u);
+    const uint32_t cd_even = (c & 0x00FF00FFu) | ((d & 0x00FF00FFu) << 8);
+    const uint32_t cd_odd = ((c >> 8) & 0x00FF00FFu) | (d & 0xFF00FF00u);
+    out[0] = (ab_even & 0xFFFFu) | (cd_even << 16);
+    out[2] = (ab_odd & 0xFFFFu) | (cd_odd << 16);
+    out[4] = (ab_even >> 16) | (cd_even & 0xFFFF0000u);
+    out[6] = (ab_odd >> 16) | (cd_odd & 0xFFFF0000u);
+}
+
+/* Columns of output pixels first .. first + count - 1 as two words per column in ``columns``
+ * (pixels 0-3, then 4-7; byte j = pixel j; missing pixels repeat the first, their results are
+ * never stored). */
 static void gather_block(const pqk_conv2d_s8_params_t *params, const int8_t *input, int32_t first, int32_t count,
                          uint32_t *columns, int8_t *rows)
 {
@@ -42,61 +58,74 @@ static void gather_block(const pqk_conv2d_s8_params_t *params, const int8_t *inp
         row[j] = pqk_im2col_row(win, params->input_zero_point, input, first + (j < count ? j : 0), rows + j * size);
     }
     for (k = 0; k + 4 <= size; k += 4) {
-        /* 4x4 byte transpose: four pixels' columns k .. k + 3 -> four column words */
-        const uint32_t a = pqk_load_s8x4(row[0] + k), b = pqk_load_s8x4(row[1] + k);
-        const uint32_t c = pqk_load_s8x4(row[2] + k), d = pqk_load_s8x4(row[3] + k);
-        const uint32_t ab_even = (a & 0x00FF00FFu) | ((b & 0x00FF00FFu) << 8);
-        const uint32_t ab_odd = ((a >> 8) & 0x00FF00FFu) | (b & 0xFF00FF00u);
-        const uint32_t cd_even = (c & 0x00FF00FFu) | ((d & 0x00FF00FFu) << 8);
-        const uint32_t cd_odd = ((c >> 8) & 0x00FF00FFu) | (d & 0xFF00FF00u);
-        columns[k] = (ab_even & 0xFFFFu) | (cd_even << 16);
-        columns[k + 1] = (ab_odd & 0xFFFFu) | (cd_odd << 16);
-        columns[k + 2] = (ab_even >> 16) | (cd_even & 0xFFFF0000u);
-        columns[k + 3] = (ab_odd >> 16) | (cd_odd & 0xFFFF0000u);
+        transpose4(row, k, columns + 2 * k);
+        transpose4(row + 4, k, columns + 2 * k + 1);
     }
     for (; k < size; ++k) {
-        columns[k] = (uint32_t)(uint8_t)row[0][k] | (uint32_t)(uint8_t)row[1][k] << 8 |
-                     (uint32_t)(uint8_t)row[2][k] << 16 | (uint32_t)(uint8_t)row[3][k] << 24;
+        for (j = 0; j < 2; ++j) {
+            const int8_t *const *r = row + 4 * j;
+            columns[2 * k + j] = (uint32_t)(uint8_t)r[0][k] | (uint32_t)(uint8_t)r[1][k] << 8 |
+                                 (uint32_t)(uint8_t)r[2][k] << 16 | (uint32_t)(uint8_t)r[3][k] << 24;
+        }
     }
 }
 
-static inline __attribute__((always_inline)) void block_channels(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights,
-                                  const uint32_t *columns, int8_t *output, int32_t count, int full_range)
+/* All output channels of one block. Locals hold everything the loops read: the output stores
+ * could alias *params as far as the compiler knows. */
+static inline __attribute__((always_inline)) void block_channels(const pqk_conv2d_s8_params_t *params,
+                                                                 const pqk_csr_s8_t *weights,
+                                                                 const uint32_t *columns, int8_t *output,
+                                                                 int32_t count, int full_range)
 {
     const pqk_requant_s8_t *rq = &params->requant;
     const int32_t out_c = params->window.output_c;
+    const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
+    const int32_t *bias = rq->bias;
     const int8_t *values = weights->values;
     const uint8_t *cols = weights->col_u8;
     const uint16_t *row_ptr = weights->row_ptr_u16;
+    const int8_t *value = values + row_ptr[0];
+    const uint8_t *col = cols + row_ptr[0];
+    int8_t *out = output;
     int32_t oc;
     for (oc = 0; oc < out_c; ++oc) {
         const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, oc);
-        int32_t acc0 = rq->bias[oc], acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        int32_t k = row_ptr[oc];
-        const int32_t end = row_ptr[oc + 1];
-        for (; k < end; ++k) {
-            const uint32_t w = (uint32_t)(int32_t)values[k];
-            const uint32_t word = columns[cols[k]];
-            const uint32_t even = pqk_sxtb16(word);            /* pixels 0, 2 */
-            const uint32_t odd = pqk_sxtb16_ror8(word);   /* pixels 1, 3 */
-            acc0 = pqk_smlabb(w, even, acc0);
-            acc2 = pqk_smlabt(w, even, acc2);
-            acc1 = pqk_smlabb(w, odd, acc1);
-            acc3 = pqk_smlabt(w, odd, acc3);
+        const int8_t *const value_end = values + row_ptr[oc + 1];
+        int32_t acc0 = bias[oc], acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        int32_t acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
+        while (value != value_end) {
+            const uint32_t w = (uint32_t)(int32_t)*value++;
+            const uint32_t *pair = columns + 2 * (int32_t)*col++;
+            uint32_t low, high, lanes;
+            PQK_LOAD_PAIR(pair, 0, low, high);
+            lanes = pqk_sxtb16(low); /* pixels 0, 2 */
+            acc0 = pqk_smlabb(w, lanes, acc0);
+            acc2 = pqk_smlabt(w, lanes, acc2);
+            lanes = pqk_sxtb16_ror8(low); /* pixels 1, 3 */
+            acc1 = pqk_smlabb(w, lanes, acc1);
+            acc3 = pqk_smlabt(w, lanes, acc3);
+            lanes = pqk_sxtb16(high); /* pixels 4, 6 */
+            acc4 = pqk_smlabb(w, lanes, acc4);
+            acc6 = pqk_smlabt(w, lanes, acc6);
+            lanes = pqk_sxtb16_ror8(high); /* pixels 5, 7 */
+            acc5 = pqk_smlabb(w, lanes, acc5);
+            acc7 = pqk_smlabt(w, lanes, acc7);
         }
-        output[oc] = pqk_fast_clamp(pqk_fast_requantize(acc0, &q), full_range, rq->activation_min, rq->activation_max);
-        if (count > 1) {
-            output[out_c + oc] = pqk_fast_clamp(pqk_fast_requantize(acc1, &q), full_range, rq->activation_min,
-                                                rq->activation_max);
-        }
-        if (count > 2) {
-            output[2 * out_c + oc] = pqk_fast_clamp(pqk_fast_requantize(acc2, &q), full_range, rq->activation_min,
-                                                    rq->activation_max);
-        }
-        if (count > 3) {
-            output[3 * out_c + oc] = pqk_fast_clamp(pqk_fast_requantize(acc3, &q), full_range, rq->activation_min,
-                                                    rq->activation_max);
-        }
+        /* unrolled (count is a constant 8 on the main path): an array would go through the stack */
+#define PQK_STORE(j, acc)                                                                                       \
+    if (count > (j)) {                                                                                          \
+        out[(j) * out_c] = pqk_fast_clamp(pqk_fast_requantize(acc, &q), full_range, activation_min, activation_max); \
+    }
+        PQK_STORE(0, acc0)
+        PQK_STORE(1, acc1)
+        PQK_STORE(2, acc2)
+        PQK_STORE(3, acc3)
+        PQK_STORE(4, acc4)
+        PQK_STORE(5, acc5)
+        PQK_STORE(6, acc6)
+        PQK_STORE(7, acc7)
+#undef PQK_STORE
+        ++out;
     }
 }
 

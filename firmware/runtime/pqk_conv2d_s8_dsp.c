@@ -58,21 +58,26 @@ static void gather_pixel(const pqk_conv2d_s8_params_t *params, const int8_t *inp
     }
 }
 
-static inline __attribute__((always_inline)) void block_channels(const pqk_conv2d_s8_params_t *params, const int8_t *weights,
-                                  const uint32_t *block, int8_t *out, int32_t count, int full_range)
+/* All output channels of one block. Locals hold everything the loops read: the output stores
+ * could alias *params as far as the compiler knows. */
+static inline __attribute__((always_inline)) void block_channels(const pqk_conv2d_s8_params_t *params,
+                                                                 const int8_t *weights, const uint32_t *block,
+                                                                 int8_t *out, int32_t count, int full_range)
 {
     const pqk_window_t *win = &params->window;
     const pqk_requant_s8_t *rq = &params->requant;
     const int32_t size = win->filter_h * win->filter_w * win->input_c;
     const int32_t groups = size >> 2;
-    const int32_t tail = size & 3;
     const int32_t out_c = win->output_c;
+    const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
+    const int32_t *bias = rq->bias;
+    const int8_t *w = weights;
     int32_t oc;
     for (oc = 0; oc < out_c; ++oc) {
-        const int8_t *w = weights + oc * size;
+        const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, oc);
         const int8_t *const w_end = w + groups * 4;
         const uint32_t *x = block;
-        int32_t acc0 = rq->bias[oc], acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        int32_t acc0 = bias[oc], acc1 = acc0, acc2 = acc0, acc3 = acc0;
         while (w != w_end) {
             const uint32_t word = pqk_load_s8x4(w);
             const uint32_t even = pqk_sxtb16(word), odd = pqk_sxtb16_ror8(word);
@@ -88,12 +93,12 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
             w += 4;
             x += 2 * PIXELS;
         }
-        if (tail) {
+        if (size & 3) {
             /* the last group, zero-padded: assemble the weight word from the tail bytes */
             uint32_t word = 0;
             int32_t i;
-            for (i = 0; i < tail; ++i) {
-                word |= (uint32_t)(uint8_t)w[i] << (8 * i);
+            for (i = 0; i < (size & 3); ++i) {
+                word |= (uint32_t)(uint8_t)*w++ << (8 * i);
             }
             {
                 const uint32_t even = pqk_sxtb16(word), odd = pqk_sxtb16_ror8(word);
@@ -103,22 +108,17 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
                 acc3 = pqk_smlad(odd, x[7], pqk_smlad(even, x[6], acc3));
             }
         }
-        {
-            const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, oc);
-            out[oc] = pqk_fast_clamp(pqk_fast_requantize(acc0, &q), full_range, rq->activation_min, rq->activation_max);
-            if (count > 1) {
-                out[out_c + oc] = pqk_fast_clamp(pqk_fast_requantize(acc1, &q), full_range, rq->activation_min,
-                                                 rq->activation_max);
-            }
-            if (count > 2) {
-                out[2 * out_c + oc] = pqk_fast_clamp(pqk_fast_requantize(acc2, &q), full_range, rq->activation_min,
-                                                     rq->activation_max);
-            }
-            if (count > 3) {
-                out[3 * out_c + oc] = pqk_fast_clamp(pqk_fast_requantize(acc3, &q), full_range, rq->activation_min,
-                                                     rq->activation_max);
-            }
+        out[0] = pqk_fast_clamp(pqk_fast_requantize(acc0, &q), full_range, activation_min, activation_max);
+        if (count > 1) {
+            out[out_c] = pqk_fast_clamp(pqk_fast_requantize(acc1, &q), full_range, activation_min, activation_max);
         }
+        if (count > 2) {
+            out[2 * out_c] = pqk_fast_clamp(pqk_fast_requantize(acc2, &q), full_range, activation_min, activation_max);
+        }
+        if (count > 3) {
+            out[3 * out_c] = pqk_fast_clamp(pqk_fast_requantize(acc3, &q), full_range, activation_min, activation_max);
+        }
+        ++out;
     }
 }
 

@@ -8,16 +8,6 @@
 #include "pqk_requantize.h"
 #include "pqk_runtime.h"
 
-static uint32_t row_start(const pqk_csr_s8_t *csr, int32_t row)
-{
-    return csr->row_ptr_u16 != NULL ? csr->row_ptr_u16[row] : csr->row_ptr_u32[row];
-}
-
-static int32_t column(const pqk_csr_s8_t *csr, uint32_t k)
-{
-    return csr->col_u8 != NULL ? (int32_t)csr->col_u8[k] : (int32_t)csr->col_u16[k];
-}
-
 void pqk_depthwise_conv2d_s8_csr(const pqk_depthwise_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights,
                                  const int8_t *input, int8_t *output)
 {
@@ -32,11 +22,11 @@ void pqk_depthwise_conv2d_s8_csr(const pqk_depthwise_conv2d_s8_params_t *params,
                 const int32_t ix0 = ox * win->stride_w - win->pad_left;
                 for (oc = 0; oc < win->output_c; ++oc) {
                     const int32_t ic = oc / params->depth_multiplier;
-                    const uint32_t end = row_start(weights, oc + 1);
+                    const uint32_t end = pqk_csr_row_start(weights, oc + 1);
                     uint32_t k;
                     int32_t acc = rq->bias[oc];
-                    for (k = row_start(weights, oc); k < end; ++k) {
-                        const int32_t col = column(weights, k);
+                    for (k = pqk_csr_row_start(weights, oc); k < end; ++k) {
+                        const int32_t col = pqk_csr_column(weights, k);
                         const int32_t fy = col / win->filter_w;
                         const int32_t iy = iy0 + fy * win->dilation_h;
                         const int32_t ix = ix0 + (col - fy * win->filter_w) * win->dilation_w;

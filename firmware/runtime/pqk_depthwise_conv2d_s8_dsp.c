@@ -23,14 +23,17 @@ int32_t pqk_depthwise_conv2d_s8_dsp_buffer_size(const pqk_depthwise_conv2d_s8_pa
     return ((win->input_c + 3) & ~3) + (win->pad_top + 1) * win->input_w * win->input_c;
 }
 
-static inline __attribute__((always_inline)) void four_channels(const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *weights,
-                                 const int8_t *const *taps, int32_t tap_count, int32_t c, int8_t *out, int full_range)
+static inline __attribute__((always_inline)) void four_channels(const pqk_depthwise_conv2d_s8_params_t *params,
+                                                                const int8_t *weights, const int8_t *const *taps,
+                                                                int32_t tap_count, int32_t c, int8_t *out,
+                                                                int full_range)
 {
     const pqk_requant_s8_t *rq = &params->requant;
     const int32_t channels = params->window.output_c;
+    const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
     int32_t acc0 = rq->bias[c], acc1 = rq->bias[c + 1], acc2 = rq->bias[c + 2], acc3 = rq->bias[c + 3];
     const int8_t *w = weights + c;
-    int32_t t, i;
+    int32_t t;
     for (t = 0; t < tap_count; ++t) {
         const uint32_t x = pqk_load_s8x4(taps[t] + c);
         const uint32_t k = pqk_load_s8x4(w);
@@ -42,14 +45,17 @@ static inline __attribute__((always_inline)) void four_channels(const pqk_depthw
         acc3 = pqk_smlatt(k_odd, x_odd, acc3);
         w += channels;
     }
-    {
-        const int32_t accs[4] = {acc0, acc1, acc2, acc3};
-        for (i = 0; i < 4; ++i) {
-            const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, c + i);
-            out[c + i] = pqk_fast_clamp(pqk_fast_requantize(accs[i], &q), full_range, rq->activation_min,
-                                        rq->activation_max);
-        }
+    /* unrolled: an array of the four sums would go through the stack */
+#define PQK_STORE(i, acc)                                                                                   \
+    {                                                                                                       \
+        const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, c + (i));                                 \
+        out[c + (i)] = pqk_fast_clamp(pqk_fast_requantize(acc, &q), full_range, activation_min, activation_max); \
     }
+    PQK_STORE(0, acc0)
+    PQK_STORE(1, acc1)
+    PQK_STORE(2, acc2)
+    PQK_STORE(3, acc3)
+#undef PQK_STORE
 }
 
 void pqk_depthwise_conv2d_s8_dsp(const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *weights,

@@ -56,13 +56,26 @@ static inline uint32_t pqk_sxtb16_ror8(uint32_t x)
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(result) : "r"(x));
     return result;
 }
+/* Halfword-wise acc + SXTB16(x) and acc + SXTB16(x ror 8). */
+static inline uint32_t pqk_sxtab16(uint32_t acc, uint32_t x)
+{
+    return (uint32_t)__sxtab16((int16x2_t)acc, (int8x4_t)x);
+}
+static inline uint32_t pqk_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+    uint32_t result;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(result) : "r"(acc), "r"(x));
+    return result;
+}
 static inline int32_t pqk_smlad(uint32_t a, uint32_t b, int32_t acc)
 {
     return __smlad((int16x2_t)a, (int16x2_t)b, acc);
 }
 /* Words p[offset/4] and p[offset/4 + 1] with one LDRD (gcc splits 4-byte-aligned 64-bit loads). */
 #define PQK_LOAD_PAIR(p, offset, low, high)                                                              \
-    __asm__("ldrd %0, %1, [%2, %3]" : "=r"(low), "=r"(high) : "r"(p), "I"(offset), "m"(*(const uint32_t(*)[2])(const void *)((const uint8_t *)(p) + (offset))))
+    __asm__("ldrd %0, %1, [%2, %3]"                                                                      \
+            : "=r"(low), "=r"(high)                                                                      \
+            : "r"(p), "I"(offset), "m"(*(const uint32_t(*)[2])(const void *)((const uint8_t *)(p) + (offset))))
 static inline int32_t pqk_smlabb(uint32_t a, uint32_t b, int32_t acc)
 {
     return __smlabb((int32_t)a, (int32_t)b, acc);
@@ -81,10 +94,15 @@ static inline int32_t pqk_smmlar(int32_t a, int32_t b, int32_t acc)
     __asm__("smmlar %0, %1, %2, %3" : "=r"(result) : "r"(a), "r"(b), "r"(acc));
     return result;
 }
+/* GCC 12's arm_acle.h assigns the unsigned __builtin_arm_ssat result to an int32_t inside the
+ * __ssat macro, which -Wconversion reports at every use. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
 static inline int32_t pqk_ssat8(int32_t x)
 {
     return __ssat(x, 8);
 }
+#pragma GCC diagnostic pop
 #else
 static inline int32_t pqk_low16(uint32_t x)
 {
@@ -103,6 +121,15 @@ static inline uint32_t pqk_sxtb16(uint32_t x)
 static inline uint32_t pqk_sxtb16_ror8(uint32_t x)
 {
     return pqk_sxtb16(pqk_ror8(x));
+}
+static inline uint32_t pqk_sxtab16(uint32_t acc, uint32_t x)
+{
+    const uint32_t bytes = pqk_sxtb16(x);
+    return (((acc & 0xFFFFu) + (bytes & 0xFFFFu)) & 0xFFFFu) | (((acc >> 16) + (bytes >> 16)) << 16);
+}
+static inline uint32_t pqk_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+    return pqk_sxtab16(acc, pqk_ror8(x));
 }
 #define PQK_LOAD_PAIR(p, offset, low, high)                                                              \
     do {                                                                                                 \
@@ -161,7 +188,8 @@ static inline __attribute__((always_inline)) int32_t pqk_fast_requantize(int32_t
 
 /* Clamp to the activation range; full_range (activation range = int8) is a constant at every
  * call site so the compiler drops the compare where it cannot matter. */
-static inline __attribute__((always_inline)) int8_t pqk_fast_clamp(int32_t value, int full_range, int32_t activation_min, int32_t activation_max)
+static inline __attribute__((always_inline)) int8_t pqk_fast_clamp(int32_t value, int full_range,
+                                                                   int32_t activation_min, int32_t activation_max)
 {
     if (!full_range) {
         value = value < activation_min ? activation_min : value;
@@ -193,6 +221,23 @@ static inline const int8_t *pqk_im2col_row(const pqk_window_t *win, int32_t zero
     for (fy = 0; fy < win->filter_h; ++fy) {
         const int32_t iy = iy0 + fy * win->dilation_h;
         const int8_t *source = image + iy * win->input_w * channels;
+        if (win->dilation_w == 1 && iy >= 0 && iy < win->input_h) {
+            /* one span: padding left of the input, the taps inside it, padding right of it */
+            const int32_t left = ix0 < 0 ? (-ix0 < win->filter_w ? -ix0 : win->filter_w) : 0;
+            const int32_t right = win->input_w - ix0 < win->filter_w ? win->input_w - ix0 : win->filter_w;
+            const int32_t inside = right > left ? right - left : 0;
+            const int8_t *x = source + (ix0 + left) * channels;
+            for (i = 0; i < left * channels; ++i) {
+                *out++ = fill;
+            }
+            for (i = 0; i < inside * channels; ++i) {
+                *out++ = x[i];
+            }
+            for (i = (left + inside) * channels; i < win->filter_w * channels; ++i) {
+                *out++ = fill;
+            }
+            continue;
+        }
         for (fx = 0; fx < win->filter_w; ++fx) {
             const int32_t ix = ix0 + fx * win->dilation_w;
             if (iy >= 0 && iy < win->input_h && ix >= 0 && ix < win->input_w) {

@@ -8,11 +8,6 @@
 #include "pqk_requantize.h"
 #include "pqk_runtime.h"
 
-static uint32_t row_start(const pqk_csr_s8_t *csr, int32_t row)
-{
-    return csr->row_ptr_u16 != NULL ? csr->row_ptr_u16[row] : csr->row_ptr_u32[row];
-}
-
 void pqk_fully_connected_s8_csr(const pqk_fully_connected_s8_params_t *params, const pqk_csr_s8_t *weights,
                                 const int8_t *input, int8_t *output)
 {
@@ -21,8 +16,8 @@ void pqk_fully_connected_s8_csr(const pqk_fully_connected_s8_params_t *params, c
     for (b = 0; b < params->batches; ++b) {
         const int8_t *x = input + b * params->input_features;
         for (o = 0; o < params->output_features; ++o) {
-            const uint32_t end = row_start(weights, o + 1);
-            uint32_t k = row_start(weights, o);
+            const uint32_t end = pqk_csr_row_start(weights, o + 1);
+            uint32_t k = pqk_csr_row_start(weights, o);
             int32_t acc = rq->bias[o];
             if (weights->col_u8 != NULL) {
                 for (; k < end; ++k) {

@@ -29,6 +29,18 @@ typedef struct {
     const uint32_t *row_ptr_u32;
 } pqk_csr_s8_t;
 
+/* row_ptr[row]: where row `row` starts in values (row_ptr[rows] is the number of nonzeros). */
+static inline uint32_t pqk_csr_row_start(const pqk_csr_s8_t *csr, int32_t row)
+{
+    return csr->row_ptr_u16 != NULL ? csr->row_ptr_u16[row] : csr->row_ptr_u32[row];
+}
+
+/* The column of nonzero k. */
+static inline int32_t pqk_csr_column(const pqk_csr_s8_t *csr, uint32_t k)
+{
+    return csr->col_u8 != NULL ? (int32_t)csr->col_u8[k] : (int32_t)csr->col_u16[k];
+}
+
 /* Requantization of a per-channel accumulator to int8. */
 typedef struct {
     const int32_t *bias;       /* [channels], folded with the input zero point */

@@ -24,6 +24,8 @@ correctly rounded IEEE operations on both sides.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from pqk_mcu.audio import mfcc as ref
@@ -63,26 +65,39 @@ def mel_bands() -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
 MEL_STARTS, MEL_LENGTHS, MEL_WEIGHTS = mel_bands()
 
 
-def rfft_magnitude(windowed: np.ndarray) -> np.ndarray:
-    """|X[k]| for k < 128 of 512-point real frames [F, 480 or 512] (zero padded), as pqk_rfft_f32 + sqrtf."""
-    frames = np.zeros((windowed.shape[0], ref.FFT_LENGTH), np.float32)
-    frames[:, : windowed.shape[1]] = windowed
-    re = frames[:, 0::2][:, BIT_REVERSE].copy()
-    im = frames[:, 1::2][:, BIT_REVERSE].copy()
+def packed_fft(frames: np.ndarray, twiddle_re: np.ndarray, twiddle_im: np.ndarray,
+               rotate: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The 256-point complex FFT of real frames [F, 512] packed even/odd, as the C front-ends compute it:
+    bit-reversed input, then radix-2 butterflies in the C order. ``rotate(wr, wi, br, bi) -> (tr, ti)``
+    is the twiddle product in the variant's arithmetic. Returns (re, im), each [F, 256]."""
+    re = frames[:, 0::2][:, BIT_REVERSE]
+    im = frames[:, 1::2][:, BIT_REVERSE]
     half = 1
     while half < HALF_FFT:
         groups = HALF_FFT // (2 * half)
         step = HALF_FFT // half  # twiddle index stride in the 512-entry table: 2 * (256 / (2 * half))
-        wr = TWIDDLE_RE[np.arange(half) * step]
-        wi = TWIDDLE_IM[np.arange(half) * step]
+        wr = twiddle_re[np.arange(half) * step]
+        wi = twiddle_im[np.arange(half) * step]
         re4 = re.reshape(-1, groups, 2, half)
         im4 = im.reshape(-1, groups, 2, half)
         ar, ai, br, bi = re4[:, :, 0], im4[:, :, 0], re4[:, :, 1], im4[:, :, 1]
-        tr = wr * br - wi * bi
-        ti = wr * bi + wi * br
+        tr, ti = rotate(wr, wi, br, bi)
         re = np.stack([ar + tr, ar - tr], axis=2).reshape(-1, HALF_FFT)
         im = np.stack([ai + ti, ai - ti], axis=2).reshape(-1, HALF_FFT)
         half *= 2
+    return re, im
+
+
+def _rotate(wr: np.ndarray, wi: np.ndarray, br: np.ndarray, bi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return wr * br - wi * bi, wr * bi + wi * br
+
+
+def rfft_magnitude(windowed: np.ndarray) -> np.ndarray:
+    """|X[k]| for k < 128 of 512-point real frames [F, 480 or 512] (zero padded), as pqk_rfft_f32 + sqrtf."""
+    frames = np.zeros((windowed.shape[0], ref.FFT_LENGTH), np.float32)
+    frames[:, : windowed.shape[1]] = windowed
+    re, im = packed_fft(frames, TWIDDLE_RE, TWIDDLE_IM, _rotate)
     k = np.arange(MEL_BIN_END)
     mirror = (HALF_FFT - k) % HALF_FFT
     zr, zi, cr, ci = re[:, k], im[:, k], re[:, mirror], im[:, mirror]

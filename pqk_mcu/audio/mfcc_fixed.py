@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from pqk_mcu.audio import mfcc as ref
-from pqk_mcu.audio.mfcc_f32 import BIT_REVERSE, HALF_FFT, MEL_BIN_END, MEL_LENGTHS, MEL_STARTS, MEL_WEIGHTS
+from pqk_mcu.audio.mfcc_f32 import HALF_FFT, MEL_BIN_END, MEL_LENGTHS, MEL_STARTS, MEL_WEIGHTS, packed_fft
 from pqk_mcu.errors import PqkError
 from pqk_mcu.quant import INT8_MAX, INT8_MIN, multiply_by_quantized_multiplier_array, quantize_multiplier
 
@@ -46,6 +46,10 @@ ROUND_Q30 = 1 << 29
 
 def _rounded_q30(x: np.ndarray) -> np.ndarray:
     return (x + ROUND_Q30) >> 30
+
+
+def _rotate_q30(wr: np.ndarray, wi: np.ndarray, br: np.ndarray, bi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return _rounded_q30(wr * br - wi * bi), _rounded_q30(wr * bi + wi * br)
 
 
 def _bit_length(values: np.ndarray) -> np.ndarray:
@@ -78,22 +82,7 @@ def log2_q16(values: np.ndarray) -> np.ndarray:
 
 def rfft_magnitude_q(z: np.ndarray) -> np.ndarray:
     """pqk_rfft_magnitude_q15: frames [F, 512] int (|z| <= 2^15) -> isqrt(|2 X[k]|^2) for k < 128, int64."""
-    re = np.asarray(z, np.int64)[:, 0::2][:, BIT_REVERSE]
-    im = np.asarray(z, np.int64)[:, 1::2][:, BIT_REVERSE]
-    half = 1
-    while half < HALF_FFT:
-        groups = HALF_FFT // (2 * half)
-        step = HALF_FFT // half
-        wr = TWIDDLE_Q30_RE[np.arange(half) * step]
-        wi = TWIDDLE_Q30_IM[np.arange(half) * step]
-        re4 = re.reshape(-1, groups, 2, half)
-        im4 = im.reshape(-1, groups, 2, half)
-        ar, ai, br, bi = re4[:, :, 0], im4[:, :, 0], re4[:, :, 1], im4[:, :, 1]
-        tr = _rounded_q30(wr * br - wi * bi)
-        ti = _rounded_q30(wr * bi + wi * br)
-        re = np.stack([ar + tr, ar - tr], axis=2).reshape(-1, HALF_FFT)
-        im = np.stack([ai + ti, ai - ti], axis=2).reshape(-1, HALF_FFT)
-        half *= 2
+    re, im = packed_fft(np.asarray(z, np.int64), TWIDDLE_Q30_RE, TWIDDLE_Q30_IM, _rotate_q30)
     k = np.arange(MEL_BIN_END)
     mirror = (HALF_FFT - k) % HALF_FFT
     zr, zi, cr, ci = re[:, k], im[:, k], re[:, mirror], im[:, mirror]

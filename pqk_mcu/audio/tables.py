@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from pqk_mcu import __version__
@@ -18,9 +17,9 @@ from pqk_mcu.atomic import write_text_atomic
 from pqk_mcu.audio import mfcc as ref
 from pqk_mcu.audio import mfcc_f32 as f32
 from pqk_mcu.audio import mfcc_fixed as fixed
+from pqk_mcu.render import render_template
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO / "templates"
 TABLES_C = REPO / "firmware" / "frontend" / "pqk_mfcc_tables.c"
 
 
@@ -73,14 +72,7 @@ def table_context() -> dict:
 
 
 def render_tables() -> str:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return environment.get_template("mfcc_tables.c.j2").render(**table_context())
+    return render_template("mfcc_tables.c.j2", table_context())
 
 
 def write_tables(path: Path = TABLES_C) -> Path:

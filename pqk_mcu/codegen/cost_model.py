@@ -48,30 +48,35 @@ class Target:
 
 @dataclass(frozen=True)
 class KernelCost:
-    """Instructions = per_mac * (stored weights x positions) + per_output * outputs
-    + per_position * positions + per_row_block * rows * ceil(positions / block) + per_call."""
+    """instructions = per_mac * stored_weights * positions + per_output * rows * positions
+    + per_tap_output * taps * rows * positions + per_column * columns * positions
+    + per_position * positions + per_call.
+
+    Stored weights: all for dense, the nonzeros for CSR; rows: output channels; columns: the
+    matrix width (im2col row length); taps: filter_h * filter_w; positions: output pixels."""
 
     per_mac: float
     per_output: float
-    per_position: float = 0.0
-    per_row_block: float = 0.0
-    block: int = 1
-    per_call: float = 200.0
+    per_tap_output: float
+    per_column: float
+    per_position: float
+    per_call: float
 
 
-# Fitted on cortex-m4 (mps2-an386) counts of the DS-CNN benchmark layers at 0-95% sparsity.
+# Fitted by benchmarks/perf/calibrate.py to QEMU counts (cortex-m4 for *_dsp, cortex-m3 for the
+# portable kernels) of the DS-CNN at 0-95% sparsity and of a graph with other shapes.
 KERNEL_COSTS: dict[str, KernelCost] = {
-    "pqk_conv2d_s8": KernelCost(per_mac=6.0, per_output=40.0, per_position=20.0),
-    "pqk_conv2d_s8_csr": KernelCost(per_mac=14.0, per_output=45.0, per_position=20.0),
-    "pqk_depthwise_conv2d_s8": KernelCost(per_mac=13.0, per_output=45.0, per_position=20.0),
-    "pqk_depthwise_conv2d_s8_csr": KernelCost(per_mac=20.0, per_output=50.0, per_position=20.0),
-    "pqk_fully_connected_s8": KernelCost(per_mac=6.0, per_output=40.0),
-    "pqk_fully_connected_s8_csr": KernelCost(per_mac=9.0, per_output=45.0),
-    "pqk_conv2d_s8_dsp": KernelCost(per_mac=1.2, per_output=9.0, per_position=12.0, per_row_block=20.0, block=2),
-    "pqk_conv2d_s8_csr_dsp": KernelCost(per_mac=2.6, per_output=7.0, per_position=20.0, per_row_block=12.0, block=4),
-    "pqk_depthwise_conv2d_s8_dsp": KernelCost(per_mac=3.0, per_output=12.0, per_position=30.0),
-    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(per_mac=2.0, per_output=10.0, per_position=3.0,
-                                                  per_row_block=40.0, block=1 << 30),
+    # per_mac, per_output, per_tap_output, per_column, per_position, per_call; fit error, layers
+    "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.57, 0.0, 0.0),  # worst error 1%, n=29
+    "pqk_conv2d_s8_csr": KernelCost(32.48, 64.8, 5.92, 4.45, 0.0, 0.0),  # worst error 10%, n=29
+    "pqk_conv2d_s8_csr_dsp": KernelCost(2.56, 7.59, 0.39, 9.14, 68.82, 1236.26),  # worst error 11%, n=29
+    "pqk_conv2d_s8_dsp": KernelCost(1.15, 12.69, 0.37, 6.91, 0.0, 0.0),  # worst error 5%, n=29
+    "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.38, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=22
+    "pqk_depthwise_conv2d_s8_csr": KernelCost(28.04, 67.75, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=22
+    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(9.82, 0.0, 1.37, 0.0, 0.0, 1696.26),  # worst error 13%, n=22
+    "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.15, 30.25, 0.0, 34.88, 0.0, 0.0),  # worst error 0%, n=22
+    "pqk_fully_connected_s8": KernelCost(5.0, 65.15, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=14
+    "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 73.61, 0.0, 0.0, 0.0),  # worst error 1%, n=14
 }
 
 
@@ -109,12 +114,13 @@ class KernelChoice:
     in_place: bool = False  # output may be placed over the input
 
 
-def estimate_instructions(kernel: str, stored_weights: int, rows: int, positions: int) -> int:
+def estimate_instructions(kernel: str, stored_weights: int, rows: int, positions: int, columns: int,
+                          taps: int) -> int:
     cost = KERNEL_COSTS[kernel]
-    blocks = -(-positions // cost.block)
     return int(round(
         cost.per_mac * stored_weights * positions + cost.per_output * rows * positions
-        + cost.per_position * positions + cost.per_row_block * rows * blocks + cost.per_call
+        + cost.per_tap_output * taps * rows * positions + cost.per_column * columns * positions
+        + cost.per_position * positions + cost.per_call
     ))
 
 
@@ -144,7 +150,7 @@ def _dsp_candidates(layout: Layout, csr: CsrMatrix, fast_requant: bool) -> list[
         im2col = 0 if layout.filter_h == layout.filter_w == 1 else size  # mirrors the C _buffer_size()
         out.append(("dense", "pqk_conv2d_s8_dsp", 4 * ((size + 3) & ~3) * 2 + im2col, pointwise_same))
         if narrow_csr:
-            out.append(("csr", "pqk_conv2d_s8_csr_dsp", 4 * size + 4 * im2col, pointwise_same))
+            out.append(("csr", "pqk_conv2d_s8_csr_dsp", 8 * size + 8 * im2col, pointwise_same))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         taps = layout.filter_h * layout.filter_w
         in_place = layout.same_shape and layout.stride_h == layout.stride_w == 1 and layout.dilation_h == 1
@@ -155,6 +161,13 @@ def _dsp_candidates(layout: Layout, csr: CsrMatrix, fast_requant: bool) -> list[
             out.append(("csr", "pqk_depthwise_conv2d_s8_csr_dsp", layout.padded_h * layout.padded_w,
                         layout.same_shape))
     return out
+
+
+def average_pool_kernel(channels: int, filter_h: int, filter_w: int, target: Target) -> str:
+    """pqk_avg_pool2d_s8_dsp where it applies (int16 sums: at most 256 taps), else the portable kernel."""
+    if target.has_dsp and channels % 4 == 0 and filter_h * filter_w <= 256:
+        return "pqk_avg_pool2d_s8_dsp"
+    return "pqk_avg_pool2d_s8"
 
 
 def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_format: str,
@@ -177,7 +190,8 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
             estimated_instructions=estimate_instructions(kernel, nonzeros if sparse else int(matrix.size), rows,
-                                                         layout.positions),
+                                                         layout.positions, matrix.shape[1],
+                                                         layout.filter_h * layout.filter_w),
             weight_bytes=int(csr.values.nbytes) if sparse else int(matrix.size),
             index_bytes=csr.index_bytes if sparse else 0,
             csr=csr if sparse else None, scratch_bytes=scratch, in_place=in_place,
@@ -190,5 +204,5 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     return min(choices, key=score)
 
 
-__all__ = ["KERNEL_COSTS", "KernelChoice", "KernelCost", "Layout", "Target", "choose_kernel",
+__all__ = ["KERNEL_COSTS", "average_pool_kernel", "KernelChoice", "KernelCost", "Layout", "Target", "choose_kernel",
            "estimate_instructions", "fast_requant_exact"]

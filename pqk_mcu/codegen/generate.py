@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from pqk_mcu import __version__
 from pqk_mcu.atomic import atomic_dir
@@ -17,9 +16,9 @@ from pqk_mcu.codegen.memory import MemoryPlan, MemoryRequest, plan_memory
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph
 from pqk_mcu.ir.passes import run_pipeline
+from pqk_mcu.render import render_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES_DIR = REPO_ROOT / "templates"
 RUNTIME_DIR = REPO_ROOT / "firmware" / "runtime"
 NOTICE = "generated — do not edit"
 GENERATED_FILES = ("model.h", "model.c", "model_weights.c")
@@ -130,18 +129,10 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
         "runtime_sources": [path.name for path in runtime_sources],
         "layers": [info.__dict__ | {"output_shape": list(info.output_shape)} for info in infos],
     }
-    environment = Environment(
-        loader=FileSystemLoader(str(TEMPLATES_DIR)),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
     target = Path(out_dir)
     with atomic_dir(target) as tmp:
         for name in GENERATED_FILES:
-            (tmp / name).write_text(environment.get_template(name + ".j2").render(context), encoding="utf-8")
+            (tmp / name).write_text(render_template(name + ".j2", context), encoding="utf-8")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     return GeneratedModel(
         out_dir=target,

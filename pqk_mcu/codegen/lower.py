@@ -19,14 +19,14 @@ from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.passes import unary_table
 from pqk_mcu.ir.shapes import conv_output_size, normalized_axes, padding_before
-from pqk_mcu.codegen.cost_model import Layout, Target, choose_kernel, fast_requant_exact
+from pqk_mcu.codegen.cost_model import Layout, Target, average_pool_kernel, choose_kernel, fast_requant_exact
 from pqk_mcu.quant import (
     activation_range,
     add_params,
     conv_multipliers,
     fully_connected_multiplier,
+    mean_multiplier,
     mul_multiplier,
-    requantize_multiplier,
     softmax_params,
     srdhm_array,
 )
@@ -340,7 +340,8 @@ class Lowering:
         layer.calls.append(Call(kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
     def _average_pool_2d(self, layer: Layer, op: Op) -> None:
-        self._pool(layer, op, "pqk_avg_pool2d_s8")
+        channels = self.tensors[op.outputs[0]].shape[-1]
+        self._pool(layer, op, average_pool_kernel(channels, op.attrs.filter_h, op.attrs.filter_w, self.target))
 
     def _max_pool_2d(self, layer: Layer, op: Op) -> None:
         self._pool(layer, op, "pqk_max_pool2d_s8")
@@ -460,7 +461,7 @@ class Lowering:
         inner = int(np.prod(x.shape[axes[-1] + 1 :], dtype=np.int64))
         in_scale, in_zp = _scale_zp(x, "input", op)
         out_scale, out_zp = _scale_zp(y, "output", op)
-        multiplier, shift = _mean_multiplier(in_scale, out_scale, count)
+        multiplier, shift = mean_multiplier(in_scale, out_scale, count)
         fields: list[tuple[str, object]] = [
             ("outer", outer), ("reduce", count), ("inner", inner),
             ("input_zero_point_sum", int(_wrap_int32(np.array([in_zp * count]))[0])),
@@ -494,13 +495,6 @@ class Lowering:
         pointers = f"{prefix}_inputs"
         layer.pointer_arrays.append((pointers, tuple(self._operand(layer, slot) for slot in range(len(inputs)))))
         layer.calls.append(Call(layer.kernel, (params, pointers, TensorRef(y.name))))
-
-
-def _mean_multiplier(input_scale: float, output_scale: float, count: int) -> tuple[int, int]:
-    """``QuantizedMeanOrSum``'s multiplier with 1/count folded in (as pqk_mcu.reference.reduce does)."""
-    multiplier, shift = requantize_multiplier(input_scale, output_scale)
-    fold = min(count.bit_length() - 1, 32, 31 + shift)
-    return (multiplier << fold) // count, shift - fold
 
 
 def lower_graph(graph: Graph, weight_format: str, target: Target | None = None) -> tuple[list[Layer], SymbolTable]:

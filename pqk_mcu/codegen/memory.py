@@ -137,7 +137,9 @@ def _same_group(groups: list[tuple[str, ...]], a: str, b: str) -> bool:
     return any(a in members and b in members for members in groups)
 
 
-def _in_place_groups(request: MemoryRequest, groups: list[tuple[str, ...]]) -> tuple[list[tuple[str, ...]], frozenset[str]]:
+def _in_place_groups(
+    request: MemoryRequest, groups: list[tuple[str, ...]]
+) -> tuple[list[tuple[str, ...]], frozenset[str]]:
     """Merge each in-place output into its input's buffer where that is legal.
 
     Legal when neither buffer touches a graph edge (the caller's input is read-only, outputs have

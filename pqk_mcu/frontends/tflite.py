@@ -296,12 +296,19 @@ def _zero_bias(kind: str, base: str, taken: set[str], x: Tensor, weights: Tensor
     return Tensor(name, (channels,), "int32", bias_quant(x.quant, weights.quant), np.zeros(channels, dtype=np.int32))
 
 
+def _text(raw: bytes, limit: int | None = None) -> str:
+    """A name stored in the file as one printable line (error messages are one line): invalid UTF-8
+    and control characters become replacement characters; ``limit`` shortens names only shown in messages."""
+    text = "".join(ch if ch.isprintable() else "\ufffd" for ch in raw.decode("utf-8", errors="replace"))
+    return text if limit is None or len(text) <= limit else text[:limit] + "..."
+
+
 def _unique_names(raw_tensors: list[_RawTensor]) -> list[str]:
-    """Tensor names as stored, made unique (the IR keys tensors by name)."""
+    """Tensor names as stored (in printable form), made unique (the IR keys tensors by name)."""
     taken: set[str] = set()
     names = []
     for index, t in enumerate(raw_tensors):
-        base = t.name.decode("utf-8", errors="replace") if t.name else f"tensor_{index}"
+        base = _text(t.name) if t.name else f"tensor_{index}"
         name = base
         suffix = index
         while name in taken:
@@ -324,7 +331,7 @@ def _op_kind(raw: _RawModel, index: int, op: _RawOp) -> str:
     code, custom_code = raw.opcodes[op.opcode_index]
     name = BUILTIN_NAMES.get(code, f"builtin code {code}")
     if name == "CUSTOM":
-        custom = custom_code.decode("utf-8", errors="replace") if custom_code else "?"
+        custom = _text(custom_code, limit=64) if custom_code else "?"
         raise UnsupportedModelError(f"op {index} is the custom op '{custom}', which pqk-mcu does not support")
     if name not in ATTRS_BY_KIND:
         raise UnsupportedModelError(f"op {index} ({name}) is not supported by pqk-mcu")
@@ -508,9 +515,9 @@ def _metadata(raw: _RawModel) -> tuple[tuple[str, str], ...]:
     """Text metadata entries (name, UTF-8 value); binary entries (e.g. CONVERSION_METADATA) are dropped."""
     entries: dict[str, str] = {}
     for raw_name, buffer_index in raw.metadata:
-        name = raw_name.decode("utf-8", errors="replace") if raw_name else ""
+        name = _text(raw_name) if raw_name else ""
         if not 0 <= buffer_index < len(raw.buffers):
-            raise PqkError(f"metadata '{name}' refers to buffer {buffer_index}, but the model has {len(raw.buffers)}")
+            raise PqkError(f"metadata '{_text(raw_name or b'', limit=64)}' refers to buffer {buffer_index}, but the model has {len(raw.buffers)}")
         payload = raw.buffers[buffer_index] or b""
         try:
             text = payload.rstrip(b"\0").decode("utf-8")

@@ -50,6 +50,14 @@ def requantize_multiplier(input_scale: float, output_scale: float) -> tuple[int,
     return quantize_multiplier(float(input_scale) / float(output_scale))
 
 
+def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tuple[int, int]:
+    """MEAN over ``count`` values: ``reference_ops::QuantizedMeanOrSum`` folds 1/count into the
+    input -> output multiplier (also when input and output quantization agree)."""
+    multiplier, shift = requantize_multiplier(input_scale, output_scale)
+    fold = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << fold) // count, shift - fold
+
+
 def fully_connected_multiplier(input_scale: float, filter_scale: float, output_scale: float) -> tuple[int, int]:
     """Per-tensor FULLY_CONNECTED: ``GetQuantizedConvolutionMultipler``.
 

@@ -41,6 +41,14 @@ def _requantize_accumulators(acc: np.ndarray, call: KernelCall, multiplier, shif
     return np.clip(scaled, low, high).astype(np.int8)
 
 
+def _requantize_filter_channels(acc: np.ndarray, call: KernelCall, channels: int) -> np.ndarray:
+    """CONV_2D / DEPTHWISE_CONV_2D accumulators -> int8, with one multiplier per output channel."""
+    in_scale, _ = scale_and_zero_point(call.inputs[0])
+    out_scale, _ = scale_and_zero_point(call.output)
+    multiplier, shift = conv_multipliers(in_scale, _filter_scales(call.inputs[1], channels), out_scale)
+    return _requantize_accumulators(acc.astype(np.int64), call, multiplier, shift)
+
+
 def _padded_centered_input(call: KernelCall, k_h: int, k_w: int) -> tuple[np.ndarray, int, int]:
     """``input - zero_point`` padded with zeros the TFLite way, plus the output height and width."""
     a = call.attrs
@@ -73,10 +81,7 @@ def conv_2d(call: KernelCall) -> list[np.ndarray]:
         [_window(x, call, ky, kx, out_h, out_w) for ky in range(k_h) for kx in range(k_w)], axis=-1
     )
     acc = columns @ filters.reshape(out_c, -1).astype(np.float64).T
-    in_scale, _ = scale_and_zero_point(call.inputs[0])
-    out_scale, _ = scale_and_zero_point(call.output)
-    multiplier, shift = conv_multipliers(in_scale, _filter_scales(call.inputs[1], out_c), out_scale)
-    return [_requantize_accumulators(acc.astype(np.int64), call, multiplier, shift)]
+    return [_requantize_filter_channels(acc, call, out_c)]
 
 
 @kernel("DEPTHWISE_CONV_2D")
@@ -90,10 +95,7 @@ def depthwise_conv_2d(call: KernelCall) -> list[np.ndarray]:
     for ky in range(k_h):
         for kx in range(k_w):
             acc += _window(x, call, ky, kx, out_h, out_w) * filters[0, ky, kx]
-    in_scale, _ = scale_and_zero_point(call.inputs[0])
-    out_scale, _ = scale_and_zero_point(call.output)
-    multiplier, shift = conv_multipliers(in_scale, _filter_scales(call.inputs[1], out_c), out_scale)
-    return [_requantize_accumulators(acc.astype(np.int64), call, multiplier, shift)]
+    return [_requantize_filter_channels(acc, call, out_c)]
 
 
 @kernel("FULLY_CONNECTED")

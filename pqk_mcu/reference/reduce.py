@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pqk_mcu.ir.shapes import normalized_axes
-from pqk_mcu.quant import INT8_MAX, INT8_MIN, multiply_by_quantized_multiplier_array, requantize_multiplier
+from pqk_mcu.quant import INT8_MAX, INT8_MIN, mean_multiplier, multiply_by_quantized_multiplier_array
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
 
 
@@ -17,12 +17,7 @@ def mean(call: KernelCall) -> list[np.ndarray]:
     total = x.sum(axis=axes)
     in_scale, in_zp = scale_and_zero_point(call.inputs[0])
     out_scale, out_zp = scale_and_zero_point(call.output)
-    # reference_ops::QuantizedMeanOrSum (also when input and output quantization agree):
-    # 1/count is folded into the input->output multiplier.
-    multiplier, shift = requantize_multiplier(in_scale, out_scale)
-    fold = min(count.bit_length() - 1, 32, 31 + shift)
-    multiplier = (multiplier << fold) // count
-    shift -= fold
+    multiplier, shift = mean_multiplier(in_scale, out_scale, count)
     scaled = multiply_by_quantized_multiplier_array(total - in_zp * count, multiplier, shift)
     values = np.clip(scaled.astype(np.int64) + out_zp, INT8_MIN, INT8_MAX)
     return [values.astype(np.int8).reshape(call.output.shape)]

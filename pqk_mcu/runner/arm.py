@@ -35,7 +35,7 @@ CROSS_INSTALL_HINT = "install it with: sudo apt-get install gcc-arm-none-eabi li
 
 COMPILE_FLAGS = (
     "-std=c11", "-O2", "-g", "-ffunction-sections", "-fdata-sections", "-fno-common",
-    "-Wall", "-Wextra", "-Werror", "-DPQK_HOOKS",
+    "-Wall", "-Wextra", "-Wconversion", "-Werror", "-DPQK_HOOKS",
 )
 LINK_FLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections")
 
@@ -143,11 +143,15 @@ def build_firmware(
     app: str = "harness",
     out_dir: str | Path = "build",
     runtime_sources: Sequence[str | Path] | None = None,
+    extra_sources: Sequence[str | Path] = (),
+    defines: Sequence[str] = (),
 ) -> FirmwareBuild:
     """Build ``firmware.elf`` for ``board`` from the generated C in ``gen_dir``.
 
     ``runtime_sources`` restricts the runtime kernels compiled (default: every
     ``firmware/runtime/*.c``; unused ones are dropped by --gc-sections anyway).
+    ``extra_sources`` are compiled with the app (shared firmware modules it links, e.g. the MFCC
+    front-end); ``defines`` (``NAME=VALUE``) are passed to every compile as ``-D``.
     Writes ``firmware.elf``, ``firmware.map``, ``size.json`` and ``size.txt`` into ``out_dir``.
     Raises ``PqkError`` with the numbers when the image does not fit the board.
     """
@@ -165,10 +169,10 @@ def build_firmware(
         "model": sorted(gen_dir.glob("*.c")),
         "runtime": runtime,
         "platform": sorted(BOARD_LAYER_DIR.glob("*.c")),
-        "app": sorted(app_dir.glob("*.c")),
+        "app": [*sorted(app_dir.glob("*.c")), *map(Path, extra_sources)],
     }
     include_dirs = [gen_dir, RUNTIME_DIR, BOARD_LAYER_DIR, app_dir]
-    cflags = [*board.arch_flags, *COMPILE_FLAGS, *(f"-I{d.resolve()}" for d in include_dirs)]
+    cflags = [*board.arch_flags, *COMPILE_FLAGS, *(f"-D{d}" for d in defines), *(f"-I{d.resolve()}" for d in include_dirs)]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     objects: list[Path] = []

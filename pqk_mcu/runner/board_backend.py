@@ -41,7 +41,7 @@ def board_firmware(graph: Graph, board: str) -> _Firmware:
     if key not in _BUILT:
         workdir = tempfile.TemporaryDirectory(prefix=f"pqk-{board}-")
         root = Path(workdir.name)
-        generated = generate_c(graph, root / "gen")
+        generated = generate_c(graph, root / "gen", board=board)
         build = build_firmware(root / "gen", board, app="harness", out_dir=root / "build",
                                runtime_sources=generated.runtime_sources)
         _BUILT[key] = _Firmware(workdir, build.elf, CoreIO.of(graph, generated))
@@ -57,8 +57,9 @@ def _resolve(name: str):
 
     def run(graph: Graph, model_bytes: bytes, inputs: Sequence[np.ndarray]) -> dict:
         firmware = board_firmware(graph, board.name)
-        result = run_firmware(firmware.elf, board, firmware.io.input_bytes(inputs), trace=True)
-        return {"outputs": firmware.io.outputs(result.output), "tensors": firmware.io.tensors(result.trace)}
+        core_inputs = firmware.io.core_inputs(inputs)
+        result = run_firmware(firmware.elf, board, firmware.io.pack(core_inputs), trace=True)
+        return firmware.io.result(core_inputs, result.output, result.trace)
 
     return run
 

@@ -35,13 +35,13 @@ class CoreIO:
         """From the graph given to ``generate_c`` and the ``GeneratedModel`` it returned."""
         return cls(original, generated.graph, tuple(layer.output for layer in generated.layers))
 
-    def input_bytes(self, inputs: Sequence[np.ndarray]) -> bytes:
-        """The bytes ``pqk_model_invoke`` reads for one set of original-graph inputs."""
+    def core_inputs(self, inputs: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Core input name -> the int8 array ``pqk_model_invoke`` reads, for one set of original-graph inputs."""
         if len(inputs) != len(self.original.inputs):
             raise PqkError(f"the model takes {len(self.original.inputs)} input(s), got {len(inputs)}")
         quantize_ops, _ = split_edge_ops(self.original, self.core)
         by_source = {op.inputs[0]: op for op in quantize_ops}
-        parts = []
+        arrays = {}
         for name, core_name, array in zip(self.original.inputs, self.core.inputs, inputs):
             if name in by_source:
                 array = self._edge(by_source[name], array)
@@ -51,8 +51,17 @@ class CoreIO:
                 raise PqkError(
                     f"input '{name}' must be int8 with {tensor.size} values for the C core, got {array.dtype}{array.shape}"
                 )
-            parts.append(np.ascontiguousarray(array).tobytes())
-        return b"".join(parts)
+            arrays[core_name] = np.ascontiguousarray(array)
+        return arrays
+
+    def input_bytes(self, inputs: Sequence[np.ndarray]) -> bytes:
+        """The bytes ``pqk_model_invoke`` reads for one set of original-graph inputs."""
+        return self.pack(self.core_inputs(inputs))
+
+    @staticmethod
+    def pack(core_inputs: dict[str, np.ndarray]) -> bytes:
+        """The bytes ``pqk_model_invoke`` reads for ``core_inputs`` (from ``core_inputs``)."""
+        return b"".join(array.tobytes() for array in core_inputs.values())
 
     def outputs(self, data: bytes) -> list[np.ndarray]:
         """The original graph's outputs from the bytes ``pqk_model_invoke`` wrote."""
@@ -82,6 +91,16 @@ class CoreIO:
                 raise PqkError(f"trace of op {index} holds {len(data)} bytes, '{tensor.name}' has {tensor.nbytes}")
             values[tensor.name] = np.frombuffer(data, dtype=np.int8).reshape(tensor.shape).copy()
         return values
+
+    def result(self, core_inputs: dict[str, np.ndarray], data: bytes,
+               trace: Sequence[tuple[int, bytes]]) -> dict:
+        """One run as a verify backend reports it: the original graph's outputs, and as tensors every
+        traced op output plus the float-edge values (quantized inputs from ``core_inputs``, dequantized outputs)."""
+        outputs = self.outputs(data)
+        tensors = {name: array for name, array in core_inputs.items() if name not in self.original.inputs}
+        tensors.update(self.tensors(trace))
+        tensors.update((name, array) for name, array in zip(self.original.outputs, outputs) if name not in self.core.outputs)
+        return {"outputs": outputs, "tensors": tensors}
 
     def _edge(self, op: Op, array: np.ndarray) -> np.ndarray:
         return run_reference(edge_graph(self.original, op), [array])["outputs"][0]

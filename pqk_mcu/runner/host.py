@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -25,7 +24,7 @@ from pqk_mcu.atomic import atomic_file
 from pqk_mcu.codegen import RUNTIME_DIR, GeneratedModel, generate_c
 from pqk_mcu.errors import PqkError, ToolMissingError
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.ir.passes import edge_graph, split_edge_ops
+from pqk_mcu.runner.core_io import CoreIO, parse_trace
 from pqk_mcu.verify.backends import register_backend
 
 APPS_DIR = RUNTIME_DIR.parent / "apps"
@@ -112,19 +111,8 @@ def run_host(executable: str | Path, input_bytes: bytes, trace: bool = True, tim
             detail = (marker or result.stderr.strip().splitlines()[:12] or ["no output"])
             raise PqkError(f"host run failed (exit {result.returncode}): " + " | ".join(detail))
         outputs = (work / "output.bin").read_bytes()
-        records = _read_trace(work / "trace.bin") if trace else []
+        records = parse_trace((work / "trace.bin").read_bytes(), f"host run of {executable}") if trace else []
     return outputs, records
-
-
-def _read_trace(path: Path) -> list[tuple[int, bytes]]:
-    data = path.read_bytes()
-    records, position = [], 0
-    while position < len(data):
-        index, size = struct.unpack_from("=II", data, position)
-        position += 8
-        records.append((index, data[position : position + size]))
-        position += size
-    return records
 
 
 class HostModel:
@@ -139,63 +127,22 @@ class HostModel:
         self.work_dir = Path(work_dir)
         self.generated: GeneratedModel = generate_c(graph, self.work_dir / "gen", weight_format)
         self.executable = build_host(self.generated.out_dir, sanitize=sanitize, out_dir=self.work_dir / "build")
-        quantize_ops, dequantize_ops = split_edge_ops(graph, self.generated.graph)
-        self._input_edges = {op.outputs[0]: op for op in quantize_ops}
-        self._output_edges = {op.inputs[0]: op for op in dequantize_ops}
+        self.io = CoreIO.of(graph, self.generated)
 
     def run(self, samples: Sequence[Sequence[np.ndarray]]) -> list[dict]:
         """Run each sample (one array per graph input); per sample {"outputs": [...], "tensors": {...}}."""
-        from pqk_mcu.reference import run_reference
-
-        core = self.generated.graph
-        packed, edge_tensors = bytearray(), []
-        for sample in samples:
-            if len(sample) != len(self.graph.inputs):
-                raise PqkError(f"the model takes {len(self.graph.inputs)} input(s), got {len(sample)}")
-            by_name = dict(zip(self.graph.inputs, sample))
-            tensors: dict[str, np.ndarray] = {}
-            for name in core.inputs:
-                op = self._input_edges.get(name)
-                if op is None:
-                    value = np.asarray(by_name[name])
-                else:
-                    value = run_reference(edge_graph(self.graph, op), [by_name[op.inputs[0]]])["outputs"][0]
-                    tensors[name] = value
-                tensor = core.tensor(name)
-                if value.dtype != np.int8 or value.size != tensor.size:
-                    raise PqkError(f"input '{name}' needs {tensor.size} int8 values, got {value.dtype}{value.shape}")
-                packed += value.tobytes()
-            edge_tensors.append(tensors)
-        outputs, records = run_host(self.executable, bytes(packed))
-        if len(outputs) != self.generated.output_size * len(samples):
+        core_inputs = [self.io.core_inputs(sample) for sample in samples]
+        outputs, records = run_host(self.executable, b"".join(map(self.io.pack, core_inputs)))
+        size = self.generated.output_size
+        if len(outputs) != size * len(samples):
             raise PqkError(f"host run wrote {len(outputs)} output bytes for {len(samples)} sample(s)")
-        layers = self.generated.layers
-        if len(records) != len(layers) * len(samples):
-            raise PqkError(f"host trace has {len(records)} records, expected {len(layers) * len(samples)}")
-        results = []
-        for number, tensors in enumerate(edge_tensors):
-            trace = records[number * len(layers) : (number + 1) * len(layers)]
-            for layer, (index, data) in zip(layers, trace):
-                if index != layer.index:
-                    raise PqkError(f"host trace out of order: op {index} where op {layer.index} was expected")
-                tensors[layer.output] = np.frombuffer(data, dtype=np.int8).reshape(layer.output_shape)
-            chunk = outputs[number * self.generated.output_size : (number + 1) * self.generated.output_size]
-            core_outputs, position = {}, 0
-            for name in core.outputs:
-                tensor = core.tensor(name)
-                core_outputs[name] = np.frombuffer(chunk[position : position + tensor.nbytes], dtype=np.int8).reshape(tensor.shape)
-                position += tensor.nbytes
-            final = []
-            for name in self.graph.outputs:
-                if name in core_outputs:
-                    final.append(core_outputs[name])
-                    continue
-                source = next(source for source, op in self._output_edges.items() if op.outputs[0] == name)
-                value = run_reference(edge_graph(self.graph, self._output_edges[source]), [core_outputs[source]])["outputs"][0]
-                tensors[name] = value
-                final.append(value)
-            results.append({"outputs": final, "tensors": tensors})
-        return results
+        ops = len(self.generated.layers)
+        if len(records) != ops * len(samples):
+            raise PqkError(f"host trace has {len(records)} records, expected {ops * len(samples)}")
+        return [
+            self.io.result(arrays, outputs[number * size : (number + 1) * size], records[number * ops : (number + 1) * ops])
+            for number, arrays in enumerate(core_inputs)
+        ]
 
 
 _MODELS: dict[tuple[str, str], HostModel] = {}

@@ -272,7 +272,13 @@ def _stack_from_marker(console: str, board: Board) -> int:
     match = _STACK.match(detail.strip())
     if match is None:
         raise PqkError(f"firmware on {board.name}: garbled marker line 'PQK_RESULT ok {detail}'")
-    return int(match.group(1))
+    peak = int(match.group(1))
+    if peak >= board.stack_bytes:  # no painted word left: the stack ran into .bss, results are suspect
+        raise PqkError(
+            f"firmware on {board.name} overflowed its stack: peak use reached all {board.stack_bytes:,} B "
+            f"(stack_bytes in {board.source.name})"
+        )
+    return peak
 
 
 def _read_trace(path: Path, board: Board) -> list[tuple[int, bytes]]:

@@ -44,33 +44,14 @@ static int fail(const char *reason)
     return PQK_EXIT_FAIL;
 }
 
-/* Splits the command line in place at spaces; returns the number of arguments. */
-static int split_arguments(char *line, char *arguments[MAX_ARGS])
-{
-    int count = 0;
-    while (*line != '\0' && count < MAX_ARGS) {
-        while (*line == ' ') {
-            *line++ = '\0';
-        }
-        if (*line == '\0') {
-            break;
-        }
-        arguments[count++] = line;
-        while (*line != '\0' && *line != ' ') {
-            ++line;
-        }
-    }
-    return count;
-}
-
 int main(void)
 {
     static char cmdline[CMDLINE_BYTES];
     char *arguments[MAX_ARGS];
-    if (pqk_sh_cmdline(cmdline, sizeof cmdline) != 0) {
+    const int count = pqk_sh_arguments(cmdline, sizeof cmdline, arguments, MAX_ARGS);
+    if (count < 0) {
         return fail("no semihosting command line");
     }
-    const int count = split_arguments(cmdline, arguments);
     if (count < 3) {
         return fail("usage: harness INPUT OUTPUT [TRACE]");
     }

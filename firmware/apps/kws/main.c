@@ -41,11 +41,7 @@ void kws_emit(const char *line)
 {
     print(line);
     print("\n");
-    size_t length = 0;
-    while (line[length] != '\0') {
-        ++length;
-    }
-    if (pqk_sh_write(output_handle, line, length) != 0 || pqk_sh_write(output_handle, "\n", 1) != 0) {
+    if (pqk_sh_write_text(output_handle, line) != 0 || pqk_sh_write_text(output_handle, "\n") != 0) {
         output_failed = 1;
     }
 }
@@ -58,34 +54,17 @@ static int fail(const char *reason)
     return PQK_EXIT_FAIL;
 }
 
-static int split_arguments(char *line, char *arguments[MAX_ARGS])
-{
-    int count = 0;
-    while (*line != '\0' && count < MAX_ARGS) {
-        while (*line == ' ') {
-            *line++ = '\0';
-        }
-        if (*line == '\0') {
-            break;
-        }
-        arguments[count++] = line;
-        while (*line != '\0' && *line != ' ') {
-            ++line;
-        }
-    }
-    return count;
-}
-
 int main(void)
 {
     static char cmdline[CMDLINE_BYTES];
     static int16_t samples[READ_BLOCKS * KWS_BLOCK_SAMPLES];
     char *arguments[MAX_ARGS];
     pqk_console_init();
-    if (pqk_sh_cmdline(cmdline, sizeof cmdline) != 0) {
+    const int count = pqk_sh_arguments(cmdline, sizeof cmdline, arguments, MAX_ARGS);
+    if (count < 0) {
         return fail("no semihosting command line");
     }
-    if (split_arguments(cmdline, arguments) != 3) {
+    if (count != 3) {
         return fail("usage: kws INPUT OUTPUT");
     }
     const int input = pqk_sh_open(arguments[1], PQK_SH_MODE_READ_BINARY);
@@ -126,20 +105,10 @@ int main(void)
     if (status != 0) {
         return fail("pqk_model_invoke returned an error");
     }
-    char marker[48] = "PQK_RESULT ok stack=";
-    char digits[10];
-    int count = 0;
-    uint32_t stack = pqk_stack_peak_bytes();
-    do {
-        digits[count++] = (char)('0' + stack % 10u);
-        stack /= 10u;
-    } while (stack != 0u);
-    char *cursor = &marker[20];
-    while (count > 0) {
-        *cursor++ = digits[--count];
-    }
-    *cursor++ = '\n';
-    *cursor = '\0';
-    print(marker);
+    char digits[11];
+    const char *stack = pqk_format_u32(pqk_stack_peak_bytes(), digits);
+    print("PQK_RESULT ok stack=");
+    print(stack);
+    print("\n");
     return PQK_EXIT_OK;
 }

@@ -21,6 +21,16 @@ static int32_t pqk_arena_words[8];
 
 int pqk_model_invoke(const int8_t *input, int8_t *output)
 {
+#ifdef PQK_DEBUG
+    /* Debug builds check the caller's side of the contract in model.h. */
+    if (input == NULL || output == NULL) {
+        return PQK_MODEL_ERROR_NULL;
+    }
+    if ((uintptr_t)input < (uintptr_t)output + PQK_MODEL_OUTPUT_SIZE &&
+        (uintptr_t)output < (uintptr_t)input + PQK_MODEL_INPUT_SIZE) {
+        return PQK_MODEL_ERROR_OVERLAP;
+    }
+#endif
     int8_t *const arena = (int8_t *)pqk_arena_words;
     (void)arena;
 

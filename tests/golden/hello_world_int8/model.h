@@ -19,6 +19,12 @@
 #define PQK_MODEL_OUTPUT_ZERO_POINT (5)
 #define PQK_MODEL_NUM_OPS 3
 
+/* Return codes of pqk_model_invoke. The errors are checked only in builds with PQK_DEBUG defined:
+ * input and output must both be given and must not overlap. */
+#define PQK_MODEL_OK 0
+#define PQK_MODEL_ERROR_NULL 1
+#define PQK_MODEL_ERROR_OVERLAP 2
+
 #ifdef PQK_HOOKS
 /* Provided by the application: called around every op (layer-by-layer traces, per-layer counts). */
 void pqk_before_op(int index);

@@ -1,0 +1,161 @@
+"""The comparison grid: float dense, int8 dense (QAT), phase 1 (pruning + QAT) and PQK per sparsity.
+
+Every method gets the same number of training epochs: PQK splits them into phase 1 and phase 2,
+the other methods spend all of them in a single phase. Each run lives in ``<out>/runs/<name>/``
+and resumes from its checkpoint, so an interrupted experiment continues where it stopped; a run
+whose ``metrics.json`` matches its configuration is not repeated.
+
+Outputs in ``<out>``: ``results.json`` (one row per run: task, model, method, variant, sparsity =
+measured fraction of zero weights in the exported model, accuracy on the test split, tflite path,
+bit-exact export check), ``results.md`` (the same as a Markdown table) and ``accuracy_vs_sparsity.png``.
+``ablations`` add PQK runs at the middle sparsity with ``PqkOptions`` overrides (e.g. ``tau=1``,
+``teacher_bn=shared``, ``teacher_precision=int8``, ``kd_weight=0``) as rows with that ``variant``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from pqk_mcu.atomic import atomic_file, write_text_atomic
+from pqk_mcu.errors import PqkError
+from pqk_mcu.train.data import TaskData, load_task
+from pqk_mcu.train.run import METRICS_NAME, train_and_export
+from pqk_mcu.train.trainer import TrainConfig
+
+# Per task: model and schedule of the published comparison (``make experiment``).
+PRESETS = {
+    "kws": {"model": "ds-cnn", "epochs": (24, 12), "batch_size": 100},
+    "mnist": {"model": "mnist-cnn", "epochs": (12, 6), "batch_size": 64},
+    "digits": {"model": "mnist-cnn", "epochs": (20, 10), "batch_size": 32},
+    "cifar10": {"model": "resnet8", "epochs": (40, 20), "batch_size": 64},
+}
+SPARSITIES = (0.5, 0.8, 0.9)
+METHODS = ("float", "int8", "phase1", "pqk")
+
+
+def experiment_grid(
+    task: str,
+    model: str | None = None,
+    epochs: tuple[int, int] | None = None,
+    sparsities: tuple[float, ...] = SPARSITIES,
+    ablations: tuple[dict[str, str], ...] = (),
+    **overrides,
+) -> list[tuple[str, str, TrainConfig]]:
+    """``(run name, variant, config)`` for every run of the comparison."""
+    if task not in PRESETS:
+        raise PqkError(f"no experiment preset for task {task!r} (choose from {', '.join(PRESETS)})")
+    preset = PRESETS[task]
+    first, second = epochs or preset["epochs"]
+    base = TrainConfig(task=task, model=model or preset["model"], batch_size=preset["batch_size"], **overrides)
+    single = dict(phases=(1,), epochs=(first + second, 0))
+    runs = [
+        ("float", "", dataclasses.replace(base, quantize=False, sparsity=0.0, **single)),
+        ("int8", "", dataclasses.replace(base, sparsity=0.0, **single)),
+    ]
+    for sparsity in sparsities:
+        runs.append((f"phase1-s{sparsity:g}", "", dataclasses.replace(base, sparsity=sparsity, **single)))
+        runs.append((f"pqk-s{sparsity:g}", "", dataclasses.replace(base, sparsity=sparsity, phases=(1, 2), epochs=(first, second))))
+    middle = sorted(sparsities)[len(sparsities) // 2]
+    for ablation in ablations:
+        variant = ",".join(f"{k}={v}" for k, v in sorted(ablation.items()))
+        options = base.pqk.with_overrides(ablation)
+        config = dataclasses.replace(base, sparsity=middle, phases=(1, 2), epochs=(first, second), pqk=options)
+        runs.append((f"pqk-s{middle:g}-{variant.replace('=', '-').replace(',', '_')}", variant, config))
+    return runs
+
+
+def _reusable(metrics_path: Path, config: TrainConfig) -> dict | None:
+    if not metrics_path.exists():
+        return None
+    metrics = json.loads(metrics_path.read_text())
+    return metrics if metrics.get("config") == json.loads(json.dumps(config.to_dict())) else None
+
+
+def run_experiment(
+    task: str,
+    out_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    data: TaskData | None = None,
+    **grid_options,
+) -> list[dict]:
+    """Run the grid (resuming where possible); writes results.json, results.md and the plot.
+
+    ``data`` (already loaded) replaces loading ``task`` from ``data_dir``.
+    """
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    runs = experiment_grid(task, **grid_options)
+    data = data or load_task(task, data_dir, seed=runs[0][2].seed)
+    rows = []
+    for name, variant, config in tqdm(runs, desc=f"experiment {task}", unit="run"):
+        run_dir = out / "runs" / name
+        metrics = _reusable(run_dir / METRICS_NAME, config) or train_and_export(config, data, run_dir)
+        rows.append({
+            "task": task, "model": config.model, "method": metrics["method"], "variant": variant,
+            "target_sparsity": config.sparsity, "sparsity": round(metrics["sparsity"], 4),
+            "accuracy": round(metrics["accuracy"], 4), "tflite": _relative(metrics["tflite"], out),
+            "bit_exact": _bit_exact(metrics), "epochs": sum(config.epochs) if 2 in config.phases else config.epochs[0],
+            "seconds": metrics["seconds"],
+        })
+    write_text_atomic(out / "results.json", json.dumps(rows, indent=2) + "\n")
+    write_text_atomic(out / "results.md", markdown_table(rows))
+    plot_results(rows, out / "accuracy_vs_sparsity.png")
+    return rows
+
+
+def _relative(path: str | None, out: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return str(Path(path).relative_to(out))
+    except ValueError:
+        return path
+
+
+def _bit_exact(metrics: dict) -> str | None:
+    check = metrics.get("export_check")
+    return None if check is None else f"{check['bit_exact']}/{check['examples']}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = [
+        "| task | model | method | variant | target sparsity | measured sparsity | accuracy | export bit-exact | tflite |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['task']} | {r['model']} | {r['method']} | {r['variant'] or '-'} | {r['target_sparsity']:.2f} | "
+            f"{r['sparsity']:.3f} | {100 * r['accuracy']:.2f}% | {r['bit_exact'] or '-'} | {r['tflite'] or '-'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(rows: list[dict], path: Path) -> None:
+    """Accuracy vs measured sparsity, one series per method (ablation variants as extra points)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for method, marker in zip(METHODS, "osD^"):
+        points = sorted((r["sparsity"], r["accuracy"]) for r in rows if r["method"] == method and not r["variant"])
+        if points:
+            xs, ys = zip(*points)
+            axes.plot(xs, [100 * y for y in ys], marker=marker, label=method)
+    for r in rows:
+        if r["variant"]:
+            axes.scatter([r["sparsity"]], [100 * r["accuracy"]], marker="x", color="gray")
+            axes.annotate(r["variant"], (r["sparsity"], 100 * r["accuracy"]), fontsize=6)
+    task, model = rows[0]["task"], rows[0]["model"]
+    axes.set(xlabel="measured weight sparsity of the exported model", ylabel="test accuracy (%)", title=f"{task}: {model}")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    with atomic_file(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)

@@ -1,0 +1,215 @@
+"""PQK (Kim, Chang & Kwak, Interspeech 2021): pruning, quantization and knowledge distillation.
+
+Phase 1 trains the student from random initialization with gradual magnitude pruning and int8 QAT.
+Phase 2 builds the teacher from the *same* weight tensors: the student's important weights plus the
+pruned (unimportant) ones, which were frozen, not zeroed, in phase 1. Storage is shared — the student
+sees ``W * mask``, the teacher sees ``W`` (``pqk_mcu.train.layers``):
+
+- warm-up (stage ``"warmup"``): student cross-entropy updates only important weights, teacher
+  cross-entropy updates only unimportant weights;
+- mutual distillation (stage ``"mutual"``): student loss = CE + KL(teacher || student), teacher loss
+  = CE + KL(student || teacher), both KL terms at temperature ``tau`` and scaled by ``tau**2`` (Hinton
+  et al.), the other network's distribution detached.
+
+Both losses are summed and back-propagated once. The routing is structural: the student's forward
+only reaches ``W * mask``; the teacher's forward uses ``(W*mask).detach() + W*(1-mask)``, so the
+teacher loss cannot move an important weight and the student loss cannot move an unimportant one.
+``frozen_entries`` additionally pins entries an optimizer would move through momentum or weight
+decay alone (phase 1's pruned weights; the other network in single-network steps).
+
+Design choices the paper leaves open are ``PqkOptions`` fields (defaults documented there); the
+experiment's ``--ablation key=value`` varies them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pqk_mcu.errors import PqkError
+from pqk_mcu.train.layers import (
+    TEACHER_BN_MODES,
+    TEACHER_PRECISIONS,
+    configure_teacher,
+    prunable_layers,
+    set_view,
+    student_parameters,
+    teacher_only_parameters,
+)
+
+STAGES = ("phase1", "warmup", "mutual")
+
+
+@dataclass(frozen=True)
+class PqkOptions:
+    """Phase-2 options.
+
+    tau: distillation temperature (default 4, the common KD choice; KL scaled by tau^2).
+    ce_weight / kd_weight: weights of cross-entropy and KL in both networks' losses (default 1, 1).
+    warmup_fraction: share of phase-2 steps spent in the CE-only warm-up (default 0.2).
+    teacher_precision: "fp32" (default: the teacher is a float network, the student alone is int8)
+        or "int8" (teacher also fake-quantized, with its own observers).
+    teacher_bn: "separate" (default: the teacher has its own batch-norm parameters and statistics,
+        initialized from the student's; its activations differ because it sees more weights) or
+        "shared" (the teacher normalizes with the student's statistics/affine parameters, frozen for it).
+    """
+
+    tau: float = 4.0
+    ce_weight: float = 1.0
+    kd_weight: float = 1.0
+    warmup_fraction: float = 0.2
+    teacher_precision: str = "fp32"
+    teacher_bn: str = "separate"
+
+    def __post_init__(self) -> None:
+        if self.tau <= 0:
+            raise PqkError(f"tau must be positive, got {self.tau}")
+        if not 0.0 <= self.warmup_fraction <= 1.0:
+            raise PqkError(f"warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
+        if self.teacher_precision not in TEACHER_PRECISIONS:
+            raise PqkError(f"teacher_precision must be one of {', '.join(TEACHER_PRECISIONS)}")
+        if self.teacher_bn not in TEACHER_BN_MODES:
+            raise PqkError(f"teacher_bn must be one of {', '.join(TEACHER_BN_MODES)}")
+
+    def with_overrides(self, overrides: dict[str, str]) -> "PqkOptions":
+        """Options with ``{"tau": "2", ...}`` applied (values parsed by field type)."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        changes = {}
+        for key, text in overrides.items():
+            if key not in fields:
+                raise PqkError(f"unknown PQK option {key!r} (choose from {', '.join(fields)})")
+            changes[key] = float(text) if fields[key].type == "float" else text
+        return dataclasses.replace(self, **changes)
+
+
+def apply_options(model: nn.Module, options: PqkOptions) -> None:
+    configure_teacher(model, options.teacher_precision, options.teacher_bn)
+
+
+def distillation_loss(student_logits: torch.Tensor, target_logits: torch.Tensor, tau: float) -> torch.Tensor:
+    """KL(softmax(target/tau) || softmax(student/tau)) * tau^2, the target detached."""
+    target = F.softmax(target_logits.detach() / tau, dim=1)
+    return F.kl_div(F.log_softmax(student_logits / tau, dim=1), target, reduction="batchmean") * tau**2
+
+
+class DualView(nn.Module):
+    """One forward computing the student and (optionally) the teacher: one DDP forward per step."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.with_teacher = False
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        set_view(self.model, "student")
+        student = self.model(x)
+        if not self.with_teacher:
+            return student, None
+        set_view(self.model, "teacher")
+        teacher = self.model(x)
+        set_view(self.model, "student")
+        return student, teacher
+
+
+def stage_losses(
+    stage: str, student: torch.Tensor, teacher: torch.Tensor | None, labels: torch.Tensor, options: PqkOptions
+) -> dict[str, torch.Tensor]:
+    """Named loss terms of one step; ``total`` is what is back-propagated."""
+    if stage == "phase1":
+        ce = F.cross_entropy(student, labels)
+        return {"total": ce, "student_ce": ce}
+    if teacher is None:
+        raise ValueError(f"stage {stage!r} needs the teacher's logits")
+    student_ce = F.cross_entropy(student, labels)
+    teacher_ce = F.cross_entropy(teacher, labels)
+    if stage == "warmup":
+        return {"total": student_ce + teacher_ce, "student_ce": student_ce, "teacher_ce": teacher_ce}
+    student_kd = distillation_loss(student, teacher, options.tau)
+    teacher_kd = distillation_loss(teacher, student, options.tau)
+    student_loss = options.ce_weight * student_ce + options.kd_weight * student_kd
+    teacher_loss = options.ce_weight * teacher_ce + options.kd_weight * teacher_kd
+    return {
+        "total": student_loss + teacher_loss,
+        "student_ce": student_ce,
+        "teacher_ce": teacher_ce,
+        "student_kd": student_kd,
+        "teacher_kd": teacher_kd,
+    }
+
+
+@contextlib.contextmanager
+def frozen_entries(model: nn.Module, keep: str | None) -> Iterator[None]:
+    """Restore after the block what must not change, whatever the optimizer did.
+
+    ``keep="unimportant"``: pruned weight entries and teacher-only parameters (phase 1, student
+    steps). ``keep="important"``: important entries and the student's own parameters (teacher
+    steps). ``None``: nothing (the combined phase-2 step, whose gradients are routed already).
+    """
+    if keep is None:
+        yield
+        return
+    if keep not in ("unimportant", "important"):
+        raise ValueError(f"unknown keep={keep!r}")
+    layers = prunable_layers(model)
+    weights = [layer.weight.detach().clone() for layer in layers]
+    whole = teacher_only_parameters(model) if keep == "unimportant" else _student_non_weight_parameters(model)
+    saved = [p.detach().clone() for p in whole]
+    yield
+    with torch.no_grad():
+        for layer, before in zip(layers, weights):
+            fixed = layer.mask == 0 if keep == "unimportant" else layer.mask > 0
+            layer.weight.copy_(torch.where(fixed, before, layer.weight))
+        for param, before in zip(whole, saved):
+            param.copy_(before)
+
+
+def _student_non_weight_parameters(model: nn.Module) -> list[nn.Parameter]:
+    prunable = {id(layer.weight) for layer in prunable_layers(model)}
+    return [p for p in student_parameters(model) if id(p) not in prunable]
+
+
+def training_step(
+    engine: nn.Module,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    stage: str,
+    options: PqkOptions,
+    update: str = "both",
+    check_finite=None,
+) -> dict[str, float]:
+    """One optimization step of ``stage``; ``engine`` is ``DualView(model)`` or its DDP wrapper.
+
+    ``update`` ("both", "student", "teacher") restricts a phase-2 step to one network (used by
+    ablations and the routing tests); ``check_finite(loss)`` may raise before the update.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    dual = engine.module if hasattr(engine, "module") else engine
+    dual.with_teacher = stage != "phase1"
+    student, teacher = engine(inputs)
+    losses = stage_losses(stage, student, teacher, labels, options)
+    if stage != "phase1" and update != "both":
+        prefix = f"{update}_"
+        loss = sum(v for k, v in losses.items() if k.startswith(prefix) and k.endswith("ce")) * (
+            1.0 if stage == "warmup" else options.ce_weight
+        )
+        if stage == "mutual":
+            loss = loss + options.kd_weight * losses[f"{update}_kd"]
+    else:
+        loss = losses["total"]
+    if check_finite is not None:
+        check_finite(loss)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    keep = {"phase1": "unimportant", "student": "unimportant", "teacher": "important", "both": None}
+    with frozen_entries(model, keep["phase1" if stage == "phase1" else update]):
+        optimizer.step()
+    return {k: float(v.detach()) for k, v in losses.items()}

@@ -1,0 +1,170 @@
+"""DSP kernel variants (*_dsp.c) against the reference, which the portable kernels equal bit for bit.
+
+The same small graphs and random inputs run (a) on the host, where pqk_dsp.h compiles its plain-C
+fallbacks, under ASan/UBSan, and (b) on cortex-m4 under QEMU, where the real SXTB16/SMLAD/SMMLAR
+instructions run. Layers cover the kernels' branches: channels not a multiple of 4, padding,
+stride 2, a pixel count that leaves a partial block, in-place chains, activation ranges narrower
+than int8, sparsities up to fully pruned rows.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pqk_mcu.codegen import generate_c
+from pqk_mcu.codegen.cost_model import Layout, Target, choose_kernel, fast_requant_exact
+from pqk_mcu.ir.builder import GraphBuilder
+from pqk_mcu.reference import run_reference
+
+RUNTIME = Path(__file__).resolve().parents[1] / "firmware" / "runtime"
+INPUTS = 3
+
+
+def _weights(rng, shape, sparsity):
+    w = rng.integers(-127, 128, size=shape).astype(np.int8)
+    w[rng.random(shape) < sparsity] = 0
+    return w
+
+
+def _graph(sparsity: float, seed: int = 0):
+    """conv 3x3 (3 -> 8 channels, 63 pixels), depthwise SAME (narrow activation range), two
+    in-place pointwise layers, depthwise VALID stride 2 (12 ch), average pool with padding,
+    conv 2x2 stride 2, FC."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder()
+    x = b.input((1, 9, 7, 3), scale=0.05, zero_point=-3)
+    x = b.conv2d(x, _weights(rng, (8, 3, 3, 3), sparsity), list(rng.uniform(0.002, 0.01, 8)),
+                 rng.integers(-500, 500, 8).astype(np.int32), 0.08, -128, stride=1, padding="SAME", activation="RELU")
+    x = b.depthwise_conv2d(x, _weights(rng, (1, 3, 3, 8), sparsity), list(rng.uniform(0.002, 0.02, 8)),
+                           rng.integers(-300, 300, 8).astype(np.int32), 0.05, 7, padding="SAME", activation="RELU6")
+    x = b.conv2d(x, _weights(rng, (8, 1, 1, 8), sparsity), list(rng.uniform(0.002, 0.01, 8)),
+                 None, 0.06, -20, padding="SAME", activation="NONE")
+    x = b.conv2d(x, _weights(rng, (12, 1, 1, 8), sparsity), list(rng.uniform(0.002, 0.01, 12)),
+                 rng.integers(-500, 500, 12).astype(np.int32), 0.07, -128, activation="RELU")
+    x = b.depthwise_conv2d(x, _weights(rng, (1, 3, 3, 12), sparsity), list(rng.uniform(0.002, 0.02, 12)),
+                           None, 0.05, -128, stride=2, padding="VALID", activation="RELU")
+    x = b.average_pool2d(x, (2, 2), stride=1, padding="SAME")
+    x = b.conv2d(x, _weights(rng, (5, 2, 2, 12), sparsity), 0.004, None, 0.09, 3, stride=2, padding="SAME")
+    x = b.reshape(x, (1, -1))
+    x = b.fully_connected(x, _weights(rng, (4, b.shape(x)[1]), sparsity), 0.01, None, 0.2, 0)
+    return b.build(outputs=[x])
+
+
+def _inputs(graph, count=INPUTS):
+    rng = np.random.default_rng(42)
+    shape = graph.tensor(graph.inputs[0]).shape
+    return [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(count)]
+
+
+CASES = [(0.0, "dense"), (0.6, "csr"), (0.95, "csr"), (0.0, "auto")]
+
+
+def _generate(tmp_path: Path, sparsity: float, weight_format: str):
+    graph = _graph(sparsity)
+    generated = generate_c(graph, tmp_path / "gen", weight_format=weight_format, board="cortex-m4")
+    kernels = {layer.kernel for layer in generated.layers}
+    return graph, generated, kernels
+
+
+@pytest.mark.parametrize("sparsity,weight_format", CASES)
+def test_dsp_kernels_bit_exact_on_host(tmp_path, toolchain, sparsity, weight_format):
+    from pqk_mcu.runner.host import build_host, run_host
+
+    graph, generated, kernels = _generate(tmp_path, sparsity, weight_format)
+    assert any(k.endswith("_dsp") for k in kernels), kernels
+    executable = build_host(generated.out_dir, out_dir=tmp_path / "build")
+    for x in _inputs(generated.graph):
+        output, _ = run_host(executable, x.tobytes(), trace=False)
+        expected = run_reference(generated.graph, [x])["outputs"][0]
+        assert np.frombuffer(output, dtype=np.int8).tolist() == expected.reshape(-1).tolist()
+
+
+@pytest.mark.parametrize("sparsity,weight_format", CASES)
+def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, toolchain, sparsity, weight_format):
+    from pqk_mcu.runner.arm import build_firmware
+    from pqk_mcu.runner.qemu import run_elf
+
+    graph, generated, kernels = _generate(tmp_path, sparsity, weight_format)
+    assert any(k.endswith("_dsp") for k in kernels), kernels
+    build = build_firmware(generated.out_dir, "cortex-m4", out_dir=tmp_path / "build",
+                           runtime_sources=generated.runtime_sources)
+    for x in _inputs(generated.graph):
+        output = run_elf(build.elf, "cortex-m4", x.tobytes())
+        expected = run_reference(generated.graph, [x])["outputs"][0]
+        assert np.frombuffer(output, dtype=np.int8).tolist() == expected.reshape(-1).tolist()
+
+
+def test_in_place_layers_share_the_arena(tmp_path):
+    graph = _graph(0.0)
+    portable = generate_c(graph, tmp_path / "portable", weight_format="dense")
+    dsp = generate_c(graph, tmp_path / "dsp", weight_format="dense", board="cortex-m4")
+    assert dsp.arena_bytes < portable.arena_bytes
+
+
+def test_cores_without_dsp_get_portable_kernels(tmp_path):
+    generated = generate_c(_graph(0.6), tmp_path / "gen", board="cortex-m3")
+    assert not any(layer.kernel.endswith("_dsp") for layer in generated.layers)
+
+
+def test_fast_requantization_bounds():
+    matrix = np.full((2, 4), 127, dtype=np.int8)
+    assert fast_requant_exact(matrix, [0, 0], [1 << 30, (1 << 31) - 1], [-1, -23])
+    assert not fast_requant_exact(matrix, [0, 0], [1 << 30, 1 << 30], [-1, 0])  # no rounding shift
+    assert not fast_requant_exact(matrix, [0, 0], [1 << 30, 1 << 30], [-24, -1])  # offset could overflow
+    assert not fast_requant_exact(matrix, [(1 << 30) - 10, 0], [1 << 30, 1 << 30], [-1, -1])  # accumulator
+    layout = Layout(kind="CONV_2D", positions=16, input_c=4)
+    choice = choose_kernel(matrix, "pqk_conv2d_s8", layout, "auto", Target(has_dsp=True), fast_requant=False)
+    assert not choice.kernel.endswith("_dsp")
+
+
+REQUANT_CHECK = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "pqk_dsp.h"
+#include "pqk_requantize.h"
+
+static uint64_t state = 88172645463325252ull;
+static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return (uint32_t)state; }
+
+int main(void)
+{
+    static const int32_t edges[] = {0, 1, -1, 2, -2, 3, -3, 1 << 20, -(1 << 20), (1 << 30) - 1, -(1 << 30) + 1};
+    long i;
+    for (i = 0; i < 3000000; ++i) {
+        const int32_t shift = -1 - (int32_t)(next() % 23);
+        const int32_t multiplier = (i % 97 == 0) ? 0 : (i % 89 == 0) ? (1 << 30) : (int32_t)((1u << 30) | (next() >> 2));
+        const int32_t zero_point = (int32_t)(next() % 256) - 128;
+        int32_t acc = (i % 3 == 0) ? edges[i % 11] : (int32_t)(next() >> 1) - (1 << 30);
+        if (i % 5 == 0) acc = (int32_t)(next() % 200001) - 100000;
+        {
+            const int32_t shifts[1] = {shift}, multipliers[1] = {multiplier};
+            const pqk_requant_s8_t rq = {NULL, multipliers, shifts, zero_point, -128, 127};
+            const pqk_fast_requant_t q = pqk_fast_requant_channel(&rq, 0);
+            const int32_t fast = pqk_fast_requantize(acc, &q);
+            const int32_t slow = pqk_clamp_s8(pqk_requantize(acc, multiplier, shift) + zero_point, -128, 127);
+            if (fast != slow) {
+                printf("MISMATCH acc=%ld m=%ld shift=%ld zp=%ld fast=%ld slow=%ld\n", (long)acc, (long)multiplier,
+                       (long)shift, (long)zero_point, (long)fast, (long)slow);
+                return 1;
+            }
+        }
+    }
+    printf("ok\n");
+    return 0;
+}
+"""
+
+
+def test_fast_requantize_equals_pqk_requantize(tmp_path, toolchain):
+    """pqk_dsp.h's fast form against pqk_requantize.h over its whole valid domain (host C fallback)."""
+    source = tmp_path / "requant_check.c"
+    source.write_text(REQUANT_CHECK)
+    binary = tmp_path / "requant_check"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{RUNTIME}", str(source), "-o",
+                    str(binary)], check=True, capture_output=True)
+    result = subprocess.run([str(binary)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout

@@ -1,0 +1,96 @@
+"""Memory planner with in-place pairs: no two tensors live at the same time share bytes."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pqk_mcu.codegen.memory import REGION_ARENA, MemoryRequest, plan_memory
+
+
+@st.composite
+def requests(draw):
+    """A random op sequence: each op reads one or two earlier tensors and writes one new one;
+    some ops allow in place, some have scratch."""
+    count = draw(st.integers(2, 12))
+    sizes = {"x": draw(st.integers(1, 64))}
+    names = ["x"]
+    op_inputs, op_outputs, in_place, scratch = [], [], [], {}
+    for index in range(count):
+        reads = draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
+        out = f"t{index}"
+        sizes[out] = draw(st.integers(1, 64))
+        op_inputs.append(reads)
+        op_outputs.append([out])
+        if draw(st.booleans()):
+            in_place.append((out, reads[0]))
+        if draw(st.booleans()):
+            scratch[f"s{index}"] = (index, draw(st.integers(1, 32)))
+        names.append(out)
+    return MemoryRequest(sizes=sizes, op_inputs=op_inputs, op_outputs=op_outputs, graph_inputs=["x"],
+                         graph_outputs=[names[-1]], in_place=in_place, scratch=scratch)
+
+
+def _lifetime(request: MemoryRequest, name: str) -> tuple[int, int]:
+    if name in request.scratch:
+        index = request.scratch[name][0]
+        return index, index
+    touched = [i for i in range(len(request.op_inputs)) if name in request.op_inputs[i] or name in request.op_outputs[i]]
+    return min(touched), max(touched)
+
+
+@given(requests())
+def test_live_tensors_never_overlap(request):
+    plan = plan_memory(request)
+    sizes = dict(request.sizes) | {name: size for name, (_, size) in request.scratch.items()}
+    arena = [name for name, place in plan.placements.items() if place.region == REGION_ARENA]
+    for i, a in enumerate(arena):
+        first_a, last_a = _lifetime(request, a)
+        start_a = plan.placements[a].offset
+        assert start_a + sizes[a] <= plan.arena_bytes
+        for b in arena[i + 1:]:
+            first_b, last_b = _lifetime(request, b)
+            start_b = plan.placements[b].offset
+            overlap_bytes = start_a < start_b + sizes[b] and start_b < start_a + sizes[a]
+            if not overlap_bytes:
+                continue
+            # Sharing bytes is legal only for an in-place hand-over: b written by the op that reads a last.
+            handover = (
+                (b, a) in request.in_place and b in plan.in_place and last_a == first_b
+                or (a, b) in request.in_place and a in plan.in_place and last_b == first_a
+            )
+            chained = last_a < first_b or last_b < first_a
+            assert handover or chained, (a, b, plan)
+
+
+def test_in_place_chain_uses_one_buffer():
+    sizes = {"x": 10, "a": 100, "b": 100, "c": 100, "y": 4}
+    request = MemoryRequest(
+        sizes=sizes, op_inputs=[["x"], ["a"], ["b"], ["c"]], op_outputs=[["a"], ["b"], ["c"], ["y"]],
+        graph_inputs=["x"], graph_outputs=["y"], in_place=[("b", "a"), ("c", "b")], scratch={"s1": (1, 8)},
+    )
+    plan = plan_memory(request)
+    assert plan.placements["a"].offset == plan.placements["b"].offset == plan.placements["c"].offset
+    assert plan.arena_bytes == 108
+    assert plan.in_place == frozenset({"b", "c"})
+
+
+def test_in_place_refused_when_the_input_is_read_later():
+    sizes = {"x": 10, "a": 100, "b": 100, "y": 100}
+    request = MemoryRequest(
+        sizes=sizes, op_inputs=[["x"], ["a"], ["a", "b"]], op_outputs=[["a"], ["b"], ["y"]],
+        graph_inputs=["x"], graph_outputs=["y"], in_place=[("b", "a")],
+    )
+    plan = plan_memory(request)
+    assert plan.placements["a"].offset != plan.placements["b"].offset
+    assert plan.in_place == frozenset()
+
+
+def test_in_place_refused_over_the_graph_input():
+    sizes = {"x": 100, "a": 100, "y": 4}
+    request = MemoryRequest(
+        sizes=sizes, op_inputs=[["x"], ["a"]], op_outputs=[["a"], ["y"]], graph_inputs=["x"], graph_outputs=["y"],
+        in_place=[("a", "x")],
+    )
+    plan = plan_memory(request)
+    assert plan.placements["a"].region == REGION_ARENA and plan.in_place == frozenset()

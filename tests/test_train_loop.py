@@ -1,0 +1,149 @@
+"""Training loop: end-to-end tiny runs, reproducibility, resume, NaN stop, DDP, CLI, experiment grid."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pytest
+import torch
+
+from pqk_mcu.frontends.pqk_checkpoint import load_pqk_checkpoint
+from pqk_mcu.train import trainer
+from pqk_mcu.train.data import TaskData, load_task
+from pqk_mcu.train.run import train_and_export
+from pqk_mcu.train.trainer import TrainConfig, TrainingDivergedError, read_checkpoint, train
+
+
+@pytest.fixture(scope="module")
+def tiny_digits() -> TaskData:
+    data = load_task("digits")
+    return dataclasses.replace(
+        data, train=tuple(a[:192] for a in data.train), val=tuple(a[:64] for a in data.val),
+        test=tuple(a[:64] for a in data.test),
+    )
+
+
+def _config(**changes) -> TrainConfig:
+    base = TrainConfig(task="digits", model="mnist-cnn", width=0.25, sparsity=0.8, phases=(1, 2), epochs=(2, 1),
+                       batch_size=32, checkpoint_every=4, progress=False)
+    return dataclasses.replace(base, **changes)
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_both_phases_train_export_and_verify(tiny_digits, tmp_path):
+    metrics = train_and_export(_config(), tiny_digits, tmp_path / "run")
+    assert metrics["method"] == "pqk"
+    assert metrics["export_check"]["bit_exact"] == metrics["export_check"]["examples"] > 0
+    assert metrics["sparsity"] >= 0.79 and 0.0 <= metrics["accuracy"] <= 1.0
+    assert [h["phase"] for h in metrics["history"]] == [1, 2]
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["tflite"].endswith("model.tflite")
+    graph = load_pqk_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert graph.metadata_map["pqk_labels"] == ",".join(tiny_digits.class_names)
+    from pqk_mcu.frontends.tflite import load_tflite
+
+    assert graph.ops == load_tflite(tmp_path / "run" / "model.tflite").ops
+
+
+def test_same_seed_same_weights_and_resume_loses_no_step(tiny_digits, tmp_path, monkeypatch):
+    reference = train(_config(), tiny_digits, tmp_path / "a").model
+    again = train(_config(), tiny_digits, tmp_path / "b").model
+    assert all(torch.equal(v, _weights(again)[k]) for k, v in _weights(reference).items())
+
+    calls = {"n": 0}
+    original = trainer.training_step
+
+    def crash_at_step_14(*args, **kwargs):
+        if calls["n"] == 14:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "training_step", crash_at_step_14)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(), tiny_digits, tmp_path / "c")
+    assert read_checkpoint(tmp_path / "c" / "checkpoint.pt")["step"] == 12  # last multiple of checkpoint_every
+    monkeypatch.setattr(trainer, "training_step", original)
+    resumed = train(_config(), tiny_digits, tmp_path / "c")
+    assert read_checkpoint(resumed.checkpoint)["step"] == 18
+    assert all(torch.equal(v, _weights(resumed.model)[k]) for k, v in _weights(reference).items())
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_checkpoint(tiny_digits, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = trainer.training_step
+
+    def nan_inputs_from_step_9(engine, model, optimizer, inputs, *args, **kwargs):
+        if calls["n"] >= 9:
+            inputs = torch.full_like(inputs, float("nan"))
+        calls["n"] += 1
+        return original(engine, model, optimizer, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "training_step", nan_inputs_from_step_9)
+    with pytest.raises(TrainingDivergedError, match=r"not finite at step 9 .*\(step 8\) kept"):
+        train(_config(), tiny_digits, tmp_path / "run")
+    payload = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert payload["step"] == 8
+    assert all(torch.isfinite(v).all() for v in payload["model"].values() if v.is_floating_point())
+
+
+def test_two_process_ddp_training(tiny_digits, tmp_path):
+    result = train(_config(nproc=2, epochs=(1, 1)), tiny_digits, tmp_path / "ddp")
+    payload = read_checkpoint(result.checkpoint)
+    assert payload["step"] == 12 and len(payload["rng"]) == 2
+    assert [h["phase"] for h in payload["history"]] == [1, 2]
+
+
+def test_resume_refuses_a_different_configuration(tiny_digits, tmp_path):
+    from pqk_mcu.errors import PqkError
+
+    train(_config(epochs=(1, 0), phases=(1,)), tiny_digits, tmp_path / "run")
+    with pytest.raises(PqkError, match="different training configuration"):
+        train(_config(epochs=(1, 0), phases=(1,), sparsity=0.5), tiny_digits, tmp_path / "run")
+
+
+def _cli(capsys, *args) -> tuple[int, str, str]:
+    from pqk_mcu.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_train_and_bad_input(tmp_path, capsys):
+    code, out, err = _cli(capsys, "train", "--task", "digits", "--width", "0.25", "--epochs", "1", "--phases", "1",
+                          "--sparsity", "0.5", "--batch-size", "64", "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    assert json.loads(out.splitlines()[0])["method"] == "phase1"
+    assert {p.name for p in (tmp_path / "run").iterdir()} >= {"checkpoint.pt", "model.tflite", "metrics.json"}
+    code, _, err = _cli(capsys, "train", "--task", "digits", "--sparsity", "0", "--phases", "1,2",
+                        "--out", str(tmp_path / "bad"))
+    assert code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
+
+
+def test_experiment_grid_writes_results_table_and_plot(tiny_digits, tmp_path):
+    from pqk_mcu.train.experiment import run_experiment
+
+    grid = dict(data=tiny_digits, epochs=(1, 1), sparsities=(0.8,), ablations=({"tau": "2"},), width=0.25,
+                progress=False)
+    rows = run_experiment("digits", tmp_path, **grid)
+    assert [(r["method"], r["variant"]) for r in rows] == [
+        ("float", ""), ("int8", ""), ("phase1", ""), ("pqk", ""), ("pqk", "tau=2")]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved == rows
+    for row in rows:
+        assert 0.0 <= row["accuracy"] <= 1.0 and {"task", "model", "method", "sparsity", "tflite"} <= row.keys()
+        if row["method"] in ("phase1", "pqk"):
+            assert row["sparsity"] >= 0.79 and (tmp_path / row["tflite"]).exists()
+    assert rows[0]["tflite"] is None
+    assert "| digits | mnist-cnn | pqk |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "accuracy_vs_sparsity.png").read_bytes()[:4] == b"\x89PNG"
+    assert run_experiment("digits", tmp_path, **grid) == rows  # finished runs are reused, not retrained
