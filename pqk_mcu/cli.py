@@ -251,6 +251,8 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
         checkpoint_every=checkpoint_every,
     )
     metrics = train_and_export(config, load_task(task, data_dir, seed=seed), out)
+    if not metrics:  # a non-zero torchrun rank: rank 0 reports
+        return
     summary = {k: metrics.get(k) for k in ("method", "sparsity", "accuracy", "tflite", "export_check")}
     click.echo(json.dumps(summary))
     click.echo(f"metrics: {out}/{METRICS_NAME}")

@@ -11,6 +11,7 @@ through pyOCD or OpenOCD.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -209,7 +210,10 @@ def _build_host(gen_dir: Path, library_sources: Sequence[Path], executable: Path
         *sorted(KWS_APP.glob("kws_*.c")), KWS_APP / "host" / "main.c",
     ]
     includes = [gen_dir, FIRMWARE / "runtime", FIRMWARE / "boards", KWS_APP]
-    command = [gcc, *HOST_CFLAGS, *(f"-I{d}" for d in includes), *map(str, sources), "-lm", "-o", str(executable)]
+    from pqk_mcu.runner.host import SANITIZE_FLAGS  # the host build of generated C always runs under ASan/UBSan
+
+    command = [gcc, *HOST_CFLAGS, *SANITIZE_FLAGS, *(f"-I{d}" for d in includes), *map(str, sources), "-lm",
+               "-o", str(executable)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise PqkError("host build of the KWS app failed: " + " | ".join(result.stderr.strip().splitlines()[:12]))
@@ -355,7 +359,8 @@ def _run_host(executable: Path, data: bytes, timeout: float) -> str:
         (work / "input.bin").write_bytes(data)
         try:
             result = subprocess.run([str(executable), str(work / "input.bin"), str(work / "output.txt")],
-                                    capture_output=True, text=True, timeout=timeout)
+                                    capture_output=True, text=True, timeout=timeout,
+                                    env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
         except subprocess.TimeoutExpired:
             raise PqkError(f"the host KWS app hung: no result after {timeout:g} s") from None
         markers = [line for line in result.stdout.splitlines() if line.startswith("PQK_RESULT")]

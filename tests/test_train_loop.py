@@ -147,3 +147,15 @@ def test_experiment_grid_writes_results_table_and_plot(tiny_digits, tmp_path):
     assert "| digits | mnist-cnn | pqk |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "accuracy_vs_sparsity.png").read_bytes()[:4] == b"\x89PNG"
     assert run_experiment("digits", tmp_path, **grid) == rows  # finished runs are reused, not retrained
+
+
+def test_checkpoint_frontend_rejects_foreign_files(tmp_path):
+    from pqk_mcu.errors import PqkError
+
+    garbage = tmp_path / "model.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(PqkError, match="not a readable PyTorch checkpoint"):
+        load_pqk_checkpoint(garbage)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(PqkError, match="not a pqk-mcu training checkpoint"):
+        load_pqk_checkpoint(tmp_path / "other.pt")

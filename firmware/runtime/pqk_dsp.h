@@ -202,55 +202,62 @@ static inline __attribute__((always_inline)) int8_t pqk_fast_clamp(int32_t value
  * order, padded taps = zero_point): a pointer into the input when the filter is 1x1 (its row is
  * the input pixel itself), else the row is assembled in ``row`` from one contiguous span per
  * filter row. */
+#if defined(__GNUC__) && !defined(__clang__)
+/* The spans are a few bytes: calls to newlib's memset/memcpy would cost more than the copies. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
 static inline const int8_t *pqk_im2col_row(const pqk_window_t *win, int32_t zero_point, const int8_t *input,
                                            int32_t pixel, int8_t *row)
 {
+    /* locals: the byte stores below could alias *win as far as the compiler knows */
+    const int32_t input_h = win->input_h, input_w = win->input_w, channels = win->input_c;
+    const int32_t filter_h = win->filter_h, filter_w = win->filter_w;
+    const int32_t dilation_h = win->dilation_h, dilation_w = win->dilation_w;
     const int32_t plane = win->output_h * win->output_w;
     const int32_t b = pixel / plane;
     const int32_t oy = (pixel - b * plane) / win->output_w;
     const int32_t ox = pixel - b * plane - oy * win->output_w;
     const int32_t iy0 = oy * win->stride_h - win->pad_top, ix0 = ox * win->stride_w - win->pad_left;
-    const int32_t channels = win->input_c;
-    const int8_t *image = input + b * win->input_h * win->input_w * channels;
+    const int32_t span = filter_w * channels;
+    const int8_t *image = input + b * input_h * input_w * channels;
     const int8_t fill = (int8_t)zero_point;
     int8_t *out = row;
     int32_t fy, fx, i;
-    if (win->filter_h == 1 && win->filter_w == 1) {
-        return image + (iy0 * win->input_w + ix0) * channels;
+    if (filter_h == 1 && filter_w == 1) {
+        return image + (iy0 * input_w + ix0) * channels;
     }
-    for (fy = 0; fy < win->filter_h; ++fy) {
-        const int32_t iy = iy0 + fy * win->dilation_h;
-        const int8_t *source = image + iy * win->input_w * channels;
-        if (win->dilation_w == 1 && iy >= 0 && iy < win->input_h) {
+    for (fy = 0; fy < filter_h; ++fy) {
+        const int32_t iy = iy0 + fy * dilation_h;
+        const int32_t source = iy * input_w * channels; /* index of the row in image */
+        if (iy < 0 || iy >= input_h) {
+            for (i = 0; i < span; ++i) {
+                out[i] = fill;
+            }
+        } else if (dilation_w == 1) {
             /* one span: padding left of the input, the taps inside it, padding right of it */
-            const int32_t left = ix0 < 0 ? (-ix0 < win->filter_w ? -ix0 : win->filter_w) : 0;
-            const int32_t right = win->input_w - ix0 < win->filter_w ? win->input_w - ix0 : win->filter_w;
-            const int32_t inside = right > left ? right - left : 0;
-            const int8_t *x = source + (ix0 + left) * channels;
-            for (i = 0; i < left * channels; ++i) {
-                *out++ = fill;
+            const int32_t left = ix0 < 0 ? (-ix0 < filter_w ? -ix0 : filter_w) * channels : 0;
+            const int32_t right = (input_w - ix0 < filter_w ? input_w - ix0 : filter_w) * channels;
+            const int8_t *const x = image + source; /* x[first + i] is tap byte i, inside from i = left */
+            const int32_t first = ix0 * channels;
+            for (i = 0; i < left; ++i) {
+                out[i] = fill;
             }
-            for (i = 0; i < inside * channels; ++i) {
-                *out++ = x[i];
+            for (; i < right; ++i) {
+                out[i] = x[first + i];
             }
-            for (i = (left + inside) * channels; i < win->filter_w * channels; ++i) {
-                *out++ = fill;
+            for (; i < span; ++i) {
+                out[i] = fill;
             }
-            continue;
-        }
-        for (fx = 0; fx < win->filter_w; ++fx) {
-            const int32_t ix = ix0 + fx * win->dilation_w;
-            if (iy >= 0 && iy < win->input_h && ix >= 0 && ix < win->input_w) {
-                const int8_t *x = source + ix * channels;
+        } else {
+            for (fx = 0; fx < filter_w; ++fx) {
+                const int32_t ix = ix0 + fx * dilation_w;
+                const int inside = ix >= 0 && ix < input_w;
                 for (i = 0; i < channels; ++i) {
-                    *out++ = x[i];
-                }
-            } else {
-                for (i = 0; i < channels; ++i) {
-                    *out++ = fill;
+                    out[fx * channels + i] = inside ? image[source + ix * channels + i] : fill;
                 }
             }
         }
+        out += span;
     }
     return row;
 }

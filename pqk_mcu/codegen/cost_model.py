@@ -69,8 +69,8 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     # per_mac, per_output, per_tap_output, per_column, per_position, per_call; fit error, layers
     "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.57, 0.0, 0.0),  # worst error 1%, n=29
     "pqk_conv2d_s8_csr": KernelCost(32.48, 64.8, 5.92, 4.45, 0.0, 0.0),  # worst error 10%, n=29
-    "pqk_conv2d_s8_csr_dsp": KernelCost(2.56, 7.59, 0.39, 9.14, 68.82, 1236.26),  # worst error 11%, n=29
-    "pqk_conv2d_s8_dsp": KernelCost(1.15, 12.69, 0.37, 6.91, 0.0, 0.0),  # worst error 5%, n=29
+    "pqk_conv2d_s8_csr_dsp": KernelCost(2.56, 8.41, 0.32, 8.93, 58.27, 1659.49),  # worst error 11%, n=29
+    "pqk_conv2d_s8_dsp": KernelCost(1.14, 13.63, 0.3, 7.25, 0.0, 0.0),  # worst error 4%, n=29
     "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.38, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=22
     "pqk_depthwise_conv2d_s8_csr": KernelCost(28.04, 67.75, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=22
     "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(9.82, 0.0, 1.37, 0.0, 0.0, 1696.26),  # worst error 13%, n=22

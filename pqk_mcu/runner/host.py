@@ -63,7 +63,8 @@ def build_host(gen_dir: str | Path, app: str = "host_harness", sanitize: bool = 
     out = Path(out_dir) if out_dir is not None else gen_dir / "host"
     out.mkdir(parents=True, exist_ok=True)
     executable = out / EXECUTABLE
-    flags = [*WARNING_FLAGS, optimize, "-g", *(SANITIZE_FLAGS if sanitize else ()), "-DPQK_HOOKS"]
+    # PQK_DEBUG: model.c also checks its pointer contract (host builds are verification builds).
+    flags = [*WARNING_FLAGS, optimize, "-g", *(SANITIZE_FLAGS if sanitize else ()), "-DPQK_HOOKS", "-DPQK_DEBUG"]
     objects = [_runtime_object(source, flags) for source in _runtime_sources(gen_dir)]
     command = [
         _gcc(), *flags, "-I", str(gen_dir), "-I", str(RUNTIME_DIR),

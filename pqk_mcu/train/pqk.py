@@ -53,6 +53,8 @@ class PqkOptions:
     tau: distillation temperature (default 4, the common KD choice; KL scaled by tau^2).
     ce_weight / kd_weight: weights of cross-entropy and KL in both networks' losses (default 1, 1).
     warmup_fraction: share of phase-2 steps spent in the CE-only warm-up (default 0.2).
+    lr_scale: phase-2 learning rate relative to phase 1's (default 1: the teacher's unimportant
+        weights start where pruning froze them and need full-rate training).
     teacher_precision: "fp32" (default: the teacher is a float network, the student alone is int8)
         or "int8" (teacher also fake-quantized, with its own observers).
     teacher_bn: "separate" (default: the teacher has its own batch-norm parameters and statistics,
@@ -64,12 +66,15 @@ class PqkOptions:
     ce_weight: float = 1.0
     kd_weight: float = 1.0
     warmup_fraction: float = 0.2
+    lr_scale: float = 1.0
     teacher_precision: str = "fp32"
     teacher_bn: str = "separate"
 
     def __post_init__(self) -> None:
         if self.tau <= 0:
             raise PqkError(f"tau must be positive, got {self.tau}")
+        if self.lr_scale <= 0:
+            raise PqkError(f"lr_scale must be positive, got {self.lr_scale}")
         if not 0.0 <= self.warmup_fraction <= 1.0:
             raise PqkError(f"warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
         if self.teacher_precision not in TEACHER_PRECISIONS:

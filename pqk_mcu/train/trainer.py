@@ -9,7 +9,8 @@ the weights of an uninterrupted run.
 Schedules (fractions of each phase's steps): fake quantization starts at ``quant_start`` of phase 1;
 observers and batch norm freeze at ``freeze_at`` of each phase ("late"); pruning runs from
 ``prune_begin`` to ``prune_end`` of phase 1 with ``prune_updates`` mask updates (cubic schedule);
-the learning rate follows a cosine from ``lr`` to ``lr/20`` within each phase. Batches: one seeded
+the learning rate follows a cosine from ``lr`` to ``lr/20`` within each phase (phase 2 peaks at
+``lr * pqk.lr_scale``). Batches: one seeded
 permutation per epoch; with N processes each takes every N-th example of the global batch.
 
 Each process uses ``threads`` intra-op threads (default 1: for these small layers PyTorch's
@@ -141,8 +142,9 @@ class Plan:
         return PruningSchedule(self.config.sparsity, begin, end, max(1, (end - begin) // max(self.config.prune_updates, 1)))
 
     def learning_rate(self, step: int) -> float:
-        _, local, length = self.locate(step)
-        return self.config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * local / max(length, 1))))
+        phase, local, length = self.locate(step)
+        peak = self.config.lr * (self.config.pqk.lr_scale if phase == 2 else 1.0)
+        return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * local / max(length, 1))))
 
 
 @dataclass
