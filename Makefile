@@ -32,8 +32,11 @@ fuzz: setup
 bench: setup
 	$(PY) benchmarks/perf/run.py
 
+# The KWS grid trains on the demo's corpus (8 voices x 24 variants), synthesized when missing.
+KWS_CORPUS := build/demo/corpus
 experiment: setup
-	$(PY) -m pqk_mcu.cli experiment --task kws --out benchmarks/kws
+	test -f $(KWS_CORPUS)/testing_list.txt || $(PY) -m pqk_mcu.cli data synth-kws --out $(KWS_CORPUS) --variants 24
+	$(PY) -m pqk_mcu.cli experiment --task kws --data $(KWS_CORPUS) --epochs 16,8 --out benchmarks/kws
 	$(PY) -m pqk_mcu.cli experiment --task mnist --out benchmarks/mnist
 
 clean:

@@ -352,7 +352,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("error: aborted", err=True)
         sys.exit(2)
     except click.ClickException as error:
-        error.show()
+        # Usage errors too get one line; `pqk-mcu CMD --help` shows the usage.
+        click.echo(f"error: {error.format_message()}", err=True)
         sys.exit(2)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)

@@ -111,10 +111,13 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
             acc5 = pqk_smlabb(w, lanes, acc5);
             acc7 = pqk_smlabt(w, lanes, acc7);
         }
+        int8_t *o = out;
         /* unrolled (count is a constant 8 on the main path): an array would go through the stack */
+        /* one moving pointer: eight precomputed addresses would not fit in registers */
 #define PQK_STORE(j, acc)                                                                                       \
     if (count > (j)) {                                                                                          \
-        out[(j) * out_c] = pqk_fast_clamp(pqk_fast_requantize(acc, &q), full_range, activation_min, activation_max); \
+        *o = pqk_fast_clamp(pqk_fast_requantize(acc, &q), full_range, activation_min, activation_max);          \
+        o += out_c;                                                                                             \
     }
         PQK_STORE(0, acc0)
         PQK_STORE(1, acc1)

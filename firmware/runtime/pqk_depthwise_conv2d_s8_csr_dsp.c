@@ -76,6 +76,32 @@ static inline __attribute__((always_inline)) void channel_plane(const pqk_depthw
     }
 }
 
+/* A channel without nonzero taps: every output is the requantized bias (no plane copy, no taps). */
+static void constant_channel(const pqk_depthwise_conv2d_s8_params_t *params, int32_t c, int8_t *out, int full_range)
+{
+    const pqk_window_t *win = &params->window;
+    const pqk_requant_s8_t *rq = &params->requant;
+    const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, c);
+    const int8_t value = pqk_fast_clamp(pqk_fast_requantize(rq->bias[c], &q), full_range, rq->activation_min,
+                                        rq->activation_max);
+    const int32_t channels = win->output_c;
+    const int32_t pixels = win->output_h * win->output_w;
+    int8_t *o = out + c;
+    int32_t p;
+    /* four stores per iteration: the loop test costs as much as a store */
+    for (p = 0; p + 4 <= pixels; p += 4) {
+        o[0] = value;
+        o[channels] = value;
+        o[2 * channels] = value;
+        o[3 * channels] = value;
+        o += 4 * channels;
+    }
+    for (; p < pixels; ++p) {
+        *o = value;
+        o += channels;
+    }
+}
+
 /* One instantiation per small tap count (and clamp mode); larger counts share a loop. */
 static void channel_dispatch(const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *plane, int32_t plane_w,
                              const int32_t *offsets, const int32_t *taps, int32_t count, int32_t c, int8_t *out,
@@ -90,7 +116,6 @@ static void channel_dispatch(const pqk_depthwise_conv2d_s8_params_t *params, con
         }                                                                                            \
         break
     switch (count) {
-        PQK_CHANNEL_CASE(0);
         PQK_CHANNEL_CASE(1);
         PQK_CHANNEL_CASE(2);
         PQK_CHANNEL_CASE(3);
@@ -119,6 +144,10 @@ void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *par
         int8_t *out = output + b * win->output_h * win->output_w * channels;
         for (c = 0; c < channels; ++c) {
             const int32_t begin = weights->row_ptr_u16[c], count = weights->row_ptr_u16[c + 1] - begin;
+            if (count == 0) {
+                constant_channel(params, c, out, full_range);
+                continue;
+            }
             for (k = 0; k < count; ++k) {
                 const int32_t column = weights->col_u8[begin + k];
                 const int32_t fy = column / win->filter_w;

@@ -45,7 +45,7 @@ static inline int32_t pqk_csr_column(const pqk_csr_s8_t *csr, uint32_t k)
 typedef struct {
     const int32_t *bias;       /* [channels], folded with the input zero point */
     const int32_t *multiplier; /* [channels], Q31 in [2^30, 2^31) or 0 */
-    const int32_t *shift;      /* [channels], > 0 shifts left */
+    const int8_t *shift;       /* [channels], > 0 shifts left; in [-31, 30] */
     int32_t output_zero_point; /* [-128, 127] */
     int32_t activation_min;    /* clamp after adding the zero point, [-128, 127] */
     int32_t activation_max;

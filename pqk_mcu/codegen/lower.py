@@ -185,10 +185,15 @@ class Lowering:
         prefix = self._prefix(layer)
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
         low, high = activation_range(op.attrs.activation, out_scale, out_zp)
+        if np.asarray(shift).size and int(np.max(shift)) > 31:
+            # pqk_requantize shifts a 32-bit accumulator left by the shift (stored as int8).
+            raise UnsupportedModelError(
+                f"op {op.name} ({op.kind}): requantization scale too large (left shift {int(np.max(shift))} > 31)"
+            )
         return [
             ("requant.bias", self.symbols.array(f"{prefix}_bias", "int32_t", bias, "requant")),
             ("requant.multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
-            ("requant.shift", self.symbols.array(f"{prefix}_shift", "int32_t", shift, "requant")),
+            ("requant.shift", self.symbols.array(f"{prefix}_shift", "int8_t", shift, "requant")),
             ("requant.output_zero_point", out_zp),
             ("requant.activation_min", low),
             ("requant.activation_max", high),
