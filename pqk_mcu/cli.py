@@ -113,6 +113,23 @@ def verify(model: str, board: str, count: int, seed: int, input_file: str | None
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--sparsity", type=float, required=True, help="Fraction of each weight tensor set to zero.")
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Pruned .tflite.")
+def prune(model: str, sparsity: float, out_path: str) -> None:
+    """Zero the smallest-magnitude weights of every conv / depthwise / FC layer of MODEL (.tflite)."""
+    from pqk_mcu.exporters.tflite import save_tflite
+    from pqk_mcu.frontends.tflite import load_tflite
+    from pqk_mcu.ir.prune import prune_by_magnitude
+    from pqk_mcu.ir.verify import verify_graph
+
+    pruned = prune_by_magnitude(load_tflite(model), sparsity)
+    verify_graph(pruned)
+    save_tflite(pruned, out_path)
+    click.echo(f"wrote {out_path} (weights {sparsity:.0%} zero per layer)")
+
+
 @cli.command("compile")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
@@ -218,7 +235,8 @@ def _numbers(text: str, kind, what: str) -> tuple:
 @click.option("--batch-size", default=None, type=click.IntRange(min=1))
 @click.option("--lr", default=2e-3, show_default=True, type=float)
 @click.option("--width", default=1.0, show_default=True, type=float, help="Channel width multiplier.")
-@click.option("--granularity", default="layer", show_default=True, type=click.Choice(["layer", "global"]))
+@click.option("--granularity", default="global", show_default=True, type=click.Choice(["global", "layer"]),
+              help="Pruning threshold over all layers together or per layer.")
 @click.option("--float", "float_model", is_flag=True, help="Train a float model (no QAT, no export).")
 @click.option("--pqk-option", "pqk_options", multiple=True, help="PQK option key=value (tau, ce_weight, kd_weight, "
               "warmup_fraction, teacher_precision=fp32|int8, teacher_bn=separate|shared).")

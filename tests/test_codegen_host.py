@@ -7,7 +7,6 @@ reference's. person_detect is the largest fixture and runs one input per build t
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -15,26 +14,12 @@ import pytest
 from conftest import SHARED_MODELS, require_tools
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.graph import Graph
+from pqk_mcu.ir.prune import prune_by_magnitude
 from pqk_mcu.reference import run_reference
 from pqk_mcu.runner.host import HostModel, host_backend
 from pqk_mcu.verify import get_backend, random_inputs
 
-WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 INPUTS_PER_MODEL = {"person_detect": 1}
-
-
-def prune_by_magnitude(graph: Graph, sparsity: float) -> Graph:
-    """Zero the ``sparsity`` fraction of smallest-magnitude weights of every weighted op."""
-    weight_names = {op.inputs[1] for op in graph.ops if op.kind in WEIGHTED}
-    tensors = []
-    for tensor in graph.tensors:
-        if tensor.name in weight_names:
-            data = tensor.data.copy()
-            order = np.argsort(np.abs(data.astype(np.int64)).reshape(-1), kind="stable")
-            data.reshape(-1)[order[: int(sparsity * data.size)]] = 0
-            tensor = dataclasses.replace(tensor, data=data)
-        tensors.append(tensor)
-    return graph.replace(tensors=tuple(tensors))
 
 
 def _assert_bit_exact(graph: Graph, model: HostModel, count: int) -> None:

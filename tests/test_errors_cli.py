@@ -10,6 +10,7 @@ hanging and faulting firmware are small hand-written models built with the runne
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -416,6 +417,10 @@ CASES = [
          ("fw.elf", "no such ELF file")),
     Case("flash-tool-missing", lambda tmp: ["flash", str(_write(tmp / "fw.elf", "x")), "--board", "nucleo-f446re"],
          ("pyocd is not installed", "pip install pyocd", "apt-get install openocd"), bare_path=True),
+    Case("prune-sparsity-out-of-range", lambda tmp: ["prune", str(HELLO), "--sparsity", "1.5", "-o", str(tmp / "p.tflite")],
+         ("sparsity must be in [0, 1)", "1.5")),
+    Case("prune-unsupported-model", lambda tmp: ["prune", str(SINE_FLOAT), "--sparsity", "0.5", "-o", str(tmp / "p.tflite")],
+         ("float", "not supported")),
     Case("verify-unknown-backend", lambda tmp: ["verify", str(HELLO), "--board", "cortex-m99"],
          ("unknown board or backend 'cortex-m99'",)),
     Case("verify-input-wrong-dtype", lambda tmp: ["verify", str(HELLO), "--input", str(_npy(tmp / "x.npy", np.zeros((3, 1), np.float32)))],
@@ -571,13 +576,23 @@ def test_interrupted_build_leaves_nothing_behind(toolchain, tmp_path: Path) -> N
     model = FIXTURES / "mlperf_tiny_ic_resnet8_int8.tflite"
     work = tmp_path / "work"
     work.mkdir()
+    # A cross compiler that stalls on compiling (but answers queries) makes the interrupt land
+    # inside the build however fast or loaded the machine is.
+    slow_bin = tmp_path / "bin"
+    slow_bin.mkdir()
+    real_gcc = shutil.which("arm-none-eabi-gcc")
+    compiling = tmp_path / "compiling"
+    (slow_bin / "arm-none-eabi-gcc").write_text(
+        f'#!/bin/sh\ncase "$*" in *" -c "*|*" -o "*) touch {compiling}; sleep 60;; esac\nexec {real_gcc} "$@"\n')
+    (slow_bin / "arm-none-eabi-gcc").chmod(0o755)
+    env = {**os.environ, "PATH": f"{slow_bin}{os.pathsep}{os.environ['PATH']}"}
     process = subprocess.Popen([str(PQK_MCU), "build", str(model), "--board", "cortex-m4", "-o", str(work / "out")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120
-    while not any((work / name).is_dir() for name in os.listdir(work)) and process.poll() is None:
-        assert time.monotonic() < deadline, "the build never started writing"
+    while not compiling.exists() and process.poll() is None:
+        assert time.monotonic() < deadline, "the build never started compiling"
         time.sleep(0.05)
-    time.sleep(0.5)  # inside the compiler runs
+    assert process.poll() is None, process.communicate()
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
 

@@ -98,6 +98,74 @@ def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, toolchain, sparsity, weigh
         assert np.frombuffer(output, dtype=np.int8).tolist() == expected.reshape(-1).tolist()
 
 
+def _few_tap_graph():
+    """Depthwise layers whose channels have zero, one or two nonzero taps, the single taps at every
+    filter position: SAME stride 1 (in place), SAME dilation 2, VALID stride 2 (the single-tap
+    path reads the input directly, in place in an order that depends on where the tap is)."""
+    rng = np.random.default_rng(7)
+    channels = 12
+    weights = np.zeros((1, 3, 3, channels), dtype=np.int8)
+    for c in range(9):
+        weights[0, c // 3, c % 3, c] = rng.integers(1, 128) * rng.choice([-1, 1])
+    weights[0, 0, 0, 10] = 90
+    weights[0, 2, 1, 10] = -70  # channel 9: no tap; channel 10: two taps; channel 11: no tap
+    b = GraphBuilder()
+    x = b.input((1, 7, 6, channels), scale=0.05, zero_point=-3)
+    for stride, padding, dilation, activation in ((1, "SAME", 1, "RELU6"), (1, "SAME", 2, "NONE"),
+                                                  (2, "VALID", 1, "RELU")):
+        x = b.depthwise_conv2d(x, weights, list(rng.uniform(0.002, 0.02, channels)),
+                               rng.integers(-300, 300, channels).astype(np.int32), 0.05, -3, stride=stride,
+                               padding=padding, dilation=dilation, activation=activation)
+    return b.build(outputs=[x])
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_single_tap_depthwise_channels(tmp_path, toolchain, target):
+    from pqk_mcu.runner.arm import build_firmware
+    from pqk_mcu.runner.host import build_host, run_host
+    from pqk_mcu.runner.qemu import run_elf
+
+    generated = generate_c(_few_tap_graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
+    assert {layer.kernel for layer in generated.layers} == {"pqk_depthwise_conv2d_s8_csr_dsp"}
+    assert generated.arena_bytes < 2 * 7 * 6 * 12  # the stride-1 layers run in place
+    if target == "host":
+        executable = build_host(generated.out_dir, out_dir=tmp_path / "build")
+        run = lambda x: run_host(executable, x.tobytes(), trace=False)[0]  # noqa: E731
+    else:
+        elf = build_firmware(generated.out_dir, "cortex-m4", out_dir=tmp_path / "build",
+                             runtime_sources=generated.runtime_sources).elf
+        run = lambda x: run_elf(elf, "cortex-m4", x.tobytes())  # noqa: E731
+    for x in _inputs(generated.graph):
+        expected = run_reference(generated.graph, [x])["outputs"][0]
+        assert np.frombuffer(run(x), dtype=np.int8).tolist() == expected.reshape(-1).tolist()
+
+
+def test_csr_row_lengths_and_row_pointers(tmp_path, toolchain):
+    """Rows of at most 255 nonzeros are delimited by one length byte each; a longer row switches
+    the layer to row pointers, which the portable kernels walk the same way."""
+    from pqk_mcu.codegen.weights import encode_csr
+    from pqk_mcu.runner.host import build_host, run_host
+
+    rng = np.random.default_rng(3)
+    short = encode_csr(_weights(rng, (6, 40), 0.5))
+    assert short.row_index[0] == "row_len_u8"
+    assert short.row_index[1].tolist() == np.diff(short.row_ptr.astype(int)).tolist()
+    assert short.index_bytes == short.columns.nbytes + 6
+    long_rows = _weights(rng, (4, 300), 0.05)
+    assert encode_csr(long_rows).row_index[0] == "row_ptr_u16"
+    b = GraphBuilder()
+    x = b.input((1, 300), scale=0.05, zero_point=-3)
+    x = b.fully_connected(x, long_rows, 0.001, rng.integers(-500, 500, 4).astype(np.int32), 0.5, 2)
+    graph = b.build(outputs=[x])
+    generated = generate_c(graph, tmp_path / "gen", weight_format="csr", board="cortex-m4")
+    assert "row_ptr_u16" in (tmp_path / "gen" / "model_weights.c").read_text()
+    executable = build_host(generated.out_dir, out_dir=tmp_path / "build")
+    for x in _inputs(generated.graph):
+        expected = run_reference(generated.graph, [x])["outputs"][0]
+        assert np.frombuffer(run_host(executable, x.tobytes(), trace=False)[0], dtype=np.int8).tolist() == \
+            expected.reshape(-1).tolist()
+
+
 def test_in_place_layers_share_the_arena(tmp_path):
     graph = _graph(0.0)
     portable = generate_c(graph, tmp_path / "portable", weight_format="dense")
@@ -141,7 +209,8 @@ int main(void)
         int32_t acc = (i % 3 == 0) ? edges[i % 11] : (int32_t)(next() >> 1) - (1 << 30);
         if (i % 5 == 0) acc = (int32_t)(next() % 200001) - 100000;
         {
-            const int32_t shifts[1] = {shift}, multipliers[1] = {multiplier};
+            const int8_t shifts[1] = {(int8_t)shift};
+            const int32_t multipliers[1] = {multiplier};
             const pqk_requant_s8_t rq = {NULL, multipliers, shifts, zero_point, -128, 127};
             const pqk_fast_requant_t q = pqk_fast_requant_channel(&rq, 0);
             const int32_t fast = pqk_fast_requantize(acc, &q);

@@ -20,7 +20,7 @@ def _phase2_model(teacher_bn: str = "separate", teacher_precision: str = "fp32")
     x, y = torch.randn(16, 1, 12, 6), torch.randint(0, 4, (16,))
     model.train()
     model(x)
-    update_masks(model, 0.6)
+    update_masks(model, 0.6, granularity="layer")  # every layer holds both kinds of weights
     init_teacher_from_student(model)
     return model, x, y
 

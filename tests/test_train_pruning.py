@@ -25,13 +25,13 @@ def test_cubic_schedule_values():
 def test_per_layer_pruning_is_exact_monotone_and_keeps_pruned_values():
     torch.manual_seed(0)
     model = build_model("mnist-cnn", 10, (8, 8, 1), width=0.5)
-    update_masks(model, 0.5)
+    update_masks(model, 0.5, granularity="layer")
     first = [layer.mask.clone() for layer in prunable_layers(model)]
     for layer in prunable_layers(model):
         assert int((layer.mask == 0).sum()) == round(0.5 * layer.mask.numel())
         with torch.no_grad():  # make pruned weights large: they must stay pruned
             layer.weight.add_(100.0 * (1 - layer.mask))
-    update_masks(model, 0.75)
+    update_masks(model, 0.75, granularity="layer")
     for layer, before in zip(prunable_layers(model), first):
         assert torch.all(layer.mask <= before)
         assert int((layer.mask == 0).sum()) == round(0.75 * layer.mask.numel())

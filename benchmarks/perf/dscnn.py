@@ -18,22 +18,13 @@ import numpy as np
 
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.graph import Graph
+from pqk_mcu.ir.prune import prune_array
 
 RELU_SCALE, RELU_ZERO_POINT = 6.0 / 255.0, -128
 INPUT_SCALE, INPUT_ZERO_POINT = 0.25, 10
 CHANNELS = 64
 BLOCKS = 4
 CLASSES = 12
-
-
-def _prune(weights: np.ndarray, sparsity: float) -> np.ndarray:
-    """Zero the ``sparsity`` fraction of entries with the smallest magnitude (ties broken by position)."""
-    flat = weights.reshape(-1).copy()
-    count = int(round(sparsity * flat.size))
-    if count:
-        order = np.argsort(np.abs(flat.astype(np.int32)), kind="stable")
-        flat[order[:count]] = 0
-    return flat.reshape(weights.shape)
 
 
 def _quantized(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, channel_axis: int,
@@ -45,7 +36,7 @@ def _quantized(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, ch
     broadcast = [1] * len(shape)
     broadcast[channel_axis] = -1
     q = np.clip(np.round(floats / scales.reshape(broadcast)), -127, 127).astype(np.int8)
-    return _prune(q, sparsity), scales.tolist()
+    return prune_array(q, sparsity), scales.tolist()
 
 
 def _bias(rng: np.random.Generator, channels: int, input_scale: float, weight_scales: list[float]) -> np.ndarray:

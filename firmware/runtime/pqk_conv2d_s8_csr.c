@@ -21,9 +21,9 @@ void pqk_conv2d_s8_csr(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t 
             const int32_t iy0 = oy * win->stride_h - win->pad_top;
             for (ox = 0; ox < win->output_w; ++ox) {
                 const int32_t ix0 = ox * win->stride_w - win->pad_left;
+                uint32_t k = 0; /* the rows follow one another: each starts where the last ended */
                 for (oc = 0; oc < win->output_c; ++oc) {
-                    const uint32_t end = pqk_csr_row_start(weights, oc + 1);
-                    uint32_t k = pqk_csr_row_start(weights, oc);
+                    const uint32_t end = pqk_csr_row_end(weights, oc, k);
                     int32_t acc = rq->bias[oc];
                     /* Current tap (fy, fx) and the first column that belongs to the next tap. */
                     int32_t fy = 0, fx = 0, tap_end = win->input_c;

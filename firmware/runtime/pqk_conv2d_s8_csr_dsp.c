@@ -6,8 +6,9 @@
  * scratch pqk_conv2d_s8_csr_dsp_buffer_size() bytes, 4-byte aligned.
  * Same bytes as pqk_conv2d_s8_csr (the lowering checks pqk_dsp.h's fast-requantization bounds).
  *
- * Output pixels are taken eight at a time: their im2col columns are gathered into scratch as two
- * 32-bit words per filter column (byte j = pixel j, padded taps = input_zero_point), so each
+ * Output pixels are taken eight at a time: their im2col columns are gathered into scratch (straight
+ * from the input, no im2col rows) as two 32-bit words per filter column (byte j = pixel j, padded
+ * taps = input_zero_point), so each
  * nonzero weight is loaded once and applied to eight pixels with one LDRD, four SXTB16 and
  * eight SMLAxy. For a 1x1, stride-1 convolution with output_c == input_c, output may equal input
  * (in place): a block's inputs are in scratch before its outputs are written.
@@ -21,12 +22,10 @@ static int32_t columns_of(const pqk_window_t *win)
     return win->filter_h * win->filter_w * win->input_c;
 }
 
-/* Transposed block (BLOCK bytes per column) + for filters larger than 1x1 the BLOCK im2col rows. */
+/* The transposed block: BLOCK bytes per column. */
 int32_t pqk_conv2d_s8_csr_dsp_buffer_size(const pqk_conv2d_s8_params_t *params)
 {
-    const pqk_window_t *win = &params->window;
-    const int32_t size = BLOCK * columns_of(win);
-    return win->filter_h == 1 && win->filter_w == 1 ? size : 2 * size;
+    return BLOCK * columns_of(&params->window);
 }
 
 /* 4x4 byte transpose: columns k .. k + 3 of four pixels' rows -> one word per column (byte j = row j). */
@@ -44,18 +43,86 @@ static inline void transpose4(const int8_t *const *row, int32_t k, uint32_t *out
     out[6] = (ab_odd >> 16) | (cd_odd & 0xFFFF0000u);
 }
 
+/* Filters larger than 1x1: the taps of pixel j go straight to byte j of every column's pair (byte
+ * BLOCK * column + j), padded taps = input_zero_point. */
+static void gather_window(const pqk_conv2d_s8_params_t *params, const int8_t *input, int32_t first, int32_t count,
+                          int8_t *bytes)
+{
+    const pqk_window_t *win = &params->window;
+    /* locals: the byte stores could alias *win as far as the compiler knows */
+    const int32_t input_h = win->input_h, input_w = win->input_w, channels = win->input_c;
+    const int32_t filter_h = win->filter_h, filter_w = win->filter_w;
+    const int32_t dilation_h = win->dilation_h, dilation_w = win->dilation_w;
+    const int32_t out_w = win->output_w, plane = win->output_h * out_w;
+    const int32_t stride_h = win->stride_h, stride_w = win->stride_w, pad_top = win->pad_top, pad_left = win->pad_left;
+    const int32_t span = filter_w * channels; /* bytes of one filter row */
+    const int8_t fill = (int8_t)params->input_zero_point;
+    int32_t j, fy, fx, i;
+    for (j = 0; j < BLOCK; ++j) {
+        const int32_t pixel = first + (j < count ? j : 0); /* missing pixels repeat the first */
+        const int32_t b = pixel / plane;
+        const int32_t oy = (pixel - b * plane) / out_w;
+        const int32_t ox = pixel - b * plane - oy * out_w;
+        const int32_t iy0 = oy * stride_h - pad_top, ix0 = ox * stride_w - pad_left;
+        /* undilated: each filter row is padding (lead bytes), one contiguous input span (body), padding */
+        const int32_t left = ix0 >= 0 ? 0 : (-ix0 < filter_w ? -ix0 : filter_w);
+        const int32_t right = input_w - ix0 < filter_w ? (input_w - ix0 > left ? input_w - ix0 : left) : filter_w;
+        const int32_t lead = left * channels, body = (right - left) * channels, tail = span - lead - body;
+        const int8_t *const image = input + b * input_h * input_w * channels;
+        int8_t *dst = bytes + j;
+        for (fy = 0; fy < filter_h; ++fy) {
+            const int32_t iy = iy0 + fy * dilation_h;
+            if (iy < 0 || iy >= input_h) {
+                for (i = 0; i < span; ++i) {
+                    *dst = fill;
+                    dst += BLOCK;
+                }
+            } else if (dilation_w == 1) {
+                const int8_t *src = image + (iy * input_w + ix0 + left) * channels;
+                for (i = 0; i < lead; ++i) {
+                    *dst = fill;
+                    dst += BLOCK;
+                }
+                for (i = 0; i < body; ++i) {
+                    *dst = src[i];
+                    dst += BLOCK;
+                }
+                for (i = 0; i < tail; ++i) {
+                    *dst = fill;
+                    dst += BLOCK;
+                }
+            } else {
+                for (fx = 0; fx < filter_w; ++fx) {
+                    const int32_t ix = ix0 + fx * dilation_w;
+                    const int8_t *src = image + (iy * input_w + ix) * channels;
+                    const int inside = ix >= 0 && ix < input_w;
+                    for (i = 0; i < channels; ++i) {
+                        *dst = inside ? src[i] : fill;
+                        dst += BLOCK;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* Columns of output pixels first .. first + count - 1 as two words per column in ``columns``
  * (pixels 0-3, then 4-7; byte j = pixel j; missing pixels repeat the first, their results are
- * never stored). */
+ * never stored). A 1x1 filter's column is an input pixel: four pixels are transposed at a time. */
 static void gather_block(const pqk_conv2d_s8_params_t *params, const int8_t *input, int32_t first, int32_t count,
-                         uint32_t *columns, int8_t *rows)
+                         uint32_t *columns)
 {
     const pqk_window_t *win = &params->window;
     const int32_t size = columns_of(win);
     const int8_t *row[BLOCK];
     int32_t j, k;
+    if (win->filter_h != 1 || win->filter_w != 1) {
+        gather_window(params, input, first, count, (int8_t *)(void *)columns);
+        return;
+    }
     for (j = 0; j < BLOCK; ++j) {
-        row[j] = pqk_im2col_row(win, params->input_zero_point, input, first + (j < count ? j : 0), rows + j * size);
+        /* a 1x1 filter's im2col row is the input pixel itself (no copy) */
+        row[j] = pqk_im2col_row(win, params->input_zero_point, input, first + (j < count ? j : 0), NULL);
     }
     for (k = 0; k + 4 <= size; k += 4) {
         transpose4(row, k, columns + 2 * k);
@@ -80,17 +147,19 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
     const pqk_requant_s8_t *rq = &params->requant;
     const int32_t out_c = params->window.output_c;
     const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
-    const int32_t *bias = rq->bias;
+    const int32_t *bias = rq->bias, *multiplier = rq->multiplier;
+    const int8_t *shift = rq->shift;
+    const uint32_t odd_zero_point = pqk_odd_zero_point(rq);
     const int8_t *values = weights->values;
     const uint8_t *cols = weights->col_u8;
-    const uint16_t *row_ptr = weights->row_ptr_u16;
-    const int8_t *value = values + row_ptr[0];
-    const uint8_t *col = cols + row_ptr[0];
+    const uint8_t *row_len = weights->row_len_u8;
+    const int8_t *value = values;
+    const uint8_t *col = cols;
     int8_t *out = output;
     int32_t oc;
     for (oc = 0; oc < out_c; ++oc) {
-        const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, oc);
-        const int8_t *const value_end = values + row_ptr[oc + 1];
+        const pqk_fast_requant_t q = pqk_fast_requant_make(multiplier[oc], shift[oc], odd_zero_point);
+        const int8_t *const value_end = value + row_len[oc];
         int32_t acc0 = bias[oc], acc1 = acc0, acc2 = acc0, acc3 = acc0;
         int32_t acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
         while (value != value_end) {
@@ -132,8 +201,8 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
     }
 }
 
-/* Needs col_u8 and row_ptr_u16 (the lowering picks this kernel only then). */
-void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights, const int8_t *input,
+/* Needs col_u8 and row_len_u8 (the lowering picks this kernel only then). */
+__attribute__((optimize("no-ivopts"))) void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights, const int8_t *input,
                            int8_t *output, int8_t *scratch)
 {
     const pqk_window_t *win = &params->window;
@@ -144,7 +213,7 @@ void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_csr_s
     for (first = 0; first < pixels; first += BLOCK) {
         const int32_t count = pixels - first < BLOCK ? pixels - first : BLOCK;
         int8_t *out = output + first * win->output_c;
-        gather_block(params, input, first, count, columns, scratch + BLOCK * columns_of(win));
+        gather_block(params, input, first, count, columns);
         /* Constant count and clamp mode let the compiler drop the tests from the output loop. */
         if (count == BLOCK && full_range) {
             block_channels(params, weights, columns, out, BLOCK, 1);

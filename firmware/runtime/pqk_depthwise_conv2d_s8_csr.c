@@ -20,12 +20,12 @@ void pqk_depthwise_conv2d_s8_csr(const pqk_depthwise_conv2d_s8_params_t *params,
             const int32_t iy0 = oy * win->stride_h - win->pad_top;
             for (ox = 0; ox < win->output_w; ++ox) {
                 const int32_t ix0 = ox * win->stride_w - win->pad_left;
+                uint32_t k = 0; /* the rows follow one another: each starts where the last ended */
                 for (oc = 0; oc < win->output_c; ++oc) {
                     const int32_t ic = oc / params->depth_multiplier;
-                    const uint32_t end = pqk_csr_row_start(weights, oc + 1);
-                    uint32_t k;
+                    const uint32_t end = pqk_csr_row_end(weights, oc, k);
                     int32_t acc = rq->bias[oc];
-                    for (k = pqk_csr_row_start(weights, oc); k < end; ++k) {
+                    for (; k < end; ++k) {
                         const int32_t col = pqk_csr_column(weights, k);
                         const int32_t fy = col / win->filter_w;
                         const int32_t iy = iy0 + fy * win->dilation_h;

@@ -1,16 +1,18 @@
 /* pqk_depthwise_conv2d_s8_csr_dsp: int8 DEPTHWISE_CONV_2D (depth multiplier 1), CSR weights, DSP extension.
  *
  * input  [batches][input_h][input_w][channels]    int8
- * weights CSR [channels][filter_h * filter_w], column fh * filter_w + fw (col_u8, row_ptr_u16)
+ * weights CSR [channels][filter_h * filter_w], column fh * filter_w + fw (col_u8, row_len_u8)
  * output [batches][output_h][output_w][channels]  int8 in [activation_min, activation_max]
  * scratch pqk_depthwise_conv2d_s8_csr_dsp_buffer_size() bytes.
  * Same bytes as pqk_depthwise_conv2d_s8_csr (the lowering checks pqk_dsp.h's fast-requantization bounds).
  *
- * One channel at a time: its plane is copied into a padded plane in scratch (the border holds
- * input_zero_point, written once), so every nonzero tap is one load at a fixed offset with no
- * bounds test, and channels with up to four nonzeros keep weights and offsets in registers. The
- * kernel works on a copy of each channel, so output may equal input (in place) whenever the
- * output has the input's shape.
+ * One channel at a time. A channel without nonzero taps is a constant; one with a single tap
+ * reads the input directly (taps in the padding give a constant). Otherwise its plane is copied
+ * into a padded plane in scratch (the border holds input_zero_point, written once), so every
+ * nonzero tap is one load at a fixed offset with no bounds test, and channels with up to four
+ * nonzeros keep weights and offsets in registers. Output may equal input (in place) whenever the
+ * output has the input's shape: copied channels work on their copy, single-tap channels run in
+ * an order that reads every input pixel before it is overwritten.
  */
 #include "pqk_dsp.h"
 
@@ -76,29 +78,115 @@ static inline __attribute__((always_inline)) void channel_plane(const pqk_depthw
     }
 }
 
+/* n outputs from o on, o_step apart, all equal to value. */
+static inline __attribute__((always_inline)) void fill_run(int8_t *o, int32_t n, int32_t o_step, int8_t value)
+{
+    /* four stores per iteration: the loop test costs as much as a store */
+    for (; n >= 4; n -= 4) {
+        o[0] = value;
+        o[o_step] = value;
+        o[2 * o_step] = value;
+        o[3 * o_step] = value;
+        o += 4 * o_step;
+    }
+    for (; n > 0; --n) {
+        *o = value;
+        o += o_step;
+    }
+}
+
 /* A channel without nonzero taps: every output is the requantized bias (no plane copy, no taps). */
 static void constant_channel(const pqk_depthwise_conv2d_s8_params_t *params, int32_t c, int8_t *out, int full_range)
 {
-    const pqk_window_t *win = &params->window;
     const pqk_requant_s8_t *rq = &params->requant;
     const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, c);
     const int8_t value = pqk_fast_clamp(pqk_fast_requantize(rq->bias[c], &q), full_range, rq->activation_min,
                                         rq->activation_max);
-    const int32_t channels = win->output_c;
-    const int32_t pixels = win->output_h * win->output_w;
-    int8_t *o = out + c;
-    int32_t p;
-    /* four stores per iteration: the loop test costs as much as a store */
-    for (p = 0; p + 4 <= pixels; p += 4) {
-        o[0] = value;
-        o[channels] = value;
-        o[2 * channels] = value;
-        o[3 * channels] = value;
-        o += 4 * channels;
+    fill_run(out + c, params->window.output_h * params->window.output_w, params->window.output_c, value);
+}
+
+/* Of the outputs i = 0 .. count - 1 whose tap reads input index start + i * step (step >= 1), the
+ * ones inside [0, size) are [*first, *end). */
+static void inside_range(int32_t start, int32_t step, int32_t size, int32_t count, int32_t *first, int32_t *end)
+{
+    const int32_t lo = start >= 0 ? 0 : (step - 1 - start) / step;
+    const int32_t hi = size - start <= 0 ? 0 : (size - start + step - 1) / step;
+    *first = lo < count ? lo : count;
+    *end = hi < *first ? *first : (hi < count ? hi : count);
+}
+
+/* n outputs of one tap: o[i * o_step] = requantize(bias + weight * x[i * x_step]). */
+static inline __attribute__((always_inline)) void tap_run(int8_t *o, const int8_t *x, int32_t n, int32_t o_step,
+                                                          int32_t x_step, int32_t bias, int32_t weight,
+                                                          const pqk_fast_requant_t *q, int full_range,
+                                                          int32_t activation_min, int32_t activation_max)
+{
+    for (; n > 0; --n) {
+        *o = pqk_fast_clamp(pqk_fast_requantize(bias + weight * *x, q), full_range, activation_min, activation_max);
+        o += o_step;
+        x += x_step;
     }
-    for (; p < pixels; ++p) {
-        *o = value;
-        o += channels;
+}
+
+/* A channel with one nonzero tap (column ``column``, weight ``weight``), read straight from the input
+ * without a plane copy: outputs whose tap falls into the padding are requantize(bias + weight *
+ * input_zero_point). The outputs whose tap is inside the input (a rectangle) come first, then the
+ * constant border, which reads nothing. In place (output == input, stride 1) an output pixel of
+ * the rectangle is written only after every output that reads the same input pixel: rows run
+ * forward when the tap reads a row below (or the same row), backward otherwise, and within the
+ * tap's own row columns run the same way. */
+static inline __attribute__((always_inline)) void single_tap_channel(
+    const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *image, int32_t column, int32_t weight, int32_t c,
+    int8_t *out, int full_range)
+{
+    const pqk_window_t *win = &params->window;
+    const pqk_requant_s8_t *rq = &params->requant;
+    const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, c);
+    const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
+    const int32_t bias = rq->bias[c];
+    const int8_t pad_value = pqk_fast_clamp(pqk_fast_requantize(bias + weight * params->input_zero_point, &q),
+                                            full_range, activation_min, activation_max);
+    const int32_t channels = win->output_c, out_h = win->output_h, out_w = win->output_w;
+    const int32_t fy = column / win->filter_w;
+    const int32_t y0 = fy * win->dilation_h - win->pad_top;                           /* input row of output row 0 */
+    const int32_t x0 = (column - fy * win->filter_w) * win->dilation_w - win->pad_left; /* input column of column 0 */
+    const int rows_forward = y0 >= 0, columns_forward = y0 != 0 || x0 >= 0;
+    int32_t oy_first, oy_end, ox_first, ox_end, oy, k;
+    inside_range(y0, win->stride_h, win->input_h, out_h, &oy_first, &oy_end);
+    inside_range(x0, win->stride_w, win->input_w, out_w, &ox_first, &ox_end);
+    if (oy_first == oy_end || ox_first == ox_end) {
+        fill_run(out + c, out_h * out_w, channels, pad_value);
+        return;
+    }
+    {
+        const int32_t first_y = rows_forward ? oy_first : oy_end - 1;
+        const int32_t first_x = columns_forward ? ox_first : ox_end - 1;
+        const int32_t o_step = columns_forward ? channels : -channels;
+        const int32_t x_step = win->stride_w * o_step;
+        const int32_t o_row_step = rows_forward ? out_w * channels : -out_w * channels;
+        const int32_t x_row_step = (rows_forward ? win->stride_h : -win->stride_h) * win->input_w * channels;
+        const int32_t width = ox_end - ox_first;
+        int8_t *o = out + (first_y * out_w + first_x) * channels + c;
+        const int8_t *x = image + ((first_y * win->stride_h + y0) * win->input_w + first_x * win->stride_w + x0) * channels + c;
+        for (oy = oy_first; oy < oy_end; ++oy) {
+            tap_run(o, x, width, o_step, x_step, bias, weight, &q, full_range, activation_min, activation_max);
+            o += o_row_step;
+            x += x_row_step;
+        }
+    }
+    /* the border: whole rows above and below the rectangle, the columns left and right of it */
+    fill_run(out + c, oy_first * out_w, channels, pad_value);
+    fill_run(out + oy_end * out_w * channels + c, (out_h - oy_end) * out_w, channels, pad_value);
+    if (ox_first > 0 || ox_end < out_w) {
+        for (oy = oy_first; oy < oy_end; ++oy) {
+            int8_t *const row = out + oy * out_w * channels + c;
+            for (k = 0; k < ox_first; ++k) {
+                row[k * channels] = pad_value;
+            }
+            for (k = ox_end; k < out_w; ++k) {
+                row[k * channels] = pad_value;
+            }
+        }
     }
 }
 
@@ -116,7 +204,6 @@ static void channel_dispatch(const pqk_depthwise_conv2d_s8_params_t *params, con
         }                                                                                            \
         break
     switch (count) {
-        PQK_CHANNEL_CASE(1);
         PQK_CHANNEL_CASE(2);
         PQK_CHANNEL_CASE(3);
         PQK_CHANNEL_CASE(4);
@@ -142,10 +229,20 @@ void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *par
     for (b = 0; b < win->batches; ++b) {
         const int8_t *image = input + b * win->input_h * win->input_w * channels;
         int8_t *out = output + b * win->output_h * win->output_w * channels;
-        for (c = 0; c < channels; ++c) {
-            const int32_t begin = weights->row_ptr_u16[c], count = weights->row_ptr_u16[c + 1] - begin;
+        int32_t begin, count = 0;
+        for (c = 0, begin = 0; c < channels; ++c, begin += count) {
+            count = weights->row_len_u8[c];
             if (count == 0) {
                 constant_channel(params, c, out, full_range);
+                continue;
+            }
+            if (count == 1) {
+                /* constant clamp mode lets the compiler drop the clamp where it cannot matter */
+                if (full_range) {
+                    single_tap_channel(params, image, weights->col_u8[begin], weights->values[begin], c, out, 1);
+                } else {
+                    single_tap_channel(params, image, weights->col_u8[begin], weights->values[begin], c, out, 0);
+                }
                 continue;
             }
             for (k = 0; k < count; ++k) {

@@ -31,6 +31,10 @@ static inline __attribute__((always_inline)) void four_channels(const pqk_depthw
     const pqk_requant_s8_t *rq = &params->requant;
     const int32_t channels = params->window.output_c;
     const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
+    /* locals: the output stores could alias *params as far as the compiler knows */
+    const int32_t *const multiplier = rq->multiplier + c;
+    const int8_t *const shift = rq->shift + c;
+    const uint32_t odd_zero_point = pqk_odd_zero_point(rq);
     int32_t acc0 = rq->bias[c], acc1 = rq->bias[c + 1], acc2 = rq->bias[c + 2], acc3 = rq->bias[c + 3];
     const int8_t *w = weights + c;
     int32_t t;
@@ -48,7 +52,7 @@ static inline __attribute__((always_inline)) void four_channels(const pqk_depthw
     /* unrolled: an array of the four sums would go through the stack */
 #define PQK_STORE(i, acc)                                                                                   \
     {                                                                                                       \
-        const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, c + (i));                                 \
+        const pqk_fast_requant_t q = pqk_fast_requant_make(multiplier[i], shift[i], odd_zero_point);         \
         out[c + (i)] = pqk_fast_clamp(pqk_fast_requantize(acc, &q), full_range, activation_min, activation_max); \
     }
     PQK_STORE(0, acc0)

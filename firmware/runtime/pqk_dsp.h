@@ -169,14 +169,25 @@ typedef struct {
     int32_t offset;      /* h + zero_point * 2^e */
 } pqk_fast_requant_t;
 
-static inline pqk_fast_requant_t pqk_fast_requant_channel(const pqk_requant_s8_t *rq, int32_t channel)
+/* From one channel's multiplier and shift; odd_zero_point = 2 * output_zero_point + 1 (mod 2^32), so
+ * that the offset h + zp * 2^e is odd_zero_point * 2^(e - 1). */
+static inline pqk_fast_requant_t pqk_fast_requant_make(int32_t multiplier, int32_t shift, uint32_t odd_zero_point)
 {
     pqk_fast_requant_t q;
-    const int32_t e = -rq->shift[channel];
-    q.multiplier = rq->multiplier[channel];
-    q.right_shift = e;
-    q.offset = (1 << (e - 1)) + (int32_t)((uint32_t)rq->output_zero_point << e);
+    q.multiplier = multiplier;
+    q.right_shift = -shift;
+    q.offset = (int32_t)(odd_zero_point << (-shift - 1));
     return q;
+}
+
+static inline uint32_t pqk_odd_zero_point(const pqk_requant_s8_t *rq)
+{
+    return (uint32_t)rq->output_zero_point * 2u + 1u;
+}
+
+static inline pqk_fast_requant_t pqk_fast_requant_channel(const pqk_requant_s8_t *rq, int32_t channel)
+{
+    return pqk_fast_requant_make(rq->multiplier[channel], rq->shift[channel], pqk_odd_zero_point(rq));
 }
 
 /* requantize(acc) + zero point, saturated to int8 (the clamp to the activation range follows). */

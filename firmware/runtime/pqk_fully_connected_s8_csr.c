@@ -15,9 +15,9 @@ void pqk_fully_connected_s8_csr(const pqk_fully_connected_s8_params_t *params, c
     int32_t b, o;
     for (b = 0; b < params->batches; ++b) {
         const int8_t *x = input + b * params->input_features;
+        uint32_t k = 0; /* the rows follow one another: each starts where the last ended */
         for (o = 0; o < params->output_features; ++o) {
-            const uint32_t end = pqk_csr_row_start(weights, o + 1);
-            uint32_t k = pqk_csr_row_start(weights, o);
+            const uint32_t end = pqk_csr_row_end(weights, o, k);
             int32_t acc = rq->bias[o];
             if (weights->col_u8 != NULL) {
                 for (; k < end; ++k) {

@@ -17,22 +17,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Compressed sparse rows of an int8 weight matrix [rows][cols].
- * Row r holds nonzeros values[row_ptr[r] .. row_ptr[r + 1]) in ascending column order.
- * Exactly one of col_u8 / col_u16 and one of row_ptr_u16 / row_ptr_u32 is non-NULL
- * (the narrowest type that holds every index). */
+/* Compressed sparse rows of an int8 weight matrix [rows][cols]: the rows' nonzeros one row after
+ * another in values, each row in ascending column order. Exactly one of col_u8 / col_u16 is non-NULL
+ * (the narrowest type that holds every column), and exactly one of
+ *   row_len_u8               the number of nonzeros of each row, when no row has more than 255,
+ *   row_ptr_u16 / row_ptr_u32 row r is values[row_ptr[r] .. row_ptr[r + 1]) (the narrowest type).
+ * Kernels visit the rows in order (row 0 starts at 0), which both forms serve. */
 typedef struct {
     const int8_t *values;
     const uint8_t *col_u8;
     const uint16_t *col_u16;
+    const uint8_t *row_len_u8;
     const uint16_t *row_ptr_u16;
     const uint32_t *row_ptr_u32;
 } pqk_csr_s8_t;
 
-/* row_ptr[row]: where row `row` starts in values (row_ptr[rows] is the number of nonzeros). */
-static inline uint32_t pqk_csr_row_start(const pqk_csr_s8_t *csr, int32_t row)
+/* Where row `row` ends in values, given where it starts. */
+static inline uint32_t pqk_csr_row_end(const pqk_csr_s8_t *csr, int32_t row, uint32_t start)
 {
-    return csr->row_ptr_u16 != NULL ? csr->row_ptr_u16[row] : csr->row_ptr_u32[row];
+    if (csr->row_len_u8 != NULL) {
+        return start + csr->row_len_u8[row];
+    }
+    return csr->row_ptr_u16 != NULL ? csr->row_ptr_u16[row + 1] : csr->row_ptr_u32[row + 1];
 }
 
 /* The column of nonzero k. */

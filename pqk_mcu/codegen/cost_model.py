@@ -68,15 +68,15 @@ class KernelCost:
 KERNEL_COSTS: dict[str, KernelCost] = {
     # per_mac, per_output, per_tap_output, per_column, per_position, per_call; fit error, layers
     "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.57, 0.0, 0.0),  # worst error 1%, n=29
-    "pqk_conv2d_s8_csr": KernelCost(32.48, 64.8, 5.92, 4.45, 0.0, 0.0),  # worst error 10%, n=29
-    "pqk_conv2d_s8_csr_dsp": KernelCost(2.56, 8.41, 0.32, 8.93, 58.27, 1659.49),  # worst error 11%, n=29
-    "pqk_conv2d_s8_dsp": KernelCost(1.14, 13.63, 0.3, 7.25, 0.0, 0.0),  # worst error 4%, n=29
+    "pqk_conv2d_s8_csr": KernelCost(31.48, 64.73, 5.94, 4.48, 0.0, 0.0),  # worst error 10%, n=29
+    "pqk_conv2d_s8_csr_dsp": KernelCost(2.56, 10.16, 0.21, 6.94, 0.0, 2277.92),  # worst error 11%, n=29
+    "pqk_conv2d_s8_dsp": KernelCost(1.14, 13.15, 0.3, 7.23, 0.0, 0.0),  # worst error 4%, n=29
     "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.38, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=22
-    "pqk_depthwise_conv2d_s8_csr": KernelCost(28.04, 67.75, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=22
-    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(9.82, 0.0, 1.37, 0.0, 0.0, 1696.26),  # worst error 13%, n=22
-    "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.15, 30.25, 0.0, 34.88, 0.0, 0.0),  # worst error 0%, n=22
-    "pqk_fully_connected_s8": KernelCost(5.0, 65.15, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=14
-    "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 73.61, 0.0, 0.0, 0.0),  # worst error 1%, n=14
+    "pqk_depthwise_conv2d_s8_csr": KernelCost(28.05, 66.73, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=22
+    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(10.36, 0.0, 0.48, 0.0, 0.0, 3669.21),  # worst error 20%, n=22
+    "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.15, 32.53, 0.0, 34.98, 0.0, 0.0),  # worst error 0%, n=22
+    "pqk_fully_connected_s8": KernelCost(5.0, 65.08, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=14
+    "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 72.62, 0.0, 0.0, 0.0),  # worst error 1%, n=14
 }
 
 
@@ -140,7 +140,7 @@ def _dsp_candidates(layout: Layout, csr: CsrMatrix, fast_requant: bool) -> list[
     """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer."""
     if not fast_requant:
         return []
-    narrow_csr = csr.columns.dtype == np.uint8 and csr.row_ptr.dtype == np.uint16
+    narrow_csr = csr.columns.dtype == np.uint8 and csr.row_index[0] == "row_len_u8"
     pointwise_same = (
         layout.same_shape and layout.filter_h == layout.filter_w == 1 and layout.stride_h == layout.stride_w == 1
     )
@@ -150,7 +150,7 @@ def _dsp_candidates(layout: Layout, csr: CsrMatrix, fast_requant: bool) -> list[
         im2col = 0 if layout.filter_h == layout.filter_w == 1 else size  # mirrors the C _buffer_size()
         out.append(("dense", "pqk_conv2d_s8_dsp", 4 * ((size + 3) & ~3) * 2 + im2col, pointwise_same))
         if narrow_csr:
-            out.append(("csr", "pqk_conv2d_s8_csr_dsp", 8 * size + 8 * im2col, pointwise_same))
+            out.append(("csr", "pqk_conv2d_s8_csr_dsp", 8 * size, pointwise_same))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         taps = layout.filter_h * layout.filter_w
         in_place = layout.same_shape and layout.stride_h == layout.stride_w == 1 and layout.dilation_h == 1

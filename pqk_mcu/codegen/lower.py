@@ -240,7 +240,7 @@ class Lowering:
             return self.symbols.array(f"{prefix}_weights", "int8_t", dense_values, "weights", exported=True)
         csr = choice.csr
         column_type = "uint8_t" if csr.columns.dtype == np.uint8 else "uint16_t"
-        row_type = "uint16_t" if csr.row_ptr.dtype == np.uint16 else "uint32_t"
+        row_field, row_index = csr.row_index
         index_field = "col_u8" if column_type == "uint8_t" else "col_u16"
         fields: list[tuple[str, object]] = [("values", "NULL"), (index_field, "NULL")]
         if csr.values.size:  # a fully pruned layer keeps NULL pointers its kernel never reads
@@ -248,10 +248,8 @@ class Lowering:
                 ("values", self.symbols.array(f"{prefix}_values", "int8_t", csr.values, "weights")),
                 (index_field, self.symbols.array(f"{prefix}_columns", column_type, csr.columns, "indices")),
             ]
-        fields.append(
-            ("row_ptr_u16" if row_type == "uint16_t" else "row_ptr_u32",
-             self.symbols.array(f"{prefix}_row_ptr", row_type, csr.row_ptr, "indices"))
-        )
+        row_name = f"{prefix}_row_lengths" if row_field == "row_len_u8" else f"{prefix}_row_ptr"
+        fields.append((row_field, self.symbols.array(row_name, f"{row_index.dtype}_t", row_index, "indices")))
         return "&" + self.symbols.struct(f"{prefix}_csr", "pqk_csr_s8_t", fields)
 
     def _window_fields(self, op: Op, x: Tensor, y: Tensor, k_h: int, k_w: int) -> list[tuple[str, object]]:

@@ -2,8 +2,10 @@
 
 A weighted layer is a matrix [rows][cols] with one row per output channel: CONV_2D rows run over
 (kh, kw, cin), DEPTHWISE_CONV_2D rows over (kh, kw), FULLY_CONNECTED rows over the input features.
-CSR keeps the nonzeros of each row in ascending column order; column indices and row pointers use
-the narrowest unsigned type that holds them.
+CSR keeps the nonzeros of each row in ascending column order; column indices use the narrowest
+unsigned type that holds them. In flash the rows are delimited by one byte per row (its number of
+nonzeros) when no row has more than 255 nonzeros, else by row pointers in the narrowest type
+(``CsrMatrix.row_index``); kernels walk the rows in order, which both forms serve.
 """
 
 from __future__ import annotations
@@ -27,12 +29,21 @@ class CsrMatrix:
     row_ptr: np.ndarray
 
     @property
+    def row_index(self) -> tuple[str, np.ndarray]:
+        """The row delimiters stored in flash: ("row_len_u8", lengths) when every row has at most
+        255 nonzeros, else ("row_ptr_u16" / "row_ptr_u32", row_ptr); the name is the pqk_csr_s8_t field."""
+        lengths = np.diff(self.row_ptr.astype(np.int64))
+        if lengths.size and lengths.max() > 0xFF:
+            return ("row_ptr_u16" if self.row_ptr.dtype == np.uint16 else "row_ptr_u32"), self.row_ptr
+        return "row_len_u8", lengths.astype(np.uint8)
+
+    @property
     def nbytes(self) -> int:
-        return self.values.nbytes + self.columns.nbytes + self.row_ptr.nbytes
+        return self.values.nbytes + self.index_bytes
 
     @property
     def index_bytes(self) -> int:
-        return self.columns.nbytes + self.row_ptr.nbytes
+        return self.columns.nbytes + self.row_index[1].nbytes
 
     def to_dense(self) -> np.ndarray:
         dense = np.zeros(self.shape, dtype=np.int8)

@@ -49,11 +49,11 @@ PARTS = ("text", "rodata", "data", "bss")
 
 # Where the bytes come from. Objects are grouped by the folder they were compiled into; data of
 # the generated model is split further by the array names pqk_mcu.codegen gives each category
-# (<layer>_weights / _values, <layer>_columns / _row_ptr, <layer>_bias / _multiplier / _shift,
+# (<layer>_weights / _values, <layer>_columns / _row_ptr / _row_lengths, <layer>_bias / _multiplier / _shift,
 # <layer>_table / _exp_table); the rest of its data (parameter structs, pointer tables) is "model".
 CATEGORIES = ("kernels", "model", "weights", "indices", "requant", "tables", "arena", "platform")
 _SYMBOL_CATEGORIES = (
-    ("indices", re.compile(r"_(columns|row_ptr)$")),
+    ("indices", re.compile(r"_(columns|row_ptr|row_lengths)$")),
     ("requant", re.compile(r"_(bias|multiplier|shift|copy_sizes)$")),
     ("tables", re.compile(r"_table$")),
     ("weights", re.compile(r"_(weights|values)$")),

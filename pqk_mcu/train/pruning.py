@@ -5,8 +5,8 @@ Sparsity follows the cubic schedule
     s(t) = s_f + (s_i - s_f) * (1 - (t - t_0) / (t_end - t_0))^3,
 
 re-evaluated every ``frequency`` steps between ``t_0`` and ``t_end``: each update prunes the
-smallest-magnitude weights that are still important until the layer (``granularity="layer"``) or all
-prunable weights together (``"global"``) reach s(t). Pruning is iterative and monotone: a pruned
+smallest-magnitude weights that are still important until all prunable weights together
+(``granularity="global"``, the trainer's default) or each layer (``"layer"``) reach s(t). Pruning is iterative and monotone: a pruned
 weight stays pruned. Masks are buffers of the layers (1 = important), so they are saved in
 checkpoints and define both the student (``weight * mask``) and, in PQK phase 2, the teacher's
 extra weights (``weight * (1 - mask)``). Pruned weights keep their values: the trainer freezes them
@@ -66,7 +66,7 @@ def _prune_smallest(scores: torch.Tensor, count: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def update_masks(model: nn.Module, sparsity: float, granularity: str = "layer") -> None:
+def update_masks(model: nn.Module, sparsity: float, granularity: str = "global") -> None:
     """Prune the smallest important weights until ``sparsity`` is reached (never un-prunes)."""
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")

@@ -68,7 +68,10 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    granularity: str = "layer"
+    # Global: one magnitude threshold over all layers. Per-layer pruning at 0.8 leaves 1-2 taps per
+    # depthwise 3x3 filter; on a small synthetic KWS run (DS-CNN, 360 steps, float) it reached 34%
+    # test accuracy where global pruning reached 56% (dense: 71%), keeping depthwise layers at ~40%.
+    granularity: str = "global"
     prune_begin: float = 0.1
     prune_end: float = 0.6
     prune_updates: int = 20

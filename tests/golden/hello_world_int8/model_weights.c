@@ -2,7 +2,7 @@
  * pqk-mcu 0.1.0, model sha256 07606aa9defb18c9139ca33662cfeeb13d97a9d77d1f432de945424bc7cc7ef5
  *
  * Constant data: weights (288 B), sparse indices (0 B),
- * requantization parameters (396 B), tables (0 B), and one parameter
+ * requantization parameters (297 B), tables (0 B), and one parameter
  * block per op.
  */
 #include <stddef.h>
@@ -22,7 +22,7 @@ static const int32_t pqk_op0_multiplier[16] = {
     2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759,
 };
 
-static const int32_t pqk_op0_shift[16] = {
+static const int8_t pqk_op0_shift[16] = {
     -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7,
 };
 
@@ -53,7 +53,7 @@ static const int32_t pqk_op1_multiplier[16] = {
     1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740,
 };
 
-static const int32_t pqk_op1_shift[16] = {
+static const int8_t pqk_op1_shift[16] = {
     -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6,
 };
 
@@ -69,7 +69,7 @@ static const int32_t pqk_op2_multiplier[1] = {
     1630361784,
 };
 
-static const int32_t pqk_op2_shift[1] = {
+static const int8_t pqk_op2_shift[1] = {
     -5,
 };
 
