@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from pqk_mcu.quant import affine_quantize_array, tflite_round
+from pqk_mcu.quant.torch_rounding import round_half_away
 from pqk_mcu.train.layers import ConvBN, freeze_batch_norm
 from pqk_mcu.train.qat import (
     ActivationObserver,
@@ -14,7 +15,6 @@ from pqk_mcu.train.qat import (
     fake_quantize,
     quantize_affine,
     quantize_weight,
-    round_half_away,
 )
 
 

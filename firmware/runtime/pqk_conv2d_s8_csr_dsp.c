@@ -202,7 +202,7 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
 }
 
 /* Needs col_u8 and row_len_u8 (the lowering picks this kernel only then). */
-__attribute__((optimize("no-ivopts"))) void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights, const int8_t *input,
+void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights, const int8_t *input,
                            int8_t *output, int8_t *scratch)
 {
     const pqk_window_t *win = &params->window;

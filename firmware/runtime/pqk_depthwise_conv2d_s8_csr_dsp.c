@@ -168,10 +168,16 @@ static inline __attribute__((always_inline)) void single_tap_channel(
         const int32_t width = ox_end - ox_first;
         int8_t *o = out + (first_y * out_w + first_x) * channels + c;
         const int8_t *x = image + ((first_y * win->stride_h + y0) * win->input_w + first_x * win->stride_w + x0) * channels + c;
-        for (oy = oy_first; oy < oy_end; ++oy) {
-            tap_run(o, x, width, o_step, x_step, bias, weight, &q, full_range, activation_min, activation_max);
-            o += o_row_step;
-            x += x_row_step;
+        if (o_row_step == width * o_step && x_row_step == width * x_step) {
+            /* full-width rows that follow one another in input and output: one run */
+            tap_run(o, x, width * (oy_end - oy_first), o_step, x_step, bias, weight, &q, full_range, activation_min,
+                    activation_max);
+        } else {
+            for (oy = oy_first; oy < oy_end; ++oy) {
+                tap_run(o, x, width, o_step, x_step, bias, weight, &q, full_range, activation_min, activation_max);
+                o += o_row_step;
+                x += x_row_step;
+            }
         }
     }
     /* the border: whole rows above and below the rectangle, the columns left and right of it */

@@ -17,19 +17,9 @@ import torch
 from torch import nn
 
 from pqk_mcu.quant import INT8_MAX, INT8_MIN, tflite_round
+from pqk_mcu.quant.torch_rounding import round_half_away
 
 WEIGHT_QMAX = 127  # symmetric weights keep -128 unused, as TFLite does
-
-
-def round_half_away(values: torch.Tensor) -> torch.Tensor:
-    """Element-wise ``pqk_mcu.quant.tflite_round``: floor(|v|), +1 when the fraction is >= 0.5.
-
-    ``|v| + 0.5`` would itself round in float32 (0.49999997 + 0.5 == 1.0), so the fraction is
-    compared instead; ``|v| - floor(|v|)`` is exact in floating point.
-    """
-    magnitude = values.abs()
-    floor = torch.floor(magnitude)
-    return torch.copysign(floor + (magnitude - floor >= 0.5).to(values.dtype), values)
 
 
 def _unclamped_codes(values: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor) -> torch.Tensor:
