@@ -8,7 +8,7 @@ SYSTEM_STAMP := $(VENV)/.system-installed
 
 .PHONY: setup test demo fuzz bench experiment clean
 
-setup: $(STAMP) $(SYSTEM_STAMP)
+setup: $(SYSTEM_STAMP) $(STAMP)
 
 $(SYSTEM_STAMP): tools/setup-system.sh
 	bash tools/setup-system.sh

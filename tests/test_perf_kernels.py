@@ -166,6 +166,18 @@ def test_csr_row_lengths_and_row_pointers(tmp_path, toolchain):
             expected.reshape(-1).tolist()
 
 
+def test_requant_shift_is_stored_as_int8(tmp_path):
+    from pqk_mcu.errors import UnsupportedModelError
+
+    generated = generate_c(_graph(0.6), tmp_path / "gen", board="cortex-m4")
+    assert "static const int8_t pqk_op0_shift[8]" in (generated.out_dir / "model_weights.c").read_text()
+    b = GraphBuilder()
+    x = b.input((1, 2, 2, 1), scale=1.0, zero_point=0)
+    x = b.conv2d(x, np.ones((1, 1, 1, 1), dtype=np.int8), 1.0, None, 1e-12, 0)  # multiplier 2^39: shift 40
+    with pytest.raises(UnsupportedModelError, match="left shift 40 > 31"):
+        generate_c(b.build(outputs=[x]), tmp_path / "big")
+
+
 def test_in_place_layers_share_the_arena(tmp_path):
     graph = _graph(0.0)
     portable = generate_c(graph, tmp_path / "portable", weight_format="dense")

@@ -121,8 +121,12 @@ static void gather_block(const pqk_conv2d_s8_params_t *params, const int8_t *inp
         return;
     }
     for (j = 0; j < BLOCK; ++j) {
-        /* a 1x1 filter's im2col row is the input pixel itself (no copy) */
-        row[j] = pqk_im2col_row(win, params->input_zero_point, input, first + (j < count ? j : 0), NULL);
+        /* a 1x1 filter's im2col row is the input pixel itself (no copy); with stride 1 (no padding
+         * then) output pixel p reads input pixel p */
+        const int32_t pixel = first + (j < count ? j : 0);
+        row[j] = win->stride_h == 1 && win->stride_w == 1
+                     ? input + pixel * win->input_c
+                     : pqk_im2col_row(win, params->input_zero_point, input, pixel, NULL);
     }
     for (k = 0; k + 4 <= size; k += 4) {
         transpose4(row, k, columns + 2 * k);

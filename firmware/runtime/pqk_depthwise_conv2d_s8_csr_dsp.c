@@ -167,7 +167,8 @@ static inline __attribute__((always_inline)) void single_tap_channel(
         const int32_t x_row_step = (rows_forward ? win->stride_h : -win->stride_h) * win->input_w * channels;
         const int32_t width = ox_end - ox_first;
         int8_t *o = out + (first_y * out_w + first_x) * channels + c;
-        const int8_t *x = image + ((first_y * win->stride_h + y0) * win->input_w + first_x * win->stride_w + x0) * channels + c;
+        const int8_t *x =
+            image + ((first_y * win->stride_h + y0) * win->input_w + first_x * win->stride_w + x0) * channels + c;
         if (o_row_step == width * o_step && x_row_step == width * x_step) {
             /* full-width rows that follow one another in input and output: one run */
             tap_run(o, x, width * (oy_end - oy_first), o_step, x_step, bias, weight, &q, full_range, activation_min,
