@@ -136,15 +136,18 @@ def prune(model: str, sparsity: float, out_path: str) -> None:
               help="Folder for model.h, model.c, model_weights.c and manifest.json (replaced atomically).")
 @click.option("--format", "weight_format", type=click.Choice(["auto", "dense", "csr"]), default="auto",
               show_default=True, help="Weight storage: chosen per layer by the cost model, or forced.")
-def compile_command(model: str, out_dir: str, weight_format: str) -> None:
+@click.option("--board", help="Target board: enables its DSP kernels (default: portable C only).")
+def compile_command(model: str, out_dir: str, weight_format: str, board: str | None) -> None:
     """Generate int8 C for MODEL (.tflite): model.h, model.c, model_weights.c."""
     from rich.console import Console
 
+    from pqk_mcu.boards import load_board
     from pqk_mcu.codegen import generate_c
     from pqk_mcu.codegen.report import layer_table, memory_line
     from pqk_mcu.frontends.tflite import load_tflite
 
-    generated = generate_c(load_tflite(model), out_dir, weight_format)
+    graph = load_tflite(model)
+    generated = generate_c(graph, out_dir, weight_format, board=load_board(board) if board else None)
     Console().print(layer_table(generated, title=model))
     click.echo(f"{out_dir}: {memory_line(generated)}")
 

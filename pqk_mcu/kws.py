@@ -170,23 +170,24 @@ def build_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
     ``bench`` places the instruction-count markers (1: each inference, 2: the first MFCC frame); ``trace``
     makes the app print every window's int8 features and outputs, which ``run_kws`` then checks.
     """
+    from pqk_mcu.boards import load_board
     from pqk_mcu.codegen import generate_c
 
     model = load_kws_model(model_path, labels)
     frontend = frontend_for(board)
+    board_spec = None if board == HOST_BOARD else load_board(board)
     target = Path(out_dir)
     with atomic_dir(target) as tmp:
-        generated = generate_c(model.graph, tmp / "gen")
-        if board == HOST_BOARD:
+        # The board widens the kernel choice (DSP variants); the host build keeps portable C.
+        generated = generate_c(model.graph, tmp / "gen", board=board_spec)
+        if board_spec is None:
             for name, text in render_config(model, config, frontend, bench, trace=trace).items():
                 (tmp / "gen" / name).write_text(text)
             _build_host(tmp / "gen", [*generated.runtime_sources, *FRONTEND_SOURCES[frontend.name]], tmp / "kws")
             elf, size = target / "kws", None
         else:
-            from pqk_mcu.boards import load_board
             from pqk_mcu.runner.arm import build_firmware
 
-            board_spec = load_board(board)
             usart = board_spec.console.base if board_spec.console.kind == "usart" else 0
             if usart and usart not in CONSOLE_USARTS:
                 raise PqkError(f"board {board_spec.name}: the KWS app's USART console drives "
