@@ -48,7 +48,7 @@ class DemoConfig:
     verify_inputs: int
 
 
-FULL = DemoConfig(Path("build/demo"), variants=24, epochs=(10, 6), stream_seconds=60.0, stream_keywords=20,
+FULL = DemoConfig(Path("build/demo"), variants=24, epochs=(16, 8), stream_seconds=60.0, stream_keywords=20,
                   verify_inputs=20)
 # The CI test's shortened demo: the same steps on a tiny corpus and schedule.
 QUICK = DemoConfig(Path("build/demo-quick"), variants=2, epochs=(1, 1), stream_seconds=12.0, stream_keywords=4,
