@@ -576,14 +576,16 @@ def test_interrupted_build_leaves_nothing_behind(toolchain, tmp_path: Path) -> N
     model = FIXTURES / "mlperf_tiny_ic_resnet8_int8.tflite"
     work = tmp_path / "work"
     work.mkdir()
-    # A cross compiler that stalls on compiling (but answers queries) makes the interrupt land
-    # inside the build however fast or loaded the machine is.
+    # A cross compiler whose first compile stalls (later calls and queries are real) makes the
+    # interrupt land inside the build however fast or loaded the machine is. The stall is bounded:
+    # an interrupt caught while Python is still starting the child waits for that child to end.
     slow_bin = tmp_path / "bin"
     slow_bin.mkdir()
     real_gcc = shutil.which("arm-none-eabi-gcc")
     compiling = tmp_path / "compiling"
     (slow_bin / "arm-none-eabi-gcc").write_text(
-        f'#!/bin/sh\ncase "$*" in *" -c "*|*" -o "*) touch {compiling}; sleep 60;; esac\nexec {real_gcc} "$@"\n')
+        f'#!/bin/sh\ncase "$*" in *" -c "*|*" -o "*) [ -e {compiling} ] || {{ touch {compiling}; exec sleep 10; }};; esac\n'
+        f'exec {real_gcc} "$@"\n')
     (slow_bin / "arm-none-eabi-gcc").chmod(0o755)
     env = {**os.environ, "PATH": f"{slow_bin}{os.pathsep}{os.environ['PATH']}"}
     process = subprocess.Popen([str(PQK_MCU), "build", str(model), "--board", "cortex-m4", "-o", str(work / "out")],
@@ -592,6 +594,7 @@ def test_interrupted_build_leaves_nothing_behind(toolchain, tmp_path: Path) -> N
     while not compiling.exists() and process.poll() is None:
         assert time.monotonic() < deadline, "the build never started compiling"
         time.sleep(0.05)
+    time.sleep(0.3)  # let the build settle into waiting for the compiler
     assert process.poll() is None, process.communicate()
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
