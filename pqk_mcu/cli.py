@@ -315,7 +315,7 @@ def kws() -> None:
 @click.option("--labels", default=None, help="Class names a,b,c (default: the model's pqk_labels metadata).")
 @click.option("--stride-ms", default=250, show_default=True, type=int, help="Window hop, a multiple of 10 ms.")
 @click.option("--average", default=3, show_default=True, type=int, help="Windows whose posteriors are averaged.")
-@click.option("--threshold", default=0.7, show_default=True, type=float, help="Averaged posterior that detects.")
+@click.option("--threshold", default=0.5, show_default=True, type=float, help="Averaged posterior that detects.")
 @click.option("--suppression-ms", default=1000, show_default=True, type=int, help="Quiet time after a detection.")
 @click.option("-o", "--out", "out_dir", default="build/kws", show_default=True, type=click.Path(file_okay=False),
               help="Build folder (gen/, firmware.elf, size report), replaced atomically.")
