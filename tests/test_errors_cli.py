@@ -588,8 +588,10 @@ def test_interrupted_build_leaves_nothing_behind(toolchain, tmp_path: Path) -> N
         f'exec {real_gcc} "$@"\n')
     (slow_bin / "arm-none-eabi-gcc").chmod(0o755)
     env = {**os.environ, "PATH": f"{slow_bin}{os.pathsep}{os.environ['PATH']}"}
+    # Background jobs (nohup, CI runners) may inherit SIGINT ignored; Ctrl-C at a terminal is not.
     process = subprocess.Popen([str(PQK_MCU), "build", str(model), "--board", "cortex-m4", "-o", str(work / "out")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not compiling.exists() and process.poll() is None:
         assert time.monotonic() < deadline, "the build never started compiling"
