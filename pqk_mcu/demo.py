@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import json
 import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pqk_mcu.atomic import write_text_atomic
+from pqk_mcu.atomic import write_bytes_atomic, write_text_atomic
 from pqk_mcu.errors import PqkError
 
 console = Console()
@@ -108,11 +107,11 @@ def run_demo(config: DemoConfig) -> bool:
     train_config = TrainConfig(task="kws", model="ds-cnn", sparsity=0.8, phases=(1, 2), epochs=config.epochs)
     metrics = train_and_export(train_config, data, train_dir)
     model_path = out / "kws_model.tflite"
-    shutil.copyfile(train_dir / TFLITE_NAME, model_path)
+    model_bytes = (train_dir / TFLITE_NAME).read_bytes()
+    write_bytes_atomic(model_path, model_bytes)
     console.print(f"test accuracy (int8, speaker-disjoint) {metrics['accuracy']:.3f}, "
                   f"sparsity {metrics['sparsity']:.3f} -> {model_path}")
 
-    model_bytes = model_path.read_bytes()
     graph = load_tflite(model_bytes)
     verified = True
     for board in ("reference", "cortex-m4"):

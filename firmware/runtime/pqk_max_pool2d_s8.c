@@ -15,13 +15,11 @@ void pqk_max_pool2d_s8(const pqk_pool2d_s8_params_t *params, const int8_t *input
     for (b = 0; b < win->batches; ++b) {
         const int8_t *image = input + b * win->input_h * win->input_w * channels;
         for (oy = 0; oy < win->output_h; ++oy) {
-            const int32_t iy0 = oy * win->stride_h - win->pad_top;
-            const int32_t y_start = iy0 < 0 ? 0 : iy0;
-            const int32_t y_end = iy0 + win->filter_h < win->input_h ? iy0 + win->filter_h : win->input_h;
+            int32_t y_start, y_end;
+            pqk_window_span(oy * win->stride_h - win->pad_top, win->filter_h, win->input_h, &y_start, &y_end);
             for (ox = 0; ox < win->output_w; ++ox) {
-                const int32_t ix0 = ox * win->stride_w - win->pad_left;
-                const int32_t x_start = ix0 < 0 ? 0 : ix0;
-                const int32_t x_end = ix0 + win->filter_w < win->input_w ? ix0 + win->filter_w : win->input_w;
+                int32_t x_start, x_end;
+                pqk_window_span(ox * win->stride_w - win->pad_left, win->filter_w, win->input_w, &x_start, &x_end);
                 for (c = 0; c < channels; ++c) {
                     int32_t max = -128;
                     for (y = y_start; y < y_end; ++y) {

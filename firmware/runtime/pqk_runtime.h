@@ -68,6 +68,14 @@ typedef struct {
     int32_t pad_top, pad_left; /* TFLite padding before the data; the rest falls after it */
 } pqk_window_t;
 
+/* The taps of a pooling window that fall inside the input along one axis: [*start, *end).
+ * origin = output index * stride - padding before the data; filter = window size; size = input size. */
+static inline void pqk_window_span(int32_t origin, int32_t filter, int32_t size, int32_t *start, int32_t *end)
+{
+    *start = origin < 0 ? 0 : origin;
+    *end = origin + filter < size ? origin + filter : size;
+}
+
 /* CONV_2D. Dense weights: OHWI [output_c][filter_h][filter_w][input_c].
  * CSR weights: one row per output channel over columns (fh * filter_w + fw) * input_c + ic. */
 typedef struct {
