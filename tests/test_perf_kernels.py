@@ -119,15 +119,12 @@ def _few_tap_graph():
     return b.build(outputs=[x])
 
 
-@pytest.mark.parametrize("target", ["host", "cortex-m4"])
-def test_single_tap_depthwise_channels(tmp_path, toolchain, target):
+def _assert_bit_exact(generated, target: str, tmp_path: Path) -> None:
+    """The generated model on ``target`` (host or cortex-m4) equals the reference on every input."""
     from pqk_mcu.runner.arm import build_firmware
     from pqk_mcu.runner.host import build_host, run_host
     from pqk_mcu.runner.qemu import run_elf
 
-    generated = generate_c(_few_tap_graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
-    assert {layer.kernel for layer in generated.layers} == {"pqk_depthwise_conv2d_s8_csr_dsp"}
-    assert generated.arena_bytes < 2 * 7 * 6 * 12  # the stride-1 layers run in place
     if target == "host":
         executable = build_host(generated.out_dir, out_dir=tmp_path / "build")
         run = lambda x: run_host(executable, x.tobytes(), trace=False)[0]  # noqa: E731
@@ -138,6 +135,14 @@ def test_single_tap_depthwise_channels(tmp_path, toolchain, target):
     for x in _inputs(generated.graph):
         expected = run_reference(generated.graph, [x])["outputs"][0]
         assert np.frombuffer(run(x), dtype=np.int8).tolist() == expected.reshape(-1).tolist()
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_single_tap_depthwise_channels(tmp_path, toolchain, target):
+    generated = generate_c(_few_tap_graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
+    assert {layer.kernel for layer in generated.layers} == {"pqk_depthwise_conv2d_s8_csr_dsp"}
+    assert generated.arena_bytes < 2 * 7 * 6 * 12  # the stride-1 layers run in place
+    _assert_bit_exact(generated, target, tmp_path)
 
 
 def test_csr_row_lengths_and_row_pointers(tmp_path, toolchain):
@@ -169,7 +174,7 @@ def test_csr_row_lengths_and_row_pointers(tmp_path, toolchain):
 def test_requant_shift_is_stored_as_int8(tmp_path):
     from pqk_mcu.errors import UnsupportedModelError
 
-    generated = generate_c(_graph(0.6), tmp_path / "gen", board="cortex-m4")
+    generated = generate_c(_graph(0.6), tmp_path / "gen")  # portable kernels: the packed format has no shift array
     assert "static const int8_t pqk_op0_shift[8]" in (generated.out_dir / "model_weights.c").read_text()
     b = GraphBuilder()
     x = b.input((1, 2, 2, 1), scale=1.0, zero_point=0)
@@ -249,3 +254,93 @@ def test_fast_requantize_equals_pqk_requantize(tmp_path, toolchain):
                     str(binary)], check=True, capture_output=True)
     result = subprocess.run([str(binary)], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout
+
+
+def _unpack_records(packed):
+    """(bias, info) per row from PackedCsr.records."""
+    raw = packed.records[4 - packed.record_bytes:].reshape(-1, packed.record_bytes).astype(np.int64)
+    words = sum(raw[:, i] << (8 * i) for i in range(packed.record_bytes))
+    bits = 8 * packed.record_bytes
+    words = np.where(words >= 1 << (bits - 1), words - (1 << bits), words)
+    return words >> packed.info_bits, words & ((1 << packed.info_bits) - 1)
+
+
+def _unpack_multiplier_shift(packed):
+    words = packed.multiplier_shift.astype(np.int64)
+    return (words & 0x3FFFFFFF) + (1 << 30), -(packed.right_shift_base + (words >> 30))
+
+
+@pytest.mark.parametrize("bias_scale", [100, 10_000_000])
+def test_packed_csr_round_trips(bias_scale):
+    """Conv rows: records hold bias and row length (3 bytes while they fit, else 4); multiplier and
+    shift come back from their packed word; the nonzeros are the CSR's."""
+    from pqk_mcu.codegen.weights import encode_csr, encode_packed
+
+    rng = np.random.default_rng(5)
+    matrix = _weights(rng, (10, 40), 0.8)
+    bias = rng.integers(-bias_scale, bias_scale, 10)
+    multiplier = rng.integers(1 << 30, 1 << 31, 10)
+    shift = rng.integers(-9, -5, 10)
+    packed = encode_packed(matrix, False, bias, multiplier, shift)
+    csr = encode_csr(matrix)
+    assert packed.record_bytes == (3 if bias_scale == 100 else 4)
+    assert packed.records.size == 10 * packed.record_bytes + 4 - packed.record_bytes  # 3 bytes: a pad byte first
+    unpacked_bias, lengths = _unpack_records(packed)
+    assert unpacked_bias.tolist() == bias.tolist()
+    assert lengths.tolist() == np.diff(csr.row_ptr.astype(int)).tolist()
+    assert [a.tolist() for a in _unpack_multiplier_shift(packed)] == [multiplier.tolist(), shift.tolist()]
+    assert packed.values.tolist() == csr.values.tolist() and packed.columns.tolist() == csr.columns.tolist()
+
+
+def test_packed_depthwise_rows():
+    """Depthwise rows: nonzeros and first column in the record, the constant output of a row without
+    nonzeros as its bias, multiplier and shift only for rows with nonzeros, later columns only."""
+    from pqk_mcu.codegen.weights import encode_packed
+
+    matrix = np.zeros((4, 9), dtype=np.int8)
+    matrix[0, 4] = 5
+    matrix[2, [1, 3, 8]] = [-7, 9, 11]
+    bias = np.array([300, -400, 500, 600])
+    constants = np.array([1, -9, 2, 127])
+    multiplier = np.array([1 << 30, 3 << 29, (1 << 31) - 1, 1 << 30])
+    shift = np.array([-3, -4, -5, -6])
+    packed = encode_packed(matrix, True, bias, multiplier, shift, constant_outputs=constants)
+    unpacked_bias, info = _unpack_records(packed)
+    assert unpacked_bias.tolist() == [300, -9, 500, 127]
+    assert (info >> 4).tolist() == [1, 0, 3, 0] and (info & 15)[[0, 2]].tolist() == [4, 1]
+    assert packed.columns.tolist() == [3, 8] and packed.values.tolist() == [5, -7, 9, 11]
+    m, s = _unpack_multiplier_shift(packed)
+    assert m.tolist() == multiplier[[0, 2]].tolist() and s.tolist() == shift[[0, 2]].tolist()
+
+
+def test_packed_csr_refuses_what_it_cannot_hold():
+    from pqk_mcu.codegen.weights import encode_packed
+
+    matrix = np.ones((2, 9), dtype=np.int8)
+    bias, multiplier = np.zeros(2), np.full(2, 1 << 30)
+    assert encode_packed(matrix, False, bias, multiplier, np.array([-1, -5])) is None  # five right shifts apart
+    assert encode_packed(matrix, False, bias, np.array([0, 1 << 30]), np.array([-1, -1])) is None  # zero multiplier
+    assert encode_packed(matrix, False, np.array([0, 1 << 30]), multiplier, np.array([-1, -1])) is None  # wide bias
+    assert encode_packed(np.ones((2, 16), dtype=np.int8), True, bias, multiplier, np.array([-1, -1]),
+                         constant_outputs=np.zeros(2)) is None  # 16 taps
+
+
+def _wide_bias_graph():
+    """Biases too wide for 3-byte records (conv) and 16 bits (depthwise): 4-byte records."""
+    rng = np.random.default_rng(9)
+    b = GraphBuilder()
+    x = b.input((1, 6, 5, 4), scale=0.05, zero_point=-3)
+    x = b.depthwise_conv2d(x, _weights(rng, (1, 3, 3, 4), 0.7), list(rng.uniform(0.0005, 0.001, 4)),
+                           rng.integers(-60_000, 60_000, 4).astype(np.int32), 0.05, 7, padding="SAME")
+    x = b.conv2d(x, _weights(rng, (8, 1, 1, 4), 0.5), list(rng.uniform(0.00001, 0.00002, 8)),
+                 rng.integers(-3_000_000, 3_000_000, 8).astype(np.int32), 0.5, -1, padding="SAME")
+    return b.build(outputs=[x])
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_packed_four_byte_records_bit_exact(tmp_path, toolchain, target):
+    generated = generate_c(_wide_bias_graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
+    assert {layer.kernel for layer in generated.layers} == {"pqk_depthwise_conv2d_s8_csr_dsp",
+                                                            "pqk_conv2d_s8_csr_dsp"}
+    assert ".record_bytes = 4" in (generated.out_dir / "model_weights.c").read_text()
+    _assert_bit_exact(generated, target, tmp_path)

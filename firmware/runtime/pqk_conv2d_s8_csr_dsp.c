@@ -1,10 +1,12 @@
 /* pqk_conv2d_s8_csr_dsp: int8 CONV_2D, CSR weights, DSP extension; pixel-block sparse times dense.
  *
  * input  [batches][input_h][input_w][input_c]     int8
- * weights CSR [output_c][filter_h * filter_w * input_c], column (fh * filter_w + fw) * input_c + ic
+ * weights packed CSR (pqk_packed_csr_s8_t: bias, multiplier and shift per row in it) [output_c]
+ *         [filter_h * filter_w * input_c], column (fh * filter_w + fw) * input_c + ic
  * output [batches][output_h][output_w][output_c]  int8 in [activation_min, activation_max]
  * scratch pqk_conv2d_s8_csr_dsp_buffer_size() bytes, 4-byte aligned.
- * Same bytes as pqk_conv2d_s8_csr (the lowering checks pqk_dsp.h's fast-requantization bounds).
+ * Same bytes as pqk_conv2d_s8_csr on the same matrix (the lowering checks pqk_dsp.h's
+ * fast-requantization bounds).
  *
  * Output pixels are taken eight at a time: their im2col columns are gathered into scratch (straight
  * from the input, no im2col rows) as two 32-bit words per filter column (byte j = pixel j, padded
@@ -144,28 +146,30 @@ static void gather_block(const pqk_conv2d_s8_params_t *params, const int8_t *inp
 /* All output channels of one block. Locals hold everything the loops read: the output stores
  * could alias *params as far as the compiler knows. */
 static inline __attribute__((always_inline)) void block_channels(const pqk_conv2d_s8_params_t *params,
-                                                                 const pqk_csr_s8_t *weights,
+                                                                 const pqk_packed_csr_s8_t *weights,
                                                                  const uint32_t *columns, int8_t *output,
                                                                  int32_t count, int full_range)
 {
     const pqk_requant_s8_t *rq = &params->requant;
     const int32_t out_c = params->window.output_c;
     const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
-    const int32_t *bias = rq->bias, *multiplier = rq->multiplier;
-    const int8_t *shift = rq->shift;
-    const uint32_t odd_zero_point = pqk_odd_zero_point(rq);
-    const int8_t *values = weights->values;
-    const uint8_t *cols = weights->col_u8;
-    const uint8_t *row_len = weights->row_len_u8;
-    const int8_t *value = values;
-    const uint8_t *col = cols;
+    const uint32_t *multiplier_shift = weights->multiplier_shift;
+    const int32_t right_shift_base = weights->right_shift_base, record_bytes = weights->record_bytes;
+    const uint32_t base_offset = pqk_odd_zero_point(rq) << (right_shift_base - 1);
+    const int32_t pad_bits = 32 - 8 * record_bytes, bias_shift = pad_bits + weights->info_bits;
+    const uint32_t length_mask = (1u << weights->info_bits) - 1u;
+    const uint8_t *record_end = weights->records + 4;
+    const int8_t *value = weights->values;
+    const uint8_t *col = weights->columns;
     int8_t *out = output;
     int32_t oc;
     for (oc = 0; oc < out_c; ++oc) {
-        const pqk_fast_requant_t q = pqk_fast_requant_make(multiplier[oc], shift[oc], odd_zero_point);
-        const int8_t *const value_end = value + row_len[oc];
-        int32_t acc0 = bias[oc], acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        const pqk_fast_requant_t q = pqk_fast_requant_packed(multiplier_shift[oc], right_shift_base, base_offset);
+        const int32_t word = pqk_packed_word(record_end);
+        const int8_t *const value_end = value + (((uint32_t)word >> pad_bits) & length_mask);
+        int32_t acc0 = word >> bias_shift, acc1 = acc0, acc2 = acc0, acc3 = acc0;
         int32_t acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
+        record_end += record_bytes;
         while (value != value_end) {
             const uint32_t w = (uint32_t)(int32_t)*value++;
             const uint32_t *pair = columns + 2 * (int32_t)*col++;
@@ -205,8 +209,7 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
     }
 }
 
-/* Needs col_u8 and row_len_u8 (the lowering picks this kernel only then). */
-void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights, const int8_t *input,
+void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_packed_csr_s8_t *weights, const int8_t *input,
                            int8_t *output, int8_t *scratch)
 {
     const pqk_window_t *win = &params->window;

@@ -1,12 +1,14 @@
 /* pqk_depthwise_conv2d_s8_csr_dsp: int8 DEPTHWISE_CONV_2D (depth multiplier 1), CSR weights, DSP extension.
  *
  * input  [batches][input_h][input_w][channels]    int8
- * weights CSR [channels][filter_h * filter_w], column fh * filter_w + fw (col_u8, row_len_u8)
+ * weights packed CSR (pqk_packed_csr_s8_t, bias, multiplier and shift per row in it)
+ *         [channels][filter_h * filter_w], column fh * filter_w + fw
  * output [batches][output_h][output_w][channels]  int8 in [activation_min, activation_max]
  * scratch pqk_depthwise_conv2d_s8_csr_dsp_buffer_size() bytes.
- * Same bytes as pqk_depthwise_conv2d_s8_csr (the lowering checks pqk_dsp.h's fast-requantization bounds).
+ * Same bytes as pqk_depthwise_conv2d_s8_csr on the same matrix (the lowering checks pqk_dsp.h's
+ * fast-requantization bounds).
  *
- * One channel at a time. A channel without nonzero taps is a constant; one with a single tap
+ * One channel at a time. A channel without nonzero taps is a constant (its record holds it); one with a single tap
  * reads the input directly (taps in the padding give a constant). Otherwise its plane is copied
  * into a padded plane in scratch (the border holds input_zero_point, written once), so every
  * nonzero tap is one load at a fixed offset with no bounds test, and channels with up to four
@@ -16,7 +18,7 @@
  */
 #include "pqk_dsp.h"
 
-#define MAX_TAPS 64
+#define MAX_TAPS 15 /* the packed format's limit (pqk_mcu.codegen.weights.DEPTHWISE_MAX_COLUMNS) */
 
 static int32_t padded_height(const pqk_window_t *win)
 {
@@ -38,13 +40,13 @@ int32_t pqk_depthwise_conv2d_s8_csr_dsp_buffer_size(const pqk_depthwise_conv2d_s
 static inline __attribute__((always_inline)) void channel_plane(const pqk_depthwise_conv2d_s8_params_t *params,
                                                                 const int8_t *plane, int32_t plane_w,
                                                                 const int32_t *offsets, const int32_t *taps,
-                                                                int32_t count, int32_t c, int8_t *out, int full_range)
+                                                                int32_t count, int32_t bias,
+                                                                const pqk_fast_requant_t *q, int32_t c, int8_t *out,
+                                                                int full_range)
 {
     const pqk_window_t *win = &params->window;
     const pqk_requant_s8_t *rq = &params->requant;
-    const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, c);
     const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
-    const int32_t bias = rq->bias[c];
     /* locals: the output stores could alias *params as far as the compiler knows */
     const int32_t channels = win->output_c, out_h = win->output_h, out_w = win->output_w;
     const int32_t step_x = win->stride_w, step_y = win->stride_h * plane_w;
@@ -70,7 +72,7 @@ static inline __attribute__((always_inline)) void channel_plane(const pqk_depthw
                 acc += count > 2 ? w2 * x[o2] : 0;
                 acc += count > 3 ? w3 * x[o3] : 0;
             }
-            *o = pqk_fast_clamp(pqk_fast_requantize(acc, &q), full_range, activation_min, activation_max);
+            *o = pqk_fast_clamp(pqk_fast_requantize(acc, q), full_range, activation_min, activation_max);
             o += channels;
             x += step_x;
         }
@@ -93,16 +95,6 @@ static inline __attribute__((always_inline)) void fill_run(int8_t *o, int32_t n,
         *o = value;
         o += o_step;
     }
-}
-
-/* A channel without nonzero taps: every output is the requantized bias (no plane copy, no taps). */
-static void constant_channel(const pqk_depthwise_conv2d_s8_params_t *params, int32_t c, int8_t *out, int full_range)
-{
-    const pqk_requant_s8_t *rq = &params->requant;
-    const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, c);
-    const int8_t value = pqk_fast_clamp(pqk_fast_requantize(rq->bias[c], &q), full_range, rq->activation_min,
-                                        rq->activation_max);
-    fill_run(out + c, params->window.output_h * params->window.output_w, params->window.output_c, value);
 }
 
 /* Of the outputs i = 0 .. count - 1 whose tap reads input index start + i * step (step >= 1), the
@@ -136,15 +128,13 @@ static inline __attribute__((always_inline)) void tap_run(int8_t *o, const int8_
  * forward when the tap reads a row below (or the same row), backward otherwise, and within the
  * tap's own row columns run the same way. */
 static inline __attribute__((always_inline)) void single_tap_channel(
-    const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *image, int32_t column, int32_t weight, int32_t c,
-    int8_t *out, int full_range)
+    const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *image, int32_t column, int32_t weight, int32_t bias,
+    const pqk_fast_requant_t *q, int32_t c, int8_t *out, int full_range)
 {
     const pqk_window_t *win = &params->window;
     const pqk_requant_s8_t *rq = &params->requant;
-    const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, c);
     const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
-    const int32_t bias = rq->bias[c];
-    const int8_t pad_value = pqk_fast_clamp(pqk_fast_requantize(bias + weight * params->input_zero_point, &q),
+    const int8_t pad_value = pqk_fast_clamp(pqk_fast_requantize(bias + weight * params->input_zero_point, q),
                                             full_range, activation_min, activation_max);
     const int32_t channels = win->output_c, out_h = win->output_h, out_w = win->output_w;
     const int32_t fy = column / win->filter_w;
@@ -171,11 +161,11 @@ static inline __attribute__((always_inline)) void single_tap_channel(
             image + ((first_y * win->stride_h + y0) * win->input_w + first_x * win->stride_w + x0) * channels + c;
         if (o_row_step == width * o_step && x_row_step == width * x_step) {
             /* full-width rows that follow one another in input and output: one run */
-            tap_run(o, x, width * (oy_end - oy_first), o_step, x_step, bias, weight, &q, full_range, activation_min,
+            tap_run(o, x, width * (oy_end - oy_first), o_step, x_step, bias, weight, q, full_range, activation_min,
                     activation_max);
         } else {
             for (oy = oy_first; oy < oy_end; ++oy) {
-                tap_run(o, x, width, o_step, x_step, bias, weight, &q, full_range, activation_min, activation_max);
+                tap_run(o, x, width, o_step, x_step, bias, weight, q, full_range, activation_min, activation_max);
                 o += o_row_step;
                 x += x_row_step;
             }
@@ -199,15 +189,15 @@ static inline __attribute__((always_inline)) void single_tap_channel(
 
 /* One instantiation per small tap count (and clamp mode); larger counts share a loop. */
 static void channel_dispatch(const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *plane, int32_t plane_w,
-                             const int32_t *offsets, const int32_t *taps, int32_t count, int32_t c, int8_t *out,
-                             int full_range)
+                             const int32_t *offsets, const int32_t *taps, int32_t count, int32_t bias,
+                             const pqk_fast_requant_t *q, int32_t c, int8_t *out, int full_range)
 {
 #define PQK_CHANNEL_CASE(n)                                                                          \
     case n:                                                                                          \
         if (full_range) {                                                                            \
-            channel_plane(params, plane, plane_w, offsets, taps, n, c, out, 1);                      \
+            channel_plane(params, plane, plane_w, offsets, taps, n, bias, q, c, out, 1);              \
         } else {                                                                                     \
-            channel_plane(params, plane, plane_w, offsets, taps, n, c, out, 0);                      \
+            channel_plane(params, plane, plane_w, offsets, taps, n, bias, q, c, out, 0);              \
         }                                                                                            \
         break
     switch (count) {
@@ -215,14 +205,15 @@ static void channel_dispatch(const pqk_depthwise_conv2d_s8_params_t *params, con
         PQK_CHANNEL_CASE(3);
         PQK_CHANNEL_CASE(4);
     default:
-        channel_plane(params, plane, plane_w, offsets, taps, count, c, out, 0);
+        channel_plane(params, plane, plane_w, offsets, taps, count, bias, q, c, out, 0);
         break;
     }
 #undef PQK_CHANNEL_CASE
 }
 
-void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights,
-                                     const int8_t *input, int8_t *output, int8_t *scratch)
+void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *params,
+                                     const pqk_packed_csr_s8_t *weights, const int8_t *input, int8_t *output,
+                                     int8_t *scratch)
 {
     const pqk_window_t *win = &params->window;
     const int32_t channels = win->input_c;
@@ -230,33 +221,42 @@ void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *par
     const int full_range = params->requant.activation_min == -128 && params->requant.activation_max == 127;
     const int32_t rows = win->input_h < plane_h - win->pad_top ? win->input_h : plane_h - win->pad_top;
     const int32_t cols = win->input_w < plane_w - win->pad_left ? win->input_w : plane_w - win->pad_left;
+    const uint32_t base_offset = pqk_odd_zero_point(&params->requant) << (weights->right_shift_base - 1);
+    const int32_t pad_bits = 32 - 8 * weights->record_bytes, info_bits = weights->info_bits;
     int32_t offsets[MAX_TAPS], taps[MAX_TAPS];
     int32_t b, c, y, x, k;
     memset(scratch, params->input_zero_point, (size_t)(plane_h * plane_w));
     for (b = 0; b < win->batches; ++b) {
         const int8_t *image = input + b * win->input_h * win->input_w * channels;
         int8_t *out = output + b * win->output_h * win->output_w * channels;
-        int32_t begin, count = 0;
-        for (c = 0, begin = 0; c < channels; ++c, begin += count) {
-            count = weights->row_len_u8[c];
+        const uint8_t *record_end = weights->records + 4;
+        const uint32_t *multiplier_shift = weights->multiplier_shift;
+        const int8_t *value = weights->values;
+        const uint8_t *column = weights->columns;
+        for (c = 0; c < channels; ++c, record_end += weights->record_bytes) {
+            const int32_t packed = pqk_packed_word(record_end) >> pad_bits;
+            const int32_t bias = packed >> info_bits, count = (packed >> 4) & 15, first = packed & 15;
+            pqk_fast_requant_t q;
             if (count == 0) {
-                constant_channel(params, c, out, full_range);
+                fill_run(out + c, win->output_h * win->output_w, channels, (int8_t)bias);
                 continue;
             }
+            q = pqk_fast_requant_packed(*multiplier_shift++, weights->right_shift_base, base_offset);
             if (count == 1) {
                 /* constant clamp mode lets the compiler drop the clamp where it cannot matter */
                 if (full_range) {
-                    single_tap_channel(params, image, weights->col_u8[begin], weights->values[begin], c, out, 1);
+                    single_tap_channel(params, image, first, *value, bias, &q, c, out, 1);
                 } else {
-                    single_tap_channel(params, image, weights->col_u8[begin], weights->values[begin], c, out, 0);
+                    single_tap_channel(params, image, first, *value, bias, &q, c, out, 0);
                 }
+                ++value;
                 continue;
             }
             for (k = 0; k < count; ++k) {
-                const int32_t column = weights->col_u8[begin + k];
-                const int32_t fy = column / win->filter_w;
-                offsets[k] = fy * win->dilation_h * plane_w + (column - fy * win->filter_w) * win->dilation_w;
-                taps[k] = weights->values[begin + k];
+                const int32_t tap = k == 0 ? first : *column++;
+                const int32_t fy = tap / win->filter_w;
+                offsets[k] = fy * win->dilation_h * plane_w + (tap - fy * win->filter_w) * win->dilation_w;
+                taps[k] = *value++;
             }
             for (y = 0; y < rows; ++y) {
                 const int8_t *src = image + y * win->input_w * channels + c;
@@ -266,7 +266,7 @@ void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *par
                     src += channels;
                 }
             }
-            channel_dispatch(params, scratch, plane_w, offsets, taps, count, c, out, full_range);
+            channel_dispatch(params, scratch, plane_w, offsets, taps, count, bias, &q, c, out, full_range);
         }
     }
 }

@@ -190,6 +190,26 @@ static inline pqk_fast_requant_t pqk_fast_requant_channel(const pqk_requant_s8_t
     return pqk_fast_requant_make(rq->multiplier[channel], rq->shift[channel], pqk_odd_zero_point(rq));
 }
 
+/* From a packed row's multiplier_shift word (pqk_packed_csr_s8_t); base_offset =
+ * pqk_odd_zero_point() << (right_shift_base - 1), the offset of the row's base shift. */
+static inline pqk_fast_requant_t pqk_fast_requant_packed(uint32_t multiplier_shift, int32_t right_shift_base,
+                                                         uint32_t base_offset)
+{
+    const uint32_t code = multiplier_shift >> 30;
+    pqk_fast_requant_t q;
+    q.multiplier = (int32_t)((multiplier_shift & 0x3FFFFFFFu) | 0x40000000u);
+    q.right_shift = right_shift_base + (int32_t)code;
+    q.offset = (int32_t)(base_offset << code);
+    return q;
+}
+
+/* The 4 bytes that end with the record at ``record_end`` (one past its last byte) of a packed
+ * CSR, as a signed word: record = word >> (32 - 8 * record_bytes), arithmetic. */
+static inline int32_t pqk_packed_word(const uint8_t *record_end)
+{
+    return (int32_t)pqk_load_s8x4((const int8_t *)record_end - 4);
+}
+
 /* requantize(acc) + zero point, saturated to int8 (the clamp to the activation range follows). */
 static inline __attribute__((always_inline)) int32_t pqk_fast_requantize(int32_t acc, const pqk_fast_requant_t *q)
 {

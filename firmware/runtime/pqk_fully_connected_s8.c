@@ -22,7 +22,7 @@ void pqk_fully_connected_s8(const pqk_fully_connected_s8_params_t *params, const
                 acc += (int32_t)w[i] * (int32_t)x[i];
             }
             w += params->input_features;
-            acc = pqk_requantize(acc, rq->multiplier[o], rq->shift[o]) + rq->output_zero_point;
+            acc = pqk_requantize(acc, rq->multiplier[o * params->per_channel], rq->shift[o * params->per_channel]) + rq->output_zero_point;
             *output++ = pqk_clamp_s8(acc, rq->activation_min, rq->activation_max);
         }
     }

@@ -28,7 +28,7 @@ void pqk_fully_connected_s8_csr(const pqk_fully_connected_s8_params_t *params, c
                     acc += (int32_t)weights->values[k] * (int32_t)x[weights->col_u16[k]];
                 }
             }
-            acc = pqk_requantize(acc, rq->multiplier[o], rq->shift[o]) + rq->output_zero_point;
+            acc = pqk_requantize(acc, rq->multiplier[o * params->per_channel], rq->shift[o * params->per_channel]) + rq->output_zero_point;
             *output++ = pqk_clamp_s8(acc, rq->activation_min, rq->activation_max);
         }
     }

@@ -32,6 +32,23 @@ typedef struct {
     const uint32_t *row_ptr_u32;
 } pqk_csr_s8_t;
 
+/* Packed CSR of the *_csr_dsp kernels (pqk_mcu/codegen/weights.py PackedCsr): the nonzeros with each
+ * row's requantization. records: one pad byte when record_bytes is 3, then record_bytes (3 or 4)
+ * little-endian bytes per row, bias << info_bits | info (bias signed). Conv rows: info = nonzeros, bias = folded bias.
+ * Depthwise rows: info = nonzeros << 4 | first column; a row without nonzeros has its constant
+ * output as bias; columns holds the columns after each row's first. multiplier_shift: per row
+ * (conv) or per row with nonzeros (depthwise), (multiplier - 2^30) | (right shift -
+ * right_shift_base) << 30. The params' requant arrays are then NULL. */
+typedef struct {
+    const int8_t *values;
+    const uint8_t *columns;
+    const uint32_t *multiplier_shift;
+    const uint8_t *records;
+    int32_t record_bytes;
+    int32_t info_bits;
+    int32_t right_shift_base;
+} pqk_packed_csr_s8_t;
+
 /* Where row `row` ends in values, given where it starts. */
 static inline uint32_t pqk_csr_row_end(const pqk_csr_s8_t *csr, int32_t row, uint32_t start)
 {
@@ -99,7 +116,8 @@ typedef struct {
     int32_t batches;
     int32_t input_features;
     int32_t output_features;
-    pqk_requant_s8_t requant; /* per output feature (a per-tensor multiplier is repeated) */
+    int32_t per_channel;      /* 1: multiplier and shift per output feature; 0: one for all (per-tensor weights) */
+    pqk_requant_s8_t requant; /* bias per output feature */
 } pqk_fully_connected_s8_params_t;
 
 /* AVERAGE_POOL_2D / MAX_POOL_2D: window.input_c == window.output_c, no requantization. */

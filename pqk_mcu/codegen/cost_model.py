@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pqk_mcu.codegen.weights import WEIGHT_FORMATS, CsrMatrix, encode_csr
+from pqk_mcu.codegen.weights import WEIGHT_FORMATS, CsrMatrix, PackedCsr, encode_csr
 from pqk_mcu.errors import PqkError
 
 # One flash byte is worth this many instructions per inference when candidates are compared.
@@ -26,6 +26,7 @@ INSTRUCTIONS_PER_BYTE = 1.0
 FAST_REQUANT_ACC_LIMIT = 1 << 30
 FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
 DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp kernels
+REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class KernelChoice:
     weight_bytes: int
     index_bytes: int
     csr: CsrMatrix | None
+    requant_bytes: int = 0  # per-channel bias, multiplier and shift as stored
+    packed: PackedCsr | None = None  # the *_csr_dsp kernels' format (csr then None)
     scratch_bytes: int = 0  # the kernel's _buffer_size(); 0 = no scratch argument
     in_place: bool = False  # output may be placed over the input
 
@@ -136,11 +139,11 @@ def fast_requant_exact(matrix: np.ndarray, folded_bias: np.ndarray, multiplier, 
     return bool(bound.max(initial=0) < FAST_REQUANT_ACC_LIMIT)
 
 
-def _dsp_candidates(layout: Layout, csr: CsrMatrix, fast_requant: bool) -> list[tuple[str, str, int, bool]]:
-    """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer."""
+def _dsp_candidates(layout: Layout, packed: PackedCsr | None, fast_requant: bool) -> list[tuple[str, str, int, bool]]:
+    """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer; the
+    sparse ones need the packed format (``weights.encode_packed``)."""
     if not fast_requant:
         return []
-    narrow_csr = csr.columns.dtype == np.uint8 and csr.row_index[0] == "row_len_u8"
     pointwise_same = (
         layout.same_shape and layout.filter_h == layout.filter_w == 1 and layout.stride_h == layout.stride_w == 1
     )
@@ -149,7 +152,7 @@ def _dsp_candidates(layout: Layout, csr: CsrMatrix, fast_requant: bool) -> list[
         size = layout.filter_h * layout.filter_w * layout.input_c
         im2col = 0 if layout.filter_h == layout.filter_w == 1 else size  # mirrors the C _buffer_size()
         out.append(("dense", "pqk_conv2d_s8_dsp", 4 * ((size + 3) & ~3) * 2 + im2col, pointwise_same))
-        if narrow_csr:
+        if packed is not None:
             out.append(("csr", "pqk_conv2d_s8_csr_dsp", 8 * size, pointwise_same))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         taps = layout.filter_h * layout.filter_w
@@ -157,7 +160,7 @@ def _dsp_candidates(layout: Layout, csr: CsrMatrix, fast_requant: bool) -> list[
         if layout.input_c % 4 == 0 and taps <= DEPTHWISE_MAX_TAPS:
             scratch = ((layout.input_c + 3) & ~3) + (layout.pad_top + 1) * layout.input_w * layout.input_c
             out.append(("dense", "pqk_depthwise_conv2d_s8_dsp", scratch, in_place))
-        if narrow_csr and taps <= DEPTHWISE_MAX_TAPS:
+        if packed is not None and taps <= DEPTHWISE_MAX_TAPS:
             out.append(("csr", "pqk_depthwise_conv2d_s8_csr_dsp", layout.padded_h * layout.padded_w,
                         layout.same_shape))
     return out
@@ -171,8 +174,9 @@ def average_pool_kernel(channels: int, filter_h: int, filter_w: int, target: Tar
 
 
 def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_format: str,
-                  target: Target, fast_requant: bool) -> KernelChoice:
-    """The cheapest kernel for ``matrix`` [rows][cols] (rows = output channels) on ``target``."""
+                  target: Target, fast_requant: bool, packed: PackedCsr | None = None) -> KernelChoice:
+    """The cheapest kernel for ``matrix`` [rows][cols] (rows = output channels) on ``target``;
+    ``packed`` is the matrix in the *_csr_dsp kernels' format where it fits."""
     if weight_format not in WEIGHT_FORMATS:
         raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
     rows = matrix.shape[0]
@@ -181,24 +185,27 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     csr = encode_csr(matrix)
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
     if target.has_dsp:
-        candidates += _dsp_candidates(layout, csr, fast_requant)
+        candidates += _dsp_candidates(layout, packed, fast_requant)
     choices = []
     for storage, kernel, scratch, in_place in candidates:
         if weight_format != "auto" and storage != weight_format:
             continue
         sparse = storage == "csr"
+        packed_choice = packed if sparse and kernel.endswith("_dsp") else None
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
             estimated_instructions=estimate_instructions(kernel, nonzeros if sparse else int(matrix.size), rows,
                                                          layout.positions, matrix.shape[1],
                                                          layout.filter_h * layout.filter_w),
             weight_bytes=int(csr.values.nbytes) if sparse else int(matrix.size),
-            index_bytes=csr.index_bytes if sparse else 0,
-            csr=csr if sparse else None, scratch_bytes=scratch, in_place=in_place,
+            index_bytes=packed_choice.index_bytes if packed_choice else (csr.index_bytes if sparse else 0),
+            csr=csr if sparse and packed_choice is None else None,
+            requant_bytes=packed_choice.requant_bytes if packed_choice else REQUANT_BYTES_PER_ROW * rows,
+            packed=packed_choice, scratch_bytes=scratch, in_place=in_place,
         ))
 
     def score(choice: KernelChoice) -> tuple[float, str]:
-        flash = choice.weight_bytes + choice.index_bytes
+        flash = choice.weight_bytes + choice.index_bytes + choice.requant_bytes
         return choice.estimated_instructions + INSTRUCTIONS_PER_BYTE * flash, choice.kernel
 
     return min(choices, key=score)

@@ -20,6 +20,7 @@ from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.passes import unary_table
 from pqk_mcu.ir.shapes import conv_output_size, normalized_axes, padding_before
 from pqk_mcu.codegen.cost_model import Layout, Target, average_pool_kernel, choose_kernel, fast_requant_exact
+from pqk_mcu.codegen.weights import PackedCsr, encode_packed
 from pqk_mcu.quant import (
     activation_range,
     add_params,
@@ -27,6 +28,7 @@ from pqk_mcu.quant import (
     fully_connected_multiplier,
     mean_multiplier,
     mul_multiplier,
+    multiply_by_quantized_multiplier_array,
     softmax_params,
     srdhm_array,
 )
@@ -86,6 +88,7 @@ class Layer:
     alias_of: str | None = None  # RESHAPE: the input whose bytes the output reuses
     scratch_bytes: int = 0
     in_place_of: str | None = None  # input the kernel may overwrite with its output (memory plan decides)
+    packed_requant: bool = False  # the weights struct carries the requantization (packed format)
 
 
 class SymbolTable:
@@ -185,6 +188,10 @@ class Lowering:
         prefix = self._prefix(layer)
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
         low, high = activation_range(op.attrs.activation, out_scale, out_zp)
+        if layer.packed_requant:
+            # The packed weights carry bias, multiplier and shift (weights.PackedCsr).
+            return [("requant.output_zero_point", out_zp), ("requant.activation_min", low),
+                    ("requant.activation_max", high)]
         if np.asarray(shift).size and int(np.max(shift)) > 31:
             # pqk_requantize shifts a 32-bit accumulator left by the shift (stored as int8).
             raise UnsupportedModelError(
@@ -227,7 +234,12 @@ class Lowering:
                 padded_w=(y.shape[2] - 1) * a.stride_w + (k_w - 1) * a.dilation_w + 1,
             )
         fast = requant is not None and fast_requant_exact(matrix, *requant)
-        choice = choose_kernel(matrix, dense_kernel, layout, self.weight_format, self.target, fast)
+        packed = None
+        if fast and self.target.has_dsp:
+            depthwise = op.kind == "DEPTHWISE_CONV_2D"
+            packed = encode_packed(matrix, depthwise, *requant,
+                                   constant_outputs=self._constant_outputs(op, *requant) if depthwise else None)
+        choice = choose_kernel(matrix, dense_kernel, layout, self.weight_format, self.target, fast, packed)
         prefix = self._prefix(layer)
         layer.scratch_bytes = choice.scratch_bytes
         layer.in_place_of = op.inputs[0] if choice.in_place else None
@@ -236,6 +248,8 @@ class Lowering:
         layer.sparsity = choice.sparsity
         layer.estimated_instructions = choice.estimated_instructions
         layer.macs = positions * int(matrix.size)
+        if choice.packed is not None:
+            return self._packed_weights(layer, choice.packed)
         if choice.csr is None:
             return self.symbols.array(f"{prefix}_weights", "int8_t", dense_values, "weights", exported=True)
         csr = choice.csr
@@ -251,6 +265,29 @@ class Lowering:
         row_name = f"{prefix}_row_lengths" if row_field == "row_len_u8" else f"{prefix}_row_ptr"
         fields.append((row_field, self.symbols.array(row_name, f"{row_index.dtype}_t", row_index, "indices")))
         return "&" + self.symbols.struct(f"{prefix}_csr", "pqk_csr_s8_t", fields)
+
+    def _constant_outputs(self, op: Op, folded_bias: np.ndarray, multiplier, shift) -> np.ndarray:
+        """The output of every channel if it had no nonzero weights: its requantized bias, clamped."""
+        out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp)
+        return np.clip(multiply_by_quantized_multiplier_array(folded_bias, multiplier, shift) + out_zp, low, high)
+
+    def _packed_weights(self, layer: Layer, packed: PackedCsr) -> str:
+        prefix = self._prefix(layer)
+        layer.packed_requant = True
+        fields: list[tuple[str, object]] = [
+            (name, self.symbols.array(f"{prefix}_{symbol}", ctype, values, category) if len(values) else "NULL")
+            # symbol suffixes name the flash category for the size report (pqk_mcu.runner.arm)
+            for name, ctype, values, category, symbol in (
+                ("values", "int8_t", packed.values, "weights", "values"),
+                ("columns", "uint8_t", packed.columns, "indices", "columns"),
+                ("multiplier_shift", "uint32_t", packed.multiplier_shift, "requant", "multiplier_shift"),
+                ("records", "uint8_t", packed.records, "requant", "row_bias"),
+            )
+        ]
+        fields += [("record_bytes", packed.record_bytes), ("info_bits", packed.info_bits),
+                   ("right_shift_base", packed.right_shift_base)]
+        return "&" + self.symbols.struct(f"{prefix}_packed", "pqk_packed_csr_s8_t", fields)
 
     def _window_fields(self, op: Op, x: Tensor, y: Tensor, k_h: int, k_w: int) -> list[tuple[str, object]]:
         a = op.attrs
@@ -314,11 +351,12 @@ class Lowering:
                     f"op {op.name} (FULLY_CONNECTED): weights '{w.name}' have zero point {w.quant.zero_point[0]} (int8 needs 0)"
                 )
             m, s = fully_connected_multiplier(in_scale, w.quant.scale[0], out_scale)
-            multiplier, shift = np.full(out_features, m), np.full(out_features, s)
+            multiplier, shift = np.array([m]), np.array([s])
         batches = x.size // in_features
         weights = self._weights(layer, w.data, w.data, "pqk_fully_connected_s8", batches)
         fields: list[tuple[str, object]] = [
             ("batches", batches), ("input_features", in_features), ("output_features", out_features),
+            ("per_channel", int(w.quant.per_channel)),
         ]
         fields += self._requant_fields(layer, op, self._folded_bias(op, w.data, in_zp), multiplier, shift)
         params = self._params(layer, "pqk_fully_connected_s8_params_t", fields)

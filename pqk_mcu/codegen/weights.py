@@ -6,6 +6,8 @@ CSR keeps the nonzeros of each row in ascending column order; column indices use
 unsigned type that holds them. In flash the rows are delimited by one byte per row (its number of
 nonzeros) when no row has more than 255 nonzeros, else by row pointers in the narrowest type
 (``CsrMatrix.row_index``); kernels walk the rows in order, which both forms serve.
+The *_csr_dsp kernels take packed CSR (``PackedCsr``): the same nonzeros with each row's bias,
+multiplier and shift packed next to the row (about 7 bytes per row instead of 9 plus its length).
 """
 
 from __future__ import annotations
@@ -72,3 +74,102 @@ def encode_csr(matrix: np.ndarray) -> CsrMatrix:
         row_ptr=row_ptr.astype(row_dtype),
     )
 
+
+
+# Packed CSR (the *_csr_dsp kernels): the per-channel requantization lives next to the rows.
+PACKED_MULTIPLIER_BIT = 1 << 30  # every multiplier is in [2^30, 2^31): bit 30 is implied
+PACKED_SHIFT_CODES = 4  # right shifts right_shift_base .. right_shift_base + 3 (2 bits)
+DEPTHWISE_INFO_BITS = 8  # depthwise record: nonzeros << 4 | first column
+DEPTHWISE_MAX_COLUMNS = 15  # both fields 4 bits
+
+
+@dataclass(frozen=True)
+class PackedCsr:
+    """A CSR matrix whose per-channel requantization is packed for the *_csr_dsp kernels.
+
+    ``records``: one little-endian record of ``record_bytes`` (3 or 4) per row, ``bias <<
+    info_bits | info`` (bias signed), after one pad byte when records are 3 bytes (the kernels load
+    the 4 bytes that end with a record).
+    Conv rows: info = nonzeros, bias = folded bias. Depthwise rows (filters of up to 15 taps): info = nonzeros << 4 | first column; a row without nonzeros has its constant output as
+    bias, and ``columns`` holds only the columns after each row's first.
+    ``multiplier_shift``: per row with nonzeros (depthwise) or per row (conv), ``(multiplier - 2^30)
+    | (right shift - right_shift_base) << 30``."""
+
+    values: np.ndarray  # int8
+    columns: np.ndarray  # uint8
+    multiplier_shift: np.ndarray  # uint32
+    records: np.ndarray  # uint8
+    record_bytes: int
+    info_bits: int
+    right_shift_base: int
+
+    @property
+    def index_bytes(self) -> int:
+        return int(self.columns.nbytes)
+
+    @property
+    def requant_bytes(self) -> int:
+        return int(self.multiplier_shift.nbytes + self.records.nbytes)
+
+
+def _records(bias: np.ndarray, info: np.ndarray, info_bits: int) -> tuple[np.ndarray, int] | None:
+    """Little-endian records bias << info_bits | info in 3 bytes (after a pad byte) when every bias fits, else 4; None
+    when not even 4 bytes hold them."""
+    for record_bytes in (3, 4):
+        limit = 1 << (8 * record_bytes - info_bits - 1)
+        if bias.size == 0 or (bias.min() >= -limit and bias.max() < limit):
+            words = ((bias.astype(np.int64) << info_bits) | info.astype(np.int64)) & 0xFFFFFFFF
+            raw = words.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :record_bytes].reshape(-1)
+            # 3-byte records: a leading pad byte, so that every record ends a 4-byte load
+            return np.concatenate([np.zeros(4 - record_bytes, dtype=np.uint8), raw]), record_bytes
+    return None
+
+
+def _multiplier_shift(multiplier: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, int] | None:
+    right_shift = -shift.astype(np.int64)
+    if multiplier.size == 0:
+        return np.zeros(0, dtype=np.uint32), 1
+    base = int(right_shift.min())
+    if right_shift.max() - base >= PACKED_SHIFT_CODES or np.any(multiplier < PACKED_MULTIPLIER_BIT):
+        return None
+    packed = (multiplier.astype(np.int64) - PACKED_MULTIPLIER_BIT) | ((right_shift - base) << 30)
+    return packed.astype(np.uint32), base
+
+
+def encode_packed(matrix: np.ndarray, depthwise: bool, folded_bias: np.ndarray, multiplier, shift,
+                  constant_outputs: np.ndarray | None = None) -> PackedCsr | None:
+    """``matrix`` [rows][cols] with its requantization packed, or None where the format cannot hold it
+    (multipliers outside [2^30, 2^31), right shifts spread over more than four values, biases or
+    row lengths too wide; depthwise: more than 15 taps). ``constant_outputs``: depthwise, the output
+    of each row without nonzeros."""
+    csr = encode_csr(matrix)
+    if csr.columns.dtype != np.uint8:
+        return None
+    lengths = np.diff(csr.row_ptr.astype(np.int64))
+    multiplier = np.asarray(multiplier, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    bias = np.asarray(folded_bias, dtype=np.int64)
+    if depthwise:
+        if matrix.shape[1] > DEPTHWISE_MAX_COLUMNS:
+            return None
+        tapped = lengths > 0
+        starts = csr.row_ptr[:-1].astype(np.int64)
+        first = np.zeros(lengths.size, dtype=np.int64)
+        first[tapped] = csr.columns[starts[tapped]]
+        info = lengths << 4 | first
+        bias = np.where(tapped, bias, np.asarray(constant_outputs, dtype=np.int64))
+        info_bits = DEPTHWISE_INFO_BITS
+        keep = np.ones(csr.columns.size, dtype=bool)
+        keep[starts[tapped]] = False
+        columns = csr.columns[keep]
+        multiplier, shift = multiplier[tapped], shift[tapped]
+    else:
+        info = lengths
+        info_bits = max(1, int(lengths.max(initial=0)).bit_length())
+        columns = csr.columns
+    records = _records(bias, info, info_bits)
+    packed = _multiplier_shift(multiplier, shift)
+    if records is None or packed is None:
+        return None
+    return PackedCsr(values=csr.values, columns=columns.astype(np.uint8), multiplier_shift=packed[0],
+                     records=records[0], record_bytes=records[1], info_bits=info_bits, right_shift_base=packed[1])

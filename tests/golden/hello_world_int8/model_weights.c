@@ -2,7 +2,7 @@
  * pqk-mcu 0.1.0, model sha256 07606aa9defb18c9139ca33662cfeeb13d97a9d77d1f432de945424bc7cc7ef5
  *
  * Constant data: weights (288 B), sparse indices (0 B),
- * requantization parameters (297 B), tables (0 B), and one parameter
+ * requantization parameters (147 B), tables (0 B), and one parameter
  * block per op.
  */
 #include <stddef.h>
@@ -18,12 +18,12 @@ static const int32_t pqk_op0_bias[16] = {
     -1152, -6912, 1858, 3573, 11960, 13220, 8392, 12588, 11588, -3328, 18237, -2381, -10496, 1740, 15567, 3791,
 };
 
-static const int32_t pqk_op0_multiplier[16] = {
-    2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759, 2039655759,
+static const int32_t pqk_op0_multiplier[1] = {
+    2039655759,
 };
 
-static const int8_t pqk_op0_shift[16] = {
-    -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7,
+static const int8_t pqk_op0_shift[1] = {
+    -7,
 };
 
 const int8_t pqk_op1_weights[256] = {
@@ -49,12 +49,12 @@ static const int32_t pqk_op1_bias[16] = {
     -601, -21214, 3554, -20864, 1905, 15529, -12323, 6557, 21307, 8389, -20572, -23705, -2481, -11520, 2951, 35857,
 };
 
-static const int32_t pqk_op1_multiplier[16] = {
-    1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740, 1561796740,
+static const int32_t pqk_op1_multiplier[1] = {
+    1561796740,
 };
 
-static const int8_t pqk_op1_shift[16] = {
-    -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6,
+static const int8_t pqk_op1_shift[1] = {
+    -6,
 };
 
 const int8_t pqk_op2_weights[16] = {
@@ -77,6 +77,7 @@ const pqk_fully_connected_s8_params_t pqk_op0_params = {
     .batches = 1,
     .input_features = 1,
     .output_features = 16,
+    .per_channel = 0,
     .requant.bias = pqk_op0_bias,
     .requant.multiplier = pqk_op0_multiplier,
     .requant.shift = pqk_op0_shift,
@@ -89,6 +90,7 @@ const pqk_fully_connected_s8_params_t pqk_op1_params = {
     .batches = 1,
     .input_features = 16,
     .output_features = 16,
+    .per_channel = 0,
     .requant.bias = pqk_op1_bias,
     .requant.multiplier = pqk_op1_multiplier,
     .requant.shift = pqk_op1_shift,
@@ -101,6 +103,7 @@ const pqk_fully_connected_s8_params_t pqk_op2_params = {
     .batches = 1,
     .input_features = 16,
     .output_features = 1,
+    .per_channel = 0,
     .requant.bias = pqk_op2_bias,
     .requant.multiplier = pqk_op2_multiplier,
     .requant.shift = pqk_op2_shift,
