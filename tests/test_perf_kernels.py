@@ -120,7 +120,8 @@ def _few_tap_graph():
 
 
 def _assert_bit_exact(generated, target: str, tmp_path: Path) -> None:
-    """The generated model on ``target`` (host or cortex-m4) equals the reference on every input."""
+    """The generated model on ``target`` (host or cortex-m4) equals the reference on every input (all
+    outputs, one after another)."""
     from pqk_mcu.runner.arm import build_firmware
     from pqk_mcu.runner.host import build_host, run_host
     from pqk_mcu.runner.qemu import run_elf
@@ -133,8 +134,8 @@ def _assert_bit_exact(generated, target: str, tmp_path: Path) -> None:
                              runtime_sources=generated.runtime_sources).elf
         run = lambda x: run_elf(elf, "cortex-m4", x.tobytes())  # noqa: E731
     for x in _inputs(generated.graph):
-        expected = run_reference(generated.graph, [x])["outputs"][0]
-        assert np.frombuffer(run(x), dtype=np.int8).tolist() == expected.reshape(-1).tolist()
+        expected = np.concatenate([y.reshape(-1) for y in run_reference(generated.graph, [x])["outputs"]])
+        assert np.frombuffer(run(x), dtype=np.int8).tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
@@ -142,6 +143,34 @@ def test_single_tap_depthwise_channels(tmp_path, toolchain, target):
     generated = generate_c(_few_tap_graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
     assert {layer.kernel for layer in generated.layers} == {"pqk_depthwise_conv2d_s8_csr_dsp"}
     assert generated.arena_bytes < 2 * 7 * 6 * 12  # the stride-1 layers run in place
+    _assert_bit_exact(generated, target, tmp_path)
+
+
+def _single_tap_3x5_graph():
+    """One single-tap channel per position of a 3x5 filter (the packed format's 15 taps; taps up to
+    two columns away, so two border columns per side), SAME stride 1 on an odd-width map: the
+    rectangle's rows run as one pass through the plane with the border columns rewritten after it.
+    Both layers are outputs, so the second cannot overwrite its input (not in place)."""
+    rng = np.random.default_rng(11)
+    channels = 15
+    weights = np.zeros((1, 3, 5, channels), dtype=np.int8)
+    for c in range(channels):
+        weights[0, c // 5, c % 5, c] = rng.integers(1, 128) * rng.choice([-1, 1])
+    b = GraphBuilder()
+    x = b.input((1, 6, 5, channels), scale=0.05, zero_point=4)
+    outputs = []
+    for activation in ("RELU", "NONE"):
+        x = b.depthwise_conv2d(x, weights, list(rng.uniform(0.005, 0.01, channels)),
+                               rng.integers(-300, 300, channels).astype(np.int32), 0.05, -3, stride=1,
+                               padding="SAME", activation=activation)
+        outputs.append(x)
+    return b.build(outputs=outputs)
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_single_tap_depthwise_one_pass_through_rows(tmp_path, toolchain, target):
+    generated = generate_c(_single_tap_3x5_graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
+    assert {layer.kernel for layer in generated.layers} == {"pqk_depthwise_conv2d_s8_csr_dsp"}
     _assert_bit_exact(generated, target, tmp_path)
 
 

@@ -35,14 +35,12 @@ static inline void transpose4(const int8_t *const *row, int32_t k, uint32_t *out
 {
     const uint32_t a = pqk_load_s8x4(row[0] + k), b = pqk_load_s8x4(row[1] + k);
     const uint32_t c = pqk_load_s8x4(row[2] + k), d = pqk_load_s8x4(row[3] + k);
-    const uint32_t ab_even = (a & 0x00FF00FFu) | ((b & 0x00FF00FFu) << 8);
-    const uint32_t ab_odd = ((a >> 8) & 0x00FF00FFu) | (b & 0xFF00FF00u);
-    const uint32_t cd_even = (c & 0x00FF00FFu) | ((d & 0x00FF00FFu) << 8);
-    const uint32_t cd_odd = ((c >> 8) & 0x00FF00FFu) | (d & 0xFF00FF00u);
-    out[0] = (ab_even & 0xFFFFu) | (cd_even << 16);
-    out[2] = (ab_odd & 0xFFFFu) | (cd_odd << 16);
-    out[4] = (ab_even >> 16) | (cd_even & 0xFFFF0000u);
-    out[6] = (ab_odd >> 16) | (cd_odd & 0xFFFF0000u);
+    const uint32_t ab_even = pqk_uxtb16(a) | pqk_uxtb16(b) << 8, ab_odd = pqk_uxtb16_ror8(a) | (b & 0xFF00FF00u);
+    const uint32_t cd_even = pqk_uxtb16(c) | pqk_uxtb16(d) << 8, cd_odd = pqk_uxtb16_ror8(c) | (d & 0xFF00FF00u);
+    out[0] = pqk_pack_low_halves(ab_even, cd_even);
+    out[2] = pqk_pack_low_halves(ab_odd, cd_odd);
+    out[4] = pqk_pack_high_halves(ab_even, cd_even);
+    out[6] = pqk_pack_high_halves(ab_odd, cd_odd);
 }
 
 /* Filters larger than 1x1: the taps of pixel j go straight to byte j of every column's pair (byte
@@ -164,7 +162,6 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
     int8_t *out = output;
     int32_t oc;
     for (oc = 0; oc < out_c; ++oc) {
-        const pqk_fast_requant_t q = pqk_fast_requant_packed(multiplier_shift[oc], right_shift_base, base_offset);
         const int32_t word = pqk_packed_word(record_end);
         const int8_t *const value_end = value + (((uint32_t)word >> pad_bits) & length_mask);
         int32_t acc0 = word >> bias_shift, acc1 = acc0, acc2 = acc0, acc3 = acc0;
@@ -188,6 +185,8 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
             acc5 = pqk_smlabb(w, lanes, acc5);
             acc7 = pqk_smlabt(w, lanes, acc7);
         }
+        /* decoded after the sum: its three words would take registers the sum needs */
+        const pqk_fast_requant_t q = pqk_fast_requant_packed(multiplier_shift[oc], right_shift_base, base_offset);
         int8_t *o = out;
         /* unrolled (count is a constant 8 on the main path): an array would go through the stack */
         /* one moving pointer: eight precomputed addresses would not fit in registers */

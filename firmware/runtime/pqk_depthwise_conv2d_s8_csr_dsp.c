@@ -107,26 +107,41 @@ static void inside_range(int32_t start, int32_t step, int32_t size, int32_t coun
     *end = hi < *first ? *first : (hi < count ? hi : count);
 }
 
-/* n outputs of one tap: o[i * o_step] = requantize(bias + weight * x[i * x_step]). */
+/* n outputs of one tap: o[i * o_step] = requantize(bias + weight * x[i * x_step]), two per
+ * iteration (the loop test and pointer steps cost as much as a requantization); twice_bias and
+ * twice_weight are doubled so that the products are the doubled accumulators themselves. Each pair
+ * reads both inputs before it writes: in place, no output of a run is an input of a later one. */
 static inline __attribute__((always_inline)) void tap_run(int8_t *o, const int8_t *x, int32_t n, int32_t o_step,
-                                                          int32_t x_step, int32_t bias, int32_t weight,
+                                                          int32_t x_step, int32_t twice_bias, int32_t twice_weight,
                                                           const pqk_fast_requant_t *q, int full_range,
                                                           int32_t activation_min, int32_t activation_max)
 {
-    for (; n > 0; --n) {
-        *o = pqk_fast_clamp(pqk_fast_requantize(bias + weight * *x, q), full_range, activation_min, activation_max);
-        o += o_step;
-        x += x_step;
+    int8_t *const pairs_end = o + (n & ~1) * o_step;
+#define PQK_TAP(value)                                                                                          \
+    pqk_fast_clamp(pqk_fast_requantize_doubled(twice_bias + twice_weight * (value), q), full_range,               \
+                   activation_min, activation_max)
+    while (o != pairs_end) {
+        const int32_t first = x[0], second = x[x_step];
+        o[0] = PQK_TAP(first);
+        o[o_step] = PQK_TAP(second);
+        o += 2 * o_step;
+        x += 2 * x_step;
     }
+    if (n & 1) {
+        *o = PQK_TAP(*x);
+    }
+#undef PQK_TAP
 }
 
 /* A channel with one nonzero tap (column ``column``, weight ``weight``), read straight from the input
  * without a plane copy: outputs whose tap falls into the padding are requantize(bias + weight *
  * input_zero_point). The outputs whose tap is inside the input (a rectangle) come first, then the
- * constant border, which reads nothing. In place (output == input, stride 1) an output pixel of
- * the rectangle is written only after every output that reads the same input pixel: rows run
- * forward when the tap reads a row below (or the same row), backward otherwise, and within the
- * tap's own row columns run the same way. */
+ * constant border, which reads nothing. When input and output rows have the same width (stride 1)
+ * the rectangle's rows are one run through the plane: the outputs between its rows (border
+ * columns) read some other input pixel and are overwritten with the border afterwards. In place
+ * (output == input, stride 1) an output is written only after every output that reads the same
+ * input pixel: outputs run forward when the tap reads a later pixel (or the same), backward
+ * otherwise. */
 static inline __attribute__((always_inline)) void single_tap_channel(
     const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *image, int32_t column, int32_t weight, int32_t bias,
     const pqk_fast_requant_t *q, int32_t c, int8_t *out, int full_range)
@@ -140,7 +155,7 @@ static inline __attribute__((always_inline)) void single_tap_channel(
     const int32_t fy = column / win->filter_w;
     const int32_t y0 = fy * win->dilation_h - win->pad_top;                           /* input row of output row 0 */
     const int32_t x0 = (column - fy * win->filter_w) * win->dilation_w - win->pad_left; /* input column of column 0 */
-    const int rows_forward = y0 >= 0, columns_forward = y0 != 0 || x0 >= 0;
+    const int forward = y0 > 0 || (y0 == 0 && x0 >= 0);
     int32_t oy_first, oy_end, ox_first, ox_end, oy, k;
     inside_range(y0, win->stride_h, win->input_h, out_h, &oy_first, &oy_end);
     inside_range(x0, win->stride_w, win->input_w, out_w, &ox_first, &ox_end);
@@ -149,23 +164,24 @@ static inline __attribute__((always_inline)) void single_tap_channel(
         return;
     }
     {
-        const int32_t first_y = rows_forward ? oy_first : oy_end - 1;
-        const int32_t first_x = columns_forward ? ox_first : ox_end - 1;
-        const int32_t o_step = columns_forward ? channels : -channels;
+        const int32_t first_y = forward ? oy_first : oy_end - 1;
+        const int32_t first_x = forward ? ox_first : ox_end - 1;
+        const int32_t o_step = forward ? channels : -channels;
         const int32_t x_step = win->stride_w * o_step;
-        const int32_t o_row_step = rows_forward ? out_w * channels : -out_w * channels;
-        const int32_t x_row_step = (rows_forward ? win->stride_h : -win->stride_h) * win->input_w * channels;
+        const int32_t o_row_step = forward ? out_w * channels : -out_w * channels;
+        const int32_t x_row_step = (forward ? win->stride_h : -win->stride_h) * win->input_w * channels;
         const int32_t width = ox_end - ox_first;
         int8_t *o = out + (first_y * out_w + first_x) * channels + c;
         const int8_t *x =
             image + ((first_y * win->stride_h + y0) * win->input_w + first_x * win->stride_w + x0) * channels + c;
-        if (o_row_step == width * o_step && x_row_step == width * x_step) {
-            /* full-width rows that follow one another in input and output: one run */
-            tap_run(o, x, width * (oy_end - oy_first), o_step, x_step, bias, weight, q, full_range, activation_min,
-                    activation_max);
+        if (o_row_step == out_w * o_step && x_row_step == out_w * x_step) {
+            /* rows that follow one another in input and output: one run from the rectangle's first output to its last */
+            tap_run(o, x, (oy_end - oy_first - 1) * out_w + width, o_step, x_step, 2 * bias, 2 * weight, q,
+                    full_range, activation_min, activation_max);
         } else {
             for (oy = oy_first; oy < oy_end; ++oy) {
-                tap_run(o, x, width, o_step, x_step, bias, weight, q, full_range, activation_min, activation_max);
+                tap_run(o, x, width, o_step, x_step, 2 * bias, 2 * weight, q, full_range, activation_min,
+                        activation_max);
                 o += o_row_step;
                 x += x_row_step;
             }
@@ -174,15 +190,11 @@ static inline __attribute__((always_inline)) void single_tap_channel(
     /* the border: whole rows above and below the rectangle, the columns left and right of it */
     fill_run(out + c, oy_first * out_w, channels, pad_value);
     fill_run(out + oy_end * out_w * channels + c, (out_h - oy_end) * out_w, channels, pad_value);
-    if (ox_first > 0 || ox_end < out_w) {
-        for (oy = oy_first; oy < oy_end; ++oy) {
-            int8_t *const row = out + oy * out_w * channels + c;
-            for (k = 0; k < ox_first; ++k) {
-                row[k * channels] = pad_value;
-            }
-            for (k = ox_end; k < out_w; ++k) {
-                row[k * channels] = pad_value;
-            }
+    for (k = 0; k < out_w; ++k) {
+        if (k == ox_first) {
+            k = ox_end - 1; /* the rectangle's columns */
+        } else {
+            fill_run(out + (oy_first * out_w + k) * channels + c, oy_end - oy_first, out_w * channels, pad_value);
         }
     }
 }

@@ -56,6 +56,30 @@ static inline uint32_t pqk_sxtb16_ror8(uint32_t x)
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(result) : "r"(x));
     return result;
 }
+/* Bytes 1 and 3 zero-extended to halfwords (UXTB16 of the word rotated by 8), then bytes 0 and 2. */
+static inline uint32_t pqk_uxtb16_ror8(uint32_t x)
+{
+    uint32_t result;
+    __asm__("uxtb16 %0, %1, ror #8" : "=r"(result) : "r"(x));
+    return result;
+}
+static inline uint32_t pqk_uxtb16(uint32_t x)
+{
+    return (uint32_t)__uxtb16((uint8x4_t)x);
+}
+/* Low halfwords of low and high as one word (PKHBT), high halfwords (PKHTB). */
+static inline uint32_t pqk_pack_low_halves(uint32_t low, uint32_t high)
+{
+    uint32_t result;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(result) : "r"(low), "r"(high));
+    return result;
+}
+static inline uint32_t pqk_pack_high_halves(uint32_t low, uint32_t high)
+{
+    uint32_t result;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(result) : "r"(high), "r"(low));
+    return result;
+}
 /* Halfword-wise acc + SXTB16(x) and acc + SXTB16(x ror 8). */
 static inline uint32_t pqk_sxtab16(uint32_t acc, uint32_t x)
 {
@@ -121,6 +145,22 @@ static inline uint32_t pqk_sxtb16(uint32_t x)
 static inline uint32_t pqk_sxtb16_ror8(uint32_t x)
 {
     return pqk_sxtb16(pqk_ror8(x));
+}
+static inline uint32_t pqk_uxtb16_ror8(uint32_t x)
+{
+    return (x >> 8) & 0x00FF00FFu;
+}
+static inline uint32_t pqk_uxtb16(uint32_t x)
+{
+    return x & 0x00FF00FFu;
+}
+static inline uint32_t pqk_pack_low_halves(uint32_t low, uint32_t high)
+{
+    return (low & 0xFFFFu) | (high << 16);
+}
+static inline uint32_t pqk_pack_high_halves(uint32_t low, uint32_t high)
+{
+    return (low >> 16) | (high & 0xFFFF0000u);
 }
 static inline uint32_t pqk_sxtab16(uint32_t acc, uint32_t x)
 {
@@ -208,6 +248,15 @@ static inline pqk_fast_requant_t pqk_fast_requant_packed(uint32_t multiplier_shi
 static inline int32_t pqk_packed_word(const uint8_t *record_end)
 {
     return (int32_t)pqk_load_s8x4((const int8_t *)record_end - 4);
+}
+
+/* pqk_fast_requantize() of acc from twice_acc = 2 * acc: callers that can accumulate 2 * acc
+ * directly (doubled bias and weight) save the doubling; 2 * acc has acc's sign since |acc| < 2^30. */
+static inline __attribute__((always_inline)) int32_t pqk_fast_requantize_doubled(int32_t twice_acc,
+                                                                                 const pqk_fast_requant_t *q)
+{
+    const int32_t high = pqk_smmlar(twice_acc, q->multiplier, q->offset + (twice_acc >> 31));
+    return pqk_ssat8(high >> q->right_shift);
 }
 
 /* requantize(acc) + zero point, saturated to int8 (the clamp to the activation range follows). */

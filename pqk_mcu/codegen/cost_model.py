@@ -70,14 +70,14 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     # per_mac, per_output, per_tap_output, per_column, per_position, per_call; fit error, layers
     "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.57, 0.0, 0.0),  # worst error 1%, n=29
     "pqk_conv2d_s8_csr": KernelCost(31.48, 62.75, 5.94, 4.49, 0.0, 0.0),  # worst error 10%, n=29
-    "pqk_conv2d_s8_csr_dsp": KernelCost(2.56, 7.77, 0.23, 7.32, 0.0, 1749.2),  # worst error 11%, n=29
+    "pqk_conv2d_s8_csr_dsp": KernelCost(2.57, 7.17, 0.24, 7.4, 18.56, 1295.39),  # worst error 11%, n=29
     "pqk_conv2d_s8_dsp": KernelCost(1.14, 12.91, 0.3, 7.23, 0.0, 0.0),  # worst error 4%, n=29
     "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.38, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=22
-    "pqk_depthwise_conv2d_s8_csr": KernelCost(28.05, 66.79, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=22
-    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(9.95, 0.0, 0.44, 0.0, 0.0, 4197.92),  # worst error 21%, n=22
+    "pqk_depthwise_conv2d_s8_csr": KernelCost(28.05, 66.87, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=25
+    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(10.28, 0.0, 0.1, 8.52, 0.0, 0.0),  # worst error 8%, n=19
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.15, 26.81, 0.0, 35.09, 0.0, 0.0),  # worst error 0%, n=22
-    "pqk_fully_connected_s8": KernelCost(5.0, 65.08, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=14
-    "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 73.82, 0.0, 0.0, 0.0),  # worst error 1%, n=14
+    "pqk_fully_connected_s8": KernelCost(5.0, 62.57, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=14
+    "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 74.65, 0.0, 0.0, 0.0),  # worst error 1%, n=14
 }
 
 
