@@ -301,12 +301,14 @@ def _unpack_multiplier_shift(packed):
 
 @pytest.mark.parametrize("bias_scale", [100, 10_000_000])
 def test_packed_csr_round_trips(bias_scale):
-    """Conv rows: records hold bias and row length (3 bytes while they fit, else 4); multiplier and
-    shift come back from their packed word; the nonzeros are the CSR's."""
+    """Conv rows: records hold twice the bias (3 bytes while it fits, else 4); multiplier and shift
+    come back from their packed word; the nonzeros are the CSR's, doubled, interleaved with their
+    columns, the last of each row flagged, and an empty row has one zero entry."""
     from pqk_mcu.codegen.weights import encode_csr, encode_packed
 
     rng = np.random.default_rng(5)
     matrix = _weights(rng, (10, 40), 0.8)
+    matrix[3] = 0
     bias = rng.integers(-bias_scale, bias_scale, 10)
     multiplier = rng.integers(1 << 30, 1 << 31, 10)
     shift = rng.integers(-9, -5, 10)
@@ -314,11 +316,20 @@ def test_packed_csr_round_trips(bias_scale):
     csr = encode_csr(matrix)
     assert packed.record_bytes == (3 if bias_scale == 100 else 4)
     assert packed.records.size == 10 * packed.record_bytes + 4 - packed.record_bytes  # 3 bytes: a pad byte first
-    unpacked_bias, lengths = _unpack_records(packed)
-    assert unpacked_bias.tolist() == bias.tolist()
-    assert lengths.tolist() == np.diff(csr.row_ptr.astype(int)).tolist()
+    unpacked_bias, info = _unpack_records(packed)
+    assert packed.info_bits == 0 and unpacked_bias.tolist() == (2 * bias).tolist()
     assert [a.tolist() for a in _unpack_multiplier_shift(packed)] == [multiplier.tolist(), shift.tolist()]
-    assert packed.values.tolist() == csr.values.tolist() and packed.columns.tolist() == csr.columns.tolist()
+    entries = packed.value_columns.astype(np.uint16)
+    twice_values, columns, last = entries.view(np.int16) >> 7, entries & 63, (entries >> 6) & 1
+    rows = np.split(np.arange(entries.size), np.flatnonzero(last) + 1)[:-1]
+    assert len(rows) == 10 and all(last[row].tolist() == [0] * (row.size - 1) + [1] for row in rows)
+    assert [twice_values[rows[3]].tolist(), columns[rows[3]].tolist()] == [[0], [0]]  # the empty row's zero entry
+    for r, row in enumerate(rows):
+        if r != 3:
+            begin, end = int(csr.row_ptr[r]), int(csr.row_ptr[r + 1])
+            assert twice_values[row].tolist() == (2 * csr.values[begin:end].astype(int)).tolist()
+            assert columns[row].tolist() == csr.columns[begin:end].tolist()
+    assert packed.index_bytes == packed.value_columns.size  # the column bytes of value_columns
 
 
 def test_packed_depthwise_rows():
@@ -352,6 +363,8 @@ def test_packed_csr_refuses_what_it_cannot_hold():
     assert encode_packed(matrix, False, np.array([0, 1 << 30]), multiplier, np.array([-1, -1])) is None  # wide bias
     assert encode_packed(np.ones((2, 16), dtype=np.int8), True, bias, multiplier, np.array([-1, -1]),
                          constant_outputs=np.zeros(2)) is None  # 16 taps
+    assert encode_packed(np.ones((2, 65), dtype=np.int8), False, bias, multiplier,
+                         np.array([-1, -1])) is None  # six column bits
 
 
 def _wide_bias_graph():
@@ -372,4 +385,27 @@ def test_packed_four_byte_records_bit_exact(tmp_path, toolchain, target):
     assert {layer.kernel for layer in generated.layers} == {"pqk_depthwise_conv2d_s8_csr_dsp",
                                                             "pqk_conv2d_s8_csr_dsp"}
     assert ".record_bytes = 4" in (generated.out_dir / "model_weights.c").read_text()
+    _assert_bit_exact(generated, target, tmp_path)
+
+
+def _widest_packed_conv_graph():
+    """A 1x1 conv over 64 channels (the packed conv's widest rows: column 63 with the last-of-row bit
+    and the value above them): rows ending at column 63, an empty row, a single-nonzero row, a full row."""
+    rng = np.random.default_rng(13)
+    w = _weights(rng, (6, 1, 1, 64), 0.9)
+    w[0, 0, 0, 63] = -127
+    w[1] = 0
+    w[2] = 0
+    w[2, 0, 0, 63] = 127
+    w[3] = rng.integers(1, 4, size=64)
+    b = GraphBuilder()
+    x = b.input((1, 3, 4, 64), scale=0.05, zero_point=-3)
+    x = b.conv2d(x, w, list(rng.uniform(0.0005, 0.001, 6)), rng.integers(-500, 500, 6).astype(np.int32), 0.2, 4)
+    return b.build(outputs=[x])
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_packed_conv_widest_rows_bit_exact(tmp_path, toolchain, target):
+    generated = generate_c(_widest_packed_conv_graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
+    assert {layer.kernel for layer in generated.layers} == {"pqk_conv2d_s8_csr_dsp"}
     _assert_bit_exact(generated, target, tmp_path)

@@ -131,7 +131,8 @@ def markdown(results: dict) -> str:
         "",
         "## Overhead floor",
         "",
-        f"With every weight zero (no multiply-accumulate left) the same network still takes "
+        f"With every weight zero (no multiply-accumulate left but one zero entry per CONV_2D channel: the "
+        f"packed conv rows are never empty) the same network still takes "
         f"**{floor['instructions']:,}** instructions on {REFERENCE_BOARD}: requantizing, clamping and storing the "
         "40,000 int8 outputs of the five CONV_2D layers (per-channel multipliers, bit-exact), gathering "
         "their input blocks and looping, and filling the 32,000 depthwise outputs (a channel without "

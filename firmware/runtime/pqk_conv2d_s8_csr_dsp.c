@@ -1,8 +1,9 @@
 /* pqk_conv2d_s8_csr_dsp: int8 CONV_2D, CSR weights, DSP extension; pixel-block sparse times dense.
  *
  * input  [batches][input_h][input_w][input_c]     int8
- * weights packed CSR (pqk_packed_csr_s8_t: bias, multiplier and shift per row in it) [output_c]
- *         [filter_h * filter_w * input_c], column (fh * filter_w + fw) * input_c + ic
+ * weights packed CSR (pqk_packed_csr_s8_t: bias, multiplier and shift per row in it, nonzeros in
+ *         value_columns) [output_c][filter_h * filter_w * input_c] (at most 64 columns), column
+ *         (fh * filter_w + fw) * input_c + ic
  * output [batches][output_h][output_w][output_c]  int8 in [activation_min, activation_max]
  * scratch pqk_conv2d_s8_csr_dsp_buffer_size() bytes, 4-byte aligned.
  * Same bytes as pqk_conv2d_s8_csr on the same matrix (the lowering checks pqk_dsp.h's
@@ -44,9 +45,10 @@ static inline void transpose4(const int8_t *const *row, int32_t k, uint32_t *out
 }
 
 /* Filters larger than 1x1: the taps of pixel j go straight to byte j of every column's pair (byte
- * BLOCK * column + j), padded taps = input_zero_point. */
-static void gather_window(const pqk_conv2d_s8_params_t *params, const int8_t *input, int32_t first, int32_t count,
-                          int8_t *bytes)
+ * BLOCK * column + j), padded taps = input_zero_point. Out of line: inlined into the kernel, it
+ * costs the channel loop registers (measured). */
+static __attribute__((noinline)) void gather_window(const pqk_conv2d_s8_params_t *params, const int8_t *input,
+                                                    int32_t first, int32_t count, int8_t *bytes)
 {
     const pqk_window_t *win = &params->window;
     /* locals: the byte stores could alias *win as far as the compiler knows */
@@ -70,6 +72,18 @@ static void gather_window(const pqk_conv2d_s8_params_t *params, const int8_t *in
         const int32_t lead = left * channels, body = (right - left) * channels, tail = span - lead - body;
         const int8_t *const image = input + b * input_h * input_w * channels;
         int8_t *dst = bytes + j;
+        if (dilation_w == 1 && body == span && iy0 >= 0 && iy0 + (filter_h - 1) * dilation_h < input_h) {
+            /* the whole window inside the input (the common case): filter rows of span input bytes */
+            const int8_t *const window = image + (iy0 * input_w + ix0) * channels;
+            for (fy = 0; fy < filter_h; ++fy) {
+                const int8_t *const src = window + fy * dilation_h * input_w * channels;
+                for (i = 0; i < span; ++i) {
+                    *dst = src[i];
+                    dst += BLOCK;
+                }
+            }
+            continue;
+        }
         for (fy = 0; fy < filter_h; ++fy) {
             const int32_t iy = iy0 + fy * dilation_h;
             if (iy < 0 || iy >= input_h) {
@@ -154,46 +168,54 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
     const uint32_t *multiplier_shift = weights->multiplier_shift;
     const int32_t right_shift_base = weights->right_shift_base, record_bytes = weights->record_bytes;
     const uint32_t base_offset = pqk_odd_zero_point(rq) << (right_shift_base - 1);
-    const int32_t pad_bits = 32 - 8 * record_bytes, bias_shift = pad_bits + weights->info_bits;
-    const uint32_t length_mask = (1u << weights->info_bits) - 1u;
+    const int32_t pad_bits = 32 - 8 * record_bytes;
     const uint8_t *record_end = weights->records + 4;
-    const int8_t *value = weights->values;
-    const uint8_t *col = weights->columns;
+    /* one pointer walks value and column and the row ends at a flagged entry, so the sum's eight
+     * accumulators, pointer, scratch base and four temporaries fit the 14 registers */
+    const uint16_t *pair = weights->value_columns;
     int8_t *out = output;
     int32_t oc;
     for (oc = 0; oc < out_c; ++oc) {
-        const int32_t word = pqk_packed_word(record_end);
-        const int8_t *const value_end = value + (((uint32_t)word >> pad_bits) & length_mask);
-        int32_t acc0 = word >> bias_shift, acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        int32_t acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
+        /* twice the sum (doubled bias and values): what pqk_fast_requantize_doubled() takes */
+        const int32_t bias = pqk_packed_word(record_end) >> pad_bits;
+        int32_t acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7;
+        int last;
         record_end += record_bytes;
-        while (value != value_end) {
-            const uint32_t w = (uint32_t)(int32_t)*value++;
-            const uint32_t *pair = columns + 2 * (int32_t)*col++;
-            uint32_t low, high, lanes;
-            PQK_LOAD_PAIR(pair, 0, low, high);
-            lanes = pqk_sxtb16(low); /* pixels 0, 2 */
-            acc0 = pqk_smlabb(w, lanes, acc0);
-            acc2 = pqk_smlabt(w, lanes, acc2);
-            lanes = pqk_sxtb16_ror8(low); /* pixels 1, 3 */
-            acc1 = pqk_smlabb(w, lanes, acc1);
-            acc3 = pqk_smlabt(w, lanes, acc3);
-            lanes = pqk_sxtb16(high); /* pixels 4, 6 */
-            acc4 = pqk_smlabb(w, lanes, acc4);
-            acc6 = pqk_smlabt(w, lanes, acc6);
-            lanes = pqk_sxtb16_ror8(high); /* pixels 5, 7 */
-            acc5 = pqk_smlabb(w, lanes, acc5);
-            acc7 = pqk_smlabt(w, lanes, acc7);
+        /* Entry ``*pair`` (twice the value (9 bits signed) << 7 | last of the row << 6 | column)
+         * applied to its column's eight pixels, added to from0 .. from7. */
+#define PQK_ADD_LANES(value, even, odd, from_even, from_odd)                                             \
+    lanes = (value);                                                                                     \
+    (even) = pqk_smlabb(w, lanes, from_even);                                                            \
+    (odd) = pqk_smlabt(w, lanes, from_odd)
+#define PQK_ADD_ENTRY(from0, from1, from2, from3, from4, from5, from6, from7)                            \
+    do {                                                                                                 \
+        const uint32_t nonzero = *pair++;                                                                \
+        const uint32_t w = (uint32_t)((int32_t)(nonzero << 16) >> 23);                                   \
+        uint32_t column_high, low, high, lanes; /* column << 26: >> 23 is its byte offset */             \
+        PQK_SHIFT_OUT(nonzero, 26, last, column_high);                                                   \
+        PQK_LOAD_PAIR((const uint8_t *)columns + (column_high >> 23), 0, low, high);                     \
+        PQK_ADD_LANES(pqk_sxtb16(low), acc0, acc2, from0, from2);       /* pixels 0, 2 */                \
+        PQK_ADD_LANES(pqk_sxtb16_ror8(low), acc1, acc3, from1, from3);  /* pixels 1, 3 */                \
+        PQK_ADD_LANES(pqk_sxtb16(high), acc4, acc6, from4, from6);      /* pixels 4, 6 */                \
+        PQK_ADD_LANES(pqk_sxtb16_ror8(high), acc5, acc7, from5, from7); /* pixels 5, 7 */                \
+    } while (0)
+        /* every row has an entry (a zero one when it has no nonzeros): the first starts from the
+         * bias, which saves copying it to the eight accumulators */
+        PQK_ADD_ENTRY(bias, bias, bias, bias, bias, bias, bias, bias);
+        while (!last) {
+            PQK_ADD_ENTRY(acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7);
         }
+#undef PQK_ADD_ENTRY
+#undef PQK_ADD_LANES
         /* decoded after the sum: its three words would take registers the sum needs */
         const pqk_fast_requant_t q = pqk_fast_requant_packed(multiplier_shift[oc], right_shift_base, base_offset);
         int8_t *o = out;
         /* unrolled (count is a constant 8 on the main path): an array would go through the stack */
         /* one moving pointer: eight precomputed addresses would not fit in registers */
-#define PQK_STORE(j, acc)                                                                                       \
-    if (count > (j)) {                                                                                          \
-        *o = pqk_fast_clamp(pqk_fast_requantize(acc, &q), full_range, activation_min, activation_max);          \
-        o += out_c;                                                                                             \
+#define PQK_STORE(j, acc)                                                                                           \
+    if (count > (j)) {                                                                                              \
+        *o = pqk_fast_clamp(pqk_fast_requantize_doubled(acc, &q), full_range, activation_min, activation_max);      \
+        o += out_c;                                                                                                 \
     }
         PQK_STORE(0, acc0)
         PQK_STORE(1, acc1)

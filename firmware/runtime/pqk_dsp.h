@@ -118,6 +118,10 @@ static inline int32_t pqk_smmlar(int32_t a, int32_t b, int32_t acc)
     __asm__("smmlar %0, %1, %2, %3" : "=r"(result) : "r"(a), "r"(b), "r"(acc));
     return result;
 }
+/* result = x << shift, and bit = the last bit shifted out (bit 32 - shift of x), with one LSLS: the
+ * bit stays in the carry flag for the caller's branch. */
+#define PQK_SHIFT_OUT(x, shift, bit, result)                                                              \
+    __asm__("lsls %0, %2, %3" : "=r"(result), "=@cccs"(bit) : "r"(x), "I"(shift))
 /* GCC 12's arm_acle.h assigns the unsigned __builtin_arm_ssat result to an int32_t inside the
  * __ssat macro, which -Wconversion reports at every use. */
 #pragma GCC diagnostic push
@@ -171,6 +175,11 @@ static inline uint32_t pqk_sxtab16_ror8(uint32_t acc, uint32_t x)
 {
     return pqk_sxtab16(acc, pqk_ror8(x));
 }
+#define PQK_SHIFT_OUT(x, shift, bit, result)                                                              \
+    do {                                                                                                 \
+        (bit) = (int)(((x) >> (32 - (shift))) & 1u);                                                     \
+        (result) = (x) << (shift);                                                                       \
+    } while (0)
 #define PQK_LOAD_PAIR(p, offset, low, high)                                                              \
     do {                                                                                                 \
         (low) = ((const uint32_t *)(const void *)((const uint8_t *)(p) + (offset)))[0];                 \

@@ -34,14 +34,18 @@ typedef struct {
 
 /* Packed CSR of the *_csr_dsp kernels (pqk_mcu/codegen/weights.py PackedCsr): the nonzeros with each
  * row's requantization. records: one pad byte when record_bytes is 3, then record_bytes (3 or 4)
- * little-endian bytes per row, bias << info_bits | info (bias signed). Conv rows: info = nonzeros, bias = folded bias.
+ * little-endian bytes per row, bias << info_bits | info (bias signed). Conv rows: info_bits 0, bias =
+ * twice the folded bias; the nonzeros are in value_columns, one entry 2 * value << 7 | (last of its
+ * row) << 6 | column each, one zero entry for a row without nonzeros (values and columns NULL).
  * Depthwise rows: info = nonzeros << 4 | first column; a row without nonzeros has its constant
- * output as bias; columns holds the columns after each row's first. multiplier_shift: per row
- * (conv) or per row with nonzeros (depthwise), (multiplier - 2^30) | (right shift -
- * right_shift_base) << 30. The params' requant arrays are then NULL. */
+ * output as bias; the nonzeros in values, in columns the columns after each row's first
+ * (value_columns NULL). multiplier_shift: per row (conv) or per row with nonzeros (depthwise),
+ * (multiplier - 2^30) | (right shift - right_shift_base) << 30. The params' requant arrays are
+ * then NULL. */
 typedef struct {
     const int8_t *values;
     const uint8_t *columns;
+    const uint16_t *value_columns;
     const uint32_t *multiplier_shift;
     const uint8_t *records;
     int32_t record_bytes;

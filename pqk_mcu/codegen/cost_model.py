@@ -69,8 +69,8 @@ class KernelCost:
 KERNEL_COSTS: dict[str, KernelCost] = {
     # per_mac, per_output, per_tap_output, per_column, per_position, per_call; fit error, layers
     "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.57, 0.0, 0.0),  # worst error 1%, n=29
-    "pqk_conv2d_s8_csr": KernelCost(31.48, 62.75, 5.94, 4.49, 0.0, 0.0),  # worst error 10%, n=29
-    "pqk_conv2d_s8_csr_dsp": KernelCost(2.57, 7.17, 0.24, 7.4, 18.56, 1295.39),  # worst error 11%, n=29
+    "pqk_conv2d_s8_csr": KernelCost(31.5, 59.13, 6.0, 7.9, 0.0, 0.0),  # worst error 11%, n=32
+    "pqk_conv2d_s8_csr_dsp": KernelCost(2.32, 0.83, 0.24, 9.06, 108.32, 0.0),  # worst error 13%, n=26
     "pqk_conv2d_s8_dsp": KernelCost(1.14, 12.91, 0.3, 7.23, 0.0, 0.0),  # worst error 4%, n=29
     "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.38, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=22
     "pqk_depthwise_conv2d_s8_csr": KernelCost(28.05, 66.87, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=25
@@ -197,7 +197,8 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
             estimated_instructions=estimate_instructions(kernel, nonzeros if sparse else int(matrix.size), rows,
                                                          layout.positions, matrix.shape[1],
                                                          layout.filter_h * layout.filter_w),
-            weight_bytes=int(csr.values.nbytes) if sparse else int(matrix.size),
+            weight_bytes=(packed_choice.value_bytes if packed_choice
+                          else int(csr.values.nbytes) if sparse else int(matrix.size)),
             index_bytes=packed_choice.index_bytes if packed_choice else (csr.index_bytes if sparse else 0),
             csr=csr if sparse and packed_choice is None else None,
             requant_bytes=packed_choice.requant_bytes if packed_choice else REQUANT_BYTES_PER_ROW * rows,

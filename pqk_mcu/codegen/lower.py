@@ -36,6 +36,9 @@ from pqk_mcu.quant import gemmlowp
 from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS
 
 ARRAY_CATEGORIES = ("weights", "indices", "requant", "tables")
+# Packed CSR's interleaved nonzeros (uint16: a 9-bit doubled value, a row-end bit, a 6-bit column): the
+# flash report counts each entry as one value byte (weights) and one column byte (indices).
+VALUE_COLUMNS = "value_columns"
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,11 @@ class SymbolTable:
     def bytes_by_category(self) -> dict[str, int]:
         totals = {category: 0 for category in ARRAY_CATEGORIES}
         for array in self.arrays:
-            totals[array.category] += array.nbytes
+            if array.category == VALUE_COLUMNS:
+                totals["weights"] += array.nbytes // 2
+                totals["indices"] += array.nbytes // 2
+            else:
+                totals[array.category] += array.nbytes
         return totals
 
 
@@ -275,12 +282,16 @@ class Lowering:
     def _packed_weights(self, layer: Layer, packed: PackedCsr) -> str:
         prefix = self._prefix(layer)
         layer.packed_requant = True
+        if packed.value_columns is None:
+            nonzeros = [("values", "int8_t", packed.values, "weights", "values"),
+                        ("columns", "uint8_t", packed.columns, "indices", "columns")]
+        else:
+            nonzeros = [("value_columns", "uint16_t", packed.value_columns, VALUE_COLUMNS, "value_columns")]
         fields: list[tuple[str, object]] = [
             (name, self.symbols.array(f"{prefix}_{symbol}", ctype, values, category) if len(values) else "NULL")
             # symbol suffixes name the flash category for the size report (pqk_mcu.runner.arm)
             for name, ctype, values, category, symbol in (
-                ("values", "int8_t", packed.values, "weights", "values"),
-                ("columns", "uint8_t", packed.columns, "indices", "columns"),
+                *nonzeros,
                 ("multiplier_shift", "uint32_t", packed.multiplier_shift, "requant", "multiplier_shift"),
                 ("records", "uint8_t", packed.records, "requant", "row_bias"),
             )

@@ -81,6 +81,7 @@ PACKED_MULTIPLIER_BIT = 1 << 30  # every multiplier is in [2^30, 2^31): bit 30 i
 PACKED_SHIFT_CODES = 4  # right shifts right_shift_base .. right_shift_base + 3 (2 bits)
 DEPTHWISE_INFO_BITS = 8  # depthwise record: nonzeros << 4 | first column
 DEPTHWISE_MAX_COLUMNS = 15  # both fields 4 bits
+CONV_MAX_COLUMNS = 64  # 6 column bits in a value_columns entry
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,16 @@ class PackedCsr:
     ``records``: one little-endian record of ``record_bytes`` (3 or 4) per row, ``bias <<
     info_bits | info`` (bias signed), after one pad byte when records are 3 bytes (the kernels load
     the 4 bytes that end with a record).
-    Conv rows: info = nonzeros, bias = folded bias. Depthwise rows (filters of up to 15 taps): info = nonzeros << 4 | first column; a row without nonzeros has its constant output as
-    bias, and ``columns`` holds only the columns after each row's first.
+    Depthwise rows (filters of up to 15 taps): info = nonzeros << 4 | first column; a row without
+    nonzeros has its constant output as bias, and ``columns`` holds only the columns after each row's
+    first.
     ``multiplier_shift``: per row with nonzeros (depthwise) or per row (conv), ``(multiplier - 2^30)
-    | (right shift - right_shift_base) << 30``."""
+    | (right shift - right_shift_base) << 30``.
+    Conv rows: bias = twice the folded bias, no info (``info_bits`` 0); the kernel reads the nonzeros
+    from ``value_columns``, one uint16 per nonzero, ``2 * value << 7 | (last of its row) << 6 | column``
+    (9-bit two's complement; so at most 64 columns), and a row without nonzeros has one zero entry:
+    one pointer walks value and column, no row end or emptiness test to keep, and the kernel
+    accumulates twice the sum, which its requantization wants."""
 
     values: np.ndarray  # int8
     columns: np.ndarray  # uint8
@@ -102,10 +109,17 @@ class PackedCsr:
     record_bytes: int
     info_bits: int
     right_shift_base: int
+    value_columns: np.ndarray | None = None  # uint16, conv rows (then values and columns are not stored)
+
+    @property
+    def value_bytes(self) -> int:
+        """Value bytes in flash; ``value_columns`` counts as one value and one column byte per entry."""
+        return int(self.values.nbytes if self.value_columns is None else self.value_columns.size)
 
     @property
     def index_bytes(self) -> int:
-        return int(self.columns.nbytes)
+        """Column bytes in flash (see ``value_bytes``)."""
+        return int(self.columns.nbytes if self.value_columns is None else self.value_columns.size)
 
     @property
     def requant_bytes(self) -> int:
@@ -163,13 +177,25 @@ def encode_packed(matrix: np.ndarray, depthwise: bool, folded_bias: np.ndarray, 
         keep[starts[tapped]] = False
         columns = csr.columns[keep]
         multiplier, shift = multiplier[tapped], shift[tapped]
+        value_columns = None
     else:
-        info = lengths
-        info_bits = max(1, int(lengths.max(initial=0)).bit_length())
+        if matrix.shape[1] > CONV_MAX_COLUMNS:
+            return None
+        info = np.zeros(lengths.size, dtype=np.int64)
+        info_bits = 0
+        bias = 2 * bias
         columns = csr.columns
+        last = np.zeros(columns.size, dtype=np.int64)
+        last[csr.row_ptr[1:][lengths > 0].astype(np.int64) - 1] = 1
+        twice_values = (2 * csr.values.astype(np.int64)) & 0x1FF
+        entries = twice_values << 7 | last << 6 | columns.astype(np.int64)
+        # a row without nonzeros: one zero entry (the kernel's sum runs at least once)
+        entries = np.insert(entries, csr.row_ptr[:-1][lengths == 0].astype(np.int64), 1 << 6)
+        value_columns = entries.astype(np.uint16)
     records = _records(bias, info, info_bits)
     packed = _multiplier_shift(multiplier, shift)
     if records is None or packed is None:
         return None
     return PackedCsr(values=csr.values, columns=columns.astype(np.uint8), multiplier_shift=packed[0],
-                     records=records[0], record_bytes=records[1], info_bits=info_bits, right_shift_base=packed[1])
+                     records=records[0], record_bytes=records[1], info_bits=info_bits, right_shift_base=packed[1],
+                     value_columns=value_columns)

@@ -50,9 +50,11 @@ PARTS = ("text", "rodata", "data", "bss")
 # Where the bytes come from. Objects are grouped by the folder they were compiled into; data of
 # the generated model is split further by the array names pqk_mcu.codegen gives each category
 # (<layer>_weights / _values, <layer>_columns / _row_ptr / _row_lengths, <layer>_bias / _multiplier / _shift,
+# <layer>_value_columns: half weights, half indices,
 # <layer>_table / _exp_table); the rest of its data (parameter structs, pointer tables) is "model".
 CATEGORIES = ("kernels", "model", "weights", "indices", "requant", "tables", "arena", "platform")
 _SYMBOL_CATEGORIES = (
+    ("value_columns", re.compile(r"_value_columns$")),  # packed CSR nonzeros: split by _add()
     ("indices", re.compile(r"_(columns|row_ptr|row_lengths)$")),
     ("requant", re.compile(r"_(bias|multiplier|shift|copy_sizes)$")),
     ("tables", re.compile(r"_table$")),
@@ -361,6 +363,14 @@ def _add(parts: dict[str, dict[str, int]], section: str, size: int, origin: str,
     if size == 0:
         return
     category = classify_section(section, origin, kind)
+    if category == "value_columns":  # uint16 entries: one value byte and one column byte each
+        _add_bytes(parts, "weights", kind, size // 2)
+        _add_bytes(parts, "indices", kind, size - size // 2)
+    else:
+        _add_bytes(parts, category, kind, size)
+
+
+def _add_bytes(parts: dict[str, dict[str, int]], category: str, kind: str, size: int) -> None:
     bucket = parts.setdefault(category, {})
     bucket[kind] = bucket.get(kind, 0) + size
 
