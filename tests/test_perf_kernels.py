@@ -404,8 +404,26 @@ def _widest_packed_conv_graph():
     return b.build(outputs=[x])
 
 
+
+
+def _width_padded_conv_graph():
+    """Sparse convolutions that take the width-padded input copy: DS-CNN's first layer shape
+    (10x4 stride 2 SAME, one input channel: windows over all four borders) on a small odd map, then
+    3x3 stride 2 SAME on 3 channels (a filter row of 9 bytes: the transpose's byte remainder)."""
+    rng = np.random.default_rng(11)
+    b = GraphBuilder()
+    x = b.input((1, 13, 7, 1), scale=0.25, zero_point=10)
+    x = b.conv2d(x, _weights(rng, (3, 10, 4, 1), 0.5), list(rng.uniform(0.002, 0.01, 3)),
+                 rng.integers(-500, 500, 3).astype(np.int32), 0.1, -128, stride=2, padding="SAME",
+                 activation="RELU")
+    x = b.conv2d(x, _weights(rng, (5, 3, 3, 3), 0.5), list(rng.uniform(0.002, 0.01, 5)),
+                 rng.integers(-500, 500, 5).astype(np.int32), 0.1, 6, stride=2, padding="SAME")
+    return b.build(outputs=[x])
+
+
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
-def test_packed_conv_widest_rows_bit_exact(tmp_path, toolchain, target):
-    generated = generate_c(_widest_packed_conv_graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
+@pytest.mark.parametrize("graph", [_widest_packed_conv_graph, _width_padded_conv_graph])
+def test_packed_conv_bit_exact(tmp_path, toolchain, target, graph):
+    generated = generate_c(graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
     assert {layer.kernel for layer in generated.layers} == {"pqk_conv2d_s8_csr_dsp"}
     _assert_bit_exact(generated, target, tmp_path)

@@ -25,10 +25,56 @@ static int32_t columns_of(const pqk_window_t *win)
     return win->filter_h * win->filter_w * win->input_c;
 }
 
-/* The transposed block: BLOCK bytes per column. */
+/* Columns of the input with its left and right padding filled in (undilated filters). */
+static int32_t padded_width(const pqk_window_t *win)
+{
+    return (win->output_w - 1) * win->stride_w + win->filter_w;
+}
+
+/* Whether the kernel first copies the input with its width padding filled in (plus one filter row
+ * of input_zero_point for the rows above and below the input): every filter row of every window
+ * is then one contiguous span, gathered by 4x4 transposes (a byte loop costs about three times
+ * as much, measured). */
+static int pads_width(const pqk_window_t *win)
+{
+    return (win->filter_h != 1 || win->filter_w != 1) && win->dilation_w == 1 &&
+           (win->pad_left > 0 || padded_width(win) - win->pad_left > win->input_w);
+}
+
+/* The transposed block: BLOCK bytes per column; then, where pads_width(), the width-padded input
+ * and its padding row. */
 int32_t pqk_conv2d_s8_csr_dsp_buffer_size(const pqk_conv2d_s8_params_t *params)
 {
-    return BLOCK * columns_of(&params->window);
+    const pqk_window_t *win = &params->window;
+    const int32_t padded =
+        pads_width(win) ? (win->batches * win->input_h * padded_width(win) + win->filter_w) * win->input_c : 0;
+    return BLOCK * columns_of(win) + padded;
+}
+
+/* input -> padded: each input row between pad_left and the remaining padded columns, both
+ * input_zero_point (input columns no window reaches are left out), then the padding row. */
+static void pad_width(const pqk_window_t *win, int8_t fill, const int8_t *input, int8_t *padded)
+{
+    const int32_t channels = win->input_c, rows = win->batches * win->input_h;
+    const int32_t lead = win->pad_left * channels, width = padded_width(win) * channels;
+    const int32_t reached = padded_width(win) - win->pad_left;
+    const int32_t body = (reached < win->input_w ? reached : win->input_w) * channels;
+    int32_t r, i;
+    for (r = 0; r < rows; ++r) {
+        for (i = 0; i < lead; ++i) {
+            *padded++ = fill;
+        }
+        for (i = 0; i < body; ++i) {
+            *padded++ = input[i];
+        }
+        for (i = lead + body; i < width; ++i) {
+            *padded++ = fill;
+        }
+        input += win->input_w * channels;
+    }
+    for (i = 0; i < win->filter_w * channels; ++i) {
+        padded[i] = fill;
+    }
 }
 
 /* 4x4 byte transpose: columns k .. k + 3 of four pixels' rows -> one word per column (byte j = row j). */
@@ -120,16 +166,66 @@ static __attribute__((noinline)) void gather_window(const pqk_conv2d_s8_params_t
     }
 }
 
+/* Bytes 0 .. size - 1 of the eight rows as two words per column (rows 0-3, then 4-7; byte j =
+ * row j), four columns at a time. */
+static void transpose_rows(const int8_t *const *row, int32_t size, uint32_t *columns)
+{
+    int32_t j, k;
+    for (k = 0; k + 4 <= size; k += 4) {
+        transpose4(row, k, columns + 2 * k);
+        transpose4(row + 4, k, columns + 2 * k + 1);
+    }
+    for (; k < size; ++k) {
+        for (j = 0; j < 2; ++j) {
+            const int8_t *const *r = row + 4 * j;
+            columns[2 * k + j] = (uint32_t)(uint8_t)r[0][k] | (uint32_t)(uint8_t)r[1][k] << 8 |
+                                 (uint32_t)(uint8_t)r[2][k] << 16 | (uint32_t)(uint8_t)r[3][k] << 24;
+        }
+    }
+}
+
+/* gather_window() on the width-padded input (pad_left 0, input_w its padded width): filter row
+ * fy of pixel j is one span of the input, or fill_row above and below it. */
+static void gather_padded(const pqk_window_t *win, const int8_t *input, const int8_t *fill_row, int32_t first,
+                          int32_t count, uint32_t *columns)
+{
+    const int32_t channels = win->input_c, span = win->filter_w * channels, row_bytes = win->input_w * channels;
+    const int32_t out_w = win->output_w, plane = win->output_h * out_w;
+    int32_t top[BLOCK], origin[BLOCK]; /* first filter row: input row, byte offset of the window */
+    const int8_t *row[BLOCK];
+    int32_t j, fy;
+    for (j = 0; j < BLOCK; ++j) {
+        const int32_t pixel = first + (j < count ? j : 0); /* missing pixels repeat the first */
+        const int32_t b = pixel / plane;
+        const int32_t oy = (pixel - b * plane) / out_w;
+        const int32_t ox = pixel - b * plane - oy * out_w;
+        top[j] = oy * win->stride_h - win->pad_top;
+        origin[j] = ((b * win->input_h + top[j]) * win->input_w + ox * win->stride_w) * channels;
+    }
+    for (fy = 0; fy < win->filter_h; ++fy) {
+        const int32_t down = fy * win->dilation_h;
+        for (j = 0; j < BLOCK; ++j) {
+            row[j] = (uint32_t)(top[j] + down) < (uint32_t)win->input_h ? input + origin[j] + down * row_bytes
+                                                                         : fill_row;
+        }
+        transpose_rows(row, span, columns + 2 * span * fy);
+    }
+}
+
 /* Columns of output pixels first .. first + count - 1 as two words per column in ``columns``
  * (pixels 0-3, then 4-7; byte j = pixel j; missing pixels repeat the first, their results are
- * never stored). A 1x1 filter's column is an input pixel: four pixels are transposed at a time. */
-static void gather_block(const pqk_conv2d_s8_params_t *params, const int8_t *input, int32_t first, int32_t count,
-                         uint32_t *columns)
+ * never stored). A 1x1 filter's column is an input pixel: four pixels are transposed at a time.
+ * fill_row: see gather_padded(), NULL where the input is not width-padded. */
+static void gather_block(const pqk_conv2d_s8_params_t *params, const int8_t *input, const int8_t *fill_row,
+                         int32_t first, int32_t count, uint32_t *columns)
 {
     const pqk_window_t *win = &params->window;
-    const int32_t size = columns_of(win);
     const int8_t *row[BLOCK];
-    int32_t j, k;
+    int32_t j;
+    if (fill_row != NULL) {
+        gather_padded(win, input, fill_row, first, count, columns);
+        return;
+    }
     if (win->filter_h != 1 || win->filter_w != 1) {
         gather_window(params, input, first, count, (int8_t *)(void *)columns);
         return;
@@ -142,17 +238,7 @@ static void gather_block(const pqk_conv2d_s8_params_t *params, const int8_t *inp
                      ? input + pixel * win->input_c
                      : pqk_im2col_row(win, params->input_zero_point, input, pixel, NULL);
     }
-    for (k = 0; k + 4 <= size; k += 4) {
-        transpose4(row, k, columns + 2 * k);
-        transpose4(row + 4, k, columns + 2 * k + 1);
-    }
-    for (; k < size; ++k) {
-        for (j = 0; j < 2; ++j) {
-            const int8_t *const *r = row + 4 * j;
-            columns[2 * k + j] = (uint32_t)(uint8_t)r[0][k] | (uint32_t)(uint8_t)r[1][k] << 8 |
-                                 (uint32_t)(uint8_t)r[2][k] << 16 | (uint32_t)(uint8_t)r[3][k] << 24;
-        }
-    }
+    transpose_rows(row, columns_of(win), columns);
 }
 
 /* All output channels of one block. Locals hold everything the loops read: the output stores
@@ -233,6 +319,19 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
 void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_packed_csr_s8_t *weights, const int8_t *input,
                            int8_t *output, int8_t *scratch)
 {
+    pqk_conv2d_s8_params_t padded_params;
+    const int8_t *fill_row = NULL;
+    if (pads_width(&params->window)) {
+        const pqk_window_t *win = &params->window;
+        int8_t *const padded = scratch + BLOCK * columns_of(win);
+        pad_width(win, (int8_t)params->input_zero_point, input, padded);
+        fill_row = padded + win->batches * win->input_h * padded_width(win) * win->input_c;
+        padded_params = *params;
+        padded_params.window.input_w = padded_width(&params->window);
+        padded_params.window.pad_left = 0;
+        params = &padded_params;
+        input = padded;
+    }
     const pqk_window_t *win = &params->window;
     const int32_t pixels = win->batches * win->output_h * win->output_w;
     const int full_range = params->requant.activation_min == -128 && params->requant.activation_max == 127;
@@ -241,7 +340,7 @@ void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_packe
     for (first = 0; first < pixels; first += BLOCK) {
         const int32_t count = pixels - first < BLOCK ? pixels - first : BLOCK;
         int8_t *out = output + first * win->output_c;
-        gather_block(params, input, first, count, columns);
+        gather_block(params, input, fill_row, first, count, columns);
         /* Constant count and clamp mode let the compiler drop the tests from the output loop. */
         if (count == BLOCK && full_range) {
             block_channels(params, weights, columns, out, BLOCK, 1);

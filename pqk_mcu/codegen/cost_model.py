@@ -96,6 +96,9 @@ class Layout:
     dilation_h: int = 1
     dilation_w: int = 1
     pad_top: int = 0
+    pad_left: int = 0
+    input_h: int = 1
+    batches: int = 1
     depth_multiplier: int = 1
     same_shape: bool = False  # output shape == input shape (in place possible)
     padded_h: int = 1  # depthwise padded plane (output span of the taps)
@@ -139,6 +142,16 @@ def fast_requant_exact(matrix: np.ndarray, folded_bias: np.ndarray, multiplier, 
     return bool(bound.max(initial=0) < FAST_REQUANT_ACC_LIMIT)
 
 
+def _width_padded_bytes(layout: Layout) -> int:
+    """pqk_conv2d_s8_csr_dsp's copy of the input with its width padding filled in and its padding
+    row (mirrors the C pads_width(); padded_w is the undilated span of the windows then)."""
+    if layout.filter_h == layout.filter_w == 1 or layout.dilation_w != 1:
+        return 0
+    if layout.pad_left == 0 and layout.padded_w - layout.pad_left <= layout.input_w:
+        return 0
+    return (layout.batches * layout.input_h * layout.padded_w + layout.filter_w) * layout.input_c
+
+
 def _dsp_candidates(layout: Layout, packed: PackedCsr | None, fast_requant: bool) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer; the
     sparse ones need the packed format (``weights.encode_packed``)."""
@@ -153,7 +166,7 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None, fast_requant: bool
         im2col = 0 if layout.filter_h == layout.filter_w == 1 else size  # mirrors the C _buffer_size()
         out.append(("dense", "pqk_conv2d_s8_dsp", 4 * ((size + 3) & ~3) * 2 + im2col, pointwise_same))
         if packed is not None:
-            out.append(("csr", "pqk_conv2d_s8_csr_dsp", 8 * size, pointwise_same))
+            out.append(("csr", "pqk_conv2d_s8_csr_dsp", 8 * size + _width_padded_bytes(layout), pointwise_same))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         taps = layout.filter_h * layout.filter_w
         in_place = layout.same_shape and layout.stride_h == layout.stride_w == 1 and layout.dilation_h == 1

@@ -232,10 +232,12 @@ class Lowering:
             x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
             a = op.attrs
             k_h, k_w = dense_values.shape[1], dense_values.shape[2]
+            window = dict(self._window_fields(op, x, y, k_h, k_w))
             layout = Layout(
                 kind=op.kind, positions=positions, filter_h=k_h, filter_w=k_w, input_c=x.shape[3], input_w=x.shape[2],
                 stride_h=a.stride_h, stride_w=a.stride_w, dilation_h=a.dilation_h, dilation_w=a.dilation_w,
-                pad_top=dict(self._window_fields(op, x, y, k_h, k_w))["window.pad_top"],
+                pad_top=window["window.pad_top"], pad_left=window["window.pad_left"], input_h=x.shape[1],
+                batches=x.shape[0],
                 depth_multiplier=getattr(a, "depth_multiplier", 1), same_shape=x.shape == y.shape,
                 padded_h=(y.shape[1] - 1) * a.stride_h + (k_h - 1) * a.dilation_h + 1,
                 padded_w=(y.shape[2] - 1) * a.stride_w + (k_w - 1) * a.dilation_w + 1,
