@@ -289,14 +289,15 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
 @click.option("--ablation", "ablations", multiple=True, help="Extra PQK run with options key=value[,key=value].")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1), help="DDP processes per run.")
-def experiment(task, out, data_dir, model, epochs, sparsities, ablations, seed, nproc) -> None:
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Runs trained at once (processes).")
+def experiment(task, out, data_dir, model, epochs, sparsities, ablations, seed, nproc, jobs) -> None:
     """Comparison grid: float, int8 QAT, phase 1 and PQK at each sparsity -> results.json/.md + plot."""
     from pqk_mcu.train.experiment import run_experiment
 
     rows = run_experiment(
         task, out, data_dir, model=model, epochs=_numbers(epochs, int, "--epochs") if epochs else None,
         sparsities=_numbers(sparsities, float, "--sparsities"),
-        ablations=tuple(_key_values((a,)) for a in ablations), seed=seed, nproc=nproc,
+        ablations=tuple(_key_values((a,)) for a in ablations), seed=seed, nproc=nproc, jobs=jobs,
     )
     for row in rows:
         click.echo(f"{row['method']:7s} {row['variant'] or '':24s} sparsity {row['sparsity']:.3f}  accuracy {row['accuracy']:.4f}")

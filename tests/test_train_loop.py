@@ -135,8 +135,9 @@ def test_experiment_grid_writes_results_table_and_plot(tiny_digits, tmp_path):
     grid = dict(data=tiny_digits, epochs=(1, 1), sparsities=(0.8,), ablations=({"tau": "2"},), width=0.25,
                 progress=False)
     rows = run_experiment("digits", tmp_path, **grid)
-    assert [(r["method"], r["variant"]) for r in rows] == [
-        ("float", ""), ("int8", ""), ("phase1", ""), ("pqk", ""), ("pqk", "tau=2")]
+    assert [(r["method"], r["variant"], r["epochs"]) for r in rows] == [
+        ("float", "", 2), ("int8", "", 2), ("phase1", "", 1), ("phase1", "1+1 epochs", 2), ("pqk", "", 2),
+        ("pqk", "tau=2", 2)]
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved == rows
     for row in rows:
@@ -147,6 +148,25 @@ def test_experiment_grid_writes_results_table_and_plot(tiny_digits, tmp_path):
     assert "| digits | mnist-cnn | pqk |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "accuracy_vs_sparsity.png").read_bytes()[:4] == b"\x89PNG"
     assert run_experiment("digits", tmp_path, **grid) == rows  # finished runs are reused, not retrained
+    parallel = run_experiment("digits", tmp_path / "parallel", jobs=2, **grid)
+    assert [{**r, "seconds": 0} for r in parallel] == [{**r, "seconds": 0} for r in rows]
+    for row in rows[2:]:
+        assert (tmp_path / "parallel" / row["tflite"]).read_bytes() == (tmp_path / row["tflite"]).read_bytes()
+
+
+def test_pqk_run_continuing_a_phase1_run_equals_one_trained_from_scratch(tiny_digits, tmp_path):
+    from pqk_mcu.train.trainer import CHECKPOINT_NAME, start_from_phase1, train
+
+    pqk = TrainConfig(task="digits", model="mnist-cnn", width=0.25, sparsity=0.8, phases=(1, 2), epochs=(1, 1),
+                      batch_size=32, progress=False)
+    phase1 = dataclasses.replace(pqk, phases=(1,), epochs=(1, 0))
+    train(phase1, tiny_digits, tmp_path / "phase1")
+    assert not start_from_phase1(tmp_path / "phase1" / CHECKPOINT_NAME, dataclasses.replace(pqk, lr=1e-3), tmp_path / "x")
+    assert start_from_phase1(tmp_path / "phase1" / CHECKPOINT_NAME, pqk, tmp_path / "continued")
+    continued = train(pqk, tiny_digits, tmp_path / "continued").model.state_dict()
+    scratch = train(pqk, tiny_digits, tmp_path / "scratch").model.state_dict()
+    assert continued.keys() == scratch.keys()
+    assert all(torch.equal(continued[k], scratch[k]) for k in scratch)
 
 
 def test_checkpoint_frontend_rejects_foreign_files(tmp_path):

@@ -1,9 +1,15 @@
 """The comparison grid: float dense, int8 dense (QAT), phase 1 (pruning + QAT) and PQK per sparsity.
 
-Every method gets the same number of training epochs: PQK splits them into phase 1 and phase 2,
-the other methods spend all of them in a single phase. Each run lives in ``<out>/runs/<name>/``
-and resumes from its checkpoint, so an interrupted experiment continues where it stopped; a run
-whose ``metrics.json`` matches its configuration is not repeated.
+Epochs ``(E1, E2)``: the dense runs (float, int8) train for ``E1 + E2``; ``phase1`` is PQK's own
+phase 1 (pruning + QAT for ``E1`` epochs) and ``pqk`` continues that very run with phase 2 for ``E2``
+more (the paper's comparison: what phase 2 adds to the pruned network). So that the extra epochs
+are not mistaken for the effect of the teacher, every sparsity also gets the equal-compute control
+``phase1`` trained for ``E1 + E2`` epochs (variant ``E1+E2 epochs``). Each run lives in
+``<out>/runs/<name>/`` and resumes from its checkpoint, so an interrupted experiment continues where
+it stopped; a run whose ``metrics.json`` matches its configuration is not repeated. PQK runs (and
+ablations, which differ from PQK only in phase 2) start from their phase-1 run's final checkpoint
+(``trainer.start_from_phase1``) instead of repeating phase 1. ``jobs`` runs that many trainings at
+once in separate processes (phase-1 runs first, then the runs that continue them).
 
 Outputs in ``<out>``: ``results.json`` (one row per run: task, model, method, variant, sparsity =
 measured fraction of zero weights in the exported model, accuracy on the test split, tflite path,
@@ -16,14 +22,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 from pqk_mcu.atomic import atomic_file, write_text_atomic
 from pqk_mcu.errors import PqkError
 from pqk_mcu.train.data import TaskData, load_task
 from pqk_mcu.train.run import METRICS_NAME, train_and_export
-from pqk_mcu.train.trainer import TrainConfig
+from pqk_mcu.train.trainer import CHECKPOINT_NAME, TrainConfig, start_from_phase1
 
 # Per task: model and schedule of the published comparison (``make experiment``).
 PRESETS = {
@@ -36,6 +45,14 @@ SPARSITIES = (0.5, 0.8, 0.9)
 METHODS = ("float", "int8", "phase1", "pqk")
 
 
+@dataclass(frozen=True)
+class GridRun:
+    name: str
+    variant: str  # "" for the main rows of a method
+    config: TrainConfig
+    continues: str | None = None  # the phase-1 run whose final checkpoint this run starts from
+
+
 def experiment_grid(
     task: str,
     model: str | None = None,
@@ -43,27 +60,31 @@ def experiment_grid(
     sparsities: tuple[float, ...] = SPARSITIES,
     ablations: tuple[dict[str, str], ...] = (),
     **overrides,
-) -> list[tuple[str, str, TrainConfig]]:
-    """``(run name, variant, config)`` for every run of the comparison."""
+) -> list[GridRun]:
+    """Every run of the comparison, runs that continue another after the one they continue."""
     if task not in PRESETS:
         raise PqkError(f"no experiment preset for task {task!r} (choose from {', '.join(PRESETS)})")
     preset = PRESETS[task]
     first, second = epochs or preset["epochs"]
     base = TrainConfig(task=task, model=model or preset["model"], batch_size=preset["batch_size"], **overrides)
-    single = dict(phases=(1,), epochs=(first + second, 0))
+    long = dict(phases=(1,), epochs=(first + second, 0))
     runs = [
-        ("float", "", dataclasses.replace(base, quantize=False, sparsity=0.0, **single)),
-        ("int8", "", dataclasses.replace(base, sparsity=0.0, **single)),
+        GridRun("float", "", dataclasses.replace(base, quantize=False, sparsity=0.0, **long)),
+        GridRun("int8", "", dataclasses.replace(base, sparsity=0.0, **long)),
     ]
     for sparsity in sparsities:
-        runs.append((f"phase1-s{sparsity:g}", "", dataclasses.replace(base, sparsity=sparsity, **single)))
-        runs.append((f"pqk-s{sparsity:g}", "", dataclasses.replace(base, sparsity=sparsity, phases=(1, 2), epochs=(first, second))))
+        phase1 = f"phase1-s{sparsity:g}"
+        runs.append(GridRun(phase1, "", dataclasses.replace(base, sparsity=sparsity, phases=(1,), epochs=(first, 0))))
+        runs.append(GridRun(f"{phase1}-long", f"{first}+{second} epochs", dataclasses.replace(base, sparsity=sparsity, **long)))
+        runs.append(GridRun(f"pqk-s{sparsity:g}", "", dataclasses.replace(base, sparsity=sparsity, phases=(1, 2), epochs=(first, second)),
+                            continues=phase1))
     middle = sorted(sparsities)[len(sparsities) // 2]
     for ablation in ablations:
         variant = ",".join(f"{k}={v}" for k, v in sorted(ablation.items()))
         options = base.pqk.with_overrides(ablation)
         config = dataclasses.replace(base, sparsity=middle, phases=(1, 2), epochs=(first, second), pqk=options)
-        runs.append((f"pqk-s{middle:g}-{variant.replace('=', '-').replace(',', '_')}", variant, config))
+        runs.append(GridRun(f"pqk-s{middle:g}-{variant.replace('=', '-').replace(',', '_')}", variant, config,
+                            continues=f"phase1-s{middle:g}"))
     return runs
 
 
@@ -74,11 +95,22 @@ def _reusable(metrics_path: Path, config: TrainConfig) -> dict | None:
     return metrics if metrics.get("config") == json.loads(json.dumps(config.to_dict())) else None
 
 
+def _run(run: GridRun, data: TaskData, out: Path) -> dict:
+    run_dir = out / "runs" / run.name
+    metrics = _reusable(run_dir / METRICS_NAME, run.config)
+    if metrics is None:
+        if run.continues:
+            start_from_phase1(out / "runs" / run.continues / CHECKPOINT_NAME, run.config, run_dir)
+        metrics = train_and_export(run.config, data, run_dir)
+    return metrics
+
+
 def run_experiment(
     task: str,
     out_dir: str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
     data: TaskData | None = None,
+    jobs: int = 1,
     **grid_options,
 ) -> list[dict]:
     """Run the grid (resuming where possible); writes results.json, results.md and the plot.
@@ -89,22 +121,37 @@ def run_experiment(
 
     out = Path(out_dir)
     runs = experiment_grid(task, **grid_options)
-    data = data or load_task(task, data_dir, seed=runs[0][2].seed)
-    rows = []
-    for name, variant, config in tqdm(runs, desc=f"experiment {task}", unit="run"):
-        run_dir = out / "runs" / name
-        metrics = _reusable(run_dir / METRICS_NAME, config) or train_and_export(config, data, run_dir)
-        rows.append({
-            "task": task, "model": config.model, "method": metrics["method"], "variant": variant,
-            "target_sparsity": config.sparsity, "sparsity": round(metrics["sparsity"], 4),
-            "accuracy": round(metrics["accuracy"], 4), "tflite": _relative(metrics["tflite"], out),
-            "bit_exact": _bit_exact(metrics), "epochs": sum(config.epochs) if 2 in config.phases else config.epochs[0],
-            "seconds": metrics["seconds"],
-        })
+    data = data or load_task(task, data_dir, seed=runs[0].config.seed)
+    metrics: dict[str, dict] = {}
+    with tqdm(total=len(runs), desc=f"experiment {task}", unit="run") as progress:
+        for wave in (tuple(r for r in runs if not r.continues), tuple(r for r in runs if r.continues)):
+            if jobs == 1:
+                for run in wave:
+                    metrics[run.name] = _run(run, data, out)
+                    progress.update(1)
+                continue
+            quiet = [dataclasses.replace(r, config=dataclasses.replace(r.config, progress=False)) for r in wave]
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = {pool.submit(_run, run, data, out): run.name for run in quiet}
+                for future in as_completed(futures):
+                    metrics[futures[future]] = future.result()
+                    progress.update(1)
+    rows = [_row(task, run, metrics[run.name], out) for run in runs]
     write_text_atomic(out / "results.json", json.dumps(rows, indent=2) + "\n")
     write_text_atomic(out / "results.md", markdown_table(rows))
     plot_results(rows, out / "accuracy_vs_sparsity.png")
     return rows
+
+
+def _row(task: str, run: GridRun, metrics: dict, out: Path) -> dict:
+    config = run.config
+    return {
+        "task": task, "model": config.model, "method": metrics["method"], "variant": run.variant,
+        "target_sparsity": config.sparsity, "sparsity": round(metrics["sparsity"], 4),
+        "accuracy": round(metrics["accuracy"], 4), "tflite": _relative(metrics["tflite"], out),
+        "bit_exact": _bit_exact(metrics), "epochs": sum(config.epochs) if 2 in config.phases else config.epochs[0],
+        "seconds": metrics["seconds"],
+    }
 
 
 def _relative(path: str | None, out: Path) -> str | None:

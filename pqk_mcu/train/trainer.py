@@ -297,6 +297,38 @@ def _comparable(config_dict: dict) -> dict:
     return {k: v for k, v in config_dict.items() if k not in RESUME_FREE_FIELDS}
 
 
+def _phase1_fields(config_dict: dict) -> dict:
+    """What determines phase 1: everything but the phase list, phase 2's epochs and the PQK options
+    (teacher options change attributes, not the model's state)."""
+    fields = {k: v for k, v in _comparable(config_dict).items() if k not in ("phases", "pqk")}
+    fields["epochs"] = list(fields["epochs"])[:1]
+    return fields
+
+
+def start_from_phase1(phase1_checkpoint: str | os.PathLike, config: TrainConfig, out_dir: str | os.PathLike) -> bool:
+    """Seed ``out_dir`` for the PQK run ``config`` with a finished phase-1-only run of the same phase 1.
+
+    Phase 1 is a function of its configuration and seed, so that run's final checkpoint is exactly the
+    one this run would write at the end of its own phase 1; training then resumes into phase 2 instead
+    of repeating phase 1. Returns False, writing nothing, when ``out_dir`` already holds a checkpoint
+    or the other run does not qualify (unfinished, different phase 1, or not phase 1 only).
+    """
+    target = Path(out_dir) / CHECKPOINT_NAME
+    source = Path(phase1_checkpoint)
+    if 2 not in config.phases or target.exists() or not source.exists():
+        return False
+    payload = read_checkpoint(source)
+    finished = payload["step"] == payload["total_steps"]
+    if tuple(payload["config"]["phases"]) != (1,) or not finished:
+        return False
+    if _phase1_fields(payload["config"]) != _phase1_fields(config.to_dict()):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    steps_per_epoch = payload["total_steps"] // config.epochs[0]
+    save_checkpoint(target, {**payload, "config": config.to_dict(), "total_steps": Plan(config, steps_per_epoch).total_steps})
+    return True
+
+
 def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     weights = {id(layer.weight) for layer in prunable_layers(model)}
     decayed = [p for p in model.parameters() if id(p) in weights]
