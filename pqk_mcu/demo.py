@@ -86,7 +86,7 @@ def run_demo(config: DemoConfig) -> bool:
     from pqk_mcu.train.data.stream import make_stream, write_stream
     from pqk_mcu.train.data.synth_kws import synthesize_corpus
     from pqk_mcu.train.run import TFLITE_NAME, train_and_export
-    from pqk_mcu.train.trainer import CHECKPOINT_NAME, TrainConfig, read_checkpoint
+    from pqk_mcu.train.trainer import CHECKPOINT_NAME, TrainConfig, comparable_config, read_checkpoint
     from pqk_mcu.verify import random_inputs, verify_model
 
     out = config.out
@@ -110,7 +110,8 @@ def run_demo(config: DemoConfig) -> bool:
     train_config = TrainConfig(task="kws", model="ds-cnn", sparsity=0.8, phases=(1, 2), epochs=config.epochs,
                                batch_size=config.batch_size)
     checkpoint = train_dir / CHECKPOINT_NAME
-    if checkpoint.exists() and read_checkpoint(checkpoint)["config"] != train_config.to_dict():
+    if checkpoint.exists() and comparable_config(read_checkpoint(checkpoint)["config"]) != comparable_config(
+            train_config.to_dict()):
         console.print(f"{train_dir} holds a run of another schedule (an older demo): training afresh")
         shutil.rmtree(train_dir)
     metrics = train_and_export(train_config, data, train_dir)

@@ -152,6 +152,8 @@ def test_experiment_grid_writes_results_table_and_plot(tiny_digits, tmp_path):
     assert [{**r, "seconds": 0} for r in parallel] == [{**r, "seconds": 0} for r in rows]
     for row in rows[2:]:
         assert (tmp_path / "parallel" / row["tflite"]).read_bytes() == (tmp_path / row["tflite"]).read_bytes()
+    # how a run was driven (processes, progress bars) does not make it another run: reused, seconds and all
+    assert run_experiment("digits", tmp_path / "parallel", **{**grid, "progress": True}) == parallel
 
 
 def test_pqk_run_continuing_a_phase1_run_equals_one_trained_from_scratch(tiny_digits, tmp_path):

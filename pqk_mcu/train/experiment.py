@@ -32,7 +32,7 @@ from pqk_mcu.atomic import atomic_file, write_text_atomic
 from pqk_mcu.errors import PqkError
 from pqk_mcu.train.data import TaskData, load_task
 from pqk_mcu.train.run import METRICS_NAME, train_and_export
-from pqk_mcu.train.trainer import CHECKPOINT_NAME, TrainConfig, start_from_phase1
+from pqk_mcu.train.trainer import CHECKPOINT_NAME, TrainConfig, comparable_config, start_from_phase1
 
 # Per task: model and schedule of the published comparison (``make experiment``).
 PRESETS = {
@@ -92,7 +92,9 @@ def _reusable(metrics_path: Path, config: TrainConfig) -> dict | None:
     if not metrics_path.exists():
         return None
     metrics = json.loads(metrics_path.read_text())
-    return metrics if metrics.get("config") == json.loads(json.dumps(config.to_dict())) else None
+    saved = metrics.get("config")
+    same = saved is not None and comparable_config(saved) == comparable_config(json.loads(json.dumps(config.to_dict())))
+    return metrics if same else None
 
 
 def _run(run: GridRun, data: TaskData, out: Path) -> dict:

@@ -293,14 +293,15 @@ def _worker(rank: int, world: int, config: TrainConfig, data: TaskData, out: Pat
             dist.destroy_process_group()
 
 
-def _comparable(config_dict: dict) -> dict:
+def comparable_config(config_dict: dict) -> dict:
+    """The fields that make two runs the same run (not how many processes or progress bars ran it)."""
     return {k: v for k, v in config_dict.items() if k not in RESUME_FREE_FIELDS}
 
 
 def _phase1_fields(config_dict: dict) -> dict:
     """What determines phase 1: everything but the phase list, phase 2's epochs and the PQK options
     (teacher options change attributes, not the model's state)."""
-    fields = {k: v for k, v in _comparable(config_dict).items() if k not in ("phases", "pqk")}
+    fields = {k: v for k, v in comparable_config(config_dict).items() if k not in ("phases", "pqk")}
     fields["epochs"] = list(fields["epochs"])[:1]
     return fields
 
@@ -353,7 +354,7 @@ def _train_loop(rank: int, world: int, config: TrainConfig, data: TaskData, out:
     step, history, optimizer, optimizer_state = 0, [], None, None
     if path.exists():
         payload = read_checkpoint(path)
-        if _comparable(payload["config"]) != _comparable(config.to_dict()):
+        if comparable_config(payload["config"]) != comparable_config(config.to_dict()):
             raise PqkError(f"{path} was written by a different training configuration; use a new --out folder")
         model.load_state_dict(payload["model"])
         step, history = payload["step"], payload["history"]
