@@ -251,7 +251,8 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
     const pqk_requant_s8_t *rq = &params->requant;
     const int32_t out_c = params->window.output_c;
     const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
-    const uint32_t *multiplier_shift = weights->multiplier_shift;
+    /* the channel loop walks this pointer (no separate counter to keep across the sum) */
+    const uint32_t *multiplier_shift = weights->multiplier_shift, *const multiplier_shift_end = multiplier_shift + out_c;
     const int32_t right_shift_base = weights->right_shift_base, record_bytes = weights->record_bytes;
     const uint32_t base_offset = pqk_odd_zero_point(rq) << (right_shift_base - 1);
     const int32_t pad_bits = 32 - 8 * record_bytes;
@@ -260,8 +261,7 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
      * accumulators, pointer, scratch base and four temporaries fit the 14 registers */
     const uint16_t *pair = weights->value_columns;
     int8_t *out = output;
-    int32_t oc;
-    for (oc = 0; oc < out_c; ++oc) {
+    while (multiplier_shift != multiplier_shift_end) {
         /* twice the sum (doubled bias and values): what pqk_fast_requantize_doubled() takes */
         const int32_t bias = pqk_packed_word(record_end) >> pad_bits;
         int32_t acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7;
@@ -294,7 +294,7 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
 #undef PQK_ADD_ENTRY
 #undef PQK_ADD_LANES
         /* decoded after the sum: its three words would take registers the sum needs */
-        const pqk_fast_requant_t q = pqk_fast_requant_packed(multiplier_shift[oc], right_shift_base, base_offset);
+        const pqk_fast_requant_t q = pqk_fast_requant_packed(*multiplier_shift++, right_shift_base, base_offset);
         int8_t *o = out;
         /* unrolled (count is a constant 8 on the main path): an array would go through the stack */
         /* one moving pointer: eight precomputed addresses would not fit in registers */

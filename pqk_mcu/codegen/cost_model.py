@@ -70,7 +70,7 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     # per_mac, per_output, per_tap_output, per_column, per_position, per_call; fit error, layers
     "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.57, 0.0, 0.0),  # worst error 1%, n=29
     "pqk_conv2d_s8_csr": KernelCost(31.5, 59.13, 6.0, 7.9, 0.0, 0.0),  # worst error 11%, n=32
-    "pqk_conv2d_s8_csr_dsp": KernelCost(2.32, 0.83, 0.24, 9.06, 108.32, 0.0),  # worst error 13%, n=26
+    "pqk_conv2d_s8_csr_dsp": KernelCost(2.32, 0.97, 0.16, 8.97, 110.35, 0.0),  # worst error 13%, n=26
     "pqk_conv2d_s8_dsp": KernelCost(1.14, 12.91, 0.3, 7.23, 0.0, 0.0),  # worst error 4%, n=29
     "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.38, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=22
     "pqk_depthwise_conv2d_s8_csr": KernelCost(28.05, 66.87, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=25
