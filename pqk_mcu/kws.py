@@ -409,8 +409,8 @@ def flash_command(elf: str | Path, board: str, tool: str | None = None) -> list[
 
 FLASH_TOOLS = ("pyocd", "openocd")
 FLASH_INSTALL_HINT = (
-    "install one with: .venv/bin/pip install pyocd (then `pyocd pack install <target>` for the part) "
-    "or: sudo apt-get install openocd"
+    "OpenOCD comes with `make setup` (tools/setup-system.sh); or install pyOCD: "
+    ".venv/bin/pip install pyocd, then `pyocd pack install <target>` for the part"
 )
 FLASH_TARGETS = {
     "nucleo-f446re": {"pyocd": "stm32f446retx", "openocd": ("-f", "board/st_nucleo_f4.cfg")},
@@ -428,6 +428,8 @@ def flash(elf: str | Path, board: str, dry_run: bool = False, tool: str | None =
         raise ToolMissingError(f"{command[0]} is not installed; {FLASH_INSTALL_HINT}")
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise PqkError(f"{command[0]} failed (exit {result.returncode}): {tail[0]}")
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        # the first error says why (e.g. no debug probe: "Error: open failed"); the last line is a farewell
+        reason = next((line for line in lines if line.startswith("Error")), lines[-1] if lines else "no output")
+        raise PqkError(f"{command[0]} failed (exit {result.returncode}): {reason.strip()}")
     return command

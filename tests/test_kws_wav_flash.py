@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
+from conftest import require_tools
 from pqk_mcu.audio.wav import read_wav_16k
 from pqk_mcu.cli import main
 from pqk_mcu.errors import PqkError
@@ -90,4 +91,18 @@ def test_flash_errors(tmp_path, capsys):
     assert exit_info.value.code == 2 and "not flashable" in capsys.readouterr().err
     with pytest.raises(PqkError, match="no such ELF"):
         flash_command(tmp_path / "missing.elf", "nucleo-f446re")
+
+
+@pytest.mark.parametrize("board", ["nucleo-f446re", "stm32f4-discovery", "nucleo-l4r5zi"])
+def test_flash_runs_the_installed_openocd_with_valid_board_scripts(tmp_path, capsys, board):
+    """The project installs OpenOCD; with no debug probe attached it must get past our board scripts and fail
+    at the probe, reported as one line and exit 2."""
+    require_tools("openocd")
+    elf = tmp_path / "kws.elf"
+    elf.write_bytes(b"\x7fELF")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["flash", "--board", board, str(elf), "--tool", "openocd"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: openocd failed") and "Can't find" not in err and "Error" in err
 
