@@ -416,7 +416,7 @@ CASES = [
     Case("flash-missing-elf", lambda tmp: ["flash", str(tmp / "fw.elf"), "--board", "nucleo-f446re"],
          ("fw.elf", "no such ELF file")),
     Case("flash-tool-missing", lambda tmp: ["flash", str(_write(tmp / "fw.elf", "x")), "--board", "nucleo-f446re"],
-         ("pyocd is not installed", "pip install pyocd", "apt-get install openocd"), bare_path=True),
+         ("pyocd is not installed", "pip install pyocd", "OpenOCD comes with `make setup`"), bare_path=True),
     Case("prune-sparsity-out-of-range", lambda tmp: ["prune", str(HELLO), "--sparsity", "1.5", "-o", str(tmp / "p.tflite")],
          ("sparsity must be in [0, 1)", "1.5")),
     Case("prune-unsupported-model", lambda tmp: ["prune", str(SINE_FLOAT), "--sparsity", "0.5", "-o", str(tmp / "p.tflite")],
