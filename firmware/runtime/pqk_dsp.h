@@ -268,7 +268,10 @@ static inline __attribute__((always_inline)) int32_t pqk_fast_requantize_doubled
     return pqk_ssat8(high >> q->right_shift);
 }
 
-/* requantize(acc) + zero point, saturated to int8 (the clamp to the activation range follows). */
+/* requantize(acc) + zero point, saturated to int8 (the clamp to the activation range follows).
+ * The same formula as pqk_fast_requantize_doubled(acc * 2, q), kept written out: taking the sign from
+ * acc rather than from 2 * acc lets gcc schedule the dense kernels better (calling the doubled form
+ * costs +82k instructions on the dense DS-CNN, measured). */
 static inline __attribute__((always_inline)) int32_t pqk_fast_requantize(int32_t acc, const pqk_fast_requant_t *q)
 {
     const int32_t high = pqk_smmlar(acc * 2, q->multiplier, q->offset + (acc >> 31));
