@@ -100,7 +100,8 @@ def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, toolchain, sparsity, weigh
 
 def _few_tap_graph():
     """Depthwise layers whose channels have zero, one or two nonzero taps, the single taps at every
-    filter position: SAME stride 1 (in place), SAME dilation 2, VALID stride 2 (the single-tap
+    filter position: SAME stride 1 (in place; ReLU onto all of int8, then a narrower clamp: both
+    requantization modes of the single-tap runs), SAME dilation 2, VALID stride 2 (the single-tap
     path reads the input directly, in place in an order that depends on where the tap is)."""
     rng = np.random.default_rng(7)
     channels = 12
@@ -111,10 +112,10 @@ def _few_tap_graph():
     weights[0, 2, 1, 10] = -70  # channel 9: no tap; channel 10: two taps; channel 11: no tap
     b = GraphBuilder()
     x = b.input((1, 7, 6, channels), scale=0.05, zero_point=-3)
-    for stride, padding, dilation, activation in ((1, "SAME", 1, "RELU6"), (1, "SAME", 2, "NONE"),
-                                                  (2, "VALID", 1, "RELU")):
+    for stride, padding, dilation, activation, zero_point in ((1, "SAME", 1, "RELU", -128), (1, "SAME", 1, "RELU6", -3),
+                                                              (1, "SAME", 2, "NONE", -3), (2, "VALID", 1, "RELU", -3)):
         x = b.depthwise_conv2d(x, weights, list(rng.uniform(0.002, 0.02, channels)),
-                               rng.integers(-300, 300, channels).astype(np.int32), 0.05, -3, stride=stride,
+                               rng.integers(-300, 300, channels).astype(np.int32), 0.05, zero_point, stride=stride,
                                padding=padding, dilation=dilation, activation=activation)
     return b.build(outputs=[x])
 
@@ -150,7 +151,8 @@ def _single_tap_3x5_graph():
     """One single-tap channel per position of a 3x5 filter (the packed format's 15 taps; taps up to
     two columns away, so two border columns per side), SAME stride 1 on an odd-width map: the
     rectangle's rows run as one pass through the plane with the border columns rewritten after it.
-    Both layers are outputs, so the second cannot overwrite its input (not in place)."""
+    Every layer is an output, so none overwrites its input (not in place); their activations take
+    each requantization mode of the single-tap runs."""
     rng = np.random.default_rng(11)
     channels = 15
     weights = np.zeros((1, 3, 5, channels), dtype=np.int8)
@@ -159,9 +161,9 @@ def _single_tap_3x5_graph():
     b = GraphBuilder()
     x = b.input((1, 6, 5, channels), scale=0.05, zero_point=4)
     outputs = []
-    for activation in ("RELU", "NONE"):
+    for activation, zero_point in (("RELU", -128), ("RELU", -3), ("NONE", -3)):
         x = b.depthwise_conv2d(x, weights, list(rng.uniform(0.005, 0.01, channels)),
-                               rng.integers(-300, 300, channels).astype(np.int32), 0.05, -3, stride=1,
+                               rng.integers(-300, 300, channels).astype(np.int32), 0.05, zero_point, stride=1,
                                padding="SAME", activation=activation)
         outputs.append(x)
     return b.build(outputs=outputs)
@@ -252,18 +254,27 @@ int main(void)
         const int32_t shift = -1 - (int32_t)(next() % 23);
         const int32_t multiplier = (i % 97 == 0) ? 0 : (i % 89 == 0) ? (1 << 30) : (int32_t)((1u << 30) | (next() >> 2));
         const int32_t zero_point = (int32_t)(next() % 256) - 128;
+        /* an activation range as the modes see it: full, or a clamp whose minimum is at or above
+         * the zero point (PQK_FAST_NEGATIVES_CLAMPED), or any other */
+        const int32_t above_zero_point = zero_point + (int32_t)(next() % (uint32_t)(128 - zero_point));
+        const int32_t low = i % 4 == 0 ? -128 : i % 4 == 1 ? above_zero_point : (int32_t)(next() % 256) - 128;
+        const int32_t high = i % 4 == 0 ? 127 : low + (int32_t)(next() % (uint32_t)(128 - low));
         int32_t acc = (i % 3 == 0) ? edges[i % 11] : (int32_t)(next() >> 1) - (1 << 30);
         if (i % 5 == 0) acc = (int32_t)(next() % 200001) - 100000;
         {
             const int8_t shifts[1] = {(int8_t)shift};
             const int32_t multipliers[1] = {multiplier};
-            const pqk_requant_s8_t rq = {NULL, multipliers, shifts, zero_point, -128, 127};
+            const pqk_requant_s8_t rq = {NULL, multipliers, shifts, zero_point, low, high};
             const pqk_fast_requant_t q = pqk_fast_requant_channel(&rq, 0);
-            const int32_t fast = pqk_fast_requantize(acc, &q);
-            const int32_t slow = pqk_clamp_s8(pqk_requantize(acc, multiplier, shift) + zero_point, -128, 127);
-            if (fast != slow) {
-                printf("MISMATCH acc=%ld m=%ld shift=%ld zp=%ld fast=%ld slow=%ld\n", (long)acc, (long)multiplier,
-                       (long)shift, (long)zero_point, (long)fast, (long)slow);
+            const int mode = pqk_fast_mode(&rq);
+            const int32_t fast = pqk_fast_clamp(pqk_fast_requantize(acc, &q, mode), mode, low, high);
+            const int32_t general = pqk_fast_clamp(pqk_fast_requantize(acc, &q, 0), 0, low, high);
+            const int32_t doubled = pqk_fast_clamp(pqk_fast_requantize_doubled(2 * acc, &q, mode), mode, low, high);
+            const int32_t slow = pqk_clamp_s8(pqk_requantize(acc, multiplier, shift) + zero_point, low, high);
+            if (fast != slow || general != slow || doubled != slow) {
+                printf("MISMATCH acc=%ld m=%ld shift=%ld zp=%ld range=[%ld, %ld] mode=%d fast=%ld general=%ld "
+                       "doubled=%ld slow=%ld\n", (long)acc, (long)multiplier, (long)shift, (long)zero_point, (long)low,
+                       (long)high, mode, (long)fast, (long)general, (long)doubled, (long)slow);
                 return 1;
             }
         }
@@ -275,7 +286,8 @@ int main(void)
 
 
 def test_fast_requantize_equals_pqk_requantize(tmp_path, toolchain):
-    """pqk_dsp.h's fast form against pqk_requantize.h over its whole valid domain (host C fallback)."""
+    """pqk_dsp.h's fast form in every mode against pqk_requantize.h over its whole valid domain
+    (host C fallback)."""
     source = tmp_path / "requant_check.c"
     source.write_text(REQUANT_CHECK)
     binary = tmp_path / "requant_check"
@@ -283,6 +295,86 @@ def test_fast_requantize_equals_pqk_requantize(tmp_path, toolchain):
                     str(binary)], check=True, capture_output=True)
     result = subprocess.run([str(binary)], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout
+
+
+def _fast_requant_cases(count=200_000, seed=11):
+    """(acc, multiplier, shift, zero point) over the fast form's domain, edges included."""
+    rng = np.random.default_rng(seed)
+    limit = (1 << 30) - 1
+    edges = np.array([0, 1, -1, 2, -2, 3, -3, 1 << 20, -(1 << 20), limit, -limit], dtype=np.int64)
+    acc = rng.integers(-limit, limit + 1, count)
+    acc[::3] = rng.integers(-100_000, 100_001, acc[::3].size)
+    acc[:edges.size * 50] = np.repeat(edges, 50)
+    shift = rng.integers(-23, 0, count)
+    multiplier = rng.integers(1 << 30, 1 << 31, count)
+    multiplier[::97] = 0
+    multiplier[1::89] = 1 << 30
+    multiplier[2::83] = (1 << 31) - 1
+    # exact ties of every shift, negative and positive: x * 2^30 / 2^31 = (2j + 1) * 2^(e - 1)
+    ties = slice(3, None, 7)
+    e = -shift[ties]
+    odd = 2 * rng.integers(0, np.int64(1) << (29 - e)) + 1
+    acc[ties] = np.where(rng.random(e.size) < 0.75, -odd, odd) << e
+    multiplier[ties] = 1 << 30
+    zero_point = rng.integers(-128, 128, count)
+    return acc, multiplier, shift, zero_point
+
+
+def test_fast_requantize_python_twin_equals_reference():
+    """quant.fast_requantize (the twin of pqk_dsp.h's form) equals multiply_by_quantized_multiplier +
+    zero point, saturated; without the sign term, once clamped to any minimum >= the zero point."""
+    from pqk_mcu.quant import fast_requantize, fast_requantize_array, multiply_by_quantized_multiplier_array
+
+    acc, multiplier, shift, zero_point = _fast_requant_cases()
+    exact = multiply_by_quantized_multiplier_array(acc, multiplier, shift).astype(np.int64) + zero_point
+    fast = fast_requantize_array(acc, multiplier, shift, zero_point).astype(np.int64)
+    sign_free = fast_requantize_array(acc, multiplier, shift, zero_point, negatives_clamped=True).astype(np.int64)
+    assert fast.tolist() == np.clip(exact, -128, 127).tolist()
+    assert np.any(sign_free != fast)  # the term matters before the clamp
+    for margin in (0, 1, 40):
+        low = np.minimum(zero_point + margin, 127)
+        assert np.clip(sign_free, low, 127).tolist() == np.clip(exact, low, 127).tolist()
+    for i in range(0, acc.size, 997):  # scalar form = vector form
+        args = (int(acc[i]), int(multiplier[i]), int(shift[i]), int(zero_point[i]))
+        assert [fast_requantize(*args), fast_requantize(*args, negatives_clamped=True)] == [fast[i], sign_free[i]]
+
+
+FAST_REQUANT_DUMP = r"""
+#include <stdio.h>
+#include "pqk_dsp.h"
+
+/* stdin: int32 acc, multiplier, shift, zero point per case; stdout: int8 results of mode 0 and
+ * PQK_FAST_NEGATIVES_CLAMPED per case */
+int main(void)
+{
+    int32_t c[4];
+    while (fread(c, sizeof c[0], 4, stdin) == 4) {
+        const pqk_fast_requant_t q = pqk_fast_requant_make(c[1], c[2], (uint32_t)c[3] * 2u + 1u);
+        const int8_t out[2] = {(int8_t)pqk_fast_requantize(c[0], &q, 0),
+                               (int8_t)pqk_fast_requantize(c[0], &q, PQK_FAST_NEGATIVES_CLAMPED)};
+        fwrite(out, 1, 2, stdout);
+    }
+    return 0;
+}
+"""
+
+
+def test_fast_requantize_c_equals_python_twin(tmp_path, toolchain):
+    """pqk_fast_requantize (host C) == quant.fast_requantize_array, with and without the sign term."""
+    from pqk_mcu.quant import fast_requantize_array
+
+    source = tmp_path / "fast_requant_dump.c"
+    source.write_text(FAST_REQUANT_DUMP)
+    binary = tmp_path / "fast_requant_dump"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{RUNTIME}", str(source), "-o",
+                    str(binary)], check=True, capture_output=True)
+    acc, multiplier, shift, zero_point = _fast_requant_cases(seed=12)
+    cases = np.stack([acc, multiplier, shift, zero_point], axis=1).astype(np.int32)
+    result = subprocess.run([str(binary)], input=cases.tobytes(), capture_output=True, check=True)
+    c_out = np.frombuffer(result.stdout, dtype=np.int8).reshape(-1, 2)
+    for column, clamped in enumerate((False, True)):
+        python = fast_requantize_array(acc, multiplier, shift, zero_point, negatives_clamped=clamped)
+        assert c_out[:, column].tolist() == python.tolist(), clamped
 
 
 def _unpack_records(packed):

@@ -62,7 +62,7 @@ static void gather_pixel(const pqk_conv2d_s8_params_t *params, const int8_t *inp
  * could alias *params as far as the compiler knows. */
 static inline __attribute__((always_inline)) void block_channels(const pqk_conv2d_s8_params_t *params,
                                                                  const int8_t *weights, const uint32_t *block,
-                                                                 int8_t *out, int32_t count, int full_range)
+                                                                 int8_t *out, int32_t count, int mode)
 {
     const pqk_window_t *win = &params->window;
     const pqk_requant_s8_t *rq = &params->requant;
@@ -108,15 +108,15 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
                 acc3 = pqk_smlad(odd, x[7], pqk_smlad(even, x[6], acc3));
             }
         }
-        out[0] = pqk_fast_clamp(pqk_fast_requantize(acc0, &q), full_range, activation_min, activation_max);
+        out[0] = pqk_fast_clamp(pqk_fast_requantize(acc0, &q, mode), mode, activation_min, activation_max);
         if (count > 1) {
-            out[out_c] = pqk_fast_clamp(pqk_fast_requantize(acc1, &q), full_range, activation_min, activation_max);
+            out[out_c] = pqk_fast_clamp(pqk_fast_requantize(acc1, &q, mode), mode, activation_min, activation_max);
         }
         if (count > 2) {
-            out[2 * out_c] = pqk_fast_clamp(pqk_fast_requantize(acc2, &q), full_range, activation_min, activation_max);
+            out[2 * out_c] = pqk_fast_clamp(pqk_fast_requantize(acc2, &q, mode), mode, activation_min, activation_max);
         }
         if (count > 3) {
-            out[3 * out_c] = pqk_fast_clamp(pqk_fast_requantize(acc3, &q), full_range, activation_min, activation_max);
+            out[3 * out_c] = pqk_fast_clamp(pqk_fast_requantize(acc3, &q, mode), mode, activation_min, activation_max);
         }
         ++out;
     }
@@ -127,7 +127,7 @@ void pqk_conv2d_s8_dsp(const pqk_conv2d_s8_params_t *params, const int8_t *weigh
 {
     const pqk_window_t *win = &params->window;
     const int32_t pixels = win->batches * win->output_h * win->output_w;
-    const int full_range = params->requant.activation_min == -128 && params->requant.activation_max == 127;
+    const int mode = pqk_fast_mode(&params->requant);
     int16_t *block = (int16_t *)(void *)scratch;
     int8_t *temp = scratch + PIXELS * ((columns_of(win) + 3) & ~3) * (int32_t)sizeof(int16_t);
     int32_t first, lane;
@@ -138,13 +138,18 @@ void pqk_conv2d_s8_dsp(const pqk_conv2d_s8_params_t *params, const int8_t *weigh
             /* lanes past the last pixel repeat it; their results are not stored */
             gather_pixel(params, input, lane < count ? first + lane : first, lane, block, temp);
         }
-        /* Constant count and clamp mode let the compiler drop the tests from the output loop. */
-        if (count == BLOCK && full_range) {
-            block_channels(params, weights, (const uint32_t *)(void *)block, out, BLOCK, 1);
-        } else if (count == BLOCK) {
-            block_channels(params, weights, (const uint32_t *)(void *)block, out, BLOCK, 0);
-        } else {
+        /* Constant count and requantization mode let the compiler drop the tests from the output
+         * loop (see pqk_fast_mode() for the modes instantiated); the last, partial block takes the
+         * general mode. */
+        if (count != BLOCK) {
             block_channels(params, weights, (const uint32_t *)(void *)block, out, count, 0);
+        } else if (mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
+            block_channels(params, weights, (const uint32_t *)(void *)block, out, BLOCK,
+                           PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED);
+        } else if (mode == PQK_FAST_FULL_RANGE) {
+            block_channels(params, weights, (const uint32_t *)(void *)block, out, BLOCK, PQK_FAST_FULL_RANGE);
+        } else {
+            block_channels(params, weights, (const uint32_t *)(void *)block, out, BLOCK, 0);
         }
     }
 }

@@ -26,7 +26,7 @@ int32_t pqk_depthwise_conv2d_s8_dsp_buffer_size(const pqk_depthwise_conv2d_s8_pa
 static inline __attribute__((always_inline)) void four_channels(const pqk_depthwise_conv2d_s8_params_t *params,
                                                                 const int8_t *weights, const int8_t *const *taps,
                                                                 int32_t tap_count, int32_t c, int8_t *out,
-                                                                int full_range)
+                                                                int mode)
 {
     const pqk_requant_s8_t *rq = &params->requant;
     const int32_t channels = params->window.output_c;
@@ -53,7 +53,7 @@ static inline __attribute__((always_inline)) void four_channels(const pqk_depthw
 #define PQK_STORE(i, acc)                                                                                   \
     {                                                                                                       \
         const pqk_fast_requant_t q = pqk_fast_requant_make(multiplier[i], shift[i], odd_zero_point);         \
-        out[c + (i)] = pqk_fast_clamp(pqk_fast_requantize(acc, &q), full_range, activation_min, activation_max); \
+        out[c + (i)] = pqk_fast_clamp(pqk_fast_requantize(acc, &q, mode), mode, activation_min, activation_max); \
     }
     PQK_STORE(0, acc0)
     PQK_STORE(1, acc1)
@@ -70,7 +70,7 @@ void pqk_depthwise_conv2d_s8_dsp(const pqk_depthwise_conv2d_s8_params_t *params,
     const int32_t row_bytes = win->input_w * channels;
     const int32_t ring_rows = win->pad_top + 1;
     const int in_place = output == input;
-    const int full_range = params->requant.activation_min == -128 && params->requant.activation_max == 127;
+    const int mode = pqk_fast_mode(&params->requant);
     int8_t *zero_row = scratch;
     int8_t *ring = scratch + ((channels + 3) & ~3);
     const int8_t *taps[MAX_TAPS];
@@ -101,9 +101,15 @@ void pqk_depthwise_conv2d_s8_dsp(const pqk_depthwise_conv2d_s8_params_t *params,
                         taps[tap_count++] = row_inside && ix >= 0 && ix < win->input_w ? row + ix * channels : zero_row;
                     }
                 }
-                if (full_range) {
+                /* constant modes (see pqk_fast_mode()) */
+                if (mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
                     for (c = 0; c < channels; c += 4) {
-                        four_channels(params, weights, taps, tap_count, c, out, 1);
+                        four_channels(params, weights, taps, tap_count, c, out,
+                                      PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED);
+                    }
+                } else if (mode == PQK_FAST_FULL_RANGE) {
+                    for (c = 0; c < channels; c += 4) {
+                        four_channels(params, weights, taps, tap_count, c, out, PQK_FAST_FULL_RANGE);
                     }
                 } else {
                     for (c = 0; c < channels; c += 4) {

@@ -5,16 +5,22 @@
  * the bit-exactness tests) they are plain C with the same results, so a *_dsp kernel computes the
  * same bytes everywhere. GCC 12's arm_acle.h lacks __ror, hence pqk_ror8.
  *
- * pqk_fast_requantize() is pqk_requantize() + zero point + clamp in six instructions, exact under
- * the conditions pqk_mcu.codegen.cost_model checks before it picks a *_dsp kernel:
- * |accumulator| < 2^30, shift in [-23, -1], multiplier in {0} or [2^30, 2^31). Derivation (r1 is
- * pqk_srdhm, e = -shift >= 1 the rounding right shift, h = 2^(e-1)):
+ * pqk_fast_requantize() is pqk_requantize() + zero point + clamp in six instructions (five under
+ * PQK_FAST_NEGATIVES_CLAMPED), exact under the conditions pqk_mcu.codegen.cost_model checks before
+ * it picks a *_dsp kernel: |accumulator| < 2^30, shift in [-23, -1], multiplier in {0} or
+ * [2^30, 2^31). Derivation (r1 is pqk_srdhm, e = -shift >= 1 the rounding right shift, h = 2^(e-1)):
  *   srdhm(x, m)       = floor((x*m + 2^30) / 2^31)       (gemmlowp's truncating form, m != INT32_MIN)
  *   rdbpot(r1, e)     = floor((r1 + h - [r1 < 0]) / 2^e)
  *   both              = floor((x*m + 2^30 + (h - t) * 2^31) / 2^(31+e)),   t = [x < 0]
  *                       (r1 < 0 differs from x < 0 only where both give the same result)
  *   + zero point zp   = floor((2x*m + 2^31 + 2^32 * (h + zp*2^e - t)) / 2^(32+e))
  *                     = SMMLAR(2x, m, h + zp*2^e - t) >> e.
+ * The t term only changes results of negative accumulators, and those all end at activation_min
+ * when activation_min >= zp (ReLU, ReLU6): x < 0 and m >= 0 (zero included) give x*m <= 0, so
+ * floor((x*m + 2^30) / 2^31) <= 0, the sum before the shift is at most h < 2^e with or without t,
+ * and both results are <= zp (SSAT keeps that), as is the exact one; the clamp lifts all three
+ * to activation_min. PQK_FAST_NEGATIVES_CLAMPED drops the term (one ADD per output); the Python
+ * twin is pqk_mcu.quant.fixed_point.fast_requantize.
  */
 #ifndef PQK_DSP_H
 #define PQK_DSP_H
@@ -56,16 +62,17 @@ static inline uint32_t pqk_sxtb16_ror8(uint32_t x)
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(result) : "r"(x));
     return result;
 }
-/* Bytes 1 and 3 zero-extended to halfwords (UXTB16 of the word rotated by 8), then bytes 0 and 2. */
-static inline uint32_t pqk_uxtb16_ror8(uint32_t x)
+/* Halfword-wise acc + bytes 0 and 2 of x zero-extended (UXTAB16), acc + bytes 1 and 3 (UXTAB16 of
+ * x rotated by 8). */
+static inline uint32_t pqk_uxtab16(uint32_t acc, uint32_t x)
+{
+    return (uint32_t)__uxtab16((uint16x2_t)acc, (uint8x4_t)x);
+}
+static inline uint32_t pqk_uxtab16_ror8(uint32_t acc, uint32_t x)
 {
     uint32_t result;
-    __asm__("uxtb16 %0, %1, ror #8" : "=r"(result) : "r"(x));
+    __asm__("uxtab16 %0, %1, %2, ror #8" : "=r"(result) : "r"(acc), "r"(x));
     return result;
-}
-static inline uint32_t pqk_uxtb16(uint32_t x)
-{
-    return (uint32_t)__uxtb16((uint8x4_t)x);
 }
 /* Low halfwords of low and high as one word (PKHBT), high halfwords (PKHTB). */
 static inline uint32_t pqk_pack_low_halves(uint32_t low, uint32_t high)
@@ -150,13 +157,14 @@ static inline uint32_t pqk_sxtb16_ror8(uint32_t x)
 {
     return pqk_sxtb16(pqk_ror8(x));
 }
-static inline uint32_t pqk_uxtb16_ror8(uint32_t x)
+static inline uint32_t pqk_uxtab16(uint32_t acc, uint32_t x)
 {
-    return (x >> 8) & 0x00FF00FFu;
+    const uint32_t bytes = x & 0x00FF00FFu;
+    return (((acc & 0xFFFFu) + (bytes & 0xFFFFu)) & 0xFFFFu) | (((acc >> 16) + (bytes >> 16)) << 16);
 }
-static inline uint32_t pqk_uxtb16(uint32_t x)
+static inline uint32_t pqk_uxtab16_ror8(uint32_t acc, uint32_t x)
 {
-    return x & 0x00FF00FFu;
+    return pqk_uxtab16(acc, pqk_ror8(x));
 }
 static inline uint32_t pqk_pack_low_halves(uint32_t low, uint32_t high)
 {
@@ -259,31 +267,51 @@ static inline int32_t pqk_packed_word(const uint8_t *record_end)
     return (int32_t)pqk_load_s8x4((const int8_t *)record_end - 4);
 }
 
+/* Requantization modes of the *_dsp kernels, a constant at every call site (the kernels
+ * instantiate their output loops per mode) so that the compiler drops what a mode does not need. */
+enum {
+    PQK_FAST_FULL_RANGE = 1,        /* activation range = int8: SSAT is the whole clamp */
+    PQK_FAST_NEGATIVES_CLAMPED = 2, /* activation_min >= output zero point: no t term */
+};
+
+/* The layer's mode. Kernels instantiate PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED (ReLU or
+ * ReLU6 onto all of int8, zero point -128: the usual int8 layer), PQK_FAST_FULL_RANGE and 0, which
+ * is exact for every layer and runs the mode they leave out (PQK_FAST_NEGATIVES_CLAMPED alone: a
+ * clamp narrower than int8 with its minimum at or above the zero point). */
+static inline int pqk_fast_mode(const pqk_requant_s8_t *rq)
+{
+    const int full_range = rq->activation_min == -128 && rq->activation_max == 127;
+    return (full_range ? PQK_FAST_FULL_RANGE : 0) |
+           (rq->activation_min >= rq->output_zero_point ? PQK_FAST_NEGATIVES_CLAMPED : 0);
+}
+
 /* pqk_fast_requantize() of acc from twice_acc = 2 * acc: callers that can accumulate 2 * acc
  * directly (doubled bias and weight) save the doubling; 2 * acc has acc's sign since |acc| < 2^30. */
 static inline __attribute__((always_inline)) int32_t pqk_fast_requantize_doubled(int32_t twice_acc,
-                                                                                 const pqk_fast_requant_t *q)
+                                                                                 const pqk_fast_requant_t *q,
+                                                                                 int mode)
 {
-    const int32_t high = pqk_smmlar(twice_acc, q->multiplier, q->offset + (twice_acc >> 31));
-    return pqk_ssat8(high >> q->right_shift);
+    const int32_t offset = (mode & PQK_FAST_NEGATIVES_CLAMPED) ? q->offset : q->offset + (twice_acc >> 31);
+    return pqk_ssat8(pqk_smmlar(twice_acc, q->multiplier, offset) >> q->right_shift);
 }
 
-/* requantize(acc) + zero point, saturated to int8 (the clamp to the activation range follows).
- * The same formula as pqk_fast_requantize_doubled(acc * 2, q), kept written out: taking the sign from
- * acc rather than from 2 * acc lets gcc schedule the dense kernels better (calling the doubled form
+/* requantize(acc) + zero point, saturated to int8; pqk_fast_clamp() with the same mode follows
+ * (under PQK_FAST_NEGATIVES_CLAMPED only the clamped value is exact).
+ * The same formula as pqk_fast_requantize_doubled(acc * 2, q, mode), kept written out: taking the sign
+ * from acc rather than from 2 * acc lets gcc schedule the dense kernels better (calling the doubled form
  * costs +82k instructions on the dense DS-CNN, measured). */
-static inline __attribute__((always_inline)) int32_t pqk_fast_requantize(int32_t acc, const pqk_fast_requant_t *q)
+static inline __attribute__((always_inline)) int32_t pqk_fast_requantize(int32_t acc, const pqk_fast_requant_t *q,
+                                                                         int mode)
 {
-    const int32_t high = pqk_smmlar(acc * 2, q->multiplier, q->offset + (acc >> 31));
-    return pqk_ssat8(high >> q->right_shift);
+    const int32_t offset = (mode & PQK_FAST_NEGATIVES_CLAMPED) ? q->offset : q->offset + (acc >> 31);
+    return pqk_ssat8(pqk_smmlar(acc * 2, q->multiplier, offset) >> q->right_shift);
 }
 
-/* Clamp to the activation range; full_range (activation range = int8) is a constant at every
- * call site so the compiler drops the compare where it cannot matter. */
-static inline __attribute__((always_inline)) int8_t pqk_fast_clamp(int32_t value, int full_range,
-                                                                   int32_t activation_min, int32_t activation_max)
+/* Clamp to the activation range (nothing to do beyond SSAT under PQK_FAST_FULL_RANGE). */
+static inline __attribute__((always_inline)) int8_t pqk_fast_clamp(int32_t value, int mode, int32_t activation_min,
+                                                                   int32_t activation_max)
 {
-    if (!full_range) {
+    if (!(mode & PQK_FAST_FULL_RANGE)) {
         value = value < activation_min ? activation_min : value;
         value = value > activation_max ? activation_max : value;
     }

@@ -6,7 +6,8 @@ quantization), compiler passes, the reference interpreter and the C code generat
 Each function has a scalar form on plain Python ints (a line-for-line transliteration of the C++,
 used as the specification in tests) and, where it runs on tensors, a vectorized numpy form.
 The C runtime's ``pqk_requantize`` (firmware/runtime/pqk_requantize.h) mirrors
-``multiply_by_quantized_multiplier`` line for line.
+``multiply_by_quantized_multiplier`` line for line; the DSP kernels' ``pqk_fast_requantize``
+(firmware/runtime/pqk_dsp.h) mirrors ``fast_requantize``.
 """
 
 from __future__ import annotations
@@ -82,6 +83,37 @@ def multiply_by_quantized_multiplier(x: int, quantized_multiplier: int, shift: i
 
 def _wrap_int32(value: int) -> int:
     return ((value + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+
+def fast_requantize(acc: int, quantized_multiplier: int, shift: int, zero_point: int,
+                    negatives_clamped: bool = False) -> int:
+    """``pqk_fast_requantize`` of firmware/runtime/pqk_dsp.h: requantize + zero point, saturated to int8.
+
+    SSAT8(SMMLAR(2 * acc, multiplier, offset + (acc >> 31)) >> e) with e = -shift and offset
+    2^(e-1) + zero_point * 2^e; equal to ``multiply_by_quantized_multiplier`` + zero point, saturated,
+    for |acc| < 2^30, shift in [-23, -1] and multiplier 0 or in [2^30, 2^31).
+    ``negatives_clamped`` (``PQK_FAST_NEGATIVES_CLAMPED``) drops the ``acc >> 31`` term: the result
+    then differs only for acc < 0, where both are <= zero_point, so it is exact once clamped to an
+    activation minimum >= zero_point.
+    """
+    e = -shift
+    offset = (1 << (e - 1)) + zero_point * (1 << e)
+    if not negatives_clamped:
+        offset += acc >> 31
+    high = _wrap_int32(((offset << 32) + 2 * acc * quantized_multiplier + (1 << 31)) >> 32)  # SMMLAR
+    return min(max(high >> e, INT8_MIN), INT8_MAX)  # SSAT #8
+
+
+def fast_requantize_array(acc: np.ndarray, quantized_multiplier: np.ndarray | int, shift: np.ndarray | int,
+                          zero_point: np.ndarray | int, negatives_clamped: bool = False) -> np.ndarray:
+    """Vectorized ``fast_requantize`` (int8 results); offset * 2^32 is split off the 64-bit sum."""
+    acc64 = np.asarray(acc, dtype=np.int64)
+    e = -np.asarray(shift, dtype=np.int64)
+    offset = (np.int64(1) << (e - 1)) + np.asarray(zero_point, dtype=np.int64) * (np.int64(1) << e)
+    if not negatives_clamped:
+        offset = offset + (acc64 >> 31)
+    high = offset + ((2 * acc64 * np.asarray(quantized_multiplier, dtype=np.int64) + (1 << 31)) >> 32)
+    return np.clip(high >> e, INT8_MIN, INT8_MAX).astype(np.int8)
 
 
 # --------------------------------------------------------------------------------------------
