@@ -121,7 +121,7 @@ def _few_tap_graph():
 
 
 def _assert_bit_exact(generated, target: str, tmp_path: Path) -> None:
-    """The generated model on ``target`` (host or cortex-m4) equals the reference on every input (all
+    """The generated model on ``target`` (host or an emulated board) equals the reference on every input (all
     outputs, one after another)."""
     from pqk_mcu.runner.arm import build_firmware
     from pqk_mcu.runner.host import build_host, run_host
@@ -131,9 +131,9 @@ def _assert_bit_exact(generated, target: str, tmp_path: Path) -> None:
         executable = build_host(generated.out_dir, out_dir=tmp_path / "build")
         run = lambda x: run_host(executable, x.tobytes(), trace=False)[0]  # noqa: E731
     else:
-        elf = build_firmware(generated.out_dir, "cortex-m4", out_dir=tmp_path / "build",
+        elf = build_firmware(generated.out_dir, target, out_dir=tmp_path / "build",
                              runtime_sources=generated.runtime_sources).elf
-        run = lambda x: run_elf(elf, "cortex-m4", x.tobytes())  # noqa: E731
+        run = lambda x: run_elf(elf, target, x.tobytes())  # noqa: E731
     for x in _inputs(generated.graph):
         expected = np.concatenate([y.reshape(-1) for y in run_reference(generated.graph, [x])["outputs"]])
         assert np.frombuffer(run(x), dtype=np.int8).tolist() == expected.tolist()
@@ -518,4 +518,44 @@ def _width_padded_conv_graph():
 def test_packed_conv_bit_exact(tmp_path, toolchain, target, graph):
     generated = generate_c(graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
     assert {layer.kernel for layer in generated.layers} == {"pqk_conv2d_s8_csr_dsp"}
+    _assert_bit_exact(generated, target, tmp_path)
+
+
+def _requantize_block_graph():
+    """1x1 convs over 64 channels in the usual int8 mode (ReLU onto all of int8, zero point -128:
+    pqk_conv2d_s8_csr_dsp's assembly path for full pixel blocks), 29 pixels (three full blocks and a
+    partial one): empty rows (one zero entry), single entries at columns 0 and 63, a full row, biases
+    that saturate at 127 or leave every accumulator negative, per-channel scales over a factor of 8
+    (shift codes 0 to 3); the second layer's biases need 4-byte records."""
+    rng = np.random.default_rng(17)
+    w = _weights(rng, (24, 1, 1, 64), 0.85)
+    w[0] = 0
+    w[1] = 0
+    w[1, 0, 0, 63] = -127
+    w[2] = 0
+    w[2, 0, 0, 0] = 127
+    w[3] = rng.integers(-127, 128, size=64)
+    w[4] = 0
+    bias = rng.integers(-3_000, 3_000, 24).astype(np.int32)
+    bias[4], bias[5], bias[6] = 400_000, -400_000, 200_000
+    scales = list(rng.uniform(0.0008, 0.0064, 24))
+    b = GraphBuilder()
+    x = b.input((1, 29, 1, 64), scale=0.05, zero_point=-3)
+    first = b.conv2d(x, w, scales, bias, 0.1, -128, activation="RELU")
+    w2 = _weights(rng, (64, 1, 1, 24), 0.7)
+    w2[7] = 0
+    bias2 = rng.integers(-6_000_000, 6_000_000, 64).astype(np.int32)
+    second = b.conv2d(first, w2, list(rng.uniform(0.00001, 0.00008, 64)), bias2, 0.5, -128, activation="RELU")
+    return b.build(outputs=[first, second])
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"])
+def test_packed_conv_assembly_path_bit_exact(tmp_path, toolchain, target):
+    board = "cortex-m4" if target == "host" else target
+    generated = generate_c(_requantize_block_graph(), tmp_path / "gen", weight_format="csr", board=board)
+    assert [layer.kernel for layer in generated.layers] == ["pqk_conv2d_s8_csr_dsp"] * 2
+    weights = (generated.out_dir / "model_weights.c").read_text()
+    assert ".record_bytes = 3" in weights and ".record_bytes = 4" in weights
+    first = [run_reference(generated.graph, [x])["outputs"][0] for x in _inputs(generated.graph)]
+    assert all((y == 127).any() and (y == -128).any() for y in first)  # saturated both ways
     _assert_bit_exact(generated, target, tmp_path)

@@ -74,6 +74,13 @@ static inline uint32_t pqk_uxtab16_ror8(uint32_t acc, uint32_t x)
     __asm__("uxtab16 %0, %1, %2, ror #8" : "=r"(result) : "r"(acc), "r"(x));
     return result;
 }
+/* mask & x rotated left by 8, in one AND of a rotated register (gcc rotates, then ANDs). */
+static inline uint32_t pqk_and_rol8(uint32_t mask, uint32_t x)
+{
+    uint32_t result;
+    __asm__("and %0, %1, %2, ror #24" : "=r"(result) : "r"(mask), "r"(x));
+    return result;
+}
 /* Low halfwords of low and high as one word (PKHBT), high halfwords (PKHTB). */
 static inline uint32_t pqk_pack_low_halves(uint32_t low, uint32_t high)
 {
@@ -165,6 +172,10 @@ static inline uint32_t pqk_uxtab16(uint32_t acc, uint32_t x)
 static inline uint32_t pqk_uxtab16_ror8(uint32_t acc, uint32_t x)
 {
     return pqk_uxtab16(acc, pqk_ror8(x));
+}
+static inline uint32_t pqk_and_rol8(uint32_t mask, uint32_t x)
+{
+    return mask & (x << 8 | x >> 24);
 }
 static inline uint32_t pqk_pack_low_halves(uint32_t low, uint32_t high)
 {
