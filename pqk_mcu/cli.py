@@ -50,10 +50,14 @@ def data() -> None:
               help="Speakers (voice variant, pitch, speed, level) per English voice [default: 50].")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64), help="Parallel espeak-ng processes.")
-def synth_kws(out: str, variants: int | None, seed: int, jobs: int) -> None:
+@click.option("--reuse", is_flag=True, help="Keep OUT when it already holds the corpus of these settings.")
+def synth_kws(out: str, variants: int | None, seed: int, jobs: int, reuse: bool) -> None:
     """Synthesize the keyword corpus with espeak-ng in the Speech Commands layout (speaker-disjoint splits)."""
-    from pqk_mcu.train.data.synth_kws import DEFAULT_VARIANTS, synthesize_corpus
+    from pqk_mcu.train.data.synth_kws import DEFAULT_VARIANTS, corpus_matches, synthesize_corpus
 
+    if reuse and corpus_matches(out, variants or DEFAULT_VARIANTS, seed):
+        click.echo(f"{out} already holds this corpus (seed {seed}, {variants or DEFAULT_VARIANTS} variants): reused")
+        return
     summary = synthesize_corpus(out, variants=variants or DEFAULT_VARIANTS, seed=seed, jobs=jobs)
     speakers = ", ".join(f"{split} {count}" for split, count in summary.speakers.items())
     click.echo(f"{summary.clips} clips from {sum(summary.speakers.values())} speakers ({speakers}) "

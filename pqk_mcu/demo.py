@@ -50,7 +50,7 @@ class DemoConfig:
 
 
 # The schedule of the KWS grid's PQK runs (benchmarks/kws): the demo's model is that grid's pqk-s0.8 model.
-FULL = DemoConfig(Path("build/demo"), variants=24, epochs=(32, 16), batch_size=100, stream_seconds=60.0,
+FULL = DemoConfig(Path("build/demo"), variants=100, epochs=(8, 4), batch_size=100, stream_seconds=60.0,
                   stream_keywords=20, verify_inputs=20)
 # The CI test's shortened demo: the same steps on a tiny corpus and schedule.
 QUICK = DemoConfig(Path("build/demo-quick"), variants=2, epochs=(1, 1), batch_size=64, stream_seconds=12.0,
@@ -84,7 +84,7 @@ def run_demo(config: DemoConfig) -> bool:
     from pqk_mcu.kws import bench_kws, build_kws, run_kws
     from pqk_mcu.train.data import load_task
     from pqk_mcu.train.data.stream import make_stream, write_stream
-    from pqk_mcu.train.data.synth_kws import synthesize_corpus
+    from pqk_mcu.train.data.synth_kws import corpus_matches, synthesize_corpus
     from pqk_mcu.train.run import TFLITE_NAME, train_and_export
     from pqk_mcu.train.trainer import CHECKPOINT_NAME, TrainConfig, comparable_config, read_checkpoint
     from pqk_mcu.verify import random_inputs, verify_model
@@ -96,7 +96,7 @@ def run_demo(config: DemoConfig) -> bool:
 
     _step("1. keyword corpus (espeak-ng, speaker-disjoint splits)",
           f"pqk-mcu data synth-kws --out {corpus} --variants {config.variants}")
-    if (corpus / "testing_list.txt").is_file():
+    if corpus_matches(corpus, variants=config.variants, seed=0):
         console.print(f"reusing {corpus}")
     else:
         summary = synthesize_corpus(corpus, variants=config.variants, seed=0, jobs=2)

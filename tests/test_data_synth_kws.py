@@ -15,7 +15,7 @@ from pqk_mcu.cli import main
 from pqk_mcu.errors import PqkError, ToolMissingError
 from pqk_mcu.train.data import synth_kws
 from pqk_mcu.train.data.speech_commands import KWS_WORDS, SpeechCommands, speaker_id
-from pqk_mcu.train.data.synth_kws import VOICES, plan_speakers, synthesize_corpus
+from pqk_mcu.train.data.synth_kws import VOICES, corpus_matches, plan_speakers, synthesize_corpus
 
 TINY = {"variants": 2, "voices": ("en-us", "en-gb-scotland"), "seed": 5, "progress": False}
 
@@ -77,6 +77,18 @@ def test_same_seed_same_bytes(corpus: Path, tmp_path: Path):
     assert all((corpus / f).read_bytes() == (again / f).read_bytes() for f in files)
 
 
+def test_corpus_matches_only_its_own_settings(corpus: Path, tmp_path: Path):
+    settings = {key: TINY[key] for key in ("variants", "voices", "seed")}
+    assert corpus_matches(corpus, **settings)
+    assert not corpus_matches(corpus, **{**settings, "variants": 3})
+    assert not corpus_matches(corpus, **{**settings, "seed": 6})
+    assert not corpus_matches(tmp_path / "missing", **settings)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "testing_list.txt").write_text("")
+    (tmp_path / "broken" / "corpus.json").write_text("{not json")
+    assert not corpus_matches(tmp_path / "broken", **settings)
+
+
 def test_default_plan_spreads_held_out_speakers_over_all_voices():
     speakers = plan_speakers(50, seed=0)
     assert Counter(s.split for s in speakers) == {"train": 320, "val": 40, "test": 40}
@@ -121,6 +133,10 @@ def test_cli_all_eight_voices(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     voices = {json.loads((tmp_path / "kws" / "corpus.json").read_text())["speakers"][i]["voice"] for i in range(8)}
     assert voices == set(VOICES)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    manifest = (tmp_path / "kws" / "corpus.json").read_bytes()
+    main(["data", "synth-kws", "--out", str(tmp_path / "kws"), "--variants", "1", "--seed", "3", "--reuse"])
+    assert "already holds this corpus" in capsys.readouterr().out
+    assert (tmp_path / "kws" / "corpus.json").read_bytes() == manifest
 
 
 def test_stream_from_held_out_synthetic_voices(corpus: Path):

@@ -36,7 +36,7 @@ from pqk_mcu.train.trainer import CHECKPOINT_NAME, TrainConfig, comparable_confi
 
 # Per task: model and schedule of the published comparison (``make experiment``).
 PRESETS = {
-    "kws": {"model": "ds-cnn", "epochs": (24, 12), "batch_size": 100},
+    "kws": {"model": "ds-cnn", "epochs": (8, 4), "batch_size": 100},
     "mnist": {"model": "mnist-cnn", "epochs": (12, 6), "batch_size": 64},
     "digits": {"model": "mnist-cnn", "epochs": (20, 10), "batch_size": 32},
     "cifar10": {"model": "resnet8", "epochs": (40, 20), "batch_size": 64},

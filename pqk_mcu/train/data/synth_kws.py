@@ -319,6 +319,22 @@ def background_noises(espeak_path: str, seed: int, seconds: int = NOISE_SECONDS)
     return out
 
 
+def corpus_matches(out_dir: str | Path, variants: int = DEFAULT_VARIANTS, seed: int = 0,
+                   unknown_per_speaker: int = DEFAULT_UNKNOWN_PER_SPEAKER, voices: tuple[str, ...] = VOICES) -> bool:
+    """Whether ``out_dir`` already holds the corpus ``synthesize_corpus`` would write with these settings."""
+    manifest_path = Path(out_dir) / "corpus.json"
+    if not (Path(out_dir) / TESTING_LIST).is_file() or not manifest_path.is_file():
+        return False
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return False
+    wanted = {"generator": "pqk-mcu data synth-kws", "seed": seed, "variants_per_voice": variants,
+              "voices": list(voices), "keywords": list(KWS_WORDS), "unknown_words": list(UNKNOWN_WORDS),
+              "unknown_per_speaker": unknown_per_speaker}
+    return isinstance(manifest, dict) and all(manifest.get(key) == value for key, value in wanted.items())
+
+
 def synthesize_corpus(out_dir: str | Path, variants: int = DEFAULT_VARIANTS, seed: int = 0, jobs: int = 2,
                       unknown_per_speaker: int = DEFAULT_UNKNOWN_PER_SPEAKER, voices: tuple[str, ...] = VOICES,
                       progress: bool = True) -> CorpusSummary:
