@@ -521,10 +521,10 @@ def test_packed_conv_bit_exact(tmp_path, toolchain, target, graph):
     _assert_bit_exact(generated, target, tmp_path)
 
 
-def _requantize_block_graph():
+def _requantize_block_graph(pixels: int = 29):
     """1x1 convs over 64 channels in the usual int8 mode (ReLU onto all of int8, zero point -128:
-    pqk_conv2d_s8_csr_dsp's assembly path for full pixel blocks), 29 pixels (three full blocks and a
-    partial one): empty rows (one zero entry), single entries at columns 0 and 63, a full row, biases
+    pqk_conv2d_s8_csr_dsp's assembly path), 29 pixels by default (three full blocks and a partial
+    one of five): empty rows (one zero entry), single entries at columns 0 and 63, a full row, biases
     that saturate at 127 or leave every accumulator negative, per-channel scales over a factor of 8
     (shift codes 0 to 3); the second layer's biases need 4-byte records."""
     rng = np.random.default_rng(17)
@@ -540,7 +540,7 @@ def _requantize_block_graph():
     bias[4], bias[5], bias[6] = 400_000, -400_000, 200_000
     scales = list(rng.uniform(0.0008, 0.0064, 24))
     b = GraphBuilder()
-    x = b.input((1, 29, 1, 64), scale=0.05, zero_point=-3)
+    x = b.input((1, pixels, 1, 64), scale=0.05, zero_point=-3)
     first = b.conv2d(x, w, scales, bias, 0.1, -128, activation="RELU")
     w2 = _weights(rng, (64, 1, 1, 24), 0.7)
     w2[7] = 0
@@ -558,4 +558,41 @@ def test_packed_conv_assembly_path_bit_exact(tmp_path, toolchain, target):
     assert ".record_bytes = 3" in weights and ".record_bytes = 4" in weights
     first = [run_reference(generated.graph, [x])["outputs"][0] for x in _inputs(generated.graph)]
     assert all((y == 127).any() and (y == -128).any() for y in first)  # saturated both ways
+    _assert_bit_exact(generated, target, tmp_path)
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("pixels", [17, 31])
+def test_packed_conv_assembly_partial_blocks_bit_exact(tmp_path, toolchain, target, pixels):
+    """The assembly's partial blocks of one and of seven pixels (its jump into the stores goes to the
+    first or the last of them) store exactly their pixels."""
+    generated = generate_c(_requantize_block_graph(pixels), tmp_path / "gen", weight_format="csr", board=target)
+    assert [layer.kernel for layer in generated.layers] == ["pqk_conv2d_s8_csr_dsp"] * 2
+    _assert_bit_exact(generated, target, tmp_path)
+
+
+def _empty_channel_runs_graph():
+    """Depthwise layers whose channels without taps come in runs of one to seven at every alignment,
+    up to the last channel (23 channels: the pixels' halfword and word stores are unaligned), the
+    others with one or two taps; SAME stride 1 in place, ReLU onto all of int8, then a narrower
+    clamp; 15 pixels (one eight-pixel step of the fill loop and a remainder)."""
+    rng = np.random.default_rng(23)
+    patterns = (".T..T...T....T.....T...", "T.......T..T.T....T....")  # T: has taps, .: none
+    b = GraphBuilder()
+    x = b.input((1, 5, 3, 23), scale=0.05, zero_point=-3)
+    for pattern, activation, zero_point in zip(patterns, ("RELU", "RELU6"), (-128, 5)):
+        weights = np.zeros((1, 3, 3, len(pattern)), dtype=np.int8)
+        for c in (c for c, mark in enumerate(pattern) if mark == "T"):
+            for tap in rng.choice(9, size=rng.integers(1, 3), replace=False):
+                weights[0, tap // 3, tap % 3, c] = rng.integers(1, 128) * rng.choice([-1, 1])
+        x = b.depthwise_conv2d(x, weights, list(rng.uniform(0.002, 0.02, len(pattern))),
+                               rng.integers(-3_000, 3_000, len(pattern)).astype(np.int32), 0.05, zero_point,
+                               padding="SAME", activation=activation)
+    return b.build(outputs=[x])
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_depthwise_empty_channel_runs_bit_exact(tmp_path, toolchain, target):
+    generated = generate_c(_empty_channel_runs_graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
+    assert {layer.kernel for layer in generated.layers} == {"pqk_depthwise_conv2d_s8_csr_dsp"}
     _assert_bit_exact(generated, target, tmp_path)

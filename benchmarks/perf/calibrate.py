@@ -47,7 +47,7 @@ def _small_graph(sparsity: float, seed: int):
 
 
 def measurements():
-    graphs = [(f"dscnn-{s}", dscnn_graph(s)) for s in (0.0, 0.5, 0.8, 0.95)]
+    graphs = [(f"dscnn-{s}", dscnn_graph(s)) for s in (0.0, 0.5, 0.8, 0.9, 0.95)]
     graphs += [(f"small-{s}", _small_graph(s, 1)) for s in (0.0, 0.6, 0.9)]
     rows = []
     for board in ("cortex-m4", "cortex-m3"):

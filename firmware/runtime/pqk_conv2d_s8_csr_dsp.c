@@ -15,10 +15,10 @@
  * nonzero weight is loaded once and applied to eight pixels with one LDRD, four SXTB16 and
  * eight SMLAxy. For a 1x1, stride-1 convolution with output_c == input_c, output may equal input
  * (in place): a block's inputs are in scratch before its outputs are written.
- * On cores with the DSP extension the full blocks of the usual requantization mode (ReLU onto all
- * of int8) take block_channels_asm(), the same computation in Thumb-2 assembly with the channel
- * loop's state kept out of the registers the sum needs; the C block_channels() is the general and
- * portable path (other modes, the last partial block, host builds).
+ * On cores with the DSP extension the blocks (full and partial) of the usual requantization mode
+ * (ReLU onto all of int8) take block_channels_asm(), the same computation in Thumb-2 assembly with
+ * the channel loop's state kept out of the registers the sum needs; the C block_channels() is the
+ * general and portable path (other modes, host builds).
  */
 #include "pqk_dsp.h"
 
@@ -360,47 +360,44 @@ typedef struct {
     const uint32_t *columns;
 } block_walk_t;
 
-/* block_channels(count BLOCK, mode PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED), the main path,
+/* block_channels(count, mode PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED) for count 1 .. BLOCK,
  * in assembly. gcc keeps the sum's eight accumulators, entry pointer and scratch base in registers
  * but then has none left for the channel loop's pointers and constants and reloads them one by one
  * around the sum and the stores (27 instructions per channel, measured). Here the sum holds exactly
  * the 14 registers (r2-r9 the accumulators, r10 the entry pointer, r11 the columns, r0/r1 a
  * column's pair, r12 the weight, lr the address, then the odd lanes) and the channel loop's state
- * lives in a 52-byte frame that one LDM reads and one STM writes per channel:
+ * lives in a 60-byte frame that one LDM reads and one STM writes per channel:
  *   0 right shift, 1 offset, 2 multiplier (this channel's, pqk_fast_requant_packed()), 3 output
  *   (this channel of pixel 0), 4 record end, 5 multiplier_shift, 6 record_bytes, 7 pad_bits,
- *   8 record_stop, 9 right_shift_base, 10 base_offset, 11 out_c, 12 3 * out_c.
+ *   8 record_stop, 9 right_shift_base, 10 base_offset, 11 out_c, 12 3 * out_c,
+ *   13, 14 where a partial block's stores and requantizations start (Thumb addresses).
  * 67 instructions per channel with one entry instead of 77 (18 per further entry, as in C). Same
- * instructions as the C path (SXTB16, SMLABB/SMLABT, SMMLAR, SSAT), hence the same bytes. Thumb-2
- * with DSP: cortex-m4, m7, m33, m55. */
-static __attribute__((naked, noinline)) void block_channels_asm(const block_walk_t *walk __attribute__((unused)))
+ * instructions as the C path (SXTB16, SMLABB/SMLABT, SMMLAR, SSAT), hence the same bytes. A full
+ * block and a partial one run separate copies of the channel loop: the partial one requantizes and
+ * stores pixels count - 1 .. 0 only, jumping into the eight requantizations (12 bytes each) and the
+ * eight stores (4 bytes each), both written last pixel first; the two jumps per channel are not
+ * paid on the main path. Thumb-2 with DSP: cortex-m4, m7, m33, m55. */
+static __attribute__((naked, noinline)) void block_channels_asm(const block_walk_t *walk __attribute__((unused)),
+                                                                int32_t count __attribute__((unused)))
 {
-    __asm__ volatile(
-        "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #52\n\t"
-        "ldm    r0!, {r1-r10}\n\t"
-        "add    r12, sp, #12\n\t"
-        "stm    r12, {r1-r10}\n\t"
-        "ldrd   r10, r11, [r0]\n\t"
-        "ldm    sp, {r0-r8, r12, lr}\n\t"
-        /* channel: r3 = output, r4 = record end, r5 = multiplier_shift, r6 = record_bytes,
-         * r7 = pad_bits, r12 = right_shift_base, lr = base_offset; decoded into r0-r2 and stored
-         * with the walks before the sum needs the registers; r9 = bias (twice) */
-        "1:\n\t"
-        "ldr    r2, [r5], #4\n\t"
-        "lsr    r9, r2, #30\n\t"
-        "add    r0, r12, r9\n\t"
-        "lsl    r1, lr, r9\n\t"
-        "bic    r2, r2, #0x80000000\n\t"
-        "orr    r2, r2, #0x40000000\n\t"
-        "add    r3, r3, #1\n\t"
-        "ldr    r9, [r4, #-4]\n\t"
-        "add    r4, r4, r6\n\t"
-        "asr    r9, r9, r7\n\t"
+    /* channel: r3 = output, r4 = record end, r5 = multiplier_shift, r6 = record_bytes,
+     * r7 = pad_bits, r12 = right_shift_base, lr = base_offset; decoded into r0-r2 and stored
+     * with the walks before the sum needs the registers; r9 = bias (twice) */
+#define PQK_CHANNEL                                                                                      \
+        "ldr    r2, [r5], #4\n\t"                                                                       \
+        "lsr    r9, r2, #30\n\t"                                                                        \
+        "add    r0, r12, r9\n\t"                                                                        \
+        "lsl    r1, lr, r9\n\t"                                                                         \
+        "bic    r2, r2, #0x80000000\n\t"                                                                \
+        "orr    r2, r2, #0x40000000\n\t"                                                                \
+        "add    r3, r3, #1\n\t"                                                                         \
+        "ldr    r9, [r4, #-4]\n\t"                                                                      \
+        "add    r4, r4, r6\n\t"                                                                         \
+        "asr    r9, r9, r7\n\t"                                                                         \
         "stm    sp, {r0-r5}\n\t"
-        /* entry: r12 = twice the value, carry = last of the row, lr = byte offset of its column's
-         * pair, then the pixels' lanes (r0: 0 and 2, lr: 1 and 3, r1: 4 and 6, lr: 5 and 7) added to
-         * the accumulators' sources (no flags set after the LSLS: the branch tests its carry) */
+    /* entry: r12 = twice the value, carry = last of the row, lr = byte offset of its column's
+     * pair, then the pixels' lanes (r0: 0 and 2, lr: 1 and 3, r1: 4 and 6, lr: 5 and 7) added to
+     * the accumulators' sources (no flags set after the LSLS: the branch tests its carry) */
 #define PQK_ENTRY(from0, from1, from2, from3, from4, from5, from6, from7)                                \
         "ldrh   r12, [r10], #2\n\t"                                                                     \
         "lsls   lr, r12, #26\n\t"                                                                       \
@@ -419,40 +416,92 @@ static __attribute__((naked, noinline)) void block_channels_asm(const block_walk
         "smlabt r8, r12, r1, " from6 "\n\t"                                                             \
         "smlabb r7, r12, lr, " from5 "\n\t"                                                             \
         "smlabt r9, r12, lr, " from7 "\n\t"
-        /* the first entry starts from the bias (r9, the accumulator written last) */
-        PQK_ENTRY("r9", "r9", "r9", "r9", "r9", "r9", "r9", "r9")
-        "bcs    3f\n\t"
-        "2:\n\t"
-        PQK_ENTRY("r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9")
-        "bcc    2b\n\t"
-#undef PQK_ENTRY
-        /* requantize all eight in place (r0 = right shift, r1 = offset, r12 = multiplier), then
-         * store them through lr (pixel 0) and r12 (pixel 4) with r0 = out_c, r1 = 3 * out_c */
-        "3:\n\t"
+    /* the first entry starts from the bias (r9, the accumulator written last) */
+#define PQK_CHANNEL_SUM(more, sum_done)                                                                  \
+        PQK_CHANNEL                                                                                      \
+        PQK_ENTRY("r9", "r9", "r9", "r9", "r9", "r9", "r9", "r9")                                        \
+        "bcs    " sum_done "f\n\t"                                                                       \
+        more ":\n\t"                                                                                     \
+        PQK_ENTRY("r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9")                                        \
+        "bcc    " more "b\n\t"                                                                           \
+        sum_done ":\n\t"                                                                                 \
         "ldm    sp, {r0, r1, r12, lr}\n\t"
+    /* requantize in place (r0 = right shift, r1 = offset, r12 = multiplier; 12 bytes each, last
+     * pixel first), then set up the stores through lr (pixel 0) and r12 (pixel 4) with r0 = out_c,
+     * r1 = 3 * out_c */
 #define PQK_REQUANTIZE(acc)                                                                              \
         "smmlar " acc ", " acc ", r12, r1\n\t"                                                           \
-        "asr    " acc ", " acc ", r0\n\t"                                                                \
+        "asr.w  " acc ", " acc ", r0\n\t"                                                                \
         "ssat   " acc ", #8, " acc "\n\t"
-        PQK_REQUANTIZE("r2") PQK_REQUANTIZE("r3") PQK_REQUANTIZE("r4") PQK_REQUANTIZE("r5")
-        PQK_REQUANTIZE("r6") PQK_REQUANTIZE("r7") PQK_REQUANTIZE("r8") PQK_REQUANTIZE("r9")
-#undef PQK_REQUANTIZE
-        "ldrd   r0, r1, [sp, #44]\n\t"
+#define PQK_REQUANTIZE_PIXELS                                                                            \
+        PQK_REQUANTIZE("r9") PQK_REQUANTIZE("r8") PQK_REQUANTIZE("r7") PQK_REQUANTIZE("r6")              \
+        PQK_REQUANTIZE("r5") PQK_REQUANTIZE("r4") PQK_REQUANTIZE("r3") PQK_REQUANTIZE("r2")              \
+        "ldrd   r0, r1, [sp, #44]\n\t"                                                                   \
         "add    r12, lr, r0, lsl #2\n\t"
-        "strb   r2, [lr]\n\t"
-        "strb   r3, [lr, r0]\n\t"
-        "strb   r4, [lr, r0, lsl #1]\n\t"
-        "strb   r5, [lr, r1]\n\t"
-        "strb   r6, [r12]\n\t"
-        "strb   r7, [r12, r0]\n\t"
-        "strb   r8, [r12, r0, lsl #1]\n\t"
-        "strb   r9, [r12, r1]\n\t"
-        /* the next channel's state, loaded here so that the loop test needs no load of its own */
+    /* last pixel first, 4 bytes each */
+#define PQK_STORE_PIXELS                                                                                 \
+        "strb.w r9, [r12, r1]\n\t"                                                                       \
+        "strb.w r8, [r12, r0, lsl #1]\n\t"                                                               \
+        "strb.w r7, [r12, r0]\n\t"                                                                       \
+        "strb.w r6, [r12]\n\t"                                                                           \
+        "strb.w r5, [lr, r1]\n\t"                                                                        \
+        "strb.w r4, [lr, r0, lsl #1]\n\t"                                                                \
+        "strb.w r3, [lr, r0]\n\t"                                                                        \
+        "strb.w r2, [lr]\n\t"
+    /* the next channel's state, loaded here so that the loop test needs no load of its own */
+#define PQK_NEXT_CHANNEL(channel)                                                                        \
+        "ldm    sp, {r0-r8, r12, lr}\n\t"                                                                \
+        "cmp    r4, r8\n\t"                                                                              \
+        "bne    " channel "b\n\t"
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #60\n\t"
+        /* word 13: the store of pixel count - 1; Z set for a full block (kept: nothing up to the BEQ
+         * sets flags) */
+        "adr.w  r12, 8f\n\t"
+        "rsbs   r1, r1, #8\n\t"
+        "add    r12, r12, r1, lsl #2\n\t"
+        "orr    r12, r12, #1\n\t"
+        "str    r12, [sp, #52]\n\t"
+        /* word 14: the requantization of pixel count - 1 */
+        "adr.w  r12, 9f\n\t"
+        "add    r12, r12, r1, lsl #3\n\t"
+        "add    r12, r12, r1, lsl #2\n\t"
+        "orr    r12, r12, #1\n\t"
+        "str    r12, [sp, #56]\n\t"
+        "ldm    r0!, {r1-r10}\n\t"
+        "add    r12, sp, #12\n\t"
+        "stm    r12, {r1-r10}\n\t"
+        "ldrd   r10, r11, [r0]\n\t"
         "ldm    sp, {r0-r8, r12, lr}\n\t"
-        "cmp    r4, r8\n\t"
-        "bne    1b\n\t"
-        "add    sp, sp, #52\n\t"
+        "beq    1f\n\t"
+        /* partial block */
+        "5:\n\t"
+        PQK_CHANNEL_SUM("6", "7")
+        "ldr    pc, [sp, #56]\n\t"
+        "9:\n\t"
+        PQK_REQUANTIZE_PIXELS
+        "ldr    pc, [sp, #52]\n\t"
+        "8:\n\t"
+        PQK_STORE_PIXELS
+        PQK_NEXT_CHANNEL("5")
+        "b      4f\n\t"
+        /* full block */
+        "1:\n\t"
+        PQK_CHANNEL_SUM("2", "3")
+        PQK_REQUANTIZE_PIXELS
+        PQK_STORE_PIXELS
+        PQK_NEXT_CHANNEL("1")
+        "4:\n\t"
+        "add    sp, sp, #60\n\t"
         "pop    {r4-r11, pc}\n\t");
+#undef PQK_NEXT_CHANNEL
+#undef PQK_STORE_PIXELS
+#undef PQK_REQUANTIZE_PIXELS
+#undef PQK_REQUANTIZE
+#undef PQK_CHANNEL_SUM
+#undef PQK_ENTRY
+#undef PQK_CHANNEL
 }
 #endif
 
@@ -498,20 +547,24 @@ void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_packe
         /* Constant count and requantization mode (see pqk_fast_mode() for the modes instantiated)
          * let the compiler drop the tests from the output loop. The last, partial block has its
          * own instantiation for the common mode only (text size; in the general mode it took 130
-         * instructions per channel of DS-CNN's 5-pixel block instead of 79, measured). */
-        if (count != BLOCK) {
-            if (mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
-                block_channels(params, weights, columns, out, count, PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED);
-            } else {
-                block_channels(params, weights, columns, out, count, 0);
-            }
-        } else if (mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
+         * instructions per channel of DS-CNN's 5-pixel block instead of 79, measured); with the
+         * DSP extension the assembly takes it (DS-CNN: 8k instructions fewer, measured). */
 #if PQK_HAVE_DSP
+        if (mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
             walk.output = out - 1;
-            block_channels_asm(&walk);
+            block_channels_asm(&walk, count);
+            continue;
+        }
 #else
-            block_channels(params, weights, columns, out, BLOCK, PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED);
+        if (count != BLOCK && mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
+            block_channels(params, weights, columns, out, count, PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED);
+            continue;
+        }
 #endif
+        if (count != BLOCK) {
+            block_channels(params, weights, columns, out, count, 0);
+        } else if (mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
+            block_channels(params, weights, columns, out, BLOCK, PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED);
         } else if (mode == PQK_FAST_FULL_RANGE) {
             block_channels(params, weights, columns, out, BLOCK, PQK_FAST_FULL_RANGE);
         } else {

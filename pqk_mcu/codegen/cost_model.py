@@ -68,16 +68,16 @@ class KernelCost:
 # portable kernels) of the DS-CNN at 0-95% sparsity and of a graph with other shapes.
 KERNEL_COSTS: dict[str, KernelCost] = {
     # per_mac, per_output, per_tap_output, per_column, per_position, per_call; fit error, layers
-    "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.57, 0.0, 0.0),  # worst error 1%, n=29
-    "pqk_conv2d_s8_csr": KernelCost(31.5, 59.13, 6.0, 7.9, 0.0, 0.0),  # worst error 11%, n=32
-    "pqk_conv2d_s8_csr_dsp": KernelCost(2.33, 1.31, 0.14, 6.92, 99.34, 0.0),  # worst error 13%, n=26
-    "pqk_conv2d_s8_dsp": KernelCost(1.14, 11.73, 0.3, 7.21, 0.0, 0.0),  # worst error 4%, n=29
-    "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.38, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=22
-    "pqk_depthwise_conv2d_s8_csr": KernelCost(28.05, 66.87, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=25
-    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(10.45, 0.0, 0.0, 5.38, 0.0, 1645.71),  # worst error 8%, n=19
-    "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.16, 25.22, 0.0, 34.67, 0.0, 0.0),  # worst error 0%, n=22
-    "pqk_fully_connected_s8": KernelCost(5.0, 62.57, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=14
-    "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 74.65, 0.0, 0.0, 0.0),  # worst error 1%, n=14
+    "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.58, 0.0, 0.0),  # worst error 1%, n=34
+    "pqk_conv2d_s8_csr": KernelCost(31.49, 59.47, 6.1, 7.57, 0.0, 0.0),  # worst error 12%, n=37
+    "pqk_conv2d_s8_csr_dsp": KernelCost(2.33, 0.53, 0.11, 5.86, 91.99, 0.0),  # worst error 15%, n=31
+    "pqk_conv2d_s8_dsp": KernelCost(1.14, 11.75, 0.3, 7.24, 0.0, 0.0),  # worst error 4%, n=34
+    "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.55, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=26
+    "pqk_depthwise_conv2d_s8_csr": KernelCost(27.94, 67.74, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=29
+    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(10.24, 0.0, 0.0, 0.0, 0.0, 3986.34),  # worst error 10%, n=23
+    "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.16, 25.22, 0.0, 34.67, 0.0, 0.0),  # worst error 0%, n=26
+    "pqk_fully_connected_s8": KernelCost(5.0, 62.66, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=16
+    "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 74.64, 0.0, 0.0, 0.0),  # worst error 1%, n=16
 }
 
 
