@@ -55,10 +55,11 @@ def synth_kws(out: str, variants: int | None, seed: int, jobs: int, reuse: bool)
     """Synthesize the keyword corpus with espeak-ng in the Speech Commands layout (speaker-disjoint splits)."""
     from pqk_mcu.train.data.synth_kws import DEFAULT_VARIANTS, corpus_matches, synthesize_corpus
 
-    if reuse and corpus_matches(out, variants or DEFAULT_VARIANTS, seed):
-        click.echo(f"{out} already holds this corpus (seed {seed}, {variants or DEFAULT_VARIANTS} variants): reused")
+    variants = variants or DEFAULT_VARIANTS
+    if reuse and corpus_matches(out, variants, seed):
+        click.echo(f"{out} already holds this corpus (seed {seed}, {variants} variants): reused")
         return
-    summary = synthesize_corpus(out, variants=variants or DEFAULT_VARIANTS, seed=seed, jobs=jobs)
+    summary = synthesize_corpus(out, variants=variants, seed=seed, jobs=jobs)
     speakers = ", ".join(f"{split} {count}" for split, count in summary.speakers.items())
     click.echo(f"{summary.clips} clips from {sum(summary.speakers.values())} speakers ({speakers}) "
                f"in {summary.out_dir} [{summary.seconds:.0f} s]")
