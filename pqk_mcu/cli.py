@@ -246,6 +246,8 @@ def _numbers(text: str, kind, what: str) -> tuple:
 @click.option("--granularity", default="global", show_default=True, type=click.Choice(["global", "layer"]),
               help="Pruning threshold over all layers together or per layer.")
 @click.option("--float", "float_model", is_flag=True, help="Train a float model (no QAT, no export).")
+@click.option("--augment", default="voices", show_default=True, type=click.Choice(["voices", "standard"]),
+              help="kws: synthetic-voice augmentation chain + TensorFlow's mix (voices) or the mix alone (standard).")
 @click.option("--pqk-option", "pqk_options", multiple=True, help="PQK option key=value (tau, ce_weight, kd_weight, "
               "warmup_fraction, teacher_precision=fp32|int8, teacher_bn=separate|shared).")
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -253,17 +255,16 @@ def _numbers(text: str, kind, what: str) -> tuple:
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Intra-op threads per process.")
 @click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(min=1), help="Steps between checkpoints.")
 def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, width, granularity, float_model,
-          pqk_options, seed, nproc, threads, checkpoint_every) -> None:
+          augment, pqk_options, seed, nproc, threads, checkpoint_every) -> None:
     """Train with pruning + int8 QAT (phase 1) and PQK (phase 2); export the student to int8 .tflite.
 
     Rerunning with the same --out resumes from the last checkpoint.
     """
     import json
 
-    from pqk_mcu.train.data import load_task
     from pqk_mcu.train.experiment import PRESETS
     from pqk_mcu.train.pqk import PqkOptions
-    from pqk_mcu.train.run import METRICS_NAME, train_and_export
+    from pqk_mcu.train.run import METRICS_NAME, load_run_data, train_and_export
     from pqk_mcu.train.trainer import TrainConfig
 
     preset = PRESETS[task]
@@ -272,11 +273,11 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
         task=task, model=model or preset["model"], width=width, quantize=not float_model,
         sparsity=0.0 if float_model else sparsity, phases=(1,) if float_model else _numbers(phases, int, "--phases"),
         epochs=(epoch_counts[0], epoch_counts[1] if len(epoch_counts) > 1 else preset["epochs"][1]),
-        batch_size=batch_size or preset["batch_size"], lr=lr, granularity=granularity,
+        batch_size=batch_size or preset["batch_size"], lr=lr, granularity=granularity, augment=augment,
         pqk=PqkOptions().with_overrides(_key_values(pqk_options)), seed=seed, nproc=nproc, threads=threads,
         checkpoint_every=checkpoint_every,
     )
-    metrics = train_and_export(config, load_task(task, data_dir, seed=seed), out)
+    metrics = train_and_export(config, load_run_data(config, data_dir), out)
     if not metrics:  # a non-zero torchrun rank: rank 0 reports
         return
     summary = {k: metrics.get(k) for k in ("method", "sparsity", "accuracy", "tflite", "export_check")}
@@ -292,17 +293,19 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
 @click.option("--epochs", default=None, help="Epochs of phase 1,phase 2 (others train for their sum).")
 @click.option("--sparsities", default="0.5,0.8,0.9", show_default=True)
 @click.option("--ablation", "ablations", multiple=True, help="Extra PQK run with options key=value[,key=value].")
+@click.option("--augment", default="voices", show_default=True, type=click.Choice(["voices", "standard"]),
+              help="kws: synthetic-voice augmentation chain + TensorFlow's mix (voices) or the mix alone (standard).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1), help="DDP processes per run.")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Runs trained at once (processes).")
-def experiment(task, out, data_dir, model, epochs, sparsities, ablations, seed, nproc, jobs) -> None:
+def experiment(task, out, data_dir, model, epochs, sparsities, ablations, augment, seed, nproc, jobs) -> None:
     """Comparison grid: float, int8 QAT, phase 1 and PQK at each sparsity -> results.json/.md + plot."""
     from pqk_mcu.train.experiment import run_experiment
 
     rows = run_experiment(
         task, out, data_dir, model=model, epochs=_numbers(epochs, int, "--epochs") if epochs else None,
         sparsities=_numbers(sparsities, float, "--sparsities"),
-        ablations=tuple(_key_values((a,)) for a in ablations), seed=seed, nproc=nproc, jobs=jobs,
+        ablations=tuple(_key_values((a,)) for a in ablations), augment=augment, seed=seed, nproc=nproc, jobs=jobs,
     )
     for row in rows:
         click.echo(f"{row['method']:7s} {row['variant'] or '':24s} sparsity {row['sparsity']:.3f}  accuracy {row['accuracy']:.4f}")

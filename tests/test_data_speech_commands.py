@@ -185,3 +185,15 @@ def test_kws_training_set_draws_per_epoch():
     assert np.array_equal(dataset[0][0].numpy(), features.numpy())
     dataset.set_epoch(1)
     assert not np.array_equal(dataset[0][0].numpy(), features.numpy())
+
+
+def test_run_data_follows_the_configured_augmentation(corpus: Path):
+    from pqk_mcu.train.run import load_run_data
+    from pqk_mcu.train.trainer import TrainConfig
+
+    standard = load_run_data(TrainConfig(task="kws", model="ds-cnn", augment="standard"), corpus, progress=False)
+    voices = load_run_data(TrainConfig(task="kws", model="ds-cnn"), corpus, progress=False)
+    plain = load_task("kws", corpus, augment=None, progress=False)
+    assert np.array_equal(standard.train[0], plain.train[0])  # TensorFlow's mix alone
+    assert not np.array_equal(voices.train[0], standard.train[0])
+    assert np.array_equal(voices.test[0], standard.test[0])  # evaluation data never augmented

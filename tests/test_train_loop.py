@@ -129,6 +129,20 @@ def test_cli_train_and_bad_input(tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
+def test_augment_is_a_kws_option_and_older_checkpoints_trained_with_voices():
+    from pqk_mcu.errors import PqkError
+    from pqk_mcu.train.trainer import comparable_config
+
+    with pytest.raises(PqkError, match="applies to the kws task only"):
+        _config(augment="standard")
+    with pytest.raises(PqkError, match="augment must be one of voices, standard"):
+        TrainConfig(task="kws", model="ds-cnn", augment="loud")
+    kws = TrainConfig(task="kws", model="ds-cnn")
+    older = {k: v for k, v in kws.to_dict().items() if k != "augment"}  # written before the field existed
+    assert comparable_config(older) == comparable_config(kws.to_dict())
+    assert comparable_config(older) != comparable_config(dataclasses.replace(kws, augment="standard").to_dict())
+
+
 def test_experiment_grid_writes_results_table_and_plot(tiny_digits, tmp_path):
     from pqk_mcu.train.experiment import run_experiment
 

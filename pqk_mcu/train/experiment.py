@@ -13,7 +13,7 @@ once in separate processes (phase-1 runs first, then the runs that continue them
 
 Outputs in ``<out>``: ``results.json`` (one row per run: task, model, method, variant, sparsity =
 measured fraction of zero weights in the exported model, accuracy on the test split, tflite path,
-bit-exact export check), ``results.md`` (the same as a Markdown table) and ``accuracy_vs_sparsity.png``.
+bit-exact export check, KWS training augmentation), ``results.md`` (the same as a Markdown table) and ``accuracy_vs_sparsity.png``.
 ``ablations`` add PQK runs at the middle sparsity with ``PqkOptions`` overrides (e.g. ``tau=1``,
 ``teacher_bn=shared``, ``teacher_precision=int8``, ``kd_weight=0``) as rows with that ``variant``.
 """
@@ -30,8 +30,8 @@ from pathlib import Path
 
 from pqk_mcu.atomic import atomic_file, write_text_atomic
 from pqk_mcu.errors import PqkError
-from pqk_mcu.train.data import TaskData, load_task
-from pqk_mcu.train.run import METRICS_NAME, train_and_export
+from pqk_mcu.train.data import TaskData
+from pqk_mcu.train.run import METRICS_NAME, load_run_data, train_and_export
 from pqk_mcu.train.trainer import CHECKPOINT_NAME, TrainConfig, comparable_config, start_from_phase1
 
 # Per task: model and schedule of the published comparison (``make experiment``).
@@ -123,7 +123,7 @@ def run_experiment(
 
     out = Path(out_dir)
     runs = experiment_grid(task, **grid_options)
-    data = data or load_task(task, data_dir, seed=runs[0].config.seed)
+    data = data or load_run_data(runs[0].config, data_dir)
     metrics: dict[str, dict] = {}
     with tqdm(total=len(runs), desc=f"experiment {task}", unit="run") as progress:
         for wave in (tuple(r for r in runs if not r.continues), tuple(r for r in runs if r.continues)):
@@ -152,6 +152,7 @@ def _row(task: str, run: GridRun, metrics: dict, out: Path) -> dict:
         "target_sparsity": config.sparsity, "sparsity": round(metrics["sparsity"], 4),
         "accuracy": round(metrics["accuracy"], 4), "tflite": _relative(metrics["tflite"], out),
         "bit_exact": _bit_exact(metrics), "epochs": sum(config.epochs) if 2 in config.phases else config.epochs[0],
+        "augment": config.augment if task == "kws" else None,
         "seconds": metrics["seconds"],
     }
 

@@ -19,7 +19,7 @@ from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.train.data import TaskData
+from pqk_mcu.train.data import TaskData, load_task
 from pqk_mcu.train.export import build_graph, check_export, graph_sparsity, int8_accuracy
 from pqk_mcu.train.pruning import mask_sparsity
 from pqk_mcu.train.trainer import TrainConfig, evaluate, train
@@ -36,6 +36,12 @@ def method_of(config: TrainConfig) -> str:
     if config.sparsity == 0.0:
         return "int8"
     return "pqk" if 2 in config.phases else "phase1"
+
+
+def load_run_data(config: TrainConfig, data_dir: str | os.PathLike | None, progress: bool = True) -> TaskData:
+    """The data ``config`` trains on: its task's loader with its seed and (KWS) augmentation."""
+    options = {"augment": None} if config.augment == "standard" else {}
+    return load_task(config.task, data_dir, seed=config.seed, progress=progress, **options)
 
 
 def student_graph(model, config: TrainConfig, class_names) -> Graph:

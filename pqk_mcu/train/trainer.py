@@ -6,6 +6,10 @@ distillation). Everything a step does is a function of the step number and the c
 started again with the same output folder continues from its last checkpoint and ends with exactly
 the weights of an uninterrupted run.
 
+Data: ``pqk_mcu.train.run.load_run_data(config, data_dir)`` loads what a configuration trains on (its
+task, seed and, for KWS, ``augment``); the augmentation is part of the configuration, so a checkpoint is
+never resumed, nor a finished run reused, on differently augmented data.
+
 Schedules (fractions of each phase's steps): fake quantization starts at ``quant_start`` of phase 1;
 observers and batch norm freeze at ``freeze_at`` of each phase ("late"); pruning runs from
 ``prune_begin`` to ``prune_end`` of phase 1 with ``prune_updates`` mask updates (cubic schedule);
@@ -50,6 +54,12 @@ CHECKPOINT_NAME = "checkpoint.pt"
 ERROR_NAME = "training-error.txt"
 # Settings that may change between a run and its resumption without changing its result.
 RESUME_FREE_FIELDS = ("nproc", "threads", "checkpoint_every", "progress")
+# KWS training augmentation: "voices" = the synthetic-voice chain (speed, reverberation, gain, noise at an
+# SNR, SpecAugment) on top of TensorFlow's Speech Commands mix; "standard" = that mix alone (+-100 ms shift,
+# background noise), the protocol of the PQK paper and of the MLPerf Tiny KWS reference.
+AUGMENTS = ("voices", "standard")
+# Fields added after checkpoints were first written, with the value those checkpoints were trained with.
+ADDED_FIELDS = {"augment": "voices"}
 
 
 class TrainingDivergedError(PqkError):
@@ -72,6 +82,7 @@ class TrainConfig:
     # depthwise 3x3 filter; on a small synthetic KWS run (DS-CNN, 360 steps, float) it reached 34%
     # test accuracy where global pruning reached 56% (dense: 71%), keeping depthwise layers at ~40%.
     granularity: str = "global"
+    augment: str = "voices"  # KWS only: one of AUGMENTS (``pqk_mcu.train.run.load_run_data``)
     prune_begin: float = 0.1
     prune_end: float = 0.6
     prune_updates: int = 20
@@ -93,6 +104,10 @@ class TrainConfig:
             raise PqkError("phase 2 (PQK) needs a pruned int8 student: set --sparsity > 0 and keep quantization on")
         if self.granularity not in GRANULARITIES:
             raise PqkError(f"granularity must be one of {', '.join(GRANULARITIES)}")
+        if self.augment not in AUGMENTS:
+            raise PqkError(f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
+        if self.task != "kws" and self.augment != "voices":
+            raise PqkError(f"augment={self.augment} applies to the kws task only (task {self.task})")
         if self.nproc < 1 or self.threads < 1 or self.batch_size < self.nproc:
             raise PqkError("need nproc >= 1, threads >= 1 and batch_size >= nproc")
 
@@ -295,7 +310,7 @@ def _worker(rank: int, world: int, config: TrainConfig, data: TaskData, out: Pat
 
 def comparable_config(config_dict: dict) -> dict:
     """The fields that make two runs the same run (not how many processes or progress bars ran it)."""
-    return {k: v for k, v in config_dict.items() if k not in RESUME_FREE_FIELDS}
+    return {k: v for k, v in {**ADDED_FIELDS, **config_dict}.items() if k not in RESUME_FREE_FIELDS}
 
 
 def _phase1_fields(config_dict: dict) -> dict:
