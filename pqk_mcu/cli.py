@@ -225,6 +225,12 @@ def _key_values(items: tuple[str, ...]) -> dict[str, str]:
     return pairs
 
 
+# KWS training augmentation (trainer.AUGMENTS; spelled out here so the CLI starts without importing torch).
+augment_option = click.option(
+    "--augment", default="voices", show_default=True, type=click.Choice(["voices", "standard"]),
+    help="kws: synthetic-voice augmentation chain + TensorFlow's mix (voices) or the mix alone (standard).")
+
+
 def _numbers(text: str, kind, what: str) -> tuple:
     try:
         return tuple(kind(part) for part in text.split(",") if part.strip())
@@ -246,8 +252,7 @@ def _numbers(text: str, kind, what: str) -> tuple:
 @click.option("--granularity", default="global", show_default=True, type=click.Choice(["global", "layer"]),
               help="Pruning threshold over all layers together or per layer.")
 @click.option("--float", "float_model", is_flag=True, help="Train a float model (no QAT, no export).")
-@click.option("--augment", default="voices", show_default=True, type=click.Choice(["voices", "standard"]),
-              help="kws: synthetic-voice augmentation chain + TensorFlow's mix (voices) or the mix alone (standard).")
+@augment_option
 @click.option("--pqk-option", "pqk_options", multiple=True, help="PQK option key=value (tau, ce_weight, kd_weight, "
               "warmup_fraction, teacher_precision=fp32|int8, teacher_bn=separate|shared).")
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -293,8 +298,7 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
 @click.option("--epochs", default=None, help="Epochs of phase 1,phase 2 (others train for their sum).")
 @click.option("--sparsities", default="0.5,0.8,0.9", show_default=True)
 @click.option("--ablation", "ablations", multiple=True, help="Extra PQK run with options key=value[,key=value].")
-@click.option("--augment", default="voices", show_default=True, type=click.Choice(["voices", "standard"]),
-              help="kws: synthetic-voice augmentation chain + TensorFlow's mix (voices) or the mix alone (standard).")
+@augment_option
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1), help="DDP processes per run.")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Runs trained at once (processes).")

@@ -13,7 +13,8 @@ once in separate processes (phase-1 runs first, then the runs that continue them
 
 Outputs in ``<out>``: ``results.json`` (one row per run: task, model, method, variant, sparsity =
 measured fraction of zero weights in the exported model, accuracy on the test split, tflite path,
-bit-exact export check, KWS training augmentation), ``results.md`` (the same as a Markdown table) and ``accuracy_vs_sparsity.png``.
+bit-exact export check, KWS training augmentation), ``results.md`` (the same as a Markdown table)
+and ``accuracy_vs_sparsity.png``.
 ``ablations`` add PQK runs at the middle sparsity with ``PqkOptions`` overrides (e.g. ``tau=1``,
 ``teacher_bn=shared``, ``teacher_precision=int8``, ``kd_weight=0``) as rows with that ``variant``.
 """

