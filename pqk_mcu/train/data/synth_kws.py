@@ -319,6 +319,13 @@ def background_noises(espeak_path: str, seed: int, seconds: int = NOISE_SECONDS)
     return out
 
 
+def _corpus_settings(variants: int, seed: int, unknown_per_speaker: int, voices: tuple[str, ...]) -> dict:
+    """The manifest entries (corpus.json) that fix what ``synthesize_corpus`` writes."""
+    return {"generator": "pqk-mcu data synth-kws", "seed": seed, "variants_per_voice": variants,
+            "voices": list(voices), "keywords": list(KWS_WORDS), "unknown_words": list(UNKNOWN_WORDS),
+            "unknown_per_speaker": unknown_per_speaker}
+
+
 def corpus_matches(out_dir: str | Path, variants: int = DEFAULT_VARIANTS, seed: int = 0,
                    unknown_per_speaker: int = DEFAULT_UNKNOWN_PER_SPEAKER, voices: tuple[str, ...] = VOICES) -> bool:
     """Whether ``out_dir`` already holds the corpus ``synthesize_corpus`` would write with these settings."""
@@ -329,9 +336,7 @@ def corpus_matches(out_dir: str | Path, variants: int = DEFAULT_VARIANTS, seed: 
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
         return False
-    wanted = {"generator": "pqk-mcu data synth-kws", "seed": seed, "variants_per_voice": variants,
-              "voices": list(voices), "keywords": list(KWS_WORDS), "unknown_words": list(UNKNOWN_WORDS),
-              "unknown_per_speaker": unknown_per_speaker}
+    wanted = _corpus_settings(variants, seed, unknown_per_speaker, voices)
     return isinstance(manifest, dict) and all(manifest.get(key) == value for key, value in wanted.items())
 
 
@@ -363,14 +368,8 @@ def synthesize_corpus(out_dir: str | Path, variants: int = DEFAULT_VARIANTS, see
             write_wav(tmp / BACKGROUND_NOISE_DIR / f"{name}.wav", noise)
         version = subprocess.run([espeak_path, "--version"], capture_output=True, text=True, check=False).stdout
         manifest = {
-            "generator": "pqk-mcu data synth-kws",
+            **_corpus_settings(variants, seed, unknown_per_speaker, voices),
             "espeak_ng": version.split("Data at:")[0].strip(),
-            "seed": seed,
-            "variants_per_voice": variants,
-            "voices": list(voices),
-            "keywords": list(KWS_WORDS),
-            "unknown_words": list(UNKNOWN_WORDS),
-            "unknown_per_speaker": unknown_per_speaker,
             "speakers": [asdict(s) for s in speakers],
         }
         (tmp / "corpus.json").write_text(json.dumps(manifest, indent=1) + "\n")
