@@ -248,7 +248,8 @@ def _numbers(text: str, kind, what: str) -> tuple:
 @click.option("--epochs", default=None, help="Epochs of phase 1[,phase 2] (default: the task's preset).")
 @click.option("--batch-size", default=None, type=click.IntRange(min=1))
 @click.option("--lr", default=2e-3, show_default=True, type=float)
-@click.option("--width", default=1.0, show_default=True, type=float, help="Channel width multiplier.")
+@click.option("--width", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Channel width multiplier of the model.")
 @click.option("--granularity", default="global", show_default=True, type=click.Choice(["global", "layer"]),
               help="Pruning threshold over all layers together or per layer.")
 @click.option("--float", "float_model", is_flag=True, help="Train a float model (no QAT, no export).")
@@ -295,6 +296,7 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="results.json, results.md, plot, runs/.")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Data folder (kws: Speech Commands layout).")
 @click.option("--model", default=None, help="Model (default: the task's preset).")
+@click.option("--widths", default="1", show_default=True, help="Channel width multipliers: the grid for each.")
 @click.option("--epochs", default=None, help="Epochs of phase 1,phase 2 (others train for their sum).")
 @click.option("--sparsities", default="0.5,0.8,0.9", show_default=True)
 @click.option("--ablation", "ablations", multiple=True, help="Extra PQK run with options key=value[,key=value].")
@@ -302,17 +304,18 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1), help="DDP processes per run.")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Runs trained at once (processes).")
-def experiment(task, out, data_dir, model, epochs, sparsities, ablations, augment, seed, nproc, jobs) -> None:
+def experiment(task, out, data_dir, model, widths, epochs, sparsities, ablations, augment, seed, nproc, jobs) -> None:
     """Comparison grid: float, int8 QAT, phase 1 and PQK at each sparsity -> results.json/.md + plot."""
     from pqk_mcu.train.experiment import run_experiment
 
     rows = run_experiment(
-        task, out, data_dir, model=model, epochs=_numbers(epochs, int, "--epochs") if epochs else None,
-        sparsities=_numbers(sparsities, float, "--sparsities"),
+        task, out, data_dir, model=model, widths=_numbers(widths, float, "--widths"),
+        epochs=_numbers(epochs, int, "--epochs") if epochs else None, sparsities=_numbers(sparsities, float, "--sparsities"),
         ablations=tuple(_key_values((a,)) for a in ablations), augment=augment, seed=seed, nproc=nproc, jobs=jobs,
     )
     for row in rows:
-        click.echo(f"{row['method']:7s} {row['variant'] or '':24s} sparsity {row['sparsity']:.3f}  accuracy {row['accuracy']:.4f}")
+        click.echo(f"{row['method']:7s} x{row['width']:<5g} {row['variant'] or '':24s} "
+                   f"sparsity {row['sparsity']:.3f}  accuracy {row['accuracy']:.4f}")
     click.echo(f"results: {out}/results.json, {out}/results.md, {out}/accuracy_vs_sparsity.png")
 
 

@@ -127,6 +127,10 @@ def test_cli_train_and_bad_input(tmp_path, capsys):
                         "--out", str(tmp_path / "bad"))
     assert code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+    for command, option in (("train", "--width"), ("experiment", "--widths")):
+        code, _, err = _cli(capsys, command, "--task", "digits", option, "0", "--out", str(tmp_path / "bad"))
+        assert code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
 
 
 def test_augment_is_a_kws_option_and_older_checkpoints_trained_with_voices():
@@ -143,10 +147,39 @@ def test_augment_is_a_kws_option_and_older_checkpoints_trained_with_voices():
     assert comparable_config(older) != comparable_config(dataclasses.replace(kws, augment="standard").to_dict())
 
 
+def test_pqk_options_matter_only_to_runs_with_phase_2():
+    from pqk_mcu.train.pqk import PqkOptions
+    from pqk_mcu.train.trainer import comparable_config
+
+    phase1 = TrainConfig(task="kws", model="ds-cnn", sparsity=0.8, phases=(1,))
+    pqk = dataclasses.replace(phase1, phases=(1, 2))
+    other = PqkOptions(tau=1.0)
+    assert comparable_config(phase1.to_dict()) == comparable_config(dataclasses.replace(phase1, pqk=other).to_dict())
+    assert comparable_config(pqk.to_dict()) != comparable_config(dataclasses.replace(pqk, pqk=other).to_dict())
+    older = pqk.to_dict()
+    del older["pqk"]["student_lr_scale"]  # written before the option existed: trained at 1
+    assert comparable_config(older) == comparable_config(pqk.to_dict())
+
+
+def test_experiment_grid_repeats_for_each_width():
+    from pqk_mcu.errors import PqkError
+    from pqk_mcu.train.experiment import experiment_grid
+
+    runs = experiment_grid("kws", sparsities=(0.8,), ablations=({"tau": "1"},), widths=(1.0, 2.0))
+    assert [(r.name, r.config.width, r.continues) for r in runs] == [
+        ("float", 1.0, None), ("int8", 1.0, None), ("phase1-s0.8", 1.0, None), ("phase1-s0.8-long", 1.0, None),
+        ("pqk-s0.8", 1.0, "phase1-s0.8"), ("pqk-s0.8-tau-1", 1.0, "phase1-s0.8"),
+        ("float-w2", 2.0, None), ("int8-w2", 2.0, None), ("phase1-s0.8-w2", 2.0, None),
+        ("phase1-s0.8-long-w2", 2.0, None), ("pqk-s0.8-w2", 2.0, "phase1-s0.8-w2"),
+        ("pqk-s0.8-tau-1-w2", 2.0, "phase1-s0.8-w2")]
+    with pytest.raises(PqkError, match="widths must be positive"):
+        experiment_grid("kws", widths=(0.0,))
+
+
 def test_experiment_grid_writes_results_table_and_plot(tiny_digits, tmp_path):
     from pqk_mcu.train.experiment import run_experiment
 
-    grid = dict(data=tiny_digits, epochs=(1, 1), sparsities=(0.8,), ablations=({"tau": "2"},), width=0.25,
+    grid = dict(data=tiny_digits, epochs=(1, 1), sparsities=(0.8,), ablations=({"tau": "2"},), widths=(0.25,),
                 progress=False)
     rows = run_experiment("digits", tmp_path, **grid)
     assert [(r["method"], r["variant"], r["epochs"]) for r in rows] == [
@@ -159,7 +192,8 @@ def test_experiment_grid_writes_results_table_and_plot(tiny_digits, tmp_path):
         if row["method"] in ("phase1", "pqk"):
             assert row["sparsity"] >= 0.79 and (tmp_path / row["tflite"]).exists()
     assert rows[0]["tflite"] is None
-    assert "| digits | mnist-cnn | pqk |" in (tmp_path / "results.md").read_text()
+    assert {r["width"] for r in rows} == {0.25}
+    assert "| digits | mnist-cnn | 0.25 | pqk |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "accuracy_vs_sparsity.png").read_bytes()[:4] == b"\x89PNG"
     assert run_experiment("digits", tmp_path, **grid) == rows  # finished runs are reused, not retrained
     parallel = run_experiment("digits", tmp_path / "parallel", jobs=2, **grid)

@@ -107,3 +107,31 @@ def test_options_reject_unknown_values():
         PqkOptions().with_overrides({"temperature": "2"})
     with pytest.raises(PqkError):
         PqkOptions(teacher_precision="int4")
+
+
+def test_student_learning_rate_scale_shrinks_only_the_students_step():
+    import copy
+
+    from pqk_mcu.train.layers import teacher_only_parameters
+
+    model, x, y = _phase2_model()
+    scaled = copy.deepcopy(model)
+    moved = {}
+    for name, net, options in (("full", model, PqkOptions()), ("scaled", scaled, PqkOptions(student_lr_scale=0.25))):
+        before = copy.deepcopy(net)
+        optimizer = torch.optim.AdamW(net.parameters(), lr=0.05, weight_decay=0.1)
+        training_step(DualView(net), net, optimizer, x, y, "mutual", options)
+        moved[name] = [(a - b).detach() for a, b in zip(net.parameters(), before.parameters())]
+    teacher_only = {id(p) for p in teacher_only_parameters(model)}
+    weights = {id(layer.weight): layer.mask > 0 for layer in prunable_layers(model)}
+    for param, full, small in zip(model.parameters(), moved["full"], moved["scaled"]):
+        if id(param) in teacher_only:
+            assert torch.equal(full, small)
+            continue
+        important = weights.get(id(param), torch.ones_like(param, dtype=torch.bool))
+        # float rounding of before + 0.25 * (after - before): equal to a few ulps, not bit for bit
+        assert torch.allclose(small[important], 0.25 * full[important], rtol=1e-4, atol=1e-7)
+        assert torch.equal(small[~important], full[~important])
+        assert full[important].abs().sum() > 0
+    with pytest.raises(Exception, match="student_lr_scale must be positive"):
+        PqkOptions(student_lr_scale=0)

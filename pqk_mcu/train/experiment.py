@@ -11,10 +11,11 @@ ablations, which differ from PQK only in phase 2) start from their phase-1 run's
 (``trainer.start_from_phase1``) instead of repeating phase 1. ``jobs`` runs that many trainings at
 once in separate processes (phase-1 runs first, then the runs that continue them).
 
-Outputs in ``<out>``: ``results.json`` (one row per run: task, model, method, variant, sparsity =
+Outputs in ``<out>``: ``results.json`` (one row per run: task, model, width, method, variant, sparsity =
 measured fraction of zero weights in the exported model, accuracy on the test split, tflite path,
 bit-exact export check, KWS training augmentation), ``results.md`` (the same as a Markdown table)
 and ``accuracy_vs_sparsity.png``.
+``widths`` repeats the grid for each channel-width multiplier of the model (rows carry ``width``).
 ``ablations`` add PQK runs at the middle sparsity with ``PqkOptions`` overrides (e.g. ``tau=1``,
 ``teacher_bn=shared``, ``teacher_precision=int8``, ``kd_weight=0``) as rows with that ``variant``.
 """
@@ -22,6 +23,7 @@ and ``accuracy_vs_sparsity.png``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import multiprocessing
 import os
@@ -60,32 +62,42 @@ def experiment_grid(
     epochs: tuple[int, int] | None = None,
     sparsities: tuple[float, ...] = SPARSITIES,
     ablations: tuple[dict[str, str], ...] = (),
+    widths: tuple[float, ...] = (1.0,),
     **overrides,
 ) -> list[GridRun]:
-    """Every run of the comparison, runs that continue another after the one they continue."""
+    """Every run of the comparison for each model width, runs that continue another after the one they
+    continue. Runs of width 1 are named ``float``, ``phase1-s0.8``, ...; other widths add ``-w<width>``."""
     if task not in PRESETS:
         raise PqkError(f"no experiment preset for task {task!r} (choose from {', '.join(PRESETS)})")
+    if not widths or min(widths) <= 0:
+        raise PqkError(f"widths must be positive numbers, got {widths}")
     preset = PRESETS[task]
     first, second = epochs or preset["epochs"]
-    base = TrainConfig(task=task, model=model or preset["model"], batch_size=preset["batch_size"], **overrides)
     long = dict(phases=(1,), epochs=(first + second, 0))
-    runs = [
-        GridRun("float", "", dataclasses.replace(base, quantize=False, sparsity=0.0, **long)),
-        GridRun("int8", "", dataclasses.replace(base, sparsity=0.0, **long)),
-    ]
-    for sparsity in sparsities:
-        phase1 = f"phase1-s{sparsity:g}"
-        runs.append(GridRun(phase1, "", dataclasses.replace(base, sparsity=sparsity, phases=(1,), epochs=(first, 0))))
-        runs.append(GridRun(f"{phase1}-long", f"{first}+{second} epochs", dataclasses.replace(base, sparsity=sparsity, **long)))
-        runs.append(GridRun(f"pqk-s{sparsity:g}", "", dataclasses.replace(base, sparsity=sparsity, phases=(1, 2), epochs=(first, second)),
-                            continues=phase1))
     middle = sorted(sparsities)[len(sparsities) // 2]
-    for ablation in ablations:
-        variant = ",".join(f"{k}={v}" for k, v in sorted(ablation.items()))
-        options = base.pqk.with_overrides(ablation)
-        config = dataclasses.replace(base, sparsity=middle, phases=(1, 2), epochs=(first, second), pqk=options)
-        runs.append(GridRun(f"pqk-s{middle:g}-{variant.replace('=', '-').replace(',', '_')}", variant, config,
-                            continues=f"phase1-s{middle:g}"))
+    runs = []
+    for width in widths:
+        base = TrainConfig(task=task, model=model or preset["model"], batch_size=preset["batch_size"], width=width,
+                           **overrides)
+        suffix = "" if width == 1 else f"-w{width:g}"
+        runs += [
+            GridRun(f"float{suffix}", "", dataclasses.replace(base, quantize=False, sparsity=0.0, **long)),
+            GridRun(f"int8{suffix}", "", dataclasses.replace(base, sparsity=0.0, **long)),
+        ]
+        for sparsity in sparsities:
+            phase1 = f"phase1-s{sparsity:g}{suffix}"
+            runs.append(GridRun(phase1, "", dataclasses.replace(base, sparsity=sparsity, phases=(1,), epochs=(first, 0))))
+            runs.append(GridRun(f"phase1-s{sparsity:g}-long{suffix}", f"{first}+{second} epochs",
+                                dataclasses.replace(base, sparsity=sparsity, **long)))
+            runs.append(GridRun(f"pqk-s{sparsity:g}{suffix}", "",
+                                dataclasses.replace(base, sparsity=sparsity, phases=(1, 2), epochs=(first, second)),
+                                continues=phase1))
+        for ablation in ablations:
+            variant = ",".join(f"{k}={v}" for k, v in sorted(ablation.items()))
+            options = base.pqk.with_overrides(ablation)
+            config = dataclasses.replace(base, sparsity=middle, phases=(1, 2), epochs=(first, second), pqk=options)
+            runs.append(GridRun(f"pqk-s{middle:g}-{variant.replace('=', '-').replace(',', '_')}{suffix}", variant, config,
+                                continues=f"phase1-s{middle:g}{suffix}"))
     return runs
 
 
@@ -149,7 +161,7 @@ def run_experiment(
 def _row(task: str, run: GridRun, metrics: dict, out: Path) -> dict:
     config = run.config
     return {
-        "task": task, "model": config.model, "method": metrics["method"], "variant": run.variant,
+        "task": task, "model": config.model, "width": config.width, "method": metrics["method"], "variant": run.variant,
         "target_sparsity": config.sparsity, "sparsity": round(metrics["sparsity"], 4),
         "accuracy": round(metrics["accuracy"], 4), "tflite": _relative(metrics["tflite"], out),
         "bit_exact": _bit_exact(metrics), "epochs": sum(config.epochs) if 2 in config.phases else config.epochs[0],
@@ -174,36 +186,41 @@ def _bit_exact(metrics: dict) -> str | None:
 
 def markdown_table(rows: list[dict]) -> str:
     lines = [
-        "| task | model | method | variant | target sparsity | measured sparsity | accuracy | export bit-exact | tflite |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+        "| task | model | width | method | variant | target sparsity | measured sparsity | accuracy | export bit-exact | tflite |",
+        "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
         lines.append(
-            f"| {r['task']} | {r['model']} | {r['method']} | {r['variant'] or '-'} | {r['target_sparsity']:.2f} | "
+            f"| {r['task']} | {r['model']} | {r['width']:g} | {r['method']} | {r['variant'] or '-'} | {r['target_sparsity']:.2f} | "
             f"{r['sparsity']:.3f} | {100 * r['accuracy']:.2f}% | {r['bit_exact'] or '-'} | {r['tflite'] or '-'} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def plot_results(rows: list[dict], path: Path) -> None:
-    """Accuracy vs measured sparsity, one series per method (ablation variants as extra points)."""
+    """Accuracy vs measured sparsity, one series per method and width (ablation variants as extra points)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 4))
-    for method, marker in zip(METHODS, "osD^"):
-        points = sorted((r["sparsity"], r["accuracy"]) for r in rows if r["method"] == method and not r["variant"])
-        if points:
-            xs, ys = zip(*points)
-            axes.plot(xs, [100 * y for y in ys], marker=marker, label=method)
+    widths = sorted({r["width"] for r in rows})
+    for width, linestyle in zip(widths, itertools.cycle(("-", "--", ":", "-."))):
+        for method, marker in zip(METHODS, "osD^"):
+            points = sorted((r["sparsity"], r["accuracy"]) for r in rows
+                            if r["method"] == method and r["width"] == width and not r["variant"])
+            if points:
+                xs, ys = zip(*points)
+                label = method if len(widths) == 1 else f"{method}, width x{width:g}"
+                axes.plot(xs, [100 * y for y in ys], marker=marker, linestyle=linestyle, label=label)
     for r in rows:
         if r["variant"]:
             axes.scatter([r["sparsity"]], [100 * r["accuracy"]], marker="x", color="gray")
             axes.annotate(r["variant"], (r["sparsity"], 100 * r["accuracy"]), fontsize=6)
     task, model = rows[0]["task"], rows[0]["model"]
-    axes.set(xlabel="measured weight sparsity of the exported model", ylabel="test accuracy (%)", title=f"{task}: {model}")
+    title = f"{task}: {model}" + ("" if widths == [1.0] else ", width x" + "/".join(f"{w:g}" for w in widths))
+    axes.set(xlabel="measured weight sparsity of the exported model", ylabel="test accuracy (%)", title=title)
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()

@@ -55,6 +55,7 @@ class PqkOptions:
     warmup_fraction: share of phase-2 steps spent in the CE-only warm-up (default 0.2).
     lr_scale: phase-2 learning rate relative to phase 1's (default 1: the teacher's unimportant
         weights start where pruning froze them and need full-rate training).
+    student_lr_scale: the student's phase-2 learning rate relative to the teacher's (default 1).
     teacher_precision: "fp32" (default: the teacher is a float network, the student alone is int8)
         or "int8" (teacher also fake-quantized, with its own observers).
     teacher_bn: "separate" (default: the teacher has its own batch-norm parameters and statistics,
@@ -67,14 +68,16 @@ class PqkOptions:
     kd_weight: float = 1.0
     warmup_fraction: float = 0.2
     lr_scale: float = 1.0
+    student_lr_scale: float = 1.0
     teacher_precision: str = "fp32"
     teacher_bn: str = "separate"
 
     def __post_init__(self) -> None:
         if self.tau <= 0:
             raise PqkError(f"tau must be positive, got {self.tau}")
-        if self.lr_scale <= 0:
-            raise PqkError(f"lr_scale must be positive, got {self.lr_scale}")
+        for name in ("lr_scale", "student_lr_scale"):
+            if getattr(self, name) <= 0:
+                raise PqkError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.warmup_fraction <= 1.0:
             raise PqkError(f"warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
         if self.teacher_precision not in TEACHER_PRECISIONS:
@@ -174,6 +177,31 @@ def frozen_entries(model: nn.Module, keep: str | None) -> Iterator[None]:
             param.copy_(before)
 
 
+@contextlib.contextmanager
+def scaled_student_update(model: nn.Module, scale: float) -> Iterator[None]:
+    """Shrink what the optimizer step in the block did to the student by ``scale``.
+
+    The student shares weight tensors with the teacher, so a per-entry learning rate is applied
+    after the step: important entries and the student's own parameters move ``scale`` times as far.
+    AdamW's step is proportional to its learning rate, so this equals a student learning rate of
+    ``scale * lr`` (the optimizer's moments are untouched).
+    """
+    if scale == 1.0:
+        yield
+        return
+    layers = prunable_layers(model)
+    weights = [layer.weight.detach().clone() for layer in layers]
+    owned = _student_non_weight_parameters(model)
+    saved = [p.detach().clone() for p in owned]
+    yield
+    with torch.no_grad():
+        for layer, before in zip(layers, weights):
+            scaled = before + scale * (layer.weight - before)
+            layer.weight.copy_(torch.where(layer.mask > 0, scaled, layer.weight))
+        for param, before in zip(owned, saved):
+            param.copy_(before + scale * (param - before))
+
+
 def _student_non_weight_parameters(model: nn.Module) -> list[nn.Parameter]:
     prunable = {id(layer.weight) for layer in prunable_layers(model)}
     return [p for p in student_parameters(model) if id(p) not in prunable]
@@ -215,6 +243,7 @@ def training_step(
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     keep = {"phase1": "unimportant", "student": "unimportant", "teacher": "important", "both": None}
-    with frozen_entries(model, keep["phase1" if stage == "phase1" else update]):
+    student_scale = 1.0 if stage == "phase1" else options.student_lr_scale
+    with frozen_entries(model, keep["phase1" if stage == "phase1" else update]), scaled_student_update(model, student_scale):
         optimizer.step()
     return {k: float(v.detach()) for k, v in losses.items()}

@@ -60,6 +60,7 @@ RESUME_FREE_FIELDS = ("nproc", "threads", "checkpoint_every", "progress")
 AUGMENTS = ("voices", "standard")
 # Fields added after checkpoints were first written, with the value those checkpoints were trained with.
 ADDED_FIELDS = {"augment": "voices"}
+ADDED_PQK_FIELDS = {"student_lr_scale": 1.0}
 
 
 class TrainingDivergedError(PqkError):
@@ -108,6 +109,8 @@ class TrainConfig:
             raise PqkError(f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
         if self.task != "kws" and self.augment != "voices":
             raise PqkError(f"augment={self.augment} applies to the kws task only (task {self.task})")
+        if self.width <= 0:
+            raise PqkError(f"width must be positive, got {self.width}")
         if self.nproc < 1 or self.threads < 1 or self.batch_size < self.nproc:
             raise PqkError("need nproc >= 1, threads >= 1 and batch_size >= nproc")
 
@@ -309,8 +312,14 @@ def _worker(rank: int, world: int, config: TrainConfig, data: TaskData, out: Pat
 
 
 def comparable_config(config_dict: dict) -> dict:
-    """The fields that make two runs the same run (not how many processes or progress bars ran it)."""
-    return {k: v for k, v in {**ADDED_FIELDS, **config_dict}.items() if k not in RESUME_FREE_FIELDS}
+    """The fields that make two runs the same run: not how many processes or progress bars ran it, nor
+    the PQK options of a run without phase 2."""
+    fields = {k: v for k, v in {**ADDED_FIELDS, **config_dict}.items() if k not in RESUME_FREE_FIELDS}
+    if 2 in fields["phases"]:
+        fields["pqk"] = {**ADDED_PQK_FIELDS, **fields["pqk"]}
+    else:
+        del fields["pqk"]
+    return fields
 
 
 def _phase1_fields(config_dict: dict) -> dict:
