@@ -14,7 +14,7 @@ sees ``W * mask``, the teacher sees ``W`` (``pqk_mcu.train.layers``):
 Both losses are summed and back-propagated once. The routing is structural: the student's forward
 only reaches ``W * mask``; the teacher's forward uses ``(W*mask).detach() + W*(1-mask)``, so the
 teacher loss cannot move an important weight and the student loss cannot move an unimportant one.
-``frozen_entries`` additionally pins entries an optimizer would move through momentum or weight
+``scaled_updates`` additionally pins entries an optimizer would move through momentum or weight
 decay alone (phase 1's pruned weights; the other network in single-network steps).
 
 Design choices the paper leaves open are ``PqkOptions`` fields (defaults documented there); the
@@ -152,54 +152,38 @@ def stage_losses(
 
 
 @contextlib.contextmanager
-def frozen_entries(model: nn.Module, keep: str | None) -> Iterator[None]:
-    """Restore after the block what must not change, whatever the optimizer did.
+def scaled_updates(model: nn.Module, student: float = 1.0, teacher: float = 1.0) -> Iterator[None]:
+    """Scale, after the block, what the optimizer step in it did to each network.
 
-    ``keep="unimportant"``: pruned weight entries and teacher-only parameters (phase 1, student
-    steps). ``keep="important"``: important entries and the student's own parameters (teacher
-    steps). ``None``: nothing (the combined phase-2 step, whose gradients are routed already).
+    The student's share is the important weight entries and its own parameters, the teacher's the
+    unimportant entries and the teacher-only parameters. 0 restores a share exactly, pinning entries an
+    optimizer would move through momentum or weight decay alone (phase 1's pruned weights; the other
+    network in single-network steps). Student and teacher share weight tensors, so a learning rate per
+    network is applied per entry here: AdamW's step is proportional to its rate, so a factor equals
+    that network's rate times it (the optimizer's moments are untouched).
     """
-    if keep is None:
-        yield
-        return
-    if keep not in ("unimportant", "important"):
-        raise ValueError(f"unknown keep={keep!r}")
-    layers = prunable_layers(model)
-    weights = [layer.weight.detach().clone() for layer in layers]
-    whole = teacher_only_parameters(model) if keep == "unimportant" else _student_non_weight_parameters(model)
-    saved = [p.detach().clone() for p in whole]
-    yield
-    with torch.no_grad():
-        for layer, before in zip(layers, weights):
-            fixed = layer.mask == 0 if keep == "unimportant" else layer.mask > 0
-            layer.weight.copy_(torch.where(fixed, before, layer.weight))
-        for param, before in zip(whole, saved):
-            param.copy_(before)
-
-
-@contextlib.contextmanager
-def scaled_student_update(model: nn.Module, scale: float) -> Iterator[None]:
-    """Shrink what the optimizer step in the block did to the student by ``scale``.
-
-    The student shares weight tensors with the teacher, so a per-entry learning rate is applied
-    after the step: important entries and the student's own parameters move ``scale`` times as far.
-    AdamW's step is proportional to its learning rate, so this equals a student learning rate of
-    ``scale * lr`` (the optimizer's moments are untouched).
-    """
-    if scale == 1.0:
+    if student == teacher == 1.0:
         yield
         return
     layers = prunable_layers(model)
     weights = [layer.weight.detach().clone() for layer in layers]
-    owned = _student_non_weight_parameters(model)
-    saved = [p.detach().clone() for p in owned]
+    shares = ((_student_non_weight_parameters(model), student), (teacher_only_parameters(model), teacher))
+    saved = [[p.detach().clone() for p in params] for params, _ in shares]
     yield
     with torch.no_grad():
         for layer, before in zip(layers, weights):
-            scaled = before + scale * (layer.weight - before)
-            layer.weight.copy_(torch.where(layer.mask > 0, scaled, layer.weight))
-        for param, before in zip(owned, saved):
-            param.copy_(before + scale * (param - before))
+            important = layer.mask > 0
+            layer.weight.copy_(torch.where(important, _scaled(before, layer.weight, student),
+                                           _scaled(before, layer.weight, teacher)))
+        for (params, scale), befores in zip(shares, saved):
+            for param, before in zip(params, befores):
+                param.copy_(_scaled(before, param, scale))
+
+
+def _scaled(before: torch.Tensor, after: torch.Tensor, scale: float) -> torch.Tensor:
+    if scale == 0.0:
+        return before
+    return after if scale == 1.0 else before + scale * (after - before)
 
 
 def _student_non_weight_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -242,8 +226,11 @@ def training_step(
         check_finite(loss)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    keep = {"phase1": "unimportant", "student": "unimportant", "teacher": "important", "both": None}
-    student_scale = 1.0 if stage == "phase1" else options.student_lr_scale
-    with frozen_entries(model, keep["phase1" if stage == "phase1" else update]), scaled_student_update(model, student_scale):
+    if stage == "phase1":
+        scales = {"teacher": 0.0}
+    else:
+        scales = {"student": 0.0 if update == "teacher" else options.student_lr_scale,
+                  "teacher": 0.0 if update == "student" else 1.0}
+    with scaled_updates(model, **scales):
         optimizer.step()
     return {k: float(v.detach()) for k, v in losses.items()}

@@ -10,7 +10,7 @@ smallest-magnitude weights that are still important until all prunable weights t
 weight stays pruned. Masks are buffers of the layers (1 = important), so they are saved in
 checkpoints and define both the student (``weight * mask``) and, in PQK phase 2, the teacher's
 extra weights (``weight * (1 - mask)``). Pruned weights keep their values: the trainer freezes them
-(``pqk_mcu.train.pqk.frozen_entries``) instead of zeroing them, because the PQK teacher reuses them.
+(``pqk_mcu.train.pqk.scaled_updates``) instead of zeroing them, because the PQK teacher reuses them.
 """
 
 from __future__ import annotations
