@@ -133,5 +133,7 @@ def test_student_learning_rate_scale_shrinks_only_the_students_step():
         assert torch.allclose(small[important], 0.25 * full[important], rtol=1e-4, atol=1e-7)
         assert torch.equal(small[~important], full[~important])
         assert full[important].abs().sum() > 0
-    with pytest.raises(Exception, match="student_lr_scale must be positive"):
+    from pqk_mcu.errors import PqkError
+
+    with pytest.raises(PqkError, match="student_lr_scale must be positive"):
         PqkOptions(student_lr_scale=0)
