@@ -255,7 +255,7 @@ def _numbers(text: str, kind, what: str) -> tuple:
 @click.option("--float", "float_model", is_flag=True, help="Train a float model (no QAT, no export).")
 @augment_option
 @click.option("--pqk-option", "pqk_options", multiple=True, help="PQK option key=value (tau, ce_weight, kd_weight, "
-              "warmup_fraction, teacher_precision=fp32|int8, teacher_bn=separate|shared).")
+              "warmup_fraction, lr_scale, student_lr_scale, teacher_precision=fp32|int8, teacher_bn=separate|shared).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1), help="DDP processes.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Intra-op threads per process.")
@@ -310,7 +310,8 @@ def experiment(task, out, data_dir, model, widths, epochs, sparsities, ablations
 
     rows = run_experiment(
         task, out, data_dir, model=model, widths=_numbers(widths, float, "--widths"),
-        epochs=_numbers(epochs, int, "--epochs") if epochs else None, sparsities=_numbers(sparsities, float, "--sparsities"),
+        epochs=_numbers(epochs, int, "--epochs") if epochs else None,
+        sparsities=_numbers(sparsities, float, "--sparsities"),
         ablations=tuple(_key_values((a,)) for a in ablations), augment=augment, seed=seed, nproc=nproc, jobs=jobs,
     )
     for row in rows:

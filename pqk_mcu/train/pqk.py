@@ -167,7 +167,9 @@ def scaled_updates(model: nn.Module, student: float = 1.0, teacher: float = 1.0)
         return
     layers = prunable_layers(model)
     weights = [layer.weight.detach().clone() for layer in layers]
-    shares = ((_student_non_weight_parameters(model), student), (teacher_only_parameters(model), teacher))
+    # a share left at 1 needs no snapshot: this runs on every training step
+    shares = [(params, scale) for params, scale in ((_student_non_weight_parameters(model), student),
+                                                    (teacher_only_parameters(model), teacher)) if scale != 1.0]
     saved = [[p.detach().clone() for p in params] for params, _ in shares]
     yield
     with torch.no_grad():
