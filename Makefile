@@ -39,7 +39,7 @@ KWS_VARIANTS := 100
 # The grid trains with TensorFlow's standard mix (--augment standard), the protocol of the PQK paper; the
 # synthetic-voice chain (the demo's default) takes capacity a pruned model lacks (see README, Results).
 # Width 1 is the MLPerf Tiny DS-CNN (64 channels); width 2 (128 channels) shows pruning a wider network.
-KWS_ABLATIONS := kd_weight=0 tau=1 teacher_bn=shared teacher_precision=int8 student_lr_scale=0.1
+KWS_ABLATIONS := kd_weight=0 tau=4 teacher_bn=shared teacher_precision=int8 student_lr_scale=0.1
 experiment: setup
 	$(PY) -m pqk_mcu.cli data synth-kws --out $(KWS_CORPUS) --variants $(KWS_VARIANTS) --reuse
 	$(PY) -m pqk_mcu.cli experiment --task kws --data $(KWS_CORPUS) --epochs 8,4 --augment standard --widths 1,2 --jobs 2 \

@@ -153,7 +153,7 @@ def test_pqk_options_matter_only_to_runs_with_phase_2():
 
     phase1 = TrainConfig(task="kws", model="ds-cnn", sparsity=0.8, phases=(1,))
     pqk = dataclasses.replace(phase1, phases=(1, 2))
-    other = PqkOptions(tau=1.0)
+    other = PqkOptions(tau=4.0)
     assert comparable_config(phase1.to_dict()) == comparable_config(dataclasses.replace(phase1, pqk=other).to_dict())
     assert comparable_config(pqk.to_dict()) != comparable_config(dataclasses.replace(pqk, pqk=other).to_dict())
     older = pqk.to_dict()
@@ -165,13 +165,13 @@ def test_experiment_grid_repeats_for_each_width():
     from pqk_mcu.errors import PqkError
     from pqk_mcu.train.experiment import experiment_grid
 
-    runs = experiment_grid("kws", sparsities=(0.8,), ablations=({"tau": "1"},), widths=(1.0, 2.0))
+    runs = experiment_grid("kws", sparsities=(0.8,), ablations=({"tau": "4"},), widths=(1.0, 2.0))
     assert [(r.name, r.config.width, r.continues) for r in runs] == [
         ("float", 1.0, None), ("int8", 1.0, None), ("phase1-s0.8", 1.0, None), ("phase1-s0.8-long", 1.0, None),
-        ("pqk-s0.8", 1.0, "phase1-s0.8"), ("pqk-s0.8-tau-1", 1.0, "phase1-s0.8"),
+        ("pqk-s0.8", 1.0, "phase1-s0.8"), ("pqk-s0.8-tau-4", 1.0, "phase1-s0.8"),
         ("float-w2", 2.0, None), ("int8-w2", 2.0, None), ("phase1-s0.8-w2", 2.0, None),
         ("phase1-s0.8-long-w2", 2.0, None), ("pqk-s0.8-w2", 2.0, "phase1-s0.8-w2"),
-        ("pqk-s0.8-tau-1-w2", 2.0, "phase1-s0.8-w2")]
+        ("pqk-s0.8-tau-4-w2", 2.0, "phase1-s0.8-w2")]
     with pytest.raises(PqkError, match="widths must be positive"):
         experiment_grid("kws", widths=(0.0,))
 

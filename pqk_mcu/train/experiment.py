@@ -16,7 +16,7 @@ measured fraction of zero weights in the exported model, accuracy on the test sp
 bit-exact export check, KWS training augmentation), ``results.md`` (the same as a Markdown table)
 and ``accuracy_vs_sparsity.png``.
 ``widths`` repeats the grid for each channel-width multiplier of the model (rows carry ``width``).
-``ablations`` add PQK runs at the middle sparsity with ``PqkOptions`` overrides (e.g. ``tau=1``,
+``ablations`` add PQK runs at the middle sparsity with ``PqkOptions`` overrides (e.g. ``tau=4``,
 ``teacher_bn=shared``, ``teacher_precision=int8``, ``kd_weight=0``) as rows with that ``variant``.
 """
 
