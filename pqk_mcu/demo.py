@@ -52,7 +52,8 @@ class DemoConfig:
 # The demo trains with the synthetic-voice augmentation chain (the default; the accuracy grid of
 # benchmarks/kws uses TensorFlow's standard mix alone), for a model that hears noisy, reverberant speech. With
 # the chain the 80%-sparse PQK model reaches 88.1% at the grid's (8, 4) epochs and finds 17/20 keywords of the
-# test stream with 2 false alarms; at twice the schedule, (16, 8), 94.5% and 18/20 with 1.
+# test stream with 2 false alarms (tau=4); at twice the schedule, (16, 8), 95.0% and 18/20 with 2 (tau=4:
+# 94.5%, 18/20 with 1).
 FULL = DemoConfig(Path("build/demo"), variants=100, epochs=(16, 8), batch_size=100, stream_seconds=60.0,
                   stream_keywords=20, verify_inputs=20)
 # The CI test's shortened demo: the same steps on a tiny corpus and schedule.

@@ -50,9 +50,10 @@ class DetectionConfig:
     stride_ms: int = 250
     average_windows: int = 3
     # Operating point checked on three validation-split streams (60 keywords) of the synthesized corpus
-    # with the model of make demo: 0.5 over 3 windows finds 48/60 with 2 false alarms; no setting of a
-    # sweep (1-5 windows, threshold 0.4-0.7, stride 200/250 ms, suppression 0.75-1.5 s) beats it by more
-    # than one keyword (4 windows, 0.4, 1.5 s: 49/60, 2 false alarms).
+    # with the model of make demo: 0.5 over 3 windows finds 48/60 with 2 false alarms (tau=4 model; 51/60
+    # with 5 for the tau=1 model). The best setting of a sweep (1-5 windows, threshold 0.4-0.7, stride
+    # 200/250 ms, suppression 0.75-1.5 s) finds at most one keyword more (tau=4: 4 windows, 0.4, 1.5 s:
+    # 49/60, 2 false alarms) or two (tau=1: 3 windows, 0.4, 1.5 s: 53/60, 5) — noise on 60 keywords.
     threshold: float = 0.5
     suppression_ms: int = 1000
 
