@@ -49,7 +49,7 @@ def test_committed_grids_are_what_make_experiment_gives(monkeypatch):
         grid = experiment.experiment_grid(captured["task"], **captured["grid_options"])
         assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(run.name for run in grid)
         for run in grid:
-            metrics = experiment._reusable(out / "runs" / run.name / "metrics.json", run.config)
+            metrics = experiment.reusable_metrics(out / "runs" / run.name / "metrics.json", run.config)
             assert metrics is not None, f"{out.name}/runs/{run.name} was trained by another configuration"
         rows = json.loads((out / "results.json").read_text())
         assert len(rows) == len(grid)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
-from pqk_mcu.train.layers import BatchNorm, init_teacher_from_student, prunable_layers, set_view
+from pqk_mcu.errors import PqkError
+from pqk_mcu.train.layers import (
+    BatchNorm,
+    init_teacher_from_student,
+    prunable_layers,
+    set_view,
+    teacher_only_parameters,
+)
 from pqk_mcu.train.models import build_model
 from pqk_mcu.train.pqk import DualView, PqkOptions, apply_options, distillation_loss, stage_losses, training_step
 from pqk_mcu.train.pruning import update_masks
@@ -100,20 +109,16 @@ def test_distillation_loss_is_tau_squared_kl():
 
 
 def test_options_reject_unknown_values():
-    from pqk_mcu.errors import PqkError
-
     assert PqkOptions().with_overrides({"tau": "2", "teacher_bn": "shared"}) == PqkOptions(tau=2.0, teacher_bn="shared")
     with pytest.raises(PqkError):
         PqkOptions().with_overrides({"temperature": "2"})
     with pytest.raises(PqkError):
         PqkOptions(teacher_precision="int4")
+    with pytest.raises(PqkError, match="student_lr_scale must be positive"):
+        PqkOptions(student_lr_scale=0)
 
 
 def test_student_learning_rate_scale_shrinks_only_the_students_step():
-    import copy
-
-    from pqk_mcu.train.layers import teacher_only_parameters
-
     model, x, y = _phase2_model()
     scaled = copy.deepcopy(model)
     moved = {}
@@ -133,7 +138,3 @@ def test_student_learning_rate_scale_shrinks_only_the_students_step():
         assert torch.allclose(small[important], 0.25 * full[important], rtol=1e-4, atol=1e-7)
         assert torch.equal(small[~important], full[~important])
         assert full[important].abs().sum() > 0
-    from pqk_mcu.errors import PqkError
-
-    with pytest.raises(PqkError, match="student_lr_scale must be positive"):
-        PqkOptions(student_lr_scale=0)

@@ -101,7 +101,8 @@ def experiment_grid(
     return runs
 
 
-def _reusable(metrics_path: Path, config: TrainConfig) -> dict | None:
+def reusable_metrics(metrics_path: Path, config: TrainConfig) -> dict | None:
+    """The finished run's metrics at ``metrics_path`` if it was trained by ``config``, else None."""
     if not metrics_path.exists():
         return None
     metrics = json.loads(metrics_path.read_text())
@@ -112,7 +113,7 @@ def _reusable(metrics_path: Path, config: TrainConfig) -> dict | None:
 
 def _run(run: GridRun, data: TaskData, out: Path) -> dict:
     run_dir = out / "runs" / run.name
-    metrics = _reusable(run_dir / METRICS_NAME, run.config)
+    metrics = reusable_metrics(run_dir / METRICS_NAME, run.config)
     if metrics is None:
         if run.continues:
             start_from_phase1(out / "runs" / run.continues / CHECKPOINT_NAME, run.config, run_dir)
