@@ -4,7 +4,7 @@
  * weights [output_c][filter_h][filter_w][input_c]  int8, symmetric (zero point 0)
  * output [batches][output_h][output_w][output_c]  int8 in [activation_min, activation_max]
  * scratch pqk_conv2d_s8_dsp_buffer_size() bytes, 4-byte aligned.
- * Same bytes as pqk_conv2d_s8 (the lowering checks pqk_dsp.h's fast-requantization bounds).
+ * Same bytes as pqk_conv2d_s8 (outputs outside pqk_dsp.h's fast-requantization bounds: PQK_FAST_CHECKED).
  *
  * Four output pixels at a time: their im2col rows are widened to int16 pairs in scratch, group of
  * four columns by group, pixel by pixel: (x0, x2), (x1, x3) of pixel 0, then pixel 1, ... so that
@@ -74,7 +74,7 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
     const int8_t *w = weights;
     int32_t oc;
     for (oc = 0; oc < out_c; ++oc) {
-        const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, oc);
+        const pqk_fast_requant_t q = pqk_fast_requant_channel(rq, oc, mode);
         const int8_t *const w_end = w + groups * 4;
         const uint32_t *x = block;
         int32_t acc0 = bias[oc], acc1 = acc0, acc2 = acc0, acc3 = acc0;
@@ -140,8 +140,10 @@ void pqk_conv2d_s8_dsp(const pqk_conv2d_s8_params_t *params, const int8_t *weigh
         }
         /* Constant count and requantization mode let the compiler drop the tests from the output
          * loop (see pqk_fast_mode() for the modes instantiated); the last, partial block takes the
-         * general mode. */
-        if (count != BLOCK) {
+         * general mode, and a layer with channels outside the fast bounds the checked one. */
+        if (mode & PQK_FAST_CHECKED) {
+            block_channels(params, weights, (const uint32_t *)(void *)block, out, count, PQK_FAST_CHECKED);
+        } else if (count != BLOCK) {
             block_channels(params, weights, (const uint32_t *)(void *)block, out, count, 0);
         } else if (mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
             block_channels(params, weights, (const uint32_t *)(void *)block, out, BLOCK,

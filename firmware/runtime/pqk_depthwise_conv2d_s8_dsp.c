@@ -4,7 +4,7 @@
  * weights [filter_h][filter_w][channels]           int8, symmetric
  * output [batches][output_h][output_w][channels]  int8 in [activation_min, activation_max]
  * scratch pqk_depthwise_conv2d_s8_dsp_buffer_size() bytes, 4-byte aligned.
- * Same bytes as pqk_depthwise_conv2d_s8 (the lowering checks pqk_dsp.h's fast-requantization bounds).
+ * Same bytes as pqk_depthwise_conv2d_s8 (outputs outside pqk_dsp.h's fast-requantization bounds: PQK_FAST_CHECKED).
  *
  * Four channels at a time: one word of input and one of weights per tap, SXTB16 splits them into
  * channels (0, 2) and (1, 3), and SMLABB/SMLATT accumulate each channel separately. Taps in the
@@ -52,7 +52,7 @@ static inline __attribute__((always_inline)) void four_channels(const pqk_depthw
     /* unrolled: an array of the four sums would go through the stack */
 #define PQK_STORE(i, acc)                                                                                   \
     {                                                                                                       \
-        const pqk_fast_requant_t q = pqk_fast_requant_make(multiplier[i], shift[i], odd_zero_point);         \
+        const pqk_fast_requant_t q = pqk_fast_requant_make(multiplier[i], shift[i], odd_zero_point, mode);       \
         out[c + (i)] = pqk_fast_clamp(pqk_fast_requantize(acc, &q, mode), mode, activation_min, activation_max); \
     }
     PQK_STORE(0, acc0)
@@ -102,7 +102,11 @@ void pqk_depthwise_conv2d_s8_dsp(const pqk_depthwise_conv2d_s8_params_t *params,
                     }
                 }
                 /* constant modes (see pqk_fast_mode()) */
-                if (mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
+                if (mode == PQK_FAST_CHECKED) {
+                    for (c = 0; c < channels; c += 4) {
+                        four_channels(params, weights, taps, tap_count, c, out, PQK_FAST_CHECKED);
+                    }
+                } else if (mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
                     for (c = 0; c < channels; c += 4) {
                         four_channels(params, weights, taps, tap_count, c, out,
                                       PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED);

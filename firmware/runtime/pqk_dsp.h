@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "pqk_requantize.h"
 #include "pqk_runtime.h"
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
@@ -230,19 +231,41 @@ static inline int32_t pqk_ssat8(int32_t x)
 }
 #endif
 
+/* Requantization modes of the *_dsp kernels, a constant at every call site (the kernels
+ * instantiate their output loops per mode) so that the compiler drops what a mode does not need. */
+enum {
+    PQK_FAST_FULL_RANGE = 1,        /* activation range = int8: SSAT is the whole clamp */
+    PQK_FAST_NEGATIVES_CLAMPED = 2, /* activation_min >= output zero point: no t term */
+    PQK_FAST_CHECKED = 4,           /* requant.checked: test every output against the bounds */
+};
+
 /* One output channel's requantization constants (see the derivation above). */
 typedef struct {
     int32_t multiplier;
-    int32_t right_shift; /* e >= 1 */
+    int32_t right_shift; /* e >= 1; 0 under PQK_FAST_CHECKED: the channel takes the exact form */
     int32_t offset;      /* h + zero_point * 2^e */
+    int32_t shift;       /* under PQK_FAST_CHECKED: the channel's shift and output zero point for */
+    int32_t zero_point;  /* the exact form (unset otherwise) */
 } pqk_fast_requant_t;
 
 /* From one channel's multiplier and shift; odd_zero_point = 2 * output_zero_point + 1 (mod 2^32), so
- * that the offset h + zp * 2^e is odd_zero_point * 2^(e - 1). */
-static inline pqk_fast_requant_t pqk_fast_requant_make(int32_t multiplier, int32_t shift, uint32_t odd_zero_point)
+ * that the offset h + zp * 2^e is odd_zero_point * 2^(e - 1). Under PQK_FAST_CHECKED any multiplier
+ * and shift of pqk_requant_s8_t are accepted: those outside the fast form's bounds get right_shift 0. */
+static inline __attribute__((always_inline)) pqk_fast_requant_t pqk_fast_requant_make(int32_t multiplier,
+                                                                                     int32_t shift,
+                                                                                     uint32_t odd_zero_point,
+                                                                                     int mode)
 {
     pqk_fast_requant_t q;
     q.multiplier = multiplier;
+    if (mode & PQK_FAST_CHECKED) {
+        const int fast = shift >= -23 && shift <= -1 && (multiplier == 0 || multiplier >= (1 << 30));
+        q.right_shift = fast ? -shift : 0;
+        q.offset = fast ? (int32_t)(odd_zero_point << (-shift - 1)) : 0;
+        q.shift = shift;
+        q.zero_point = (int32_t)(odd_zero_point - 1u) >> 1;
+        return q;
+    }
     q.right_shift = -shift;
     q.offset = (int32_t)(odd_zero_point << (-shift - 1));
     return q;
@@ -253,9 +276,10 @@ static inline uint32_t pqk_odd_zero_point(const pqk_requant_s8_t *rq)
     return (uint32_t)rq->output_zero_point * 2u + 1u;
 }
 
-static inline pqk_fast_requant_t pqk_fast_requant_channel(const pqk_requant_s8_t *rq, int32_t channel)
+static inline __attribute__((always_inline)) pqk_fast_requant_t pqk_fast_requant_channel(const pqk_requant_s8_t *rq,
+                                                                                        int32_t channel, int mode)
 {
-    return pqk_fast_requant_make(rq->multiplier[channel], rq->shift[channel], pqk_odd_zero_point(rq));
+    return pqk_fast_requant_make(rq->multiplier[channel], rq->shift[channel], pqk_odd_zero_point(rq), mode);
 }
 
 /* From a packed row's multiplier_shift word (pqk_packed_csr_s8_t); base_offset =
@@ -278,19 +302,16 @@ static inline int32_t pqk_packed_word(const uint8_t *record_end)
     return (int32_t)pqk_load_s8x4((const int8_t *)record_end - 4);
 }
 
-/* Requantization modes of the *_dsp kernels, a constant at every call site (the kernels
- * instantiate their output loops per mode) so that the compiler drops what a mode does not need. */
-enum {
-    PQK_FAST_FULL_RANGE = 1,        /* activation range = int8: SSAT is the whole clamp */
-    PQK_FAST_NEGATIVES_CLAMPED = 2, /* activation_min >= output zero point: no t term */
-};
-
 /* The layer's mode. Kernels instantiate PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED (ReLU or
- * ReLU6 onto all of int8, zero point -128: the usual int8 layer), PQK_FAST_FULL_RANGE and 0, which
- * is exact for every layer and runs the mode they leave out (PQK_FAST_NEGATIVES_CLAMPED alone: a
- * clamp narrower than int8 with its minimum at or above the zero point). */
+ * ReLU6 onto all of int8, zero point -128: the usual int8 layer), PQK_FAST_FULL_RANGE and a general
+ * one, exact for every layer, that runs the modes they leave out as 0 (PQK_FAST_NEGATIVES_CLAMPED
+ * alone: a clamp narrower than int8 with its minimum at or above the zero point) and, for a layer
+ * the lowering marked requant.checked (a channel outside the fast bounds), as PQK_FAST_CHECKED. */
 static inline int pqk_fast_mode(const pqk_requant_s8_t *rq)
 {
+    if (rq->checked) {
+        return PQK_FAST_CHECKED;
+    }
     const int full_range = rq->activation_min == -128 && rq->activation_max == 127;
     return (full_range ? PQK_FAST_FULL_RANGE : 0) |
            (rq->activation_min >= rq->output_zero_point ? PQK_FAST_NEGATIVES_CLAMPED : 0);
@@ -314,6 +335,10 @@ static inline __attribute__((always_inline)) int32_t pqk_fast_requantize_doubled
 static inline __attribute__((always_inline)) int32_t pqk_fast_requantize(int32_t acc, const pqk_fast_requant_t *q,
                                                                          int mode)
 {
+    if ((mode & PQK_FAST_CHECKED) && (q->right_shift == 0 || (uint32_t)acc + 0x40000000u >= 0x80000000u)) {
+        /* a channel outside the bounds or |acc| >= 2^30: pqk_requantize(), exact for every input */
+        return pqk_ssat8(pqk_requantize(acc, q->multiplier, q->shift) + q->zero_point);
+    }
     const int32_t offset = (mode & PQK_FAST_NEGATIVES_CLAMPED) ? q->offset : q->offset + (acc >> 31);
     return pqk_ssat8(pqk_smmlar(acc * 2, q->multiplier, offset) >> q->right_shift);
 }

@@ -76,6 +76,7 @@ typedef struct {
     int32_t output_zero_point; /* [-128, 127] */
     int32_t activation_min;    /* clamp after adding the zero point, [-128, 127] */
     int32_t activation_max;
+    int32_t checked;           /* *_dsp kernels: 1 when a channel is outside pqk_dsp.h's fast bounds */
 } pqk_requant_s8_t;
 
 /* 2-D window geometry (conv, depthwise conv, pooling). */

@@ -1,8 +1,8 @@
 /* Prototypes of the DSP-extension kernel variants (*_dsp.c; pqk_dsp.h has their helpers).
  *
- * Each takes the portable kernel's arguments plus a scratch area of its _buffer_size() bytes
- * (4-byte aligned, planned in the arena by pqk_mcu.codegen) and returns the same bytes as the
- * portable kernel. pqk_mcu.codegen.cost_model picks one for a layer only on boards with the DSP
+ * Each takes the portable kernel's arguments (plus, where it has a _buffer_size(), a scratch area of
+ * that many bytes, 4-byte aligned, planned in the arena by pqk_mcu.codegen) and returns the same
+ * bytes as the portable kernel. pqk_mcu.codegen.cost_model picks one for a layer only on boards with the DSP
  * extension and only when the layer meets the kernel's conditions (see each file).
  */
 #ifndef PQK_RUNTIME_DSP_H
@@ -22,6 +22,9 @@ void pqk_depthwise_conv2d_s8_dsp(const pqk_depthwise_conv2d_s8_params_t *params,
 int32_t pqk_depthwise_conv2d_s8_csr_dsp_buffer_size(const pqk_depthwise_conv2d_s8_params_t *params);
 void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *params, const pqk_packed_csr_s8_t *weights,
                                      const int8_t *input, int8_t *output, int8_t *scratch);
+/* Weights in row quads (see the file); no scratch. */
+void pqk_fully_connected_s8_dsp(const pqk_fully_connected_s8_params_t *params, const int8_t *weights,
+                                const int8_t *input, int8_t *output);
 /* Channels a multiple of 4, at most 256 taps per window; no scratch. */
 void pqk_avg_pool2d_s8_dsp(const pqk_pool2d_s8_params_t *params, const int8_t *input, int8_t *output);
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pqk_mcu.codegen.weights import WEIGHT_FORMATS, CsrMatrix, PackedCsr, encode_csr
+from pqk_mcu.codegen.weights import WEIGHT_FORMATS, CsrMatrix, PackedCsr, encode_csr, encode_row_quads
 from pqk_mcu.errors import PqkError
 
 # One flash byte is worth this many instructions per inference when candidates are compared.
@@ -78,6 +78,7 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.16, 25.22, 0.0, 34.67, 0.0, 0.0),  # worst error 0%, n=26
     "pqk_fully_connected_s8": KernelCost(5.0, 62.66, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=16
     "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 74.64, 0.0, 0.0, 0.0),  # worst error 1%, n=16
+    "pqk_fully_connected_s8_dsp": KernelCost(1.4, 12.0, 0.0, 0.0, 0.0, 0.0),  # not yet fitted
 }
 
 
@@ -118,6 +119,7 @@ class KernelChoice:
     packed: PackedCsr | None = None  # the *_csr_dsp kernels' format (csr then None)
     scratch_bytes: int = 0  # the kernel's _buffer_size(); 0 = no scratch argument
     in_place: bool = False  # output may be placed over the input
+    requant_checked: bool = False  # a *_dsp kernel outside pqk_dsp.h's fast bounds (requant.checked)
 
 
 def estimate_instructions(kernel: str, stored_weights: int, rows: int, positions: int, columns: int,
@@ -152,16 +154,17 @@ def _width_padded_bytes(layout: Layout) -> int:
     return (layout.batches * layout.input_h * layout.padded_w + layout.filter_w) * layout.input_c
 
 
-def _dsp_candidates(layout: Layout, packed: PackedCsr | None, fast_requant: bool) -> list[tuple[str, str, int, bool]]:
-    """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer; the
-    sparse ones need the packed format (``weights.encode_packed``)."""
-    if not fast_requant:
-        return []
+def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str, str, int, bool]]:
+    """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer. The dense
+    ones run any requantization (channels outside the fast bounds: ``KernelChoice.requant_checked``);
+    the sparse ones need the packed format (``weights.encode_packed``), which needs the fast bounds."""
     pointwise_same = (
         layout.same_shape and layout.filter_h == layout.filter_w == 1 and layout.stride_h == layout.stride_w == 1
     )
     out: list[tuple[str, str, int, bool]] = []
-    if layout.kind == "CONV_2D":
+    if layout.kind == "FULLY_CONNECTED":
+        out.append(("dense", "pqk_fully_connected_s8_dsp", 0, False))
+    elif layout.kind == "CONV_2D":
         size = layout.filter_h * layout.filter_w * layout.input_c
         im2col = 0 if layout.filter_h == layout.filter_w == 1 else size  # mirrors the C _buffer_size()
         out.append(("dense", "pqk_conv2d_s8_dsp", 4 * ((size + 3) & ~3) * 2 + im2col, pointwise_same))
@@ -177,6 +180,13 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None, fast_requant: bool
             out.append(("csr", "pqk_depthwise_conv2d_s8_csr_dsp", layout.padded_h * layout.padded_w,
                         layout.same_shape))
     return out
+
+
+def _dense_bytes(kernel: str, matrix: np.ndarray) -> int:
+    """Flash bytes of the dense weights as ``kernel`` stores them (row quads are zero-padded)."""
+    if kernel == "pqk_fully_connected_s8_dsp":
+        return encode_row_quads(matrix).size
+    return int(matrix.size)
 
 
 def average_pool_kernel(channels: int, filter_h: int, filter_w: int, target: Target) -> str:
@@ -198,7 +208,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     csr = encode_csr(matrix)
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
     if target.has_dsp:
-        candidates += _dsp_candidates(layout, packed, fast_requant)
+        candidates += _dsp_candidates(layout, packed)
     choices = []
     for storage, kernel, scratch, in_place in candidates:
         if weight_format != "auto" and storage != weight_format:
@@ -211,11 +221,12 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
                                                          layout.positions, matrix.shape[1],
                                                          layout.filter_h * layout.filter_w),
             weight_bytes=(packed_choice.value_bytes if packed_choice
-                          else int(csr.values.nbytes) if sparse else int(matrix.size)),
+                          else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix)),
             index_bytes=packed_choice.index_bytes if packed_choice else (csr.index_bytes if sparse else 0),
             csr=csr if sparse and packed_choice is None else None,
             requant_bytes=packed_choice.requant_bytes if packed_choice else REQUANT_BYTES_PER_ROW * rows,
             packed=packed_choice, scratch_bytes=scratch, in_place=in_place,
+            requant_checked=kernel.endswith("_dsp") and not fast_requant,
         ))
 
     def score(choice: KernelChoice) -> tuple[float, str]:

@@ -20,7 +20,7 @@ from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.passes import unary_table
 from pqk_mcu.ir.shapes import conv_output_size, normalized_axes, padding_before
 from pqk_mcu.codegen.cost_model import Layout, Target, average_pool_kernel, choose_kernel, fast_requant_exact
-from pqk_mcu.codegen.weights import PackedCsr, encode_packed
+from pqk_mcu.codegen.weights import PackedCsr, encode_packed, encode_row_quads
 from pqk_mcu.quant import (
     activation_range,
     add_params,
@@ -92,6 +92,7 @@ class Layer:
     scratch_bytes: int = 0
     in_place_of: str | None = None  # input the kernel may overwrite with its output (memory plan decides)
     packed_requant: bool = False  # the weights struct carries the requantization (packed format)
+    requant_checked: bool = False  # a *_dsp kernel with channels outside the fast bounds
 
 
 class SymbolTable:
@@ -211,7 +212,7 @@ class Lowering:
             ("requant.output_zero_point", out_zp),
             ("requant.activation_min", low),
             ("requant.activation_max", high),
-        ]
+        ] + ([("requant.checked", 1)] if layer.requant_checked else [])
 
     def _folded_bias(self, op: Op, matrix: np.ndarray, input_zp: int) -> np.ndarray:
         """bias + (-input_zero_point) * row sums: the kernels then multiply raw int8 values."""
@@ -256,9 +257,12 @@ class Lowering:
         layer.weight_format = choice.format
         layer.sparsity = choice.sparsity
         layer.estimated_instructions = choice.estimated_instructions
+        layer.requant_checked = choice.requant_checked
         layer.macs = positions * int(matrix.size)
         if choice.packed is not None:
             return self._packed_weights(layer, choice.packed)
+        if choice.kernel == "pqk_fully_connected_s8_dsp":
+            dense_values = encode_row_quads(matrix)
         if choice.csr is None:
             return self.symbols.array(f"{prefix}_weights", "int8_t", dense_values, "weights", exported=True)
         csr = choice.csr
@@ -366,7 +370,8 @@ class Lowering:
             m, s = fully_connected_multiplier(in_scale, w.quant.scale[0], out_scale)
             multiplier, shift = np.array([m]), np.array([s])
         batches = x.size // in_features
-        weights = self._weights(layer, w.data, w.data, "pqk_fully_connected_s8", batches)
+        weights = self._weights(layer, w.data, w.data, "pqk_fully_connected_s8", batches,
+                                (self._folded_bias(op, w.data, in_zp), multiplier, shift))
         fields: list[tuple[str, object]] = [
             ("batches", batches), ("input_features", in_features), ("output_features", out_features),
             ("per_channel", int(w.quant.per_channel)),

@@ -6,6 +6,8 @@ CSR keeps the nonzeros of each row in ascending column order; column indices use
 unsigned type that holds them. In flash the rows are delimited by one byte per row (its number of
 nonzeros) when no row has more than 255 nonzeros, else by row pointers in the narrowest type
 (``CsrMatrix.row_index``); kernels walk the rows in order, which both forms serve.
+pqk_fully_connected_s8_dsp takes the dense matrix in row quads (``encode_row_quads``): four rows'
+words of four columns side by side, so that one pointer walks the weights in the order it reads them.
 The *_csr_dsp kernels take packed CSR (``PackedCsr``): the same nonzeros with each row's bias,
 multiplier and shift packed next to the row (about 7 bytes per row instead of 9 plus its length).
 """
@@ -53,6 +55,17 @@ class CsrMatrix:
             begin, end = int(self.row_ptr[row]), int(self.row_ptr[row + 1])
             dense[row, self.columns[begin:end].astype(np.int64)] = self.values[begin:end]
         return dense
+
+
+def encode_row_quads(matrix: np.ndarray) -> np.ndarray:
+    """[rows][cols] int8 -> pqk_fully_connected_s8_dsp's order: rows in groups of four, each group as
+    column groups of four, each column group as its four rows' 4-byte words (both dims zero-padded to
+    a multiple of 4): byte (q, g, r, i) = matrix[4q + r][4g + i]."""
+    rows, cols = matrix.shape
+    padded = np.zeros((-(-rows // 4) * 4, -(-cols // 4) * 4), dtype=np.int8)
+    padded[:rows, :cols] = matrix
+    quads = padded.reshape(padded.shape[0] // 4, 4, padded.shape[1] // 4, 4)
+    return np.ascontiguousarray(quads.transpose(0, 2, 1, 3)).reshape(-1)
 
 
 def encode_csr(matrix: np.ndarray) -> CsrMatrix:

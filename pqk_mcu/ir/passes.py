@@ -9,6 +9,10 @@ verifies the graph after each pass, so a pass that breaks an invariant is named 
   op names are recorded in the metadata under ``SPLIT_INPUTS_KEY`` / ``SPLIT_OUTPUTS_KEY``.
 - ``fuse_activations`` folds a standalone RELU / RELU6 into the op that produces its input when the
   fused clamp gives the same int8 result for every possible value.
+- ``single_channel_depthwise_to_conv`` turns a DEPTHWISE_CONV_2D of one input channel (depth
+  multiplier M: micro_speech's and MobileNet's first layers) into the CONV_2D with M output channels
+  it equals: the same sums, bias and per-channel requantization, so the fast convolution kernels run
+  it instead of a depthwise kernel that has one channel to vectorize over.
 
 RESHAPE needs no pass: code generation places its output on the same bytes as its input (a no-op
 alias), see ``pqk_mcu.codegen.memory``.
@@ -23,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from pqk_mcu.ir.graph import Graph, Op, Tensor
+from pqk_mcu.ir.ops import Conv2DAttrs
 from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.quant import activation_range
 
@@ -144,7 +149,36 @@ def unary_table(op: Op, source: Tensor, target: Tensor) -> np.ndarray:
     return run_reference(probe, [every_value])["outputs"][0].reshape(-1)
 
 
-PIPELINE: tuple[Pass, ...] = (split_float_edges, fuse_activations)
+def single_channel_depthwise_to_conv(graph: Graph) -> Graph:
+    """DEPTHWISE_CONV_2D with one input channel -> CONV_2D (filter 1HWM -> MHW1, quantized along axis 0)."""
+    tensors = graph.tensor_map
+    consumers = graph.consumers()
+    ops = list(graph.ops)
+    replaced: dict[str, Tensor] = {}
+    for index, op in enumerate(graph.ops):
+        if op.kind != "DEPTHWISE_CONV_2D" or tensors[op.inputs[0]].shape[-1] != 1:
+            continue
+        weights = tensors[op.inputs[1]]
+        if len(consumers.get(weights.name, [])) != 1:
+            continue
+        quant = weights.quant
+        if quant is not None and quant.per_channel:
+            quant = dataclasses.replace(quant, axis=0)
+        replaced[weights.name] = dataclasses.replace(
+            weights, shape=(weights.shape[3], weights.shape[1], weights.shape[2], 1), quant=quant,
+            data=np.ascontiguousarray(weights.data.transpose(3, 1, 2, 0)),
+        )
+        attrs = op.attrs
+        ops[index] = dataclasses.replace(op, kind="CONV_2D", attrs=Conv2DAttrs(
+            stride_h=attrs.stride_h, stride_w=attrs.stride_w, padding=attrs.padding,
+            dilation_h=attrs.dilation_h, dilation_w=attrs.dilation_w, activation=attrs.activation,
+        ))
+    if not replaced:
+        return graph
+    return graph.replace(tensors=tuple(replaced.get(t.name, t) for t in graph.tensors), ops=tuple(ops))
+
+
+PIPELINE: tuple[Pass, ...] = (split_float_edges, fuse_activations, single_channel_depthwise_to_conv)
 
 
 def run_pipeline(graph: Graph, pipeline: tuple[Pass, ...] = PIPELINE) -> Graph:

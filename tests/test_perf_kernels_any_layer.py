@@ -1,0 +1,135 @@
+"""DSP kernels for layers of any shape and any requantization, against the reference.
+
+pqk_fully_connected_s8_dsp on odd feature and output counts, per-tensor and per-channel weights and
+batches; the dense DSP convolution, depthwise and fully connected kernels on layers with channels
+outside pqk_dsp.h's fast-requantization bounds (nearly dead channels with shifts below -23, shifts
+that scale up, accumulators at or beyond 2^30 from huge biases), which they run through the exact
+form inside the same kernel (requant.checked); depthwise convolutions of one input channel with
+depth multipliers 1, 2 and 8, which the pipeline runs as convolutions. Each graph runs on the host
+(plain-C DSP fallbacks under ASan/UBSan) and on cortex-m4 in QEMU (the real instructions).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pqk_mcu.codegen import generate_c
+from pqk_mcu.codegen.weights import encode_row_quads
+from pqk_mcu.ir.builder import GraphBuilder
+from pqk_mcu.ir.passes import run_pipeline
+from pqk_mcu.reference import run_reference
+from test_perf_kernels import _assert_bit_exact, _inputs
+
+TARGETS = ["host", "cortex-m4"]
+
+
+def _fully_connected_graph():
+    """FC layers of 1, 3, 7, 65, 129 and 257 features onto 1, 3, 5, 7, 9 and 66 outputs (quads and
+    column groups with tails), per-channel and per-tensor weights, two batches, ReLU onto part of
+    int8 and no activation."""
+    rng = np.random.default_rng(5)
+    b = GraphBuilder()
+    x = b.input((2, 257), scale=0.05, zero_point=-3)
+    for features, outputs, per_channel, activation in ((257, 129, True, "RELU"), (129, 65, False, "NONE"),
+                                                       (65, 7, True, "RELU6"), (7, 3, True, "NONE"),
+                                                       (3, 66, False, "RELU"), (66, 9, True, "NONE"),
+                                                       (9, 1, True, "NONE"), (1, 5, True, "NONE")):
+        scale = list(rng.uniform(0.002, 0.01, outputs)) if per_channel else 0.004
+        weights = rng.integers(-127, 128, size=(outputs, features)).astype(np.int8)
+        bias = rng.integers(-2000, 2000, outputs).astype(np.int32)
+        x = b.fully_connected(x, weights, scale, bias, 0.2, int(rng.integers(-20, 20)), activation=activation)
+    return b.build(outputs=[x])
+
+
+def test_row_quads_layout():
+    matrix = np.arange(5 * 6, dtype=np.int8).reshape(5, 6)
+    quads = encode_row_quads(matrix)
+    assert quads.size == 8 * 8
+    # quad 0, group 1, row 2: matrix[2][4:6] then the zero padding of the last column group
+    assert quads[16 + 2 * 4: 16 + 3 * 4].tolist() == [16, 17, 0, 0]
+    # quad 1 holds row 4 and three zero rows
+    assert quads[32:36].tolist() == [24, 25, 26, 27] and not quads[36:48].any()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_fully_connected_dsp_odd_shapes(tmp_path, toolchain, target):
+    generated = generate_c(_fully_connected_graph(), tmp_path / "gen", weight_format="dense", board="cortex-m4")
+    assert {layer.kernel for layer in generated.layers} == {"pqk_fully_connected_s8_dsp"}
+    _assert_bit_exact(generated, target, tmp_path)
+
+
+def _outside_fast_bounds_graph():
+    """Convolution, depthwise and FC layers in which some channels cannot take the fast form: a weight
+    scale that makes the shift -31 (a nearly dead channel), one that makes it positive, and a bias
+    of about 2^30.5 (accumulators beyond 2^30 whatever the input); the others are ordinary."""
+    rng = np.random.default_rng(9)
+
+    def scales(count):
+        s = rng.uniform(0.002, 0.01, count)
+        s[0], s[1] = 1e-10, 40.0  # shift -31; shift > 0
+        return list(s)
+
+    def biases(count):
+        bias = rng.integers(-300, 300, count).astype(np.int32)
+        bias[2] = 1_500_000_000
+        bias[3] = -1_500_000_000
+        return bias
+
+    b = GraphBuilder()
+    x = b.input((1, 6, 5, 8), scale=0.05, zero_point=-3)
+    x = b.conv2d(x, rng.integers(-127, 128, (8, 3, 3, 8)).astype(np.int8), scales(8), biases(8), 0.1, -128,
+                 stride=1, padding="SAME", activation="RELU")
+    x = b.depthwise_conv2d(x, rng.integers(-127, 128, (1, 3, 3, 8)).astype(np.int8), scales(8), biases(8), 0.1, 5,
+                           stride=1, padding="SAME")
+    x = b.conv2d(x, rng.integers(-127, 128, (12, 1, 1, 8)).astype(np.int8), scales(12), biases(12), 0.1, -128,
+                 stride=2, padding="VALID", activation="RELU6")
+    x = b.reshape(x, (1, -1))
+    x = b.fully_connected(x, rng.integers(-127, 128, (10, b.shape(x)[1])).astype(np.int8), scales(10), biases(10),
+                          0.1, 7)
+    return b.build(outputs=[x])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_channels_outside_fast_bounds_run_exactly(tmp_path, toolchain, target):
+    generated = generate_c(_outside_fast_bounds_graph(), tmp_path / "gen", weight_format="dense", board="cortex-m4")
+    assert [layer.kernel for layer in generated.layers if layer.op != "RESHAPE"] == [
+        "pqk_conv2d_s8_dsp", "pqk_depthwise_conv2d_s8_dsp", "pqk_conv2d_s8_dsp", "pqk_fully_connected_s8_dsp"]
+    weights_c = (generated.out_dir / "model_weights.c").read_text()
+    assert weights_c.count(".requant.checked = 1") == 4
+    _assert_bit_exact(generated, target, tmp_path)
+
+
+def _single_channel_depthwise_graph():
+    """Depthwise convolutions of one input channel, depth multipliers 8, 2 and 1, strides and paddings
+    as micro_speech (10x8 stride 2 SAME) and MobileNet (3x3 stride 2 SAME) have them, per-channel and
+    per-tensor weights."""
+    rng = np.random.default_rng(13)
+    b = GraphBuilder()
+    source = b.input((1, 13, 11, 1), scale=0.05, zero_point=-3)
+    outputs = []
+    for multiplier, (k_h, k_w), stride, padding, per_channel in ((8, (10, 8), 2, "SAME", True),
+                                                                 (2, (3, 3), 2, "SAME", False),
+                                                                 (1, (3, 3), 1, "VALID", True)):
+        scale = list(rng.uniform(0.002, 0.02, multiplier)) if per_channel else 0.01
+        outputs.append(b.depthwise_conv2d(
+            source, rng.integers(-127, 128, (1, k_h, k_w, multiplier)).astype(np.int8), scale,
+            rng.integers(-300, 300, multiplier).astype(np.int32), 0.1, -128, stride=stride, padding=padding,
+            activation="RELU"))
+    return b.build(outputs=outputs)
+
+
+def test_single_channel_depthwise_becomes_convolution():
+    graph = _single_channel_depthwise_graph()
+    core = run_pipeline(graph)
+    assert [op.kind for op in core.ops] == ["CONV_2D"] * 3
+    for x in _inputs(graph):
+        expected, got = run_reference(graph, [x])["outputs"], run_reference(core, [x])["outputs"]
+        assert all(np.array_equal(a, b) for a, b in zip(expected, got))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_single_channel_depthwise_bit_exact(tmp_path, toolchain, target):
+    generated = generate_c(_single_channel_depthwise_graph(), tmp_path / "gen", board="cortex-m4")
+    assert {layer.kernel for layer in generated.layers} == {"pqk_conv2d_s8_dsp"}
+    _assert_bit_exact(generated, target, tmp_path)
