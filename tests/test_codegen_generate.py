@@ -74,6 +74,9 @@ def test_generated_c_cross_compiles_for_cortex_m4(tmp_path):
         (load_tflite(FIXTURES / "mlperf_tiny_ic_resnet8_int8.tflite"), "dense"),
         (load_tflite(FIXTURES / "micro_speech_quantized.tflite"), "csr"),
         (load_tflite(FIXTURES / "micro_speech_quantized.tflite"), "dense"),
+        # micro_speech's depthwise has one input channel: it runs as CONV_2D; MobileNet's others do not
+        (load_tflite(FIXTURES / "person_detect.tflite"), "csr"),
+        (load_tflite(FIXTURES / "person_detect.tflite"), "dense"),
         (other_ops_graph(), "auto"),
     ]
     kernels: set[Path] = set()

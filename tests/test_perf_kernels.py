@@ -233,8 +233,11 @@ def test_fast_requantization_bounds():
     assert not fast_requant_exact(matrix, [0, 0], [1 << 30, 1 << 30], [-24, -1])  # offset could overflow
     assert not fast_requant_exact(matrix, [(1 << 30) - 10, 0], [1 << 30, 1 << 30], [-1, -1])  # accumulator
     layout = Layout(kind="CONV_2D", positions=16, input_c=4)
-    choice = choose_kernel(matrix, "pqk_conv2d_s8", layout, "auto", Target(has_dsp=True), fast_requant=False)
-    assert not choice.kernel.endswith("_dsp")
+    # outside the bounds the dense DSP kernel still runs the layer, every output checked (requant.checked)
+    choice = choose_kernel(matrix, "pqk_conv2d_s8", layout, "dense", Target(has_dsp=True), fast_requant=False)
+    assert choice.kernel == "pqk_conv2d_s8_dsp" and choice.requant_checked
+    choice = choose_kernel(matrix, "pqk_conv2d_s8", layout, "dense", Target(has_dsp=True), fast_requant=True)
+    assert choice.kernel == "pqk_conv2d_s8_dsp" and not choice.requant_checked
 
 
 REQUANT_CHECK = r"""
@@ -264,13 +267,27 @@ int main(void)
         {
             const int8_t shifts[1] = {(int8_t)shift};
             const int32_t multipliers[1] = {multiplier};
-            const pqk_requant_s8_t rq = {NULL, multipliers, shifts, zero_point, low, high};
-            const pqk_fast_requant_t q = pqk_fast_requant_channel(&rq, 0);
+            const pqk_requant_s8_t rq = {NULL, multipliers, shifts, zero_point, low, high, 0};
             const int mode = pqk_fast_mode(&rq);
+            const pqk_fast_requant_t q = pqk_fast_requant_channel(&rq, 0, mode);
             const int32_t fast = pqk_fast_clamp(pqk_fast_requantize(acc, &q, mode), mode, low, high);
             const int32_t general = pqk_fast_clamp(pqk_fast_requantize(acc, &q, 0), 0, low, high);
             const int32_t doubled = pqk_fast_clamp(pqk_fast_requantize_doubled(2 * acc, &q, mode), mode, low, high);
             const int32_t slow = pqk_clamp_s8(pqk_requantize(acc, multiplier, shift) + zero_point, low, high);
+            /* PQK_FAST_CHECKED: any accumulator, multiplier and shift of pqk_requant_s8_t */
+            const int32_t any_acc = (int32_t)next(), any_multiplier = (int32_t)(next() >> 1);
+            const int8_t any_shift[1] = {(int8_t)((int32_t)(next() % 47) - 31)};
+            const pqk_requant_s8_t any = {NULL, &any_multiplier, any_shift, zero_point, low, high, 1};
+            const pqk_fast_requant_t q_any = pqk_fast_requant_channel(&any, 0, pqk_fast_mode(&any));
+            const int32_t checked = pqk_fast_clamp(pqk_fast_requantize(any_acc, &q_any, PQK_FAST_CHECKED),
+                                                   PQK_FAST_CHECKED, low, high);
+            const int32_t exact = pqk_clamp_s8(pqk_requantize(any_acc, any_multiplier, any_shift[0]) + zero_point,
+                                               low, high);
+            if (pqk_fast_mode(&any) != PQK_FAST_CHECKED || checked != exact) {
+                printf("MISMATCH checked acc=%ld m=%ld shift=%d zp=%ld checked=%ld exact=%ld\n", (long)any_acc,
+                       (long)any_multiplier, any_shift[0], (long)zero_point, (long)checked, (long)exact);
+                return 1;
+            }
             if (fast != slow || general != slow || doubled != slow) {
                 printf("MISMATCH acc=%ld m=%ld shift=%ld zp=%ld range=[%ld, %ld] mode=%d fast=%ld general=%ld "
                        "doubled=%ld slow=%ld\n", (long)acc, (long)multiplier, (long)shift, (long)zero_point, (long)low,
@@ -286,8 +303,8 @@ int main(void)
 
 
 def test_fast_requantize_equals_pqk_requantize(tmp_path, toolchain):
-    """pqk_dsp.h's fast form in every mode against pqk_requantize.h over its whole valid domain
-    (host C fallback)."""
+    """pqk_dsp.h's fast form in every mode against pqk_requantize.h over its whole valid domain, and
+    the checked mode over any accumulator, multiplier and shift (host C fallback)."""
     source = tmp_path / "requant_check.c"
     source.write_text(REQUANT_CHECK)
     binary = tmp_path / "requant_check"
@@ -349,7 +366,7 @@ int main(void)
 {
     int32_t c[4];
     while (fread(c, sizeof c[0], 4, stdin) == 4) {
-        const pqk_fast_requant_t q = pqk_fast_requant_make(c[1], c[2], (uint32_t)c[3] * 2u + 1u);
+        const pqk_fast_requant_t q = pqk_fast_requant_make(c[1], c[2], (uint32_t)c[3] * 2u + 1u, 0);
         const int8_t out[2] = {(int8_t)pqk_fast_requantize(c[0], &q, 0),
                                (int8_t)pqk_fast_requantize(c[0], &q, PQK_FAST_NEGATIVES_CLAMPED)};
         fwrite(out, 1, 2, stdout);

@@ -1,7 +1,7 @@
 """Fit ``pqk_mcu.codegen.cost_model.KERNEL_COSTS`` to instruction counts measured under QEMU.
 
-Runs ``pqk_mcu.bench`` with every weight format forced on the DS-CNN at several sparsities and on
-small graphs of other shapes, on cortex-m4 (DSP variants) and cortex-m3 (portable kernels), then
+Runs ``pqk_mcu.bench`` with every weight format forced on the DS-CNN at several sparsities, on
+small graphs of other shapes and on the model zoo of tests/fixtures, on cortex-m4 (DSP variants) and cortex-m3 (portable kernels), then
 fits per kernel, by non-negative least squares on relative error, the terms of
 ``cost_model.KernelCost``
 and prints the table to paste into cost_model.py with the worst relative error per kernel.
@@ -23,7 +23,10 @@ sys.path.insert(0, str(HERE))
 from dscnn import dscnn_graph  # noqa: E402
 
 from pqk_mcu.bench import bench_graph  # noqa: E402
+from pqk_mcu.frontends.tflite import load_tflite  # noqa: E402
 from pqk_mcu.ir.builder import GraphBuilder  # noqa: E402
+
+FIXTURES = HERE.parents[1] / "tests" / "fixtures"
 
 
 def _small_graph(sparsity: float, seed: int):
@@ -49,6 +52,7 @@ def _small_graph(sparsity: float, seed: int):
 def measurements():
     graphs = [(f"dscnn-{s}", dscnn_graph(s)) for s in (0.0, 0.5, 0.8, 0.9, 0.95)]
     graphs += [(f"small-{s}", _small_graph(s, 1)) for s in (0.0, 0.6, 0.9)]
+    graphs += [(path.stem, load_tflite(path)) for path in sorted(FIXTURES.glob("*.tflite"))]
     rows = []
     for board in ("cortex-m4", "cortex-m3"):
         for name, graph in graphs:
