@@ -289,11 +289,16 @@ enum {
  * ReLU6 onto all of int8, zero point -128: the usual int8 layer), PQK_FAST_FULL_RANGE and 0, which
  * is exact for every layer and runs the mode they leave out (PQK_FAST_NEGATIVES_CLAMPED alone: a
  * clamp narrower than int8 with its minimum at or above the zero point). */
+static inline int pqk_fast_mode_of(int32_t output_zero_point, int32_t activation_min, int32_t activation_max)
+{
+    const int full_range = activation_min == -128 && activation_max == 127;
+    return (full_range ? PQK_FAST_FULL_RANGE : 0) |
+           (activation_min >= output_zero_point ? PQK_FAST_NEGATIVES_CLAMPED : 0);
+}
+
 static inline int pqk_fast_mode(const pqk_requant_s8_t *rq)
 {
-    const int full_range = rq->activation_min == -128 && rq->activation_max == 127;
-    return (full_range ? PQK_FAST_FULL_RANGE : 0) |
-           (rq->activation_min >= rq->output_zero_point ? PQK_FAST_NEGATIVES_CLAMPED : 0);
+    return pqk_fast_mode_of(rq->output_zero_point, rq->activation_min, rq->activation_max);
 }
 
 /* pqk_fast_requantize() of acc from twice_acc = 2 * acc: callers that can accumulate 2 * acc
