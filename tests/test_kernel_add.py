@@ -73,7 +73,8 @@ def test_table_identity_over_every_input_pair(scales, activation):
 def _odd_count_graph():
     """Same-shape ADDs of 257 down to 1 elements: one row each, the unrolled loop and its remainder. The
     inputs share one quantization, so every layer shares the first one's tables (which makes the table
-    kernel worth it even for one element); the outputs differ in scale, zero point and clamp."""
+    kernel worth it down to 3 elements; one element stays with pqk_add_s8, whose set-up is shorter); the
+    outputs differ in scale, zero point and clamp."""
     rng = np.random.default_rng(5)
     b = GraphBuilder()
     outputs = []
@@ -116,8 +117,8 @@ def test_table_kernel_chosen_and_reference_equals_tflm(tmp_path, graph_name):
     kernels = [layer.kernel for layer in generated.layers]
     weights = (tmp_path / "gen" / "model_weights.c").read_text()
     if graph_name == "odd_counts":
-        assert set(kernels) == {"pqk_add_s8_lut"}
-        assert generated.flash_bytes["tables"] == 2 * 256 * 4  # one pair of tables for all six layers
+        assert kernels == ["pqk_add_s8_lut"] * 5 + ["pqk_add_s8"]
+        assert generated.flash_bytes["tables"] == 2 * 256 * 4  # one pair of tables for all five layers
     else:
         assert kernels == ["pqk_add_s8_lut"] * 6 + ["pqk_add_s8"] + ["pqk_add_s8_lut"] * len(EXTREME_SCALES)
         assert ".fast_requantize = 0" in weights and ".fast_requantize = 1" in weights
@@ -138,3 +139,44 @@ def test_table_kernel_bit_exact_in_qemu(toolchain, board, graph_name):
     graph = GRAPHS[graph_name]()
     report = verify_model(graph, None, board, random_inputs(graph, 3, seed=3))
     assert report.inputs == 3 and report.mismatches == []
+
+
+def test_cost_model_pays_tables_only_where_they_save_more(tmp_path):
+    # 2 KB of new tables outweigh the table-free kernel's ~115 instructions per element on small layers
+    assert choose_add_kernel(4, 1, True, "full_range", table_bytes=2048).kernel == "pqk_add_s8"
+    assert choose_add_kernel(4, 1, True, "full_range", table_bytes=0).kernel == "pqk_add_s8_lut"
+    assert choose_add_kernel(1, 1, True, "full_range", table_bytes=0).kernel == "pqk_add_s8"  # set-up
+    assert choose_add_kernel(64, 1, True, "exact", table_bytes=2048).kernel == "pqk_add_s8_lut"
+    # a small layer whose input quantization an earlier layer has: its tables are stored already
+    b = GraphBuilder()
+    x, y = b.input((1, 8, 8, 4), 0.02, 3), b.input((1, 8, 8, 4), 0.05, -1)
+    z, w = b.input((1, 4), 0.02, 3), b.input((1, 4), 0.05, -1)
+    v = b.input((1, 4), 0.03, 3)
+    graph = b.build([b.add(x, y, 0.06, -128, activation="RELU"), b.add(z, w, 0.07, 0), b.add(z, v, 0.07, 0)])
+    generated = generate_c(graph, tmp_path / "gen", board="cortex-m4")
+    assert [layer.kernel for layer in generated.layers] == ["pqk_add_s8_lut", "pqk_add_s8_lut", "pqk_add_s8"]
+    assert generated.flash_bytes["tables"] == 2 * 256 * 4
+
+
+# (shape1, shape2, output zero point, activation, output scale): each requantization mode of the
+# kernel, rows where both inputs advance and rows where one repeats; the table-free kernel on 3 elements
+COST_CASES = [
+    ((1, 4096), (1, 4096), -128, "RELU", 0.06),
+    ((1, 256, 16), (1, 1, 16), 5, "NONE", 0.06),
+    ((1, 4096), (1,), 5, "RELU6", 0.02),
+    ((1, 256, 16), (1, 256, 1), 5, "NONE", 3e-6),
+    ((1, 3), (1, 3), 0, "NONE", 0.06),
+]
+
+
+@pytest.mark.parametrize("shape1,shape2,zero_point,activation,out_scale", COST_CASES)
+def test_cost_estimates_within_5_percent_of_cortex_m4(toolchain, shape1, shape2, zero_point, activation, out_scale):
+    from pqk_mcu.bench import bench_graph
+
+    b = GraphBuilder()
+    x, y = b.input(shape1, 1.0 if out_scale < 1e-5 else 0.05, 3), b.input(shape2, 0.03 if out_scale > 1e-5 else 0.5, -4)
+    result = bench_graph(b.build([b.add(x, y, out_scale, zero_point, activation=activation)]), "cortex-m4")
+    (layer,) = result.layers
+    assert result.bit_exact
+    assert layer["kernel"] == ("pqk_add_s8" if layer["instructions"] < 1000 else "pqk_add_s8_lut")
+    assert abs(layer["estimated_instructions"] - layer["instructions"]) <= 0.05 * layer["instructions"]

@@ -199,16 +199,16 @@ class AddChoice:
 
 
 # ADD kernels on cortex-m4 (QEMU counts; tests/test_kernel_add.py checks them within 5%): instructions per
-# output element in rows where both inputs advance, per element in rows where one input repeats, and per
-# row. pqk_add_s8_lut's cost depends on its requantization: the fast form's modes (pqk_dsp.h's
+# output element in rows where both inputs advance, per element in rows where one input repeats, per row
+# and per call. pqk_add_s8_lut's cost depends on its requantization: the fast form's modes (pqk_dsp.h's
 # pqk_fast_mode(): "full_range_clamped" = PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED, "full_range",
 # "general" = 0, which also runs PQK_FAST_NEGATIVES_CLAMPED alone) or the exact pqk_requantize().
-ADD_KERNEL_COSTS: dict[tuple[str, str], tuple[float, float, float]] = {
-    ("pqk_add_s8", "exact"): (114.5, 109.1, 10.0),
-    ("pqk_add_s8_lut", "full_range_clamped"): (10.3, 13.05, 45.0),
-    ("pqk_add_s8_lut", "full_range"): (11.3, 14.05, 46.0),
-    ("pqk_add_s8_lut", "general"): (17.3, 22.05, 50.0),
-    ("pqk_add_s8_lut", "exact"): (43.6, 41.9, 55.0),
+ADD_KERNEL_COSTS: dict[tuple[str, str], tuple[float, float, float, float]] = {
+    ("pqk_add_s8", "exact"): (114.54, 109.1, 7.2, 47.0),
+    ("pqk_add_s8_lut", "full_range_clamped"): (10.25, 13.0, 46.0, 176.0),
+    ("pqk_add_s8_lut", "full_range"): (11.25, 14.0, 49.0, 176.0),
+    ("pqk_add_s8_lut", "general"): (17.25, 22.0, 54.0, 173.0),
+    ("pqk_add_s8_lut", "exact"): (43.52, 41.88, 39.7, 146.0),
 }
 
 
@@ -228,8 +228,8 @@ def choose_add_kernel(elements: int, rows: int, contiguous: bool, requantization
     ``add_requantization``."""
 
     def estimate(kernel: str, requant: str) -> int:
-        per_contiguous, per_repeated, per_row = ADD_KERNEL_COSTS[(kernel, requant)]
-        return int(round((per_contiguous if contiguous else per_repeated) * elements + per_row * rows))
+        per_contiguous, per_repeated, per_row, per_call = ADD_KERNEL_COSTS[(kernel, requant)]
+        return int(round((per_contiguous if contiguous else per_repeated) * elements + per_row * rows + per_call))
 
     plain = AddChoice("pqk_add_s8", estimate("pqk_add_s8", "exact"))
     table = AddChoice("pqk_add_s8_lut", estimate("pqk_add_s8_lut", requantization))
