@@ -107,7 +107,7 @@ def test_other_ops_bit_exact(tmp_path):
     require_tools("gcc")
     model = _check_host(other_ops_graph(), "auto", tmp_path, count=3)
     kernels = {layer.kernel for layer in model.generated.layers}
-    assert {"pqk_avg_pool2d_s8", "pqk_max_pool2d_s8", "pqk_add_s8", "pqk_mul_s8", "pqk_pad_s8", "pqk_mean_s8",
+    assert {"pqk_avg_pool2d_s8", "pqk_max_pool2d_s8", "pqk_add_s8_lut", "pqk_mul_s8", "pqk_pad_s8", "pqk_mean_s8",
             "pqk_concatenation_s8", "pqk_lut_s8"} <= kernels
     # The RELU right after the conv was fused away; the ones after pooling stayed.
     assert [layer.op for layer in model.generated.layers].count("RELU") == 1

@@ -307,14 +307,19 @@ static inline int32_t pqk_packed_word(const uint8_t *record_end)
  * one, exact for every layer, that runs the modes they leave out as 0 (PQK_FAST_NEGATIVES_CLAMPED
  * alone: a clamp narrower than int8 with its minimum at or above the zero point) and, for a layer
  * the lowering marked requant.checked (a channel outside the fast bounds), as PQK_FAST_CHECKED. */
+static inline int pqk_fast_mode_of(int32_t output_zero_point, int32_t activation_min, int32_t activation_max)
+{
+    const int full_range = activation_min == -128 && activation_max == 127;
+    return (full_range ? PQK_FAST_FULL_RANGE : 0) |
+           (activation_min >= output_zero_point ? PQK_FAST_NEGATIVES_CLAMPED : 0);
+}
+
 static inline int pqk_fast_mode(const pqk_requant_s8_t *rq)
 {
     if (rq->checked) {
         return PQK_FAST_CHECKED;
     }
-    const int full_range = rq->activation_min == -128 && rq->activation_max == 127;
-    return (full_range ? PQK_FAST_FULL_RANGE : 0) |
-           (rq->activation_min >= rq->output_zero_point ? PQK_FAST_NEGATIVES_CLAMPED : 0);
+    return pqk_fast_mode_of(rq->output_zero_point, rq->activation_min, rq->activation_max);
 }
 
 /* pqk_fast_requantize() of acc from twice_acc = 2 * acc: callers that can accumulate 2 * acc

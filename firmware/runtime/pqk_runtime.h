@@ -152,6 +152,18 @@ typedef struct {
     int32_t activation_min, activation_max;
 } pqk_add_s8_params_t;
 
+/* ADD by table lookup (pqk_add_s8_lut.c). shape: collapsed at compile time (adjacent dimensions merged
+ * where both inputs advance or repeat alike), so an ADD without broadcasting is one row. */
+typedef struct {
+    pqk_broadcast_t shape;
+    const int32_t *input1_table; /* [256]: 2 * rescaled input1 value of x at [x + 128], |entry| < 2^29 */
+    const int32_t *input2_table; /* [256], the same for input2 */
+    int32_t fast_requantize;     /* 1: pqk_dsp.h's fast requantization is exact for this layer */
+    int32_t output_multiplier, output_shift;
+    int32_t output_zero_point;
+    int32_t activation_min, activation_max;
+} pqk_add_s8_lut_params_t;
+
 /* MUL: (x1 + offset1) * (x2 + offset2) requantized. */
 typedef struct {
     pqk_broadcast_t shape;
@@ -217,6 +229,8 @@ void pqk_fully_connected_s8_csr(const pqk_fully_connected_s8_params_t *params, c
 void pqk_avg_pool2d_s8(const pqk_pool2d_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_max_pool2d_s8(const pqk_pool2d_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_add_s8(const pqk_add_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);
+void pqk_add_s8_lut(const pqk_add_s8_lut_params_t *params, const int8_t *input1, const int8_t *input2,
+                    int8_t *output);
 void pqk_mul_s8(const pqk_mul_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);
 void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);

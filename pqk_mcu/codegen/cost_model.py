@@ -132,16 +132,22 @@ def estimate_instructions(kernel: str, stored_weights: int, rows: int, positions
     ))
 
 
-def fast_requant_exact(matrix: np.ndarray, folded_bias: np.ndarray, multiplier, shift) -> bool:
-    """pqk_dsp.h's conditions: every accumulator below 2^30 in magnitude, shifts in [-23, -1]."""
+def fast_requant_bounds_hold(acc_bound, multiplier, shift) -> bool:
+    """pqk_dsp.h's conditions for accumulators of magnitude at most ``acc_bound`` (per channel): below
+    2^30, shifts in [-23, -1], multipliers 0 or in [2^30, 2^31)."""
     shift = np.asarray(shift, dtype=np.int64)
     multiplier = np.asarray(multiplier, dtype=np.int64)
     if shift.size and (shift.max() > FAST_REQUANT_MAX_SHIFT or shift.min() < FAST_REQUANT_MIN_SHIFT):
         return False
     if np.any((multiplier != 0) & ((multiplier < (1 << 30)) | (multiplier >= (1 << 31)))):
         return False
+    return bool(np.asarray(acc_bound, dtype=np.int64).max(initial=0) < FAST_REQUANT_ACC_LIMIT)
+
+
+def fast_requant_exact(matrix: np.ndarray, folded_bias: np.ndarray, multiplier, shift) -> bool:
+    """pqk_dsp.h's conditions for the accumulators of ``matrix`` times int8 inputs plus the folded bias."""
     bound = np.abs(np.asarray(folded_bias, dtype=np.int64)) + 128 * np.abs(matrix.astype(np.int64)).sum(axis=1)
-    return bool(bound.max(initial=0) < FAST_REQUANT_ACC_LIMIT)
+    return fast_requant_bounds_hold(bound, multiplier, shift)
 
 
 def _width_padded_bytes(layout: Layout) -> int:
@@ -196,6 +202,52 @@ def average_pool_kernel(channels: int, filter_h: int, filter_w: int, target: Tar
     return "pqk_avg_pool2d_s8"
 
 
+@dataclass(frozen=True)
+class AddChoice:
+    kernel: str
+    estimated_instructions: int
+
+
+# ADD kernels on cortex-m4 (QEMU counts; tests/test_kernel_add.py checks them within 5%): instructions per
+# output element in rows where both inputs advance, per element in rows where one input repeats, per row
+# and per call. pqk_add_s8_lut's cost depends on its requantization: the fast form's modes (pqk_dsp.h's
+# pqk_fast_mode(): "full_range_clamped" = PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED, "full_range",
+# "general" = 0, which also runs PQK_FAST_NEGATIVES_CLAMPED alone) or the exact pqk_requantize().
+ADD_KERNEL_COSTS: dict[tuple[str, str], tuple[float, float, float, float]] = {
+    ("pqk_add_s8", "exact"): (114.54, 109.1, 7.2, 47.0),
+    ("pqk_add_s8_lut", "full_range_clamped"): (10.25, 13.0, 46.0, 176.0),
+    ("pqk_add_s8_lut", "full_range"): (11.25, 14.0, 49.0, 176.0),
+    ("pqk_add_s8_lut", "general"): (17.25, 22.0, 54.0, 173.0),
+    ("pqk_add_s8_lut", "exact"): (43.52, 41.88, 39.7, 146.0),
+}
+
+
+def add_requantization(fast: bool, zero_point: int, activation_min: int, activation_max: int) -> str:
+    """pqk_add_s8_lut's requantization (a key of ADD_KERNEL_COSTS), as the kernel picks it at run time."""
+    if not fast:
+        return "exact"
+    if (activation_min, activation_max) == (-128, 127):
+        return "full_range_clamped" if activation_min >= zero_point else "full_range"
+    return "general"
+
+
+def choose_add_kernel(elements: int, rows: int, contiguous: bool, requantization: str, table_bytes: int) -> AddChoice:
+    """pqk_add_s8_lut where the instructions it saves outweigh ``table_bytes``, the flash its two tables
+    add (identical tables are stored once), else the table-free pqk_add_s8. ``rows``: innermost rows of
+    the collapsed shape; ``contiguous``: both inputs advance along them; ``requantization``: see
+    ``add_requantization``."""
+
+    def estimate(kernel: str, requant: str) -> int:
+        per_contiguous, per_repeated, per_row, per_call = ADD_KERNEL_COSTS[(kernel, requant)]
+        return int(round((per_contiguous if contiguous else per_repeated) * elements + per_row * rows + per_call))
+
+    plain = AddChoice("pqk_add_s8", estimate("pqk_add_s8", "exact"))
+    table = AddChoice("pqk_add_s8_lut", estimate("pqk_add_s8_lut", requantization))
+    if table.estimated_instructions + INSTRUCTIONS_PER_BYTE * table_bytes < plain.estimated_instructions:
+        return table
+    return plain
+
+
 def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_format: str,
                   target: Target, fast_requant: bool, packed: PackedCsr | None = None) -> KernelChoice:
     """The cheapest kernel for ``matrix`` [rows][cols] (rows = output channels) on ``target``;
@@ -236,5 +288,6 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     return min(choices, key=score)
 
 
-__all__ = ["KERNEL_COSTS", "average_pool_kernel", "KernelChoice", "KernelCost", "Layout", "Target", "choose_kernel",
-           "estimate_instructions", "fast_requant_exact"]
+__all__ = ["ADD_KERNEL_COSTS", "KERNEL_COSTS", "AddChoice", "KernelChoice", "KernelCost", "Layout", "Target",
+           "add_requantization", "average_pool_kernel", "choose_add_kernel", "choose_kernel", "estimate_instructions",
+           "fast_requant_bounds_hold", "fast_requant_exact"]

@@ -19,10 +19,20 @@ from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.passes import unary_table
 from pqk_mcu.ir.shapes import conv_output_size, normalized_axes, padding_before
-from pqk_mcu.codegen.cost_model import Layout, Target, average_pool_kernel, choose_kernel, fast_requant_exact
+from pqk_mcu.codegen.cost_model import (
+    Layout,
+    Target,
+    add_requantization,
+    average_pool_kernel,
+    choose_add_kernel,
+    choose_kernel,
+    fast_requant_bounds_hold,
+    fast_requant_exact,
+)
 from pqk_mcu.codegen.weights import PackedCsr, encode_packed, encode_row_quads
 from pqk_mcu.quant import (
     activation_range,
+    add_input_table,
     add_params,
     conv_multipliers,
     fully_connected_multiplier,
@@ -103,14 +113,21 @@ class SymbolTable:
         self.structs: list[CStruct] = []
         self._by_content: dict[tuple, str] = {}
 
+    @staticmethod
+    def _key(ctype: str, values, exported: bool) -> tuple:
+        return ctype, tuple(int(v) for v in np.asarray(values).reshape(-1).tolist()), exported
+
     def array(self, name: str, ctype: str, values, category: str, exported: bool = False) -> str:
-        values = tuple(int(v) for v in np.asarray(values).reshape(-1).tolist())
-        key = (ctype, values, exported)
+        key = self._key(ctype, values, exported)
         if key in self._by_content:
             return self._by_content[key]
-        self.arrays.append(CArray(name, ctype, values, category, exported))
+        self.arrays.append(CArray(name, ctype, key[1], category, exported))
         self._by_content[key] = name
         return name
+
+    def stored(self, ctype: str, values, exported: bool = False) -> bool:
+        """Whether ``array`` would return an array already stored (no new flash bytes)."""
+        return self._key(ctype, values, exported) in self._by_content
 
     def struct(self, name: str, ctype: str, fields: list[tuple[str, object]]) -> str:
         self.structs.append(CStruct(name, ctype, tuple((path, _c_value(value)) for path, value in fields)))
@@ -405,17 +422,38 @@ class Lowering:
     def _max_pool_2d(self, layer: Layer, op: Op) -> None:
         self._pool(layer, op, "pqk_max_pool2d_s8")
 
-    def _broadcast_fields(self, op: Op) -> list[tuple[str, object]]:
+    def _broadcast_shape(self, op: Op) -> tuple[list[int], list[int], list[int]]:
+        """Output shape and input strides (in elements, 0 repeats) of a broadcasting binary op as 4-D, with
+        adjacent dimensions merged where each input advances along both or repeats along both: fewer,
+        longer loops (an op without broadcasting is one row)."""
         a, b, y = (self.tensors[name] for name in (*op.inputs[:2], op.outputs[0]))
         if len(y.shape) > 4:
             raise UnsupportedModelError(f"op {op.name} ({op.kind}): rank {len(y.shape)} broadcasting (at most 4)")
-        out_shape = (1,) * (4 - len(y.shape)) + y.shape
+        padded = [(1,) * (len(y.shape) - len(t.shape)) + t.shape for t in (a, b)]
+        dims: list[list] = []  # [size, input1 advances, input2 advances]
+        for d, size in enumerate(y.shape):
+            if size == 1:
+                continue
+            advances = [shape[d] == size for shape in padded]
+            if dims and dims[-1][1:] == advances:
+                dims[-1][0] *= size
+            else:
+                dims.append([size, *advances])
+        dims = [[1, True, True]] * (4 - len(dims)) + dims
+        strides: list[list[int]] = [[0] * 4, [0] * 4]
+        for k in range(2):
+            step = 1
+            for d in reversed(range(4)):
+                if dims[d][1 + k]:
+                    strides[k][d] = step
+                    step *= dims[d][0]
+        return [size for size, _, _ in dims], strides[0], strides[1]
+
+    def _broadcast_fields(self, op: Op) -> list[tuple[str, object]]:
+        out_shape, strides1, strides2 = self._broadcast_shape(op)
         fields: list[tuple[str, object]] = [(f"shape.output_shape[{d}]", out_shape[d]) for d in range(4)]
-        for label, tensor in (("input1_strides", a), ("input2_strides", b)):
-            shape = (1,) * (4 - len(tensor.shape)) + tensor.shape
-            strides = [int(np.prod(shape[d + 1 :], dtype=np.int64)) for d in range(4)]
-            for d in range(4):
-                fields.append((f"shape.{label}[{d}]", 0 if shape[d] == 1 and out_shape[d] != 1 else strides[d]))
+        fields += [(f"shape.input1_strides[{d}]", strides1[d]) for d in range(4)]
+        fields += [(f"shape.input2_strides[{d}]", strides2[d]) for d in range(4)]
         return fields
 
     def _add(self, layer: Layer, op: Op) -> None:
@@ -423,14 +461,38 @@ class Lowering:
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
         p = add_params(s1, s2, out_scale)
         low, high = activation_range(op.attrs.activation, out_scale, out_zp)
-        fields = self._broadcast_fields(op) + [
-            ("input1_offset", -z1), ("input2_offset", -z2), ("left_shift", p.left_shift),
-            ("input1_multiplier", p.input1_multiplier), ("input1_shift", p.input1_shift),
-            ("input2_multiplier", p.input2_multiplier), ("input2_shift", p.input2_shift),
+        output_fields = [
             ("output_multiplier", p.output_multiplier), ("output_shift", p.output_shift),
             ("output_zero_point", out_zp), ("activation_min", low), ("activation_max", high),
         ]
-        self._binary(layer, op, "pqk_add_s8", "pqk_add_s8_params_t", fields)
+        # Each input's rescaled value depends on its int8 value alone: pqk_add_s8_lut looks it up.
+        scaled1 = add_input_table(z1, p.left_shift, p.input1_multiplier, p.input1_shift)
+        scaled2 = add_input_table(z2, p.left_shift, p.input2_multiplier, p.input2_shift)
+        fast = fast_requant_bounds_hold(np.abs(scaled1).max() + np.abs(scaled2).max(), p.output_multiplier,
+                                        p.output_shift)
+        # The kernel's tables hold doubled values: their sum is the doubled accumulator the fast form takes.
+        tables = (2 * scaled1, 2 * scaled2)
+        distinct = tables[:1] if np.array_equal(*tables) else tables
+        table_bytes = sum(4 * table.size for table in distinct if not self.symbols.stored("int32_t", table))
+        out_shape, strides1, strides2 = self._broadcast_shape(op)
+        size = self.tensors[op.outputs[0]].size
+        choice = choose_add_kernel(size, size // out_shape[3], strides1[3] == strides2[3] == 1,
+                                   add_requantization(fast, out_zp, low, high), table_bytes)
+        layer.estimated_instructions = choice.estimated_instructions
+        if choice.kernel == "pqk_add_s8":
+            fields = self._broadcast_fields(op) + [
+                ("input1_offset", -z1), ("input2_offset", -z2), ("left_shift", p.left_shift),
+                ("input1_multiplier", p.input1_multiplier), ("input1_shift", p.input1_shift),
+                ("input2_multiplier", p.input2_multiplier), ("input2_shift", p.input2_shift),
+            ]
+            self._binary(layer, op, choice.kernel, "pqk_add_s8_params_t", fields + output_fields)
+            return
+        prefix = self._prefix(layer)
+        fields = self._broadcast_fields(op) + [
+            (f"input{k + 1}_table", self.symbols.array(f"{prefix}_input{k + 1}_table", "int32_t", table, "tables"))
+            for k, table in enumerate(tables)
+        ] + [("fast_requantize", int(fast))]
+        self._binary(layer, op, choice.kernel, "pqk_add_s8_lut_params_t", fields + output_fields)
 
     def _mul(self, layer: Layer, op: Op) -> None:
         (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pqk_mcu.quant.fixed_point import INT8_MAX, INT8_MIN, quantize_multiplier, tflite_round
+from pqk_mcu.quant.fixed_point import (
+    INT8_MAX,
+    INT8_MIN,
+    multiply_by_quantized_multiplier_array,
+    quantize_multiplier,
+    tflite_round,
+)
 
 
 def _f32(value: float) -> np.float32:
@@ -93,6 +99,14 @@ def add_params(input1_scale: float, input2_scale: float, output_scale: float) ->
     m2, s2 = quantize_multiplier_smaller_than_one_exp(real_input2_multiplier)
     mo, so = quantize_multiplier_smaller_than_one_exp(real_output_multiplier)
     return AddParams(ADD_LEFT_SHIFT_INT8, m1, s1, m2, s2, mo, so)
+
+
+def add_input_table(zero_point: int, left_shift: int, multiplier: int, shift: int) -> np.ndarray:
+    """One ADD input's rescaled value for every int8 input x = -128..127 (int64 [256]): what int8 ADD
+    computes per element before the sum, ``MultiplyByQuantizedMultiplierSmallerThanOneExp((x -
+    zero_point) << left_shift, multiplier, shift)``; it depends on x alone, so a table can replace it."""
+    values = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64)
+    return multiply_by_quantized_multiplier_array((values - zero_point) << left_shift, multiplier, shift).astype(np.int64)
 
 
 def mul_multiplier(input1_scale: float, input2_scale: float, output_scale: float) -> tuple[int, int]:
