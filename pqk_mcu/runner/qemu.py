@@ -198,7 +198,7 @@ def symbol_addresses(elf: str | Path, names) -> dict[str, int]:
     table = {}
     for line in result.stdout.splitlines():
         fields = line.split()
-        if len(fields) == 3 and fields[1] in "Tt":
+        if len(fields) == 3 and fields[1] in "TtWw":  # weak: the default op hooks of markers.c
             table[fields[2]] = int(fields[0], 16) & ~1
     missing = [n for n in names if n not in table]
     if missing:
