@@ -4,6 +4,8 @@ The model is generated for the board (kernel variants the board supports, chosen
 ``pqk_mcu.codegen.cost_model``), built with the harness app and run under QEMU with the project's
 instruction-count plugin (``pqk_mcu.runner.qemu.count_instructions``): the count from
 ``pqk_bench_begin`` to ``pqk_bench_end`` is one inference, and the op hooks split it per layer.
+The plugin also sorts the instructions into classes (loads, stores, multiplies, branches, ...) and
+estimates Cortex-M4 cycles from them (README "Cycle estimate"), in total and per layer.
 Counts are deterministic (one vCPU, no interrupts), so two runs give the same numbers. Flash comes
 from the linker map (``pqk_mcu.runner.arm.size_report``), the peak stack from the painted stack,
 the arena from the memory plan. The output of the same run is compared with the numpy reference,
@@ -36,6 +38,9 @@ class BenchResult:
     board: str
     weight_format: str
     instructions: int
+    estimated_m4_cycles: int
+    taken_branches: int
+    instruction_classes: dict[str, int]
     arena_bytes: int
     stack_bytes: int
     flash_bytes: dict[str, int]
@@ -51,6 +56,9 @@ class BenchResult:
             "instructions": self.instructions,
             "macs": self.macs,
             "instructions_per_mac": round(self.instructions / self.macs, 4) if self.macs else None,
+            "estimated_m4_cycles": self.estimated_m4_cycles,
+            "taken_branches": self.taken_branches,
+            "instruction_classes": dict(self.instruction_classes),
             "arena_bytes": self.arena_bytes,
             "stack_bytes": self.stack_bytes,
             "flash_bytes": dict(self.flash_bytes),
@@ -96,11 +104,12 @@ def bench_graph(graph: Graph, board: Board | str, weight_format: str = "auto", m
             "index": layer.index, "name": layer.name, "op": layer.op, "kernel": layer.kernel,
             "format": layer.format, "sparsity": layer.sparsity, "macs": layer.macs,
             "instructions": int(count), "estimated_instructions": layer.estimated_instructions,
-        }
-        for layer, count in zip(generated.layers, counts["per_op"])
+        } | profile
+        for layer, count, profile in zip(generated.layers, counts["per_op"], counts["per_op_profile"])
     )
     return BenchResult(
         model=model_name, board=board.name, weight_format=weight_format, instructions=int(counts["total"]),
+        **counts["profile"],
         arena_bytes=generated.arena_bytes, stack_bytes=int(counts["stack_bytes"]), flash_bytes=flash,
         layers=layers, macs=sum(layer.macs for layer in generated.layers if layer.format != "-"),
         bit_exact=output == expected,
@@ -126,7 +135,7 @@ def render(result: BenchResult):
     layers = Table(title=f"{result.model} on {result.board} (--format {result.weight_format})")
     for column, justify in (("#", "right"), ("op", "left"), ("kernel", "left"), ("format", "left"),
                             ("sparsity", "right"), ("MACs", "right"), ("instructions", "right"),
-                            ("insn/MAC", "right"), ("estimate", "right")):
+                            ("insn/MAC", "right"), ("estimate", "right"), ("est. M4 cycles", "right")):
         layers.add_column(column, justify=justify)
     for layer in result.layers:
         weighted = layer["format"] != "-"
@@ -136,6 +145,7 @@ def render(result: BenchResult):
             f"{layer['instructions']:,}",
             f"{layer['instructions'] / layer['macs']:.2f}" if layer["macs"] else "",
             f"{layer['estimated_instructions']:,}" if layer["estimated_instructions"] else "",
+            f"{layer['estimated_m4_cycles']:,}",
         )
     totals = Table(title="totals", show_header=False)
     totals.add_column("what")
@@ -143,6 +153,8 @@ def render(result: BenchResult):
     totals.add_row("instructions / inference", f"{result.instructions:,}")
     if result.macs:
         totals.add_row("instructions / MAC", f"{result.instructions / result.macs:.3f}")
+    totals.add_row("estimated Cortex-M4 cycles", f"{result.estimated_m4_cycles:,}")
+    totals.add_row("taken branches", f"{result.taken_branches:,}")
     totals.add_row("arena (RAM)", f"{result.arena_bytes:,} B")
     totals.add_row("peak stack (painted)", f"{result.stack_bytes:,} B")
     for key in ("kernels", "weights", "indices", "requant", "tables", "model", "platform", "total"):

@@ -50,16 +50,21 @@ def test_bench_json_schema(tiny_model, tmp_path, toolchain):
     assert [layer["op"] for layer in data["layers"]] == [
         "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED"]
     for layer in data["layers"]:
-        assert set(layer) >= {"name", "op", "format", "sparsity", "macs", "instructions"}
+        assert set(layer) >= {"name", "op", "format", "sparsity", "macs", "instructions", "estimated_m4_cycles",
+                              "taken_branches", "instruction_classes"}
         assert isinstance(layer["instructions"], int)
+        assert sum(layer["instruction_classes"].values()) == layer["instructions"]
     assert sum(layer["instructions"] for layer in data["layers"]) <= data["instructions"]
+    # Every instruction takes at least a cycle; loads, multi-register transfers and branches more.
+    assert data["estimated_m4_cycles"] > data["instructions"]
+    assert sum(data["instruction_classes"].values()) == data["instructions"]
+    assert sum(layer["estimated_m4_cycles"] for layer in data["layers"]) <= data["estimated_m4_cycles"]
 
 
 def test_bench_counts_are_deterministic(toolchain):
     graph = _tiny(0.5)
     first, second = bench_graph(graph, "cortex-m4"), bench_graph(graph, "cortex-m4")
-    assert first.instructions == second.instructions
-    assert [layer["instructions"] for layer in first.layers] == [layer["instructions"] for layer in second.layers]
+    assert first.to_json() == second.to_json()  # instructions, cycle estimates and classes, in total and per layer
     assert first.bit_exact and second.bit_exact
 
 

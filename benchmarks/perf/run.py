@@ -1,13 +1,17 @@
-"""`make bench`: DS-CNN (MLPerf Tiny KWS shape) at several sparsities on three Cortex-M cores.
+"""`make bench`: DS-CNN (MLPerf Tiny KWS shape) at several sparsities on three Cortex-M cores, and the model zoo.
 
 Builds the DS-CNN of ``dscnn.py`` (random He weights, per-channel int8, magnitude-pruned: NOT a
-trained network) at each sparsity, runs ``pqk_mcu.bench`` on each board (instruction counts under
-QEMU, flash from the linker map, arena from the memory plan, output checked bit-exact against the
-reference) and writes, next to this file:
+trained network) at each sparsity, runs ``pqk_mcu.bench`` on each board (instruction counts and
+estimated Cortex-M4 cycles under QEMU, flash from the linker map, arena from the memory plan, output
+checked bit-exact), then the model zoo of ``zoo.py`` (every fixture model and the DS-CNN, dense and
+pruned, on five cores; a job both need runs once) and writes, next to this file:
   results.json                    every bench result (the ``pqk-mcu bench --json`` objects)
   results.md                      the tables
   instructions_vs_sparsity.png    instructions per inference against sparsity, one line per board
-Instruction counts are deterministic, so rerunning reproduces the files byte for byte.
+  zoo.json, zoo.md                the model zoo (see zoo.py), with issue 16's checks also in results.md
+  zoo_*.png                       per-layer instr./MAC, dense vs sparse, ours over CMSIS-NN per layer
+Instruction counts are deterministic, so rerunning reproduces the files byte for byte;
+``python benchmarks/perf/run.py --render`` rewrites the Markdown and plots from the committed JSON.
 """
 
 from __future__ import annotations
@@ -19,16 +23,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import zoo  # noqa: E402
 from dscnn import dscnn_graph, macs  # noqa: E402
 
 from pqk_mcu.atomic import atomic_file  # noqa: E402
-from pqk_mcu.bench import bench_graph  # noqa: E402
 
 SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
 FLOOR_SPARSITY = 1.0
 BOARDS = ("cortex-m4", "cortex-m7", "cortex-m55")
 REFERENCE_BOARD = "cortex-m4"
-SEED = 0
 # CMSIS-NN (-O2), same DS-CNN, bare-metal mps2-an386 harness under QEMU (issue 6's reference point).
 CMSIS_NN_DENSE_INSTRUCTIONS = 7_690_000
 TARGETS = {  # cortex-m4, issue 6
@@ -42,33 +45,24 @@ def _write_text(path: Path, text: str) -> None:
         Path(tmp).write_text(text)
 
 
-def run_all() -> dict:
-    from rich.progress import Progress
-
-    runs = []
-    jobs = [(board, sparsity) for board in BOARDS for sparsity in SPARSITIES]
+def run_all() -> tuple[dict, dict]:
+    """(the DS-CNN results of results.json, the zoo results of zoo.json)."""
+    jobs = [zoo.Job(zoo.DSCNN, board, sparsity) for board in BOARDS for sparsity in SPARSITIES]
     # The m4 dense-forced runs: "sparse beats our dense" compares against these.
-    jobs += [(REFERENCE_BOARD, sparsity, "dense") for sparsity in SPARSITIES[1:]]
+    jobs += [zoo.Job(zoo.DSCNN, REFERENCE_BOARD, sparsity, "dense") for sparsity in SPARSITIES[1:]]
     # Every weight zero: no multiply-accumulate left, only requantization, data movement and loops.
-    jobs += [(REFERENCE_BOARD, FLOOR_SPARSITY)]
-    with Progress() as progress:
-        task = progress.add_task("bench DS-CNN", total=len(jobs))
-        for job in jobs:
-            board, sparsity, weight_format = (*job, "auto")[:3]
-            graph = dscnn_graph(sparsity, seed=SEED)
-            name = f"dscnn-{int(round(sparsity * 100))}"
-            result = bench_graph(graph, board, weight_format, model_name=name).to_json()
-            result["sparsity"] = sparsity
-            runs.append(result)
-            progress.update(task, advance=1, description=f"{name} {board} {weight_format}")
-    return {
+    jobs += [zoo.Job(zoo.DSCNN, REFERENCE_BOARD, FLOOR_SPARSITY)]
+    models = zoo.zoo_models()
+    runs = zoo.run_jobs(jobs + zoo.zoo_jobs(models), "bench")
+    dscnn = {
         "model": "DS-CNN, MLPerf Tiny KWS shape, random He weights magnitude-pruned per layer (not trained)",
         "macs": macs(dscnn_graph(0.0)),
-        "seed": SEED,
+        "seed": zoo.SEED,
         "cmsis_nn_dense_instructions": CMSIS_NN_DENSE_INSTRUCTIONS,
         "targets_cortex_m4": TARGETS,
-        "runs": runs,
+        "runs": [runs[job] | {"model": f"dscnn-{int(round(job.sparsity * 100))}"} for job in jobs],
     }
+    return dscnn, zoo.zoo_results(models, runs)
 
 
 def _find(results: dict, board: str, sparsity: float, weight_format: str = "auto") -> dict:
@@ -78,7 +72,7 @@ def _find(results: dict, board: str, sparsity: float, weight_format: str = "auto
     raise KeyError((board, sparsity, weight_format))
 
 
-def markdown(results: dict) -> str:
+def markdown(results: dict, zoo_results: dict, anchors: dict) -> str:
     lines = [
         "# DS-CNN (MLPerf Tiny KWS shape) on Cortex-M: instructions, flash, RAM",
         "",
@@ -100,6 +94,17 @@ def markdown(results: dict) -> str:
         lines.append(f"| {sparsity:.0%} | " + " | ".join(cells) + f" | {dense['instructions']:,} |")
     lines += [
         f"| CMSIS-NN dense (reference point) | {CMSIS_NN_DENSE_INSTRUCTIONS:,} | | | |",
+        "",
+        f"## Estimated Cortex-M4 cycles on {REFERENCE_BOARD} (README, \"Cycle estimate\")",
+        "",
+        "| sparsity | instructions | estimated cycles | cycles / instruction | taken branches |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for sparsity in SPARSITIES:
+        run = _find(results, REFERENCE_BOARD, sparsity)
+        lines.append(f"| {sparsity:.0%} | {run['instructions']:,} | {run['estimated_m4_cycles']:,} | "
+                     f"{run['estimated_m4_cycles'] / run['instructions']:.2f} | {run['taken_branches']:,} |")
+    lines += [
         "",
         f"## Memory on {REFERENCE_BOARD} (bytes)",
         "",
@@ -145,6 +150,8 @@ def markdown(results: dict) -> str:
     lines += [f"| {layer['name']} | {layer['op']} | `{layer['kernel'] or 'alias'}` | {layer['instructions']:,} |"
               for layer in floor["layers"]]
     lines += ["", "## Targets (issue 6, cortex-m4)", ""] + [f"- {line}" for line in target_lines(results)]
+    lines += ["", "## Issue 16: done when (model zoo, zoo.md; cortex-m4 unless named)", ""]
+    lines += [f"- {line}" for line in zoo.done_when_lines(zoo_results, anchors)]
     return "\n".join(lines) + "\n"
 
 
@@ -201,13 +208,24 @@ def plot(results: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def main() -> None:
-    results = run_all()
-    _write_text(HERE / "results.json", json.dumps(results, indent=2) + "\n")
-    _write_text(HERE / "results.md", markdown(results))
+def write_outputs(results: dict, zoo_results: dict) -> None:
+    """results.md, zoo.md and every plot from the two results (the JSON files are written by main)."""
+    anchors = zoo.load_anchors()
+    _write_text(HERE / "results.md", markdown(results, zoo_results, anchors))
     plot(results, HERE / "instructions_vs_sparsity.png")
-    print("\n".join(target_lines(results)))
-    print(f"wrote {HERE / 'results.json'}, results.md, instructions_vs_sparsity.png")
+    zoo.write_outputs(zoo_results, anchors, HERE)
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--render"]:
+        results, zoo_results = (json.loads((HERE / name).read_text()) for name in ("results.json", "zoo.json"))
+    else:
+        results, zoo_results = run_all()
+        _write_text(HERE / "results.json", json.dumps(results, indent=2) + "\n")
+        _write_text(HERE / "zoo.json", json.dumps(zoo_results, indent=1) + "\n")
+    write_outputs(results, zoo_results)
+    print("\n".join(target_lines(results) + zoo.done_when_lines(zoo_results, zoo.load_anchors())))
+    print(f"wrote {HERE / 'results.json'}, results.md, instructions_vs_sparsity.png, zoo.json, zoo.md, zoo_*.png")
 
 
 if __name__ == "__main__":

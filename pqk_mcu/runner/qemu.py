@@ -9,7 +9,9 @@ firmware printed), a missing or garbled marker line, or an exit code that disagr
 ``count_instructions`` runs the same ELF with the project's TCG plugin
 (``firmware/tools/insn_count_plugin.c``, built here with the host gcc) and returns the number of
 instructions between the ``pqk_bench_begin``/``pqk_bench_end`` markers and per op between the
-``pqk_before_op``/``pqk_after_op`` hooks. The counts are identical from run to run.
+``pqk_before_op``/``pqk_after_op`` hooks, with the same windows' instruction classes and estimated
+Cortex-M4 cycles (the plugin's cycle model, README "Cycle estimate"). The counts are identical from
+run to run.
 """
 
 from __future__ import annotations
@@ -121,11 +123,13 @@ def run_npy(elf: str | Path, board: Board | str, input_path: str | Path, output_
 def count_instructions(
     elf: str | Path, board: Board | str, input_bytes: bytes, timeout: float = 300.0,
 ) -> dict:
-    """Instructions of one inference: ``{"total": int, "per_op": [int, ...], "stack_bytes": int}``.
+    """Instructions of one inference and where they go.
 
+    ``{"total": int, "per_op": [int, ...], "stack_bytes": int, "profile": dict, "per_op_profile": [dict, ...]}``:
     ``total`` counts from the entry of ``pqk_bench_begin`` to the entry of ``pqk_bench_end``;
     ``per_op[i]`` from the entry of ``pqk_before_op`` to the entry of ``pqk_after_op`` for op i
-    (the hook bodies and their call set-up add a handful of instructions per op).
+    (the hook bodies and their call set-up add a handful of instructions per op). ``profile`` and
+    ``per_op_profile`` describe the same windows (see ``_profile``).
     """
     board = _emulated(board)
     plugin = build_plugin()
@@ -142,28 +146,45 @@ def count_instructions(
         stack_bytes = _stack_from_marker(console, board)
         if not counts_path.is_file():
             raise PqkError(f"instruction-count plugin wrote no counts for {elf}")
-        events = [line.split() for line in counts_path.read_text().splitlines()]
-    return _counts_from_events(events, elf) | {"stack_bytes": stack_bytes}
+        lines = [line.split() for line in counts_path.read_text().splitlines()]
+    return _counts_from_events(lines, elf) | {"stack_bytes": stack_bytes}
 
 
-def _counts_from_events(events: list[list[str]], elf: str | Path) -> dict:
-    if any(name == "error" for name, *_ in events):
+def _counts_from_events(lines: list[list[str]], elf: str | Path) -> dict:
+    """Windows between the marker events of the plugin's log (first line: "fields NAME...")."""
+    if any(name == "error" for name, *_ in lines):
         raise PqkError("instruction-count plugin ran out of memory recording events")
-    marks: dict[str, list[int]] = {key: [] for key in _WATCHED_SYMBOLS}
-    for name, value in events:
+    if not lines or lines[0][0] != "fields":
+        raise PqkError(f"{elf}: the instruction-count plugin's log lacks its fields line")
+    fields = lines[0][1:]
+    marks: dict[str, list[dict[str, int]]] = {key: [] for key in _WATCHED_SYMBOLS}
+    for name, *values in lines[1:]:
         if name in marks:
-            marks[name].append(int(value))
+            marks[name].append(dict(zip(fields, map(int, values))))
     if len(marks["begin"]) != 1 or len(marks["end"]) != 1:
         raise PqkError(
             f"{elf}: expected one pqk_bench_begin and one pqk_bench_end hit, "
             f"got {len(marks['begin'])} and {len(marks['end'])}"
         )
     before, after = marks["before"], marks["after"]
-    if len(before) != len(after) or any(b > a for b, a in zip(before, after)):
+    if len(before) != len(after) or any(b["instructions"] > a["instructions"] for b, a in zip(before, after)):
         raise PqkError(f"{elf}: pqk_before_op/pqk_after_op hits do not pair up ({len(before)} vs {len(after)})")
+    begin, end = marks["begin"][0], marks["end"][0]
     return {
-        "total": marks["end"][0] - marks["begin"][0],
-        "per_op": [a - b for b, a in zip(before, after)],
+        "total": end["instructions"] - begin["instructions"],
+        "per_op": [a["instructions"] - b["instructions"] for b, a in zip(before, after)],
+        "profile": _profile(begin, end),
+        "per_op_profile": [_profile(b, a) for b, a in zip(before, after)],
+    }
+
+
+def _profile(start: dict[str, int], stop: dict[str, int]) -> dict:
+    """``estimated_m4_cycles``, ``taken_branches`` and ``instruction_classes`` (class -> count) of a window."""
+    delta = {name: stop[name] - start[name] for name in start}
+    return {
+        "estimated_m4_cycles": delta.pop("cycles"),
+        "taken_branches": delta.pop("taken_branches"),
+        "instruction_classes": {name: count for name, count in delta.items() if name != "instructions"},
     }
 
 
@@ -177,7 +198,7 @@ def symbol_addresses(elf: str | Path, names) -> dict[str, int]:
     table = {}
     for line in result.stdout.splitlines():
         fields = line.split()
-        if len(fields) == 3 and fields[1] in "Tt":
+        if len(fields) == 3 and fields[1] in "TtWw":  # weak: the default op hooks of markers.c
             table[fields[2]] = int(fields[0], 16) & ~1
     missing = [n for n in names if n not in table]
     if missing:
