@@ -206,11 +206,12 @@ FIRMWARE_MANIFEST = "firmware.json"
 
 def build_model(
     model: str | Path, board: Board | str | Path, out_dir: str | Path,
-    weight_format: str = "auto", app: str = "harness",
+    weight_format: str = "auto", app: str = "harness", force: bool = False,
 ) -> FirmwareBuild:
     """``pqk-mcu build``: .tflite -> generated C (``out_dir/gen``) -> firmware for ``board``.
 
-    ``out_dir`` is replaced only when everything succeeded. Besides the ELF, map and size report
+    ``out_dir`` is replaced only when everything succeeded, and only when an earlier build wrote it
+    or with ``force`` (``pqk_mcu.atomic.atomic_dir``). Besides the ELF, map and size report
     it holds ``firmware.json``: board, model hash and the shapes and quantization of the C core's
     inputs and outputs (``pqk-mcu run`` reads it to shape the output).
     """
@@ -222,7 +223,7 @@ def build_model(
     require_cross_compiler()
     graph = load_tflite(Path(model))
     target = Path(out_dir)
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, "build", force) as tmp:
         generated = generate_c(graph, tmp / "gen", weight_format=weight_format, board=board)
         build = build_firmware(tmp / "gen", board, app=app, out_dir=tmp, runtime_sources=generated.runtime_sources)
 
