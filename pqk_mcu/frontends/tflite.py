@@ -23,6 +23,7 @@ from pqk_mcu.frontends.tflite_schema import (
     FILE_IDENTIFIER,
     OPTIONS_TYPE_BY_KIND,
     PADDING_BY_CODE,
+    SCHEMA_VERSION,
     TENSOR_TYPE_NAMES,
     schema,
 )
@@ -81,13 +82,14 @@ class _RawModel:
     metadata: list[tuple[bytes | None, int]]
 
 
-def load_tflite(source: str | os.PathLike | bytes | bytearray | memoryview) -> Graph:
+def load_tflite(source: str | os.PathLike | bytes | bytearray | memoryview, name: str = "") -> Graph:
     """Read a .tflite file (path or bytes) into a verified ``Graph``.
 
     Raises ``UnsupportedModelError`` for models pqk-mcu cannot compile (unsupported op, float or
     int16 activations, dynamic shapes) and ``PqkError`` for files that are not valid .tflite.
+    Errors start with the file's path, or with ``name`` for bytes read elsewhere.
     """
-    label = ""
+    label = name
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:
@@ -120,8 +122,9 @@ def _decode(data: bytes) -> _RawModel:
         return _decode_model(data)
     except PqkError:
         raise
-    except Exception as error:  # any decoding failure on malformed bytes becomes one line
-        raise PqkError(f"malformed .tflite flatbuffer ({type(error).__name__}: {error})") from None
+    except Exception:  # any decoding failure on malformed bytes becomes one line, in the file's terms
+        raise PqkError(f"malformed .tflite flatbuffer (a table, vector or string lies outside the "
+                       f"{len(data):,}-byte file or is inconsistent)") from None
 
 
 def _decode_model(data: bytes) -> _RawModel:
@@ -141,6 +144,8 @@ def _decode_model(data: bytes) -> _RawModel:
         return [int(v) for v in values(is_none, as_numpy, n, element_bytes, what)]
 
     model = schema.Model.GetRootAs(data, 0)
+    if model.Version() != SCHEMA_VERSION:
+        raise PqkError(f"unsupported .tflite schema version {model.Version()} (pqk-mcu reads version {SCHEMA_VERSION})")
     n_subgraphs = length(model.SubgraphsLength(), 4, "subgraphs")
     if n_subgraphs != 1:
         raise UnsupportedModelError(f"model has {n_subgraphs} subgraphs; only single-subgraph models are supported")
