@@ -2,7 +2,8 @@
 
 Files (``atomic_file``): a regular file or a new path is written to a temporary sibling and renamed
 into place only on success; a device, FIFO or ``/dev/stdout`` is written into, never replaced; a
-symlink's target is replaced, never the link; ``-`` is standard output (written once complete).
+symlink's target is replaced, never the link; ``-`` (or a path to the file standard output already
+writes, such as ``/dev/stdout``) is standard output, written through it once complete.
 
 Folders (``atomic_dir``): written to a temporary sibling and renamed into place on success. An
 existing folder is replaced only when it is empty or holds nothing but what an earlier run of the
@@ -35,6 +36,16 @@ def _umask() -> int:
     return mask
 
 
+def is_stdout(path: str | os.PathLike) -> bool:
+    """Whether writing ``path`` means writing standard output (``-``, ``/dev/stdout``, the file it is redirected to)."""
+    if str(path) == STDOUT:
+        return True
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(1))
+    except OSError:
+        return False
+
+
 def _staging_error(path: str | os.PathLike, error: OSError) -> PqkError:
     """The failure to write next to ``path``, naming it rather than the temporary sibling."""
     return PqkError(f"cannot write {path}: {error.strerror or error}")
@@ -43,7 +54,7 @@ def _staging_error(path: str | os.PathLike, error: OSError) -> PqkError:
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a path to write ``path``'s new content to; it becomes ``path`` when the block succeeds."""
-    if str(path) == STDOUT:
+    if is_stdout(path):  # reopening it would truncate what the command printed before
         with tempfile.TemporaryDirectory(prefix="pqk-stdout-") as folder:
             staged = Path(folder) / "output"
             yield staged
@@ -58,7 +69,10 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     if existing is not None and stat.S_ISDIR(existing.st_mode):
         raise PqkError(f"{path} is a folder; give a file name")
     if existing is not None and not stat.S_ISREG(existing.st_mode):
-        yield Path(path)  # device, FIFO, socket, pipe: written into
+        try:
+            yield Path(path)  # device, FIFO, socket, pipe: written into
+        except OSError as error:
+            raise _staging_error(path, error) from None
         return
     target = Path(os.path.realpath(path))
     try:

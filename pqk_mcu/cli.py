@@ -16,7 +16,7 @@ import threading
 import click
 
 from pqk_mcu import __version__
-from pqk_mcu.atomic import STDOUT
+from pqk_mcu.atomic import is_stdout
 from pqk_mcu.errors import PqkError
 
 SEED = click.IntRange(0, 2**32 - 1)
@@ -83,7 +83,7 @@ def _console():
 
 def _wrote(message: str, path: str) -> None:
     """Say what was written; on stderr when the output itself went to stdout."""
-    click.echo(message, err=path == STDOUT)
+    click.echo(message, err=is_stdout(path))
 
 
 force_option = click.option("--force", is_flag=True,
@@ -156,7 +156,7 @@ def stream(corpus: str, out: str, seconds: float, n_keywords: int, n_unknown: in
     """A KWS test stream: keywords of held-out speakers at known times over background noise."""
     from pqk_mcu.train.data.stream import make_stream, write_stream
 
-    if out == STDOUT:
+    if is_stdout(out):
         raise PqkError("--out: the stream needs a file name (its truth is written beside it)")
     audio, truth = make_stream(corpus, seconds=seconds, n_keywords=n_keywords, seed=seed, snr_db=snr_db,
                                split=split, n_unknown=n_unknown)
@@ -286,7 +286,7 @@ def bench(model: str, board: str, weight_format: str, json_path: str | None) -> 
     from pqk_mcu.bench import bench_model, render, write_json
 
     result = bench_model(model, board, weight_format)
-    if json_path != STDOUT:
+    if not (json_path and is_stdout(json_path)):
         console = _console()
         for renderable in render(result):
             console.print(renderable)
