@@ -174,17 +174,12 @@ def stream(corpus: str, out: str, seconds: float, n_keywords: int, n_unknown: in
 @click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Inputs from a .npy file instead.")
 def verify(model: str, board: str, count: int, seed: int, input_file: str | None) -> None:
     """Run inputs through BOARD and its oracle; compare every output, and on mismatch every layer."""
-    from pathlib import Path
-
     from tqdm import tqdm
 
-    from pqk_mcu.frontends.tflite import load_tflite
+    from pqk_mcu.frontends.tflite import load_tflite, read_model_bytes
     from pqk_mcu.verify import load_input_file, stream_random_inputs, verify_model
 
-    try:
-        model_bytes = Path(model).read_bytes()
-    except OSError as error:
-        raise PqkError(f"cannot read {model}: {error.strerror}") from None
+    model_bytes = read_model_bytes(model)
     graph = load_tflite(model_bytes, name=model)
     input_sets = load_input_file(graph, input_file) if input_file else stream_random_inputs(graph, count, seed)
     total = len(input_sets) if input_file else count
@@ -494,7 +489,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         exit_code = cli.main(args=argv, prog_name="pqk-mcu", standalone_mode=False)
     except PqkError as error:
-        click.echo(f"error: {error}", err=True)
+        # Tool output quoted in a message (compiler errors) keeps its line breaks as " | ".
+        click.echo("error: " + " | ".join(line.strip() for line in str(error).splitlines() if line.strip()), err=True)
         sys.exit(2)
     except OSError as error:  # a path given cannot be read or written (a file in the way, no access, disk full)
         where = f"{error.filename}: " if error.filename else ""
@@ -505,7 +501,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except click.ClickException as error:
         # Usage errors too get one line; `pqk-mcu CMD --help` shows the usage.
-        click.echo(f"error: {error.format_message()}", err=True)
+        click.echo(f"error: {' '.join(error.format_message().split())}", err=True)  # choices come one per line
         sys.exit(2)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)

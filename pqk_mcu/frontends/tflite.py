@@ -44,6 +44,7 @@ from pqk_mcu.ir.ops import (
 )
 from pqk_mcu.ir.verify import BIAS_REQUIRED_KINDS, WEIGHT_AXIS, verify_graph
 
+MAX_MODEL_BYTES = 256 << 20
 # Inputs that TFLite marks absent with index -1 (the bias of conv/depthwise/fully connected).
 OPTIONAL_INPUT_SLOTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}}
 
@@ -93,12 +94,8 @@ def load_tflite(source: str | os.PathLike | bytes | bytearray | memoryview, name
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:
-        path = Path(source)
-        label = str(path)
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise PqkError(f"cannot read {path}: {error.strerror or error}") from None
+        label = str(source)
+        data = read_model_bytes(source)
     try:
         graph = _build_graph(_decode(data))
         verify_graph(graph)
@@ -107,6 +104,19 @@ def load_tflite(source: str | os.PathLike | bytes | bytearray | memoryview, name
             raise type(error)(f"{label}: {error}") from None
         raise
     return graph
+
+
+def read_model_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of the model file at ``path`` (a FIFO too), refusing more than ``MAX_MODEL_BYTES``: a
+    device such as /dev/zero never ends, and no microcontroller holds such a model anyway."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_MODEL_BYTES + 1)
+    except OSError as error:
+        raise PqkError(f"cannot read {path}: {error.strerror or error}") from None
+    if len(data) > MAX_MODEL_BYTES:
+        raise PqkError(f"{path}: larger than {MAX_MODEL_BYTES >> 20} MiB, not a microcontroller model")
+    return data
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import jinja2
+from tqdm import tqdm
 
 from pqk_mcu.boards import Board, load_board
 from pqk_mcu.errors import PqkError, ToolMissingError
@@ -178,9 +179,10 @@ def build_firmware(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     objects: list[Path] = []
-    for group, sources in groups.items():
-        if not sources:
-            continue
+    # On a terminal, a bar over the compile steps: a large model's C takes a while.
+    steps = tqdm([(group, sources) for group, sources in groups.items() if sources], desc=f"build for {board.name}",
+                 unit="step", leave=False, disable=None)
+    for group, sources in steps:
         obj_dir = out_dir / "obj" / group
         obj_dir.mkdir(parents=True, exist_ok=True)
         _run_tool([gcc, *cflags, "-c", *(str(Path(s).resolve()) for s in sources)], cwd=obj_dir,
