@@ -1,17 +1,93 @@
 """Command line: thin click commands over library functions.
 
-Every ``PqkError`` becomes one line ``error: <message>`` on stderr and exit code 2.
-Commands are registered from the modules that own them (see ``_register``).
+Every ``PqkError``, bad option value and unwritable path becomes one line ``error: <message>`` on
+stderr and exit code 2; so do SIGINT and SIGTERM, after the outputs in progress are cleaned up.
+Numeric options are range- and finiteness-checked here, before any work starts. Output files
+accept ``-`` for standard output (``pqk_mcu.atomic``).
 """
 
 from __future__ import annotations
 
+import math
+import signal
 import sys
+import threading
 
 import click
 
 from pqk_mcu import __version__
+from pqk_mcu.atomic import is_stdout
 from pqk_mcu.errors import PqkError
+
+SEED = click.IntRange(0, 2**32 - 1)
+# Training models (pqk_mcu.train.models.MODELS; spelled out so the CLI starts without importing torch).
+MODEL_NAMES = ("ds-cnn", "res8", "tc-resnet8", "resnet8", "mnist-cnn")
+MAX_WIDTH = 8.0  # channel multiplier: wider networks do not fit a microcontroller, or this machine's memory
+
+
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and infinity."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class NumberList(click.ParamType):
+    """Comma-separated numbers, each checked by ``item`` (a click IntRange or FiniteFloat)."""
+
+    name = "list"
+
+    def __init__(self, item: click.ParamType) -> None:
+        self.item = item
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        parts = [part.strip() for part in str(value).split(",")]
+        kind = int if isinstance(self.item, click.IntRange) else float
+        try:
+            numbers = [kind(part) for part in parts]
+        except ValueError:
+            self.fail(f"expected comma-separated numbers, got {value!r}", param, ctx)
+        return tuple(self.item.convert(number, param, ctx) for number in numbers)
+
+
+class KeyValues(click.ParamType):
+    """``key=value[,key=value]`` as a dict of strings."""
+
+    name = "key=value"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, dict):
+            return value
+        pairs = {}
+        for part in str(value).split(","):
+            key, sep, text = part.partition("=")
+            if not sep or not key.strip():
+                self.fail(f"expected key=value, got {part!r}", param, ctx)
+            pairs[key.strip()] = text.strip()
+        return pairs
+
+
+def _console():
+    """A rich console on stdout; off a terminal it does not wrap, so saved logs keep whole table rows."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 10_000)
+
+
+def _wrote(message: str, path: str) -> None:
+    """Say what was written; on stderr when the output itself went to stdout."""
+    click.echo(message, err=is_stdout(path))
+
+
+force_option = click.option("--force", is_flag=True,
+                            help="Replace the output folder even when it holds files this command did not write.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,8 +103,6 @@ def inspect(model: str, as_json: bool) -> None:
     """Table of a .tflite model's ops: shapes, params, weights, MACs, weight sparsity."""
     import json
 
-    from rich.console import Console
-
     from pqk_mcu.frontends.tflite import load_tflite
     from pqk_mcu.ir.summary import render_table, summarize
 
@@ -36,7 +110,7 @@ def inspect(model: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
-        Console().print(render_table(summary, title=model))
+        _console().print(render_table(summary, title=model))
 
 
 @cli.group()
@@ -48,10 +122,11 @@ def data() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Corpus folder (replaced when done).")
 @click.option("--variants", type=click.IntRange(1, 100),
               help="Speakers (voice variant, pitch, speed, level) per English voice [default: 50].")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64), help="Parallel espeak-ng processes.")
 @click.option("--reuse", is_flag=True, help="Keep OUT when it already holds the corpus of these settings.")
-def synth_kws(out: str, variants: int | None, seed: int, jobs: int, reuse: bool) -> None:
+@force_option
+def synth_kws(out: str, variants: int | None, seed: int, jobs: int, reuse: bool, force: bool) -> None:
     """Synthesize the keyword corpus with espeak-ng in the Speech Commands layout (speaker-disjoint splits)."""
     from pqk_mcu.train.data.synth_kws import DEFAULT_VARIANTS, corpus_matches, synthesize_corpus
 
@@ -59,7 +134,7 @@ def synth_kws(out: str, variants: int | None, seed: int, jobs: int, reuse: bool)
     if reuse and corpus_matches(out, variants, seed):
         click.echo(f"{out} already holds this corpus (seed {seed}, {variants} variants): reused")
         return
-    summary = synthesize_corpus(out, variants=variants, seed=seed, jobs=jobs)
+    summary = synthesize_corpus(out, variants=variants, seed=seed, jobs=jobs, force=force)
     speakers = ", ".join(f"{split} {count}" for split, count in summary.speakers.items())
     click.echo(f"{summary.clips} clips from {sum(summary.speakers.values())} speakers ({speakers}) "
                f"in {summary.out_dir} [{summary.seconds:.0f} s]")
@@ -68,17 +143,21 @@ def synth_kws(out: str, variants: int | None, seed: int, jobs: int, reuse: bool)
 @data.command("stream")
 @click.argument("corpus", type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Stream WAV (+ .truth.json beside it).")
-@click.option("--seconds", default=60.0, show_default=True, type=float)
-@click.option("--keywords", "n_keywords", default=20, show_default=True, type=int)
-@click.option("--unknown", "n_unknown", default=0, show_default=True, type=int, help="Non-keyword distractors.")
-@click.option("--snr", "snr_db", default=20.0, show_default=True, type=float, help="Keyword level over noise, dB.")
+@click.option("--seconds", default=60.0, show_default=True, type=FiniteFloat(0, 1800, min_open=True))
+@click.option("--keywords", "n_keywords", default=20, show_default=True, type=click.IntRange(0, 10_000))
+@click.option("--unknown", "n_unknown", default=0, show_default=True, type=click.IntRange(0, 10_000),
+              help="Non-keyword distractors.")
+@click.option("--snr", "snr_db", default=20.0, show_default=True, type=FiniteFloat(-60, 120),
+              help="Keyword level over noise, dB.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 def stream(corpus: str, out: str, seconds: float, n_keywords: int, n_unknown: int, snr_db: float, split: str,
            seed: int) -> None:
     """A KWS test stream: keywords of held-out speakers at known times over background noise."""
     from pqk_mcu.train.data.stream import make_stream, write_stream
 
+    if is_stdout(out):
+        raise PqkError("--out: the stream needs a file name (its truth is written beside it)")
     audio, truth = make_stream(corpus, seconds=seconds, n_keywords=n_keywords, seed=seed, snr_db=snr_db,
                                split=split, n_unknown=n_unknown)
     truth_path = write_stream(out, audio, truth)
@@ -90,25 +169,21 @@ def stream(corpus: str, out: str, seconds: float, n_keywords: int, n_unknown: in
 @click.option("--board", default="reference", show_default=True,
               help="Backend to check: 'reference' (against TFLite Micro), 'host' or a board (against the reference).")
 @click.option("--inputs", "count", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Random inputs to run.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+              help="Random inputs to run (made one at a time).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Inputs from a .npy file instead.")
 def verify(model: str, board: str, count: int, seed: int, input_file: str | None) -> None:
     """Run inputs through BOARD and its oracle; compare every output, and on mismatch every layer."""
-    from pathlib import Path
-
     from tqdm import tqdm
 
-    from pqk_mcu.frontends.tflite import load_tflite
-    from pqk_mcu.verify import load_input_file, random_inputs, verify_model
+    from pqk_mcu.frontends.tflite import load_tflite, read_model_bytes
+    from pqk_mcu.verify import load_input_file, stream_random_inputs, verify_model
 
-    try:
-        model_bytes = Path(model).read_bytes()
-    except OSError as error:
-        raise PqkError(f"cannot read {model}: {error.strerror}") from None
-    graph = load_tflite(model_bytes)
-    input_sets = load_input_file(graph, input_file) if input_file else random_inputs(graph, count, seed)
-    with tqdm(total=len(input_sets), desc=f"verify on {board}", unit="input", disable=None, leave=False) as bar:
+    model_bytes = read_model_bytes(model)
+    graph = load_tflite(model_bytes, name=model)
+    input_sets = load_input_file(graph, input_file) if input_file else stream_random_inputs(graph, count, seed)
+    total = len(input_sets) if input_file else count
+    with tqdm(total=total, desc=f"verify on {board}", unit="input", disable=None, leave=False) as bar:
         report = verify_model(graph, model_bytes, board, input_sets, progress=lambda _: bar.update())
     for mismatch in report.mismatches:
         for line in mismatch.describe():
@@ -120,8 +195,10 @@ def verify(model: str, board: str, count: int, seed: int, input_file: str | None
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--sparsity", type=float, required=True, help="Fraction of each weight tensor set to zero.")
-@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Pruned .tflite.")
+@click.option("--sparsity", type=FiniteFloat(0, 1, max_open=True), required=True,
+              help="Fraction of each weight tensor set to zero.")
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Pruned .tflite ('-': standard output).")
 def prune(model: str, sparsity: float, out_path: str) -> None:
     """Zero the smallest-magnitude weights of every conv / depthwise / FC layer of MODEL (.tflite)."""
     from pqk_mcu.exporters.tflite import save_tflite
@@ -132,28 +209,28 @@ def prune(model: str, sparsity: float, out_path: str) -> None:
     pruned = prune_by_magnitude(load_tflite(model), sparsity)
     verify_graph(pruned)
     save_tflite(pruned, out_path)
-    click.echo(f"wrote {out_path} (weights {sparsity:.0%} zero per layer)")
+    _wrote(f"wrote {out_path} (weights {sparsity:.0%} zero per layer)", out_path)
 
 
 @cli.command("compile")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for model.h, model.c, model_weights.c and manifest.json (replaced atomically).")
+              help="Folder for model.h, model.c, model_weights.c and manifest.json (replaced atomically "
+                   "when an earlier compile wrote it).")
 @click.option("--format", "weight_format", type=click.Choice(["auto", "dense", "csr"]), default="auto",
               show_default=True, help="Weight storage: chosen per layer by the cost model, or forced.")
 @click.option("--board", help="Target board: enables its DSP kernels (default: portable C only).")
-def compile_command(model: str, out_dir: str, weight_format: str, board: str | None) -> None:
+@force_option
+def compile_command(model: str, out_dir: str, weight_format: str, board: str | None, force: bool) -> None:
     """Generate int8 C for MODEL (.tflite): model.h, model.c, model_weights.c."""
-    from rich.console import Console
-
     from pqk_mcu.boards import load_board
     from pqk_mcu.codegen import generate_c
     from pqk_mcu.codegen.report import layer_table, memory_line
     from pqk_mcu.frontends.tflite import load_tflite
 
     graph = load_tflite(model)
-    generated = generate_c(graph, out_dir, weight_format, board=load_board(board) if board else None)
-    Console().print(layer_table(generated, title=model))
+    generated = generate_c(graph, out_dir, weight_format, board=load_board(board) if board else None, force=force)
+    _console().print(layer_table(generated, title=model))
     click.echo(f"{out_dir}: {memory_line(generated)}")
 
 
@@ -161,15 +238,17 @@ def compile_command(model: str, out_dir: str, weight_format: str, board: str | N
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--board", required=True, help="Board name (pqk_mcu/boards/*.yaml) or a board YAML file.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for gen/, firmware.elf, firmware.map, size.txt/size.json (replaced atomically).")
+              help="Folder for gen/, firmware.elf, firmware.map, size.txt/size.json (replaced atomically "
+                   "when an earlier build wrote it).")
 @click.option("--format", "weight_format", type=click.Choice(["auto", "dense", "csr"]), default="auto",
               show_default=True, help="Weight storage: chosen per layer by the cost model, or forced.")
 @click.option("--app", default="harness", show_default=True, help="Firmware app in firmware/apps/.")
-def build(model: str, board: str, out_dir: str, weight_format: str, app: str) -> None:
+@force_option
+def build(model: str, board: str, out_dir: str, weight_format: str, app: str, force: bool) -> None:
     """Generate C for MODEL (.tflite) and build firmware for BOARD; print the size report."""
     from pqk_mcu.runner.arm import build_model
 
-    firmware = build_model(model, board, out_dir, weight_format=weight_format, app=app)
+    firmware = build_model(model, board, out_dir, weight_format=weight_format, app=app, force=force)
     click.echo(firmware.size.table())
     click.echo(f"wrote {firmware.elf} (map, size.json, size.txt, gen/ beside it)")
 
@@ -178,15 +257,16 @@ def build(model: str, board: str, out_dir: str, weight_format: str, app: str) ->
 @click.argument("elf", type=click.Path(dir_okay=False))
 @click.option("--board", required=True, help="Emulated board the ELF was built for.")
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="int8 input tensor (.npy).")
-@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False), help="Output tensor (.npy).")
-@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="Output tensor (.npy; '-': standard output).")
+@click.option("--timeout", default=60.0, show_default=True, type=FiniteFloat(min=0, min_open=True),
               help="Seconds before a silent firmware counts as hung.")
 def run(elf: str, board: str, input_path: str, output_path: str, timeout: float) -> None:
     """Run firmware ELF once under QEMU on one input; write its output."""
     from pqk_mcu.runner.qemu import run_npy
 
     result = run_npy(elf, board, input_path, output_path, timeout=timeout)
-    click.echo(f"wrote {output_path} ({len(result.output)} bytes); peak stack {result.stack_bytes} B")
+    _wrote(f"wrote {output_path} ({len(result.output)} bytes); peak stack {result.stack_bytes} B", output_path)
 
 
 @cli.command()
@@ -195,34 +275,22 @@ def run(elf: str, board: str, input_path: str, output_path: str, timeout: float)
 @click.option("--format", "weight_format", type=click.Choice(["auto", "dense", "csr"]), default="auto",
               show_default=True, help="Weight storage: chosen per layer by the cost model, or forced.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the results as JSON here.")
+              help="Also write the results as JSON here ('-': standard output, instead of the tables).")
 def bench(model: str, board: str, weight_format: str, json_path: str | None) -> None:
     """Instructions per inference and per layer (QEMU), flash by section and RAM of MODEL on BOARD."""
-    from rich.console import Console
-
     from pqk_mcu.bench import bench_model, render, write_json
 
     result = bench_model(model, board, weight_format)
-    console = Console()
-    for renderable in render(result):
-        console.print(renderable)
+    if not (json_path and is_stdout(json_path)):
+        console = _console()
+        for renderable in render(result):
+            console.print(renderable)
     if json_path:
         write_json(result, json_path)
-        click.echo(f"wrote {json_path}")
+        _wrote(f"wrote {json_path}", json_path)
     if not result.bit_exact:
         raise PqkError(f"{model} on {board}: firmware output differs from the reference")
 
-
-
-def _key_values(items: tuple[str, ...]) -> dict[str, str]:
-    pairs = {}
-    for item in items:
-        for part in item.split(","):
-            key, sep, value = part.partition("=")
-            if not sep or not key:
-                raise PqkError(f"expected key=value, got {part!r}")
-            pairs[key.strip()] = value.strip()
-    return pairs
 
 
 # KWS training augmentation (trainer.AUGMENTS; spelled out here so the CLI starts without importing torch).
@@ -231,34 +299,44 @@ augment_option = click.option(
     help="kws: synthetic-voice augmentation chain + TensorFlow's mix (voices) or the mix alone (standard).")
 
 
-def _numbers(text: str, kind, what: str) -> tuple:
-    try:
-        return tuple(kind(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise PqkError(f"{what}: expected comma-separated numbers, got {text!r}") from None
+EPOCHS = NumberList(click.IntRange(min=1))
+SPARSITY = FiniteFloat(0, 1, max_open=True)
+
+
+def _epochs_per_phase(epochs: tuple[int, ...], phases: tuple[int, ...]) -> tuple[int, int]:
+    """``--epochs`` as (phase 1, phase 2): exactly one count per phase run (phase 2: 0 when not run)."""
+    if len(epochs) != len(phases):
+        raise click.BadParameter(f"{len(epochs)} number(s) for {len(phases)} phase(s) "
+                                 f"(--phases {','.join(map(str, phases))}); give one per phase",
+                                 param_hint="'--epochs'")
+    return epochs[0], epochs[1] if len(epochs) > 1 else 0
 
 
 @cli.command()
 @click.option("--task", required=True, type=click.Choice(["kws", "mnist", "digits", "cifar10"]))
-@click.option("--model", default=None, help="ds-cnn, res8, tc-resnet8, resnet8 or mnist-cnn (default: the task's preset).")
-@click.option("--sparsity", default=0.9, show_default=True, type=float, help="Target fraction of pruned weights (0 = dense).")
-@click.option("--phases", default="1,2", show_default=True, help="1 (pruning + QAT) or 1,2 (+ PQK distillation).")
+@click.option("--model", default=None, type=click.Choice(MODEL_NAMES), help="Model (default: the task's preset).")
+@click.option("--sparsity", default=0.9, show_default=True, type=SPARSITY,
+              help="Target fraction of pruned weights (0 = dense).")
+@click.option("--phases", default="1,2", show_default=True, type=click.Choice(["1", "1,2"]),
+              help="1 (pruning + QAT) or 1,2 (+ PQK distillation).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Data folder (kws: Speech Commands layout).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoint, model.tflite, metrics.json.")
-@click.option("--epochs", default=None, help="Epochs of phase 1[,phase 2] (default: the task's preset).")
-@click.option("--batch-size", default=None, type=click.IntRange(min=1))
-@click.option("--lr", default=2e-3, show_default=True, type=float)
-@click.option("--width", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--epochs", default=None, type=EPOCHS,
+              help="Epochs of each phase: N for --phases 1 (and --float), N1,N2 for 1,2 (default: the task's preset).")
+@click.option("--batch-size", default=None, type=click.IntRange(1, 65_536))
+@click.option("--lr", default=2e-3, show_default=True, type=FiniteFloat(0, 10, min_open=True))
+@click.option("--width", default=1.0, show_default=True, type=FiniteFloat(0, MAX_WIDTH, min_open=True),
               help="Channel width multiplier of the model.")
 @click.option("--granularity", default="global", show_default=True, type=click.Choice(["global", "layer"]),
               help="Pruning threshold over all layers together or per layer.")
 @click.option("--float", "float_model", is_flag=True, help="Train a float model (no QAT, no export).")
 @augment_option
-@click.option("--pqk-option", "pqk_options", multiple=True, help="PQK option key=value (tau, ce_weight, kd_weight, "
-              "warmup_fraction, lr_scale, student_lr_scale, teacher_precision=fp32|int8, teacher_bn=separate|shared).")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1), help="DDP processes.")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Intra-op threads per process.")
+@click.option("--pqk-option", "pqk_options", multiple=True, type=KeyValues(), help="PQK option key=value (tau, "
+              "ce_weight, kd_weight, warmup_fraction, lr_scale, student_lr_scale, teacher_precision=fp32|int8, "
+              "teacher_bn=separate|shared).")
+@click.option("--seed", default=0, show_default=True, type=SEED)
+@click.option("--nproc", default=1, show_default=True, type=click.IntRange(1, 64), help="DDP processes.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256), help="Intra-op threads per process.")
 @click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(min=1), help="Steps between checkpoints.")
 def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, width, granularity, float_model,
           augment, pqk_options, seed, nproc, threads, checkpoint_every) -> None:
@@ -274,14 +352,14 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
     from pqk_mcu.train.trainer import TrainConfig
 
     preset = PRESETS[task]
-    epoch_counts = _numbers(epochs, int, "--epochs") if epochs else preset["epochs"]
+    phase_list = (1,) if float_model else tuple(int(p) for p in phases.split(","))
     config = TrainConfig(
         task=task, model=model or preset["model"], width=width, quantize=not float_model,
-        sparsity=0.0 if float_model else sparsity, phases=(1,) if float_model else _numbers(phases, int, "--phases"),
-        epochs=(epoch_counts[0], epoch_counts[1] if len(epoch_counts) > 1 else preset["epochs"][1]),
+        sparsity=0.0 if float_model else sparsity, phases=phase_list,
+        epochs=_epochs_per_phase(epochs, phase_list) if epochs else preset["epochs"],
         batch_size=batch_size or preset["batch_size"], lr=lr, granularity=granularity, augment=augment,
-        pqk=PqkOptions().with_overrides(_key_values(pqk_options)), seed=seed, nproc=nproc, threads=threads,
-        checkpoint_every=checkpoint_every,
+        pqk=PqkOptions().with_overrides({k: v for options in pqk_options for k, v in options.items()}), seed=seed,
+        nproc=nproc, threads=threads, checkpoint_every=checkpoint_every,
     )
     metrics = train_and_export(config, load_run_data(config, data_dir), out)
     if not metrics:  # a non-zero torchrun rank: rank 0 reports
@@ -295,24 +373,25 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
 @click.option("--task", required=True, type=click.Choice(["kws", "mnist", "digits", "cifar10"]))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="results.json, results.md, plot, runs/.")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Data folder (kws: Speech Commands layout).")
-@click.option("--model", default=None, help="Model (default: the task's preset).")
-@click.option("--widths", default="1", show_default=True, help="Channel width multipliers: the grid for each.")
-@click.option("--epochs", default=None, help="Epochs of phase 1,phase 2 (others train for their sum).")
-@click.option("--sparsities", default="0.5,0.8,0.9", show_default=True)
-@click.option("--ablation", "ablations", multiple=True, help="Extra PQK run with options key=value[,key=value].")
+@click.option("--model", default=None, type=click.Choice(MODEL_NAMES), help="Model (default: the task's preset).")
+@click.option("--widths", default="1", show_default=True, type=NumberList(FiniteFloat(0, MAX_WIDTH, min_open=True)),
+              help="Channel width multipliers: the grid for each.")
+@click.option("--epochs", default=None, type=EPOCHS, help="Epochs of phase 1,phase 2 (others train for their sum).")
+@click.option("--sparsities", default="0.5,0.8,0.9", show_default=True, type=NumberList(SPARSITY))
+@click.option("--ablation", "ablations", multiple=True, type=KeyValues(),
+              help="Extra PQK run with options key=value[,key=value].")
 @augment_option
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1), help="DDP processes per run.")
-@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Runs trained at once (processes).")
+@click.option("--seed", default=0, show_default=True, type=SEED)
+@click.option("--nproc", default=1, show_default=True, type=click.IntRange(1, 64), help="DDP processes per run.")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="Runs trained at once (processes).")
 def experiment(task, out, data_dir, model, widths, epochs, sparsities, ablations, augment, seed, nproc, jobs) -> None:
     """Comparison grid: float, int8 QAT, phase 1 and PQK at each sparsity -> results.json/.md + plot."""
     from pqk_mcu.train.experiment import run_experiment
 
     rows = run_experiment(
-        task, out, data_dir, model=model, widths=_numbers(widths, float, "--widths"),
-        epochs=_numbers(epochs, int, "--epochs") if epochs else None,
-        sparsities=_numbers(sparsities, float, "--sparsities"),
-        ablations=tuple(_key_values((a,)) for a in ablations), augment=augment, seed=seed, nproc=nproc, jobs=jobs,
+        task, out, data_dir, model=model, widths=widths,
+        epochs=_epochs_per_phase(epochs, (1, 2)) if epochs else None, sparsities=sparsities,
+        ablations=ablations, augment=augment, seed=seed, nproc=nproc, jobs=jobs,
     )
     for row in rows:
         click.echo(f"{row['method']:7s} x{row['width']:<5g} {row['variant'] or '':24s} "
@@ -330,26 +409,35 @@ def kws() -> None:
 @click.option("--model", required=True, type=click.Path(dir_okay=False), help="int8 KWS .tflite with a 49x10 MFCC input.")
 @click.option("--wav", required=True, type=click.Path(dir_okay=False), help="Speech WAV (resampled to 16 kHz mono).")
 @click.option("--labels", default=None, help="Class names a,b,c (default: the model's pqk_labels metadata).")
-@click.option("--stride-ms", default=250, show_default=True, type=int, help="Window hop, a multiple of 10 ms.")
-@click.option("--average", default=3, show_default=True, type=int, help="Windows whose posteriors are averaged.")
-@click.option("--threshold", default=0.5, show_default=True, type=float, help="Averaged posterior that detects.")
-@click.option("--suppression-ms", default=1000, show_default=True, type=int, help="Quiet time after a detection.")
+@click.option("--stride-ms", default=250, show_default=True, type=click.IntRange(20, 1000),
+              help="Window hop, a multiple of 10 ms.")
+@click.option("--average", default=3, show_default=True, type=click.IntRange(1, 16),
+              help="Windows whose posteriors are averaged.")
+@click.option("--threshold", default=0.5, show_default=True, type=FiniteFloat(0, 1, min_open=True),
+              help="Averaged posterior that detects.")
+@click.option("--suppression-ms", default=1000, show_default=True, type=click.IntRange(0, 60_000),
+              help="Quiet time after a detection.")
 @click.option("-o", "--out", "out_dir", default="build/kws", show_default=True, type=click.Path(file_okay=False),
-              help="Build folder (gen/, firmware.elf, size report), replaced atomically.")
-@click.option("--timeout", default=600.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
-def kws_run(board, model, wav, labels, stride_ms, average, threshold, suppression_ms, out_dir, timeout) -> None:
+              help="Build folder (gen/, firmware.elf, size report), replaced atomically when an earlier kws run wrote it.")
+@click.option("--timeout", default=None, type=FiniteFloat(min=0, min_open=True),
+              help="Seconds before a silent app counts as hung [default: scales with the WAV's length].")
+@force_option
+def kws_run(board, model, wav, labels, stride_ms, average, threshold, suppression_ms, out_dir, timeout, force) -> None:
     """Build the KWS app for BOARD, stream WAV through it, check its lines against the Python reference."""
     from pqk_mcu.audio.streaming import DetectionConfig
     from pqk_mcu.audio.wav import read_wav_16k
-    from pqk_mcu.kws import build_kws, run_kws
+    from pqk_mcu.kws import SAMPLE_RATE, build_kws, kws_timeout, run_kws
 
     config = DetectionConfig(stride_ms=stride_ms, average_windows=average, threshold=threshold,
                              suppression_ms=suppression_ms)
     audio = read_wav_16k(wav)
-    firmware = build_kws(model, board, out_dir, labels, config)
+    firmware = build_kws(model, board, out_dir, labels, config, force=force)
     if firmware.size is not None:
         click.echo(firmware.size.table())
-    result = run_kws(firmware, audio, timeout=timeout)
+    seconds = len(audio) / SAMPLE_RATE
+    timeout = timeout or kws_timeout(seconds)
+    click.echo(f"streaming {seconds:.1f} s of audio through the app on {board} (hung after {timeout:g} s)...", err=True)
+    result = run_kws(firmware, audio, timeout=timeout, progress=True)
     for line in result.lines:
         click.echo(line)
     click.echo(f"{result.seconds:.2f} s of audio on {board}: {len(result.lines)} result line(s), "
@@ -376,25 +464,50 @@ def flash(elf: str, board: str, tool: str | None, dry_run: bool) -> None:
     click.echo(command if dry_run else f"flashed {elf} into {board}: {command}")
 
 
+def _on_signals(handler) -> dict:
+    """Route SIGINT and SIGTERM to ``handler`` (signals ignored at start, as in background jobs, stay
+    ignored); returns the previous handlers. Only the main thread may set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    for number, old in previous.items():
+        if old is not signal.SIG_IGN:
+            signal.signal(number, handler)
+    return previous
+
+
 def main(argv: list[str] | None = None) -> None:
+    received: list[str] = []
+
+    def interrupt(number, frame) -> None:
+        # One path for both signals: unwind like Ctrl-C, so every output in progress is cleaned up.
+        if not received:  # a second signal must not cut the cleanup short
+            received.append(signal.Signals(number).name)
+            raise KeyboardInterrupt
+
+    previous = _on_signals(interrupt)
     try:
         exit_code = cli.main(args=argv, prog_name="pqk-mcu", standalone_mode=False)
     except PqkError as error:
-        click.echo(f"error: {error}", err=True)
+        # Tool output quoted in a message (compiler errors) keeps its line breaks as " | ".
+        click.echo("error: " + " | ".join(line.strip() for line in str(error).splitlines() if line.strip()), err=True)
         sys.exit(2)
     except OSError as error:  # a path given cannot be read or written (a file in the way, no access, disk full)
         where = f"{error.filename}: " if error.filename else ""
         click.echo(f"error: {where}{error.strerror or error}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
-        click.echo("error: aborted", err=True)
+        click.echo(f"error: interrupted by {received[0]}" if received else "error: aborted", err=True)
         sys.exit(2)
     except click.ClickException as error:
         # Usage errors too get one line; `pqk-mcu CMD --help` shows the usage.
-        click.echo(f"error: {error.format_message()}", err=True)
+        click.echo(f"error: {' '.join(error.format_message().split())}", err=True)  # choices come one per line
         sys.exit(2)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
     # Without standalone mode click returns ctx.exit()'s code instead of exiting.
     if isinstance(exit_code, int):
         sys.exit(exit_code)

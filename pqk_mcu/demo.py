@@ -93,6 +93,7 @@ def run_demo(config: DemoConfig) -> bool:
     from pqk_mcu.train.trainer import CHECKPOINT_NAME, TrainConfig, comparable_config, read_checkpoint
     from pqk_mcu.verify import random_inputs, verify_model
 
+    # Its folders under ``out`` are the demo's own (older runs wrote them without markers): force replaces them.
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     corpus = out / "corpus"
@@ -103,7 +104,7 @@ def run_demo(config: DemoConfig) -> bool:
     if corpus_matches(corpus, variants=config.variants, seed=0):
         console.print(f"reusing {corpus}")
     else:
-        summary = synthesize_corpus(corpus, variants=config.variants, seed=0, jobs=2)
+        summary = synthesize_corpus(corpus, variants=config.variants, seed=0, jobs=2, force=True)
         console.print(f"{summary.clips} clips, speakers {summary.speakers}")
 
     train_dir = out / "train"
@@ -143,12 +144,12 @@ def run_demo(config: DemoConfig) -> bool:
     firmware_dir = out / "kws_firmware"
     _step("5. KWS firmware for cortex-m4 in QEMU",
           f"pqk-mcu kws run --board cortex-m4 --model {model_path} --wav {stream_path} -o {firmware_dir}")
-    build = build_kws(model_path, "cortex-m4", firmware_dir)
+    build = build_kws(model_path, "cortex-m4", firmware_dir, force=True)
     run = run_kws(build, audio)
     for line in run.lines:
         console.print(line)
     scores = score_detections(run.lines, [(t.time_s, t.word) for t in truth])
-    bench = bench_kws(model_path, "cortex-m4", out / "kws_bench")
+    bench = bench_kws(model_path, "cortex-m4", out / "kws_bench", force=True)
 
     _step("6. results")
     table = Table("truth t (s)", "word", "detected")

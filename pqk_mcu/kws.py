@@ -51,6 +51,14 @@ LABELS_KEY = "pqk_labels"
 _LABEL = re.compile(r"^[A-Za-z0-9_+\-.']{1,32}$")
 _RESULT_LINE = re.compile(r"^kws: t=\d+\.\d{3}s (word|top)=\S+ score=\d\.\d\d$")
 HOST_CFLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra", "-Wconversion", "-Werror", "-DPQK_HOOKS")
+# A run counts as hung after this long: emulation time grows with the stream, so the limit does too.
+TIMEOUT_BASE_S = 60.0
+TIMEOUT_PER_AUDIO_SECOND_S = 10.0
+
+
+def kws_timeout(audio_seconds: float) -> float:
+    """Seconds a KWS run on ``audio_seconds`` of audio may take before it counts as hung."""
+    return TIMEOUT_BASE_S + TIMEOUT_PER_AUDIO_SECOND_S * audio_seconds
 
 
 @dataclass(frozen=True)
@@ -164,8 +172,9 @@ class KwsBuild:
 def build_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
               labels: Sequence[str] | str | None = None,
               config: streaming.DetectionConfig = streaming.DetectionConfig(), bench: int = 0,
-              trace: bool = False) -> KwsBuild:
-    """Build the KWS app for ``board`` (a board name or ``host``) into ``out_dir`` (replaced on success).
+              trace: bool = False, force: bool = False) -> KwsBuild:
+    """Build the KWS app for ``board`` (a board name or ``host``) into ``out_dir`` (replaced on success,
+    when an earlier KWS build wrote it or with ``force``: ``pqk_mcu.atomic.atomic_dir``).
 
     ``bench`` places the instruction-count markers (1: each inference, 2: the first MFCC frame); ``trace``
     makes the app print every window's int8 features and outputs, which ``run_kws`` then checks.
@@ -177,7 +186,7 @@ def build_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
     frontend = frontend_for(board)
     board_spec = None if board == HOST_BOARD else load_board(board)
     target = Path(out_dir)
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, "kws run", force) as tmp:
         # The board widens the kernel choice (DSP variants); the host build keeps portable C.
         generated = generate_c(model.graph, tmp / "gen", board=board_spec)
         if board_spec is None:
@@ -238,15 +247,18 @@ def stream_bytes(audio: np.ndarray) -> bytes:
 
 
 def reference_windows(model: KwsModel, audio: np.ndarray, config: streaming.DetectionConfig,
-                      frontend: streaming.Frontend) -> list[tuple[int, np.ndarray, np.ndarray]]:
+                      frontend: streaming.Frontend, progress: bool = False) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """(end sample, int8 features, int8 model output) of every window: Python twins + reference interpreter."""
+    from tqdm import tqdm
+
     from pqk_mcu.reference import run_reference
 
     windows = streaming.stream_features(audio, config, frontend, model.input_scale, model.input_zero_point)
     shape = model.graph.tensor(model.graph.inputs[0]).shape
     return [
         (end, features, run_reference(model.graph, [features.reshape(shape)])["outputs"][0].reshape(-1))
-        for end, features in windows
+        for end, features in tqdm(windows, desc="Python reference", unit="window", leave=False,
+                                  disable=None if progress else True)
     ]
 
 
@@ -262,11 +274,16 @@ def reference_lines(model: KwsModel, audio: np.ndarray, config: streaming.Detect
     return _result_lines(model, config, reference_windows(model, audio, config, frontend))
 
 
-def run_kws(build: KwsBuild, audio: np.ndarray | str | Path, timeout: float = 600.0) -> KwsRun:
-    """Stream audio (int16 at 16 kHz, or a WAV path) through the built app and through the reference."""
+def run_kws(build: KwsBuild, audio: np.ndarray | str | Path, timeout: float | None = None,
+            progress: bool = False) -> KwsRun:
+    """Stream audio (int16 at 16 kHz, or a WAV path) through the built app and through the reference.
+
+    ``timeout`` defaults to ``kws_timeout`` of the stream's length; ``progress`` shows a bar over the
+    reference's windows on a terminal."""
     if not isinstance(audio, np.ndarray):
         audio = read_wav_16k(audio)
     data = stream_bytes(audio)
+    timeout = timeout or kws_timeout(len(data) / 2 / SAMPLE_RATE)
     if build.board == HOST_BOARD:
         text, stack = _run_host(build.elf, data, timeout), 0
     elif _usart_serial_index(build.board) is not None:
@@ -282,7 +299,7 @@ def run_kws(build: KwsBuild, audio: np.ndarray | str | Path, timeout: float = 60
     bad = [line for line in lines if not _RESULT_LINE.match(line)]
     if bad:
         raise PqkError(f"the KWS app printed an unexpected line: {bad[0]!r}")
-    reference = reference_windows(build.model, audio, build.config, build.frontend)
+    reference = reference_windows(build.model, audio, build.config, build.frontend, progress)
     if build.trace:
         _check_traces(traces, reference)
     return KwsRun(lines=lines, reference=_result_lines(build.model, build.config, reference),
@@ -372,7 +389,7 @@ def _run_host(executable: Path, data: bytes, timeout: float) -> str:
 
 
 def bench_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
-              labels: Sequence[str] | str | None = None) -> dict:
+              labels: Sequence[str] | str | None = None, force: bool = False) -> dict:
     """Instructions per inference and per MFCC frame (QEMU instruction counts on a 1 s window), sizes."""
     from pqk_mcu.runner.qemu import count_instructions
 
@@ -381,15 +398,18 @@ def bench_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
     window = stream_bytes(np.random.default_rng(0).normal(0, 1000, CLIP_SAMPLES).astype(np.int16))
     size = None
     for bench, key in ((1, "inference"), (2, "mfcc_frame")):
-        build = build_kws(model_path, board, Path(out_dir) / f"bench{bench}", labels, bench=bench)
+        build = build_kws(model_path, board, Path(out_dir) / f"bench{bench}", labels, bench=bench, force=force)
         counts[key] = count_instructions(build.elf, board, window)["total"]
         size = build.size
     return {"board": board, "instructions": counts, "size": size.to_json() if size is not None else None}
 
 
 def flash_command(elf: str | Path, board: str, tool: str | None = None) -> list[str]:
-    """The command that programs ``elf`` into ``board``: ``tool``, else the first of pyOCD / OpenOCD installed."""
+    """The command that programs ``elf`` into ``board``: ``tool``, else the first of pyOCD / OpenOCD installed.
+
+    The ELF must be ARM code linked into the board's flash (and built for it: ``check_firmware``)."""
     from pqk_mcu.boards import load_board
+    from pqk_mcu.runner.elf import check_firmware
 
     spec = load_board(board)
     targets = FLASH_TARGETS.get(spec.name)
@@ -398,6 +418,7 @@ def flash_command(elf: str | Path, board: str, tool: str | None = None) -> list[
     elf = Path(elf)
     if not elf.is_file():
         raise PqkError(f"{elf}: no such ELF file")
+    check_firmware(elf, spec)
     if tool is None:
         tool = next((name for name in FLASH_TOOLS if shutil.which(name) is not None), FLASH_TOOLS[0])
     if tool == "pyocd":
@@ -431,5 +452,6 @@ def flash(elf: str | Path, board: str, dry_run: bool = False, tool: str | None =
         lines = (result.stderr or result.stdout).strip().splitlines()
         # the first error says why (e.g. no debug probe: "Error: open failed"); the last line is a farewell
         reason = next((line for line in lines if line.startswith("Error")), lines[-1] if lines else "no output")
-        raise PqkError(f"{command[0]} failed (exit {result.returncode}): {reason.strip()}")
+        raise PqkError(f"{command[0]} failed (exit {result.returncode}): {reason.strip()}; is {board}'s debug probe "
+                       "(ST-LINK) connected over USB, and may this user open it (udev rules)?")
     return command

@@ -39,3 +39,14 @@ def toolchain() -> None:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+def arm_elf(path: Path, address: int = 0x0800_0000, machine: int = 40) -> Path:
+    """A minimal 32-bit little-endian ELF: 16 bytes loaded at ``address``, entry there (Thumb bit set)."""
+    import struct
+
+    header = struct.pack("<16sHHIIIIIHHHHHH", b"\x7fELF\x01\x01\x01" + bytes(9), 2, machine, 1, address | 1,
+                         52, 0, 0x0500_0200, 52, 32, 1, 40, 0, 0)
+    segment = struct.pack("<IIIIIIII", 1, 84, address, address, 16, 16, 5, 4)
+    path.write_bytes(header + segment + bytes(16))
+    return path

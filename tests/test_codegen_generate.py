@@ -15,6 +15,7 @@ import pytest
 
 from conftest import FIXTURES, require_tools
 from pqk_mcu import __version__
+from pqk_mcu.atomic import MARKER
 from pqk_mcu.cli import main
 from pqk_mcu.codegen import RUNTIME_DIR, generate_c
 from pqk_mcu.errors import PqkError
@@ -116,7 +117,7 @@ def test_unsupported_graph_leaves_no_output(tmp_path):
 def test_cli_compile(tmp_path, capsys):
     out = tmp_path / "compiled"
     main(["compile", str(FIXTURES / "micro_speech_quantized.tflite"), "-o", str(out), "--format", "csr"])
-    assert sorted(p.name for p in out.iterdir()) == sorted(GENERATED)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*GENERATED, MARKER])
     assert "arena 4,004 B" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:
         main(["compile", str(tmp_path / "missing.tflite"), "-o", str(tmp_path / "never")])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from conftest import require_tools
+from conftest import arm_elf, require_tools
 from pqk_mcu.audio.wav import read_wav_16k
 from pqk_mcu.cli import main
 from pqk_mcu.errors import PqkError
@@ -71,8 +71,7 @@ def test_bad_wavs_are_one_line_errors(tmp_path, content, message):
 
 
 def test_flash_dry_run_prints_the_exact_command(tmp_path, capsys):
-    elf = tmp_path / "kws.elf"
-    elf.write_bytes(b"\x7fELF")
+    elf = arm_elf(tmp_path / "kws.elf")
     main(["flash", "--board", "nucleo-f446re", str(elf), "--dry-run", "--tool", "openocd"])
     assert capsys.readouterr().out.strip() == (
         f"openocd -f board/st_nucleo_f4.cfg -c 'program {{{elf}}} verify reset exit'"
@@ -84,8 +83,7 @@ def test_flash_dry_run_prints_the_exact_command(tmp_path, capsys):
 
 
 def test_flash_errors(tmp_path, capsys):
-    elf = tmp_path / "kws.elf"
-    elf.write_bytes(b"\x7fELF")
+    elf = arm_elf(tmp_path / "kws.elf")
     with pytest.raises(SystemExit) as exit_info:
         main(["flash", "--board", "cortex-m4", str(elf), "--dry-run"])
     assert exit_info.value.code == 2 and "not flashable" in capsys.readouterr().err
@@ -98,8 +96,7 @@ def test_flash_runs_the_installed_openocd_with_valid_board_scripts(tmp_path, cap
     """The project installs OpenOCD; with no debug probe attached it must get past our board scripts and fail
     at the probe, reported as one line and exit 2."""
     require_tools("openocd")
-    elf = tmp_path / "kws.elf"
-    elf.write_bytes(b"\x7fELF")
+    elf = arm_elf(tmp_path / "kws.elf")
     with pytest.raises(SystemExit) as exit_info:
         main(["flash", "--board", board, str(elf), "--tool", "openocd"])
     err = capsys.readouterr().err

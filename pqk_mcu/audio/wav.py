@@ -10,6 +10,7 @@ file, a file that is not WAV, a compressed encoding (and for ``read_wav_16k``, n
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 from math import gcd
 from pathlib import Path
@@ -43,7 +44,8 @@ def _load(path: Path) -> tuple[int, np.ndarray]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", wavfile.WavFileWarning)  # unknown chunks (LIST, ...) are harmless
             rate, samples = wavfile.read(path)
-    except (ValueError, EOFError, OSError, UnboundLocalError) as error:  # scipy: UnboundLocalError without a fmt chunk
+    # scipy: UnboundLocalError without a fmt chunk, struct.error for a header cut short
+    except (ValueError, EOFError, OSError, UnboundLocalError, struct.error) as error:
         raise PqkError(f"{path}: unreadable or corrupt WAV file ({str(error).splitlines()[0]})") from None
     if samples.dtype not in _TO_INT16:
         raise PqkError(f"{path}: unsupported sample format {samples.dtype} (8/16/24/32-bit PCM or float)")

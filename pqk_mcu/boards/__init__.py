@@ -73,10 +73,16 @@ def emulated_board_names() -> list[str]:
     return [name for name in board_names() if load_board(name).emulated]
 
 
+def is_board_file(name_or_path: str | os.PathLike) -> bool:
+    """Whether ``load_board`` reads this as a path to a board YAML file (else as a shipped board's name)."""
+    text = str(name_or_path)
+    return text.endswith((".yaml", ".yml")) or os.sep in text
+
+
 def load_board(name_or_path: str | os.PathLike) -> Board:
     """Load a shipped board by name (``cortex-m4``) or any board YAML file by path."""
     text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")) or os.sep in text:
+    if is_board_file(text):
         path = Path(text)
         if not path.is_file():
             raise PqkError(f"board file not found: {path}")

@@ -62,8 +62,12 @@ class GeneratedModel:
         return {layer.name: layer.format for layer in self.layers if layer.format != "-"}
 
 
-def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", board=None) -> GeneratedModel:
-    """Write model.h, model.c, model_weights.c (and manifest.json) for ``graph`` into ``out_dir``."""
+def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", board=None,
+               force: bool = False) -> GeneratedModel:
+    """Write model.h, model.c, model_weights.c (and manifest.json) for ``graph`` into ``out_dir``.
+
+    An existing ``out_dir`` is replaced only when an earlier compile wrote it, or with ``force``
+    (``pqk_mcu.atomic.atomic_dir``)."""
     model_sha256 = graph.fingerprint()
     core = run_pipeline(graph)
     # The board (pqk_mcu.boards.Board) only widens the kernel choice (DSP variants); None = portable C.
@@ -130,7 +134,7 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
         "layers": [info.__dict__ | {"output_shape": list(info.output_shape)} for info in infos],
     }
     target = Path(out_dir)
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, "compile", force) as tmp:
         for name in GENERATED_FILES:
             (tmp / name).write_text(render_template(name + ".j2", context), encoding="utf-8")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -23,6 +23,7 @@ from pqk_mcu.frontends.tflite_schema import (
     FILE_IDENTIFIER,
     OPTIONS_TYPE_BY_KIND,
     PADDING_BY_CODE,
+    SCHEMA_VERSION,
     TENSOR_TYPE_NAMES,
     schema,
 )
@@ -43,6 +44,7 @@ from pqk_mcu.ir.ops import (
 )
 from pqk_mcu.ir.verify import BIAS_REQUIRED_KINDS, WEIGHT_AXIS, verify_graph
 
+MAX_MODEL_BYTES = 256 << 20
 # Inputs that TFLite marks absent with index -1 (the bias of conv/depthwise/fully connected).
 OPTIONAL_INPUT_SLOTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}}
 
@@ -81,22 +83,19 @@ class _RawModel:
     metadata: list[tuple[bytes | None, int]]
 
 
-def load_tflite(source: str | os.PathLike | bytes | bytearray | memoryview) -> Graph:
+def load_tflite(source: str | os.PathLike | bytes | bytearray | memoryview, name: str = "") -> Graph:
     """Read a .tflite file (path or bytes) into a verified ``Graph``.
 
     Raises ``UnsupportedModelError`` for models pqk-mcu cannot compile (unsupported op, float or
     int16 activations, dynamic shapes) and ``PqkError`` for files that are not valid .tflite.
+    Errors start with the file's path, or with ``name`` for bytes read elsewhere.
     """
-    label = ""
+    label = name
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:
-        path = Path(source)
-        label = str(path)
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise PqkError(f"cannot read {path}: {error.strerror or error}") from None
+        label = str(source)
+        data = read_model_bytes(source)
     try:
         graph = _build_graph(_decode(data))
         verify_graph(graph)
@@ -105,6 +104,19 @@ def load_tflite(source: str | os.PathLike | bytes | bytearray | memoryview) -> G
             raise type(error)(f"{label}: {error}") from None
         raise
     return graph
+
+
+def read_model_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of the model file at ``path`` (a FIFO too), refusing more than ``MAX_MODEL_BYTES``: a
+    device such as /dev/zero never ends, and no microcontroller holds such a model anyway."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_MODEL_BYTES + 1)
+    except OSError as error:
+        raise PqkError(f"cannot read {path}: {error.strerror or error}") from None
+    if len(data) > MAX_MODEL_BYTES:
+        raise PqkError(f"{path}: larger than {MAX_MODEL_BYTES >> 20} MiB, not a microcontroller model")
+    return data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,8 +132,9 @@ def _decode(data: bytes) -> _RawModel:
         return _decode_model(data)
     except PqkError:
         raise
-    except Exception as error:  # any decoding failure on malformed bytes becomes one line
-        raise PqkError(f"malformed .tflite flatbuffer ({type(error).__name__}: {error})") from None
+    except Exception:  # any decoding failure on malformed bytes becomes one line, in the file's terms
+        raise PqkError(f"malformed .tflite flatbuffer (a table, vector or string lies outside the "
+                       f"{len(data):,}-byte file or is inconsistent)") from None
 
 
 def _decode_model(data: bytes) -> _RawModel:
@@ -141,6 +154,8 @@ def _decode_model(data: bytes) -> _RawModel:
         return [int(v) for v in values(is_none, as_numpy, n, element_bytes, what)]
 
     model = schema.Model.GetRootAs(data, 0)
+    if model.Version() != SCHEMA_VERSION:
+        raise PqkError(f"unsupported .tflite schema version {model.Version()} (pqk-mcu reads version {SCHEMA_VERSION})")
     n_subgraphs = length(model.SubgraphsLength(), 4, "subgraphs")
     if n_subgraphs != 1:
         raise UnsupportedModelError(f"model has {n_subgraphs} subgraphs; only single-subgraph models are supported")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import jinja2
+from tqdm import tqdm
 
 from pqk_mcu.boards import Board, load_board
 from pqk_mcu.errors import PqkError, ToolMissingError
@@ -178,9 +179,10 @@ def build_firmware(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     objects: list[Path] = []
-    for group, sources in groups.items():
-        if not sources:
-            continue
+    # On a terminal, a bar over the compile steps: a large model's C takes a while.
+    steps = tqdm([(group, sources) for group, sources in groups.items() if sources], desc=f"build for {board.name}",
+                 unit="step", leave=False, disable=None)
+    for group, sources in steps:
         obj_dir = out_dir / "obj" / group
         obj_dir.mkdir(parents=True, exist_ok=True)
         _run_tool([gcc, *cflags, "-c", *(str(Path(s).resolve()) for s in sources)], cwd=obj_dir,
@@ -206,11 +208,12 @@ FIRMWARE_MANIFEST = "firmware.json"
 
 def build_model(
     model: str | Path, board: Board | str | Path, out_dir: str | Path,
-    weight_format: str = "auto", app: str = "harness",
+    weight_format: str = "auto", app: str = "harness", force: bool = False,
 ) -> FirmwareBuild:
     """``pqk-mcu build``: .tflite -> generated C (``out_dir/gen``) -> firmware for ``board``.
 
-    ``out_dir`` is replaced only when everything succeeded. Besides the ELF, map and size report
+    ``out_dir`` is replaced only when everything succeeded, and only when an earlier build wrote it
+    or with ``force`` (``pqk_mcu.atomic.atomic_dir``). Besides the ELF, map and size report
     it holds ``firmware.json``: board, model hash and the shapes and quantization of the C core's
     inputs and outputs (``pqk-mcu run`` reads it to shape the output).
     """
@@ -222,7 +225,7 @@ def build_model(
     require_cross_compiler()
     graph = load_tflite(Path(model))
     target = Path(out_dir)
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, "build", force) as tmp:
         generated = generate_c(graph, tmp / "gen", weight_format=weight_format, board=board)
         build = build_firmware(tmp / "gen", board, app=app, out_dir=tmp, runtime_sources=generated.runtime_sources)
 

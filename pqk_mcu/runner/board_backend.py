@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pqk_mcu.boards import board_names, emulated_board_names, load_board
+from pqk_mcu.boards import Board, board_names, emulated_board_names, is_board_file, load_board
 from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.graph import Graph
 from pqk_mcu.runner.arm import build_firmware
@@ -33,13 +33,14 @@ class _Firmware:
 _BUILT: dict[tuple[str, str], _Firmware] = {}
 
 
-def board_firmware(graph: Graph, board: str) -> _Firmware:
+def board_firmware(graph: Graph, board: str | Board) -> _Firmware:
     """Generate, build (once per graph fingerprint and board) and return the harness firmware."""
     from pqk_mcu.codegen import generate_c
 
+    board = board if isinstance(board, Board) else load_board(board)
     key = (graph.fingerprint(), board)
     if key not in _BUILT:
-        workdir = tempfile.TemporaryDirectory(prefix=f"pqk-{board}-")
+        workdir = tempfile.TemporaryDirectory(prefix=f"pqk-{board.name}-")
         root = Path(workdir.name)
         generated = generate_c(graph, root / "gen", board=board)
         build = build_firmware(root / "gen", board, app="harness", out_dir=root / "build",
@@ -49,14 +50,15 @@ def board_firmware(graph: Graph, board: str) -> _Firmware:
 
 
 def _resolve(name: str):
-    if name not in board_names():
+    if name not in board_names() and not is_board_file(name):
         return None
     board = load_board(name)
     if not board.emulated:
-        raise PqkError(f"board {name} is not emulated by QEMU; verify runs on {', '.join(emulated_board_names())}")
+        raise PqkError(f"board {board.name} is not emulated by QEMU; verify runs on "
+                       f"{', '.join(emulated_board_names())} or a board file with a qemu_machine")
 
     def run(graph: Graph, model_bytes: bytes, inputs: Sequence[np.ndarray]) -> dict:
-        firmware = board_firmware(graph, board.name)
+        firmware = board_firmware(graph, board)
         core_inputs = firmware.io.core_inputs(inputs)
         result = run_firmware(firmware.elf, board, firmware.io.pack(core_inputs), trace=True)
         return firmware.io.result(core_inputs, result.output, result.trace)

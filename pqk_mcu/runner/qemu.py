@@ -32,6 +32,7 @@ from pqk_mcu.atomic import atomic_file
 from pqk_mcu.boards import Board, load_board
 from pqk_mcu.errors import PqkError, ToolMissingError
 from pqk_mcu.runner.core_io import parse_trace
+from pqk_mcu.runner.elf import check_firmware
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SOURCE = REPO_ROOT / "firmware" / "tools" / "insn_count_plugin.c"
@@ -242,6 +243,7 @@ def _run_qemu(elf: str | Path, board: Board, files: list[str], work: Path, timeo
     elf = Path(elf).resolve()
     if not elf.is_file():
         raise PqkError(f"firmware not found: {elf}")
+    check_firmware(elf, board)
     semihosting = ",".join(["enable=on", "target=native", "arg=harness", *(f"arg={f}" for f in files)])
     command = [
         qemu, "-machine", board.qemu_machine, "-nographic", "-monitor", "none", "-serial", "none",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -75,8 +76,14 @@ class PqkOptions:
     teacher_bn: str = "separate"
 
     def __post_init__(self) -> None:
+        for name in ("tau", "ce_weight", "kd_weight", "warmup_fraction", "lr_scale", "student_lr_scale"):
+            if not math.isfinite(getattr(self, name)):
+                raise PqkError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.tau <= 0:
             raise PqkError(f"tau must be positive, got {self.tau}")
+        for name in ("ce_weight", "kd_weight"):
+            if getattr(self, name) < 0:
+                raise PqkError(f"{name} must not be negative, got {getattr(self, name)}")
         for name in ("lr_scale", "student_lr_scale"):
             if getattr(self, name) <= 0:
                 raise PqkError(f"{name} must be positive, got {getattr(self, name)}")
@@ -94,7 +101,13 @@ class PqkOptions:
         for key, text in overrides.items():
             if key not in fields:
                 raise PqkError(f"unknown PQK option {key!r} (choose from {', '.join(fields)})")
-            changes[key] = float(text) if fields[key].type == "float" else text
+            if fields[key].type != "float":
+                changes[key] = text
+                continue
+            try:
+                changes[key] = float(text)
+            except ValueError:
+                raise PqkError(f"PQK option {key}: expected a number, got {text!r}") from None
         return dataclasses.replace(self, **changes)
 
 

@@ -56,7 +56,13 @@ def train_and_export(config: TrainConfig, data: TaskData, out_dir: str | os.Path
     """Run ``config`` on ``data`` into ``out_dir``; returns (and writes) the metrics."""
     out = Path(out_dir)
     started = time.monotonic()
-    result = train(config, data, out)
+    created = not out.exists()
+    try:
+        result = train(config, data, out)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # the run failed before its first checkpoint: nothing to resume, no empty folder left
+        raise
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 alone exports and reports
         return {}
     x_test, y_test = data.test

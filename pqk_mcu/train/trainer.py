@@ -99,6 +99,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not set(self.phases) <= {1, 2} or 1 not in self.phases:
             raise PqkError(f"phases must be 1 or 1,2 (phase 2 continues phase 1), got {self.phases}")
+        if any(self.epochs[phase - 1] < 1 for phase in self.phases):
+            raise PqkError(f"every phase run needs at least one epoch, got epochs {self.epochs} for phases {self.phases}")
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise PqkError(f"learning rate must be a positive number, got {self.lr}")
         if not 0.0 <= self.sparsity < 1.0:
             raise PqkError(f"sparsity must be in [0, 1), got {self.sparsity}")
         if 2 in self.phases and (self.sparsity == 0.0 or not self.quantize):

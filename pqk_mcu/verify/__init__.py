@@ -2,7 +2,7 @@
 compare their outputs and intermediate tensors bit for bit."""
 
 from pqk_mcu.verify.backends import BACKENDS, get_backend, register_backend, register_resolver
-from pqk_mcu.verify.compare import VerifyReport, load_input_file, random_inputs, verify_model
+from pqk_mcu.verify.compare import VerifyReport, load_input_file, random_inputs, stream_random_inputs, verify_model
 
 __all__ = [
     "BACKENDS",
@@ -12,5 +12,6 @@ __all__ = [
     "random_inputs",
     "register_backend",
     "register_resolver",
+    "stream_random_inputs",
     "verify_model",
 ]

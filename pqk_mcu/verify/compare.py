@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -147,10 +147,14 @@ def tensor_diff(name: str, expected: np.ndarray, actual: np.ndarray) -> TensorDi
 def random_inputs(graph: Graph, count: int, seed: int) -> list[list[np.ndarray]]:
     """``count`` input sets: int8 inputs uniform over [-128, 127]; float32 inputs uniform over the
     range their QUANTIZE can represent, widened by ``FLOAT_INPUT_MARGIN``."""
+    return list(stream_random_inputs(graph, count, seed))
+
+
+def stream_random_inputs(graph: Graph, count: int, seed: int) -> Iterator[list[np.ndarray]]:
+    """``random_inputs`` made one set at a time: memory stays bounded for any ``count``."""
     rng = np.random.default_rng(seed)
     tensors = graph.tensor_map
     ranges = {name: _float_range(graph, name) for name in graph.inputs if tensors[name].dtype == "float32"}
-    sets = []
     for _ in range(count):
         inputs = []
         for name in graph.inputs:
@@ -163,8 +167,7 @@ def random_inputs(graph: Graph, count: int, seed: int) -> list[list[np.ndarray]]
                 inputs.append(rng.integers(info.min, info.max, size=t.shape, endpoint=True, dtype=t.dtype))
             else:
                 raise PqkError(f"cannot generate random values for input '{name}' of type {t.dtype}")
-        sets.append(inputs)
-    return sets
+        yield inputs
 
 
 def _float_range(graph: Graph, name: str) -> tuple[float, float]:

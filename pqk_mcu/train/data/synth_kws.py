@@ -342,14 +342,16 @@ def corpus_matches(out_dir: str | Path, variants: int = DEFAULT_VARIANTS, seed: 
 
 def synthesize_corpus(out_dir: str | Path, variants: int = DEFAULT_VARIANTS, seed: int = 0, jobs: int = 2,
                       unknown_per_speaker: int = DEFAULT_UNKNOWN_PER_SPEAKER, voices: tuple[str, ...] = VOICES,
-                      progress: bool = True) -> CorpusSummary:
-    """Write the corpus to ``out_dir`` (replaced atomically when complete) and summarize it."""
+                      progress: bool = True, force: bool = False) -> CorpusSummary:
+    """Write the corpus to ``out_dir`` (replaced atomically when complete) and summarize it.
+
+    An existing ``out_dir`` is replaced only when an earlier synthesis wrote it, or with ``force``."""
     began = time.monotonic()
     espeak_path = require_espeak()
     speakers = plan_speakers(variants, seed, tuple(voices))
     utterances = plan_utterances(speakers, seed, unknown_per_speaker)
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "data synth-kws", force) as tmp:
         for word in sorted({u.word for u in utterances}):
             (tmp / word).mkdir()
         pool = ThreadPoolExecutor(max_workers=max(1, jobs))
