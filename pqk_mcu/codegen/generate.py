@@ -10,6 +10,7 @@ import numpy as np
 
 from pqk_mcu import __version__
 from pqk_mcu.atomic import atomic_dir
+from pqk_mcu.boards import Board, load_board
 from pqk_mcu.codegen.cost_model import Target
 from pqk_mcu.codegen.library import LibraryNames, runtime_files, write_library_files
 from pqk_mcu.codegen.lower import Layer, SymbolTable, TensorRef, lower_graph
@@ -67,17 +68,20 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
     """Write the library folder of ``graph`` into ``out_dir``: model.h, model.c, model_weights.c,
     manifest.json, the runtime files they use and build files (``pqk_mcu.codegen.library``).
 
-    ``name`` renames files and C names for a second model in one firmware (``LibraryNames``).
+    ``board`` (a ``Board``, board name or YAML path) widens the kernel choice (DSP variants) and
+    names the toolchain flags; None is portable C. ``name`` renames files and C names for a second
+    model in one firmware (``LibraryNames``).
     """
     names = LibraryNames.of(name)
+    if board is not None and not isinstance(board, Board):
+        board = load_board(board)
     model_sha256 = graph.fingerprint()
     core = run_pipeline(graph)
-    # The board (pqk_mcu.boards.Board) only widens the kernel choice (DSP variants); None = portable C.
     layers, symbols = lower_graph(core, weight_format, Target.from_board(board), names.prefix)
     plan = plan_memory(_memory_request(core, layers))
-    sizes = {name: core.tensor(name).nbytes for name in (*core.inputs, *core.outputs)}
-    input_size = sum(sizes[name] for name in core.inputs)
-    output_size = sum(sizes[name] for name in core.outputs)
+    sizes = {edge: core.tensor(edge).nbytes for edge in (*core.inputs, *core.outputs)}
+    input_size = sum(sizes[edge] for edge in core.inputs)
+    output_size = sum(sizes[edge] for edge in core.outputs)
     flash = symbols.bytes_by_category()
     flash["total"] = sum(flash.values())
     infos = tuple(
