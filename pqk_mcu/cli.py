@@ -215,21 +215,25 @@ def prune(model: str, sparsity: float, out_path: str) -> None:
 @cli.command("compile")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for model.h, model.c, model_weights.c and manifest.json (replaced atomically "
-                   "when an earlier compile wrote it).")
+              help="Library folder: model sources, runtime kernels, CMake/Make/Zephyr files, README (replaced "
+                   "atomically when an earlier compile wrote it).")
 @click.option("--format", "weight_format", type=click.Choice(["auto", "dense", "csr"]), default="auto",
               show_default=True, help="Weight storage: chosen per layer by the cost model, or forced.")
 @click.option("--board", help="Target board: enables its DSP kernels (default: portable C only).")
+@click.option("--name", help="Prefix of every file, C symbol and macro (NAME_model.h, NAME_model_invoke, NAME_MODEL_*), "
+              "for several models in one firmware [default: model.h, pqk_model_invoke, PQK_MODEL_*].")
 @force_option
-def compile_command(model: str, out_dir: str, weight_format: str, board: str | None, force: bool) -> None:
-    """Generate int8 C for MODEL (.tflite): model.h, model.c, model_weights.c."""
+def compile_command(model: str, out_dir: str, weight_format: str, board: str | None, name: str | None,
+                    force: bool) -> None:
+    """Generate int8 C for MODEL (.tflite) as a library folder a firmware project can build."""
     from pqk_mcu.boards import load_board
     from pqk_mcu.codegen import generate_c
     from pqk_mcu.codegen.report import layer_table, memory_line
     from pqk_mcu.frontends.tflite import load_tflite
 
     graph = load_tflite(model)
-    generated = generate_c(graph, out_dir, weight_format, board=load_board(board) if board else None, force=force)
+    generated = generate_c(graph, out_dir, weight_format, board=load_board(board) if board else None, name=name,
+                           force=force)
     _console().print(layer_table(generated, title=model))
     click.echo(f"{out_dir}: {memory_line(generated)}")
 
@@ -346,6 +350,9 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
     """
     import json
 
+    from pqk_mcu.train import require_training_stack
+
+    require_training_stack()  # before the imports below, which need torch
     from pqk_mcu.train.experiment import PRESETS
     from pqk_mcu.train.pqk import PqkOptions
     from pqk_mcu.train.run import METRICS_NAME, load_run_data, train_and_export
@@ -386,6 +393,9 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="Runs trained at once (processes).")
 def experiment(task, out, data_dir, model, widths, epochs, sparsities, ablations, augment, seed, nproc, jobs) -> None:
     """Comparison grid: float, int8 QAT, phase 1 and PQK at each sparsity -> results.json/.md + plot."""
+    from pqk_mcu.train import require_training_stack
+
+    require_training_stack()  # before the imports below, which need torch
     from pqk_mcu.train.experiment import run_experiment
 
     rows = run_experiment(

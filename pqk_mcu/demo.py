@@ -28,6 +28,7 @@ from rich.table import Table
 
 from pqk_mcu.atomic import write_bytes_atomic, write_text_atomic
 from pqk_mcu.errors import PqkError
+from pqk_mcu.train import require_training_stack
 
 console = Console()
 
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         config = dataclasses.replace(config, out=args.out)
     try:
+        require_training_stack()
         ok = run_demo(config)
     except PqkError as error:
         console.print(f"error: {error}", style="red", highlight=False)

@@ -30,12 +30,12 @@ from pqk_mcu.audio.wav import read_wav_16k
 from pqk_mcu.errors import PqkError, ToolMissingError, UnsupportedModelError
 from pqk_mcu.ir.graph import Graph
 from pqk_mcu.render import render_template
+from pqk_mcu.resources import resource_dir
 
 if TYPE_CHECKING:
     from pqk_mcu.runner.arm import SizeReport
 
-REPO = Path(__file__).resolve().parents[1]
-FIRMWARE = REPO / "firmware"
+FIRMWARE = resource_dir("firmware")
 KWS_APP = FIRMWARE / "apps" / "kws"
 # The MFCC front-end (firmware/frontend) the app links, per variant (``frontend_for``).
 FRONTEND_SOURCES = {

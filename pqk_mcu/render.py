@@ -4,12 +4,13 @@ the same context gives byte-identical output whoever renders it."""
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any, Mapping
 
 import jinja2
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+from pqk_mcu.resources import resource_dir
+
+TEMPLATES_DIR = resource_dir("templates")
 
 
 @cache

@@ -26,24 +26,33 @@ from test_codegen_sparse import other_ops_graph
 
 GOLDEN_MODEL = "hello_world_int8"
 GOLDEN_DIR = Path(__file__).parent / "golden" / GOLDEN_MODEL
-GENERATED = ("model.h", "model.c", "model_weights.c", "manifest.json")
+# Rendered files of a library folder (beside them runtime/ holds copies of the kernels it calls).
+GENERATED = ("model.h", "model.c", "model_weights.c", "manifest.json", "CMakeLists.txt", "model.mk",
+             "zephyr/module.yml", "zephyr/CMakeLists.txt", "README.md")
 GOLDEN_FILES = ("model.h", "model.c", "model_weights.c")  # the manifest holds cost estimates that get tuned
 ARM_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Werror", "-O2", "-mcpu=cortex-m4", "-mthumb")
 
 
 def _files(directory: Path) -> dict[str, bytes]:
-    return {name: (directory / name).read_bytes() for name in GENERATED}
+    """Every file of a folder by relative path."""
+    return {path.relative_to(directory).as_posix(): path.read_bytes() for path in directory.rglob("*") if path.is_file()}
 
 
 def test_every_file_is_stamped(tmp_path):
     graph = load_tflite(FIXTURES / "micro_speech_quantized.tflite")
     generated = generate_c(graph, tmp_path / "gen")
-    assert [path.name for path in generated.files] == list(GENERATED)
-    for name, data in _files(tmp_path / "gen").items():
-        # C files open with the stamp; the JSON manifest carries it in its keys.
-        head = data.decode("utf-8")[: 400 if name.endswith((".c", ".h")) else None]
+    files = _files(tmp_path / "gen")
+    files.pop(MARKER)  # pqk_mcu.atomic's record that compile wrote the folder, not part of the library
+    assert sorted(path.relative_to(generated.out_dir).as_posix() for path in generated.files) == sorted(files)
+    copies = {name for name in files if name.startswith("runtime/")}
+    assert sorted(set(files) - copies) == sorted(GENERATED)
+    for name in GENERATED:
+        # Rendered files open with the stamp; the JSON manifest carries it in its keys.
+        head = files[name].decode("utf-8")[: None if name.endswith(".json") else 400]
         assert "generated — do not edit" in head, name
         assert f"pqk-mcu {__version__}" in head and graph.fingerprint() in head, name
+    for name in copies:  # the runtime files the model calls, unchanged
+        assert files[name] == (RUNTIME_DIR / Path(name).name).read_bytes(), name
 
 
 @pytest.mark.parametrize("weight_format", ["auto", "csr"])
@@ -117,7 +126,7 @@ def test_unsupported_graph_leaves_no_output(tmp_path):
 def test_cli_compile(tmp_path, capsys):
     out = tmp_path / "compiled"
     main(["compile", str(FIXTURES / "micro_speech_quantized.tflite"), "-o", str(out), "--format", "csr"])
-    assert sorted(p.name for p in out.iterdir()) == sorted([*GENERATED, MARKER])
+    assert sorted(name for name in _files(out) if not name.startswith("runtime/")) == sorted([*GENERATED, MARKER])
     assert "arena 4,004 B" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:
         main(["compile", str(tmp_path / "missing.tflite"), "-o", str(tmp_path / "never")])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pqk-mcu needs, only those missing. Idempotent and quick when done.
 set -euo pipefail
-packages=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm espeak-ng gcc make openocd)
+packages=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm espeak-ng gcc make cmake openocd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

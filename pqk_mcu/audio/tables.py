@@ -18,9 +18,9 @@ from pqk_mcu.audio import mfcc as ref
 from pqk_mcu.audio import mfcc_f32 as f32
 from pqk_mcu.audio import mfcc_fixed as fixed
 from pqk_mcu.render import render_template
+from pqk_mcu.resources import resource_dir
 
-REPO = Path(__file__).resolve().parents[2]
-TABLES_C = REPO / "firmware" / "frontend" / "pqk_mfcc_tables.c"
+TABLES_C = resource_dir("firmware") / "frontend" / "pqk_mfcc_tables.c"
 
 
 def _f32_literal(value: float) -> str:

@@ -1,4 +1,4 @@
-"""generate_c: Graph -> passes -> lowering -> memory plan -> render context -> Jinja -> C files."""
+"""generate_c: Graph -> passes -> lowering -> memory plan -> render context -> Jinja -> C library folder."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ import numpy as np
 
 from pqk_mcu import __version__
 from pqk_mcu.atomic import atomic_dir
+from pqk_mcu.boards import Board, load_board
 from pqk_mcu.codegen.cost_model import Target
+from pqk_mcu.codegen.library import LibraryNames, runtime_files, write_library_files
 from pqk_mcu.codegen.lower import Layer, SymbolTable, TensorRef, lower_graph
 from pqk_mcu.codegen.memory import MemoryPlan, MemoryRequest, plan_memory
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph
 from pqk_mcu.ir.passes import run_pipeline
 from pqk_mcu.render import render_template
+from pqk_mcu.resources import resource_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RUNTIME_DIR = REPO_ROOT / "firmware" / "runtime"
+RUNTIME_DIR = resource_dir("firmware") / "runtime"
 NOTICE = "generated — do not edit"
-GENERATED_FILES = ("model.h", "model.c", "model_weights.c")
 MANIFEST = "manifest.json"
 VALUES_PER_ROW = 16
 
@@ -63,19 +64,25 @@ class GeneratedModel:
 
 
 def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", board=None,
-               force: bool = False) -> GeneratedModel:
-    """Write model.h, model.c, model_weights.c (and manifest.json) for ``graph`` into ``out_dir``.
+               name: str | None = None, force: bool = False) -> GeneratedModel:
+    """Write the library folder of ``graph`` into ``out_dir``: model.h, model.c, model_weights.c,
+    manifest.json, the runtime files they use and build files (``pqk_mcu.codegen.library``).
 
-    An existing ``out_dir`` is replaced only when an earlier compile wrote it, or with ``force``
-    (``pqk_mcu.atomic.atomic_dir``)."""
+    ``board`` (a ``Board``, board name or YAML path) widens the kernel choice (DSP variants) and
+    names the toolchain flags; None is portable C. ``name`` renames files and C names for a second
+    model in one firmware (``LibraryNames``). An existing ``out_dir`` is replaced only when an
+    earlier compile wrote it, or with ``force`` (``pqk_mcu.atomic.atomic_dir``).
+    """
+    names = LibraryNames.of(name)
+    if board is not None and not isinstance(board, Board):
+        board = load_board(board)
     model_sha256 = graph.fingerprint()
     core = run_pipeline(graph)
-    # The board (pqk_mcu.boards.Board) only widens the kernel choice (DSP variants); None = portable C.
-    layers, symbols = lower_graph(core, weight_format, Target.from_board(board))
+    layers, symbols = lower_graph(core, weight_format, Target.from_board(board), names.prefix)
     plan = plan_memory(_memory_request(core, layers))
-    sizes = {name: core.tensor(name).nbytes for name in (*core.inputs, *core.outputs)}
-    input_size = sum(sizes[name] for name in core.inputs)
-    output_size = sum(sizes[name] for name in core.outputs)
+    sizes = {edge: core.tensor(edge).nbytes for edge in (*core.inputs, *core.outputs)}
+    input_size = sum(sizes[edge] for edge in core.inputs)
+    output_size = sum(sizes[edge] for edge in core.outputs)
     flash = symbols.bytes_by_category()
     flash["total"] = sum(flash.values())
     infos = tuple(
@@ -89,10 +96,10 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
     input_quant = tuple(_quant(core, name) for name in core.inputs)
     output_quant = tuple(_quant(core, name) for name in core.outputs)
     runtime_sources = tuple(sorted({RUNTIME_DIR / f"{layer.kernel}.c" for layer in layers if layer.kernel}))
+    stamp = {"notice": NOTICE, "generator": f"pqk-mcu {__version__}", "model_sha256": model_sha256}
     context = {
-        "notice": NOTICE,
-        "generator": f"pqk-mcu {__version__}",
-        "model_sha256": model_sha256,
+        **stamp,
+        **names.template_context(),
         "input_size": input_size,
         "output_size": output_size,
         "arena_bytes": plan.arena_bytes,
@@ -120,10 +127,11 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
         "externs": _externs(layers, symbols),
         "ops": [_op_context(core, layer, plan) for layer in layers],
     }
+    runtime = runtime_files(runtime_sources, RUNTIME_DIR)
     manifest = {
-        "notice": NOTICE,
-        "generator": f"pqk-mcu {__version__}",
-        "model_sha256": model_sha256,
+        **stamp,
+        "name": names.prefix,
+        "board": board.name if board is not None else None,
         "arena_bytes": plan.arena_bytes,
         "input_size": input_size,
         "output_size": output_size,
@@ -131,16 +139,18 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
         "output_quant": [list(q) for q in output_quant],
         "flash_bytes": flash,
         "runtime_sources": [path.name for path in runtime_sources],
+        "runtime_files": [path.name for path in runtime],
         "layers": [info.__dict__ | {"output_shape": list(info.output_shape)} for info in infos],
     }
     target = Path(out_dir)
     with atomic_dir(target, "compile", force) as tmp:
-        for name in GENERATED_FILES:
-            (tmp / name).write_text(render_template(name + ".j2", context), encoding="utf-8")
+        for file_name, template in zip(names.model_files, ("model.h.j2", "model.c.j2", "model_weights.c.j2")):
+            (tmp / file_name).write_text(render_template(template, context), encoding="utf-8")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        library_files = write_library_files(tmp, names, runtime, board, context)
     return GeneratedModel(
         out_dir=target,
-        files=tuple(target / name for name in (*GENERATED_FILES, MANIFEST)),
+        files=tuple(target / file_name for file_name in (*names.model_files, MANIFEST, *library_files)),
         graph=core,
         model_sha256=model_sha256,
         arena_bytes=plan.arena_bytes,

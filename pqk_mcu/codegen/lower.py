@@ -165,8 +165,9 @@ def _wrap_int32(values: np.ndarray) -> np.ndarray:
 
 
 class Lowering:
-    def __init__(self, graph: Graph, weight_format: str, target: Target | None = None) -> None:
+    def __init__(self, graph: Graph, weight_format: str, target: Target | None = None, symbol_prefix: str = "pqk") -> None:
         self.graph = graph
+        self.symbol_prefix = symbol_prefix
         self.tensors = graph.tensor_map
         self.weight_format = weight_format
         self.target = target or Target()
@@ -198,7 +199,7 @@ class Lowering:
         return op.kind == "QUANTIZE" and self.tensors[op.inputs[0]].dtype == "int8"
 
     def _prefix(self, layer: Layer) -> str:
-        return f"pqk_op{layer.index}"
+        return f"{self.symbol_prefix}_op{layer.index}"
 
     def _operand(self, layer: Layer, slot: int) -> str | TensorRef:
         """Input ``slot`` of the layer's op: an activation, or a constant int8 array in flash."""
@@ -618,8 +619,10 @@ class Lowering:
         layer.calls.append(Call(layer.kernel, (params, pointers, TensorRef(y.name))))
 
 
-def lower_graph(graph: Graph, weight_format: str, target: Target | None = None) -> tuple[list[Layer], SymbolTable]:
-    lowering = Lowering(graph, weight_format, target)
+def lower_graph(graph: Graph, weight_format: str, target: Target | None = None,
+                symbol_prefix: str = "pqk") -> tuple[list[Layer], SymbolTable]:
+    """The calls and constant data of every op; C symbols of the model start with ``symbol_prefix``_."""
+    lowering = Lowering(graph, weight_format, target, symbol_prefix)
     return lowering.lower(), lowering.symbols
 
 

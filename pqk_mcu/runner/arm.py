@@ -23,9 +23,9 @@ from tqdm import tqdm
 
 from pqk_mcu.boards import Board, load_board
 from pqk_mcu.errors import PqkError, ToolMissingError
+from pqk_mcu.resources import resource_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE_DIR = REPO_ROOT / "firmware"
+FIRMWARE_DIR = resource_dir("firmware")
 RUNTIME_DIR = FIRMWARE_DIR / "runtime"
 BOARD_LAYER_DIR = FIRMWARE_DIR / "boards"
 APPS_DIR = FIRMWARE_DIR / "apps"

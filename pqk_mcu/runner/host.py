@@ -24,12 +24,11 @@ from pqk_mcu.atomic import atomic_file
 from pqk_mcu.codegen import RUNTIME_DIR, GeneratedModel, generate_c
 from pqk_mcu.errors import PqkError, ToolMissingError
 from pqk_mcu.ir.graph import Graph
+from pqk_mcu.resources import cache_dir
 from pqk_mcu.runner.core_io import CoreIO, parse_trace
 from pqk_mcu.verify.backends import register_backend
 
 APPS_DIR = RUNTIME_DIR.parent / "apps"
-# Runtime kernels compiled once per flag set and source content, shared by every host build.
-OBJECT_CACHE_DIR = RUNTIME_DIR.parents[1] / "build" / "host-runtime"
 WARNING_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Werror")
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all")
 EXECUTABLE = "pqk_host_harness"
@@ -86,7 +85,7 @@ def _runtime_object(source: Path, flags: list[str]) -> Path:
     digest = hashlib.sha256("\0".join(flags).encode())
     for path in (source, *sorted(RUNTIME_DIR.glob("*.h"))):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    target = OBJECT_CACHE_DIR / f"{source.stem}-{digest.hexdigest()[:20]}.o"
+    target = cache_dir("host-runtime") / f"{source.stem}-{digest.hexdigest()[:20]}.o"
     if not target.exists():
         with atomic_file(target) as tmp:
             command = [_gcc(), *flags, "-I", str(RUNTIME_DIR), "-c", str(source), "-o", str(tmp)]

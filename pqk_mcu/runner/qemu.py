@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -31,11 +30,11 @@ import numpy as np
 from pqk_mcu.atomic import atomic_file
 from pqk_mcu.boards import Board, load_board
 from pqk_mcu.errors import PqkError, ToolMissingError
+from pqk_mcu.resources import cache_dir, resource_dir
 from pqk_mcu.runner.core_io import parse_trace
 from pqk_mcu.runner.elf import check_firmware
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PLUGIN_SOURCE = REPO_ROOT / "firmware" / "tools" / "insn_count_plugin.c"
+PLUGIN_SOURCE = resource_dir("firmware") / "tools" / "insn_count_plugin.c"
 
 QEMU = "qemu-system-arm"
 QEMU_INSTALL_HINT = "install it with: sudo apt-get install qemu-system-arm"
@@ -214,8 +213,7 @@ def build_plugin() -> Path:
         raise ToolMissingError(f"{HOST_GCC} not found; install it with: sudo apt-get install gcc")
     source = PLUGIN_SOURCE.read_bytes()
     digest = hashlib.sha256(source).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pqk-mcu"
-    plugin = cache / f"insn_count_plugin-{digest}.so"
+    plugin = cache_dir() / f"insn_count_plugin-{digest}.so"
     if plugin.is_file():
         return plugin
     with atomic_file(plugin) as tmp:

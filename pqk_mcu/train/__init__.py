@@ -11,3 +11,18 @@
     run.py       one run end to end (train, export .tflite, verify, metrics)
     experiment.py  the comparison grid (results.json, table, plot)
 """
+
+from importlib.util import find_spec
+
+from pqk_mcu.errors import PqkError
+
+# Import names of the [train] extra (torch, matplotlib, mlxtend, scikit-learn).
+TRAINING_MODULES = ("torch", "matplotlib", "mlxtend", "sklearn")
+
+
+def require_training_stack() -> None:
+    """Raise a ``PqkError`` naming the install command when the [train] extra is missing."""
+    missing = [module for module in TRAINING_MODULES if find_spec(module) is None]
+    if missing:
+        raise PqkError(f"training needs {', '.join(missing)}, which pqk-mcu installs without: "
+                       "pip install 'pqk-mcu[train]'")
