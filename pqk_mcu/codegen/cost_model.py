@@ -78,7 +78,7 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.16, 25.22, 0.0, 34.67, 0.0, 0.0),  # worst error 0%, n=26
     "pqk_fully_connected_s8": KernelCost(5.0, 62.66, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=16
     "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 74.64, 0.0, 0.0, 0.0),  # worst error 1%, n=16
-    "pqk_fully_connected_s8_dsp": KernelCost(1.4, 12.0, 0.0, 0.0, 0.0, 0.0),  # not yet fitted
+    "pqk_fully_connected_s8_dsp": KernelCost(1.51, 38.73, 0.0, 0.0, 184.73, 0.0),  # worst error 9%, n=15 (zoo)
 }
 
 
