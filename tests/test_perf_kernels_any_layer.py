@@ -55,8 +55,8 @@ def test_row_quads_layout():
 @pytest.mark.parametrize("target", TARGETS)
 def test_fully_connected_dsp_odd_shapes(tmp_path, toolchain, target):
     generated = generate_c(_fully_connected_graph(), tmp_path / "gen", weight_format="dense", board="cortex-m4")
-    # the tiny 1-feature layer's padded row quads cost more flash than they save: portable kernel there
-    assert [layer.kernel for layer in generated.layers].count("pqk_fully_connected_s8_dsp") >= 6
+    # tiny layers whose padded row quads cost more flash than they save: portable kernel there
+    assert [layer.kernel for layer in generated.layers].count("pqk_fully_connected_s8_dsp") >= 5
     _assert_bit_exact(generated, target, tmp_path)
 
 
