@@ -25,7 +25,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import arm_elf
-from pqk_mcu.cli import KeyValues, NumberList, cli, main
+from pqk_mcu.cli import cli, main
+from pqk_mcu.options import KeyValues, NumberList
 from pqk_mcu.errors import PqkError
 from test_errors_cli import HELLO, board_yaml, tone, write_wav
 
