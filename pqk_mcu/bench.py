@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from pqk_mcu.atomic import atomic_file
 from pqk_mcu.boards import Board, load_board
@@ -78,11 +79,14 @@ def bench_graph(graph: Graph, board: Board | str, weight_format: str = "auto", m
     board = board if isinstance(board, Board) else load_board(board)
     if not board.emulated:
         raise PqkError(f"board {board.name} is not emulated by QEMU; bench needs an emulated board")
-    with tempfile.TemporaryDirectory(prefix="pqk-bench-", dir=work_dir) as tmp:
+    # On a terminal, a bar over the steps: building and the counting QEMU run take seconds each.
+    with tempfile.TemporaryDirectory(prefix="pqk-bench-", dir=work_dir) as tmp, \
+            tqdm(total=3, desc=f"bench on {board.name}", unit="step", leave=False, disable=None) as steps:
         work = Path(tmp)
         generated = generate_c(graph, work / "gen", weight_format=weight_format, board=board)
         build = build_firmware(work / "gen", board, app="harness", out_dir=work / "build",
                                runtime_sources=generated.runtime_sources)
+        steps.update()
         core = generated.graph
         inputs = [
             np.random.default_rng(INPUT_SEED + i).integers(-128, 128, size=core.tensor(name).shape, dtype=np.int8)
@@ -90,7 +94,9 @@ def bench_graph(graph: Graph, board: Board | str, weight_format: str = "auto", m
         ]
         input_bytes = b"".join(np.ascontiguousarray(x).tobytes() for x in inputs)
         counts = count_instructions(build.elf, board, input_bytes)
+        steps.update()
         output = run_elf(build.elf, board, input_bytes)
+        steps.update()
     expected = b"".join(
         np.ascontiguousarray(y).astype(np.int8).tobytes() for y in run_reference(core, inputs)["outputs"]
     )

@@ -2,13 +2,12 @@
 
 Every ``PqkError``, bad option value and unwritable path becomes one line ``error: <message>`` on
 stderr and exit code 2; so do SIGINT and SIGTERM, after the outputs in progress are cleaned up.
-Numeric options are range- and finiteness-checked here, before any work starts. Output files
+Option values are range- and finiteness-checked as they are parsed (``pqk_mcu.options``). Output files
 accept ``-`` for standard output (``pqk_mcu.atomic``).
 """
 
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import threading
@@ -18,60 +17,7 @@ import click
 from pqk_mcu import __version__
 from pqk_mcu.atomic import is_stdout
 from pqk_mcu.errors import PqkError
-
-SEED = click.IntRange(0, 2**32 - 1)
-# Training models (pqk_mcu.train.models.MODELS; spelled out so the CLI starts without importing torch).
-MODEL_NAMES = ("ds-cnn", "res8", "tc-resnet8", "resnet8", "mnist-cnn")
-MAX_WIDTH = 8.0  # channel multiplier: wider networks do not fit a microcontroller, or this machine's memory
-
-
-class FiniteFloat(click.FloatRange):
-    """A float range that also refuses nan and infinity."""
-
-    name = "number"
-
-    def convert(self, value, param, ctx):
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
-
-
-class NumberList(click.ParamType):
-    """Comma-separated numbers, each checked by ``item`` (a click IntRange or FiniteFloat)."""
-
-    name = "list"
-
-    def __init__(self, item: click.ParamType) -> None:
-        self.item = item
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        parts = [part.strip() for part in str(value).split(",")]
-        kind = int if isinstance(self.item, click.IntRange) else float
-        try:
-            numbers = [kind(part) for part in parts]
-        except ValueError:
-            self.fail(f"expected comma-separated numbers, got {value!r}", param, ctx)
-        return tuple(self.item.convert(number, param, ctx) for number in numbers)
-
-
-class KeyValues(click.ParamType):
-    """``key=value[,key=value]`` as a dict of strings."""
-
-    name = "key=value"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, dict):
-            return value
-        pairs = {}
-        for part in str(value).split(","):
-            key, sep, text = part.partition("=")
-            if not sep or not key.strip():
-                self.fail(f"expected key=value, got {part!r}", param, ctx)
-            pairs[key.strip()] = text.strip()
-        return pairs
+from pqk_mcu.options import EPOCHS, MAX_WIDTH, MODEL_NAMES, SEED, SPARSITY, FiniteFloat, KeyValues, NumberList
 
 
 def _console():
@@ -195,7 +141,7 @@ def verify(model: str, board: str, count: int, seed: int, input_file: str | None
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--sparsity", type=FiniteFloat(0, 1, max_open=True), required=True,
+@click.option("--sparsity", type=SPARSITY, required=True,
               help="Fraction of each weight tensor set to zero.")
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Pruned .tflite ('-': standard output).")
@@ -301,10 +247,6 @@ def bench(model: str, board: str, weight_format: str, json_path: str | None) -> 
 augment_option = click.option(
     "--augment", default="voices", show_default=True, type=click.Choice(["voices", "standard"]),
     help="kws: synthetic-voice augmentation chain + TensorFlow's mix (voices) or the mix alone (standard).")
-
-
-EPOCHS = NumberList(click.IntRange(min=1))
-SPARSITY = FiniteFloat(0, 1, max_open=True)
 
 
 def _epochs_per_phase(epochs: tuple[int, ...], phases: tuple[int, ...]) -> tuple[int, int]:

@@ -19,7 +19,8 @@ import pytest
 
 from conftest import FIXTURES, arm_elf
 from pqk_mcu.atomic import MARKER, atomic_dir
-from pqk_mcu.cli import MODEL_NAMES, main
+from pqk_mcu.cli import main
+from pqk_mcu.options import MODEL_NAMES
 from test_errors_cli import (
     HELLO,
     Case,

@@ -30,7 +30,7 @@ class _Firmware:
     io: CoreIO
 
 
-_BUILT: dict[tuple[str, str], _Firmware] = {}
+_BUILT: dict[tuple[str, Board], _Firmware] = {}
 
 
 def board_firmware(graph: Graph, board: str | Board) -> _Firmware:

@@ -19,7 +19,7 @@ EM_ARM = 40
 PT_LOAD = 1
 _HEADER = struct.Struct("<16sHHIIIIIHHHHHH")   # Elf32_Ehdr
 _PROGRAM_HEADER = struct.Struct("<IIIIIIII")   # Elf32_Phdr
-MACHINE_NAMES = {3: "x86", 8: "MIPS", 40: "ARM", 62: "x86-64", 183: "AArch64", 243: "RISC-V"}
+MACHINE_NAMES = {3: "x86", 8: "MIPS", 62: "x86-64", 183: "AArch64", 243: "RISC-V"}  # e_machine, for messages
 
 
 @dataclass(frozen=True)
