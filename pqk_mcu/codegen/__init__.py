@@ -1,7 +1,8 @@
 """Code generation: int8 Graph -> render context of plain numbers and arrays -> Jinja -> C.
 
 ``generate_c(graph, out_dir, weight_format="auto")`` writes model.h, model.c and model_weights.c
-(plus manifest.json, the layer table for builds and benchmarks) and returns a ``GeneratedModel``.
+(plus manifest.json, the layer table for builds and benchmarks) into a library folder with the
+runtime files they call and build files (``library.py``), and returns a ``GeneratedModel``.
 """
 
 from pqk_mcu.codegen.generate import RUNTIME_DIR, GeneratedModel, LayerInfo, generate_c

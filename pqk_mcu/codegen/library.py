@@ -48,39 +48,25 @@ class LibraryNames:
         return cls(name, f"{name}_model")
 
     @property
-    def macro_prefix(self) -> str:
-        return self.prefix.upper()
-
-    @property
     def target(self) -> str:
         """CMake / Zephyr library and Make variable stem."""
         return f"{self.prefix}_model"
 
     @property
-    def header(self) -> str:
-        return f"{self.stem}.h"
-
-    @property
-    def source(self) -> str:
-        return f"{self.stem}.c"
-
-    @property
-    def weights(self) -> str:
-        return f"{self.stem}_weights.c"
+    def model_files(self) -> tuple[str, str, str]:
+        """Header, op sequence, constant data."""
+        return (f"{self.stem}.h", f"{self.stem}.c", f"{self.stem}_weights.c")
 
     @property
     def makefile(self) -> str:
         return f"{self.stem}.mk"
 
-    @property
-    def model_files(self) -> tuple[str, str, str]:
-        return (self.header, self.source, self.weights)
-
     def template_context(self) -> dict[str, str]:
         """What every template of the folder calls these names."""
+        header, source, weights = self.model_files
         return {
-            "prefix": self.prefix, "macro_prefix": self.macro_prefix, "target": self.target,
-            "header": self.header, "source": self.source, "weights": self.weights, "makefile": self.makefile,
+            "prefix": self.prefix, "macro_prefix": self.prefix.upper(), "target": self.target,
+            "header": header, "source": source, "weights": weights, "makefile": self.makefile,
             "variable": self.target.upper(),
         }
 
@@ -112,7 +98,7 @@ def write_library_files(folder: Path, names: LibraryNames, runtime: list[Path], 
     arch_flags = " ".join(board.arch_flags) if board is not None else ""
     context = {
         **context, **names.template_context(),
-        "sources": [names.source, names.weights, *kernels],
+        "sources": [*names.model_files[1:], *kernels],
         "runtime_files": [path.name for path in runtime],
         "board": board.name if board is not None else "",
         "arch_flags": arch_flags,
