@@ -201,11 +201,7 @@ def plot(results: dict, path: Path) -> None:
     axes.set_ylim(bottom=0)
     axes.grid(True, alpha=0.3)
     axes.legend()
-    figure.tight_layout()
-    with atomic_file(path) as tmp:
-        # Fixed metadata keeps the PNG identical from run to run.
-        figure.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(figure)
+    zoo.save_figure(figure, path)
 
 
 def write_outputs(results: dict, zoo_results: dict) -> None:

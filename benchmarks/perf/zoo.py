@@ -338,7 +338,7 @@ def markdown(results: dict, anchors: dict) -> str:
 
 # ---- plots ----
 
-def _save(figure, path: Path) -> None:
+def save_figure(figure, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure.tight_layout()
@@ -384,7 +384,7 @@ def plot_instructions_per_mac(results: dict, anchors: dict, path: Path) -> None:
     for axis in list(axes.flat)[len(models):]:
         axis.set_visible(False)
     figure.suptitle(f"Instructions per MAC by weighted layer ({REFERENCE_BOARD}; x: layer index)")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_dense_vs_sparse(results: dict, path: Path) -> None:
@@ -404,7 +404,7 @@ def plot_dense_vs_sparse(results: dict, path: Path) -> None:
     axis.set_ylim(bottom=0)
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=7)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_vs_cmsis_nn(results: dict, anchors: dict, path: Path) -> None:
@@ -429,7 +429,7 @@ def plot_vs_cmsis_nn(results: dict, anchors: dict, path: Path) -> None:
         axis.grid(True, axis="y", alpha=0.3)
         axis.legend(fontsize=7)
     figure.suptitle(f"pqk-mcu dense over TFLite Micro + CMSIS-NN, instructions per layer ({REFERENCE_BOARD})")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def write_outputs(results: dict, anchors: dict, out_dir: Path) -> None:
