@@ -129,9 +129,11 @@ def op_kind_rows(run: dict) -> dict[str, tuple[int, int]]:
 
 
 def aligned_layers(run: dict, anchor: dict) -> list[tuple[dict, dict]]:
-    """(our layer, CMSIS-NN layer) pairs when both list the same ops in the same order, else none."""
+    """(our layer, CMSIS-NN layer) pairs when both list the same layers in the same order, else none. A layer
+    that an IR pass rewrote into another op kind (a one-channel DEPTHWISE_CONV_2D run as CONV_2D) pairs by
+    its MAC count."""
     ours, theirs = run["layers"], anchor["layers"]
-    if len(ours) != len(theirs) or any(a["op"] != b["op"] for a, b in zip(ours, theirs)):
+    if len(ours) != len(theirs) or any(a["op"] != b["op"] and a["macs"] != b["macs"] for a, b in zip(ours, theirs)):
         return []
     return list(zip(ours, theirs))
 
