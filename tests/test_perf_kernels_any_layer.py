@@ -134,3 +134,37 @@ def test_single_channel_depthwise_bit_exact(tmp_path, toolchain, target):
     generated = generate_c(_single_channel_depthwise_graph(), tmp_path / "gen", board="cortex-m4")
     assert {layer.kernel for layer in generated.layers} == {"pqk_conv2d_s8_dsp"}
     _assert_bit_exact(generated, target, tmp_path)
+
+
+def _overlapping_layers_graph():
+    """Two batches through layers that the memory plan runs over their own input: a 1x1 conv that widens
+    the channels (backward, its output just after its input), a 3x3 SAME conv (output a row ahead), a
+    strided depthwise (the ring of input rows), a 1x1 conv that narrows (forward, in place), and an ADD
+    over one of its inputs."""
+    rng = np.random.default_rng(21)
+
+    def conv(x, k, c_in, c_out, **attrs):
+        weights = rng.integers(-127, 128, size=(c_out, k, k, c_in)).astype(np.int8)
+        return b.conv2d(x, weights, list(rng.uniform(0.002, 0.01, c_out)), rng.integers(-900, 900, c_out).astype(np.int32),
+                        0.2, int(rng.integers(-20, 20)), **attrs)
+
+    b = GraphBuilder()
+    x = b.input((2, 9, 7, 4), scale=0.05, zero_point=-3)
+    a = conv(x, 1, 4, 8, activation="RELU")
+    wide = conv(a, 1, 8, 16)
+    same = conv(wide, 3, 16, 16, activation="RELU")
+    strided = b.depthwise_conv2d(same, rng.integers(-127, 128, size=(1, 3, 3, 16)).astype(np.int8),
+                                 list(rng.uniform(0.002, 0.02, 16)), rng.integers(-300, 300, 16).astype(np.int32), 0.1, 2,
+                                 stride=2, padding="SAME")
+    left, right = conv(strided, 1, 16, 8), conv(strided, 1, 16, 8, activation="RELU")
+    total = b.add(left, right, 0.3, -5)
+    return b.build(outputs=[conv(total, 1, 8, 4)])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_layers_run_over_their_own_input(tmp_path, toolchain, target):
+    generated = generate_c(_overlapping_layers_graph(), tmp_path / "gen", weight_format="dense", board="cortex-m4")
+    widest = 2 * 9 * 7 * 16
+    # side by side, the 3x3 conv's input and output alone would take twice the widest tensor
+    assert generated.arena_bytes < 2 * widest
+    _assert_bit_exact(generated, target, tmp_path)

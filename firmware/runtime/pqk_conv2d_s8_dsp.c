@@ -10,8 +10,9 @@
  * four columns by group, pixel by pixel: (x0, x2), (x1, x3) of pixel 0, then pixel 1, ... so that
  * SXTB16 of a weight word (w0, w2) and of its byte rotation (w1, w3) meet them in SMLAD. Per four
  * columns and output channel: one weight load, two SXTB16, the block's eight words and eight SMLAD
- * for 16 MACs. For a 1x1, stride-1 convolution with output_c == input_c, output may equal input
- * (in place): a block's inputs are in scratch before its outputs are written.
+ * for 16 MACs. The output may overlap the input (the memory plan places it so, pqk_mcu.codegen.memory
+ * write_lead): a block's inputs are in scratch before its outputs are written, and the blocks run
+ * forward when the output starts at or before the input, backward when after it (memmove's rule).
  */
 #include "pqk_dsp.h"
 
@@ -130,8 +131,11 @@ void pqk_conv2d_s8_dsp(const pqk_conv2d_s8_params_t *params, const int8_t *weigh
     const int mode = pqk_fast_mode(&params->requant);
     int16_t *block = (int16_t *)(void *)scratch;
     int8_t *temp = scratch + PIXELS * ((columns_of(win) + 3) & ~3) * (int32_t)sizeof(int16_t);
-    int32_t first, lane;
-    for (first = 0; first < pixels; first += PIXELS) {
+    const int32_t blocks = (pixels + PIXELS - 1) / PIXELS;
+    const int backward = (uintptr_t)output > (uintptr_t)input;
+    int32_t step, lane;
+    for (step = 0; step < blocks; ++step) {
+        const int32_t first = (backward ? blocks - 1 - step : step) * PIXELS;
         const int32_t count = pixels - first < PIXELS ? pixels - first : PIXELS;
         int8_t *out = output + first * win->output_c;
         for (lane = 0; lane < PIXELS; ++lane) {

@@ -82,6 +82,12 @@ KERNEL_COSTS: dict[str, KernelCost] = {
 }
 
 
+# Kernels that compute output pixels this many at a time, write a block only after reading its inputs
+# and run backward when their output starts after their input: they can run over their own input
+# with the output a little ahead of it or behind it (memory.write_lead).
+ORDERED_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_dsp": 4}
+
+
 @dataclass(frozen=True)
 class Layout:
     """Geometry of a weighted layer as the kernels see it."""
@@ -178,7 +184,11 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
             out.append(("csr", "pqk_conv2d_s8_csr_dsp", 8 * size + _width_padded_bytes(layout), pointwise_same))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         taps = layout.filter_h * layout.filter_w
-        in_place = layout.same_shape and layout.stride_h == layout.stride_w == 1 and layout.dilation_h == 1
+        # The ring of pad_top + 1 input rows keeps every row an output row would overwrite before a later
+        # one reads it, whatever the stride, while no output row is longer than an input row.
+        output_h = (layout.padded_h - (layout.filter_h - 1) * layout.dilation_h - 1) // layout.stride_h + 1
+        output_w = (layout.padded_w - (layout.filter_w - 1) * layout.dilation_w - 1) // layout.stride_w + 1
+        in_place = output_h <= layout.input_h and output_w <= layout.input_w and layout.dilation_h == 1
         if layout.input_c % 4 == 0 and taps <= DEPTHWISE_MAX_TAPS:
             scratch = ((layout.input_c + 3) & ~3) + (layout.pad_top + 1) * layout.input_w * layout.input_c
             out.append(("dense", "pqk_depthwise_conv2d_s8_dsp", scratch, in_place))
@@ -288,6 +298,6 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     return min(choices, key=score)
 
 
-__all__ = ["ADD_KERNEL_COSTS", "KERNEL_COSTS", "AddChoice", "KernelChoice", "KernelCost", "Layout", "Target",
+__all__ = ["ADD_KERNEL_COSTS", "KERNEL_COSTS", "ORDERED_WRITE_BLOCKS", "AddChoice", "KernelChoice", "KernelCost", "Layout", "Target",
            "add_requantization", "average_pool_kernel", "choose_add_kernel", "choose_kernel", "estimate_instructions",
            "fast_requant_bounds_hold", "fast_requant_exact"]

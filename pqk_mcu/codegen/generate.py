@@ -196,7 +196,7 @@ def _memory_request(graph: Graph, layers: list[Layer]) -> MemoryRequest:
         graph_outputs=list(graph.outputs),
         aliases=[(layer.output, layer.alias_of) for layer in layers if layer.alias_of],
         scratch={f"pqk_op{layer.index}_scratch": (layer.index, layer.scratch_bytes) for layer in layers if layer.scratch_bytes},
-        in_place=[(layer.output, layer.in_place_of) for layer in layers if layer.in_place_of],
+        in_place=[(layer.output, layer.in_place_of, layer.in_place_lead) for layer in layers if layer.in_place_of],
     )
 
 

@@ -20,6 +20,7 @@ from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.passes import unary_table
 from pqk_mcu.ir.shapes import conv_output_size, normalized_axes, padding_before
 from pqk_mcu.codegen.cost_model import (
+    ORDERED_WRITE_BLOCKS,
     Layout,
     Target,
     add_requantization,
@@ -29,6 +30,7 @@ from pqk_mcu.codegen.cost_model import (
     fast_requant_bounds_hold,
     fast_requant_exact,
 )
+from pqk_mcu.codegen.memory import write_lead
 from pqk_mcu.codegen.weights import PackedCsr, encode_packed, encode_row_quads
 from pqk_mcu.quant import (
     activation_range,
@@ -101,6 +103,7 @@ class Layer:
     alias_of: str | None = None  # RESHAPE: the input whose bytes the output reuses
     scratch_bytes: int = 0
     in_place_of: str | None = None  # input the kernel may overwrite with its output (memory plan decides)
+    in_place_lead: int = 0  # bytes the output must start before that input (0: at it)
     packed_requant: bool = False  # the weights struct carries the requantization (packed format)
     requant_checked: bool = False  # a *_dsp kernel with channels outside the fast bounds
 
@@ -270,7 +273,10 @@ class Lowering:
         choice = choose_kernel(matrix, dense_kernel, layout, self.weight_format, self.target, fast, packed)
         prefix = self._prefix(layer)
         layer.scratch_bytes = choice.scratch_bytes
-        layer.in_place_of = op.inputs[0] if choice.in_place else None
+        layer.in_place_of = op.inputs[0] if choice.in_place or choice.kernel in ORDERED_WRITE_BLOCKS else None
+        if layer.in_place_of and not choice.in_place:
+            x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+            layer.in_place_lead = write_lead(x.shape, y.shape, layout, ORDERED_WRITE_BLOCKS[choice.kernel])
         layer.kernel = choice.kernel
         layer.weight_format = choice.format
         layer.sparsity = choice.sparsity
@@ -480,6 +486,11 @@ class Lowering:
         choice = choose_add_kernel(size, size // out_shape[3], strides1[3] == strides2[3] == 1,
                                    add_requantization(fast, out_zp, low, high), table_bytes)
         layer.estimated_instructions = choice.estimated_instructions
+        # Both ADD kernels write each element after reading its inputs, in order: the output may
+        # take the place of an input of its own shape.
+        output = self.tensors[op.outputs[0]]
+        layer.in_place_of = next((name for name in op.inputs[:2] if self.tensors[name].shape == output.shape
+                                  and not self.tensors[name].is_constant), None)
         if choice.kernel == "pqk_add_s8":
             fields = self._broadcast_fields(op) + [
                 ("input1_offset", -z1), ("input2_offset", -z2), ("left_shift", p.left_shift),

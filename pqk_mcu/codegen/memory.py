@@ -10,11 +10,17 @@ buffers that live for that op only.
 In place: an op whose kernel can write its output over its input (``in_place`` pairs, e.g. the
 DSP depthwise and pointwise kernels) gets one buffer for both when the input is an arena tensor
 that no later op reads. A chain of such ops then runs in a single buffer instead of ping-pong.
+A pair carries a lead: the output starts that many bytes before the input (0: at the input). A
+kernel that reads its input in order and writes each output pixel only after reading what it
+needs can run over its own input once its output leads far enough (``write_lead``): a 3x3 conv by
+a row of pixels, a 1x1 conv that widens the channels by the growth of the tensor.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 ARENA_ALIGNMENT = 4
 
@@ -45,7 +51,8 @@ class MemoryRequest:
     graph_outputs: list[str]
     aliases: list[tuple[str, str]] = field(default_factory=list)  # (output, input) sharing bytes
     scratch: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (op index, bytes)
-    in_place: list[tuple[str, str]] = field(default_factory=list)  # (output, input) a kernel may overwrite
+    # (output, input, lead): the kernel may write its output starting lead bytes before its input
+    in_place: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -58,27 +65,29 @@ class MemoryPlan:
 
 def plan_memory(request: MemoryRequest) -> MemoryPlan:
     groups = _alias_groups(request)
-    groups, in_place = _in_place_groups(request, groups)
+    buffers, in_place = _in_place_buffers(request, groups)
     placements: dict[str, Placement] = {}
-    arena_groups: list[tuple[str, ...]] = []
-    for members in groups:
-        region_offset = _edge_placement(request, members)
+    arena_buffers: list[dict[str, int]] = []
+    for members in buffers:
+        region_offset = _edge_placement(request, tuple(members))
         if region_offset is None:
-            arena_groups.append(members)
-        else:
+            arena_buffers.append(members)
+        else:  # never merged in place: every member at offset 0
             for name in members:
                 placements[name] = region_offset
 
     lifetimes: list[tuple[tuple[str, ...], int, int, int]] = []  # members, size, first op, last op
-    for members in arena_groups:
+    offset_in_buffer: dict[str, int] = {}
+    for members in arena_buffers:
+        offset_in_buffer.update(members)
         touched = [
             index
             for index in range(len(request.op_inputs))
             if any(name in request.op_inputs[index] or name in request.op_outputs[index] for name in members)
         ]
-        size = max(request.sizes[name] for name in members)
-        lifetimes.append((members, size, min(touched), max(touched)))
+        lifetimes.append((tuple(sorted(members)), _span(request, members), min(touched), max(touched)))
     for name, (index, size) in request.scratch.items():
+        offset_in_buffer[name] = 0
         lifetimes.append(((name,), size, index, index))
 
     placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
@@ -93,7 +102,7 @@ def plan_memory(request: MemoryRequest) -> MemoryPlan:
         placed.append((offset, size, first, last))
         arena_bytes = max(arena_bytes, offset + size)
         for name in members:
-            placements[name] = Placement(REGION_ARENA, offset)
+            placements[name] = Placement(REGION_ARENA, offset + offset_in_buffer[name])
     aliased = frozenset(out for out, source in request.aliases if _same_group(groups, out, source))
     return MemoryPlan(placements=placements, arena_bytes=arena_bytes, aliased=aliased, in_place=in_place)
 
@@ -137,37 +146,88 @@ def _same_group(groups: list[tuple[str, ...]], a: str, b: str) -> bool:
     return any(a in members and b in members for members in groups)
 
 
-def _in_place_groups(
+def _span(request: MemoryRequest, members: dict[str, int]) -> int:
+    return max(offset + request.sizes[name] for name, offset in members.items())
+
+
+def _in_place_buffers(
     request: MemoryRequest, groups: list[tuple[str, ...]]
-) -> tuple[list[tuple[str, ...]], frozenset[str]]:
-    """Merge each in-place output into its input's buffer where that is legal.
+) -> tuple[list[dict[str, int]], frozenset[str]]:
+    """Buffers (member -> offset inside the buffer): the alias groups, each in-place output merged into
+    its input's buffer, lead bytes before the input, where that is legal and saves bytes.
 
     Legal when neither buffer touches a graph edge (the caller's input is read-only, outputs have
-    their own region), the output is no larger than the input's buffer, and the op that writes the
-    output is the last one to touch the input's buffer."""
+    their own region) and the op that writes the output is the last one to touch the input's buffer."""
     edges = set(request.graph_inputs) | set(request.graph_outputs)
-    group_of = {name: members for members in groups for name in members}
+    buffers = [dict.fromkeys(members, 0) for members in groups]
+    owner = {name: index for index, members in enumerate(buffers) for name in members}
     merged: set[str] = set()
 
-    def last_use(members: tuple[str, ...]) -> int:
+    def last_use(members: dict[str, int]) -> int:
         return max(
             index for index in range(len(request.op_inputs))
             if any(name in request.op_inputs[index] or name in request.op_outputs[index] for name in members)
         )
 
-    for output, source in request.in_place:
-        out_group, in_group = group_of[output], group_of[source]
-        if out_group == in_group or edges.intersection(out_group + in_group):
+    for output, source, lead in request.in_place:
+        out_index, in_index = owner[output], owner[source]
+        out_buffer, in_buffer = buffers[out_index], buffers[in_index]
+        if out_index == in_index or edges.intersection(out_buffer) or edges.intersection(in_buffer):
             continue
         writer = min(index for index, names in enumerate(request.op_outputs) if output in names)
-        if last_use(in_group) != writer or any(
-            name in request.op_outputs[index] for index in range(writer) for name in out_group
+        if last_use(in_buffer) != writer or any(
+            name in request.op_outputs[index] for index in range(writer) for name in out_buffer
         ):
             continue
-        if max(request.sizes[n] for n in out_group) > max(request.sizes[n] for n in in_group):
+        shift = out_buffer[output] + lead - in_buffer[source]
+        union = dict(out_buffer) | {name: offset + shift for name, offset in in_buffer.items()}
+        low = min(union.values())
+        union = {name: offset - low for name, offset in union.items()}
+        if _span(request, union) >= _span(request, out_buffer) + _span(request, in_buffer):
             continue
-        union = tuple(sorted(set(out_group) | set(in_group)))
+        buffers[out_index], buffers[in_index] = union, {}
         for name in union:
-            group_of[name] = union
+            owner[name] = out_index
         merged.add(output)
-    return sorted(set(group_of.values())), frozenset(merged)
+    return sorted((members for members in buffers if members), key=lambda m: sorted(m)), frozenset(merged)
+
+
+def write_lead(input_shape, output_shape, window, block: int) -> int:
+    """Where a windowed op's output [batches][h][w][c] may start relative to its input, in bytes before it
+    (negative: after it), so that running over the input loses nothing; the smaller of the two ways.
+
+    The kernel computes ``block`` output pixels at a time and writes a block only after reading its
+    inputs, forward when its output starts at or before its input and backward when after it
+    (memmove's rule). A block's writes may then reach no input byte that a block after it reads.
+    ``window``: filter_h/w, stride_h/w, dilation_h/w, pad_top/left."""
+    batches, input_h, input_w, input_c = input_shape
+    _, output_h, output_w, output_c = output_shape
+
+    def taps_inside(count: int, stride: int, pad: int, dilation: int, taps: int, size: int):
+        """First and last input position each output position reads (-1 for none)."""
+        start = np.arange(count, dtype=np.int64) * stride - pad
+        skipped = np.where(start >= 0, 0, (-start + dilation - 1) // dilation)
+        first = start + skipped * dilation
+        last_tap = np.minimum(taps - 1, (size - 1 - start) // dilation)
+        last = start + last_tap * dilation
+        inside = (skipped <= last_tap) & (first < size)
+        return np.where(inside, first, -1), np.where(inside, last, -1)
+
+    row_first, row_last = taps_inside(output_h, window.stride_h, window.pad_top, window.dilation_h, window.filter_h,
+                                      input_h)
+    col_first, col_last = taps_inside(output_w, window.stride_w, window.pad_left, window.dilation_w, window.filter_w,
+                                      input_w)
+    reads = (row_first[:, None] >= 0) & (col_first[None, :] >= 0)
+    image = np.arange(batches, dtype=np.int64)[:, None, None] * (input_h * input_w * input_c)
+    never = np.iinfo(np.int64).max // 4  # a pixel whose taps all fall in the padding reads nothing
+    first_byte = (image + np.where(reads, (row_first[:, None] * input_w + col_first[None, :]) * input_c, never)).ravel()
+    end_byte = (image + np.where(reads, (row_last[:, None] * input_w + col_last[None, :] + 1) * input_c, -never)).ravel()
+    starts = np.arange(0, first_byte.size, block)
+    ends = np.minimum(starts + block, first_byte.size)
+    # forward: block b writes [start_b, end_b) x output_c; later blocks read from read_from[end_b] on
+    read_from = np.append(np.minimum.accumulate(first_byte[::-1])[::-1], never)
+    forward = _align(max(0, int((ends * output_c - read_from[ends]).max(initial=0))))
+    # backward: later blocks are the earlier pixels, read up to read_to[start_b]
+    read_to = np.concatenate(([-never], np.maximum.accumulate(end_byte)))
+    backward = _align(max(ARENA_ALIGNMENT, int((read_to[starts] - starts * output_c).max(initial=0))))
+    return forward if forward <= backward else -backward
