@@ -131,7 +131,8 @@ def test_single_channel_depthwise_becomes_convolution():
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_single_channel_depthwise_bit_exact(tmp_path, toolchain, target):
-    generated = generate_c(_single_channel_depthwise_graph(), tmp_path / "gen", board="cortex-m4")
+    generated = generate_c(_single_channel_depthwise_graph(), tmp_path / "gen", weight_format="dense",
+                           board="cortex-m4")
     assert {layer.kernel for layer in generated.layers} == {"pqk_conv2d_s8_dsp"}
     _assert_bit_exact(generated, target, tmp_path)
 

@@ -1,16 +1,22 @@
 """Fit ``pqk_mcu.codegen.cost_model.KERNEL_COSTS`` to instruction counts measured under QEMU.
 
-Runs ``pqk_mcu.bench`` with every weight format forced on the DS-CNN at several sparsities, on
-small graphs of other shapes and on the model zoo of tests/fixtures, on cortex-m4 (DSP variants) and cortex-m3 (portable kernels), then
-fits per kernel, by non-negative least squares on relative error, the terms of
-``cost_model.KernelCost``
-and prints the table to paste into cost_model.py with the worst relative error per kernel.
-Run: .venv/bin/python benchmarks/perf/calibrate.py
+Each kernel is fitted on the board whose core it is for (``*_dsp``: cortex-m4, ``*_mve``: cortex-m55,
+the others: cortex-m3), by non-negative least squares on relative error, over the counts of
+``cost_model.COUNTS`` of each layer (``cost_model.layer_counts`` of the weights and layout that the
+lowering records in ``Layer.cost_shape``). It prints
+the table to paste into cost_model.py with the worst relative error per kernel.
+Measurements: the per-layer counts of the committed `make bench` results (zoo.json: the model zoo at
+0-95% sparsity on five cores; results.json: the DS-CNN, also forced dense) and fresh runs of each
+weight format forced on small graphs of other shapes (small layers: per-call costs); with ``--run``
+also on the DS-CNN and the fixtures (slow).
+Run: .venv/bin/python benchmarks/perf/calibrate.py [--run]
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,16 +27,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from dscnn import dscnn_graph  # noqa: E402
+from zoo import zoo_graph  # noqa: E402
 
 from pqk_mcu.bench import bench_graph  # noqa: E402
+from pqk_mcu.codegen.cost_model import COUNTS, KERNEL_COSTS, Target, layer_counts  # noqa: E402
+from pqk_mcu.codegen.lower import lower_graph  # noqa: E402
 from pqk_mcu.frontends.tflite import load_tflite  # noqa: E402
 from pqk_mcu.ir.builder import GraphBuilder  # noqa: E402
+from pqk_mcu.ir.passes import run_pipeline  # noqa: E402
 
 FIXTURES = HERE.parents[1] / "tests" / "fixtures"
 
 
 def _small_graph(sparsity: float, seed: int):
-    """Other shapes than the DS-CNN: channels 8-32, 3x3 and 1x1 convolutions, strides 1 and 2."""
+    """Other shapes than the DS-CNN: channels 8-32, 3x3 and 1x1 convolutions, strides 1 and 2, small layers."""
     rng = np.random.default_rng(seed)
 
     def weights(shape):
@@ -45,64 +55,77 @@ def _small_graph(sparsity: float, seed: int):
     x = b.conv2d(x, weights((32, 1, 1, 24)), 0.003, None, 0.05, -128, activation="RELU")
     x = b.depthwise_conv2d(x, weights((1, 5, 5, 32)), 0.002, None, 0.05, -128, stride=2, activation="RELU")
     x = b.conv2d(x, weights((16, 1, 1, 32)), 0.003, None, 0.05, -128, activation="RELU")
+    x = b.depthwise_conv2d(x, weights((1, 3, 3, 16)), 0.004, None, 0.05, -128, activation="RELU")
     x = b.reshape(x, (1, -1))
     return b.build(outputs=[b.fully_connected(x, weights((10, b.shape(x)[1])), 0.002, None, 0.1, 0)])
 
 
-def measurements():
-    graphs = [(f"dscnn-{s}", dscnn_graph(s)) for s in (0.0, 0.5, 0.8, 0.9, 0.95)]
-    graphs += [(f"small-{s}", _small_graph(s, 1)) for s in (0.0, 0.6, 0.9)]
-    graphs += [(path.stem, load_tflite(path)) for path in sorted(FIXTURES.glob("*.tflite"))]
+def fit_board(kernel: str) -> str:
+    return "cortex-m4" if kernel.endswith("_dsp") else "cortex-m55" if kernel.endswith("_mve") else "cortex-m3"
+
+
+def _rows(graph, board: str, weight_format: str, measured: list[dict]) -> list[tuple[str, dict, int]]:
+    """(kernel, counts, measured instructions) of the weighted layers whose kernel is fitted on ``board``."""
+    layers, _ = lower_graph(run_pipeline(graph), weight_format, Target.from_board(board))
     rows = []
-    for board in ("cortex-m4", "cortex-m3"):
+    for layer, result in zip(layers, measured):
+        kernel = result["kernel"]
+        if layer.cost_shape is not None and kernel in KERNEL_COSTS and fit_board(kernel) == board:
+            counts = layer_counts(*layer.cost_shape, result["format"] == "csr", KERNEL_COSTS[kernel].block)
+            rows.append((kernel, counts, result["instructions"]))
+    return rows
+
+
+def committed_measurements():
+    rows = []
+    for run in json.loads((HERE / "zoo.json").read_text())["runs"]:
+        rows += _rows(zoo_graph(run["model"], run["sparsity"]), run["board"], run["format"], run["layers"])
+    dscnn = json.loads((HERE / "results.json").read_text())
+    for run in dscnn["runs"]:
+        rows += _rows(dscnn_graph(run["sparsity"], seed=dscnn["seed"]), run["board"], run["format"], run["layers"])
+    return rows
+
+
+def fresh_measurements(graphs):
+    rows = []
+    for board in ("cortex-m4", "cortex-m3", "cortex-m55"):
         for name, graph in graphs:
             for weight_format in ("dense", "csr"):
                 result = bench_graph(graph, board, weight_format, model_name=name)
                 assert result.bit_exact, (name, board, weight_format)
-                for layer, op in zip(result.layers, _weighted_shapes(graph)):
-                    if layer["estimated_instructions"] and op is not None:
-                        rows.append((layer["kernel"], layer, op))
-                print(f"{name} {board} {weight_format}: {result.instructions:,}", flush=True)
+                rows += _rows(graph, board, weight_format, result.layers)
+                print(f"{name} {board} {weight_format}: {result.instructions:,}", file=sys.stderr, flush=True)
     return rows
 
 
-def _weighted_shapes(graph):
-    """Per op: (stored weights per row, rows, positions) for weighted ops, else None."""
-    from pqk_mcu.ir.passes import run_pipeline
+def small_graphs():
+    return [(f"small-{s}", _small_graph(s, 1)) for s in (0.0, 0.6, 0.9)]
 
-    core = run_pipeline(graph)
-    shapes = []
-    for op in core.ops:
-        if op.kind not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-            shapes.append(None)
-            continue
-        w = core.tensor(op.inputs[1]).data
-        out = core.tensor(op.outputs[0])
-        rows = w.shape[-1] if op.kind == "DEPTHWISE_CONV_2D" else w.shape[0]
-        positions = out.size // rows
-        taps = w.shape[1] * w.shape[2] if op.kind != "FULLY_CONNECTED" else 1
-        columns = w.size // rows
-        shapes.append((w, rows, positions, columns, taps))
-    return shapes
+
+def more_graphs():
+    return ([(f"dscnn-{s}", dscnn_graph(s)) for s in (0.0, 0.5, 0.8, 0.9, 0.95)]
+            + [(path.stem, load_tflite(path)) for path in sorted(FIXTURES.glob("*.tflite"))])
 
 
 def fit(rows):
-    by_kernel = defaultdict(list)
-    for kernel, layer, (w, rows_, positions, columns, taps) in rows:
-        stored = np.count_nonzero(w) if "csr" in kernel else w.size
-        features = [stored * positions, rows_ * positions, taps * rows_ * positions, columns * positions, positions, 1.0]
-        by_kernel[kernel].append((features, layer["instructions"]))
+    by_kernel = defaultdict(dict)
+    for kernel, counts, instructions in rows:  # identical layers measured twice count once
+        by_kernel[kernel][tuple(counts[name] for name in COUNTS)] = instructions
     for kernel in sorted(by_kernel):
-        features = np.array([f for f, _ in by_kernel[kernel]], dtype=float)
-        target = np.array([t for _, t in by_kernel[kernel]], dtype=float)
+        features = np.array(list(by_kernel[kernel]), dtype=float)
+        target = np.array(list(by_kernel[kernel].values()), dtype=float)
         weights = 1.0 / target  # relative error
         coefficients, _ = nnls(features * weights[:, None], target * weights)
         estimate = features @ coefficients
         worst = np.max(np.abs(estimate - target) / target)
-        names = ("per_mac", "per_output", "per_tap_output", "per_column", "per_position", "per_call")
-        terms = ", ".join(f"{name}={round(float(c), 2)}" for name, c in zip(names, coefficients))
-        print(f'    "{kernel}": KernelCost({terms}),  # worst error {worst:.0%}, n={len(target)}')
+        terms = [f"per_{name}={round(float(c), 2)}" for index, (name, c) in enumerate(zip(COUNTS, coefficients))
+                 if index < 6 or round(float(c), 2)]
+        if KERNEL_COSTS[kernel].block != 1:
+            terms.append(f"block={KERNEL_COSTS[kernel].block}")
+        lines = textwrap.wrap(", ".join(terms) + "),", width=112, initial_indent=" " * 8, subsequent_indent=" " * 8)
+        print(f'    "{kernel}": KernelCost(  # worst error {worst:.0%}, n={len(target)}', *lines, sep="\n")
 
 
 if __name__ == "__main__":
-    fit(measurements())
+    graphs = small_graphs() + (more_graphs() if sys.argv[1:] == ["--run"] else [])
+    fit(committed_measurements() + fresh_measurements(graphs))

@@ -49,12 +49,20 @@ class Target:
 
 @dataclass(frozen=True)
 class KernelCost:
-    """instructions = per_mac * stored_weights * positions + per_output * rows * positions
-    + per_tap_output * taps * rows * positions + per_column * columns * positions
-    + per_position * positions + per_call.
+    """instructions = the sum over ``COUNTS`` of ``per_<count>`` times that count of the layer
+    (``layer_counts``): each term is a loop of the kernel that runs that many times.
 
-    Stored weights: all for dense, the nonzeros for CSR; rows: output channels; columns: the
-    matrix width (im2col row length); taps: filter_h * filter_w; positions: output pixels."""
+    mac: stored weights (all for dense, the nonzeros for CSR) x positions; output: rows (output
+    channels) x positions; tap_output: filter taps x rows x positions; column: matrix width (im2col
+    row length) x positions; position: output pixels (FC: batches); call: 1; group_output: column
+    groups of four x rows x positions; im2col_row / im2col_byte: filter rows / matrix width per
+    position of filters larger than one tap (the gathered rows); tapped_output / empty_output /
+    single_output / multi_output: outputs of rows with some / no / one / several nonzeros; row: rows;
+    tail_output: outputs of rows whose width is not a multiple of four; multi_padded: padded plane
+    bytes x rows with several nonzeros; tapped_row / single_row: rows with some / one nonzero;
+    tapped_line: output lines (batches x output rows) x rows with a nonzero; padded_call: padded
+    plane bytes. ``block``: the kernel computes this many positions together, so the per-output
+    terms count positions rounded up to it."""
 
     per_mac: float
     per_output: float
@@ -62,23 +70,70 @@ class KernelCost:
     per_column: float
     per_position: float
     per_call: float
+    per_group_output: float = 0.0
+    per_im2col_row: float = 0.0
+    per_im2col_byte: float = 0.0
+    per_tapped_output: float = 0.0
+    per_row: float = 0.0
+    per_tail_output: float = 0.0
+    per_empty_output: float = 0.0
+    per_single_output: float = 0.0
+    per_multi_output: float = 0.0
+    per_multi_padded: float = 0.0
+    per_tapped_row: float = 0.0
+    per_single_row: float = 0.0
+    per_tapped_line: float = 0.0
+    per_padded_call: float = 0.0
+    block: int = 1
 
 
-# Fitted by benchmarks/perf/calibrate.py to QEMU counts (cortex-m4 for *_dsp, cortex-m3 for the
-# portable kernels) of the DS-CNN at 0-95% sparsity and of a graph with other shapes.
+COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
+          "tapped_output", "row", "tail_output", "empty_output", "single_output", "multi_output", "multi_padded",
+          "tapped_row", "single_row", "tapped_line", "padded_call")
+
+
+# Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
+# the DS-CNN at 0-95% sparsity; cortex-m4 for *_dsp, cortex-m3 for the portable kernels).
 KERNEL_COSTS: dict[str, KernelCost] = {
-    # per_mac, per_output, per_tap_output, per_column, per_position, per_call; fit error, layers
-    "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.58, 0.0, 0.0),  # worst error 1%, n=34
-    "pqk_conv2d_s8_csr": KernelCost(31.49, 59.47, 6.1, 7.57, 0.0, 0.0),  # worst error 12%, n=37
-    "pqk_conv2d_s8_csr_dsp": KernelCost(2.33, 0.53, 0.11, 5.86, 91.99, 0.0),  # worst error 15%, n=31
-    "pqk_conv2d_s8_dsp": KernelCost(1.14, 11.75, 0.3, 7.24, 0.0, 0.0),  # worst error 4%, n=34
-    "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.55, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=26
-    "pqk_depthwise_conv2d_s8_csr": KernelCost(27.94, 67.74, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=29
-    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(10.24, 0.0, 0.0, 0.0, 0.0, 3986.34),  # worst error 10%, n=23
-    "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.16, 25.22, 0.0, 34.67, 0.0, 0.0),  # worst error 0%, n=26
-    "pqk_fully_connected_s8": KernelCost(5.0, 62.66, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=16
-    "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 74.64, 0.0, 0.0, 0.0),  # worst error 1%, n=16
-    "pqk_fully_connected_s8_dsp": KernelCost(1.51, 38.73, 0.0, 0.0, 184.73, 0.0),  # worst error 9%, n=15 (zoo)
+    # fitted terms (the rest 0); worst relative error and layers fitted
+    "pqk_conv2d_s8": KernelCost(  # worst error 3%, n=27
+        per_mac=2.82, per_output=0.0, per_tap_output=28.84, per_column=0.0, per_position=0.0, per_call=77.03,
+        per_group_output=8.61, per_im2col_byte=0.87, per_tail_output=15.92, per_single_output=125.44,
+        per_multi_output=84.66, per_multi_padded=0.36, per_tapped_line=6.44),
+    "pqk_conv2d_s8_csr": KernelCost(  # worst error 11%, n=34
+        per_mac=30.94, per_output=58.2, per_tap_output=6.01, per_column=3.53, per_position=0.0, per_call=0.0,
+        per_group_output=0.33, per_empty_output=8.26, per_single_output=0.99, per_multi_padded=5.01),
+    "pqk_conv2d_s8_csr_dsp": KernelCost(  # worst error 15%, n=55
+        per_mac=2.35, per_output=4.42, per_tap_output=0.0, per_column=0.89, per_position=0.0, per_call=592.59,
+        per_group_output=0.07, per_empty_output=2.95, per_single_output=0.97, per_multi_padded=0.06,
+        per_tapped_row=61.13, per_single_row=12.71, per_padded_call=43.79),
+    "pqk_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=53
+        per_mac=0.22, per_output=6.73, per_tap_output=0.0, per_column=2.06, per_position=86.98, per_call=0.0,
+        per_group_output=3.6, per_im2col_row=39.48, per_im2col_byte=4.32, per_tapped_output=8.04,
+        per_tail_output=10.36, per_empty_output=8.63, per_single_output=0.53, per_multi_padded=0.26,
+        per_tapped_row=9.03, block=4),
+    "pqk_depthwise_conv2d_s8": KernelCost(  # worst error 6%, n=17
+        per_mac=20.97, per_output=66.9, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_empty_output=70.94, per_multi_output=46.81, per_multi_padded=0.37, per_padded_call=7.36),
+    "pqk_depthwise_conv2d_s8_csr": KernelCost(  # worst error 6%, n=23
+        per_mac=27.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=27.99, per_call=0.0,
+        per_tapped_output=9.73, per_tail_output=55.96, per_single_output=5.47),
+    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(  # worst error 18%, n=61
+        per_mac=7.94, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=125.39,
+        per_row=85.31, per_multi_padded=5.13, per_tapped_row=99.86, per_single_row=119.95,
+        per_padded_call=4.49),
+    "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 2%, n=32
+        per_mac=3.23, per_output=23.31, per_tap_output=0.0, per_column=35.27, per_position=0.0, per_call=95.91,
+        per_empty_output=0.64, per_single_output=0.31, per_single_row=5.48, per_tapped_line=3.01),
+    "pqk_fully_connected_s8": KernelCost(  # worst error 1%, n=13
+        per_mac=5.0, per_output=59.3, per_tap_output=0.0, per_column=0.0, per_position=32.24, per_call=0.0,
+        per_empty_output=0.5, per_multi_output=0.45),
+    "pqk_fully_connected_s8_csr": KernelCost(  # worst error 2%, n=19
+        per_mac=6.0, per_output=0.0, per_tap_output=61.32, per_column=0.0, per_position=39.67, per_call=0.0,
+        per_group_output=0.01, per_empty_output=13.77, per_multi_output=9.55),
+    "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 13%, n=22
+        per_mac=1.53, per_output=39.72, per_tap_output=0.0, per_column=0.06, per_position=0.0, per_call=114.08,
+        per_tail_output=3.48, per_empty_output=0.4, per_single_output=0.36),
 }
 
 
@@ -128,14 +183,42 @@ class KernelChoice:
     requant_checked: bool = False  # a *_dsp kernel outside pqk_dsp.h's fast bounds (requant.checked)
 
 
-def estimate_instructions(kernel: str, stored_weights: int, rows: int, positions: int, columns: int,
-                          taps: int) -> int:
+def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int = 1) -> dict[str, int]:
+    """The counts of ``KernelCost`` for ``matrix`` [rows][cols] run as ``layout`` by a kernel that stores
+    the nonzeros only (``sparse``) and computes ``block`` positions together."""
+    rows, columns = matrix.shape
+    per_row = np.count_nonzero(matrix, axis=1)
+    stored = int(per_row.sum()) if sparse else int(matrix.size)
+    taps = layout.filter_h * layout.filter_w
+    positions = layout.positions
+    blocked = -(-positions // block) * block
+    gathered = taps > 1
+    output_h, _ = _output_size(layout)
+    padded = layout.batches * layout.padded_h * layout.padded_w
+    tapped, single = int(np.count_nonzero(per_row)), int(np.count_nonzero(per_row == 1))
+    return {
+        "mac": stored * positions, "output": rows * blocked, "tap_output": taps * rows * positions,
+        "column": columns * blocked, "position": blocked, "call": 1, "group_output": -(-columns // 4) * rows * blocked,
+        "im2col_row": gathered * layout.filter_h * blocked, "im2col_byte": gathered * columns * blocked,
+        "tapped_output": tapped * positions, "row": rows, "tail_output": (columns % 4 != 0) * rows * blocked,
+        "empty_output": (rows - tapped) * blocked, "single_output": single * blocked,
+        "multi_output": (tapped - single) * blocked,
+        "multi_padded": (tapped - single) * padded, "tapped_row": tapped, "single_row": single, "tapped_line": tapped * layout.batches * output_h,
+        "padded_call": padded,
+    }
+
+
+def estimate_instructions(kernel: str, matrix: np.ndarray, layout: "Layout", sparse: bool) -> int:
     cost = KERNEL_COSTS[kernel]
-    return int(round(
-        cost.per_mac * stored_weights * positions + cost.per_output * rows * positions
-        + cost.per_tap_output * taps * rows * positions + cost.per_column * columns * positions
-        + cost.per_position * positions + cost.per_call
-    ))
+    counts = layer_counts(matrix, layout, sparse, cost.block)
+    return int(round(sum(getattr(cost, "per_" + name) * counts[name] for name in COUNTS)))
+
+
+def _output_size(layout: "Layout") -> tuple[int, int]:
+    """Output height and width of a windowed layer (from the span of its windows)."""
+    output_h = (layout.padded_h - (layout.filter_h - 1) * layout.dilation_h - 1) // layout.stride_h + 1
+    output_w = (layout.padded_w - (layout.filter_w - 1) * layout.dilation_w - 1) // layout.stride_w + 1
+    return output_h, output_w
 
 
 def fast_requant_bounds_hold(acc_bound, multiplier, shift) -> bool:
@@ -186,8 +269,7 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
         taps = layout.filter_h * layout.filter_w
         # The ring of pad_top + 1 input rows keeps every row an output row would overwrite before a later
         # one reads it, whatever the stride, while no output row is longer than an input row.
-        output_h = (layout.padded_h - (layout.filter_h - 1) * layout.dilation_h - 1) // layout.stride_h + 1
-        output_w = (layout.padded_w - (layout.filter_w - 1) * layout.dilation_w - 1) // layout.stride_w + 1
+        output_h, output_w = _output_size(layout)
         in_place = output_h <= layout.input_h and output_w <= layout.input_w and layout.dilation_h == 1
         if layout.input_c % 4 == 0 and taps <= DEPTHWISE_MAX_TAPS:
             scratch = ((layout.input_c + 3) & ~3) + (layout.pad_top + 1) * layout.input_w * layout.input_c
@@ -279,9 +361,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
         packed_choice = packed if sparse and kernel.endswith("_dsp") else None
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
-            estimated_instructions=estimate_instructions(kernel, nonzeros if sparse else int(matrix.size), rows,
-                                                         layout.positions, matrix.shape[1],
-                                                         layout.filter_h * layout.filter_w),
+            estimated_instructions=estimate_instructions(kernel, matrix, layout, sparse),
             weight_bytes=(packed_choice.value_bytes if packed_choice
                           else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix)),
             index_bytes=packed_choice.index_bytes if packed_choice else (csr.index_bytes if sparse else 0),
@@ -298,6 +378,6 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     return min(choices, key=score)
 
 
-__all__ = ["ADD_KERNEL_COSTS", "KERNEL_COSTS", "ORDERED_WRITE_BLOCKS", "AddChoice", "KernelChoice", "KernelCost", "Layout", "Target",
-           "add_requantization", "average_pool_kernel", "choose_add_kernel", "choose_kernel", "estimate_instructions",
+__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "ORDERED_WRITE_BLOCKS", "AddChoice", "KernelChoice", "KernelCost", "Layout", "Target",
+           "add_requantization", "average_pool_kernel", "choose_add_kernel", "choose_kernel", "estimate_instructions", "layer_counts",
            "fast_requant_bounds_hold", "fast_requant_exact"]

@@ -104,6 +104,7 @@ class Layer:
     scratch_bytes: int = 0
     in_place_of: str | None = None  # input the kernel may overwrite with its output (memory plan decides)
     in_place_lead: int = 0  # bytes the output must start before that input (0: at it)
+    cost_shape: tuple[np.ndarray, Layout] | None = None  # weight matrix and layout the cost model saw
     packed_requant: bool = False  # the weights struct carries the requantization (packed format)
     requant_checked: bool = False  # a *_dsp kernel with channels outside the fast bounds
 
@@ -282,6 +283,7 @@ class Lowering:
         layer.sparsity = choice.sparsity
         layer.estimated_instructions = choice.estimated_instructions
         layer.requant_checked = choice.requant_checked
+        layer.cost_shape = (matrix, layout)
         layer.macs = positions * int(matrix.size)
         if choice.packed is not None:
             return self._packed_weights(layer, choice.packed)
