@@ -17,7 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pqk_mcu.codegen.weights import WEIGHT_FORMATS, CsrMatrix, PackedCsr, encode_csr, encode_row_quads
+from pqk_mcu.codegen.weights import (
+    WEIGHT_FORMATS,
+    CsrMatrix,
+    PackedCsr,
+    channel_pair_lanes_fit,
+    encode_channel_pairs,
+    encode_channel_quads,
+    encode_csr,
+    encode_row_quads,
+)
 from pqk_mcu.errors import PqkError
 
 # One flash byte is worth this many instructions per inference when candidates are compared.
@@ -25,7 +34,7 @@ INSTRUCTIONS_PER_BYTE = 1.0
 # pqk_dsp.h fast requantization: exact for |accumulator| < 2^30 and shift in [-23, -1].
 FAST_REQUANT_ACC_LIMIT = 1 << 30
 FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
-DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp kernels
+DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp and *_mla kernels
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 
 
@@ -72,10 +81,12 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_conv2d_s8_csr": KernelCost(31.49, 59.47, 6.1, 7.57, 0.0, 0.0),  # worst error 12%, n=37
     "pqk_conv2d_s8_csr_dsp": KernelCost(2.33, 0.53, 0.11, 5.86, 91.99, 0.0),  # worst error 15%, n=31
     "pqk_conv2d_s8_dsp": KernelCost(1.14, 11.75, 0.3, 7.24, 0.0, 0.0),  # worst error 4%, n=34
+    "pqk_conv2d_s8_smlal": KernelCost(0.9, 14.0, 0.0, 3.0, 0.0, 0.0),  # not fitted yet
     "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.55, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=26
     "pqk_depthwise_conv2d_s8_csr": KernelCost(27.94, 67.74, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=29
     "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(10.24, 0.0, 0.0, 0.0, 0.0, 3986.34),  # worst error 10%, n=23
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.16, 25.22, 0.0, 34.67, 0.0, 0.0),  # worst error 0%, n=26
+    "pqk_depthwise_conv2d_s8_mla": KernelCost(3.5, 20.0, 0.0, 30.0, 0.0, 0.0),  # not fitted yet
     "pqk_fully_connected_s8": KernelCost(5.0, 62.66, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=16
     "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 74.64, 0.0, 0.0, 0.0),  # worst error 1%, n=16
     "pqk_fully_connected_s8_dsp": KernelCost(1.51, 38.73, 0.0, 0.0, 184.73, 0.0),  # worst error 9%, n=15 (zoo)
@@ -119,7 +130,7 @@ class KernelChoice:
     packed: PackedCsr | None = None  # the *_csr_dsp kernels' format (csr then None)
     scratch_bytes: int = 0  # the kernel's _buffer_size(); 0 = no scratch argument
     in_place: bool = False  # output may be placed over the input
-    requant_checked: bool = False  # a *_dsp kernel outside pqk_dsp.h's fast bounds (requant.checked)
+    requant_checked: bool = False  # a *_dsp / *_smlal kernel outside pqk_dsp.h's fast bounds (requant.checked)
 
 
 def estimate_instructions(kernel: str, stored_weights: int, rows: int, positions: int, columns: int,
@@ -188,10 +199,40 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
     return out
 
 
+# Kernels for cores without the DSP extension that take pqk_dsp.h's fast requantization (requant.checked
+# where a channel is outside its bounds, as the *_dsp kernels).
+MLA_FAST_REQUANT_KERNELS = frozenset({"pqk_conv2d_s8_smlal", "pqk_depthwise_conv2d_s8_mla"})
+
+
+def _mla_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, int, bool]]:
+    """(format, kernel, scratch bytes, in place) of the variants for cores without the DSP extension that
+    can run this layer: the *_smlal kernels where the channel pairs' lanes hold every sum, the depthwise
+    *_mla kernel for depth multiplier 1 and at most 64 taps."""
+    out: list[tuple[str, str, int, bool]] = []
+    if layout.kind == "CONV_2D" and channel_pair_lanes_fit(matrix):
+        pointwise = layout.filter_h == layout.filter_w == 1
+        columns = layout.filter_h * layout.filter_w * layout.input_c
+        # mirrors pqk_conv2d_s8_smlal_buffer_size(): two pixels of int32 columns (+ an im2col row)
+        scratch = 2 * 4 * ((columns + 3) & ~3) + (0 if pointwise else columns)
+        in_place = layout.same_shape and pointwise and layout.stride_h == layout.stride_w == 1
+        out.append(("dense", "pqk_conv2d_s8_smlal", scratch, in_place))
+    elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
+        if layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS:
+            # mirrors pqk_depthwise_conv2d_s8_mla_buffer_size(): a padding row and the in-place ring
+            scratch = ((layout.input_c + 3) & ~3) + (layout.pad_top + 1) * layout.input_w * layout.input_c
+            in_place = layout.same_shape and layout.stride_h == layout.stride_w == 1 and layout.dilation_h == 1
+            out.append(("dense", "pqk_depthwise_conv2d_s8_mla", scratch, in_place))
+    return out
+
+
 def _dense_bytes(kernel: str, matrix: np.ndarray) -> int:
-    """Flash bytes of the dense weights as ``kernel`` stores them (row quads are zero-padded)."""
+    """Flash bytes of the dense weights as ``kernel`` stores them (row quads and channel pairs are zero-padded)."""
     if kernel == "pqk_fully_connected_s8_dsp":
         return encode_row_quads(matrix).size
+    if kernel == "pqk_conv2d_s8_smlal":
+        return encode_channel_pairs(matrix).nbytes
+    if kernel == "pqk_depthwise_conv2d_s8_mla":
+        return encode_channel_quads(matrix).nbytes
     return int(matrix.size)
 
 
@@ -261,6 +302,8 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
     if target.has_dsp:
         candidates += _dsp_candidates(layout, packed)
+    else:
+        candidates += _mla_candidates(layout, matrix)
     choices = []
     for storage, kernel, scratch, in_place in candidates:
         if weight_format != "auto" and storage != weight_format:
@@ -278,7 +321,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
             csr=csr if sparse and packed_choice is None else None,
             requant_bytes=packed_choice.requant_bytes if packed_choice else REQUANT_BYTES_PER_ROW * rows,
             packed=packed_choice, scratch_bytes=scratch, in_place=in_place,
-            requant_checked=kernel.endswith("_dsp") and not fast_requant,
+            requant_checked=(kernel.endswith("_dsp") or kernel in MLA_FAST_REQUANT_KERNELS) and not fast_requant,
         ))
 
     def score(choice: KernelChoice) -> tuple[float, str]:
@@ -288,6 +331,6 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     return min(choices, key=score)
 
 
-__all__ = ["ADD_KERNEL_COSTS", "KERNEL_COSTS", "AddChoice", "KernelChoice", "KernelCost", "Layout", "Target",
+__all__ = ["ADD_KERNEL_COSTS", "KERNEL_COSTS", "MLA_FAST_REQUANT_KERNELS", "AddChoice", "KernelChoice", "KernelCost", "Layout", "Target",
            "add_requantization", "average_pool_kernel", "choose_add_kernel", "choose_kernel", "estimate_instructions",
            "fast_requant_bounds_hold", "fast_requant_exact"]

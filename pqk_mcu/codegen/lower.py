@@ -29,7 +29,13 @@ from pqk_mcu.codegen.cost_model import (
     fast_requant_bounds_hold,
     fast_requant_exact,
 )
-from pqk_mcu.codegen.weights import PackedCsr, encode_packed, encode_row_quads
+from pqk_mcu.codegen.weights import (
+    PackedCsr,
+    encode_channel_pairs,
+    encode_channel_quads,
+    encode_packed,
+    encode_row_quads,
+)
 from pqk_mcu.quant import (
     activation_range,
     add_input_table,
@@ -102,7 +108,7 @@ class Layer:
     scratch_bytes: int = 0
     in_place_of: str | None = None  # input the kernel may overwrite with its output (memory plan decides)
     packed_requant: bool = False  # the weights struct carries the requantization (packed format)
-    requant_checked: bool = False  # a *_dsp kernel with channels outside the fast bounds
+    requant_checked: bool = False  # a *_dsp / *_smlal kernel with channels outside the fast bounds
 
 
 class SymbolTable:
@@ -281,6 +287,10 @@ class Lowering:
             return self._packed_weights(layer, choice.packed)
         if choice.kernel == "pqk_fully_connected_s8_dsp":
             dense_values = encode_row_quads(matrix)
+        widened = {"pqk_conv2d_s8_smlal": encode_channel_pairs, "pqk_depthwise_conv2d_s8_mla": encode_channel_quads}
+        if choice.kernel in widened:
+            return self.symbols.array(f"{prefix}_weights", "int32_t", widened[choice.kernel](matrix), "weights",
+                                      exported=True)
         if choice.csr is None:
             return self.symbols.array(f"{prefix}_weights", "int8_t", dense_values, "weights", exported=True)
         csr = choice.csr
