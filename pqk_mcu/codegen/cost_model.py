@@ -3,9 +3,10 @@
 A weighted layer (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) has candidate kernels: the portable
 dense and CSR kernels everywhere, and on cores with the DSP extension (``Target.has_dsp``) the
 ``*_dsp`` variants of ``firmware/runtime`` when the layer meets their conditions (geometry, index
-widths, and the bounds under which ``pqk_dsp.h``'s fast requantization is exact). Each candidate
+widths, and the bounds under which ``pqk_dsp.h``'s fast requantization is exact); on Thumb-2 cores
+without it (cortex-m3) the ``*_smlal`` / ``*_mla`` variants under their conditions. Each candidate
 gets an instruction estimate from ``KERNEL_COSTS`` (fitted to instruction counts measured under QEMU
-on cortex-m4, see ``benchmarks/perf``) and its flash bytes; the lowest
+on cortex-m4, cortex-m3 for the portable and non-DSP kernels, see ``benchmarks/perf``) and its flash bytes; the lowest
 ``instructions + INSTRUCTIONS_PER_BYTE * bytes`` wins. ``--format dense|csr`` restricts the candidates
 to that storage format. The choice is data (kernel name, scratch bytes, in-place flag) that the
 lowering puts into the render context; templates never decide.
@@ -37,12 +38,17 @@ FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
 DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp and *_mla kernels
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 
+BASELINE_CORES = ("cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m23")  # Thumb without Thumb-2
+
 
 @dataclass(frozen=True)
 class Target:
     """What the cost model needs to know about the core."""
 
     has_dsp: bool = False
+    # Thumb-2 (ARMv7-M, ARMv8-M mainline): SMLAL, LDM, SXTB with rotation; without the DSP extension the
+    # *_smlal / *_mla variants are candidates. False: portable C for any compiler (no board).
+    thumb2: bool = False
 
     @classmethod
     def from_board(cls, board) -> "Target":
@@ -53,7 +59,7 @@ class Target:
             from pqk_mcu.boards import load_board
 
             board = load_board(board)
-        return cls(has_dsp=bool(board.has_dsp))
+        return cls(has_dsp=bool(board.has_dsp), thumb2=board.cpu not in BASELINE_CORES)
 
 
 @dataclass(frozen=True)
@@ -302,7 +308,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
     if target.has_dsp:
         candidates += _dsp_candidates(layout, packed)
-    else:
+    elif target.thumb2:
         candidates += _mla_candidates(layout, matrix)
     choices = []
     for storage, kernel, scratch, in_place in candidates:
