@@ -1,7 +1,7 @@
 """Fit ``pqk_mcu.codegen.cost_model.KERNEL_COSTS`` to instruction counts measured under QEMU.
 
 Runs ``pqk_mcu.bench`` with every weight format forced on the DS-CNN at several sparsities, on
-small graphs of other shapes and on the model zoo of tests/fixtures, on cortex-m4 (DSP variants) and cortex-m3 (portable kernels), then
+small graphs of other shapes and on the model zoo of tests/fixtures, on cortex-m4 (DSP variants) and cortex-m3 (portable kernels and the *_smlal / *_mla variants), then
 fits per kernel, by non-negative least squares on relative error, the terms of
 ``cost_model.KernelCost``
 and prints the table to paste into cost_model.py with the worst relative error per kernel.

@@ -80,19 +80,20 @@ class KernelCost:
 
 
 # Fitted by benchmarks/perf/calibrate.py to QEMU counts (cortex-m4 for *_dsp, cortex-m3 for the
-# portable kernels) of the DS-CNN at 0-95% sparsity and of a graph with other shapes.
+# portable, *_smlal and *_mla kernels) of the DS-CNN at 0-95% sparsity and of a graph with other shapes.
 KERNEL_COSTS: dict[str, KernelCost] = {
     # per_mac, per_output, per_tap_output, per_column, per_position, per_call; fit error, layers
     "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.58, 0.0, 0.0),  # worst error 1%, n=34
     "pqk_conv2d_s8_csr": KernelCost(31.49, 59.47, 6.1, 7.57, 0.0, 0.0),  # worst error 12%, n=37
     "pqk_conv2d_s8_csr_dsp": KernelCost(2.33, 0.53, 0.11, 5.86, 91.99, 0.0),  # worst error 15%, n=31
     "pqk_conv2d_s8_dsp": KernelCost(1.14, 11.75, 0.3, 7.24, 0.0, 0.0),  # worst error 4%, n=34
-    "pqk_conv2d_s8_smlal": KernelCost(0.9, 14.0, 0.0, 3.0, 0.0, 0.0),  # not fitted yet
+    # cortex-m3, the zoo's and DS-CNN's layers (worst: a 12-pixel 1x1 layer of calibrate.py's small graph)
+    "pqk_conv2d_s8_smlal": KernelCost(0.92, 21.36, 0.37, 9.23, 263.31, 515.56),  # worst error 18%, n=38
     "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.55, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=26
     "pqk_depthwise_conv2d_s8_csr": KernelCost(27.94, 67.74, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=29
     "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(10.24, 0.0, 0.0, 0.0, 0.0, 3986.34),  # worst error 10%, n=23
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.16, 25.22, 0.0, 34.67, 0.0, 0.0),  # worst error 0%, n=26
-    "pqk_depthwise_conv2d_s8_mla": KernelCost(3.5, 20.0, 0.0, 30.0, 0.0, 0.0),  # not fitted yet
+    "pqk_depthwise_conv2d_s8_mla": KernelCost(2.63, 37.6, 0.0, 36.56, 0.0, 0.0),  # worst error 2%, n=23 (cortex-m3)
     "pqk_fully_connected_s8": KernelCost(5.0, 62.66, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=16
     "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 74.64, 0.0, 0.0, 0.0),  # worst error 1%, n=16
     "pqk_fully_connected_s8_dsp": KernelCost(1.51, 38.73, 0.0, 0.0, 184.73, 0.0),  # worst error 9%, n=15 (zoo)
