@@ -241,5 +241,7 @@ void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int
 
 /* Optimized variants for cores with the DSP extension (same results, extra scratch argument). */
 #include "pqk_runtime_dsp.h"
+/* Variants for cores without it (two channels per SMLAL, MLA; same results). */
+#include "pqk_runtime_mla.h"
 
 #endif /* PQK_RUNTIME_H */

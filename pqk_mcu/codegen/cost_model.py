@@ -3,9 +3,10 @@
 A weighted layer (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) has candidate kernels: the portable
 dense and CSR kernels everywhere, and on cores with the DSP extension (``Target.has_dsp``) the
 ``*_dsp`` variants of ``firmware/runtime`` when the layer meets their conditions (geometry, index
-widths, and the bounds under which ``pqk_dsp.h``'s fast requantization is exact). Each candidate
+widths, and the bounds under which ``pqk_dsp.h``'s fast requantization is exact); on Thumb-2 cores
+without it (cortex-m3) the ``*_smlal`` / ``*_mla`` variants under their conditions. Each candidate
 gets an instruction estimate from ``KERNEL_COSTS`` (fitted to instruction counts measured under QEMU
-on cortex-m4, see ``benchmarks/perf``) and its flash bytes; the lowest
+on cortex-m4, cortex-m3 for the portable and non-DSP kernels, see ``benchmarks/perf``) and its flash bytes; the lowest
 ``instructions + INSTRUCTIONS_PER_BYTE * bytes`` wins. ``--format dense|csr`` restricts the candidates
 to that storage format. The choice is data (kernel name, scratch bytes, in-place flag) that the
 lowering puts into the render context; templates never decide.
@@ -17,7 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pqk_mcu.codegen.weights import WEIGHT_FORMATS, CsrMatrix, PackedCsr, encode_csr, encode_row_quads
+from pqk_mcu.codegen.weights import (
+    WEIGHT_FORMATS,
+    CsrMatrix,
+    PackedCsr,
+    channel_pair_lanes_fit,
+    encode_channel_pairs,
+    encode_channel_quads,
+    encode_csr,
+    encode_row_quads,
+)
 from pqk_mcu.errors import PqkError
 
 # One flash byte is worth this many instructions per inference when candidates are compared.
@@ -25,8 +35,10 @@ INSTRUCTIONS_PER_BYTE = 1.0
 # pqk_dsp.h fast requantization: exact for |accumulator| < 2^30 and shift in [-23, -1].
 FAST_REQUANT_ACC_LIMIT = 1 << 30
 FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
-DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp kernels
+DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp and *_mla kernels
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
+
+BASELINE_CORES = ("cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m23")  # Thumb without Thumb-2
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,9 @@ class Target:
     """What the cost model needs to know about the core."""
 
     has_dsp: bool = False
+    # Thumb-2 (ARMv7-M, ARMv8-M mainline): SMLAL, LDM, SXTB with rotation; without the DSP extension the
+    # *_smlal / *_mla variants are candidates. False: portable C for any compiler (no board).
+    thumb2: bool = False
 
     @classmethod
     def from_board(cls, board) -> "Target":
@@ -44,7 +59,7 @@ class Target:
             from pqk_mcu.boards import load_board
 
             board = load_board(board)
-        return cls(has_dsp=bool(board.has_dsp))
+        return cls(has_dsp=bool(board.has_dsp), thumb2=board.cpu not in BASELINE_CORES)
 
 
 @dataclass(frozen=True)
@@ -93,7 +108,7 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
-# the DS-CNN at 0-95% sparsity; cortex-m4 for *_dsp, cortex-m3 for the portable kernels).
+# the DS-CNN at 0-95% sparsity; cortex-m4 for *_dsp, cortex-m3 for the portable, *_smlal and *_mla kernels).
 KERNEL_COSTS: dict[str, KernelCost] = {
     # fitted terms (the rest 0); worst relative error and layers fitted
     "pqk_conv2d_s8": KernelCost(  # worst error 3%, n=27
@@ -134,6 +149,9 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 13%, n=22
         per_mac=1.53, per_output=39.72, per_tap_output=0.0, per_column=0.06, per_position=0.0, per_call=114.08,
         per_tail_output=3.48, per_empty_output=0.4, per_single_output=0.36),
+    # cortex-m3, the zoo's and DS-CNN's layers (worst: a 12-pixel 1x1 layer of calibrate.py's small graph)
+    "pqk_conv2d_s8_smlal": KernelCost(0.92, 21.36, 0.37, 9.23, 263.31, 515.56),  # worst error 18%, n=38
+    "pqk_depthwise_conv2d_s8_mla": KernelCost(2.63, 37.6, 0.0, 36.56, 0.0, 0.0),  # worst error 2%, n=23 (cortex-m3)
 }
 
 
@@ -180,7 +198,7 @@ class KernelChoice:
     packed: PackedCsr | None = None  # the *_csr_dsp kernels' format (csr then None)
     scratch_bytes: int = 0  # the kernel's _buffer_size(); 0 = no scratch argument
     in_place: bool = False  # output may be placed over the input
-    requant_checked: bool = False  # a *_dsp kernel outside pqk_dsp.h's fast bounds (requant.checked)
+    requant_checked: bool = False  # a *_dsp / *_smlal kernel outside pqk_dsp.h's fast bounds (requant.checked)
 
 
 def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int = 1) -> dict[str, int]:
@@ -280,10 +298,40 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
     return out
 
 
+# Kernels for cores without the DSP extension that take pqk_dsp.h's fast requantization (requant.checked
+# where a channel is outside its bounds, as the *_dsp kernels).
+MLA_FAST_REQUANT_KERNELS = frozenset({"pqk_conv2d_s8_smlal", "pqk_depthwise_conv2d_s8_mla"})
+
+
+def _mla_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, int, bool]]:
+    """(format, kernel, scratch bytes, in place) of the variants for cores without the DSP extension that
+    can run this layer: the *_smlal kernels where the channel pairs' lanes hold every sum, the depthwise
+    *_mla kernel for depth multiplier 1 and at most 64 taps."""
+    out: list[tuple[str, str, int, bool]] = []
+    if layout.kind == "CONV_2D" and channel_pair_lanes_fit(matrix):
+        pointwise = layout.filter_h == layout.filter_w == 1
+        columns = layout.filter_h * layout.filter_w * layout.input_c
+        # mirrors pqk_conv2d_s8_smlal_buffer_size(): two pixels of int32 columns (+ an im2col row)
+        scratch = 2 * 4 * ((columns + 3) & ~3) + (0 if pointwise else columns)
+        in_place = layout.same_shape and pointwise and layout.stride_h == layout.stride_w == 1
+        out.append(("dense", "pqk_conv2d_s8_smlal", scratch, in_place))
+    elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
+        if layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS:
+            # mirrors pqk_depthwise_conv2d_s8_mla_buffer_size(): a padding row and the in-place ring
+            scratch = ((layout.input_c + 3) & ~3) + (layout.pad_top + 1) * layout.input_w * layout.input_c
+            in_place = layout.same_shape and layout.stride_h == layout.stride_w == 1 and layout.dilation_h == 1
+            out.append(("dense", "pqk_depthwise_conv2d_s8_mla", scratch, in_place))
+    return out
+
+
 def _dense_bytes(kernel: str, matrix: np.ndarray) -> int:
-    """Flash bytes of the dense weights as ``kernel`` stores them (row quads are zero-padded)."""
+    """Flash bytes of the dense weights as ``kernel`` stores them (row quads and channel pairs are zero-padded)."""
     if kernel == "pqk_fully_connected_s8_dsp":
         return encode_row_quads(matrix).size
+    if kernel == "pqk_conv2d_s8_smlal":
+        return encode_channel_pairs(matrix).nbytes
+    if kernel == "pqk_depthwise_conv2d_s8_mla":
+        return encode_channel_quads(matrix).nbytes
     return int(matrix.size)
 
 
@@ -353,6 +401,8 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
     if target.has_dsp:
         candidates += _dsp_candidates(layout, packed)
+    elif target.thumb2:
+        candidates += _mla_candidates(layout, matrix)
     choices = []
     for storage, kernel, scratch, in_place in candidates:
         if weight_format != "auto" and storage != weight_format:
@@ -368,7 +418,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
             csr=csr if sparse and packed_choice is None else None,
             requant_bytes=packed_choice.requant_bytes if packed_choice else REQUANT_BYTES_PER_ROW * rows,
             packed=packed_choice, scratch_bytes=scratch, in_place=in_place,
-            requant_checked=kernel.endswith("_dsp") and not fast_requant,
+            requant_checked=(kernel.endswith("_dsp") or kernel in MLA_FAST_REQUANT_KERNELS) and not fast_requant,
         ))
 
     def score(choice: KernelChoice) -> tuple[float, str]:
@@ -378,6 +428,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     return min(choices, key=score)
 
 
-__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "ORDERED_WRITE_BLOCKS", "AddChoice", "KernelChoice", "KernelCost", "Layout", "Target",
-           "add_requantization", "average_pool_kernel", "choose_add_kernel", "choose_kernel", "estimate_instructions", "layer_counts",
-           "fast_requant_bounds_hold", "fast_requant_exact"]
+__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "MLA_FAST_REQUANT_KERNELS", "ORDERED_WRITE_BLOCKS", "AddChoice",
+           "KernelChoice", "KernelCost", "Layout", "Target", "add_requantization", "average_pool_kernel",
+           "choose_add_kernel", "choose_kernel", "estimate_instructions", "fast_requant_bounds_hold",
+           "fast_requant_exact", "layer_counts"]

@@ -31,7 +31,13 @@ from pqk_mcu.codegen.cost_model import (
     fast_requant_exact,
 )
 from pqk_mcu.codegen.memory import write_lead
-from pqk_mcu.codegen.weights import PackedCsr, encode_packed, encode_row_quads
+from pqk_mcu.codegen.weights import (
+    PackedCsr,
+    encode_channel_pairs,
+    encode_channel_quads,
+    encode_packed,
+    encode_row_quads,
+)
 from pqk_mcu.quant import (
     activation_range,
     add_input_table,
@@ -106,7 +112,7 @@ class Layer:
     in_place_lead: int = 0  # bytes the output must start before that input (0: at it)
     cost_shape: tuple[np.ndarray, Layout] | None = None  # weight matrix and layout the cost model saw
     packed_requant: bool = False  # the weights struct carries the requantization (packed format)
-    requant_checked: bool = False  # a *_dsp kernel with channels outside the fast bounds
+    requant_checked: bool = False  # a *_dsp / *_smlal kernel with channels outside the fast bounds
 
 
 class SymbolTable:
@@ -289,6 +295,10 @@ class Lowering:
             return self._packed_weights(layer, choice.packed)
         if choice.kernel == "pqk_fully_connected_s8_dsp":
             dense_values = encode_row_quads(matrix)
+        widened = {"pqk_conv2d_s8_smlal": encode_channel_pairs, "pqk_depthwise_conv2d_s8_mla": encode_channel_quads}
+        if choice.kernel in widened:
+            return self.symbols.array(f"{prefix}_weights", "int32_t", widened[choice.kernel](matrix), "weights",
+                                      exported=True)
         if choice.csr is None:
             return self.symbols.array(f"{prefix}_weights", "int8_t", dense_values, "weights", exported=True)
         csr = choice.csr

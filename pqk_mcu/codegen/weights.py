@@ -8,6 +8,10 @@ nonzeros) when no row has more than 255 nonzeros, else by row pointers in the na
 (``CsrMatrix.row_index``); kernels walk the rows in order, which both forms serve.
 pqk_fully_connected_s8_dsp takes the dense matrix in row quads (``encode_row_quads``): four rows'
 words of four columns side by side, so that one pointer walks the weights in the order it reads them.
+The *_smlal kernels (cores without the DSP extension) take channel pairs (``encode_channel_pairs``): one
+int32 word per two rows and column, so that one SMLAL multiplies both rows' weights with an input;
+pqk_depthwise_conv2d_s8_mla takes its weights widened to int32 in groups of four channels
+(``encode_channel_quads``).
 The *_csr_dsp kernels take packed CSR (``PackedCsr``): the same nonzeros with each row's bias,
 multiplier and shift packed next to the row (about 7 bytes per row instead of 9 plus its length).
 """
@@ -66,6 +70,38 @@ def encode_row_quads(matrix: np.ndarray) -> np.ndarray:
     padded[:rows, :cols] = matrix
     quads = padded.reshape(padded.shape[0] // 4, 4, padded.shape[1] // 4, 4)
     return np.ascontiguousarray(quads.transpose(0, 2, 1, 3)).reshape(-1)
+
+
+# Channel pairs (firmware/runtime/pqk_mla.h): word = w_even + w_odd * 2^PAIR_LANE_BITS.
+PAIR_LANE_BITS = 23
+PAIR_COLUMN_GROUP = 4  # the kernels' loop takes four columns per step
+
+
+def channel_pair_lanes_fit(matrix: np.ndarray) -> bool:
+    """Whether the low lane of every channel pair holds its sum for any int8 input: the kernels
+    separate S_even + S_odd * 2^23 exactly when S_even is in [-2^22, 2^22), which 128 * sum |w_even|
+    < 2^22 guarantees (S_odd needs no bound: |S_odd| < 2^31 for any row of up to 2^17 int8 weights)."""
+    even_rows = np.abs(np.asarray(matrix, dtype=np.int64)[0::2]).sum(axis=1)
+    return bool(128 * even_rows.max(initial=0) < 1 << (PAIR_LANE_BITS - 1))
+
+
+def encode_channel_pairs(matrix: np.ndarray) -> np.ndarray:
+    """[rows][cols] int8 -> the *_smlal kernels' int32 words [(rows + 1) / 2][cols rounded up to a
+    multiple of 4]: word (j, k) = matrix[2j][k] + matrix[2j + 1][k] * 2^23 (zero-padded rows and columns)."""
+    rows, cols = matrix.shape
+    padded = np.zeros((-(-rows // 2) * 2, -(-cols // PAIR_COLUMN_GROUP) * PAIR_COLUMN_GROUP), dtype=np.int64)
+    padded[:rows, :cols] = matrix
+    return (padded[0::2] + (padded[1::2] << PAIR_LANE_BITS)).astype(np.int32).reshape(-1)
+
+
+def encode_channel_quads(matrix: np.ndarray) -> np.ndarray:
+    """Depthwise [channels][taps] int8 -> pqk_depthwise_conv2d_s8_mla's int32 weights [(channels + 3) / 4][taps][4]:
+    per group of four channels and tap the four channels' weights, widened so that one LDM loads them
+    (the missing channels of the last group 0)."""
+    channels, taps = matrix.shape
+    padded = np.zeros((-(-channels // 4) * 4, taps), dtype=np.int32)
+    padded[:channels] = matrix
+    return np.ascontiguousarray(padded.reshape(-1, 4, taps).transpose(0, 2, 1)).reshape(-1)
 
 
 def encode_csr(matrix: np.ndarray) -> CsrMatrix:
