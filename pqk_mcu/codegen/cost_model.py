@@ -104,6 +104,7 @@ class Layout:
     same_shape: bool = False  # output shape == input shape (in place possible)
     padded_h: int = 1  # depthwise padded plane (output span of the taps)
     padded_w: int = 1
+    output_c: int = 1  # output channels (FULLY_CONNECTED: output features)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,10 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
     )
     out: list[tuple[str, str, int, bool]] = []
     if layout.kind == "FULLY_CONNECTED":
-        out.append(("dense", "pqk_fully_connected_s8_dsp", 0, False))
+        # one input row widened to int16 pairs, or only its last group where the kernel reads the row directly
+        # (mirrors the C _buffer_size(), DIRECT_OUTPUTS = 8; input_c = input features)
+        widened = 8 * ((layout.input_c + 3) // 4) if layout.output_c > 8 else 8
+        out.append(("dense", "pqk_fully_connected_s8_dsp", widened, False))
     elif layout.kind == "CONV_2D":
         size = layout.filter_h * layout.filter_w * layout.input_c
         im2col = 0 if layout.filter_h == layout.filter_w == 1 else size  # mirrors the C _buffer_size()
