@@ -27,6 +27,7 @@ FAST_REQUANT_ACC_LIMIT = 1 << 30
 FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
 DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp kernels
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
+FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(3.16, 25.22, 0.0, 34.67, 0.0, 0.0),  # worst error 0%, n=26
     "pqk_fully_connected_s8": KernelCost(5.0, 62.66, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=16
     "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 74.64, 0.0, 0.0, 0.0),  # worst error 1%, n=16
+    "pqk_fully_connected_s8_csr_dsp": KernelCost(4.2, 18.0, 0.0, 0.0, 0.0, 0.0),  # guess
     "pqk_fully_connected_s8_dsp": KernelCost(1.51, 38.73, 0.0, 0.0, 184.73, 0.0),  # worst error 9%, n=15 (zoo)
 }
 
@@ -174,6 +176,7 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
         # (mirrors the C _buffer_size(), DIRECT_OUTPUTS = 8; input_c = input features)
         widened = 8 * ((layout.input_c + 3) // 4) if layout.output_c > 8 else 8
         out.append(("dense", "pqk_fully_connected_s8_dsp", widened, False))
+        out.append(("csr", FULLY_CONNECTED_CSR_DSP, 0, False))
     elif layout.kind == "CONV_2D":
         size = layout.filter_h * layout.filter_w * layout.input_c
         im2col = 0 if layout.filter_h == layout.filter_w == 1 else size  # mirrors the C _buffer_size()
@@ -270,7 +273,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
         if weight_format != "auto" and storage != weight_format:
             continue
         sparse = storage == "csr"
-        packed_choice = packed if sparse and kernel.endswith("_dsp") else None
+        packed_choice = packed if sparse and kernel.endswith("_dsp") and kernel != FULLY_CONNECTED_CSR_DSP else None
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
             estimated_instructions=estimate_instructions(kernel, nonzeros if sparse else int(matrix.size), rows,
