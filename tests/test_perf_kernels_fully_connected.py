@@ -69,7 +69,9 @@ def test_dense_fully_connected_dsp(tmp_path, toolchain, target, batches):
 def test_sparse_fully_connected_dsp(tmp_path, toolchain, target, batches, outside_bounds):
     generated = generate_c(_fully_connected_graph(batches, sparse=True, outside_bounds=outside_bounds),
                            tmp_path / "gen", weight_format="csr", board="cortex-m4")
-    assert {layer.kernel for layer in generated.layers} == {"pqk_fully_connected_s8_csr_dsp"}
+    kernels = [layer.kernel for layer in generated.layers]
+    # all but the 9 -> 1 layer, which the portable kernel runs in fewer instructions
+    assert kernels.count("pqk_fully_connected_s8_csr_dsp") == len(LAYERS) - 1, kernels
     weights_c = (generated.out_dir / "model_weights.c").read_text()
     assert "row_ptr_u16" in weights_c and "col_u16" in weights_c and "row_len_u8" in weights_c
     assert (".requant.checked = 1" in weights_c) == outside_bounds
