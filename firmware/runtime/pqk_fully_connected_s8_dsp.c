@@ -5,107 +5,214 @@
  *         column groups of four (the last zero-padded), each group as the four rows' 4-byte words:
  *         quad q, group g, row r, byte i = W[4q + r][4g + i]  (pqk_mcu.codegen.weights.encode_row_quads)
  * output  [batches][output_features]                int8 in [activation_min, activation_max]
+ * scratch pqk_fully_connected_s8_dsp_buffer_size() bytes, 4-byte aligned: one input row widened to int16
  * acc = folded bias + sum(w * x); requantized per output feature (or once per layer, per_channel 0).
  * Same bytes as pqk_fully_connected_s8.
  *
- * Per four columns of one quad: one input word widened by SXTB16 to (x0, x2), (x1, x3), the quad's
- * four weight words by two LDRD and eight SXTB16, eight SMLAD: 16 MACs in about 21 instructions,
- * no scratch. Requantization takes pqk_dsp.h's fast form; under PQK_FAST_CHECKED (requant.checked)
- * every output whose channel or accumulator is outside its bounds takes the exact form instead.
+ * Each input row is widened once into scratch, per column group the pairs (x0, x2) and (x1, x3) that
+ * SXTB16 and SXTB16 ROR 8 make of a weight word. Per group of one quad: one LDRD of the pairs, one LDM
+ * of the four weight words, eight SXTB16 and eight SMLAD: 16 MACs in 18 instructions (plus the loop
+ * test every second group), in assembly on cores with the DSP extension (quad_sums). Requantization
+ * takes pqk_dsp.h's fast form; under PQK_FAST_CHECKED (requant.checked) every output whose channel or
+ * accumulator is outside its bounds takes the exact form instead.
  */
 #include "pqk_dsp.h"
 
-/* The input's last, partial word (the bytes inside the row, zero above). */
-static inline uint32_t partial_word(const int8_t *x, int32_t bytes)
+/* A layer of at most DIRECT_OUTPUTS outputs reads its input bytes directly (two SXTB16 per group and
+ * quad): widening the row would cost more than it saves. Only its last, partial group is widened. */
+#define DIRECT_OUTPUTS 8
+
+/* Bytes of one widened input row: two words per column group (mirrored in pqk_mcu.codegen.cost_model). */
+int32_t pqk_fully_connected_s8_dsp_buffer_size(const pqk_fully_connected_s8_params_t *params)
 {
-    uint32_t word = 0;
-    int32_t i;
-    for (i = 0; i < bytes; ++i) {
-        word |= (uint32_t)(uint8_t)x[i] << (8 * i);
-    }
-    return word;
+    return params->output_features > DIRECT_OUTPUTS ? 8 * ((params->input_features + 3) / 4) : 8;
 }
 
-/* The quad's four sums += one column group: input word ``word``, the four weight words at w. */
-#define PQK_QUAD_GROUP(word, w)                                                                             \
-    {                                                                                                       \
-        const uint32_t even = pqk_sxtb16(word), odd = pqk_sxtb16_ror8(word);                               \
-        uint32_t w0, w1, w2, w3;                                                                            \
-        PQK_LOAD_PAIR(w, 0, w0, w1);                                                                        \
-        PQK_LOAD_PAIR(w, 8, w2, w3);                                                                        \
-        acc0 = pqk_smlad(pqk_sxtb16_ror8(w0), odd, pqk_smlad(pqk_sxtb16(w0), even, acc0));                 \
-        acc1 = pqk_smlad(pqk_sxtb16_ror8(w1), odd, pqk_smlad(pqk_sxtb16(w1), even, acc1));                 \
-        acc2 = pqk_smlad(pqk_sxtb16_ror8(w2), odd, pqk_smlad(pqk_sxtb16(w2), even, acc2));                 \
-        acc3 = pqk_smlad(pqk_sxtb16_ror8(w3), odd, pqk_smlad(pqk_sxtb16(w3), even, acc3));                 \
-    }
-
-/* Outputs o .. o + count - 1 (count <= 4) of one input row; returns the
- * next quad's weights. Sums are locals, not an array: an array would go through the stack. */
-static const int8_t *quad(const pqk_fully_connected_s8_params_t *params, const int8_t *w, const int8_t *x, int32_t o,
-                          int32_t count, int8_t *out, int mode)
+/* x[0 .. features) (direct: only the last, partial group) -> pairs: words 2g = (x[4g], x[4g + 2]), 2g + 1 = (x[4g + 1], x[4g + 3]) as int16
+ * halves; the last group's missing columns are 0 (their weights are 0 too). */
+static void widen_row(const int8_t *x, int32_t features, int direct, uint32_t *pairs)
 {
-    const pqk_requant_s8_t *rq = &params->requant;
-    const int32_t features = params->input_features, per_channel = params->per_channel;
-    const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
-    const uint32_t odd_zero_point = pqk_odd_zero_point(rq);
-    const int8_t *const x_pairs_end = x + (features & ~7);
-    int32_t acc0 = rq->bias[o];
-    int32_t acc1 = count > 1 ? rq->bias[o + 1] : 0;
-    int32_t acc2 = count > 2 ? rq->bias[o + 2] : 0;
-    int32_t acc3 = count > 3 ? rq->bias[o + 3] : 0;
-    while (x != x_pairs_end) {
-        const uint32_t low = pqk_load_s8x4(x), high = pqk_load_s8x4(x + 4);
-        PQK_QUAD_GROUP(low, w)
-        PQK_QUAD_GROUP(high, w + 16)
-        x += 8;
-        w += 32;
+    const int8_t *const full_end = x + (features & ~3);
+    if (direct) {
+        x = full_end;
     }
-    if (features & 4) {
+    uint32_t last = 0;
+    int32_t i;
+    while (x != full_end) {
         const uint32_t word = pqk_load_s8x4(x);
-        PQK_QUAD_GROUP(word, w)
+        pairs[0] = pqk_sxtb16(word);
+        pairs[1] = pqk_sxtb16_ror8(word);
+        pairs += 2;
         x += 4;
-        w += 16;
     }
     if (features & 3) {
-        const uint32_t word = partial_word(x, features & 3);
-        PQK_QUAD_GROUP(word, w)
-        w += 16;
+        for (i = 0; i < (features & 3); ++i) {
+            last |= (uint32_t)(uint8_t)x[i] << (8 * i);
+        }
+        pairs[0] = pqk_sxtb16(last);
+        pairs[1] = pqk_sxtb16_ror8(last);
     }
-#define PQK_STORE(i, acc)                                                                                   \
-    {                                                                                                       \
-        const int32_t channel = (o + (i)) * per_channel;                                                    \
-        const pqk_fast_requant_t q = pqk_fast_requant_make(rq->multiplier[channel], rq->shift[channel],     \
-                                                           odd_zero_point, mode);                           \
-        out[i] = pqk_fast_clamp(pqk_fast_requantize(acc, &q, mode), mode, activation_min, activation_max); \
-    }
-    PQK_STORE(0, acc0)
-    if (count > 1) {
-        PQK_STORE(1, acc1)
-    }
-    if (count > 2) {
-        PQK_STORE(2, acc2)
-    }
-    if (count > 3) {
-        PQK_STORE(3, acc3)
-    }
-#undef PQK_STORE
-    return w;
 }
 
-void pqk_fully_connected_s8_dsp(const pqk_fully_connected_s8_params_t *params, const int8_t *weights,
-                                const int8_t *input, int8_t *output)
+#if PQK_HAVE_DSP
+/* sums[0..3] += the quad at w times the input, one column group per pass: quad_sums() reads the
+ * widened row pairs[0 .. end) (LDRD), quad_sums_bytes() the int8 row x[0 .. end) (LDR, two SXTB16;
+ * end - x a nonzero multiple of 4); both return the next quad.
+ * Registers: r0 input, r1 end, r2 weights, r3 the SXTB16 result (the sums pointer saved on the
+ * stack), r4-r7 the four sums, r8/r9 a group's (x0, x2)/(x1, x3), r10-r12 and lr the quad's four
+ * weight words. Two groups per loop pass; an odd group count enters at the second. Thumb-2 with DSP:
+ * cortex-m4, m7, m33, m55. */
+#define PQK_ROW(weight, acc)                                                                             \
+        "sxtb16 r3, " weight "\n\t"                                                                     \
+        "smlad  " acc ", r3, r8, " acc "\n\t"                                                           \
+        "sxtb16 " weight ", " weight ", ror #8\n\t"                                                     \
+        "smlad  " acc ", " weight ", r9, " acc "\n\t"
+#define PQK_QUAD_SUMS(load_group, group_bytes)                                                           \
+    __asm__ volatile(                                                                                    \
+        "push   {r3-r11, lr}\n\t"                                                                      \
+        "ldm    r3, {r4-r7}\n\t"                                                                        \
+        "sub    r3, r1, r0\n\t"                                                                         \
+        "tst    r3, #" group_bytes "\n\t"                                                               \
+        "bne    2f\n\t"                                                                                 \
+        "1:\n\t"                                                                                        \
+        load_group                                                                                       \
+        "ldm    r2!, {r10, r11, r12, lr}\n\t"                                                           \
+        PQK_ROW("r10", "r4") PQK_ROW("r11", "r5") PQK_ROW("r12", "r6") PQK_ROW("lr", "r7")               \
+        "2:\n\t"                                                                                        \
+        load_group                                                                                       \
+        "ldm    r2!, {r10, r11, r12, lr}\n\t"                                                           \
+        PQK_ROW("r10", "r4") PQK_ROW("r11", "r5") PQK_ROW("r12", "r6") PQK_ROW("lr", "r7")               \
+        "cmp    r0, r1\n\t"                                                                             \
+        "bne    1b\n\t"                                                                                 \
+        "ldr    r3, [sp]\n\t"                                                                           \
+        "stm    r3, {r4-r7}\n\t"                                                                        \
+        "mov    r0, r2\n\t"                                                                             \
+        "pop    {r3-r11, pc}\n\t")
+static __attribute__((naked, noinline)) const int8_t *quad_sums(const uint32_t *pairs __attribute__((unused)),
+                                                               const uint32_t *end __attribute__((unused)),
+                                                               const int8_t *w __attribute__((unused)),
+                                                               int32_t *sums __attribute__((unused)))
 {
-    /* One instantiation for every mode and quad: the multiply-accumulate loop dominates, and the
-     * requantization's tests cost a few instructions per output. */
-    const int mode = pqk_fast_mode(&params->requant);
+    PQK_QUAD_SUMS("ldrd   r8, r9, [r0], #8\n\t", "8");
+}
+static __attribute__((naked, noinline)) const int8_t *quad_sums_bytes(const int8_t *x __attribute__((unused)),
+                                                                     const int8_t *end __attribute__((unused)),
+                                                                     const int8_t *w __attribute__((unused)),
+                                                                     int32_t *sums __attribute__((unused)))
+{
+    PQK_QUAD_SUMS("ldr    r8, [r0], #4\n\t"
+                  "sxtb16 r9, r8, ror #8\n\t"
+                  "sxtb16 r8, r8\n\t", "4");
+}
+#undef PQK_QUAD_SUMS
+#undef PQK_ROW
+#else
+static const int8_t *quad_group(uint32_t even, uint32_t odd, const int8_t *w, int32_t *sums)
+{
+    int32_t r;
+    for (r = 0; r < 4; ++r) {
+        const uint32_t word = pqk_load_s8x4(w + 4 * r);
+        sums[r] = pqk_smlad(pqk_sxtb16_ror8(word), odd, pqk_smlad(pqk_sxtb16(word), even, sums[r]));
+    }
+    return w + 16;
+}
+static const int8_t *quad_sums(const uint32_t *pairs, const uint32_t *end, const int8_t *w, int32_t *sums)
+{
+    for (; pairs != end; pairs += 2) {
+        w = quad_group(pairs[0], pairs[1], w, sums);
+    }
+    return w;
+}
+static const int8_t *quad_sums_bytes(const int8_t *x, const int8_t *end, const int8_t *w, int32_t *sums)
+{
+    for (; x != end; x += 4) {
+        const uint32_t word = pqk_load_s8x4(x);
+        w = quad_group(pqk_sxtb16(word), pqk_sxtb16_ror8(word), w, sums);
+    }
+    return w;
+}
+#endif
+
+/* The quad's sums over one input row: widened (pairs .. pairs_end) or read directly. */
+static inline __attribute__((always_inline)) const int8_t *sums_of_row(const int8_t *x, int32_t features,
+                                                                      const uint32_t *pairs, const uint32_t *pairs_end,
+                                                                      int direct, const int8_t *w, int32_t *sums)
+{
+    if (!direct) {
+        return quad_sums(pairs, pairs_end, w, sums);
+    }
+    if (features >= 4) {
+        w = quad_sums_bytes(x, x + (features & ~3), w, sums);
+    }
+    return (features & 3) ? quad_sums(pairs, pairs + 2, w, sums) : w;
+}
+
+/* One output: the layer's constants are locals (an int8 store may alias anything in memory). */
+#define PQK_STORE(i)                                                                                         \
+    {                                                                                                        \
+        const pqk_fast_requant_t q = per_channel ? pqk_fast_requant_make(multipliers[o + (i)], shifts[o + (i)], \
+                                                                         odd_zero_point, mode)               \
+                                                 : layer_q;                                                  \
+        out[i] = pqk_fast_clamp(pqk_fast_requantize(sums[i], &q, mode), mode, activation_min, activation_max); \
+    }
+
+static inline __attribute__((always_inline)) void run(const pqk_fully_connected_s8_params_t *params,
+                                                      const int8_t *weights, const int8_t *input, int8_t *output,
+                                                      uint32_t *pairs, int mode)
+{
+    const pqk_requant_s8_t *rq = &params->requant;
     const int32_t features = params->input_features, outputs = params->output_features;
-    int32_t b, o;
-    for (b = 0; b < params->batches; ++b) {
-        const int8_t *x = input + b * features;
+    const int32_t batches = params->batches, per_channel = params->per_channel;
+    const int32_t activation_min = rq->activation_min, activation_max = rq->activation_max;
+    const int32_t *const bias = rq->bias, *const multipliers = rq->multiplier;
+    const int8_t *const shifts = rq->shift;
+    const uint32_t odd_zero_point = pqk_odd_zero_point(rq);
+    const int32_t full_quads_end = outputs & ~3;
+    const int direct = outputs <= DIRECT_OUTPUTS;
+    const uint32_t *const pairs_end = pairs + 2 * ((features + 3) / 4);
+    const pqk_fast_requant_t layer_q = pqk_fast_requant_make(multipliers[0], shifts[0], odd_zero_point, mode);
+    int32_t b, o, i;
+    for (b = 0; b < batches; ++b) {
         const int8_t *w = weights;
-        int8_t *out = output + b * outputs;
-        for (o = 0; o < outputs; o += 4) {
-            w = quad(params, w, x, o, outputs - o < 4 ? outputs - o : 4, out + o, mode);
+        int8_t *out = output;
+        int32_t sums[4];
+        const int8_t *const x = input + b * features;
+        widen_row(x, features, direct, pairs);
+        for (o = 0; o < full_quads_end; o += 4) {
+            memcpy(sums, bias + o, sizeof sums);
+            w = sums_of_row(x, features, pairs, pairs_end, direct, w, sums);
+            PQK_STORE(0)
+            PQK_STORE(1)
+            PQK_STORE(2)
+            PQK_STORE(3)
+            out += 4;
         }
+        if (o < outputs) {
+            for (i = 0; i < 4; ++i) {
+                sums[i] = o + i < outputs ? bias[o + i] : 0;
+            }
+            sums_of_row(x, features, pairs, pairs_end, direct, w, sums);
+            for (i = 0; i < outputs - o; ++i) {
+                PQK_STORE(i)
+            }
+        }
+        output += outputs;
+    }
+}
+#undef PQK_STORE
+
+void pqk_fully_connected_s8_dsp(const pqk_fully_connected_s8_params_t *params, const int8_t *weights,
+                                const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    /* the usual layers (ReLU onto int8 with zero point -128, no activation) get their own copies of the
+     * output loop; the others take the general one, which tests the mode per output */
+    uint32_t *const pairs = (uint32_t *)(void *)scratch;
+    const int mode = pqk_fast_mode(&params->requant);
+    if (mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
+        run(params, weights, input, output, pairs, PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED);
+    } else if (mode == PQK_FAST_FULL_RANGE) {
+        run(params, weights, input, output, pairs, PQK_FAST_FULL_RANGE);
+    } else {
+        run(params, weights, input, output, pairs, mode);
     }
 }

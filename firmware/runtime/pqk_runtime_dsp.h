@@ -22,9 +22,13 @@ void pqk_depthwise_conv2d_s8_dsp(const pqk_depthwise_conv2d_s8_params_t *params,
 int32_t pqk_depthwise_conv2d_s8_csr_dsp_buffer_size(const pqk_depthwise_conv2d_s8_params_t *params);
 void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *params, const pqk_packed_csr_s8_t *weights,
                                      const int8_t *input, int8_t *output, int8_t *scratch);
-/* Weights in row quads (see the file); no scratch. */
+/* Weights in row quads (see the file). */
+int32_t pqk_fully_connected_s8_dsp_buffer_size(const pqk_fully_connected_s8_params_t *params);
 void pqk_fully_connected_s8_dsp(const pqk_fully_connected_s8_params_t *params, const int8_t *weights,
-                                const int8_t *input, int8_t *output);
+                                const int8_t *input, int8_t *output, int8_t *scratch);
+/* Plain CSR weights (pqk_csr_s8_t); no scratch. */
+void pqk_fully_connected_s8_csr_dsp(const pqk_fully_connected_s8_params_t *params, const pqk_csr_s8_t *weights,
+                                    const int8_t *input, int8_t *output);
 /* Channels a multiple of 4, at most 256 taps per window; no scratch. */
 void pqk_avg_pool2d_s8_dsp(const pqk_pool2d_s8_params_t *params, const int8_t *input, int8_t *output);
 

@@ -37,6 +37,7 @@ FAST_REQUANT_ACC_LIMIT = 1 << 30
 FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
 DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp and *_mla kernels
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
+FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
 
 BASELINE_CORES = ("cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m23")  # Thumb without Thumb-2
 
@@ -146,12 +147,13 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_fully_connected_s8_csr": KernelCost(  # worst error 2%, n=19
         per_mac=6.0, per_output=0.0, per_tap_output=61.32, per_column=0.0, per_position=39.67, per_call=0.0,
         per_group_output=0.01, per_empty_output=13.77, per_multi_output=9.55),
-    "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 13%, n=22
-        per_mac=1.53, per_output=39.72, per_tap_output=0.0, per_column=0.06, per_position=0.0, per_call=114.08,
-        per_tail_output=3.48, per_empty_output=0.4, per_single_output=0.36),
     # cortex-m3, the zoo's and DS-CNN's layers (worst: a 12-pixel 1x1 layer of calibrate.py's small graph)
     "pqk_conv2d_s8_smlal": KernelCost(0.92, 21.36, 0.37, 9.23, 263.31, 515.56),  # worst error 18%, n=38
     "pqk_depthwise_conv2d_s8_mla": KernelCost(2.63, 37.6, 0.0, 36.56, 0.0, 0.0),  # worst error 2%, n=23 (cortex-m3)
+    "pqk_fully_connected_s8_csr_dsp": KernelCost(4.62, 27.33, 0.0, 0.0, 91.56, 0.0),  # worst error 4%, n=24 (zoo)
+    # per_column: widening the input row; layers of at most 8 outputs read it directly instead (person_detect's
+    # 256 -> 2 classifier: estimate 21% under, the worst; the AD toycar's 64-16,384-MAC layers within 9%)
+    "pqk_fully_connected_s8_dsp": KernelCost(1.18, 13.89, 0.0, 1.34, 264.81, 0.0),  # worst error 21%, n=15 (zoo)
 }
 
 
@@ -183,6 +185,7 @@ class Layout:
     same_shape: bool = False  # output shape == input shape (in place possible)
     padded_h: int = 1  # depthwise padded plane (output span of the taps)
     padded_w: int = 1
+    output_c: int = 1  # output channels (FULLY_CONNECTED: output features)
 
 
 @dataclass(frozen=True)
@@ -276,7 +279,11 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
     )
     out: list[tuple[str, str, int, bool]] = []
     if layout.kind == "FULLY_CONNECTED":
-        out.append(("dense", "pqk_fully_connected_s8_dsp", 0, False))
+        # one input row widened to int16 pairs, or only its last group where the kernel reads the row directly
+        # (mirrors the C _buffer_size(), DIRECT_OUTPUTS = 8; input_c = input features)
+        widened = 8 * ((layout.input_c + 3) // 4) if layout.output_c > 8 else 8
+        out.append(("dense", "pqk_fully_connected_s8_dsp", widened, False))
+        out.append(("csr", FULLY_CONNECTED_CSR_DSP, 0, False))
     elif layout.kind == "CONV_2D":
         size = layout.filter_h * layout.filter_w * layout.input_c
         im2col = 0 if layout.filter_h == layout.filter_w == 1 else size  # mirrors the C _buffer_size()
@@ -408,7 +415,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
         if weight_format != "auto" and storage != weight_format:
             continue
         sparse = storage == "csr"
-        packed_choice = packed if sparse and kernel.endswith("_dsp") else None
+        packed_choice = packed if sparse and kernel.endswith("_dsp") and kernel != FULLY_CONNECTED_CSR_DSP else None
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
             estimated_instructions=estimate_instructions(kernel, matrix, layout, sparse),

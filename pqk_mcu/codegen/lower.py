@@ -256,7 +256,7 @@ class Lowering:
 
         ``requant`` is (folded bias, multiplier, shift): the DSP kernels need them within bounds."""
         op = layer.op
-        layout = Layout(kind=op.kind, positions=positions)
+        layout = Layout(kind=op.kind, positions=positions, input_c=matrix.shape[1], output_c=matrix.shape[0])
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
             a = op.attrs

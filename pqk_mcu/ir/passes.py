@@ -14,6 +14,11 @@ verifies the graph after each pass, so a pass that breaks an invariant is named 
   it equals: the same sums, bias and per-channel requantization, so the fast convolution kernels run
   it instead of a depthwise kernel that has one channel to vectorize over.
 
+- ``single_pixel_conv_to_fully_connected`` turns a CONV_2D with a 1x1 filter on a 1x1 input (the
+  classifier of person_detect: one output pixel per batch, no padding reaches it) into the
+  FULLY_CONNECTED it equals (filter OHWI -> [O][C], keep_num_dims so the output keeps its shape),
+  which the FC kernels run without a convolution's per-pixel setup.
+
 RESHAPE needs no pass: code generation places its output on the same bytes as its input (a no-op
 alias), see ``pqk_mcu.codegen.memory``.
 """
@@ -27,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from pqk_mcu.ir.graph import Graph, Op, Tensor
-from pqk_mcu.ir.ops import Conv2DAttrs
+from pqk_mcu.ir.ops import Conv2DAttrs, FullyConnectedAttrs
 from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.quant import activation_range
 
@@ -178,7 +183,31 @@ def single_channel_depthwise_to_conv(graph: Graph) -> Graph:
     return graph.replace(tensors=tuple(replaced.get(t.name, t) for t in graph.tensors), ops=tuple(ops))
 
 
-PIPELINE: tuple[Pass, ...] = (split_float_edges, fuse_activations, single_channel_depthwise_to_conv)
+def single_pixel_conv_to_fully_connected(graph: Graph) -> Graph:
+    """CONV_2D with a 1x1 filter on a 1x1 input -> FULLY_CONNECTED (filter OHWI -> [O][C], keep_num_dims)."""
+    tensors = graph.tensor_map
+    consumers = graph.consumers()
+    ops = list(graph.ops)
+    replaced: dict[str, Tensor] = {}
+    for index, op in enumerate(graph.ops):
+        if op.kind != "CONV_2D" or tensors[op.inputs[0]].shape[1:3] != (1, 1):
+            continue
+        weights = tensors[op.inputs[1]]
+        if weights.shape[1:3] != (1, 1) or len(consumers.get(weights.name, [])) != 1:
+            continue
+        replaced[weights.name] = dataclasses.replace(
+            weights, shape=(weights.shape[0], weights.shape[3]), data=weights.data.reshape(weights.shape[0], -1),
+        )
+        ops[index] = dataclasses.replace(op, kind="FULLY_CONNECTED", attrs=FullyConnectedAttrs(
+            activation=op.attrs.activation, keep_num_dims=True,
+        ))
+    if not replaced:
+        return graph
+    return graph.replace(tensors=tuple(replaced.get(t.name, t) for t in graph.tensors), ops=tuple(ops))
+
+
+PIPELINE: tuple[Pass, ...] = (split_float_edges, fuse_activations, single_channel_depthwise_to_conv,
+                              single_pixel_conv_to_fully_connected)
 
 
 def run_pipeline(graph: Graph, pipeline: tuple[Pass, ...] = PIPELINE) -> Graph:

@@ -1,0 +1,109 @@
+"""FULLY_CONNECTED on DSP cores: pqk_fully_connected_s8_dsp (dense, input widened once) and
+pqk_fully_connected_s8_csr_dsp (CSR), against the reference, on the host (plain-C DSP fallbacks under
+ASan/UBSan) and on cortex-m4 in QEMU (the real instructions and the assembly).
+
+Layers of 1, 3, 7, 65, 129 and 257 input features onto 1 to 129 outputs (quads and column groups with
+tails; layers of at most 8 outputs read their input directly), batches 1 and 3, per-tensor and
+per-channel weights, activations onto all of int8 and narrower, sparsities 0.5, 0.9 and 0.99 with
+empty rows, 16-bit columns and row pointers, and channels outside pqk_dsp.h's fast-requantization
+bounds (requant.checked). A 1x1 convolution on a 1x1 input runs as FULLY_CONNECTED (IR pass
+single_pixel_conv_to_fully_connected), with the same outputs in the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pqk_mcu.codegen import generate_c
+from pqk_mcu.ir.builder import GraphBuilder
+from pqk_mcu.ir.passes import run_pipeline
+from pqk_mcu.reference import run_reference
+from test_perf_kernels import _assert_bit_exact, _inputs
+
+TARGETS = ["host", "cortex-m4"]
+# (input features, outputs, per-channel, activation, output zero point, sparsity)
+LAYERS = (
+    (257, 129, True, "RELU", -128, 0.5), (129, 65, False, "NONE", 3, 0.9), (65, 7, True, "RELU6", -5, 0.99),
+    (7, 3, True, "NONE", 0, 0.5), (3, 66, False, "RELU", -128, 0.5), (66, 9, True, "NONE", 1, 0.9),
+    (9, 1, True, "NONE", -2, 0.0), (1, 5, True, "NONE", 4, 0.0), (5, 600, False, "RELU", -128, 0.9),
+    (600, 4, True, "NONE", 6, 0.5),
+)
+
+
+def _weights(rng, shape, sparsity):
+    w = rng.integers(-127, 128, size=shape).astype(np.int8)
+    w[rng.random(shape) < sparsity] = 0
+    if sparsity >= 0.9:
+        w[::5] = 0  # empty rows
+    return w
+
+
+def _fully_connected_graph(batches: int, sparse: bool, outside_bounds: bool = False):
+    rng = np.random.default_rng(17 + batches)
+    b = GraphBuilder()
+    x = b.input((batches, LAYERS[0][0]), scale=0.05, zero_point=-3)
+    for features, outputs, per_channel, activation, zero_point, sparsity in LAYERS:
+        scale = list(rng.uniform(0.002, 0.01, outputs)) if per_channel else 0.004
+        bias = rng.integers(-2000, 2000, outputs).astype(np.int32)
+        if outside_bounds and per_channel and outputs >= 4:
+            scale[0], scale[1] = 1e-10, 40.0  # shift -31 (a nearly dead channel); a shift > 0
+            bias[2], bias[3] = 1_500_000_000, -1_500_000_000  # accumulators beyond 2^30
+        weights = _weights(rng, (outputs, features), sparsity if sparse else 0.0)
+        x = b.fully_connected(x, weights, scale, bias, 0.2, zero_point, activation=activation)
+    return b.build(outputs=[x])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("batches", [1, 3])
+def test_dense_fully_connected_dsp(tmp_path, toolchain, target, batches):
+    generated = generate_c(_fully_connected_graph(batches, sparse=False), tmp_path / "gen", weight_format="dense",
+                           board="cortex-m4")
+    kernels = [layer.kernel for layer in generated.layers]
+    assert kernels.count("pqk_fully_connected_s8_dsp") >= 7, kernels
+    _assert_bit_exact(generated, target, tmp_path)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("batches,outside_bounds", [(1, False), (3, True)])
+def test_sparse_fully_connected_dsp(tmp_path, toolchain, target, batches, outside_bounds):
+    generated = generate_c(_fully_connected_graph(batches, sparse=True, outside_bounds=outside_bounds),
+                           tmp_path / "gen", weight_format="csr", board="cortex-m4")
+    kernels = [layer.kernel for layer in generated.layers]
+    # all but perhaps the 9 -> 1 layer, which the portable kernel may run in fewer instructions
+    assert kernels.count("pqk_fully_connected_s8_csr_dsp") >= len(LAYERS) - 1, kernels
+    weights_c = (generated.out_dir / "model_weights.c").read_text()
+    assert "row_ptr_u16" in weights_c and "col_u16" in weights_c and "row_len_u8" in weights_c
+    assert (".requant.checked = 1" in weights_c) == outside_bounds
+    _assert_bit_exact(generated, target, tmp_path)
+
+
+def _single_pixel_conv_graph(batches: int):
+    """1x1 convolutions on a 1x1 input (person_detect's classifier: 256 -> 2, per-channel), SAME and VALID,
+    stride 1 and 2, per-tensor and per-channel, with and without ReLU; batches 1 or 3."""
+    rng = np.random.default_rng(23)
+    b = GraphBuilder()
+    x = b.input((batches, 1, 1, 129), scale=0.05, zero_point=-3)
+    x = b.conv2d(x, rng.integers(-127, 128, (65, 1, 1, 129)).astype(np.int8), list(rng.uniform(0.002, 0.01, 65)),
+                 rng.integers(-500, 500, 65).astype(np.int32), 0.1, -128, padding="SAME", activation="RELU")
+    x = b.conv2d(x, rng.integers(-127, 128, (2, 1, 1, 65)).astype(np.int8), 0.004, None, 0.2, 5, stride=2,
+                 padding="VALID")
+    return b.build(outputs=[x])
+
+
+@pytest.mark.parametrize("batches", [1, 3])
+def test_single_pixel_conv_becomes_fully_connected(batches):
+    graph = _single_pixel_conv_graph(batches)
+    core = run_pipeline(graph)
+    assert [op.kind for op in core.ops] == ["FULLY_CONNECTED"] * 2
+    assert [core.tensor(op.outputs[0]).shape for op in core.ops] == [(batches, 1, 1, 65), (batches, 1, 1, 2)]
+    for x in _inputs(graph):
+        expected, got = run_reference(graph, [x])["outputs"], run_reference(core, [x])["outputs"]
+        assert all(np.array_equal(a, b) for a, b in zip(expected, got))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_single_pixel_conv_bit_exact(tmp_path, toolchain, target):
+    generated = generate_c(_single_pixel_conv_graph(3), tmp_path / "gen", board="cortex-m4")
+    assert {layer.kernel for layer in generated.layers} == {"pqk_fully_connected_s8_dsp"}
+    _assert_bit_exact(generated, target, tmp_path)
