@@ -241,5 +241,7 @@ void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int
 
 /* Optimized variants for cores with the DSP extension (same results, extra scratch argument). */
 #include "pqk_runtime_dsp.h"
+/* Helium (MVE) variants (same results, weights in their own layouts, scratch argument). */
+#include "pqk_runtime_mve.h"
 
 #endif /* PQK_RUNTIME_H */

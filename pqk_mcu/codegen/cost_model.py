@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pqk_mcu.codegen.weights import WEIGHT_FORMATS, CsrMatrix, PackedCsr, encode_csr, encode_row_quads
+from pqk_mcu.codegen.weights import (WEIGHT_FORMATS, CsrMatrix, PackedCsr, encode_csr, encode_row_chunks,
+                                     encode_row_quads)
 from pqk_mcu.errors import PqkError
 
 # One flash byte is worth this many instructions per inference when candidates are compared.
@@ -34,6 +35,7 @@ class Target:
     """What the cost model needs to know about the core."""
 
     has_dsp: bool = False
+    has_mve: bool = False  # Helium: the *_mve kernels
 
     @classmethod
     def from_board(cls, board) -> "Target":
@@ -44,7 +46,7 @@ class Target:
             from pqk_mcu.boards import load_board
 
             board = load_board(board)
-        return cls(has_dsp=bool(board.has_dsp))
+        return cls(has_dsp=bool(board.has_dsp), has_mve=bool(board.has_mve))
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_fully_connected_s8": KernelCost(5.0, 62.66, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=16
     "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 74.64, 0.0, 0.0, 0.0),  # worst error 1%, n=16
     "pqk_fully_connected_s8_dsp": KernelCost(1.51, 38.73, 0.0, 0.0, 184.73, 0.0),  # worst error 9%, n=15 (zoo)
+    # Helium kernels, cortex-m55 counts
+    "pqk_conv2d_s8_mve": KernelCost(0.14, 10.0, 0.0, 1.0, 0.0, 0.0),
+    "pqk_depthwise_conv2d_s8_mve": KernelCost(0.7, 4.0, 0.0, 0.0, 0.0, 0.0),
+    "pqk_fully_connected_s8_mve": KernelCost(0.16, 8.0, 0.0, 0.0, 0.0, 0.0),
 }
 
 
@@ -188,10 +194,30 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
     return out
 
 
-def _dense_bytes(kernel: str, matrix: np.ndarray) -> int:
-    """Flash bytes of the dense weights as ``kernel`` stores them (row quads are zero-padded)."""
+def _mve_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, int, bool]]:
+    """(format, kernel, scratch bytes, in place) of the Helium variants that can run this layer; they run
+    any requantization exactly. Scratch mirrors the C _buffer_size()s."""
+    chunked = 2 * ((matrix.shape[1] + 15) & ~15)  # two pixels' (or batches') columns in 16-byte chunks
+    if layout.kind == "FULLY_CONNECTED":
+        return [("dense", "pqk_fully_connected_s8_mve", chunked, False)]
+    if layout.kind == "CONV_2D":
+        pointwise = layout.filter_h == layout.filter_w == 1
+        in_place = layout.same_shape and pointwise and layout.stride_h == layout.stride_w == 1
+        return [("dense", "pqk_conv2d_s8_mve", chunked + (0 if pointwise else matrix.shape[1]), in_place)]
+    if (layout.kind == "DEPTHWISE_CONV_2D" and layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS
+            and matrix.min(initial=0) > -128):  # int16 sums of two products
+        return [("dense", "pqk_depthwise_conv2d_s8_mve", (layout.input_c + 15) & ~15, False)]
+    return []
+
+
+def _dense_bytes(kernel: str, matrix: np.ndarray, depth_multiplier: int = 1) -> int:
+    """Flash bytes of the dense weights as ``kernel`` stores them (row quads and chunks are zero-padded)."""
     if kernel == "pqk_fully_connected_s8_dsp":
         return encode_row_quads(matrix).size
+    if kernel in ("pqk_conv2d_s8_mve", "pqk_fully_connected_s8_mve"):
+        return encode_row_chunks(matrix).size
+    if kernel == "pqk_depthwise_conv2d_s8_mve":
+        return depth_multiplier * -(-matrix.shape[0] // depth_multiplier // 16) * 16 * matrix.shape[1]
     return int(matrix.size)
 
 
@@ -261,6 +287,8 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
     if target.has_dsp:
         candidates += _dsp_candidates(layout, packed)
+    if target.has_mve:
+        candidates += _mve_candidates(layout, matrix)
     choices = []
     for storage, kernel, scratch, in_place in candidates:
         if weight_format != "auto" and storage != weight_format:
@@ -273,12 +301,12 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
                                                          layout.positions, matrix.shape[1],
                                                          layout.filter_h * layout.filter_w),
             weight_bytes=(packed_choice.value_bytes if packed_choice
-                          else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix)),
+                          else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix, layout.depth_multiplier)),
             index_bytes=packed_choice.index_bytes if packed_choice else (csr.index_bytes if sparse else 0),
             csr=csr if sparse and packed_choice is None else None,
             requant_bytes=packed_choice.requant_bytes if packed_choice else REQUANT_BYTES_PER_ROW * rows,
             packed=packed_choice, scratch_bytes=scratch, in_place=in_place,
-            requant_checked=kernel.endswith("_dsp") and not fast_requant,
+            requant_checked=kernel.endswith(("_dsp", "_mve")) and not fast_requant,
         ))
 
     def score(choice: KernelChoice) -> tuple[float, str]:

@@ -29,7 +29,8 @@ from pqk_mcu.codegen.cost_model import (
     fast_requant_bounds_hold,
     fast_requant_exact,
 )
-from pqk_mcu.codegen.weights import PackedCsr, encode_packed, encode_row_quads
+from pqk_mcu.codegen.weights import (PackedCsr, encode_depthwise_lanes, encode_packed, encode_row_chunks,
+                                     encode_row_quads)
 from pqk_mcu.quant import (
     activation_range,
     add_input_table,
@@ -102,7 +103,7 @@ class Layer:
     scratch_bytes: int = 0
     in_place_of: str | None = None  # input the kernel may overwrite with its output (memory plan decides)
     packed_requant: bool = False  # the weights struct carries the requantization (packed format)
-    requant_checked: bool = False  # a *_dsp kernel with channels outside the fast bounds
+    requant_checked: bool = False  # a *_dsp / *_mve kernel with channels outside pqk_dsp.h's fast bounds
 
 
 class SymbolTable:
@@ -281,6 +282,10 @@ class Lowering:
             return self._packed_weights(layer, choice.packed)
         if choice.kernel == "pqk_fully_connected_s8_dsp":
             dense_values = encode_row_quads(matrix)
+        elif choice.kernel in ("pqk_conv2d_s8_mve", "pqk_fully_connected_s8_mve"):
+            dense_values = encode_row_chunks(matrix)
+        elif choice.kernel == "pqk_depthwise_conv2d_s8_mve":
+            dense_values = encode_depthwise_lanes(dense_values, layout.depth_multiplier)
         if choice.csr is None:
             return self.symbols.array(f"{prefix}_weights", "int8_t", dense_values, "weights", exported=True)
         csr = choice.csr
