@@ -9,8 +9,9 @@
  * with pqk_mve.h's exact vector form. Same bytes as pqk_fully_connected_s8.
  *
  * Two batches at a time (one for the last of an odd count): their rows are copied into scratch
- * interleaved by 16-byte chunks (the last chunk zero-filled, so nothing past a row is read), and
- * pqk_mve_rows_x_pixels() runs three output features per pass with VMLADAVA.S8.
+ * interleaved by 16-byte chunks (the last chunk zero-filled: nothing past a row is read), and
+ * pqk_mve_rows_x_pixels() runs three output features per pass with VMLADAVA.S8 (16 MACs per
+ * instruction), then requantizes four at a time.
  */
 #include "pqk_mve.h"
 
@@ -18,24 +19,26 @@
 
 #define BATCHES 2
 
+/* The block of two batches' rows (rounded up to 16 bytes) and their sums. */
 int32_t pqk_fully_connected_s8_mve_buffer_size(const pqk_fully_connected_s8_params_t *params)
 {
-    return BATCHES * ((params->input_features + 15) & ~15);
+    return BATCHES * ((params->input_features + 15) & ~15) + pqk_mve_sums_bytes(params->output_features);
 }
 
 void pqk_fully_connected_s8_mve(const pqk_fully_connected_s8_params_t *params, const int8_t *weights,
                                 const int8_t *input, int8_t *output, int8_t *scratch)
 {
     const int32_t features = params->input_features, outputs = params->output_features;
-    const int32_t chunks = (features + 15) >> 4;
+    const int32_t row_bytes = (features + 15) & ~15;
+    int32_t *const sums = (int32_t *)(void *)(scratch + BATCHES * row_bytes);
     int32_t first, lane;
     for (first = 0; first < params->batches; first += BATCHES) {
         const int32_t count = params->batches - first < BATCHES ? params->batches - first : BATCHES;
         for (lane = 0; lane < count; ++lane) {
             pqk_mve_interleave_row(input + (first + lane) * features, features, scratch + 16 * lane, 16 * count);
         }
-        pqk_mve_rows_x_pixels(&params->requant, weights, params->per_channel, outputs, chunks, scratch, count,
-                              output + first * outputs, outputs);
+        pqk_mve_rows_x_pixels(&params->requant, weights, params->per_channel, outputs, row_bytes >> 4, scratch,
+                              count, output + first * outputs, outputs, sums);
     }
 }
 

@@ -86,17 +86,21 @@ static inline __attribute__((always_inline)) int32x4_t pqk_mve_requantize(int32x
 /* Dense weights for pqk_mve_rows_x_pixels(): output channels in groups of PQK_MVE_ROWS, each group
  * as column chunks of 16 bytes, each chunk as its rows' 16 bytes (pqk_mcu.codegen.weights.
  * encode_row_chunks; rows and columns zero-padded). Three rows: VMLADAVA sums go to even registers,
- * of which seven are free beside the loop counter (lr), and two pixels x three rows take six. */
+ * and two pixels x three rows take six of the seven free ones. */
 #define PQK_MVE_ROWS 3
 
-/* Lanes 0-2 of first (pixel 0) and second (pixel 1, pixels == 2) = the group's three rows . the
- * pixels' columns, from the group's weights w and the block x ([chunk][pixel][16 bytes]); lane 3
- * repeats lane 2. Register map: %[w] and %[x] walk the weights and the block (post-increment),
- * %[a0..a2] pixel 0's sums, %[b0..b2] pixel 1's (even registers, "Te"), lr counts the chunks after
- * the first (WLS/LE), q0/q1 the pixels' chunk, q2/q3 weight rows. */
-static inline __attribute__((always_inline)) void pqk_mve_group_sums(const int8_t *w, const int8_t *x, int32_t chunks,
-                                                                    int pixels, int32x4_t *first, int32x4_t *second)
+/* The sums of every group (groups of three rows, weights w) with the pixels' columns in block
+ * ([chunk][pixel][16 bytes], chunks chunks), pixel 0's into sums0 and pixel 1's (pixels == 2) into
+ * sums1, three per group (rows past the matrix: zero weights). Register map: %[w] walks the
+ * weights, %[x] the block from %[block] for each group (post-increment), %[s0] / %[s1] the sums;
+ * %[a0..a2] pixel 0's sums of a group, %[b0..b2] pixel 1's (VMLADAVA needs even registers:
+ * "Te"), %[g] counts the groups, lr the chunks after the first (WLS/LE); q0/q1 the pixels' chunk,
+ * q2/q3 weight rows. Not inlined: the loop takes all thirteen general registers, which a caller
+ * with its own live values could not give it. */
+static __attribute__((noinline)) void pqk_mve_sums(const int8_t *w, const int8_t *block, int32_t chunks,
+                                                   int32_t groups, int pixels, int32_t *sums0, int32_t *sums1)
 {
+    const int8_t *x;
     int32_t a0, a1, a2, b0, b1, b2;
     if (pixels == 2) {
 #define PQK_MVE_TWO_PIXELS(op)                                                                              \
@@ -111,16 +115,22 @@ static inline __attribute__((always_inline)) void pqk_mve_group_sums(const int8_
         "vldrb.8 q2, [%[w]], #16\n\t"                                                                       \
         op " %[a2], q0, q2\n\t"                                                                             \
         op " %[b2], q1, q2\n\t"
-        __asm__ volatile(PQK_MVE_TWO_PIXELS("vmladav.s8") "wls lr, %[n], 2f\n"
+        __asm__ volatile("3:\n\t"
+                         "mov %[x], %[block]\n\t" PQK_MVE_TWO_PIXELS("vmladav.s8") "wls lr, %[n], 2f\n"
                          "1:\n\t" PQK_MVE_TWO_PIXELS("vmladava.s8") "le lr, 1b\n"
-                         "2:"
+                         "2:\n\t"
+                         "strd %[a0], %[a1], [%[s0]], #8\n\t"
+                         "str %[a2], [%[s0]], #4\n\t"
+                         "strd %[b0], %[b1], [%[s1]], #8\n\t"
+                         "str %[b2], [%[s1]], #4\n\t"
+                         "subs %[g], %[g], #1\n\t"
+                         "bne 3b"
                          : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [b0] "=&Te"(b0), [b1] "=&Te"(b1),
-                           [b2] "=&Te"(b2), [w] "+r"(w), [x] "+r"(x)
-                         : [n] "r"(chunks - 1)
-                         : "q0", "q1", "q2", "q3", "lr", "memory");
+                           [b2] "=&Te"(b2), [w] "+r"(w), [x] "=&r"(x), [s0] "+r"(sums0), [s1] "+r"(sums1),
+                           [g] "+r"(groups)
+                         : [n] "r"(chunks - 1), [block] "r"(block)
+                         : "q0", "q1", "q2", "q3", "lr", "memory", "cc");
 #undef PQK_MVE_TWO_PIXELS
-        __asm__("vmov %q0[2], %q0[0], %1, %3\n\tvmov %q0[3], %q0[1], %2, %3" : "=&w"(*second)
-                : "r"(b0), "r"(b1), "r"(b2));
     } else {
 #define PQK_MVE_ONE_PIXEL(op)                                                                               \
         "vldrb.8 q0, [%[x]], #16\n\t"                                                                       \
@@ -130,20 +140,35 @@ static inline __attribute__((always_inline)) void pqk_mve_group_sums(const int8_
         "vldrb.8 q2, [%[w]], #16\n\t"                                                                       \
         op " %[a1], q0, q3\n\t"                                                                             \
         op " %[a2], q0, q2\n\t"
-        __asm__ volatile(PQK_MVE_ONE_PIXEL("vmladav.s8") "wls lr, %[n], 2f\n"
+        __asm__ volatile("3:\n\t"
+                         "mov %[x], %[block]\n\t" PQK_MVE_ONE_PIXEL("vmladav.s8") "wls lr, %[n], 2f\n"
                          "1:\n\t" PQK_MVE_ONE_PIXEL("vmladava.s8") "le lr, 1b\n"
-                         "2:"
-                         : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [w] "+r"(w), [x] "+r"(x)
-                         : [n] "r"(chunks - 1)
-                         : "q0", "q2", "q3", "lr", "memory");
+                         "2:\n\t"
+                         "strd %[a0], %[a1], [%[s0]], #8\n\t"
+                         "str %[a2], [%[s0]], #4\n\t"
+                         "subs %[g], %[g], #1\n\t"
+                         "bne 3b"
+                         : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [w] "+r"(w), [x] "=&r"(x),
+                           [s0] "+r"(sums0), [g] "+r"(groups)
+                         : [n] "r"(chunks - 1), [block] "r"(block)
+                         : "q0", "q2", "q3", "lr", "memory", "cc");
 #undef PQK_MVE_ONE_PIXEL
+        (void)sums1;
     }
-    __asm__("vmov %q0[2], %q0[0], %1, %3\n\tvmov %q0[3], %q0[1], %2, %3" : "=&w"(*first) : "r"(a0), "r"(a1), "r"(a2));
 }
 
-/* Copy a row of `columns` bytes into dst chunk by chunk (16 bytes, dst advancing by dst_stride);
- * the last chunk's bytes past the row are zero (the load is tail-predicated: it reads nothing
- * past the row). */
+/* Copy `bytes` bytes (tail-predicated: nothing past either end is touched). */
+static inline void pqk_mve_copy(int8_t *dst, const int8_t *src, int32_t bytes)
+{
+    int32_t k;
+    for (k = 0; k < bytes; k += 16) {
+        const mve_pred16_t p = vctp8q((uint32_t)(bytes - k));
+        vstrbq_p_s8(dst + k, vldrbq_z_s8(src + k, p), p);
+    }
+}
+
+/* Copy a row of `columns` bytes into dst by chunks of 16 (dst advancing by dst_stride); the last
+ * chunk's bytes past the row are zero. */
 static inline void pqk_mve_interleave_row(const int8_t *row, int32_t columns, int8_t *dst, int32_t dst_stride)
 {
     int32_t k;
@@ -153,52 +178,70 @@ static inline void pqk_mve_interleave_row(const int8_t *row, int32_t columns, in
     }
 }
 
-/* The output channels of one pixel block, per group of PQK_MVE_ROWS (see pqk_mve_group_sums). */
-static inline __attribute__((always_inline)) void pqk_mve_groups(const pqk_requant_s8_t *rq, const int8_t *w,
-                                                                int32_t per_channel, int32_t out_c, int32_t chunks,
-                                                                const int8_t *block, int pixels, int8_t *out,
-                                                                int32_t out_stride, int mode)
+/* out[c] = requantized sums[c] + bias[c], c < count: four channels per vector, the last vector
+ * predicated. per_channel 0: one multiplier and shift for all channels. */
+static inline __attribute__((always_inline)) void pqk_mve_requantize_row(const pqk_requant_s8_t *rq,
+                                                                        int32_t per_channel, const int32_t *sums,
+                                                                        int32_t count, int8_t *out, int mode)
 {
     const pqk_mve_clamp_t clamp = pqk_mve_clamp_of(rq);
-    const int32x4_t tensor_multiplier = vdupq_n_s32(rq->multiplier[0]);
-    const int32x4_t tensor_shift = vdupq_n_s32(rq->shift[0]);
-    int32_t oc;
-    for (oc = 0; oc < out_c; oc += PQK_MVE_ROWS) {
-        const int32_t rows = out_c - oc < PQK_MVE_ROWS ? out_c - oc : PQK_MVE_ROWS;
-        const mve_pred16_t lanes = vctp32q((uint32_t)rows);
-        const int32x4_t bias = vldrwq_z_s32(rq->bias + oc, lanes);
-        const int32x4_t multiplier = per_channel ? vldrwq_z_s32(rq->multiplier + oc, lanes) : tensor_multiplier;
-        const int32x4_t shift = per_channel ? vldrbq_z_s32(rq->shift + oc, lanes) : tensor_shift;
-        int32x4_t first, second;
-        pqk_mve_group_sums(w, block, chunks, pixels, &first, &second);
-        w += PQK_MVE_ROWS * 16 * chunks;
-        vstrbq_p_s32(out + oc, pqk_mve_requantize(vaddq_s32(first, bias), multiplier, shift, &clamp, mode), lanes);
-        if (pixels == 2) {
-            vstrbq_p_s32(out + out_stride + oc,
-                         pqk_mve_requantize(vaddq_s32(second, bias), multiplier, shift, &clamp, mode), lanes);
+    const int32_t *bias = rq->bias, *multiplier = rq->multiplier;
+    const int8_t *shift = rq->shift;
+    const int32_t step = 4 * per_channel;
+    int32x4_t m = vdupq_n_s32(multiplier[0]), e = vdupq_n_s32(shift[0]);
+    int32_t c;
+    for (c = 0; c + 4 <= count; c += 4) {
+        if (per_channel) {
+            m = vldrwq_s32(multiplier);
+            e = vldrbq_s32(shift);
         }
+        vstrbq_s32(out + c, pqk_mve_requantize(vaddq_s32(vldrwq_s32(sums + c), vldrwq_s32(bias)), m, e, &clamp, mode));
+        bias += 4;
+        multiplier += step;
+        shift += step;
+    }
+    if (c < count) {
+        const mve_pred16_t p = vctp32q((uint32_t)(count - c));
+        if (per_channel) {
+            m = vldrwq_z_s32(multiplier, p);
+            e = vldrbq_z_s32(shift, p);
+        }
+        vstrbq_p_s32(out + c,
+                     pqk_mve_requantize(vaddq_s32(vldrwq_s32(sums + c), vldrwq_z_s32(bias, p)), m, e, &clamp, mode),
+                     p);
     }
 }
 
+/* Bytes of scratch pqk_mve_rows_x_pixels() takes for the sums of two pixels. */
+static inline int32_t pqk_mve_sums_bytes(int32_t out_c)
+{
+    return 2 * (out_c + PQK_MVE_ROWS - 1) / PQK_MVE_ROWS * PQK_MVE_ROWS * (int32_t)sizeof(int32_t);
+}
+
 /* Every output channel of `pixels` (1 or 2) pixels whose columns are in block ([chunk][pixel][16
- * bytes], chunks chunks): outputs at out (pixel 0) and out + out_stride (pixel 1). per_channel 0:
- * one multiplier and shift for all channels (the bias is per channel). The usual ReLU layer takes
- * its own instantiation; every other requantization the general one. */
+ * bytes], the bytes past the weights' columns any value): outputs at out (pixel 0) and out +
+ * out_stride (pixel 1); sums: pqk_mve_sums_bytes() of scratch, 4-byte aligned. per_channel 0: one
+ * multiplier and shift for all channels (the bias is per channel). The usual ReLU layer takes its
+ * own instantiation of the requantization; every other one the general one. */
 static inline void pqk_mve_rows_x_pixels(const pqk_requant_s8_t *rq, const int8_t *weights, int32_t per_channel,
                                          int32_t out_c, int32_t chunks, const int8_t *block, int pixels,
-                                         int8_t *out, int32_t out_stride)
+                                         int8_t *out, int32_t out_stride, int32_t *sums)
 {
-    const int usual = pqk_mve_mode(rq) == (PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
-    if (pixels == 2 && usual) {
-        pqk_mve_groups(rq, weights, per_channel, out_c, chunks, block, 2, out, out_stride,
-                       PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
-    } else if (pixels == 2) {
-        pqk_mve_groups(rq, weights, per_channel, out_c, chunks, block, 2, out, out_stride, 0);
-    } else if (usual) {
-        pqk_mve_groups(rq, weights, per_channel, out_c, chunks, block, 1, out, out_stride,
-                       PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
+    const int32_t groups = (out_c + PQK_MVE_ROWS - 1) / PQK_MVE_ROWS;
+    int32_t *const sums1 = sums + groups * PQK_MVE_ROWS;
+    int32_t p;
+    if (pixels == 2) {
+        pqk_mve_sums(weights, block, chunks, groups, 2, sums, sums1);
     } else {
-        pqk_mve_groups(rq, weights, per_channel, out_c, chunks, block, 1, out, out_stride, 0);
+        pqk_mve_sums(weights, block, chunks, groups, 1, sums, sums1);
+    }
+    for (p = 0; p < pixels; ++p) {
+        if (pqk_mve_mode(rq) == (PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT)) {
+            pqk_mve_requantize_row(rq, per_channel, sums + p * groups * PQK_MVE_ROWS, out_c, out + p * out_stride,
+                                   PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
+        } else {
+            pqk_mve_requantize_row(rq, per_channel, sums + p * groups * PQK_MVE_ROWS, out_c, out + p * out_stride, 0);
+        }
     }
 }
 

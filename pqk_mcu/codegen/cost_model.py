@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pqk_mcu.codegen.weights import (WEIGHT_FORMATS, CsrMatrix, PackedCsr, encode_csr, encode_row_chunks,
-                                     encode_row_quads)
+from pqk_mcu.codegen.weights import (MVE_ROWS, WEIGHT_FORMATS, CsrMatrix, PackedCsr, encode_csr,
+                                     encode_row_chunks, encode_row_quads)
 from pqk_mcu.errors import PqkError
 
 # One flash byte is worth this many instructions per inference when candidates are compared.
@@ -197,13 +197,15 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
 def _mve_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the Helium variants that can run this layer; they run
     any requantization exactly. Scratch mirrors the C _buffer_size()s."""
-    chunked = 2 * ((matrix.shape[1] + 15) & ~15)  # two pixels' (or batches') columns in 16-byte chunks
+    row_bytes = (matrix.shape[1] + 15) & ~15
+    # two pixels' (or batches') columns and sums (pqk_mve.h pqk_mve_sums_bytes(): rows rounded up to 3)
+    block = 2 * row_bytes + 2 * -(-matrix.shape[0] // MVE_ROWS) * MVE_ROWS * 4
     if layout.kind == "FULLY_CONNECTED":
-        return [("dense", "pqk_fully_connected_s8_mve", chunked, False)]
+        return [("dense", "pqk_fully_connected_s8_mve", block, False)]
     if layout.kind == "CONV_2D":
         pointwise = layout.filter_h == layout.filter_w == 1
         in_place = layout.same_shape and pointwise and layout.stride_h == layout.stride_w == 1
-        return [("dense", "pqk_conv2d_s8_mve", chunked + (0 if pointwise else matrix.shape[1]), in_place)]
+        return [("dense", "pqk_conv2d_s8_mve", block + (0 if pointwise else row_bytes), in_place)]
     if (layout.kind == "DEPTHWISE_CONV_2D" and layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS
             and matrix.min(initial=0) > -128):  # int16 sums of two products
         return [("dense", "pqk_depthwise_conv2d_s8_mve", (layout.input_c + 15) & ~15, False)]
