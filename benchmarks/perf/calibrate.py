@@ -1,7 +1,7 @@
 """Fit ``pqk_mcu.codegen.cost_model.KERNEL_COSTS`` to instruction counts measured under QEMU.
 
 Runs ``pqk_mcu.bench`` with every weight format forced on the DS-CNN at several sparsities, on
-small graphs of other shapes and on the model zoo of tests/fixtures, on cortex-m4 (DSP variants) and cortex-m3 (portable kernels), then
+small graphs of other shapes and on the model zoo of tests/fixtures, on cortex-m4 (DSP variants), cortex-m3 (portable kernels) and cortex-m55 (Helium variants, dense), then
 fits per kernel, by non-negative least squares on relative error, the terms of
 ``cost_model.KernelCost``
 and prints the table to paste into cost_model.py with the worst relative error per kernel.
@@ -54,13 +54,15 @@ def measurements():
     graphs += [(f"small-{s}", _small_graph(s, 1)) for s in (0.0, 0.6, 0.9)]
     graphs += [(path.stem, load_tflite(path)) for path in sorted(FIXTURES.glob("*.tflite"))]
     rows = []
-    for board in ("cortex-m4", "cortex-m3"):
+    for board, formats in (("cortex-m4", ("dense", "csr")), ("cortex-m3", ("dense", "csr")), ("cortex-m55", ("dense",))):
         for name, graph in graphs:
-            for weight_format in ("dense", "csr"):
+            for weight_format in formats:
                 result = bench_graph(graph, board, weight_format, model_name=name)
                 assert result.bit_exact, (name, board, weight_format)
                 for layer, op in zip(result.layers, _weighted_shapes(graph)):
-                    if layer["estimated_instructions"] and op is not None:
+                    # cortex-m55 only for its own kernels: the others are fitted on the cores above
+                    if layer["estimated_instructions"] and op is not None and (
+                            board != "cortex-m55" or layer["kernel"].endswith("_mve")):
                         rows.append((layer["kernel"], layer, op))
                 print(f"{name} {board} {weight_format}: {result.instructions:,}", flush=True)
     return rows

@@ -5,7 +5,8 @@ dense and CSR kernels everywhere, and on cores with the DSP extension (``Target.
 ``*_dsp`` variants of ``firmware/runtime`` when the layer meets their conditions (geometry, index
 widths, and the bounds under which ``pqk_dsp.h``'s fast requantization is exact). Each candidate
 gets an instruction estimate from ``KERNEL_COSTS`` (fitted to instruction counts measured under QEMU
-on cortex-m4, see ``benchmarks/perf``) and its flash bytes; the lowest
+on cortex-m4, see ``benchmarks/perf``; the Helium ``*_mve`` variants, candidates where ``Target.has_mve``, on
+cortex-m55) and its flash bytes; the lowest
 ``instructions + INSTRUCTIONS_PER_BYTE * bytes`` wins. ``--format dense|csr`` restricts the candidates
 to that storage format. The choice is data (kernel name, scratch bytes, in-place flag) that the
 lowering puts into the render context; templates never decide.
@@ -81,10 +82,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_fully_connected_s8": KernelCost(5.0, 62.66, 0.0, 0.0, 0.0, 0.0),  # worst error 0%, n=16
     "pqk_fully_connected_s8_csr": KernelCost(5.98, 0.0, 74.64, 0.0, 0.0, 0.0),  # worst error 1%, n=16
     "pqk_fully_connected_s8_dsp": KernelCost(1.51, 38.73, 0.0, 0.0, 184.73, 0.0),  # worst error 9%, n=15 (zoo)
-    # Helium kernels, cortex-m55 counts
-    "pqk_conv2d_s8_mve": KernelCost(0.14, 10.0, 0.0, 1.0, 0.0, 0.0),
-    "pqk_depthwise_conv2d_s8_mve": KernelCost(0.7, 4.0, 0.0, 0.0, 0.0, 0.0),
-    "pqk_fully_connected_s8_mve": KernelCost(0.16, 8.0, 0.0, 0.0, 0.0, 0.0),
+    # Helium kernels: cortex-m55 counts of the dense DS-CNN, the small graphs and the zoo (the conv's
+    # im2col spans and 16-column chunks are not linear in these terms: its worst layers are the 3x3 ones)
+    "pqk_conv2d_s8_mve": KernelCost(0.14, 1.55, 0.27, 1.37, 234.61, 0.0),  # worst error 19%, n=36
+    "pqk_depthwise_conv2d_s8_mve": KernelCost(0.0, 16.2, 0.0, 26.95, 209.58, 3257.58),  # worst error 11%, n=21
+    "pqk_fully_connected_s8_mve": KernelCost(0.16, 0.0, 6.41, 1.05, 202.02, 0.0),  # worst error 8%, n=18
 }
 
 
