@@ -289,10 +289,12 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     sparsity = 1.0 - nonzeros / matrix.size if matrix.size else 0.0
     csr = encode_csr(matrix)
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
+    mve = _mve_candidates(layout, matrix) if target.has_mve else []
     if target.has_dsp:
-        candidates += _dsp_candidates(layout, packed)
-    if target.has_mve:
-        candidates += _mve_candidates(layout, matrix)
+        # A dense Helium kernel makes the dense DSP one moot (16 MACs per instruction against 2; their
+        # fits come from different cores and disagree most on small layers, e.g. a 3x3 over one channel)
+        candidates += [c for c in _dsp_candidates(layout, packed) if not (mve and c[0] == "dense")]
+    candidates += mve
     choices = []
     for storage, kernel, scratch, in_place in candidates:
         if weight_format != "auto" and storage != weight_format:
