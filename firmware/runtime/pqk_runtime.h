@@ -243,5 +243,7 @@ void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int
 #include "pqk_runtime_dsp.h"
 /* Variants for cores without it (two channels per SMLAL, MLA; same results). */
 #include "pqk_runtime_mla.h"
+/* Helium (MVE) variants (same results, weights in their own layouts, scratch argument). */
+#include "pqk_runtime_mve.h"
 
 #endif /* PQK_RUNTIME_H */

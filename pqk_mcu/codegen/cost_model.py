@@ -6,7 +6,8 @@ dense and CSR kernels everywhere, and on cores with the DSP extension (``Target.
 widths, and the bounds under which ``pqk_dsp.h``'s fast requantization is exact); on Thumb-2 cores
 without it (cortex-m3) the ``*_smlal`` / ``*_mla`` variants under their conditions. Each candidate
 gets an instruction estimate from ``KERNEL_COSTS`` (fitted to instruction counts measured under QEMU
-on cortex-m4, cortex-m3 for the portable and non-DSP kernels, see ``benchmarks/perf``) and its flash bytes; the lowest
+on cortex-m4, cortex-m3 for the portable and non-DSP kernels, cortex-m55 for the Helium ``*_mve``
+variants, candidates where ``Target.has_mve``; see ``benchmarks/perf``) and its flash bytes; the lowest
 ``instructions + INSTRUCTIONS_PER_BYTE * bytes`` wins. ``--format dense|csr`` restricts the candidates
 to that storage format. The choice is data (kernel name, scratch bytes, in-place flag) that the
 lowering puts into the render context; templates never decide.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pqk_mcu.codegen.weights import (
+    MVE_ROWS,
     WEIGHT_FORMATS,
     CsrMatrix,
     PackedCsr,
@@ -26,6 +28,7 @@ from pqk_mcu.codegen.weights import (
     encode_channel_pairs,
     encode_channel_quads,
     encode_csr,
+    encode_row_chunks,
     encode_row_quads,
 )
 from pqk_mcu.errors import PqkError
@@ -50,6 +53,7 @@ class Target:
     # Thumb-2 (ARMv7-M, ARMv8-M mainline): SMLAL, LDM, SXTB with rotation; without the DSP extension the
     # *_smlal / *_mla variants are candidates. False: portable C for any compiler (no board).
     thumb2: bool = False
+    has_mve: bool = False  # Helium: the *_mve kernels
 
     @classmethod
     def from_board(cls, board) -> "Target":
@@ -60,7 +64,7 @@ class Target:
             from pqk_mcu.boards import load_board
 
             board = load_board(board)
-        return cls(has_dsp=bool(board.has_dsp), thumb2=board.cpu not in BASELINE_CORES)
+        return cls(has_dsp=bool(board.has_dsp), thumb2=board.cpu not in BASELINE_CORES, has_mve=bool(board.has_mve))
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     # per_column: widening the input row; layers of at most 8 outputs read it directly instead (person_detect's
     # 256 -> 2 classifier: estimate 21% under, the worst; the AD toycar's 64-16,384-MAC layers within 9%)
     "pqk_fully_connected_s8_dsp": KernelCost(1.18, 13.89, 0.0, 1.34, 264.81, 0.0),  # worst error 21%, n=15 (zoo)
+    # Helium kernels: cortex-m55 counts of the dense DS-CNN, the small graphs and the zoo (the conv's
+    # im2col spans and 16-column chunks are not linear in these terms: its worst layers are the 3x3 ones)
+    "pqk_conv2d_s8_mve": KernelCost(0.14, 1.55, 0.27, 1.37, 234.61, 0.0),  # worst error 19%, n=36
+    "pqk_depthwise_conv2d_s8_mve": KernelCost(0.0, 16.2, 0.0, 26.95, 209.58, 3257.58),  # worst error 11%, n=21
+    "pqk_fully_connected_s8_mve": KernelCost(0.16, 0.0, 6.41, 1.05, 202.02, 0.0),  # worst error 8%, n=18
 }
 
 
@@ -331,14 +340,37 @@ def _mla_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, 
     return out
 
 
-def _dense_bytes(kernel: str, matrix: np.ndarray) -> int:
-    """Flash bytes of the dense weights as ``kernel`` stores them (row quads and channel pairs are zero-padded)."""
+def _mve_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, int, bool]]:
+    """(format, kernel, scratch bytes, in place) of the Helium variants that can run this layer; they run
+    any requantization exactly. Scratch mirrors the C _buffer_size()s."""
+    row_bytes = (matrix.shape[1] + 15) & ~15
+    # two pixels' (or batches') columns and sums (pqk_mve.h pqk_mve_sums_bytes(): rows rounded up to 3)
+    block = 2 * row_bytes + 2 * -(-matrix.shape[0] // MVE_ROWS) * MVE_ROWS * 4
+    if layout.kind == "FULLY_CONNECTED":
+        return [("dense", "pqk_fully_connected_s8_mve", block, False)]
+    if layout.kind == "CONV_2D":
+        pointwise = layout.filter_h == layout.filter_w == 1
+        in_place = layout.same_shape and pointwise and layout.stride_h == layout.stride_w == 1
+        return [("dense", "pqk_conv2d_s8_mve", block + (0 if pointwise else row_bytes), in_place)]
+    if (layout.kind == "DEPTHWISE_CONV_2D" and layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS
+            and matrix.min(initial=0) > -128):  # int16 sums of two products
+        return [("dense", "pqk_depthwise_conv2d_s8_mve", (layout.input_c + 15) & ~15, False)]
+    return []
+
+
+def _dense_bytes(kernel: str, matrix: np.ndarray, depth_multiplier: int = 1) -> int:
+    """Flash bytes of the dense weights as ``kernel`` stores them (row quads, chunks and channel pairs are
+    zero-padded)."""
     if kernel == "pqk_fully_connected_s8_dsp":
         return encode_row_quads(matrix).size
     if kernel == "pqk_conv2d_s8_smlal":
         return encode_channel_pairs(matrix).nbytes
     if kernel == "pqk_depthwise_conv2d_s8_mla":
         return encode_channel_quads(matrix).nbytes
+    if kernel in ("pqk_conv2d_s8_mve", "pqk_fully_connected_s8_mve"):
+        return encode_row_chunks(matrix).size
+    if kernel == "pqk_depthwise_conv2d_s8_mve":
+        return depth_multiplier * -(-matrix.shape[0] // depth_multiplier // 16) * 16 * matrix.shape[1]
     return int(matrix.size)
 
 
@@ -406,10 +438,14 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     sparsity = 1.0 - nonzeros / matrix.size if matrix.size else 0.0
     csr = encode_csr(matrix)
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
+    mve = _mve_candidates(layout, matrix) if target.has_mve else []
     if target.has_dsp:
-        candidates += _dsp_candidates(layout, packed)
+        # A dense Helium kernel makes the dense DSP one moot (16 MACs per instruction against 2; their
+        # fits come from different cores and disagree most on small layers, e.g. a 3x3 over one channel)
+        candidates += [c for c in _dsp_candidates(layout, packed) if not (mve and c[0] == "dense")]
     elif target.thumb2:
         candidates += _mla_candidates(layout, matrix)
+    candidates += mve
     choices = []
     for storage, kernel, scratch, in_place in candidates:
         if weight_format != "auto" and storage != weight_format:
@@ -420,12 +456,13 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
             format=storage, kernel=kernel, sparsity=sparsity,
             estimated_instructions=estimate_instructions(kernel, matrix, layout, sparse),
             weight_bytes=(packed_choice.value_bytes if packed_choice
-                          else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix)),
+                          else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix, layout.depth_multiplier)),
             index_bytes=packed_choice.index_bytes if packed_choice else (csr.index_bytes if sparse else 0),
             csr=csr if sparse and packed_choice is None else None,
             requant_bytes=packed_choice.requant_bytes if packed_choice else REQUANT_BYTES_PER_ROW * rows,
             packed=packed_choice, scratch_bytes=scratch, in_place=in_place,
-            requant_checked=(kernel.endswith("_dsp") or kernel in MLA_FAST_REQUANT_KERNELS) and not fast_requant,
+            requant_checked=(kernel.endswith(("_dsp", "_mve")) or kernel in MLA_FAST_REQUANT_KERNELS)
+            and not fast_requant,
         ))
 
     def score(choice: KernelChoice) -> tuple[float, str]:

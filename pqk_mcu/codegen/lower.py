@@ -35,7 +35,9 @@ from pqk_mcu.codegen.weights import (
     PackedCsr,
     encode_channel_pairs,
     encode_channel_quads,
+    encode_depthwise_lanes,
     encode_packed,
+    encode_row_chunks,
     encode_row_quads,
 )
 from pqk_mcu.quant import (
@@ -112,7 +114,7 @@ class Layer:
     in_place_lead: int = 0  # bytes the output must start before that input (0: at it)
     cost_shape: tuple[np.ndarray, Layout] | None = None  # weight matrix and layout the cost model saw
     packed_requant: bool = False  # the weights struct carries the requantization (packed format)
-    requant_checked: bool = False  # a *_dsp / *_smlal kernel with channels outside the fast bounds
+    requant_checked: bool = False  # a *_dsp / *_smlal / *_mve kernel with channels outside the fast bounds
 
 
 class SymbolTable:
@@ -295,6 +297,10 @@ class Lowering:
             return self._packed_weights(layer, choice.packed)
         if choice.kernel == "pqk_fully_connected_s8_dsp":
             dense_values = encode_row_quads(matrix)
+        elif choice.kernel in ("pqk_conv2d_s8_mve", "pqk_fully_connected_s8_mve"):
+            dense_values = encode_row_chunks(matrix)
+        elif choice.kernel == "pqk_depthwise_conv2d_s8_mve":
+            dense_values = encode_depthwise_lanes(dense_values, layout.depth_multiplier)
         widened = {"pqk_conv2d_s8_smlal": encode_channel_pairs, "pqk_depthwise_conv2d_s8_mla": encode_channel_quads}
         if choice.kernel in widened:
             return self.symbols.array(f"{prefix}_weights", "int32_t", widened[choice.kernel](matrix), "weights",

@@ -12,6 +12,8 @@ The *_smlal kernels (cores without the DSP extension) take channel pairs (``enco
 int32 word per two rows and column, so that one SMLAL multiplies both rows' weights with an input;
 pqk_depthwise_conv2d_s8_mla takes its weights widened to int32 in groups of four channels
 (``encode_channel_quads``).
+The dense *_mve kernels take row chunks (``encode_row_chunks``: three rows' 16-byte column chunks side
+by side) and depthwise lane groups (``encode_depthwise_lanes``: 16 channels' taps per group).
 The *_csr_dsp kernels take packed CSR (``PackedCsr``): the same nonzeros with each row's bias,
 multiplier and shift packed next to the row (about 7 bytes per row instead of 9 plus its length).
 """
@@ -102,6 +104,34 @@ def encode_channel_quads(matrix: np.ndarray) -> np.ndarray:
     padded = np.zeros((-(-channels // 4) * 4, taps), dtype=np.int32)
     padded[:channels] = matrix
     return np.ascontiguousarray(padded.reshape(-1, 4, taps).transpose(0, 2, 1)).reshape(-1)
+
+
+MVE_ROWS = 3  # PQK_MVE_ROWS of pqk_mve.h: output channels per pass of the dense *_mve kernels
+MVE_LANES = 16  # int8 lanes of a Helium vector
+
+
+def encode_row_chunks(matrix: np.ndarray) -> np.ndarray:
+    """[rows][cols] int8 -> the dense *_mve kernels' order: rows in groups of MVE_ROWS, each group as
+    column chunks of 16, each chunk as its rows' 16 bytes (both dims zero-padded):
+    byte (g, c, r, i) = matrix[MVE_ROWS g + r][16 c + i]."""
+    rows, cols = matrix.shape
+    padded = np.zeros((-(-rows // MVE_ROWS) * MVE_ROWS, max(-(-cols // MVE_LANES), 1) * MVE_LANES), dtype=np.int8)
+    padded[:rows, :cols] = matrix
+    chunks = padded.reshape(padded.shape[0] // MVE_ROWS, MVE_ROWS, padded.shape[1] // MVE_LANES, MVE_LANES)
+    return np.ascontiguousarray(chunks.transpose(0, 2, 1, 3)).reshape(-1)
+
+
+def encode_depthwise_lanes(weights: np.ndarray, depth_multiplier: int) -> np.ndarray:
+    """Depthwise weights [filter_h][filter_w][channels * depth_multiplier] -> pqk_depthwise_conv2d_s8_mve's
+    order [multiplier][input channel group of 16][tap][16] (the last group zero-padded): byte (m, g, t, i)
+    = weights[t][(16 g + i) * depth_multiplier + m]."""
+    taps = weights.reshape(-1, weights.shape[-1])
+    channels = taps.shape[1] // depth_multiplier
+    groups = -(-channels // MVE_LANES)
+    padded = np.zeros((taps.shape[0], depth_multiplier, groups * MVE_LANES), dtype=np.int8)
+    padded[:, :, :channels] = taps.reshape(taps.shape[0], channels, depth_multiplier).transpose(0, 2, 1)
+    lanes = padded.reshape(taps.shape[0], depth_multiplier, groups, MVE_LANES)
+    return np.ascontiguousarray(lanes.transpose(1, 2, 0, 3)).reshape(-1)
 
 
 def encode_csr(matrix: np.ndarray) -> CsrMatrix:

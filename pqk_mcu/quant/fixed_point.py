@@ -7,7 +7,8 @@ Each function has a scalar form on plain Python ints (a line-for-line transliter
 used as the specification in tests) and, where it runs on tensors, a vectorized numpy form.
 The C runtime's ``pqk_requantize`` (firmware/runtime/pqk_requantize.h) mirrors
 ``multiply_by_quantized_multiplier`` line for line; the DSP kernels' ``pqk_fast_requantize``
-(firmware/runtime/pqk_dsp.h) mirrors ``fast_requantize``.
+(firmware/runtime/pqk_dsp.h) mirrors ``fast_requantize``, the Helium kernels' ``pqk_mve_requantize``
+(firmware/runtime/pqk_mve.h) ``mve_requantize_array``.
 """
 
 from __future__ import annotations
@@ -114,6 +115,26 @@ def fast_requantize_array(acc: np.ndarray, quantized_multiplier: np.ndarray | in
         offset = offset + (acc64 >> 31)
     high = offset + ((2 * acc64 * np.asarray(quantized_multiplier, dtype=np.int64) + (1 << 31)) >> 32)
     return np.clip(high >> e, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+def mve_requantize_array(acc: np.ndarray, quantized_multiplier: np.ndarray | int, shift: np.ndarray | int,
+                         zero_point: int, activation_min: int, activation_max: int,
+                         negatives_clamped: bool = False) -> np.ndarray:
+    """``pqk_mve_requantize`` of firmware/runtime/pqk_mve.h, instruction by instruction on int32 lanes:
+    VSHL by max(shift, 0) (wrapping), VQRDMULH, + ((r AND -e) >> 31) (the sign term, dropped under
+    ``negatives_clamped``), VRSHL by -e, + zero point, VMAX, VMIN; e = max(-shift, 0). Equal to
+    ``multiply_by_quantized_multiplier`` + zero point, clamped, for every int32 accumulator, multiplier in
+    [0, 2^31) and shift in [-31, 31]; under ``negatives_clamped`` where activation_min >= zero_point."""
+    acc64 = np.asarray(acc, dtype=np.int64)
+    shift64 = np.asarray(shift, dtype=np.int64)
+    right = np.minimum(shift64, 0)  # -e
+    shifted = (((acc64 << np.maximum(shift64, 0)) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)  # wraps like VSHL
+    r = np.minimum((2 * shifted * np.asarray(quantized_multiplier, dtype=np.int64) + (1 << 31)) >> 32, INT32_MAX)
+    if not negatives_clamped:
+        r = r + ((r & right) >> 31)  # -1 for r < 0 when e >= 1 (right's sign bit is set)
+    rounding = np.where(right < 0, np.int64(1) << np.maximum(-right - 1, 0), 0)
+    r = (r + rounding) >> -right  # VRSHL: (r + 2^(e-1)) >> e without overflow
+    return np.clip(r + zero_point, activation_min, activation_max).astype(np.int8)
 
 
 # --------------------------------------------------------------------------------------------

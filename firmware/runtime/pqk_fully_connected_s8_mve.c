@@ -1,0 +1,45 @@
+/* pqk_fully_connected_s8_mve: int8 FULLY_CONNECTED, dense weights in row chunks, Helium (MVE).
+ *
+ * input   [batches][input_features]                 int8
+ * weights row chunks of the [output_features][input_features] matrix (see pqk_conv2d_s8_mve.c,
+ *         pqk_mcu.codegen.weights.encode_row_chunks)
+ * output  [batches][output_features]                int8 in [activation_min, activation_max]
+ * scratch pqk_fully_connected_s8_mve_buffer_size() bytes.
+ * acc = folded bias + sum(w * x); requantized per output feature (or once per layer, per_channel 0)
+ * with pqk_mve.h's exact vector form. Same bytes as pqk_fully_connected_s8.
+ *
+ * Two batches at a time (one for the last of an odd count): their rows are copied into scratch
+ * interleaved by 16-byte chunks (the last chunk zero-filled: nothing past a row is read), and
+ * pqk_mve_rows_x_pixels() runs three output features per pass with VMLADAVA.S8 (16 MACs per
+ * instruction), then requantizes four at a time.
+ */
+#include "pqk_mve.h"
+
+#if PQK_HAVE_MVE
+
+#define BATCHES 2
+
+/* The block of two batches' rows (rounded up to 16 bytes) and their sums. */
+int32_t pqk_fully_connected_s8_mve_buffer_size(const pqk_fully_connected_s8_params_t *params)
+{
+    return BATCHES * ((params->input_features + 15) & ~15) + pqk_mve_sums_bytes(params->output_features);
+}
+
+void pqk_fully_connected_s8_mve(const pqk_fully_connected_s8_params_t *params, const int8_t *weights,
+                                const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const int32_t features = params->input_features, outputs = params->output_features;
+    const int32_t row_bytes = (features + 15) & ~15;
+    int32_t *const sums = (int32_t *)(void *)(scratch + BATCHES * row_bytes);
+    int32_t first, lane;
+    for (first = 0; first < params->batches; first += BATCHES) {
+        const int32_t count = params->batches - first < BATCHES ? params->batches - first : BATCHES;
+        for (lane = 0; lane < count; ++lane) {
+            pqk_mve_interleave_row(input + (first + lane) * features, features, scratch + 16 * lane, 16 * count);
+        }
+        pqk_mve_rows_x_pixels(&params->requant, weights, params->per_channel, outputs, row_bytes >> 4, scratch,
+                              count, output + first * outputs, outputs, sums);
+    }
+}
+
+#endif /* PQK_HAVE_MVE */
