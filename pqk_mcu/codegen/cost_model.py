@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pqk_mcu.codegen.weights import WEIGHT_FORMATS, CsrMatrix, PackedCsr, encode_csr, encode_row_quads
+from pqk_mcu.codegen.weights import WEIGHT_FORMATS, CsrMatrix, PackedCsr, WideCsr, encode_csr, encode_row_quads
 from pqk_mcu.errors import PqkError
 
 # One flash byte is worth this many instructions per inference when candidates are compared.
@@ -26,6 +26,8 @@ INSTRUCTIONS_PER_BYTE = 1.0
 FAST_REQUANT_ACC_LIMIT = 1 << 30
 FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
 DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp kernels
+WIDE_CONV_KERNEL = "pqk_conv2d_s8_csr_wide_dsp"
+WIDE_CONV_BLOCK = 8  # its BLOCK: output pixels computed together (a partial block costs a whole one)
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 
 
@@ -54,7 +56,8 @@ class KernelCost:
     + per_position * positions + per_call.
 
     Stored weights: all for dense, the nonzeros for CSR; rows: output channels; columns: the
-    matrix width (im2col row length); taps: filter_h * filter_w; positions: output pixels."""
+    matrix width (im2col row length); taps: filter_h * filter_w; positions: output pixels, rounded up
+    to a multiple of ``block`` for a kernel that computes whole blocks of them."""
 
     per_mac: float
     per_output: float
@@ -62,6 +65,7 @@ class KernelCost:
     per_column: float
     per_position: float
     per_call: float
+    block: int = 1
 
 
 # Fitted by benchmarks/perf/calibrate.py to QEMU counts (cortex-m4 for *_dsp, cortex-m3 for the
@@ -71,6 +75,8 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.58, 0.0, 0.0),  # worst error 1%, n=34
     "pqk_conv2d_s8_csr": KernelCost(31.49, 59.47, 6.1, 7.57, 0.0, 0.0),  # worst error 12%, n=37
     "pqk_conv2d_s8_csr_dsp": KernelCost(2.33, 0.53, 0.11, 5.86, 91.99, 0.0),  # worst error 15%, n=31
+    # positions in blocks of 8; fitted by hand, see benchmarks/perf/calibrate.py
+    WIDE_CONV_KERNEL: KernelCost(1.75, 5.5, 0.0, 2.0, 0.0, 0.0, block=WIDE_CONV_BLOCK),
     "pqk_conv2d_s8_dsp": KernelCost(1.14, 11.75, 0.3, 7.24, 0.0, 0.0),  # worst error 4%, n=34
     "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.55, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=26
     "pqk_depthwise_conv2d_s8_csr": KernelCost(27.94, 67.74, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=29
@@ -117,6 +123,7 @@ class KernelChoice:
     csr: CsrMatrix | None
     requant_bytes: int = 0  # per-channel bias, multiplier and shift as stored
     packed: PackedCsr | None = None  # the *_csr_dsp kernels' format (csr then None)
+    wide: WideCsr | None = None  # pqk_conv2d_s8_csr_wide_dsp's format (csr then None)
     scratch_bytes: int = 0  # the kernel's _buffer_size(); 0 = no scratch argument
     in_place: bool = False  # output may be placed over the input
     requant_checked: bool = False  # a *_dsp kernel outside pqk_dsp.h's fast bounds (requant.checked)
@@ -125,6 +132,7 @@ class KernelChoice:
 def estimate_instructions(kernel: str, stored_weights: int, rows: int, positions: int, columns: int,
                           taps: int) -> int:
     cost = KERNEL_COSTS[kernel]
+    positions = -(-positions // cost.block) * cost.block
     return int(round(
         cost.per_mac * stored_weights * positions + cost.per_output * rows * positions
         + cost.per_tap_output * taps * rows * positions + cost.per_column * columns * positions
@@ -160,10 +168,12 @@ def _width_padded_bytes(layout: Layout) -> int:
     return (layout.batches * layout.input_h * layout.padded_w + layout.filter_w) * layout.input_c
 
 
-def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str, str, int, bool]]:
+def _dsp_candidates(layout: Layout, packed: PackedCsr | None,
+                    wide: WideCsr | None = None) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer. The dense
-    ones run any requantization (channels outside the fast bounds: ``KernelChoice.requant_checked``);
-    the sparse ones need the packed format (``weights.encode_packed``), which needs the fast bounds."""
+    ones and the wide sparse conv (``weights.encode_wide``) run any requantization (channels outside
+    the fast bounds: ``KernelChoice.requant_checked``); the other sparse ones need the packed format
+    (``weights.encode_packed``), which needs the fast bounds."""
     pointwise_same = (
         layout.same_shape and layout.filter_h == layout.filter_w == 1 and layout.stride_h == layout.stride_w == 1
     )
@@ -176,6 +186,10 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
         out.append(("dense", "pqk_conv2d_s8_dsp", 4 * ((size + 3) & ~3) * 2 + im2col, pointwise_same))
         if packed is not None:
             out.append(("csr", "pqk_conv2d_s8_csr_dsp", 8 * size + _width_padded_bytes(layout), pointwise_same))
+        if wide is not None:
+            # mirrors the C _buffer_size(): eight int16 lanes per column; beyond 1x1 nine filter rows
+            rows = 0 if im2col == 0 else (1 + WIDE_CONV_BLOCK) * layout.filter_w * layout.input_c
+            out.append(("csr", WIDE_CONV_KERNEL, 2 * WIDE_CONV_BLOCK * size + rows, pointwise_same))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         taps = layout.filter_h * layout.filter_w
         in_place = layout.same_shape and layout.stride_h == layout.stride_w == 1 and layout.dilation_h == 1
@@ -249,9 +263,11 @@ def choose_add_kernel(elements: int, rows: int, contiguous: bool, requantization
 
 
 def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_format: str,
-                  target: Target, fast_requant: bool, packed: PackedCsr | None = None) -> KernelChoice:
+                  target: Target, fast_requant: bool, packed: PackedCsr | None = None,
+                  wide: WideCsr | None = None) -> KernelChoice:
     """The cheapest kernel for ``matrix`` [rows][cols] (rows = output channels) on ``target``;
-    ``packed`` is the matrix in the *_csr_dsp kernels' format where it fits."""
+    ``packed`` is the matrix in the *_csr_dsp kernels' format where it fits, ``wide`` in
+    pqk_conv2d_s8_csr_wide_dsp's."""
     if weight_format not in WEIGHT_FORMATS:
         raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
     rows = matrix.shape[0]
@@ -260,24 +276,26 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     csr = encode_csr(matrix)
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
     if target.has_dsp:
-        candidates += _dsp_candidates(layout, packed)
+        candidates += _dsp_candidates(layout, packed, wide)
     choices = []
     for storage, kernel, scratch, in_place in candidates:
         if weight_format != "auto" and storage != weight_format:
             continue
         sparse = storage == "csr"
-        packed_choice = packed if sparse and kernel.endswith("_dsp") else None
+        wide_choice = wide if kernel == WIDE_CONV_KERNEL else None
+        packed_choice = packed if sparse and kernel.endswith("_dsp") and wide_choice is None else None
+        stored = wide_choice or packed_choice
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
             estimated_instructions=estimate_instructions(kernel, nonzeros if sparse else int(matrix.size), rows,
                                                          layout.positions, matrix.shape[1],
                                                          layout.filter_h * layout.filter_w),
-            weight_bytes=(packed_choice.value_bytes if packed_choice
+            weight_bytes=(stored.value_bytes if stored
                           else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix)),
-            index_bytes=packed_choice.index_bytes if packed_choice else (csr.index_bytes if sparse else 0),
-            csr=csr if sparse and packed_choice is None else None,
-            requant_bytes=packed_choice.requant_bytes if packed_choice else REQUANT_BYTES_PER_ROW * rows,
-            packed=packed_choice, scratch_bytes=scratch, in_place=in_place,
+            index_bytes=stored.index_bytes if stored else (csr.index_bytes if sparse else 0),
+            csr=csr if sparse and stored is None else None,
+            requant_bytes=stored.requant_bytes if stored else REQUANT_BYTES_PER_ROW * rows,
+            packed=packed_choice, wide=wide_choice, scratch_bytes=scratch, in_place=in_place,
             requant_checked=kernel.endswith("_dsp") and not fast_requant,
         ))
 
