@@ -23,6 +23,7 @@ sys.path.insert(0, str(HERE))
 from dscnn import dscnn_graph  # noqa: E402
 
 from pqk_mcu.bench import bench_graph  # noqa: E402
+from pqk_mcu.codegen.cost_model import KERNEL_COSTS  # noqa: E402
 from pqk_mcu.frontends.tflite import load_tflite  # noqa: E402
 from pqk_mcu.ir.builder import GraphBuilder  # noqa: E402
 
@@ -90,7 +91,10 @@ def fit(rows):
     by_kernel = defaultdict(list)
     for kernel, layer, (w, rows_, positions, columns, taps) in rows:
         stored = np.count_nonzero(w) if "csr" in kernel else w.size
-        features = [stored * positions, rows_ * positions, taps * rows_ * positions, columns * positions, positions, 1.0]
+        block = KERNEL_COSTS[kernel].block if kernel in KERNEL_COSTS else 1
+        positions = -(-positions // block) * block  # kernels that compute whole blocks of pixels
+        features = [stored * positions, rows_ * positions, taps * rows_ * positions, columns * positions, positions, 1.0,
+                    taps * positions]
         by_kernel[kernel].append((features, layer["instructions"]))
     for kernel in sorted(by_kernel):
         features = np.array([f for f, _ in by_kernel[kernel]], dtype=float)
@@ -99,7 +103,7 @@ def fit(rows):
         coefficients, _ = nnls(features * weights[:, None], target * weights)
         estimate = features @ coefficients
         worst = np.max(np.abs(estimate - target) / target)
-        names = ("per_mac", "per_output", "per_tap_output", "per_column", "per_position", "per_call")
+        names = ("per_mac", "per_output", "per_tap_output", "per_column", "per_position", "per_call", "per_tap_position")
         terms = ", ".join(f"{name}={round(float(c), 2)}" for name, c in zip(names, coefficients))
         print(f'    "{kernel}": KernelCost({terms}),  # worst error {worst:.0%}, n={len(target)}')
 

@@ -140,18 +140,22 @@ static void locate_windows(const pqk_window_t *win, const int8_t *input, int32_t
         if (j < count) {
             const int32_t iy0 = oy * win->stride_h - win->pad_top, ix0 = ox * win->stride_w - win->pad_left;
             const int8_t *const image = input + b * image_bytes;
-            const int inside = iy0 >= 0 && iy0 <= last_row && ix0 >= 0 && ix0 <= last_column;
-            const int32_t left = ix0 >= 0 ? 0 : (-ix0 < filter_w ? -ix0 : filter_w);
-            const int32_t right = win->input_w - ix0 < filter_w ? (win->input_w - ix0 > left ? win->input_w - ix0 : left)
-                                                                : filter_w;
-            at->window[j] = inside ? image + (iy0 * win->input_w + ix0) * win->input_c : NULL;
-            at->inside = at->inside && inside;
-            at->image[j] = image;
-            at->iy0[j] = iy0;
-            at->ix0[j] = ix0;
-            at->lead[j] = left * win->input_c;
-            at->body_end[j] = right * win->input_c;
-            at->spans[j] = win->dilation_w == 1 && left == 0 && right == filter_w;
+            if (iy0 >= 0 && iy0 <= last_row && ix0 >= 0 && ix0 <= last_column) {
+                at->window[j] = image + (iy0 * win->input_w + ix0) * win->input_c;
+            } else {
+                /* what gather_block() reads of a window outside the input */
+                const int32_t left = ix0 >= 0 ? 0 : (-ix0 < filter_w ? -ix0 : filter_w);
+                const int32_t right =
+                    win->input_w - ix0 < filter_w ? (win->input_w - ix0 > left ? win->input_w - ix0 : left) : filter_w;
+                at->window[j] = NULL;
+                at->inside = 0;
+                at->image[j] = image;
+                at->iy0[j] = iy0;
+                at->ix0[j] = ix0;
+                at->lead[j] = left * win->input_c;
+                at->body_end[j] = right * win->input_c;
+                at->spans[j] = win->dilation_w == 1 && left == 0 && right == filter_w;
+            }
             if (++ox == win->output_w) {
                 ox = 0;
                 if (++oy == win->output_h) {
@@ -314,12 +318,12 @@ typedef struct {
     const uint32_t *lanes;
     int32_t out_c;
     int32_t out_c3;         /* 3 * out_c */
+    int8_t *output_last;    /* the block's pixel 0, last channel */
     int8_t *output;         /* the block's pixel 0, channel 0 */
-    int8_t *output_end;     /* output + out_c */
 } wide_walk_t;
 _Static_assert(offsetof(wide_walk_t, stream) == 0 && offsetof(wide_walk_t, lanes) == 4, "ldm r0!, {r10, r11}");
 _Static_assert(offsetof(wide_walk_t, out_c) == 8 && offsetof(wide_walk_t, out_c3) == 12 &&
-                   offsetof(wide_walk_t, output) == 16 && offsetof(wide_walk_t, output_end) == 20,
+                   offsetof(wide_walk_t, output_last) == 16 && offsetof(wide_walk_t, output) == 20,
                "ldm r0, {r1-r4}: frame words 0-3");
 
 /* block_channels(count 1 .. BLOCK) in assembly for two modes. In C, gcc keeps the eight accumulators
@@ -327,8 +331,8 @@ _Static_assert(offsetof(wide_walk_t, out_c) == 8 && offsetof(wide_walk_t, out_c3
  * registers: r2-r9 the accumulators of pixels 0-7, r10 the stream, r11 the lanes, r0/r1 a column's
  * lane words, r12 the entry, lr its column's address (entry << 17: bit 15, the row's end, goes to
  * the carry and the column's 15 bits to the top; >> 13 is column * 16). The channel loop's state is a
- * 20-byte frame: 0 out_c, 1 3 * out_c, 2 output (this channel of pixel 0), 3 output_end, 4 where a
- * partial block's stores start (Thumb address). Per channel: the bias, 14 instructions per entry,
+ * 20-byte frame: 0 out_c, 1 3 * out_c, 2 the last channel's output of pixel 0, 3 output (this channel
+ * of pixel 0), 4 where a partial block's stores start (Thumb address). Per channel: the bias, 14 instructions per entry,
  * the trailer's right shift (r0), offset (r1) and multiplier (r12) in one LDM, eight
  * requantizations, eight stores and the loop. A partial block (count < 8) runs a copy of the loop
  * that jumps into the stores (4 bytes each, last pixel first) to store pixels count - 1 .. 0 only.
@@ -372,7 +376,8 @@ _Static_assert(offsetof(wide_walk_t, out_c) == 8 && offsetof(wide_walk_t, out_c3
 #define PQK_REQUANTIZE_PIXELS(requantize)                                                                \
         requantize("r2") requantize("r3") requantize("r4") requantize("r5")                              \
         requantize("r6") requantize("r7") requantize("r8") requantize("r9")                              \
-        "ldm    sp, {r0, r1, lr}\n\t"                                                                    \
+        "ldm    sp, {r0, r1, r12, lr}\n\t"                                                               \
+        "subs   r12, r12, lr\n\t" /* Z: the last channel (kept through the stores) */                  \
         "add    r12, lr, r0, lsl #2\n\t"
 /* lr = pixel 0's output, r12 = pixel 4's, r0 = out_c, r1 = 3 * out_c; last pixel first, 4 bytes each */
 #define PQK_STORE_PIXELS                                                                                 \
@@ -386,9 +391,7 @@ _Static_assert(offsetof(wide_walk_t, out_c) == 8 && offsetof(wide_walk_t, out_c3
         "strb.w r2, [lr]\n\t"
 #define PQK_NEXT_CHANNEL(channel)                                                                        \
         "add    lr, lr, #1\n\t"                                                                          \
-        "str    lr, [sp, #8]\n\t"                                                                        \
-        "ldr    r0, [sp, #12]\n\t"                                                                       \
-        "cmp    lr, r0\n\t"                                                                              \
+        "str    lr, [sp, #12]\n\t"                                                                       \
         "bne    " channel "b\n\t"
 #define PQK_BLOCK_CHANNELS_ASM(requantize)                                                               \
         "push   {r4-r11, lr}\n\t"                                                                        \
@@ -475,7 +478,7 @@ void pqk_conv2d_s8_csr_wide_dsp(const pqk_conv2d_s8_params_t *params, const uint
         gather_block(params, input, first, count, lanes, rows);
 #if PQK_HAVE_DSP
         walk.output = out;
-        walk.output_end = out + win->output_c;
+        walk.output_last = out + win->output_c - 1;
         if (mode == (PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED)) {
             block_channels_asm_clamped(&walk, count);
             continue;

@@ -53,7 +53,7 @@ class Target:
 class KernelCost:
     """instructions = per_mac * stored_weights * positions + per_output * rows * positions
     + per_tap_output * taps * rows * positions + per_column * columns * positions
-    + per_position * positions + per_call.
+    + per_position * positions + per_call + per_tap_position * taps * positions.
 
     Stored weights: all for dense, the nonzeros for CSR; rows: output channels; columns: the
     matrix width (im2col row length); taps: filter_h * filter_w; positions: output pixels, rounded up
@@ -66,6 +66,7 @@ class KernelCost:
     per_position: float
     per_call: float
     block: int = 1
+    per_tap_position: float = 0.0
 
 
 # Fitted by benchmarks/perf/calibrate.py to QEMU counts (cortex-m4 for *_dsp, cortex-m3 for the
@@ -75,8 +76,9 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_conv2d_s8": KernelCost(5.01, 82.72, 29.78, 0.58, 0.0, 0.0),  # worst error 1%, n=34
     "pqk_conv2d_s8_csr": KernelCost(31.49, 59.47, 6.1, 7.57, 0.0, 0.0),  # worst error 12%, n=37
     "pqk_conv2d_s8_csr_dsp": KernelCost(2.33, 0.53, 0.11, 5.86, 91.99, 0.0),  # worst error 15%, n=31
-    # positions in blocks of 8; fitted by hand, see benchmarks/perf/calibrate.py
-    WIDE_CONV_KERNEL: KernelCost(1.75, 5.5, 0.0, 2.0, 0.0, 0.0, block=WIDE_CONV_BLOCK),
+    # positions in blocks of 8, taps * positions: the gather's cost per filter row and at the borders;
+    # fitted on the zoo's pruned layers: worst error 21% (DS-CNN's 10x4 first layer), else 11%, n=63
+    WIDE_CONV_KERNEL: KernelCost(1.75, 5.28, 0.0, 2.2, 31.25, 500.0, block=WIDE_CONV_BLOCK, per_tap_position=4.08),
     "pqk_conv2d_s8_dsp": KernelCost(1.14, 11.75, 0.3, 7.24, 0.0, 0.0),  # worst error 4%, n=34
     "pqk_depthwise_conv2d_s8": KernelCost(20.75, 120.55, 0.0, 0.0, 0.0, 0.0),  # worst error 2%, n=26
     "pqk_depthwise_conv2d_s8_csr": KernelCost(27.94, 67.74, 0.0, 0.0, 0.0, 0.0),  # worst error 6%, n=29
@@ -136,7 +138,7 @@ def estimate_instructions(kernel: str, stored_weights: int, rows: int, positions
     return int(round(
         cost.per_mac * stored_weights * positions + cost.per_output * rows * positions
         + cost.per_tap_output * taps * rows * positions + cost.per_column * columns * positions
-        + cost.per_position * positions + cost.per_call
+        + cost.per_position * positions + cost.per_call + cost.per_tap_position * taps * positions
     ))
 
 
@@ -186,7 +188,9 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None,
         out.append(("dense", "pqk_conv2d_s8_dsp", 4 * ((size + 3) & ~3) * 2 + im2col, pointwise_same))
         if packed is not None:
             out.append(("csr", "pqk_conv2d_s8_csr_dsp", 8 * size + _width_padded_bytes(layout), pointwise_same))
-        if wide is not None:
+        if wide is not None and packed is None:
+            # where the packed format holds the layer its kernel keeps it: the wide kernel is often
+            # faster there but needs twice the scratch (DS-CNN: 9,024 B of arena instead of 8,912)
             # mirrors the C _buffer_size(): eight int16 lanes per column; beyond 1x1 nine filter rows
             rows = 0 if im2col == 0 else (1 + WIDE_CONV_BLOCK) * layout.filter_w * layout.input_c
             out.append(("csr", WIDE_CONV_KERNEL, 2 * WIDE_CONV_BLOCK * size + rows, pointwise_same))

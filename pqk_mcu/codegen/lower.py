@@ -217,7 +217,8 @@ class Lowering:
         if layer.packed_requant:
             # The packed weights carry bias, multiplier and shift (weights.PackedCsr, weights.WideCsr).
             return [("requant.output_zero_point", out_zp), ("requant.activation_min", low),
-                    ("requant.activation_max", high)] + ([("requant.checked", 1)] if layer.requant_checked else [])
+                    ("requant.activation_max", high)] + (
+                [("requant.checked", 1)] if layer.requant_checked else [])
         if np.asarray(shift).size and int(np.max(shift)) > 31:
             # pqk_requantize shifts a 32-bit accumulator left by the shift (stored as int8).
             raise UnsupportedModelError(

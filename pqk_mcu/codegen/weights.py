@@ -260,7 +260,8 @@ def encode_wide(matrix: np.ndarray, folded_bias: np.ndarray, multiplier, shift,
     multiplier = np.asarray(multiplier, dtype=np.int64).reshape(-1)
     shift = np.asarray(shift, dtype=np.int64).reshape(-1)
     bound = np.abs(bias) + 128 * np.abs(matrix.astype(np.int64)).sum(axis=1)
-    if cols > 1 << WIDE_COLUMN_BITS or bound.max(initial=0) >= WIDE_ACC_LIMIT or shift.max(initial=0) > WIDE_MAX_LEFT_SHIFT:
+    if (cols > 1 << WIDE_COLUMN_BITS or bound.max(initial=0) >= WIDE_ACC_LIMIT
+            or shift.max(initial=0) > WIDE_MAX_LEFT_SHIFT):
         return None
     right_shift = -shift
     fast = (shift >= -23) & (shift <= -1) & ((multiplier == 0) | (multiplier >= 1 << 30))
