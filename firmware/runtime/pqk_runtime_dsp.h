@@ -16,6 +16,12 @@ void pqk_conv2d_s8_dsp(const pqk_conv2d_s8_params_t *params, const int8_t *weigh
 int32_t pqk_conv2d_s8_csr_dsp_buffer_size(const pqk_conv2d_s8_params_t *params);
 void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_packed_csr_s8_t *weights, const int8_t *input,
                            int8_t *output, int8_t *scratch);
+/* Weights: one uint32 stream per layer, each channel's twice folded bias, nonzero entries (any row
+ * length up to 2^15 columns) and requantization (see the file; pqk_mcu/codegen/weights.py WideCsr);
+ * the params' requant arrays are then NULL. */
+int32_t pqk_conv2d_s8_csr_wide_dsp_buffer_size(const pqk_conv2d_s8_params_t *params);
+void pqk_conv2d_s8_csr_wide_dsp(const pqk_conv2d_s8_params_t *params, const uint32_t *weights, const int8_t *input,
+                                int8_t *output, int8_t *scratch);
 int32_t pqk_depthwise_conv2d_s8_dsp_buffer_size(const pqk_depthwise_conv2d_s8_params_t *params);
 void pqk_depthwise_conv2d_s8_dsp(const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *weights,
                                  const int8_t *input, int8_t *output, int8_t *scratch);

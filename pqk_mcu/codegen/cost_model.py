@@ -24,6 +24,7 @@ from pqk_mcu.codegen.weights import (
     WEIGHT_FORMATS,
     CsrMatrix,
     PackedCsr,
+    WideCsr,
     channel_pair_lanes_fit,
     encode_channel_pairs,
     encode_channel_quads,
@@ -39,6 +40,8 @@ INSTRUCTIONS_PER_BYTE = 1.0
 FAST_REQUANT_ACC_LIMIT = 1 << 30
 FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
 DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp and *_mla kernels
+WIDE_CONV_KERNEL = "pqk_conv2d_s8_csr_wide_dsp"
+WIDE_CONV_BLOCK = 8  # its BLOCK: output pixels computed together (a partial block costs a whole one)
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
 
@@ -81,7 +84,7 @@ class KernelCost:
     tail_output: outputs of rows whose width is not a multiple of four; multi_padded: padded plane
     bytes x rows with several nonzeros; tapped_row / single_row: rows with some / one nonzero;
     tapped_line: output lines (batches x output rows) x rows with a nonzero; padded_call: padded
-    plane bytes. ``block``: the kernel computes this many positions together, so the per-output
+    plane bytes; tap_position: filter taps x positions (a gather's cost per tap and at the borders). ``block``: the kernel computes this many positions together, so the per-output
     terms count positions rounded up to it."""
 
     per_mac: float
@@ -104,12 +107,13 @@ class KernelCost:
     per_single_row: float = 0.0
     per_tapped_line: float = 0.0
     per_padded_call: float = 0.0
+    per_tap_position: float = 0.0
     block: int = 1
 
 
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
           "tapped_output", "row", "tail_output", "empty_output", "single_output", "multi_output", "multi_padded",
-          "tapped_row", "single_row", "tapped_line", "padded_call")
+          "tapped_row", "single_row", "tapped_line", "padded_call", "tap_position")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -163,6 +167,9 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_conv2d_s8_mve": KernelCost(0.14, 1.55, 0.27, 1.37, 234.61, 0.0),  # worst error 19%, n=36
     "pqk_depthwise_conv2d_s8_mve": KernelCost(0.0, 16.2, 0.0, 26.95, 209.58, 3257.58),  # worst error 11%, n=21
     "pqk_fully_connected_s8_mve": KernelCost(0.16, 0.0, 6.41, 1.05, 202.02, 0.0),  # worst error 8%, n=18
+    # positions in blocks of 8, taps * positions: the gather's cost per filter row and at the borders;
+    # fitted on the zoo's pruned layers: worst error 21% (DS-CNN's 10x4 first layer), else 11%, n=63
+    WIDE_CONV_KERNEL: KernelCost(1.75, 5.28, 0.0, 2.2, 31.25, 500.0, block=WIDE_CONV_BLOCK, per_tap_position=4.08),
 }
 
 
@@ -208,6 +215,7 @@ class KernelChoice:
     csr: CsrMatrix | None
     requant_bytes: int = 0  # per-channel bias, multiplier and shift as stored
     packed: PackedCsr | None = None  # the *_csr_dsp kernels' format (csr then None)
+    wide: WideCsr | None = None  # pqk_conv2d_s8_csr_wide_dsp's format (csr then None)
     scratch_bytes: int = 0  # the kernel's _buffer_size(); 0 = no scratch argument
     in_place: bool = False  # output may be placed over the input
     requant_checked: bool = False  # a *_dsp / *_smlal kernel outside pqk_dsp.h's fast bounds (requant.checked)
@@ -234,7 +242,7 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "empty_output": (rows - tapped) * blocked, "single_output": single * blocked,
         "multi_output": (tapped - single) * blocked,
         "multi_padded": (tapped - single) * padded, "tapped_row": tapped, "single_row": single, "tapped_line": tapped * layout.batches * output_h,
-        "padded_call": padded,
+        "padded_call": padded, "tap_position": taps * blocked,
     }
 
 
@@ -279,10 +287,12 @@ def _width_padded_bytes(layout: Layout) -> int:
     return (layout.batches * layout.input_h * layout.padded_w + layout.filter_w) * layout.input_c
 
 
-def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str, str, int, bool]]:
+def _dsp_candidates(layout: Layout, packed: PackedCsr | None,
+                    wide: WideCsr | None = None) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer. The dense
-    ones run any requantization (channels outside the fast bounds: ``KernelChoice.requant_checked``);
-    the sparse ones need the packed format (``weights.encode_packed``), which needs the fast bounds."""
+    ones and the wide sparse conv (``weights.encode_wide``) run any requantization (channels outside
+    the fast bounds: ``KernelChoice.requant_checked``); the other sparse ones need the packed format
+    (``weights.encode_packed``), which needs the fast bounds."""
     pointwise_same = (
         layout.same_shape and layout.filter_h == layout.filter_w == 1 and layout.stride_h == layout.stride_w == 1
     )
@@ -299,6 +309,12 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
         out.append(("dense", "pqk_conv2d_s8_dsp", 4 * ((size + 3) & ~3) * 2 + im2col, pointwise_same))
         if packed is not None:
             out.append(("csr", "pqk_conv2d_s8_csr_dsp", 8 * size + _width_padded_bytes(layout), pointwise_same))
+        if wide is not None and packed is None:
+            # where the packed format holds the layer its kernel keeps it: the wide kernel is often
+            # faster there but needs twice the scratch (DS-CNN: 9,024 B of arena instead of 8,912)
+            # mirrors the C _buffer_size(): eight int16 lanes per column; beyond 1x1 nine filter rows
+            rows = 0 if im2col == 0 else (1 + WIDE_CONV_BLOCK) * layout.filter_w * layout.input_c
+            out.append(("csr", WIDE_CONV_KERNEL, 2 * WIDE_CONV_BLOCK * size + rows, pointwise_same))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         taps = layout.filter_h * layout.filter_w
         # The ring of pad_top + 1 input rows keeps every row an output row would overwrite before a later
@@ -428,9 +444,11 @@ def choose_add_kernel(elements: int, rows: int, contiguous: bool, requantization
 
 
 def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_format: str,
-                  target: Target, fast_requant: bool, packed: PackedCsr | None = None) -> KernelChoice:
+                  target: Target, fast_requant: bool, packed: PackedCsr | None = None,
+                  wide: WideCsr | None = None) -> KernelChoice:
     """The cheapest kernel for ``matrix`` [rows][cols] (rows = output channels) on ``target``;
-    ``packed`` is the matrix in the *_csr_dsp kernels' format where it fits."""
+    ``packed`` is the matrix in the *_csr_dsp kernels' format where it fits, ``wide`` in
+    pqk_conv2d_s8_csr_wide_dsp's."""
     if weight_format not in WEIGHT_FORMATS:
         raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
     rows = matrix.shape[0]
@@ -442,7 +460,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     if target.has_dsp:
         # A dense Helium kernel makes the dense DSP one moot (16 MACs per instruction against 2; their
         # fits come from different cores and disagree most on small layers, e.g. a 3x3 over one channel)
-        candidates += [c for c in _dsp_candidates(layout, packed) if not (mve and c[0] == "dense")]
+        candidates += [c for c in _dsp_candidates(layout, packed, wide) if not (mve and c[0] == "dense")]
     elif target.thumb2:
         candidates += _mla_candidates(layout, matrix)
     candidates += mve
@@ -451,16 +469,19 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
         if weight_format != "auto" and storage != weight_format:
             continue
         sparse = storage == "csr"
-        packed_choice = packed if sparse and kernel.endswith("_dsp") and kernel != FULLY_CONNECTED_CSR_DSP else None
+        wide_choice = wide if kernel == WIDE_CONV_KERNEL else None
+        packed_choice = (packed if sparse and kernel.endswith("_dsp") and kernel != FULLY_CONNECTED_CSR_DSP
+                         and wide_choice is None else None)
+        stored = wide_choice or packed_choice
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
             estimated_instructions=estimate_instructions(kernel, matrix, layout, sparse),
-            weight_bytes=(packed_choice.value_bytes if packed_choice
+            weight_bytes=(stored.value_bytes if stored
                           else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix, layout.depth_multiplier)),
-            index_bytes=packed_choice.index_bytes if packed_choice else (csr.index_bytes if sparse else 0),
-            csr=csr if sparse and packed_choice is None else None,
-            requant_bytes=packed_choice.requant_bytes if packed_choice else REQUANT_BYTES_PER_ROW * rows,
-            packed=packed_choice, scratch_bytes=scratch, in_place=in_place,
+            index_bytes=stored.index_bytes if stored else (csr.index_bytes if sparse else 0),
+            csr=csr if sparse and stored is None else None,
+            requant_bytes=stored.requant_bytes if stored else REQUANT_BYTES_PER_ROW * rows,
+            packed=packed_choice, wide=wide_choice, scratch_bytes=scratch, in_place=in_place,
             requant_checked=(kernel.endswith(("_dsp", "_mve")) or kernel in MLA_FAST_REQUANT_KERNELS)
             and not fast_requant,
         ))

@@ -33,12 +33,14 @@ from pqk_mcu.codegen.cost_model import (
 from pqk_mcu.codegen.memory import write_lead
 from pqk_mcu.codegen.weights import (
     PackedCsr,
+    WideCsr,
     encode_channel_pairs,
     encode_channel_quads,
     encode_depthwise_lanes,
     encode_packed,
     encode_row_chunks,
     encode_row_quads,
+    encode_wide,
 )
 from pqk_mcu.quant import (
     activation_range,
@@ -227,9 +229,10 @@ class Lowering:
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
         low, high = activation_range(op.attrs.activation, out_scale, out_zp)
         if layer.packed_requant:
-            # The packed weights carry bias, multiplier and shift (weights.PackedCsr).
+            # The packed weights carry bias, multiplier and shift (weights.PackedCsr, weights.WideCsr).
             return [("requant.output_zero_point", out_zp), ("requant.activation_min", low),
-                    ("requant.activation_max", high)]
+                    ("requant.activation_max", high)] + (
+                [("requant.checked", 1)] if layer.requant_checked else [])
         if np.asarray(shift).size and int(np.max(shift)) > 31:
             # pqk_requantize shifts a 32-bit accumulator left by the shift (stored as int8).
             raise UnsupportedModelError(
@@ -279,7 +282,10 @@ class Lowering:
             depthwise = op.kind == "DEPTHWISE_CONV_2D"
             packed = encode_packed(matrix, depthwise, *requant,
                                    constant_outputs=self._constant_outputs(op, *requant) if depthwise else None)
-        choice = choose_kernel(matrix, dense_kernel, layout, self.weight_format, self.target, fast, packed)
+        wide = None
+        if requant is not None and self.target.has_dsp and op.kind == "CONV_2D":
+            wide = encode_wide(matrix, *requant, _scale_zp(self.tensors[op.outputs[0]], "output", op)[1])
+        choice = choose_kernel(matrix, dense_kernel, layout, self.weight_format, self.target, fast, packed, wide)
         prefix = self._prefix(layer)
         layer.scratch_bytes = choice.scratch_bytes
         layer.in_place_of = op.inputs[0] if choice.in_place or choice.kernel in ORDERED_WRITE_BLOCKS else None
@@ -295,6 +301,8 @@ class Lowering:
         layer.macs = positions * int(matrix.size)
         if choice.packed is not None:
             return self._packed_weights(layer, choice.packed)
+        if choice.wide is not None:
+            return self._wide_weights(layer, choice.wide)
         if choice.kernel == "pqk_fully_connected_s8_dsp":
             dense_values = encode_row_quads(matrix)
         elif choice.kernel in ("pqk_conv2d_s8_mve", "pqk_fully_connected_s8_mve"):
@@ -347,6 +355,11 @@ class Lowering:
         fields += [("record_bytes", packed.record_bytes), ("info_bits", packed.info_bits),
                    ("right_shift_base", packed.right_shift_base)]
         return "&" + self.symbols.struct(f"{prefix}_packed", "pqk_packed_csr_s8_t", fields)
+
+    def _wide_weights(self, layer: Layer, wide: WideCsr) -> str:
+        layer.packed_requant = True
+        # one stream of nonzeros and per-row requantization: the flash report counts it as weights
+        return self.symbols.array(f"{self._prefix(layer)}_weights", "uint32_t", wide.stream, "weights", exported=True)
 
     def _window_fields(self, op: Op, x: Tensor, y: Tensor, k_h: int, k_w: int) -> list[tuple[str, object]]:
         a = op.attrs

@@ -278,3 +278,70 @@ def encode_packed(matrix: np.ndarray, depthwise: bool, folded_bias: np.ndarray, 
     return PackedCsr(values=csr.values, columns=columns.astype(np.uint8), multiplier_shift=packed[0],
                      records=records[0], record_bytes=records[1], info_bits=info_bits, right_shift_base=packed[1],
                      value_columns=value_columns)
+
+
+# Wide CSR (pqk_conv2d_s8_csr_wide_dsp): any row length, the requantization between the rows.
+WIDE_COLUMN_BITS = 15
+WIDE_LAST_OF_ROW = 1 << WIDE_COLUMN_BITS
+WIDE_ACC_LIMIT = 1 << 30  # the kernel accumulates twice the sum in an int32
+WIDE_MAX_LEFT_SHIFT = 31  # pqk_requantize's limit, as the portable kernels have it
+WIDE_BYTES_PER_ROW = 16  # twice the bias, right shift, offset, multiplier
+
+
+@dataclass(frozen=True)
+class WideCsr:
+    """A CONV_2D matrix as pqk_conv2d_s8_csr_wide_dsp walks it: one uint32 ``stream``, per row twice its
+    folded bias, one entry per nonzero ``2 * value << 16 | (last of its row) << 15 | column`` (a row
+    without nonzeros: one entry ``1 << 15``, value 0), then its right shift (-shift), the offset of
+    pqk_dsp.h's fast form (``(2 * output_zero_point + 1) << (right shift - 1)``, 0 for a channel outside
+    the fast bounds, which the kernel requantizes exactly) and its multiplier."""
+
+    stream: np.ndarray  # uint32
+    entries: int  # nonzero entries, the empty rows' one included
+    rows: int
+
+    @property
+    def value_bytes(self) -> int:
+        """The entries' value halves."""
+        return 2 * self.entries
+
+    @property
+    def index_bytes(self) -> int:
+        """The entries' column halves (with the row-end bit)."""
+        return 2 * self.entries
+
+    @property
+    def requant_bytes(self) -> int:
+        return WIDE_BYTES_PER_ROW * self.rows
+
+
+def encode_wide(matrix: np.ndarray, folded_bias: np.ndarray, multiplier, shift,
+                output_zero_point: int) -> WideCsr | None:
+    """``matrix`` [rows][cols] of a CONV_2D in the wide format, or None where it cannot hold it: more
+    than 2^15 columns, an accumulator (|folded bias| + 128 * sum |w|) of 2^30 or more, a left shift
+    beyond pqk_requantize's 31."""
+    matrix = np.asarray(matrix, dtype=np.int8)
+    rows, cols = matrix.shape
+    bias = np.asarray(folded_bias, dtype=np.int64)
+    multiplier = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    shift = np.asarray(shift, dtype=np.int64).reshape(-1)
+    bound = np.abs(bias) + 128 * np.abs(matrix.astype(np.int64)).sum(axis=1)
+    if (cols > 1 << WIDE_COLUMN_BITS or bound.max(initial=0) >= WIDE_ACC_LIMIT
+            or shift.max(initial=0) > WIDE_MAX_LEFT_SHIFT):
+        return None
+    right_shift = -shift
+    fast = (shift >= -23) & (shift <= -1) & ((multiplier == 0) | (multiplier >= 1 << 30))
+    odd_zero_point = 2 * int(output_zero_point) + 1
+    offset = np.where(fast, odd_zero_point << np.maximum(right_shift - 1, 0), 0)
+    words: list[np.ndarray] = []
+    entries = 0
+    for r in range(rows):
+        columns = np.flatnonzero(matrix[r])
+        row = ((2 * matrix[r, columns].astype(np.int64)) << 16) | columns
+        if row.size == 0:
+            row = np.zeros(1, dtype=np.int64)
+        row[-1] |= WIDE_LAST_OF_ROW
+        entries += row.size
+        words += [np.array([2 * bias[r]]), row, np.array([right_shift[r], offset[r], multiplier[r]])]
+    stream = (np.concatenate(words) & 0xFFFFFFFF).astype(np.uint32) if words else np.zeros(0, dtype=np.uint32)
+    return WideCsr(stream=stream, entries=entries, rows=rows)
