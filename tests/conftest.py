@@ -14,7 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = sorted(p for p in FIXTURES.glob("*.tflite"))
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("fuzz", deadline=None, max_examples=10_000, suppress_health_check=list(HealthCheck))
+# make fuzz: 10,000 cases per test (hours for the host-compiling ones); PQK_FUZZ_EXAMPLES=N for a shorter run
+settings.register_profile("fuzz", deadline=None, max_examples=int(os.environ.get("PQK_FUZZ_EXAMPLES", "10000")),
+                          suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm", "gcc")
