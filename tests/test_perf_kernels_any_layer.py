@@ -15,6 +15,10 @@ import numpy as np
 import pytest
 
 from pqk_mcu.codegen import generate_c
+from pqk_mcu.codegen.cost_model import Target
+from pqk_mcu.codegen.generate import memory_request
+from pqk_mcu.codegen.lower import lower_graph
+from pqk_mcu.codegen.memory import plan_memory
 from pqk_mcu.codegen.weights import encode_row_quads
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.passes import run_pipeline
@@ -163,9 +167,16 @@ def _overlapping_layers_graph():
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_layers_run_over_their_own_input(tmp_path, toolchain, target):
-    generated = generate_c(_overlapping_layers_graph(), tmp_path / "gen", weight_format="dense", board="cortex-m4")
-    widest = 2 * 9 * 7 * 16
-    # side by side, the 3x3 conv's input and output alone would take twice the widest tensor
-    assert generated.arena_bytes < 2 * widest
+@pytest.mark.parametrize("weight_format", ["dense", "csr"])
+def test_layers_run_over_their_own_input(tmp_path, toolchain, target, weight_format):
+    graph = _overlapping_layers_graph()
+    layers, _ = lower_graph(run_pipeline(graph), weight_format, Target(has_dsp=True))
+    plan = plan_memory(memory_request(run_pipeline(graph), layers))
+    # over their input: the widening 1x1 and the 3x3 conv, the narrowing 1x1 that reads the strided output
+    # last, the ADD; the strided depthwise through its ring (the sparse depthwise kernel only at stride 1)
+    over_input = {"conv_2d_1/out", "conv_2d_2/out", "conv_2d_5/out", "add_6/out"}
+    assert over_input | ({"depthwise_conv_2d_3/out"} if weight_format == "dense" else set()) == plan.in_place
+    generated = generate_c(graph, tmp_path / "gen", weight_format=weight_format, board="cortex-m4")
+    if weight_format == "csr":  # the sparse conv kernels run over their input in both directions too
+        assert {"pqk_conv2d_s8_csr_dsp", "pqk_conv2d_s8_csr_wide_dsp"} <= {layer.kernel for layer in generated.layers}
     _assert_bit_exact(generated, target, tmp_path)

@@ -13,8 +13,9 @@
  * from the input, no im2col rows) as two 32-bit words per filter column (byte j = pixel j, padded
  * taps = input_zero_point), so each
  * nonzero weight is loaded once and applied to eight pixels with one LDRD, four SXTB16 and
- * eight SMLAxy. For a 1x1, stride-1 convolution with output_c == input_c, output may equal input
- * (in place): a block's inputs are in scratch before its outputs are written.
+ * eight SMLAxy. The output may overlap the input (the memory plan places it so, pqk_mcu.codegen.memory
+ * write_lead): a block's inputs are in scratch before its outputs are written, and the blocks run
+ * forward when the output starts at or before the input, backward when after it (memmove's rule).
  * On cores with the DSP extension the blocks (full and partial) of the usual requantization mode
  * (ReLU onto all of int8) take block_channels_asm(), the same computation in Thumb-2 assembly with
  * the channel loop's state kept out of the registers the sum needs; the C block_channels() is the
@@ -508,6 +509,8 @@ static __attribute__((naked, noinline)) void block_channels_asm(const block_walk
 void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_packed_csr_s8_t *weights, const int8_t *input,
                            int8_t *output, int8_t *scratch)
 {
+    /* over its own input (the memory plan places it so): backward when the output starts after it */
+    const int backward = (uintptr_t)output > (uintptr_t)input;
     pqk_conv2d_s8_params_t padded_params;
     const int8_t *fill_row = NULL;
     if (pads_width(&params->window)) {
@@ -525,7 +528,8 @@ void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_packe
     const int32_t pixels = win->batches * win->output_h * win->output_w;
     const int mode = pqk_fast_mode(&params->requant);
     uint32_t *columns = (uint32_t *)(void *)scratch;
-    int32_t first;
+    const int32_t blocks = (pixels + BLOCK - 1) / BLOCK;
+    int32_t step;
 #if PQK_HAVE_DSP
     block_walk_t walk;
     walk.record_end = weights->records + 4;
@@ -540,7 +544,8 @@ void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_packe
     walk.value_columns = weights->value_columns;
     walk.columns = columns;
 #endif
-    for (first = 0; first < pixels; first += BLOCK) {
+    for (step = 0; step < blocks; ++step) {
+        const int32_t first = (backward ? blocks - 1 - step : step) * BLOCK;
         const int32_t count = pixels - first < BLOCK ? pixels - first : BLOCK;
         int8_t *out = output + first * win->output_c;
         gather_block(params, input, fill_row, first, count, columns);

@@ -19,9 +19,10 @@
  * (14 instructions for 8 MACs in the assembly); the accumulators hold twice the sum, which
  * pqk_fast_requantize_doubled() takes. Unlike pqk_conv2d_s8_csr_dsp (packed entries of 16 bits, at
  * most 64 columns) any im2col row length runs, and the per-channel requantization sits in the stream
- * between the rows, so one pointer walks everything a channel needs. For a 1x1, stride-1 convolution
- * with output_c == input_c, output may equal input (in place): a block's inputs are in scratch before
- * its outputs are written.
+ * between the rows, so one pointer walks everything a channel needs. The output may overlap the input
+ * (the memory plan places it so, pqk_mcu.codegen.memory write_lead): a block's inputs are in scratch
+ * before its outputs are written, and the blocks run forward when the output starts at or before the
+ * input, backward when after it (memmove's rule).
  * On cores with the DSP extension the two usual requantization modes (ReLU onto all of int8, and all
  * of int8 without a clamp) run in Thumb-2 assembly, block_channels_asm_*(); the C block_channels()
  * is the general and portable path (narrower clamps, requant.checked, host builds).
@@ -459,7 +460,9 @@ void pqk_conv2d_s8_csr_wide_dsp(const pqk_conv2d_s8_params_t *params, const uint
     const int mode = pqk_fast_mode(&params->requant);
     uint32_t *lanes = (uint32_t *)(void *)scratch;
     int8_t *rows = scratch + BLOCK * (int32_t)sizeof(int16_t) * columns_of(win);
-    int32_t first, i;
+    const int32_t blocks = (pixels + BLOCK - 1) / BLOCK;
+    const int backward = (uintptr_t)output > (uintptr_t)input;
+    int32_t step, i;
 #if PQK_HAVE_DSP
     wide_walk_t walk;
     walk.stream = weights;
@@ -472,7 +475,8 @@ void pqk_conv2d_s8_csr_wide_dsp(const pqk_conv2d_s8_params_t *params, const uint
             rows[i] = (int8_t)params->input_zero_point;
         }
     }
-    for (first = 0; first < pixels; first += BLOCK) {
+    for (step = 0; step < blocks; ++step) {
+        const int32_t first = (backward ? blocks - 1 - step : step) * BLOCK;
         const int32_t count = pixels - first < BLOCK ? pixels - first : BLOCK;
         int8_t *out = output + first * win->output_c;
         gather_block(params, input, first, count, lanes, rows);

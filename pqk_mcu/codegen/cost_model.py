@@ -176,7 +176,7 @@ KERNEL_COSTS: dict[str, KernelCost] = {
 # Kernels that compute output pixels this many at a time, write a block only after reading its inputs
 # and run backward when their output starts after their input: they can run over their own input
 # with the output a little ahead of it or behind it (memory.write_lead).
-ORDERED_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_dsp": 4}
+ORDERED_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_dsp": 4, "pqk_conv2d_s8_csr_dsp": 8, WIDE_CONV_KERNEL: 8}
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
     model_sha256 = graph.fingerprint()
     core = run_pipeline(graph)
     layers, symbols = lower_graph(core, weight_format, Target.from_board(board), names.prefix)
-    plan = plan_memory(_memory_request(core, layers))
+    plan = plan_memory(memory_request(core, layers))
     sizes = {edge: core.tensor(edge).nbytes for edge in (*core.inputs, *core.outputs)}
     input_size = sum(sizes[edge] for edge in core.inputs)
     output_size = sum(sizes[edge] for edge in core.outputs)
@@ -175,7 +175,7 @@ def _c_float(value: float) -> str:
     return f"{float(np.float32(value)):.9g}f"
 
 
-def _memory_request(graph: Graph, layers: list[Layer]) -> MemoryRequest:
+def memory_request(graph: Graph, layers: list[Layer]) -> MemoryRequest:
     tensors = graph.tensor_map
     activations = {
         name

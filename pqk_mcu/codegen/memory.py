@@ -76,35 +76,48 @@ def plan_memory(request: MemoryRequest) -> MemoryPlan:
             for name in members:
                 placements[name] = region_offset
 
-    lifetimes: list[tuple[tuple[str, ...], int, int, int]] = []  # members, size, first op, last op
-    offset_in_buffer: dict[str, int] = {}
+    # Each buffer places its members rigidly (offsets inside it) but each member only takes its bytes
+    # while it lives, so a short-lived small member does not reserve the buffer's whole span.
+    buffers_to_place: list[tuple[int, int, str, list[tuple[str, int, int, int, int]]]] = []
     for members in arena_buffers:
-        offset_in_buffer.update(members)
-        touched = [
-            index
-            for index in range(len(request.op_inputs))
-            if any(name in request.op_inputs[index] or name in request.op_outputs[index] for name in members)
-        ]
-        lifetimes.append((tuple(sorted(members)), _span(request, members), min(touched), max(touched)))
+        shapes = []
+        for name, offset in members.items():
+            touched = [index for index in range(len(request.op_inputs))
+                       if name in request.op_inputs[index] or name in request.op_outputs[index]]
+            shapes.append((name, offset, request.sizes[name], min(touched), max(touched)))
+        buffers_to_place.append((_span(request, members), min(shape[3] for shape in shapes), min(members), shapes))
     for name, (index, size) in request.scratch.items():
-        offset_in_buffer[name] = 0
-        lifetimes.append(((name,), size, index, index))
+        buffers_to_place.append((size, index, name, [(name, 0, size, index, index)]))
 
     placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
     arena_bytes = 0
     # Largest first; ties by first use and name keep the plan deterministic.
-    for members, size, first, last in sorted(lifetimes, key=lambda item: (-item[1], item[2], item[0])):
-        offset = 0
-        for other_offset, other_size, other_first, other_last in sorted(placed):
-            overlaps_in_time = not (last < other_first or other_last < first)
-            if overlaps_in_time and offset < other_offset + other_size and other_offset < offset + size:
-                offset = _align(other_offset + other_size)
-        placed.append((offset, size, first, last))
-        arena_bytes = max(arena_bytes, offset + size)
-        for name in members:
-            placements[name] = Placement(REGION_ARENA, offset + offset_in_buffer[name])
+    for _, _, _, shapes in sorted(buffers_to_place, key=lambda item: (-item[0], item[1], item[2])):
+        offset = _lowest_free_offset(shapes, placed)
+        for name, inner, size, first, last in shapes:
+            placed.append((offset + inner, size, first, last))
+            arena_bytes = max(arena_bytes, offset + inner + size)
+            placements[name] = Placement(REGION_ARENA, offset + inner)
     aliased = frozenset(out for out, source in request.aliases if _same_group(groups, out, source))
     return MemoryPlan(placements=placements, arena_bytes=arena_bytes, aliased=aliased, in_place=in_place)
+
+
+def _lowest_free_offset(shapes: list[tuple[str, int, int, int, int]], placed: list[tuple[int, int, int, int]]) -> int:
+    """The lowest aligned offset of a buffer whose members (name, offset inside, size, first op, last op)
+    share no bytes with a placed member alive at the same time: raise it past the nearest conflict
+    until there is none."""
+    offset = 0
+    while True:
+        raises = [
+            _align(other_offset + other_size - inner)
+            for _, inner, size, first, last in shapes
+            for other_offset, other_size, other_first, other_last in placed
+            if not (last < other_first or other_last < first)
+            and offset + inner < other_offset + other_size and other_offset < offset + inner + size
+        ]
+        if not raises:
+            return offset
+        offset = min(raises)
 
 
 def _align(offset: int) -> int:
