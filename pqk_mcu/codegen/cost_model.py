@@ -305,7 +305,7 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None) -> list[tuple[str,
         # one reads it, whatever the stride, while no output row is longer than an input row.
         output_h, output_w = _output_size(layout)
         in_place = output_h <= layout.input_h and output_w <= layout.input_w and layout.dilation_h == 1
-        if layout.input_c % 4 == 0 and taps <= DEPTHWISE_MAX_TAPS:
+        if taps <= DEPTHWISE_MAX_TAPS:
             scratch = ((layout.input_c + 3) & ~3) + (layout.pad_top + 1) * layout.input_w * layout.input_c
             out.append(("dense", "pqk_depthwise_conv2d_s8_dsp", scratch, in_place))
         if packed is not None and taps <= DEPTHWISE_MAX_TAPS:
@@ -367,6 +367,8 @@ def _dense_bytes(kernel: str, matrix: np.ndarray, depth_multiplier: int = 1) -> 
         return encode_channel_pairs(matrix).nbytes
     if kernel == "pqk_depthwise_conv2d_s8_mla":
         return encode_channel_quads(matrix).nbytes
+    if kernel == "pqk_depthwise_conv2d_s8_dsp":
+        return encode_channel_quads(matrix).nbytes // 2  # int16 weights
     if kernel in ("pqk_conv2d_s8_mve", "pqk_fully_connected_s8_mve"):
         return encode_row_chunks(matrix).size
     if kernel == "pqk_depthwise_conv2d_s8_mve":
