@@ -345,8 +345,9 @@ void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *par
     const int32_t cols = win->input_w < plane_w - win->pad_left ? win->input_w : plane_w - win->pad_left;
     const uint32_t base_offset = pqk_odd_zero_point(&params->requant) << (weights->right_shift_base - 1);
     const int32_t pad_bits = 32 - 8 * weights->record_bytes, info_bits = weights->info_bits;
-    /* the record's high bits of the shift code (info_bits 11: shifts spread over more than four values) */
-    const int32_t high_code_mask = (1 << (info_bits - 8)) - 1;
+    /* the record's high bits of the shift code (info_bits 11: shifts spread over more than four values),
+     * as the bits of packed >> 6 that they are in the code */
+    const int32_t high_code_bits = ((1 << (info_bits - 8)) - 1) << 2;
     int32_t offsets[MAX_TAPS], taps[MAX_TAPS];
     int32_t b, c, k;
     memset(scratch, params->input_zero_point, (size_t)(plane_h * plane_w));
@@ -368,9 +369,11 @@ void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *par
                 continue;
             }
             {
-                const int32_t high_code = 4 * ((packed >> 8) & high_code_mask);
-                q = pqk_fast_requant_packed(*multiplier_shift++, weights->right_shift_base + high_code,
-                                            base_offset << high_code);
+                const uint32_t word = *multiplier_shift++;
+                const int32_t code = (int32_t)(word >> 30) + ((packed >> 6) & high_code_bits);
+                q.multiplier = (int32_t)((word & 0x3FFFFFFFu) | 0x40000000u);
+                q.right_shift = weights->right_shift_base + code;
+                q.offset = (int32_t)(base_offset << code);
             }
             if (count == 1) {
                 single_tap_channel(params, image, first, *value, bias, &q, c, out, mode);

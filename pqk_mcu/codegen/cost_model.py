@@ -81,7 +81,7 @@ class KernelCost:
     tail_output: outputs of rows whose width is not a multiple of four; multi_padded: padded plane
     bytes x rows with several nonzeros; tapped_row / single_row: rows with some / one nonzero;
     tapped_line: output lines (batches x output rows) x rows with a nonzero; padded_call: padded
-    plane bytes. ``block``: the kernel computes this many positions together, so the per-output
+    plane bytes; border_tap: filter taps x positions whose window reaches into the padding. ``block``: the kernel computes this many positions together, so the per-output
     terms count positions rounded up to it."""
 
     per_mac: float
@@ -104,12 +104,13 @@ class KernelCost:
     per_single_row: float = 0.0
     per_tapped_line: float = 0.0
     per_padded_call: float = 0.0
+    per_border_tap: float = 0.0
     block: int = 1
 
 
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
           "tapped_output", "row", "tail_output", "empty_output", "single_output", "multi_output", "multi_padded",
-          "tapped_row", "single_row", "tapped_line", "padded_call")
+          "tapped_row", "single_row", "tapped_line", "padded_call", "border_tap")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -234,8 +235,26 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "empty_output": (rows - tapped) * blocked, "single_output": single * blocked,
         "multi_output": (tapped - single) * blocked,
         "multi_padded": (tapped - single) * padded, "tapped_row": tapped, "single_row": single, "tapped_line": tapped * layout.batches * output_h,
-        "padded_call": padded,
+        "padded_call": padded, "border_tap": taps * (positions - _inside_positions(layout)),
     }
+
+
+def _inside_positions(layout: "Layout") -> int:
+    """Output pixels of a windowed layer whose taps all fall inside the input (all of them for FC)."""
+    if layout.kind == "FULLY_CONNECTED":
+        return layout.positions
+    output_h, output_w = _output_size(layout)
+
+    def inside(pad: int, stride: int, span: int, size: int, count: int) -> int:
+        first = -(-pad // stride)  # first output whose window starts inside
+        end = (size - span + pad) // stride + 1 if size - span + pad >= 0 else 0  # past the last ending inside
+        return max(0, min(end, count) - first)
+
+    rows = inside(layout.pad_top, layout.stride_h, (layout.filter_h - 1) * layout.dilation_h + 1, layout.input_h,
+                  output_h)
+    columns = inside(layout.pad_left, layout.stride_w, (layout.filter_w - 1) * layout.dilation_w + 1,
+                     layout.input_w, output_w)
+    return layout.batches * rows * columns
 
 
 def estimate_instructions(kernel: str, matrix: np.ndarray, layout: "Layout", sparse: bool) -> int:
