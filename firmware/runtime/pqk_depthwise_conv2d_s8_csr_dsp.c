@@ -6,7 +6,8 @@
  * output [batches][output_h][output_w][channels]  int8 in [activation_min, activation_max]
  * scratch pqk_depthwise_conv2d_s8_csr_dsp_buffer_size() bytes.
  * Same bytes as pqk_depthwise_conv2d_s8_csr on the same matrix (the lowering checks pqk_dsp.h's
- * fast-requantization bounds).
+ * fast-requantization bounds). Right shifts may spread over up to 32 values (the record's high code
+ * bits, info_bits 11).
  *
  * One channel at a time. A channel without nonzero taps is a constant (its record holds it; up to
  * four adjacent ones are stored together, a halfword or word per pixel); one with a single tap
@@ -344,6 +345,9 @@ void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *par
     const int32_t cols = win->input_w < plane_w - win->pad_left ? win->input_w : plane_w - win->pad_left;
     const uint32_t base_offset = pqk_odd_zero_point(&params->requant) << (weights->right_shift_base - 1);
     const int32_t pad_bits = 32 - 8 * weights->record_bytes, info_bits = weights->info_bits;
+    /* the record's high bits of the shift code (info_bits 11: shifts spread over more than four values),
+     * as the bits of packed >> 6 that they are in the code */
+    const int32_t high_code_bits = ((1 << (info_bits - 8)) - 1) << 2;
     int32_t offsets[MAX_TAPS], taps[MAX_TAPS];
     int32_t b, c, k;
     memset(scratch, params->input_zero_point, (size_t)(plane_h * plane_w));
@@ -364,7 +368,13 @@ void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *par
                 record_end += (run - 1) * weights->record_bytes;
                 continue;
             }
-            q = pqk_fast_requant_packed(*multiplier_shift++, weights->right_shift_base, base_offset);
+            {
+                const uint32_t word = *multiplier_shift++;
+                const int32_t code = (int32_t)(word >> 30) + ((packed >> 6) & high_code_bits);
+                q.multiplier = (int32_t)((word & 0x3FFFFFFFu) | 0x40000000u);
+                q.right_shift = weights->right_shift_base + code;
+                q.offset = (int32_t)(base_offset << code);
+            }
             if (count == 1) {
                 single_tap_channel(params, image, first, *value, bias, &q, c, out, mode);
                 ++value;

@@ -37,11 +37,12 @@ typedef struct {
  * little-endian bytes per row, bias << info_bits | info (bias signed). Conv rows: info_bits 0, bias =
  * twice the folded bias; the nonzeros are in value_columns, one entry 2 * value << 7 | (last of its
  * row) << 6 | column each, one zero entry for a row without nonzeros (values and columns NULL).
- * Depthwise rows: info = nonzeros << 4 | first column; a row without nonzeros has its constant
+ * Depthwise rows: info = nonzeros << 4 | first column (info_bits 8), or with info_bits 11 also the
+ * high bits of the row's shift code, (code >> 2) << 8; a row without nonzeros has its constant
  * output as bias; the nonzeros in values, in columns the columns after each row's first
  * (value_columns NULL). multiplier_shift: per row (conv) or per row with nonzeros (depthwise),
- * (multiplier - 2^30) | (right shift - right_shift_base) << 30. The params' requant arrays are
- * then NULL. */
+ * (multiplier - 2^30) | (code & 3) << 30, code = right shift - right_shift_base (conv: < 4). The
+ * params' requant arrays are then NULL. */
 typedef struct {
     const int8_t *values;
     const uint8_t *columns;

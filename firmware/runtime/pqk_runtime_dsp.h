@@ -23,7 +23,8 @@ int32_t pqk_conv2d_s8_csr_wide_dsp_buffer_size(const pqk_conv2d_s8_params_t *par
 void pqk_conv2d_s8_csr_wide_dsp(const pqk_conv2d_s8_params_t *params, const uint32_t *weights, const int8_t *input,
                                 int8_t *output, int8_t *scratch);
 int32_t pqk_depthwise_conv2d_s8_dsp_buffer_size(const pqk_depthwise_conv2d_s8_params_t *params);
-void pqk_depthwise_conv2d_s8_dsp(const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *weights,
+/* Weights widened to int16 pairs in groups of four channels (see the file). */
+void pqk_depthwise_conv2d_s8_dsp(const pqk_depthwise_conv2d_s8_params_t *params, const int32_t *weights,
                                  const int8_t *input, int8_t *output, int8_t *scratch);
 int32_t pqk_depthwise_conv2d_s8_csr_dsp_buffer_size(const pqk_depthwise_conv2d_s8_params_t *params);
 void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *params, const pqk_packed_csr_s8_t *weights,

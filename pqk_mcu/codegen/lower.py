@@ -36,6 +36,7 @@ from pqk_mcu.codegen.weights import (
     WideCsr,
     encode_channel_pairs,
     encode_channel_quads,
+    encode_channel_quads_s16,
     encode_depthwise_lanes,
     encode_packed,
     encode_row_chunks,
@@ -309,7 +310,8 @@ class Lowering:
             dense_values = encode_row_chunks(matrix)
         elif choice.kernel == "pqk_depthwise_conv2d_s8_mve":
             dense_values = encode_depthwise_lanes(dense_values, layout.depth_multiplier)
-        widened = {"pqk_conv2d_s8_smlal": encode_channel_pairs, "pqk_depthwise_conv2d_s8_mla": encode_channel_quads}
+        widened = {"pqk_conv2d_s8_smlal": encode_channel_pairs, "pqk_depthwise_conv2d_s8_mla": encode_channel_quads,
+                   "pqk_depthwise_conv2d_s8_dsp": encode_channel_quads_s16}
         if choice.kernel in widened:
             return self.symbols.array(f"{prefix}_weights", "int32_t", widened[choice.kernel](matrix), "weights",
                                       exported=True)

@@ -11,7 +11,8 @@ words of four columns side by side, so that one pointer walks the weights in the
 The *_smlal kernels (cores without the DSP extension) take channel pairs (``encode_channel_pairs``): one
 int32 word per two rows and column, so that one SMLAL multiplies both rows' weights with an input;
 pqk_depthwise_conv2d_s8_mla takes its weights widened to int32 in groups of four channels
-(``encode_channel_quads``).
+(``encode_channel_quads``), pqk_depthwise_conv2d_s8_dsp to int16 pairs in the same groups, in SXTB16's order
+(``encode_channel_quads_s16``).
 The dense *_mve kernels take row chunks (``encode_row_chunks``: three rows' 16-byte column chunks side
 by side) and depthwise lane groups (``encode_depthwise_lanes``: 16 channels' taps per group).
 The *_csr_dsp kernels take packed CSR (``PackedCsr``): the same nonzeros with each row's bias,
@@ -106,6 +107,15 @@ def encode_channel_quads(matrix: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(padded.reshape(-1, 4, taps).transpose(0, 2, 1)).reshape(-1)
 
 
+def encode_channel_quads_s16(matrix: np.ndarray) -> np.ndarray:
+    """Depthwise [channels][taps] int8 -> pqk_depthwise_conv2d_s8_dsp's int32 words [(channels + 3) / 4][taps][2]:
+    per group of four channels and tap the int16 pairs (w0, w2) and (w1, w3), low halfword first (the missing
+    channels of the last group 0): the words that SXTB16 of an input word and of its rotation by 8 bits meet."""
+    quads = encode_channel_quads(matrix).reshape(-1, 2, 2).astype(np.int64)  # [group, tap][(w0, w1), (w2, w3)]
+    words = (quads[:, 0, :] & 0xFFFF) | (quads[:, 1, :] << 16)
+    return words.astype(np.int32).reshape(-1)
+
+
 MVE_ROWS = 3  # PQK_MVE_ROWS of pqk_mve.h: output channels per pass of the dense *_mve kernels
 MVE_LANES = 16  # int8 lanes of a Helium vector
 
@@ -159,6 +169,9 @@ def encode_csr(matrix: np.ndarray) -> CsrMatrix:
 PACKED_MULTIPLIER_BIT = 1 << 30  # every multiplier is in [2^30, 2^31): bit 30 is implied
 PACKED_SHIFT_CODES = 4  # right shifts right_shift_base .. right_shift_base + 3 (2 bits)
 DEPTHWISE_INFO_BITS = 8  # depthwise record: nonzeros << 4 | first column
+# Depthwise layers whose right shifts spread over more than four values: three more record bits hold each
+# row's shift code above its two bits in multiplier_shift (codes 0-31).
+DEPTHWISE_SHIFT_HIGH_BITS = 3
 DEPTHWISE_MAX_COLUMNS = 15  # both fields 4 bits
 CONV_MAX_COLUMNS = 64  # 6 column bits in a value_columns entry
 
@@ -172,9 +185,10 @@ class PackedCsr:
     the 4 bytes that end with a record).
     Depthwise rows (filters of up to 15 taps): info = nonzeros << 4 | first column; a row without
     nonzeros has its constant output as bias, and ``columns`` holds only the columns after each row's
-    first.
+    first. Where the right shifts spread over more than four values, info_bits is 11 and info holds
+    the shift code's high bits too: (code >> 2) << 8 | nonzeros << 4 | first column.
     ``multiplier_shift``: per row with nonzeros (depthwise) or per row (conv), ``(multiplier - 2^30)
-    | (right shift - right_shift_base) << 30``.
+    | (code & 3) << 30``, code = right shift - right_shift_base.
     Conv rows: bias = twice the folded bias, no info (``info_bits`` 0); the kernel reads the nonzeros
     from ``value_columns``, one uint16 per nonzero, ``2 * value << 7 | (last of its row) << 6 | column``
     (9-bit two's complement; so at most 64 columns), and a row without nonzeros has one zero entry:
@@ -218,23 +232,26 @@ def _records(bias: np.ndarray, info: np.ndarray, info_bits: int) -> tuple[np.nda
     return None
 
 
-def _multiplier_shift(multiplier: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, int] | None:
+def _multiplier_shift(multiplier: np.ndarray, shift: np.ndarray,
+                      codes: int = PACKED_SHIFT_CODES) -> tuple[np.ndarray, int] | None:
+    """(multiplier_shift words, right_shift_base) where the right shifts span fewer than ``codes`` values; the
+    words hold the two low bits of each code (right shift - base)."""
     right_shift = -shift.astype(np.int64)
     if multiplier.size == 0:
         return np.zeros(0, dtype=np.uint32), 1
     base = int(right_shift.min())
-    if right_shift.max() - base >= PACKED_SHIFT_CODES or np.any(multiplier < PACKED_MULTIPLIER_BIT):
+    if right_shift.max() - base >= codes or np.any(multiplier < PACKED_MULTIPLIER_BIT):
         return None
-    packed = (multiplier.astype(np.int64) - PACKED_MULTIPLIER_BIT) | ((right_shift - base) << 30)
+    packed = (multiplier.astype(np.int64) - PACKED_MULTIPLIER_BIT) | (((right_shift - base) & 3) << 30)
     return packed.astype(np.uint32), base
 
 
 def encode_packed(matrix: np.ndarray, depthwise: bool, folded_bias: np.ndarray, multiplier, shift,
                   constant_outputs: np.ndarray | None = None) -> PackedCsr | None:
     """``matrix`` [rows][cols] with its requantization packed, or None where the format cannot hold it
-    (multipliers outside [2^30, 2^31), right shifts spread over more than four values, biases or
-    row lengths too wide; depthwise: more than 15 taps). ``constant_outputs``: depthwise, the output
-    of each row without nonzeros."""
+    (multipliers outside [2^30, 2^31), right shifts spread over more than four values (depthwise: 32),
+    biases or row lengths too wide; depthwise: more than 15 taps). ``constant_outputs``: depthwise, the
+    output of each row without nonzeros."""
     csr = encode_csr(matrix)
     if csr.columns.dtype != np.uint8:
         return None
@@ -257,6 +274,10 @@ def encode_packed(matrix: np.ndarray, depthwise: bool, folded_bias: np.ndarray, 
         columns = csr.columns[keep]
         multiplier, shift = multiplier[tapped], shift[tapped]
         value_columns = None
+        right_shift = -shift
+        if right_shift.size and right_shift.max() - right_shift.min() >= PACKED_SHIFT_CODES:
+            info_bits += DEPTHWISE_SHIFT_HIGH_BITS
+            info[tapped] |= ((right_shift - right_shift.min()) >> 2) << DEPTHWISE_INFO_BITS
     else:
         if matrix.shape[1] > CONV_MAX_COLUMNS:
             return None
@@ -272,7 +293,8 @@ def encode_packed(matrix: np.ndarray, depthwise: bool, folded_bias: np.ndarray, 
         entries = np.insert(entries, csr.row_ptr[:-1][lengths == 0].astype(np.int64), 1 << 6)
         value_columns = entries.astype(np.uint16)
     records = _records(bias, info, info_bits)
-    packed = _multiplier_shift(multiplier, shift)
+    packed = _multiplier_shift(multiplier, shift, PACKED_SHIFT_CODES << (info_bits - DEPTHWISE_INFO_BITS)
+                               if depthwise else PACKED_SHIFT_CODES)
     if records is None or packed is None:
         return None
     return PackedCsr(values=csr.values, columns=columns.astype(np.uint8), multiplier_shift=packed[0],
