@@ -85,7 +85,8 @@ class KernelCost:
     bytes x rows with several nonzeros; tapped_row / single_row: rows with some / one nonzero;
     tapped_line: output lines (batches x output rows) x rows with a nonzero; padded_call: padded
     plane bytes; tap_position: filter taps x positions (a gather's cost per tap and at the borders);
-    border_tap: filter taps x positions whose window reaches into the padding. ``block``: the kernel
+    border_tap: filter taps x positions whose window reaches into the padding; general_mac: mac where
+    the requantization takes a kernel's general path (``Layout.general_requant``). ``block``: the kernel
     computes this many positions together, so the per-output terms count positions rounded up to it."""
 
     per_mac: float
@@ -110,12 +111,13 @@ class KernelCost:
     per_padded_call: float = 0.0
     per_tap_position: float = 0.0
     per_border_tap: float = 0.0
+    per_general_mac: float = 0.0
     block: int = 1
 
 
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
           "tapped_output", "row", "tail_output", "empty_output", "single_output", "multi_output", "multi_padded",
-          "tapped_row", "single_row", "tapped_line", "padded_call", "tap_position", "border_tap")
+          "tapped_row", "single_row", "tapped_line", "padded_call", "tap_position", "border_tap", "general_mac")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -204,6 +206,7 @@ class Layout:
     batches: int = 1
     depth_multiplier: int = 1
     same_shape: bool = False  # output shape == input shape (in place possible)
+    general_requant: bool = False  # a clamp inside int8 or channels outside pqk_dsp.h's fast bounds
     padded_h: int = 1  # depthwise padded plane (output span of the taps)
     padded_w: int = 1
     output_c: int = 1  # output channels (FULLY_CONNECTED: output features)
@@ -249,6 +252,7 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "multi_padded": (tapped - single) * padded, "tapped_row": tapped, "single_row": single, "tapped_line": tapped * layout.batches * output_h,
         "padded_call": padded, "tap_position": taps * blocked,
         "border_tap": taps * (positions - _inside_positions(layout)),
+        "general_mac": layout.general_requant * stored * positions,
     }
 
 

@@ -262,7 +262,12 @@ class Lowering:
 
         ``requant`` is (folded bias, multiplier, shift): the DSP kernels need them within bounds."""
         op = layer.op
-        layout = Layout(kind=op.kind, positions=positions, input_c=matrix.shape[1], output_c=matrix.shape[0])
+        fast = requant is not None and fast_requant_exact(matrix, *requant)
+        out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
+        # the kernels' general requantization path: a clamp inside int8, or channels outside the fast bounds
+        general = activation_range(op.attrs.activation, out_scale, out_zp) != (-128, 127) or not fast
+        layout = Layout(kind=op.kind, positions=positions, input_c=matrix.shape[1], output_c=matrix.shape[0],
+                        general_requant=general)
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
             a = op.attrs
@@ -275,9 +280,8 @@ class Lowering:
                 batches=x.shape[0],
                 depth_multiplier=getattr(a, "depth_multiplier", 1), same_shape=x.shape == y.shape,
                 padded_h=(y.shape[1] - 1) * a.stride_h + (k_h - 1) * a.dilation_h + 1,
-                padded_w=(y.shape[2] - 1) * a.stride_w + (k_w - 1) * a.dilation_w + 1,
+                padded_w=(y.shape[2] - 1) * a.stride_w + (k_w - 1) * a.dilation_w + 1, general_requant=general,
             )
-        fast = requant is not None and fast_requant_exact(matrix, *requant)
         packed = None
         if fast and self.target.has_dsp:
             depthwise = op.kind == "DEPTHWISE_CONV_2D"
