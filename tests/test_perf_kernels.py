@@ -567,7 +567,7 @@ def _requantize_block_graph(pixels: int = 29):
 
 
 @pytest.mark.parametrize("target", ["host", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"])
-def test_packed_conv_assembly_path_bit_exact(tmp_path, toolchain, target):
+def test_packed_conv_assembly_path_bit_exact(tmp_path, toolchain, without_sparse_mve, target):
     board = "cortex-m4" if target == "host" else target
     generated = generate_c(_requantize_block_graph(), tmp_path / "gen", weight_format="csr", board=board)
     assert [layer.kernel for layer in generated.layers] == ["pqk_conv2d_s8_csr_dsp"] * 2
@@ -580,7 +580,7 @@ def test_packed_conv_assembly_path_bit_exact(tmp_path, toolchain, target):
 
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
 @pytest.mark.parametrize("pixels", [17, 31])
-def test_packed_conv_assembly_partial_blocks_bit_exact(tmp_path, toolchain, target, pixels):
+def test_packed_conv_assembly_partial_blocks_bit_exact(tmp_path, toolchain, without_sparse_mve, target, pixels):
     """The assembly's partial blocks of one and of seven pixels (its jump into the stores goes to the
     first or the last of them) store exactly their pixels."""
     generated = generate_c(_requantize_block_graph(pixels), tmp_path / "gen", weight_format="csr", board=target)

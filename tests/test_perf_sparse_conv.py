@@ -168,7 +168,7 @@ def test_wide_conv_checked_requantization_bit_exact(tmp_path, toolchain, target)
 
 
 @pytest.mark.parametrize("target", ["cortex-m7", "cortex-m33", "cortex-m55"])
-def test_wide_conv_other_dsp_cores_bit_exact(tmp_path, toolchain, target):
+def test_wide_conv_other_dsp_cores_bit_exact(tmp_path, toolchain, without_sparse_mve, target):
     generated = generate_c(_wide_graph(), tmp_path / "gen", weight_format="csr", board=target)
     assert len(_wide_layers(generated)) == 7
     _assert_bit_exact(generated, target, tmp_path)

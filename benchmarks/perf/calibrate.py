@@ -71,7 +71,8 @@ def _rows(graph, board: str, weight_format: str, measured: list[dict]) -> list[t
     for layer, result in zip(layers, measured):
         kernel = result["kernel"]
         if layer.cost_shape is not None and kernel in KERNEL_COSTS and fit_board(kernel) == board:
-            counts = layer_counts(*layer.cost_shape, result["format"] == "csr", KERNEL_COSTS[kernel].block)
+            cost = KERNEL_COSTS[kernel]
+            counts = layer_counts(*layer.cost_shape, result["format"] == "csr", cost.block, cost.lanes)
             rows.append((kernel, counts, result["instructions"]))
     return rows
 

@@ -39,15 +39,6 @@ int32_t pqk_conv2d_s8_mve_buffer_size(const pqk_conv2d_s8_params_t *params)
     return PIXELS * row_bytes + pqk_mve_sums_bytes(win->output_c) + im2col;
 }
 
-/* Fill `bytes` bytes with `value` (tail-predicated). */
-static inline void fill(int8_t *dst, int8x16_t value, int32_t bytes)
-{
-    int32_t k;
-    for (k = 0; k < bytes; k += 16) {
-        vstrbq_p_s8(dst + k, value, vctp8q((uint32_t)(bytes - k)));
-    }
-}
-
 /* The im2col row of output pixel `pixel` ((fh, fw, ic) order, padded taps = zero point) into row.
  * A filter row's span is copied at once when it is one vector (up to 16 bytes: micro_speech's 10x8
  * filter over one channel has eight), else chunk by chunk. Locals hold the geometry: the byte
@@ -75,7 +66,7 @@ static void im2col_row(const pqk_window_t *win, int8_t zero_point, const int8_t 
         const int32_t iy = iy0 + fy * dilation_h;
         int8_t *const out = row + fy * span;
         if (iy < 0 || iy >= input_h) {
-            fill(out, padding, span);
+            pqk_mve_fill(out, padding, span);
         } else if (dilation_w == 1 && span <= 16) {
             if (inside < span) {
                 vstrbq_p_s8(out, padding, span_lanes);
@@ -86,7 +77,7 @@ static void im2col_row(const pqk_window_t *win, int8_t zero_point, const int8_t 
             }
         } else if (dilation_w == 1) {
             if (inside < span) {
-                fill(out, padding, span);
+                pqk_mve_fill(out, padding, span);
             }
             if (inside > 0) {
                 pqk_mve_copy(out + first * channels, image + (iy * input_w + ix0 + first) * channels, inside);
@@ -97,7 +88,7 @@ static void im2col_row(const pqk_window_t *win, int8_t zero_point, const int8_t 
                 if (ix >= 0 && ix < input_w) {
                     pqk_mve_copy(out + fx * channels, image + (iy * input_w + ix) * channels, channels);
                 } else {
-                    fill(out + fx * channels, padding, channels);
+                    pqk_mve_fill(out + fx * channels, padding, channels);
                 }
             }
         }

@@ -157,13 +157,28 @@ static __attribute__((noinline)) void pqk_mve_sums(const int8_t *w, const int8_t
     }
 }
 
-/* Copy `bytes` bytes (tail-predicated: nothing past either end is touched). */
+/* Copy `bytes` bytes: whole vectors, then the tail predicated (nothing past either end is touched). */
 static inline void pqk_mve_copy(int8_t *dst, const int8_t *src, int32_t bytes)
 {
     int32_t k;
-    for (k = 0; k < bytes; k += 16) {
+    for (k = 0; k + 16 <= bytes; k += 16) {
+        vst1q_s8(dst + k, vld1q_s8(src + k));
+    }
+    if (k < bytes) {
         const mve_pred16_t p = vctp8q((uint32_t)(bytes - k));
         vstrbq_p_s8(dst + k, vldrbq_z_s8(src + k, p), p);
+    }
+}
+
+/* Fill `bytes` bytes with `value`: whole vectors, then the tail predicated. */
+static inline void pqk_mve_fill(int8_t *dst, int8x16_t value, int32_t bytes)
+{
+    int32_t k;
+    for (k = 0; k + 16 <= bytes; k += 16) {
+        vst1q_s8(dst + k, value);
+    }
+    if (k < bytes) {
+        vstrbq_p_s8(dst + k, value, vctp8q((uint32_t)(bytes - k)));
     }
 }
 
@@ -241,6 +256,252 @@ static inline void pqk_mve_rows_x_pixels(const pqk_requant_s8_t *rq, const int8_
                                    PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
         } else {
             pqk_mve_requantize_row(rq, per_channel, sums + p * groups * PQK_MVE_ROWS, out_c, out + p * out_stride, 0);
+        }
+    }
+}
+
+/* ---- Sparse (CSR) gathers of the *_csr_mve kernels ---------------------------------------------- */
+
+/* pqk_mve_requantize() for the four lanes of one output channel (four pixels): its multiplier and
+ * shift in general registers (the VQRDMULH, VSHL and VRSHL forms by a scalar), the same sequence and
+ * result (Python twin: pqk_mcu.quant.fixed_point.mve_requantize_array). */
+static inline __attribute__((always_inline)) int32x4_t pqk_mve_requantize_n(int32x4_t acc, int32_t multiplier,
+                                                                           int32_t shift, const pqk_mve_clamp_t *c,
+                                                                           int mode)
+{
+    int32_t right = shift; /* -e */
+    int32x4_t r;
+    if (!(mode & PQK_MVE_NO_LEFT_SHIFT)) {
+        acc = vshlq_r_s32(acc, shift > 0 ? shift : 0);
+        right = shift < 0 ? shift : 0;
+    }
+    r = vqrdmulhq_n_s32(acc, multiplier);
+    if (!(mode & PQK_MVE_NEGATIVES_CLAMPED)) {
+        r = vaddq_s32(r, vshrq_n_s32(vandq_s32(r, vdupq_n_s32(right)), 31));
+    }
+    r = vaddq_s32(vrshlq_n_s32(r, right), c->zero_point);
+    return vminq_s32(vmaxq_s32(r, c->activation_min), c->activation_max);
+}
+
+/* Output pixels pqk_mve_gather_conv() computes together (one per 32-bit lane of the requantization). */
+#define PQK_MVE_GATHER_PIXELS 4
+
+/* sums[channel][pixel] of every output channel (`rows`) at the four pixels whose windows start at x0..x3:
+ * each chunk of pqk_gather_csr_s8_t is gathered at every pixel (VLDRB.S16 by its eight offsets) and
+ * multiplied with its weights (VMLADAVA.S16). Register map: %[w] walks the chunks, %[n] the chunk
+ * counts, %[s] the sums, %[rows] counts the channels down; %[a0..a3] the pixels' sums (VMLADAVA needs
+ * even registers: "Te"); lr counts the channel's chunks (WLS/LE); q0 the offsets, q1 the weights,
+ * q2/q3 the gathered inputs. Not inlined: the loop takes twelve general registers and lr. */
+static __attribute__((noinline)) void pqk_mve_gather_sums(const uint16_t *w, const uint8_t *n, int32_t rows,
+                                                          const int8_t *x0, const int8_t *x1, const int8_t *x2,
+                                                          const int8_t *x3, int32_t *sums)
+{
+    int32_t a0, a1, a2, a3;
+    __asm__ volatile("1:\n\t"
+                     "ldrb lr, [%[n]], #1\n\t"
+                     "mov %[a0], #0\n\t"
+                     "mov %[a1], #0\n\t"
+                     "mov %[a2], #0\n\t"
+                     "mov %[a3], #0\n\t"
+                     "wls lr, lr, 3f\n"
+                     "2:\n\t"
+                     "vldrh.u16 q0, [%[w]], #16\n\t"
+                     "vldrb.s16 q1, [%[w]], #8\n\t"
+                     "vldrb.s16 q2, [%[x0], q0]\n\t"
+                     "vldrb.s16 q3, [%[x1], q0]\n\t"
+                     "vmladava.s16 %[a0], q2, q1\n\t"
+                     "vldrb.s16 q2, [%[x2], q0]\n\t"
+                     "vmladava.s16 %[a1], q3, q1\n\t"
+                     "vldrb.s16 q3, [%[x3], q0]\n\t"
+                     "vmladava.s16 %[a2], q2, q1\n\t"
+                     "vmladava.s16 %[a3], q3, q1\n\t"
+                     "le lr, 2b\n"
+                     "3:\n\t"
+                     "strd %[a0], %[a1], [%[s]], #8\n\t"
+                     "strd %[a2], %[a3], [%[s]], #8\n\t"
+                     "subs %[rows], %[rows], #1\n\t"
+                     "bne 1b"
+                     : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [w] "+r"(w), [n] "+r"(n),
+                       [s] "+r"(sums), [rows] "+r"(rows)
+                     : [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3)
+                     : "q0", "q1", "q2", "q3", "lr", "memory", "cc");
+}
+
+/* sums[channel][pixel] of every output channel (`rows`) at the four pixels whose windows start at x0 and at
+ * x0 + pixels[i] (pqk_gather_taps_s8_t: per channel its taps, each a byte offset from the window's origin
+ * and a weight): per tap one VLDRB.S32 gather of the four pixels' inputs and one VMLA by the weight, the
+ * pixels in the lanes. Register map: %[w] walks the taps, %[n] the tap counts, %[s] the sums, %[rows]
+ * counts the channels down, %[t] the tap's address, %[k] its weight; lr counts the channel's taps
+ * (WLS/LE); %q[pixels] the pixels' offsets, q2 the gathered inputs, q3 the sums. */
+static __attribute__((noinline)) void pqk_mve_gather_tap_sums(const int32_t *w, const uint8_t *n, int32_t rows,
+                                                              const int8_t *x0, uint32x4_t pixels, int32_t *sums)
+{
+    const int8_t *t;
+    int32_t k;
+    __asm__ volatile("1:\n\t"
+                     "ldrb lr, [%[n]], #1\n\t"
+                     "vmov.i32 q3, #0\n\t"
+                     "wls lr, lr, 3f\n"
+                     "2:\n\t"
+                     "ldrd %[t], %[k], [%[w]], #8\n\t"
+                     "add %[t], %[t], %[x0]\n\t"
+                     "vldrb.s32 q2, [%[t], %q[pixels]]\n\t"
+                     "vmla.s32 q3, q2, %[k]\n\t"
+                     "le lr, 2b\n"
+                     "3:\n\t"
+                     "vstrw.32 q3, [%[s]], #16\n\t"
+                     "subs %[rows], %[rows], #1\n\t"
+                     "bne 1b"
+                     : [t] "=&r"(t), [k] "=&r"(k), [w] "+r"(w), [n] "+r"(n), [s] "+r"(sums), [rows] "+r"(rows)
+                     : [x0] "r"(x0), [pixels] "w"(pixels)
+                     : "q2", "q3", "lr", "memory", "cc");
+}
+
+/* Bytes of a patch: a window laid out as in the input (rows input_w * input_c bytes apart), rounded up to 16. */
+static inline int32_t pqk_mve_patch_bytes(const pqk_window_t *win)
+{
+    const int32_t reach = (win->filter_h - 1) * win->dilation_h * win->input_w + (win->filter_w - 1) * win->dilation_w;
+    return ((reach + 1) * win->input_c + 15) & ~15;
+}
+
+/* Whether some window reaches past the input (its pixels then read a patch). */
+static inline int pqk_mve_windows_pad(const pqk_window_t *win)
+{
+    const int32_t last_y = (win->output_h - 1) * win->stride_h - win->pad_top + (win->filter_h - 1) * win->dilation_h;
+    const int32_t last_x = (win->output_w - 1) * win->stride_w - win->pad_left + (win->filter_w - 1) * win->dilation_w;
+    return win->pad_top > 0 || win->pad_left > 0 || last_y >= win->input_h || last_x >= win->input_w;
+}
+
+/* Scratch of pqk_mve_gather_conv(): the sums of four pixels, and one patch per pixel where windows pad. */
+static inline int32_t pqk_mve_gather_buffer_size(const pqk_window_t *win)
+{
+    return PQK_MVE_GATHER_PIXELS * (4 * win->output_c + (pqk_mve_windows_pad(win) ? pqk_mve_patch_bytes(win) : 0));
+}
+
+/* The window whose origin is input row iy0, column ix0 of image (either may be outside) into patch,
+ * laid out as in the input; taps outside = padding. Locals hold the geometry: the byte stores could
+ * alias *win as far as the compiler knows. */
+static inline void pqk_mve_patch(const pqk_window_t *win, const int8_t *image, int32_t iy0, int32_t ix0,
+                                 int8x16_t padding, int8_t *patch)
+{
+    const int32_t channels = win->input_c, input_w = win->input_w, input_h = win->input_h;
+    const int32_t filter_w = win->filter_w, dilation_w = win->dilation_w;
+    const int32_t row_bytes = input_w * channels, span = filter_w * channels;
+    /* dilation_w 1: taps ix0 + [first, last) of a filter row are inside the input */
+    const int32_t first = ix0 < 0 ? (-ix0 < filter_w ? -ix0 : filter_w) : 0;
+    const int32_t last = input_w - ix0 < filter_w ? input_w - ix0 : filter_w;
+    int32_t fy, fx;
+    for (fy = 0; fy < win->filter_h; ++fy) {
+        const int32_t iy = iy0 + fy * win->dilation_h;
+        int8_t *const out = patch + fy * win->dilation_h * row_bytes;
+        const int8_t *const row = image + iy * row_bytes;
+        if ((iy < 0 || iy >= input_h) && dilation_w == 1) {
+            pqk_mve_fill(out, padding, span);
+        } else if (dilation_w == 1 && last > first) {
+            pqk_mve_fill(out, padding, first * channels);
+            pqk_mve_copy(out + first * channels, row + (ix0 + first) * channels, (last - first) * channels);
+            pqk_mve_fill(out + last * channels, padding, span - last * channels);
+        } else {
+            for (fx = 0; fx < filter_w; ++fx) {
+                const int32_t ix = ix0 + fx * dilation_w;
+                if (iy >= 0 && iy < input_h && ix >= 0 && ix < input_w) {
+                    pqk_mve_copy(out + fx * dilation_w * channels, row + ix * channels, channels);
+                } else {
+                    pqk_mve_fill(out + fx * dilation_w * channels, padding, channels);
+                }
+            }
+        }
+    }
+}
+
+/* Outputs of every channel at the first `count` pixels of one block (all four: `whole`), their sums in sums[channel][pixel]:
+ * requantized with each channel's multiplier and shift as scalars, scattered to out + pixel * output_c. */
+static inline __attribute__((always_inline)) void pqk_mve_requantize_pixels(const pqk_requant_s8_t *rq,
+                                                                           const int32_t *sums, int32_t rows,
+                                                                           int8_t *out, uint32x4_t offsets,
+                                                                           int32_t count, int whole, int mode)
+{
+    const pqk_mve_clamp_t clamp = pqk_mve_clamp_of(rq);
+    const int32_t *bias = rq->bias, *multiplier = rq->multiplier;
+    const int8_t *shift = rq->shift;
+    int32_t r;
+    for (r = 0; r < rows; ++r) {
+        const int32x4_t acc = vaddq_n_s32(vldrwq_s32(sums + 4 * r), bias[r]);
+        const int32x4_t y = pqk_mve_requantize_n(acc, multiplier[r], shift[r], &clamp, mode);
+        if (whole) {
+            vstrbq_scatter_offset_s32(out + r, offsets, y);
+        } else {
+            vstrbq_scatter_offset_p_s32(out + r, offsets, y, vctp32q((uint32_t)count));
+        }
+    }
+}
+
+/* A convolution (CONV_2D, or DEPTHWISE_CONV_2D whose offsets pick each channel's input channel) with
+ * sparse gathered weights, four output pixels at a time: each pixel's window is read in place in the
+ * input where it is inside, else from a patch in scratch (padding = input_zero_point); every output
+ * channel is summed at the four pixels (taps 0: stream and counts of pqk_gather_csr_s8_t, by
+ * pqk_mve_gather_sums(); taps 1: of pqk_gather_taps_s8_t, by pqk_mve_gather_tap_sums()), then each
+ * channel's four sums are requantized together and scattered. A block's sums are complete before its outputs are written, so a
+ * 1x1 stride-1 convolution with output_c == input_c may run in place. Scratch: pqk_mve_gather_buffer_size(). */
+static inline __attribute__((always_inline)) void pqk_mve_gather_conv(const pqk_window_t *win, int32_t input_zero_point,
+                                                                     const pqk_requant_s8_t *rq, const void *stream,
+                                                                     const uint8_t *counts, int taps,
+                                                                     const int8_t *input, int8_t *output,
+                                                                     int8_t *scratch)
+{
+    const int32_t out_c = win->output_c, input_w = win->input_w, channels = win->input_c;
+    const int32_t pixels = win->batches * win->output_h * win->output_w;
+    const int32_t image_bytes = win->input_h * input_w * channels, patch_bytes = pqk_mve_patch_bytes(win);
+    const int32_t reach_h = (win->filter_h - 1) * win->dilation_h, reach_w = (win->filter_w - 1) * win->dilation_w;
+    const int usual = pqk_mve_mode(rq) == (PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
+    const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
+    const int8x16_t padding = vdupq_n_s8((int8_t)input_zero_point);
+    int32_t *const sums = (int32_t *)(void *)scratch;
+    int8_t *const patches = scratch + PQK_MVE_GATHER_PIXELS * 4 * out_c;
+    const int8_t *x[PQK_MVE_GATHER_PIXELS];
+    int32_t b = 0, oy = 0, ox = 0, first, lane;
+    for (first = 0; first < pixels; first += PQK_MVE_GATHER_PIXELS) {
+        const int32_t count = pixels - first < PQK_MVE_GATHER_PIXELS ? pixels - first : PQK_MVE_GATHER_PIXELS;
+        int8_t *const out = output + first * out_c;
+        for (lane = 0; lane < count; ++lane) {
+            const int32_t iy0 = oy * win->stride_h - win->pad_top, ix0 = ox * win->stride_w - win->pad_left;
+            const int8_t *const image = input + b * image_bytes;
+            if (iy0 >= 0 && ix0 >= 0 && iy0 + reach_h < win->input_h && ix0 + reach_w < input_w) {
+                x[lane] = image + (iy0 * input_w + ix0) * channels;
+            } else {
+                int8_t *const patch = patches + lane * patch_bytes;
+                pqk_mve_patch(win, image, iy0, ix0, padding, patch);
+                x[lane] = patch;
+            }
+            if (++ox == win->output_w) {
+                ox = 0;
+                if (++oy == win->output_h) {
+                    oy = 0;
+                    ++b;
+                }
+            }
+        }
+        for (; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
+            x[lane] = x[count - 1]; /* the missing pixels of the last block: sums never stored */
+        }
+        if (taps) {
+            uint32_t pixels[PQK_MVE_GATHER_PIXELS];
+            for (lane = 0; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
+                /* wraps below x0 (a patch before the input): the gather's address wraps alike */
+                pixels[lane] = (uint32_t)((uintptr_t)x[lane] - (uintptr_t)x[0]);
+            }
+            pqk_mve_gather_tap_sums((const int32_t *)stream, counts, out_c, x[0], vld1q_u32(pixels), sums);
+        } else {
+            pqk_mve_gather_sums((const uint16_t *)stream, counts, out_c, x[0], x[1], x[2], x[3], sums);
+        }
+        if (usual && count == PQK_MVE_GATHER_PIXELS) {
+            pqk_mve_requantize_pixels(rq, sums, out_c, out, offsets, count, 1,
+                                      PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
+        } else if (usual) {
+            pqk_mve_requantize_pixels(rq, sums, out_c, out, offsets, count, 0,
+                                      PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
+        } else {
+            pqk_mve_requantize_pixels(rq, sums, out_c, out, offsets, count, count == PQK_MVE_GATHER_PIXELS, 0);
         }
     }
 }

@@ -20,9 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from pqk_mcu.codegen.weights import (
+    GATHER_LANES,
     MVE_ROWS,
+    ROWS_GROUP,
+    ROWS_LANES,
+    ROWS_PANEL,
     WEIGHT_FORMATS,
     CsrMatrix,
+    GatherCsr,
+    GatherRows,
+    GatherTaps,
     PackedCsr,
     WideCsr,
     channel_pair_lanes_fit,
@@ -42,6 +49,7 @@ FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
 DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp and *_mla kernels
 WIDE_CONV_KERNEL = "pqk_conv2d_s8_csr_wide_dsp"
 WIDE_CONV_BLOCK = 8  # its BLOCK: output pixels computed together (a partial block costs a whole one)
+GATHER_CONV_BLOCK = 4  # PQK_MVE_GATHER_PIXELS: output pixels the *_csr_mve convolutions compute together
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
 
@@ -86,8 +94,13 @@ class KernelCost:
     tapped_line: output lines (batches x output rows) x rows with a nonzero; padded_call: padded
     plane bytes; tap_position: filter taps x positions (a gather's cost per tap and at the borders);
     border_tap: filter taps x positions whose window reaches into the padding; general_mac: mac where
-    the requantization takes a kernel's general path (``Layout.general_requant``). ``block``: the kernel
-    computes this many positions together, so the per-output terms count positions rounded up to it."""
+    the requantization takes a kernel's general path (``Layout.general_requant``); chunk: the rows'
+    chunks of ``lanes`` nonzeros (each row's nonzeros / lanes rounded up) x positions; border_row: filter
+    rows of the positions whose window reaches past the input (rows of their padded copies);
+    group_chunk: chunks of pqk_fully_connected_s8_csr_mve's format (``weights.GatherRows``) x positions;
+    unclamped_output: outputs (rows x positions) of a layer whose clamp does not start at or above the
+    output zero point (the general vector requantization). ``block``: the kernel computes this many
+    positions together, so the per-output terms count positions rounded up to it."""
 
     per_mac: float
     per_output: float
@@ -112,12 +125,18 @@ class KernelCost:
     per_tap_position: float = 0.0
     per_border_tap: float = 0.0
     per_general_mac: float = 0.0
+    per_chunk: float = 0.0
+    per_border_row: float = 0.0
+    per_group_chunk: float = 0.0
+    per_unclamped_output: float = 0.0
     block: int = 1
+    lanes: int = 1  # nonzeros per chunk (the chunk count)
 
 
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
           "tapped_output", "row", "tail_output", "empty_output", "single_output", "multi_output", "multi_padded",
-          "tapped_row", "single_row", "tapped_line", "padded_call", "tap_position", "border_tap", "general_mac")
+          "tapped_row", "single_row", "tapped_line", "padded_call", "tap_position", "border_tap", "general_mac",
+          "chunk", "border_row", "group_chunk", "unclamped_output")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -177,6 +196,18 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     # positions in blocks of 8, taps * positions: the gather's cost per filter row and at the borders;
     # fitted on the zoo's pruned layers: worst error 21% (DS-CNN's 10x4 first layer), else 11%, n=63
     WIDE_CONV_KERNEL: KernelCost(1.75, 5.28, 0.0, 2.2, 31.25, 500.0, block=WIDE_CONV_BLOCK, per_tap_position=4.08),
+    # sparse Helium kernels: cortex-m55 counts of the zoo and the DS-CNN at 50-95% and the small graphs of
+    # calibrate.py at 0-90%, each forced onto every layer it can run; a chunk is 8 (convolutions) or 16 (FC)
+    # nonzeros of a row; border_row: the zero-point patches of windows that reach past the input
+    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=110
+        per_mac=0.0, per_output=5.72, per_tap_output=0.0, per_column=0.0, per_position=72.1, per_call=114.39,
+        per_chunk=2.78, per_border_row=70.86, per_unclamped_output=3.6, block=GATHER_CONV_BLOCK, lanes=GATHER_LANES),
+    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 12% (person_detect's last 3x3 at 50%), n=49
+        per_mac=1.3, per_output=5.54, per_tap_output=0.0, per_column=0.0, per_position=59.45, per_call=465.39,
+        per_border_row=77.03, block=GATHER_CONV_BLOCK),
+    "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 5%, n=54
+        per_mac=0.0, per_output=4.57, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=128.93,
+        per_group_chunk=19.06, per_unclamped_output=2.32),
 }
 
 
@@ -210,6 +241,7 @@ class Layout:
     padded_h: int = 1  # depthwise padded plane (output span of the taps)
     padded_w: int = 1
     output_c: int = 1  # output channels (FULLY_CONNECTED: output features)
+    negatives_clamped: bool = True  # activation_min >= output zero point (the requantization's usual mode)
 
 
 @dataclass(frozen=True)
@@ -224,14 +256,15 @@ class KernelChoice:
     requant_bytes: int = 0  # per-channel bias, multiplier and shift as stored
     packed: PackedCsr | None = None  # the *_csr_dsp kernels' format (csr then None)
     wide: WideCsr | None = None  # pqk_conv2d_s8_csr_wide_dsp's format (csr then None)
+    gather: GatherCsr | GatherTaps | GatherRows | None = None  # the *_csr_mve kernels' format (csr then None)
     scratch_bytes: int = 0  # the kernel's _buffer_size(); 0 = no scratch argument
     in_place: bool = False  # output may be placed over the input
     requant_checked: bool = False  # a *_dsp / *_smlal kernel outside pqk_dsp.h's fast bounds (requant.checked)
 
 
-def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int = 1) -> dict[str, int]:
+def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int = 1, lanes: int = 1) -> dict[str, int]:
     """The counts of ``KernelCost`` for ``matrix`` [rows][cols] run as ``layout`` by a kernel that stores
-    the nonzeros only (``sparse``) and computes ``block`` positions together."""
+    the nonzeros only (``sparse``), computes ``block`` positions together and takes them ``lanes`` at a time."""
     rows, columns = matrix.shape
     per_row = np.count_nonzero(matrix, axis=1)
     stored = int(per_row.sum()) if sparse else int(matrix.size)
@@ -253,6 +286,10 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "padded_call": padded, "tap_position": taps * blocked,
         "border_tap": taps * (positions - _inside_positions(layout)),
         "general_mac": layout.general_requant * stored * positions,
+        "chunk": int((-(-per_row // lanes)).sum()) * blocked,
+        "border_row": (positions - _inside_positions(layout)) * layout.filter_h,
+        "group_chunk": _group_chunks(matrix) * positions if sparse and layout.kind == "FULLY_CONNECTED" else 0,
+        "unclamped_output": (not layout.negatives_clamped) * rows * blocked,
     }
 
 
@@ -274,9 +311,20 @@ def _inside_positions(layout: "Layout") -> int:
     return layout.batches * rows * columns
 
 
+def _group_chunks(matrix: np.ndarray) -> int:
+    """Chunks of ``weights.GatherRows`` (its groups of four rows, panels of 256 columns, 16 nonzeros per chunk;
+    at least one per group), counted without encoding."""
+    rows, cols = matrix.shape
+    padded = np.zeros((-(-rows // ROWS_GROUP) * ROWS_GROUP, -(-max(cols, 1) // ROWS_PANEL) * ROWS_PANEL), dtype=bool)
+    padded[:rows, :cols] = matrix != 0
+    per_panel = padded.reshape(padded.shape[0], -1, ROWS_PANEL).sum(axis=2)  # [rows][panels]
+    chunks = (-(-per_panel // ROWS_LANES)).reshape(-1, ROWS_GROUP, per_panel.shape[1]).max(axis=1).sum(axis=1)
+    return int(np.maximum(chunks, 1).sum())
+
+
 def estimate_instructions(kernel: str, matrix: np.ndarray, layout: "Layout", sparse: bool) -> int:
     cost = KERNEL_COSTS[kernel]
-    counts = layer_counts(matrix, layout, sparse, cost.block)
+    counts = layer_counts(matrix, layout, sparse, cost.block, cost.lanes)
     return int(round(sum(getattr(cost, "per_" + name) * counts[name] for name in COUNTS)))
 
 
@@ -358,6 +406,10 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None,
     return out
 
 
+MVE_GATHER_KERNELS = frozenset({"pqk_conv2d_s8_csr_mve", "pqk_depthwise_conv2d_s8_csr_mve",
+                                "pqk_fully_connected_s8_csr_mve"})
+
+
 # Kernels for cores without the DSP extension that take pqk_dsp.h's fast requantization (requant.checked
 # where a channel is outside its bounds, as the *_dsp kernels).
 MLA_FAST_REQUANT_KERNELS = frozenset({"pqk_conv2d_s8_smlal", "pqk_depthwise_conv2d_s8_mla"})
@@ -384,22 +436,44 @@ def _mla_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, 
     return out
 
 
-def _mve_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, int, bool]]:
+def _gather_buffer_size(layout: Layout, rows: int) -> int:
+    """Mirrors pqk_mve.h pqk_mve_gather_buffer_size(): four pixels' sums, and a patch per pixel (the window laid
+    out as in the input, rounded up to 16 bytes) where windows reach past the input."""
+    reach = (layout.filter_h - 1) * layout.dilation_h * layout.input_w + (layout.filter_w - 1) * layout.dilation_w
+    pads = (layout.pad_top > 0 or layout.pad_left > 0 or layout.padded_h - layout.pad_top > layout.input_h
+            or layout.padded_w - layout.pad_left > layout.input_w)
+    return GATHER_CONV_BLOCK * (4 * rows + (((reach + 1) * layout.input_c + 15) & ~15 if pads else 0))
+
+
+def _mve_candidates(layout: Layout, matrix: np.ndarray,
+                    gather: GatherCsr | GatherTaps | GatherRows | None = None) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the Helium variants that can run this layer; they run
-    any requantization exactly. Scratch mirrors the C _buffer_size()s."""
+    any requantization exactly. The sparse ones where ``gather`` holds the matrix in their format
+    (``weights.encode_gather`` / ``encode_gather_rows``). Scratch mirrors the C _buffer_size()s."""
     row_bytes = (matrix.shape[1] + 15) & ~15
     # two pixels' (or batches') columns and sums (pqk_mve.h pqk_mve_sums_bytes(): rows rounded up to 3)
     block = 2 * row_bytes + 2 * -(-matrix.shape[0] // MVE_ROWS) * MVE_ROWS * 4
+    pointwise_same = (layout.same_shape and layout.filter_h == layout.filter_w == 1
+                      and layout.stride_h == layout.stride_w == 1)
+    out: list[tuple[str, str, int, bool]] = []
     if layout.kind == "FULLY_CONNECTED":
-        return [("dense", "pqk_fully_connected_s8_mve", block, False)]
-    if layout.kind == "CONV_2D":
+        out.append(("dense", "pqk_fully_connected_s8_mve", block, False))
+        if isinstance(gather, GatherRows):
+            # mirrors the C _buffer_size(): the sums of every group of four rows
+            out.append(("csr", "pqk_fully_connected_s8_csr_mve", 4 * -(-matrix.shape[0] // ROWS_GROUP) * ROWS_GROUP,
+                        False))
+    elif layout.kind == "CONV_2D":
         pointwise = layout.filter_h == layout.filter_w == 1
-        in_place = layout.same_shape and pointwise and layout.stride_h == layout.stride_w == 1
-        return [("dense", "pqk_conv2d_s8_mve", block + (0 if pointwise else row_bytes), in_place)]
-    if (layout.kind == "DEPTHWISE_CONV_2D" and layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS
-            and matrix.min(initial=0) > -128):  # int16 sums of two products
-        return [("dense", "pqk_depthwise_conv2d_s8_mve", (layout.input_c + 15) & ~15, False)]
-    return []
+        out.append(("dense", "pqk_conv2d_s8_mve", block + (0 if pointwise else row_bytes), pointwise_same))
+        if isinstance(gather, GatherCsr):
+            out.append(("csr", "pqk_conv2d_s8_csr_mve", _gather_buffer_size(layout, matrix.shape[0]), pointwise_same))
+    elif layout.kind == "DEPTHWISE_CONV_2D":
+        if layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS and matrix.min(initial=0) > -128:
+            # int16 sums of two products
+            out.append(("dense", "pqk_depthwise_conv2d_s8_mve", (layout.input_c + 15) & ~15, False))
+        if isinstance(gather, GatherTaps):
+            out.append(("csr", "pqk_depthwise_conv2d_s8_csr_mve", _gather_buffer_size(layout, matrix.shape[0]), False))
+    return out
 
 
 def _dense_bytes(kernel: str, matrix: np.ndarray, depth_multiplier: int = 1) -> int:
@@ -475,10 +549,10 @@ def choose_add_kernel(elements: int, rows: int, contiguous: bool, requantization
 
 def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_format: str,
                   target: Target, fast_requant: bool, packed: PackedCsr | None = None,
-                  wide: WideCsr | None = None) -> KernelChoice:
+                  wide: WideCsr | None = None, gather: GatherCsr | GatherTaps | GatherRows | None = None) -> KernelChoice:
     """The cheapest kernel for ``matrix`` [rows][cols] (rows = output channels) on ``target``;
     ``packed`` is the matrix in the *_csr_dsp kernels' format where it fits, ``wide`` in
-    pqk_conv2d_s8_csr_wide_dsp's."""
+    pqk_conv2d_s8_csr_wide_dsp's, ``gather`` in the *_csr_mve kernels'."""
     if weight_format not in WEIGHT_FORMATS:
         raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
     rows = matrix.shape[0]
@@ -486,7 +560,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     sparsity = 1.0 - nonzeros / matrix.size if matrix.size else 0.0
     csr = encode_csr(matrix)
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
-    mve = _mve_candidates(layout, matrix) if target.has_mve else []
+    mve = _mve_candidates(layout, matrix, gather) if target.has_mve else []
     if target.has_dsp:
         # A dense Helium kernel makes the dense DSP one moot (16 MACs per instruction against 2; their
         # fits come from different cores and disagree most on small layers, e.g. a 3x3 over one channel)
@@ -500,9 +574,10 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
             continue
         sparse = storage == "csr"
         wide_choice = wide if kernel == WIDE_CONV_KERNEL else None
+        gather_choice = gather if kernel in MVE_GATHER_KERNELS else None
         packed_choice = (packed if sparse and kernel.endswith("_dsp") and kernel != FULLY_CONNECTED_CSR_DSP
                          and wide_choice is None else None)
-        stored = wide_choice or packed_choice
+        stored = wide_choice or packed_choice or gather_choice
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
             estimated_instructions=estimate_instructions(kernel, matrix, layout, sparse),
@@ -510,8 +585,8 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
                           else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix, layout.depth_multiplier)),
             index_bytes=stored.index_bytes if stored else (csr.index_bytes if sparse else 0),
             csr=csr if sparse and stored is None else None,
-            requant_bytes=stored.requant_bytes if stored else REQUANT_BYTES_PER_ROW * rows,
-            packed=packed_choice, wide=wide_choice, scratch_bytes=scratch, in_place=in_place,
+            requant_bytes=(stored.requant_bytes if stored and gather_choice is None else REQUANT_BYTES_PER_ROW * rows),
+            packed=packed_choice, wide=wide_choice, gather=gather_choice, scratch_bytes=scratch, in_place=in_place,
             requant_checked=(kernel.endswith(("_dsp", "_mve")) or kernel in MLA_FAST_REQUANT_KERNELS)
             and not fast_requant,
         ))

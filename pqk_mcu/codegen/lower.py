@@ -11,6 +11,7 @@ name (and a row in ``pqk_mcu.codegen.cost_model.KERNEL_COSTS``), not template lo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,12 +33,20 @@ from pqk_mcu.codegen.cost_model import (
 )
 from pqk_mcu.codegen.memory import write_lead
 from pqk_mcu.codegen.weights import (
+    GatherCsr,
+    GatherRows,
+    GatherTaps,
     PackedCsr,
     WideCsr,
+    conv_column_offsets,
+    depthwise_offsets,
     encode_channel_pairs,
     encode_channel_quads,
     encode_channel_quads_s16,
     encode_depthwise_lanes,
+    encode_gather,
+    encode_gather_rows,
+    encode_gather_taps,
     encode_packed,
     encode_row_chunks,
     encode_row_quads,
@@ -282,6 +291,8 @@ class Lowering:
                 padded_h=(y.shape[1] - 1) * a.stride_h + (k_h - 1) * a.dilation_h + 1,
                 padded_w=(y.shape[2] - 1) * a.stride_w + (k_w - 1) * a.dilation_w + 1, general_requant=general,
             )
+        layout = dataclasses.replace(layout, negatives_clamped=activation_range(op.attrs.activation, out_scale,
+                                                                                out_zp)[0] >= out_zp)
         packed = None
         if fast and self.target.has_dsp:
             depthwise = op.kind == "DEPTHWISE_CONV_2D"
@@ -290,7 +301,9 @@ class Lowering:
         wide = None
         if requant is not None and self.target.has_dsp and op.kind == "CONV_2D":
             wide = encode_wide(matrix, *requant, _scale_zp(self.tensors[op.outputs[0]], "output", op)[1])
-        choice = choose_kernel(matrix, dense_kernel, layout, self.weight_format, self.target, fast, packed, wide)
+        gather = self._gather(op, matrix, layout) if self.target.has_mve else None
+        choice = choose_kernel(matrix, dense_kernel, layout, self.weight_format, self.target, fast, packed, wide,
+                               gather)
         prefix = self._prefix(layer)
         layer.scratch_bytes = choice.scratch_bytes
         layer.in_place_of = op.inputs[0] if choice.in_place or choice.kernel in ORDERED_WRITE_BLOCKS else None
@@ -308,6 +321,8 @@ class Lowering:
             return self._packed_weights(layer, choice.packed)
         if choice.wide is not None:
             return self._wide_weights(layer, choice.wide)
+        if choice.gather is not None:
+            return self._gather_weights(layer, choice.gather)
         if choice.kernel == "pqk_fully_connected_s8_dsp":
             dense_values = encode_row_quads(matrix)
         elif choice.kernel in ("pqk_conv2d_s8_mve", "pqk_fully_connected_s8_mve"):
@@ -366,6 +381,36 @@ class Lowering:
         layer.packed_requant = True
         # one stream of nonzeros and per-row requantization: the flash report counts it as weights
         return self.symbols.array(f"{self._prefix(layer)}_weights", "uint32_t", wide.stream, "weights", exported=True)
+
+    @staticmethod
+    def _gather(op: Op, matrix: np.ndarray, layout: Layout) -> GatherCsr | GatherTaps | GatherRows | None:
+        """The matrix in the *_csr_mve kernels' format (None where it does not fit)."""
+        if op.kind == "FULLY_CONNECTED":
+            return encode_gather_rows(matrix)
+        if (layout.filter_w - 1) * layout.dilation_w >= layout.input_w:
+            return None  # a window row wider than the input: its rows would overlap in the kernel's patches
+        window = (layout.filter_h, layout.filter_w, layout.dilation_h, layout.dilation_w, layout.input_w, layout.input_c)
+        if op.kind == "CONV_2D":
+            return encode_gather(matrix, conv_column_offsets(*window)[None, :])
+        return encode_gather_taps(matrix, depthwise_offsets(matrix.shape[0], layout.depth_multiplier, *window))
+
+    def _gather_weights(self, layer: Layer, gather: GatherCsr | GatherTaps | GatherRows) -> str:
+        prefix = self._prefix(layer)
+        if isinstance(gather, GatherTaps):
+            fields = [("taps", self.symbols.array(f"{prefix}_value_columns", "int32_t", gather.taps, VALUE_COLUMNS)
+                       if gather.taps.size else "NULL"),
+                      ("row_taps", self.symbols.array(f"{prefix}_row_lengths", "uint8_t", gather.row_taps, "indices"))]
+            return "&" + self.symbols.struct(f"{prefix}_gather", "pqk_gather_taps_s8_t", fields)
+        if isinstance(gather, GatherRows):
+            # offsets and weights interleaved: the flash report counts half of the stream as each
+            fields = [("chunks", self.symbols.array(f"{prefix}_value_columns", "uint32_t", gather.chunks, VALUE_COLUMNS)),
+                      ("group_chunks", self.symbols.array(f"{prefix}_row_lengths", "uint8_t", gather.group_chunks,
+                                                          "indices"))]
+            return "&" + self.symbols.struct(f"{prefix}_gather", "pqk_gather_rows_s8_t", fields)
+        fields = [("chunks", self.symbols.array(f"{prefix}_value_columns", "uint16_t", gather.chunks, VALUE_COLUMNS)
+                   if gather.chunks.size else "NULL"),
+                  ("row_chunks", self.symbols.array(f"{prefix}_row_lengths", "uint8_t", gather.row_chunks, "indices"))]
+        return "&" + self.symbols.struct(f"{prefix}_gather", "pqk_gather_csr_s8_t", fields)
 
     def _window_fields(self, op: Op, x: Tensor, y: Tensor, k_h: int, k_w: int) -> list[tuple[str, object]]:
         a = op.attrs

@@ -15,6 +15,11 @@ pqk_depthwise_conv2d_s8_mla takes its weights widened to int32 in groups of four
 (``encode_channel_quads_s16``).
 The dense *_mve kernels take row chunks (``encode_row_chunks``: three rows' 16-byte column chunks side
 by side) and depthwise lane groups (``encode_depthwise_lanes``: 16 channels' taps per group).
+The sparse *_csr_mve kernels gather their inputs: the convolution takes each row's nonzeros in chunks of
+eight byte offsets from the window's origin and eight weights (``GatherCsr``, ``encode_gather``), the
+depthwise one each nonzero tap's offset and weight (``GatherTaps``, ``encode_gather_taps``), the fully
+connected one groups of four rows in chunks of 16 offsets within a panel of 256 inputs (``GatherRows``,
+``encode_gather_rows``).
 The *_csr_dsp kernels take packed CSR (``PackedCsr``): the same nonzeros with each row's bias,
 multiplier and shift packed next to the row (about 7 bytes per row instead of 9 plus its length).
 """
@@ -367,3 +372,158 @@ def encode_wide(matrix: np.ndarray, folded_bias: np.ndarray, multiplier, shift,
         words += [np.array([2 * bias[r]]), row, np.array([right_shift[r], offset[r], multiplier[r]])]
     stream = (np.concatenate(words) & 0xFFFFFFFF).astype(np.uint32) if words else np.zeros(0, dtype=np.uint32)
     return WideCsr(stream=stream, entries=entries, rows=rows)
+
+
+# Gathered CSR (the *_csr_mve kernels, firmware/runtime/pqk_runtime_mve.h).
+GATHER_LANES = 8  # nonzeros per chunk of the convolutions (VLDRB.S16 gathers: uint16 offsets)
+GATHER_MAX_OFFSET = 0xFFFF
+GATHER_MAX_CHUNKS = 0xFF  # chunk counts are uint8
+ROWS_LANES = 16  # nonzeros per chunk and row of pqk_fully_connected_s8_csr_mve (VLDRB.U8 gathers)
+ROWS_GROUP = 4  # its rows per group
+ROWS_PANEL = 256  # input features a chunk's uint8 offsets reach from its panel's base
+
+
+@dataclass(frozen=True)
+class GatherCsr:
+    """A convolution's rows as pqk_conv2d_s8_csr_mve / pqk_depthwise_conv2d_s8_csr_mve gather them
+    (pqk_gather_csr_s8_t): ``chunks`` (uint16), per chunk eight byte offsets from the window's origin,
+    then its eight int8 weights as four little-endian uint16 (a short last chunk of a row padded with zero
+    weights at offset 0); ``row_chunks`` (uint8), the chunks of each row."""
+
+    chunks: np.ndarray
+    row_chunks: np.ndarray
+
+    @property
+    def value_bytes(self) -> int:
+        return int(self.chunks.size // (GATHER_LANES + GATHER_LANES // 2) * GATHER_LANES)  # 8 of a chunk's 24 bytes
+
+    @property
+    def index_bytes(self) -> int:
+        return int(self.chunks.nbytes - self.value_bytes + self.row_chunks.nbytes)
+
+
+def conv_column_offsets(filter_h: int, filter_w: int, dilation_h: int, dilation_w: int, input_w: int,
+                        input_c: int) -> np.ndarray:
+    """Byte offset from a window's origin in the NHWC input of every column (fy, fx, ic) of a CONV_2D row."""
+    fy, fx, ic = np.meshgrid(np.arange(filter_h), np.arange(filter_w), np.arange(input_c), indexing="ij")
+    return ((fy * dilation_h * input_w + fx * dilation_w) * input_c + ic).reshape(-1).astype(np.int64)
+
+
+def depthwise_offsets(channels: int, depth_multiplier: int, filter_h: int, filter_w: int, dilation_h: int,
+                      dilation_w: int, input_w: int, input_c: int) -> np.ndarray:
+    """[channels][taps] byte offsets of a DEPTHWISE_CONV_2D's rows: output channel oc reads input channel
+    oc / depth_multiplier at each tap."""
+    taps = conv_column_offsets(filter_h, filter_w, dilation_h, dilation_w, input_w, input_c)[::input_c]
+    return taps[None, :] + (np.arange(channels) // depth_multiplier)[:, None]
+
+
+def encode_gather(matrix: np.ndarray, offsets: np.ndarray) -> GatherCsr | None:
+    """``matrix`` [rows][cols] whose nonzero (r, c) reads the input at byte ``offsets[r][c]`` (broadcast) from
+    the window's origin, or None where the format cannot hold it (an offset beyond 16 bits, more than 255
+    chunks in a row)."""
+    matrix = np.asarray(matrix, dtype=np.int8)
+    offsets = np.broadcast_to(np.asarray(offsets, dtype=np.int64), matrix.shape)
+    words: list[np.ndarray] = []
+    counts = []
+    for r in range(matrix.shape[0]):
+        columns = np.flatnonzero(matrix[r])
+        chunks = -(-columns.size // GATHER_LANES)
+        if chunks > GATHER_MAX_CHUNKS or (columns.size and offsets[r, columns].max() > GATHER_MAX_OFFSET):
+            return None
+        counts.append(chunks)
+        lane_offsets = np.zeros(chunks * GATHER_LANES, dtype=np.uint16)
+        lane_weights = np.zeros(chunks * GATHER_LANES, dtype=np.int8)
+        lane_offsets[:columns.size] = offsets[r, columns]
+        lane_weights[:columns.size] = matrix[r, columns]
+        weight_words = lane_weights.view("<u2").reshape(chunks, GATHER_LANES // 2)
+        words.append(np.concatenate([lane_offsets.reshape(chunks, GATHER_LANES), weight_words], axis=1).reshape(-1))
+    chunks = np.concatenate(words).astype(np.uint16) if words else np.zeros(0, dtype=np.uint16)
+    return GatherCsr(chunks=chunks, row_chunks=np.array(counts, dtype=np.uint8))
+
+
+@dataclass(frozen=True)
+class GatherTaps:
+    """A DEPTHWISE_CONV_2D's rows as pqk_depthwise_conv2d_s8_csr_mve gathers them (pqk_gather_taps_s8_t):
+    ``taps`` (int32), per nonzero the byte offset of its input from the window's origin and its weight;
+    ``row_taps`` (uint8), the nonzeros of each row."""
+
+    taps: np.ndarray
+    row_taps: np.ndarray
+
+    @property
+    def value_bytes(self) -> int:
+        return int(self.taps.nbytes // 2)
+
+    @property
+    def index_bytes(self) -> int:
+        return int(self.taps.nbytes // 2 + self.row_taps.nbytes)
+
+
+def encode_gather_taps(matrix: np.ndarray, offsets: np.ndarray) -> GatherTaps | None:
+    """``matrix`` [rows][taps] whose nonzero (r, t) reads the input at byte ``offsets[r][t]`` from the window's
+    origin, or None where a row has more than 255 nonzeros."""
+    matrix = np.asarray(matrix, dtype=np.int8)
+    per_row = np.count_nonzero(matrix, axis=1)
+    if per_row.max(initial=0) > GATHER_MAX_CHUNKS:
+        return None
+    rows, columns = np.nonzero(matrix)  # row-major: each row's taps in order
+    offsets = np.broadcast_to(np.asarray(offsets, dtype=np.int64), matrix.shape)
+    taps = np.stack([offsets[rows, columns], matrix[rows, columns].astype(np.int64)], axis=1).reshape(-1)
+    return GatherTaps(taps=taps.astype(np.int32), row_taps=per_row.astype(np.uint8))
+
+
+@dataclass(frozen=True)
+class GatherRows:
+    """A FULLY_CONNECTED matrix as pqk_fully_connected_s8_csr_mve gathers it (pqk_gather_rows_s8_t): rows in
+    groups of four (the last padded with empty rows); per group, for each panel of 256 input features
+    that holds a nonzero of its rows, as many chunks as its fullest row needs (16 nonzeros each): the
+    panel's first feature (uint32), then per row 16 uint8 offsets from it and 16 int8 weights (missing
+    lanes: offset 0, weight 0). A group without nonzeros has one empty chunk. ``chunks`` as little-endian
+    uint32 words; ``group_chunks`` (uint8), each group's chunks minus one."""
+
+    chunks: np.ndarray
+    group_chunks: np.ndarray
+
+    @property
+    def value_bytes(self) -> int:
+        return int(self.chunks.size // 33 * 64)  # 33 words per chunk, 64 of its bytes weights
+
+    @property
+    def index_bytes(self) -> int:
+        return int(self.chunks.nbytes - self.value_bytes + self.group_chunks.nbytes)
+
+
+def encode_gather_rows(matrix: np.ndarray) -> GatherRows | None:
+    """``matrix`` [rows][cols] in pqk_fully_connected_s8_csr_mve's format, or None where a group needs more
+    than 256 chunks."""
+    matrix = np.asarray(matrix, dtype=np.int8)
+    rows, cols = matrix.shape
+    padded = np.zeros((-(-rows // ROWS_GROUP) * ROWS_GROUP, cols), dtype=np.int8)
+    padded[:rows] = matrix
+    stream: list[bytes] = []
+    counts = []
+    for group in padded.reshape(-1, ROWS_GROUP, cols):
+        panels = []  # (first feature, each row's nonzero columns from it, chunks)
+        for first in range(0, cols, ROWS_PANEL):
+            lanes = [np.flatnonzero(row) for row in group[:, first:first + ROWS_PANEL]]
+            needed = max(-(-lane.size // ROWS_LANES) for lane in lanes)
+            if needed:
+                panels.append((first, lanes, needed))
+        if not panels:
+            panels = [(0, [np.zeros(0, dtype=np.int64)] * ROWS_GROUP, 1)]  # one empty chunk
+        for first, lanes, needed in panels:
+            for k in range(needed):
+                stream.append(np.array([first], dtype="<u4").tobytes())
+                for row, lane in zip(group, lanes):
+                    taken = lane[k * ROWS_LANES:(k + 1) * ROWS_LANES]
+                    lane_offsets = np.zeros(ROWS_LANES, dtype=np.uint8)
+                    lane_weights = np.zeros(ROWS_LANES, dtype=np.int8)
+                    lane_offsets[:taken.size] = taken
+                    lane_weights[:taken.size] = row[first + taken]
+                    stream += [lane_offsets.tobytes(), lane_weights.tobytes()]
+        chunks = sum(needed for _, _, needed in panels)
+        if chunks - 1 > GATHER_MAX_CHUNKS:
+            return None
+        counts.append(chunks - 1)
+    return GatherRows(chunks=np.frombuffer(b"".join(stream), dtype="<u4").astype(np.uint32),
+                      group_chunks=np.array(counts, dtype=np.uint8))
