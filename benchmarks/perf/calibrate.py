@@ -121,8 +121,8 @@ def fit(rows):
         worst = np.max(np.abs(estimate - target) / target)
         terms = [f"per_{name}={round(float(c), 2)}" for index, (name, c) in enumerate(zip(COUNTS, coefficients))
                  if index < 6 or round(float(c), 2)]
-        if KERNEL_COSTS[kernel].block != 1:
-            terms.append(f"block={KERNEL_COSTS[kernel].block}")
+        terms += [f"{name}={getattr(KERNEL_COSTS[kernel], name)}" for name in ("block", "lanes")
+                  if getattr(KERNEL_COSTS[kernel], name) != 1]
         lines = textwrap.wrap(", ".join(terms) + "),", width=112, initial_indent=" " * 8, subsequent_indent=" " * 8)
         print(f'    "{kernel}": KernelCost(  # worst error {worst:.0%}, n={len(target)}', *lines, sep="\n")
 

@@ -147,67 +147,83 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=2.82, per_output=0.0, per_tap_output=28.84, per_column=0.0, per_position=0.0, per_call=77.03,
         per_group_output=8.61, per_im2col_byte=0.87, per_tail_output=15.92, per_single_output=125.44,
         per_multi_output=84.66, per_multi_padded=0.36, per_tapped_line=6.44),
-    "pqk_conv2d_s8_csr": KernelCost(  # worst error 11%, n=34
-        per_mac=30.94, per_output=58.2, per_tap_output=6.01, per_column=3.53, per_position=0.0, per_call=0.0,
-        per_group_output=0.33, per_empty_output=8.26, per_single_output=0.99, per_multi_padded=5.01),
-    "pqk_conv2d_s8_csr_dsp": KernelCost(  # worst error 15%, n=55
-        per_mac=2.35, per_output=4.42, per_tap_output=0.0, per_column=0.89, per_position=0.0, per_call=592.59,
-        per_group_output=0.07, per_empty_output=2.95, per_single_output=0.97, per_multi_padded=0.06,
-        per_tapped_row=61.13, per_single_row=12.71, per_padded_call=43.79),
-    "pqk_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=53
-        per_mac=0.22, per_output=6.73, per_tap_output=0.0, per_column=2.06, per_position=86.98, per_call=0.0,
-        per_group_output=3.6, per_im2col_row=39.48, per_im2col_byte=4.32, per_tapped_output=8.04,
-        per_tail_output=10.36, per_empty_output=8.63, per_single_output=0.53, per_multi_padded=0.26,
-        per_tapped_row=9.03, block=4),
+    "pqk_conv2d_s8_csr": KernelCost(  # worst error 1%, n=9
+        per_mac=30.81, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_tapped_output=60.36, per_single_output=37.98, per_multi_padded=18.91),
+    "pqk_conv2d_s8_csr_dsp": KernelCost(  # worst error 15%, n=56
+        per_mac=2.36, per_output=4.76, per_tap_output=0.03, per_column=0.74, per_position=18.16,
+        per_call=1137.71, per_group_output=0.08, per_empty_output=2.84, per_single_output=0.81,
+        per_tapped_row=29.48, per_padded_call=21.08, per_unclamped_output=2.24),
+    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=51
+        per_mac=0.01, per_output=5.59, per_tap_output=0.0, per_column=0.0, per_position=70.41, per_call=96.91,
+        per_im2col_byte=0.04, per_tail_output=0.26, per_empty_output=0.11, per_single_output=0.26,
+        per_multi_padded=0.08, per_tapped_row=1.47, per_tapped_line=0.46, per_chunk=2.71, per_border_row=68.5,
+        per_unclamped_output=3.67, block=4, lanes=GATHER_LANES),
+    "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=59
+        per_mac=0.03, per_output=0.0, per_tap_output=0.0, per_column=2.61, per_position=0.0, per_call=3806.94,
+        per_tapped_output=1.79, per_tail_output=6.17, per_empty_output=3.85, per_single_output=0.02,
+        per_tapped_line=12.9, per_padded_call=8.39, per_border_tap=8.56, per_chunk=1.72,
+        per_unclamped_output=1.55, block=8),
+    "pqk_conv2d_s8_dsp": KernelCost(  # worst error 0%, n=49
+        per_mac=0.24, per_output=10.44, per_tap_output=0.0, per_column=2.17, per_position=95.89, per_call=0.0,
+        per_group_output=3.52, per_im2col_row=45.77, per_im2col_byte=3.92, per_tapped_output=4.07, per_row=2.94,
+        per_empty_output=3.88, per_multi_output=0.03, per_single_row=3.6, per_padded_call=1.19,
+        per_unclamped_output=1.19, block=4),
+    "pqk_conv2d_s8_mve": KernelCost(  # worst error 4%, n=37
+        per_mac=0.12, per_output=3.82, per_tap_output=0.0, per_column=0.0, per_position=157.95, per_call=0.0,
+        per_im2col_row=37.13, per_im2col_byte=1.41, per_empty_output=5.48, per_multi_output=0.38,
+        per_tapped_row=0.62, per_tapped_line=4.64, per_padded_call=8.93, per_unclamped_output=1.27),
+    "pqk_conv2d_s8_smlal": KernelCost(  # worst error 5%, n=63
+        per_mac=0.0, per_output=26.71, per_tap_output=0.0, per_column=1.77, per_position=131.42, per_call=0.0,
+        per_group_output=3.63, per_im2col_row=42.56, per_im2col_byte=6.27, per_tapped_output=3.59,
+        per_tail_output=0.92, per_single_output=0.79, per_tapped_row=65.87, per_tap_position=0.61,
+        per_unclamped_output=0.56),
     "pqk_depthwise_conv2d_s8": KernelCost(  # worst error 6%, n=17
         per_mac=20.97, per_output=66.9, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
         per_empty_output=70.94, per_multi_output=46.81, per_multi_padded=0.37, per_padded_call=7.36),
-    "pqk_depthwise_conv2d_s8_csr": KernelCost(  # worst error 6%, n=23
-        per_mac=27.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=27.99, per_call=0.0,
-        per_tapped_output=9.73, per_tail_output=55.96, per_single_output=5.47),
-    # depthwise DSP kernels: refitted on cortex-m4 counts of person_detect and the DS-CNN at 0-95%, calibrate.py's
-    # small graphs and the layers of tests/test_perf_kernels_depthwise.py (checked layers left out)
-    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(  # worst error 17%, n=67 (zoo and DS-CNN: 17%, n=54)
-        per_mac=7.75, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=423.99,
-        per_row=59.89, per_multi_padded=5.36, per_tapped_row=123.79, per_single_row=133.85, per_padded_call=3.42,
-        per_empty_output=0.26),
-    # worst: a 7x7 dilation-2 SAME test layer (40 of 49 pixels at the border); zoo and DS-CNN: 4%, n=22
-    "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 19%, n=50
-        per_mac=2.55, per_output=18.13, per_tap_output=0.0, per_column=0.0, per_position=90.15, per_call=329.46,
-        per_border_tap=21.36),
-    "pqk_fully_connected_s8": KernelCost(  # worst error 1%, n=13
-        per_mac=5.0, per_output=59.3, per_tap_output=0.0, per_column=0.0, per_position=32.24, per_call=0.0,
-        per_empty_output=0.5, per_multi_output=0.45),
-    "pqk_fully_connected_s8_csr": KernelCost(  # worst error 2%, n=19
-        per_mac=6.0, per_output=0.0, per_tap_output=61.32, per_column=0.0, per_position=39.67, per_call=0.0,
-        per_group_output=0.01, per_empty_output=13.77, per_multi_output=9.55),
-    # cortex-m3, the zoo's and DS-CNN's layers (worst: a 12-pixel 1x1 layer of calibrate.py's small graph)
-    "pqk_conv2d_s8_smlal": KernelCost(0.92, 21.36, 0.37, 9.23, 263.31, 515.56),  # worst error 18%, n=38
-    "pqk_depthwise_conv2d_s8_mla": KernelCost(2.63, 37.6, 0.0, 36.56, 0.0, 0.0),  # worst error 2%, n=23 (cortex-m3)
-    "pqk_fully_connected_s8_csr_dsp": KernelCost(4.62, 27.33, 0.0, 0.0, 91.56, 0.0),  # worst error 4%, n=24 (zoo)
-    # per_column: widening the input row; layers of at most 8 outputs read it directly instead (person_detect's
-    # 256 -> 2 classifier: estimate 21% under, the worst; the AD toycar's 64-16,384-MAC layers within 9%)
-    "pqk_fully_connected_s8_dsp": KernelCost(1.18, 13.89, 0.0, 1.34, 264.81, 0.0),  # worst error 21%, n=15 (zoo)
-    # Helium kernels: cortex-m55 counts of the dense DS-CNN, the small graphs and the zoo (the conv's
-    # im2col spans and 16-column chunks are not linear in these terms: its worst layers are the 3x3 ones)
-    "pqk_conv2d_s8_mve": KernelCost(0.14, 1.55, 0.27, 1.37, 234.61, 0.0),  # worst error 19%, n=36
-    "pqk_depthwise_conv2d_s8_mve": KernelCost(0.0, 16.2, 0.0, 26.95, 209.58, 3257.58),  # worst error 11%, n=21
-    "pqk_fully_connected_s8_mve": KernelCost(0.16, 0.0, 6.41, 1.05, 202.02, 0.0),  # worst error 8%, n=18
-    # positions in blocks of 8, taps * positions: the gather's cost per filter row and at the borders;
-    # fitted on the zoo's pruned layers: worst error 21% (DS-CNN's 10x4 first layer), else 11%, n=63
-    WIDE_CONV_KERNEL: KernelCost(1.75, 5.28, 0.0, 2.2, 31.25, 500.0, block=WIDE_CONV_BLOCK, per_tap_position=4.08),
-    # sparse Helium kernels: cortex-m55 counts of the zoo and the DS-CNN at 50-95% and the small graphs of
-    # calibrate.py at 0-90%, each forced onto every layer it can run; a chunk is 8 (convolutions) or 16 (FC)
-    # nonzeros of a row; border_row: the zero-point patches of windows that reach past the input
-    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=110
-        per_mac=0.0, per_output=5.72, per_tap_output=0.0, per_column=0.0, per_position=72.1, per_call=114.39,
-        per_chunk=2.78, per_border_row=70.86, per_unclamped_output=3.6, block=GATHER_CONV_BLOCK, lanes=GATHER_LANES),
-    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 12% (person_detect's last 3x3 at 50%), n=49
-        per_mac=1.3, per_output=5.54, per_tap_output=0.0, per_column=0.0, per_position=59.45, per_call=465.39,
-        per_border_row=77.03, block=GATHER_CONV_BLOCK),
-    "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 5%, n=54
-        per_mac=0.0, per_output=4.57, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=128.93,
-        per_group_chunk=19.06, per_unclamped_output=2.32),
+    "pqk_depthwise_conv2d_s8_csr": KernelCost(  # worst error 3%, n=10
+        per_mac=26.67, per_output=55.98, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_tapped_output=11.07, per_single_output=7.96),
+    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(  # worst error 16%, n=51
+        per_mac=7.68, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=843.6,
+        per_row=70.28, per_empty_output=0.04, per_multi_padded=5.09, per_tapped_row=58.05,
+        per_single_row=191.42, per_padded_call=4.07),
+    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=34
+        per_mac=0.0, per_output=4.27, per_tap_output=0.0, per_column=0.0, per_position=33.21, per_call=0.0,
+        per_im2col_row=10.77, per_tapped_output=0.78, per_empty_output=0.6, per_multi_output=0.03,
+        per_single_row=4.76, per_tapped_line=1.96, per_chunk=1.24, per_border_row=86.48, block=4),
+    "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=48
+        per_mac=1.88, per_output=22.37, per_tap_output=0.0, per_column=9.0, per_position=0.0, per_call=25.08,
+        per_empty_output=0.55, per_single_output=0.52, per_multi_padded=0.22, per_single_row=2.11,
+        per_tapped_line=1.31, per_padded_call=1.35, per_border_tap=23.5),
+    "pqk_depthwise_conv2d_s8_mla": KernelCost(  # worst error 2%, n=36
+        per_mac=2.47, per_output=0.0, per_tap_output=0.0, per_column=35.93, per_position=0.0, per_call=0.0,
+        per_tail_output=38.57, per_empty_output=0.24, per_multi_output=0.11, per_single_row=0.82,
+        per_tapped_line=0.87, per_border_tap=4.74),
+    "pqk_depthwise_conv2d_s8_mve": KernelCost(  # worst error 16%, n=15
+        per_mac=0.0, per_output=13.11, per_tap_output=0.0, per_column=40.44, per_position=0.0, per_call=0.0,
+        per_im2col_row=2.23, per_tapped_output=3.61, per_single_output=20.72, per_chunk=0.18),
+    "pqk_fully_connected_s8": KernelCost(  # worst error 1%, n=19
+        per_mac=4.98, per_output=59.4, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=30.66,
+        per_empty_output=0.52, per_multi_output=0.31, per_chunk=0.02, per_unclamped_output=1.6),
+    "pqk_fully_connected_s8_csr": KernelCost(  # worst error 2%, n=21
+        per_mac=5.82, per_output=0.0, per_tap_output=43.77, per_column=0.0, per_position=30.89, per_call=0.0,
+        per_single_output=38.16, per_multi_output=25.02, per_group_chunk=8.69, per_unclamped_output=2.48),
+    "pqk_fully_connected_s8_csr_dsp": KernelCost(  # worst error 2%, n=53
+        per_mac=4.45, per_output=0.0, per_tap_output=25.7, per_column=0.01, per_position=88.71, per_call=0.0,
+        per_tail_output=0.39, per_single_output=0.33, per_multi_output=2.95, per_group_chunk=3.33,
+        per_unclamped_output=2.05),
+    "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 5%, n=19
+        per_mac=0.0, per_output=0.0, per_tap_output=2.95, per_column=0.0, per_position=0.0, per_call=130.59,
+        per_empty_output=9.81, per_multi_output=1.74, per_chunk=0.03, per_group_chunk=17.64,
+        per_unclamped_output=2.12),
+    "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 25%, n=35
+        per_mac=1.16, per_output=14.49, per_tap_output=0.0, per_column=1.23, per_position=0.0, per_call=0.0,
+        per_empty_output=0.97, per_single_output=1.07, per_padded_call=210.15, per_chunk=0.04,
+        per_unclamped_output=8.33),
+    "pqk_fully_connected_s8_mve": KernelCost(  # worst error 6%, n=22
+        per_mac=0.16, per_output=0.0, per_tap_output=6.35, per_column=1.07, per_position=0.0, per_call=171.65,
+        per_tapped_output=0.22, per_tail_output=2.81, per_single_output=0.54, per_unclamped_output=2.39),
 }
 
 
