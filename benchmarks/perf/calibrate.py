@@ -100,7 +100,7 @@ def fresh_measurements(graphs):
 
 
 def small_graphs():
-    return [(f"small-{s}", _small_graph(s, 1)) for s in (0.0, 0.6, 0.9)]
+    return [(f"small-{s}", _small_graph(s, 1)) for s in (0.0, 0.6, 0.9, 1.0)]  # 1.0: rows without nonzeros
 
 
 def more_graphs():

@@ -147,83 +147,83 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=2.82, per_output=0.0, per_tap_output=28.84, per_column=0.0, per_position=0.0, per_call=77.03,
         per_group_output=8.61, per_im2col_byte=0.87, per_tail_output=15.92, per_single_output=125.44,
         per_multi_output=84.66, per_multi_padded=0.36, per_tapped_line=6.44),
-    "pqk_conv2d_s8_csr": KernelCost(  # worst error 1%, n=9
-        per_mac=30.81, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
-        per_tapped_output=60.36, per_single_output=37.98, per_multi_padded=18.91),
-    "pqk_conv2d_s8_csr_dsp": KernelCost(  # worst error 15%, n=56
-        per_mac=2.36, per_output=4.76, per_tap_output=0.03, per_column=0.74, per_position=18.16,
-        per_call=1137.71, per_group_output=0.08, per_empty_output=2.84, per_single_output=0.81,
-        per_tapped_row=29.48, per_padded_call=21.08, per_unclamped_output=2.24),
-    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=51
-        per_mac=0.01, per_output=5.59, per_tap_output=0.0, per_column=0.0, per_position=70.41, per_call=96.91,
+    "pqk_conv2d_s8_csr": KernelCost(  # worst error 1%, n=12
+        per_mac=30.87, per_output=57.42, per_tap_output=0.0, per_column=0.06, per_position=0.0, per_call=0.0,
+        per_row=12.52, per_empty_output=2.11, per_single_output=7.34, per_multi_padded=19.29),
+    "pqk_conv2d_s8_csr_dsp": KernelCost(  # worst error 15%, n=54
+        per_mac=2.36, per_output=4.48, per_tap_output=0.02, per_column=0.88, per_position=18.61,
+        per_call=940.28, per_group_output=0.07, per_empty_output=2.51, per_single_output=1.1,
+        per_multi_padded=0.1, per_tapped_row=40.11, per_padded_call=22.99, per_unclamped_output=1.96),
+    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=50
+        per_mac=0.01, per_output=5.59, per_tap_output=0.0, per_column=0.0, per_position=70.39, per_call=97.39,
         per_im2col_byte=0.04, per_tail_output=0.26, per_empty_output=0.11, per_single_output=0.26,
-        per_multi_padded=0.08, per_tapped_row=1.47, per_tapped_line=0.46, per_chunk=2.71, per_border_row=68.5,
-        per_unclamped_output=3.67, block=4, lanes=GATHER_LANES),
-    "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=59
-        per_mac=0.03, per_output=0.0, per_tap_output=0.0, per_column=2.61, per_position=0.0, per_call=3806.94,
-        per_tapped_output=1.79, per_tail_output=6.17, per_empty_output=3.85, per_single_output=0.02,
-        per_tapped_line=12.9, per_padded_call=8.39, per_border_tap=8.56, per_chunk=1.72,
-        per_unclamped_output=1.55, block=8),
-    "pqk_conv2d_s8_dsp": KernelCost(  # worst error 0%, n=49
-        per_mac=0.24, per_output=10.44, per_tap_output=0.0, per_column=2.17, per_position=95.89, per_call=0.0,
-        per_group_output=3.52, per_im2col_row=45.77, per_im2col_byte=3.92, per_tapped_output=4.07, per_row=2.94,
-        per_empty_output=3.88, per_multi_output=0.03, per_single_row=3.6, per_padded_call=1.19,
-        per_unclamped_output=1.19, block=4),
-    "pqk_conv2d_s8_mve": KernelCost(  # worst error 4%, n=37
-        per_mac=0.12, per_output=3.82, per_tap_output=0.0, per_column=0.0, per_position=157.95, per_call=0.0,
-        per_im2col_row=37.13, per_im2col_byte=1.41, per_empty_output=5.48, per_multi_output=0.38,
-        per_tapped_row=0.62, per_tapped_line=4.64, per_padded_call=8.93, per_unclamped_output=1.27),
-    "pqk_conv2d_s8_smlal": KernelCost(  # worst error 5%, n=63
-        per_mac=0.0, per_output=26.71, per_tap_output=0.0, per_column=1.77, per_position=131.42, per_call=0.0,
-        per_group_output=3.63, per_im2col_row=42.56, per_im2col_byte=6.27, per_tapped_output=3.59,
-        per_tail_output=0.92, per_single_output=0.79, per_tapped_row=65.87, per_tap_position=0.61,
-        per_unclamped_output=0.56),
+        per_multi_padded=0.08, per_tapped_row=1.45, per_tapped_line=0.46, per_chunk=2.71, per_border_row=68.51,
+        per_unclamped_output=3.67, block=4, lanes=8),
+    "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=57
+        per_mac=0.05, per_output=0.0, per_tap_output=0.0, per_column=2.62, per_position=0.0, per_call=3742.6,
+        per_tapped_output=1.66, per_tail_output=6.25, per_empty_output=3.74, per_single_output=0.02,
+        per_tapped_line=13.71, per_padded_call=8.43, per_border_tap=8.55, per_chunk=1.7,
+        per_unclamped_output=1.53, block=8),
+    "pqk_conv2d_s8_dsp": KernelCost(  # worst error 0%, n=54
+        per_mac=0.24, per_output=10.5, per_tap_output=0.0, per_column=2.18, per_position=95.87, per_call=0.0,
+        per_group_output=3.52, per_im2col_row=45.8, per_im2col_byte=3.92, per_tapped_output=4.0, per_row=2.92,
+        per_empty_output=4.02, per_multi_output=0.02, per_padded_call=1.22, per_unclamped_output=1.19, block=4),
+    "pqk_conv2d_s8_mve": KernelCost(  # worst error 4%, n=41
+        per_mac=0.12, per_output=3.71, per_tap_output=0.0, per_column=0.0, per_position=156.17, per_call=0.0,
+        per_im2col_row=34.79, per_im2col_byte=1.46, per_empty_output=1.94, per_multi_output=0.54,
+        per_tapped_row=0.64, per_single_row=70.05, per_tapped_line=4.67, per_padded_call=9.92,
+        per_unclamped_output=1.13),
+    "pqk_conv2d_s8_smlal": KernelCost(  # worst error 5%, n=66
+        per_mac=0.0, per_output=30.09, per_tap_output=0.0, per_column=1.81, per_position=128.51, per_call=0.0,
+        per_group_output=3.62, per_im2col_row=42.76, per_im2col_byte=6.22, per_tapped_output=0.28,
+        per_row=55.57, per_tail_output=1.08, per_single_output=0.37, per_tapped_row=8.7, per_tap_position=0.61,
+        per_unclamped_output=0.66),
     "pqk_depthwise_conv2d_s8": KernelCost(  # worst error 6%, n=17
         per_mac=20.97, per_output=66.9, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
         per_empty_output=70.94, per_multi_output=46.81, per_multi_padded=0.37, per_padded_call=7.36),
-    "pqk_depthwise_conv2d_s8_csr": KernelCost(  # worst error 3%, n=10
-        per_mac=26.67, per_output=55.98, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
-        per_tapped_output=11.07, per_single_output=7.96),
-    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(  # worst error 16%, n=51
-        per_mac=7.68, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=843.6,
-        per_row=70.28, per_empty_output=0.04, per_multi_padded=5.09, per_tapped_row=58.05,
-        per_single_row=191.42, per_padded_call=4.07),
-    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=34
-        per_mac=0.0, per_output=4.27, per_tap_output=0.0, per_column=0.0, per_position=33.21, per_call=0.0,
-        per_im2col_row=10.77, per_tapped_output=0.78, per_empty_output=0.6, per_multi_output=0.03,
-        per_single_row=4.76, per_tapped_line=1.96, per_chunk=1.24, per_border_row=86.48, block=4),
-    "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=48
-        per_mac=1.88, per_output=22.37, per_tap_output=0.0, per_column=9.0, per_position=0.0, per_call=25.08,
-        per_empty_output=0.55, per_single_output=0.52, per_multi_padded=0.22, per_single_row=2.11,
-        per_tapped_line=1.31, per_padded_call=1.35, per_border_tap=23.5),
-    "pqk_depthwise_conv2d_s8_mla": KernelCost(  # worst error 2%, n=36
+    "pqk_depthwise_conv2d_s8_csr": KernelCost(  # worst error 3%, n=13
+        per_mac=26.67, per_output=58.06, per_tap_output=0.0, per_column=0.0, per_position=25.16, per_call=0.0,
+        per_tapped_output=7.96, per_single_output=4.81),
+    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(  # worst error 17%, n=52
+        per_mac=7.57, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=62.93,
+        per_row=37.29, per_empty_output=0.37, per_multi_padded=5.02, per_tapped_row=152.62,
+        per_single_row=155.56, per_padded_call=3.89),
+    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=39
+        per_mac=0.46, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=32.96, per_call=0.0,
+        per_im2col_row=10.52, per_tapped_output=0.81, per_tail_output=4.03, per_empty_output=1.83,
+        per_multi_output=0.27, per_single_row=6.15, per_tapped_line=2.43, per_chunk=0.79, per_border_row=85.25,
+        block=4),
+    "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=52
+        per_mac=1.96, per_output=21.84, per_tap_output=0.0, per_column=8.91, per_position=0.0, per_call=201.5,
+        per_empty_output=0.63, per_single_output=0.41, per_multi_padded=0.15, per_single_row=0.69,
+        per_tapped_line=1.31, per_padded_call=2.39, per_border_tap=21.37),
+    "pqk_depthwise_conv2d_s8_mla": KernelCost(  # worst error 2%, n=39
         per_mac=2.47, per_output=0.0, per_tap_output=0.0, per_column=35.93, per_position=0.0, per_call=0.0,
-        per_tail_output=38.57, per_empty_output=0.24, per_multi_output=0.11, per_single_row=0.82,
-        per_tapped_line=0.87, per_border_tap=4.74),
-    "pqk_depthwise_conv2d_s8_mve": KernelCost(  # worst error 16%, n=15
-        per_mac=0.0, per_output=13.11, per_tap_output=0.0, per_column=40.44, per_position=0.0, per_call=0.0,
-        per_im2col_row=2.23, per_tapped_output=3.61, per_single_output=20.72, per_chunk=0.18),
+        per_tail_output=38.55, per_empty_output=0.33, per_multi_output=0.12, per_single_row=0.85,
+        per_tapped_line=0.86, per_border_tap=4.73),
+    "pqk_depthwise_conv2d_s8_mve": KernelCost(  # worst error 16%, n=14
+        per_mac=0.03, per_output=17.88, per_tap_output=0.0, per_column=39.96, per_position=0.0, per_call=0.0,
+        per_empty_output=3.08, per_single_output=11.33, per_chunk=0.1),
     "pqk_fully_connected_s8": KernelCost(  # worst error 1%, n=19
-        per_mac=4.98, per_output=59.4, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=30.66,
-        per_empty_output=0.52, per_multi_output=0.31, per_chunk=0.02, per_unclamped_output=1.6),
-    "pqk_fully_connected_s8_csr": KernelCost(  # worst error 2%, n=21
-        per_mac=5.82, per_output=0.0, per_tap_output=43.77, per_column=0.0, per_position=30.89, per_call=0.0,
-        per_single_output=38.16, per_multi_output=25.02, per_group_chunk=8.69, per_unclamped_output=2.48),
-    "pqk_fully_connected_s8_csr_dsp": KernelCost(  # worst error 2%, n=53
-        per_mac=4.45, per_output=0.0, per_tap_output=25.7, per_column=0.01, per_position=88.71, per_call=0.0,
-        per_tail_output=0.39, per_single_output=0.33, per_multi_output=2.95, per_group_chunk=3.33,
-        per_unclamped_output=2.05),
+        per_mac=4.98, per_output=0.0, per_tap_output=59.4, per_column=0.0, per_position=0.0, per_call=30.66,
+        per_empty_output=0.13, per_multi_output=0.31, per_chunk=0.02, per_unclamped_output=1.6),
+    "pqk_fully_connected_s8_csr": KernelCost(  # worst error 2%, n=23
+        per_mac=5.83, per_output=0.0, per_tap_output=54.67, per_column=0.0, per_position=31.45, per_call=0.0,
+        per_tapped_output=14.3, per_tail_output=4.84, per_single_output=5.04, per_group_chunk=7.99,
+        per_unclamped_output=2.38),
+    "pqk_fully_connected_s8_csr_dsp": KernelCost(  # worst error 2%, n=52
+        per_mac=4.45, per_output=0.0, per_tap_output=25.74, per_column=0.01, per_position=0.0, per_call=88.43,
+        per_tapped_output=0.2, per_multi_output=2.84, per_group_chunk=3.09, per_unclamped_output=1.95),
     "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 5%, n=19
         per_mac=0.0, per_output=0.0, per_tap_output=2.95, per_column=0.0, per_position=0.0, per_call=130.59,
         per_empty_output=9.81, per_multi_output=1.74, per_chunk=0.03, per_group_chunk=17.64,
         per_unclamped_output=2.12),
-    "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 25%, n=35
-        per_mac=1.16, per_output=14.49, per_tap_output=0.0, per_column=1.23, per_position=0.0, per_call=0.0,
-        per_empty_output=0.97, per_single_output=1.07, per_padded_call=210.15, per_chunk=0.04,
-        per_unclamped_output=8.33),
-    "pqk_fully_connected_s8_mve": KernelCost(  # worst error 6%, n=22
-        per_mac=0.16, per_output=0.0, per_tap_output=6.35, per_column=1.07, per_position=0.0, per_call=171.65,
-        per_tapped_output=0.22, per_tail_output=2.81, per_single_output=0.54, per_unclamped_output=2.39),
+    "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 25%, n=38
+        per_mac=1.19, per_output=14.29, per_tap_output=0.0, per_column=1.26, per_position=0.0, per_call=206.89,
+        per_empty_output=1.49, per_single_output=1.31, per_unclamped_output=8.01),
+    "pqk_fully_connected_s8_mve": KernelCost(  # worst error 6%, n=23
+        per_mac=0.16, per_output=0.0, per_tap_output=4.47, per_column=1.07, per_position=171.2, per_call=0.0,
+        per_tail_output=5.48, per_empty_output=5.47, per_multi_output=2.11, per_unclamped_output=2.41),
 }
 
 
