@@ -669,11 +669,15 @@ class Lowering:
     def _mean(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         axes = normalized_axes(self.tensors[op.inputs[1]].data.astype(np.int64), len(x.shape))
-        if list(axes) != list(range(axes[0], axes[-1] + 1)):
+        # Reducing over an axis of size 1 changes nothing: the kernel needs the axes of size > 1 to be
+        # contiguous, with nothing but size-1 axes between them.
+        wide = [a for a in axes if x.shape[a] > 1] or list(axes[:1])
+        first, last = wide[0], wide[-1]
+        if any(a not in axes and x.shape[a] > 1 for a in range(first, last + 1)):
             raise UnsupportedModelError(f"op {op.name} (MEAN): reduction axes {axes} are not contiguous")
-        outer = int(np.prod(x.shape[: axes[0]], dtype=np.int64))
+        outer = int(np.prod(x.shape[:first], dtype=np.int64))
         count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-        inner = int(np.prod(x.shape[axes[-1] + 1 :], dtype=np.int64))
+        inner = int(np.prod(x.shape[last + 1 :], dtype=np.int64))
         in_scale, in_zp = _scale_zp(x, "input", op)
         out_scale, out_zp = _scale_zp(y, "output", op)
         multiplier, shift = mean_multiplier(in_scale, out_scale, count)
