@@ -209,6 +209,17 @@ typedef struct {
     int32_t output_zero_point;
 } pqk_mean_s8_params_t;
 
+/* MEAN over any axes (pqk_mean_s8_gather): output o sums input[output_offsets[o] + reduce_offsets[r]] over
+ * r < reduce, offsets computed at compile time; then as pqk_mean_s8. */
+typedef struct {
+    int32_t outputs, reduce;
+    const int32_t *output_offsets; /* [outputs], into input */
+    const int32_t *reduce_offsets; /* [reduce], from an output's first input */
+    int32_t input_zero_point_sum;  /* input_zero_point * reduce */
+    int32_t multiplier, shift;
+    int32_t output_zero_point;
+} pqk_mean_s8_gather_params_t;
+
 /* CONCATENATION along one axis of tensors viewed as [outer][axis_i * inner]. */
 typedef struct {
     int32_t outer;
@@ -237,6 +248,7 @@ void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, 
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_pad_s8(const pqk_pad_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_mean_s8(const pqk_mean_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_mean_s8_gather(const pqk_mean_s8_gather_params_t *params, const int8_t *input, int8_t *output);
 void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int8_t *const *inputs,
                           int8_t *output);
 

@@ -669,25 +669,37 @@ class Lowering:
     def _mean(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         axes = normalized_axes(self.tensors[op.inputs[1]].data.astype(np.int64), len(x.shape))
-        # Reducing over an axis of size 1 changes nothing: the kernel needs the axes of size > 1 to be
-        # contiguous, with nothing but size-1 axes between them.
-        wide = [a for a in axes if x.shape[a] > 1] or list(axes[:1])
-        first, last = wide[0], wide[-1]
-        if any(a not in axes and x.shape[a] > 1 for a in range(first, last + 1)):
-            raise UnsupportedModelError(f"op {op.name} (MEAN): reduction axes {axes} are not contiguous")
-        outer = int(np.prod(x.shape[:first], dtype=np.int64))
         count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-        inner = int(np.prod(x.shape[last + 1 :], dtype=np.int64))
         in_scale, in_zp = _scale_zp(x, "input", op)
         out_scale, out_zp = _scale_zp(y, "output", op)
         multiplier, shift = mean_multiplier(in_scale, out_scale, count)
-        fields: list[tuple[str, object]] = [
-            ("outer", outer), ("reduce", count), ("inner", inner),
+        requant: list[tuple[str, object]] = [
             ("input_zero_point_sum", int(_wrap_int32(np.array([in_zp * count]))[0])),
             ("multiplier", multiplier), ("shift", shift), ("output_zero_point", out_zp),
         ]
-        layer.kernel = "pqk_mean_s8"
-        params = self._params(layer, "pqk_mean_s8_params_t", fields)
+        # Reducing over an axis of size 1 changes nothing: pqk_mean_s8 takes the reduced axes of size > 1
+        # when nothing but size-1 axes lie between them, pqk_mean_s8_gather any others.
+        wide = [a for a in axes if x.shape[a] > 1] or list(axes[:1])
+        first, last = wide[0], wide[-1]
+        if any(a not in axes and x.shape[a] > 1 for a in range(first, last + 1)):
+            kept = [a for a in range(len(x.shape)) if a not in axes]
+            index = np.arange(x.size, dtype=np.int64).reshape(x.shape).transpose(kept + list(axes))
+            index = index.reshape(-1, count)
+            prefix = self._prefix(layer)
+            layer.kernel = "pqk_mean_s8_gather"
+            params = self._params(layer, "pqk_mean_s8_gather_params_t", [
+                ("outputs", index.shape[0]), ("reduce", count),
+                ("output_offsets", self.symbols.array(f"{prefix}_output_offsets", "int32_t", index[:, 0], "indices")),
+                ("reduce_offsets", self.symbols.array(f"{prefix}_reduce_offsets", "int32_t", index[0] - index[0, 0],
+                                                      "indices")),
+            ] + requant)
+        else:
+            fields: list[tuple[str, object]] = [
+                ("outer", int(np.prod(x.shape[:first], dtype=np.int64))), ("reduce", count),
+                ("inner", int(np.prod(x.shape[last + 1:], dtype=np.int64))),
+            ]
+            layer.kernel = "pqk_mean_s8"
+            params = self._params(layer, "pqk_mean_s8_params_t", fields + requant)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
     def _concatenation(self, layer: Layer, op: Op) -> None:
