@@ -48,13 +48,9 @@ static void im2col_row(const pqk_window_t *win, int8_t zero_point, const int8_t 
     const int32_t channels = win->input_c, input_w = win->input_w, input_h = win->input_h;
     const int32_t filter_h = win->filter_h, filter_w = win->filter_w;
     const int32_t dilation_h = win->dilation_h, dilation_w = win->dilation_w;
-    const int32_t plane = win->output_h * win->output_w;
-    const int32_t b = pixel / plane;
-    const int32_t oy = (pixel - b * plane) / win->output_w;
-    const int32_t ox = pixel - b * plane - oy * win->output_w;
-    const int32_t iy0 = oy * win->stride_h - win->pad_top, ix0 = ox * win->stride_w - win->pad_left;
+    int32_t iy0, ix0;
+    const int8_t *const image = pqk_window_origin(win, input, pixel, &iy0, &ix0);
     const int32_t span = filter_w * channels;
-    const int8_t *const image = input + b * input_h * input_w * channels;
     const int8x16_t padding = vdupq_n_s8(zero_point);
     /* dilation_w 1: taps ix0 + [first, last) of a filter row are inside the input */
     const int32_t first = ix0 < 0 ? (-ix0 < filter_w ? -ix0 : filter_w) : 0;

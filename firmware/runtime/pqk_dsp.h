@@ -359,6 +359,20 @@ static inline __attribute__((always_inline)) int8_t pqk_fast_clamp(int32_t value
     return (int8_t)value;
 }
 
+/* Output pixel ``pixel`` (batches x output rows x output columns, in order) of a window: the top-left
+ * input position of its window (iy0, ix0; negative in the padding) and its batch's input image. */
+static inline const int8_t *pqk_window_origin(const pqk_window_t *win, const int8_t *input, int32_t pixel,
+                                              int32_t *iy0, int32_t *ix0)
+{
+    const int32_t plane = win->output_h * win->output_w;
+    const int32_t b = pixel / plane;
+    const int32_t oy = (pixel - b * plane) / win->output_w;
+    const int32_t ox = pixel - b * plane - oy * win->output_w;
+    *iy0 = oy * win->stride_h - win->pad_top;
+    *ix0 = ox * win->stride_w - win->pad_left;
+    return input + b * win->input_h * win->input_w * win->input_c;
+}
+
 /* The im2col row of output pixel ``pixel`` (filter_h * filter_w * input_c bytes, (fh, fw, ic)
  * order, padded taps = zero_point): a pointer into the input when the filter is 1x1 (its row is
  * the input pixel itself), else the row is assembled in ``row`` from one contiguous span per
@@ -374,13 +388,9 @@ static inline const int8_t *pqk_im2col_row(const pqk_window_t *win, int32_t zero
     const int32_t input_h = win->input_h, input_w = win->input_w, channels = win->input_c;
     const int32_t filter_h = win->filter_h, filter_w = win->filter_w;
     const int32_t dilation_h = win->dilation_h, dilation_w = win->dilation_w;
-    const int32_t plane = win->output_h * win->output_w;
-    const int32_t b = pixel / plane;
-    const int32_t oy = (pixel - b * plane) / win->output_w;
-    const int32_t ox = pixel - b * plane - oy * win->output_w;
-    const int32_t iy0 = oy * win->stride_h - win->pad_top, ix0 = ox * win->stride_w - win->pad_left;
+    int32_t iy0, ix0;
+    const int8_t *image = pqk_window_origin(win, input, pixel, &iy0, &ix0);
     const int32_t span = filter_w * channels;
-    const int8_t *image = input + b * input_h * input_w * channels;
     const int8_t fill = (int8_t)zero_point;
     int8_t *out = row;
     int32_t fy, fx, i;
