@@ -76,10 +76,10 @@ class KwsModel:
 def load_kws_model(model: str | Path | Graph, labels: Sequence[str] | str | None = None) -> KwsModel:
     """Load a .tflite (or Graph) with a 49x10 MFCC int8 input; labels from the option or the metadata."""
     from pqk_mcu.frontends.tflite import load_tflite
-    from pqk_mcu.ir.passes import run_pipeline
+    from pqk_mcu.codegen import core_graph
 
     graph = model if isinstance(model, Graph) else load_tflite(Path(model))
-    core = run_pipeline(graph)
+    core = core_graph(graph)
     if len(core.inputs) != 1 or len(core.outputs) != 1:
         raise UnsupportedModelError(
             f"a KWS model has one input and one output, this one {len(core.inputs)} and {len(core.outputs)}"

@@ -17,7 +17,8 @@ from pqk_mcu.codegen.lower import Layer, SymbolTable, TensorRef, lower_graph
 from pqk_mcu.codegen.memory import MemoryPlan, MemoryRequest, plan_memory
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.ir.passes import run_pipeline
+from pqk_mcu.ir.passes import run_pipeline, standard_pipeline
+from pqk_mcu.reference import unary_table
 from pqk_mcu.render import render_template
 from pqk_mcu.resources import resource_dir
 
@@ -63,6 +64,11 @@ class GeneratedModel:
         return {layer.name: layer.format for layer in self.layers if layer.format != "-"}
 
 
+def core_graph(graph: Graph) -> Graph:
+    """``graph`` after the passes code generation runs: the int8 core the generated C computes."""
+    return run_pipeline(graph, standard_pipeline(unary_table))
+
+
 def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", board=None,
                name: str | None = None, force: bool = False) -> GeneratedModel:
     """Write the library folder of ``graph`` into ``out_dir``: model.h, model.c, model_weights.c,
@@ -77,7 +83,7 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
     if board is not None and not isinstance(board, Board):
         board = load_board(board)
     model_sha256 = graph.fingerprint()
-    core = run_pipeline(graph)
+    core = core_graph(graph)
     layers, symbols = lower_graph(core, weight_format, Target.from_board(board), names.prefix)
     plan = plan_memory(memory_request(core, layers))
     sizes = {edge: core.tensor(edge).nbytes for edge in (*core.inputs, *core.outputs)}

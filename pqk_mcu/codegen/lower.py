@@ -18,8 +18,8 @@ import numpy as np
 
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
-from pqk_mcu.ir.passes import unary_table
 from pqk_mcu.ir.shapes import conv_output_size, normalized_axes, padding_before
+from pqk_mcu.reference import unary_table
 from pqk_mcu.codegen.cost_model import (
     ORDERED_WRITE_BLOCKS,
     Layout,
