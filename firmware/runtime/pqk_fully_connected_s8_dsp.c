@@ -22,7 +22,7 @@
  * quad): widening the row would cost more than it saves. Only its last, partial group is widened. */
 #define DIRECT_OUTPUTS 8
 
-/* Bytes of one widened input row: two words per column group (mirrored in pqk_mcu.codegen.cost_model). */
+/* Bytes of one widened input row: two words per column group. */
 int32_t pqk_fully_connected_s8_dsp_buffer_size(const pqk_fully_connected_s8_params_t *params)
 {
     return params->output_features > DIRECT_OUTPUTS ? 8 * ((params->input_features + 3) / 4) : 8;
