@@ -2,10 +2,14 @@
 its compile-time twin that the memory plan reserves. Every kernel with a scratch argument is compiled on the
 host (the *_mve files define their _buffer_size() on every target) and called on the params struct the code
 generator wrote for one-layer graphs of many shapes; the Python value must be the same for each.
+
+Sanitizer builds (PQK_SEPARATE_SCRATCH, which pqk_mcu.runner.host defines) give each op's scratch its own
+array of the planned size, so a plan one byte short is an ASan error instead of a quiet write into the arena.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -17,7 +21,9 @@ import pytest
 import pqk_mcu.codegen.lower as lower
 from pqk_mcu.codegen import RUNTIME_DIR, generate_c
 from pqk_mcu.codegen.cost_model import scratch_bytes
+from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.builder import GraphBuilder
+from pqk_mcu.reference import run_reference
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
@@ -163,3 +169,37 @@ def test_scratch_bytes_equal_the_c_buffer_size(kind, build, shape, kernel_object
                               tmp_path)
     python_sizes = {kernel: scratch_bytes(kernel, layout, rows, columns) for kernel in kernels}
     assert python_sizes == c_sizes
+
+
+def _dsp_conv_graph():
+    """A 3x3 SAME conv that the cortex-m4 lowering runs with pqk_conv2d_s8_dsp (dense weights)."""
+    return _conv((1, 6, 6, 8), (8, 3, 3, 8), 1, "SAME", 1)
+
+
+def _build_and_run(graph, tmp_path: Path) -> np.ndarray:
+    from pqk_mcu.runner.host import build_host, run_host
+
+    generated = generate_c(graph, tmp_path / "gen", weight_format="dense", board="cortex-m4")
+    assert [layer.kernel for layer in generated.layers] == ["pqk_conv2d_s8_dsp"]
+    executable = build_host(generated.out_dir, out_dir=tmp_path / "build")
+    x = np.random.default_rng(5).integers(-128, 128, size=(1, 6, 6, 8), dtype=np.int8)
+    output, _ = run_host(executable, x.tobytes(), trace=False)
+    expected = run_reference(generated.graph, [x])["outputs"][0]
+    return np.frombuffer(output, dtype=np.int8), expected.reshape(-1)
+
+
+def test_sanitizer_build_runs_the_planned_scratch(tmp_path):
+    output, expected = _build_and_run(_dsp_conv_graph(), tmp_path)
+    assert output.tolist() == expected.tolist()
+
+
+def test_sanitizer_build_catches_a_scratch_one_byte_short(tmp_path, monkeypatch):
+    choose_kernel = lower.choose_kernel
+
+    def one_byte_short(*args, **kwargs):
+        choice = choose_kernel(*args, **kwargs)
+        return dataclasses.replace(choice, scratch_bytes=choice.scratch_bytes - 1)
+
+    monkeypatch.setattr(lower, "choose_kernel", one_byte_short)
+    with pytest.raises(PqkError, match="AddressSanitizer: global-buffer-overflow"):
+        _build_and_run(_dsp_conv_graph(), tmp_path)
