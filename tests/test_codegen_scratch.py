@@ -154,12 +154,12 @@ def _c_buffer_sizes(gen_dir: Path, params: str, params_type: str, kernels, objec
 @pytest.mark.parametrize("kind,build,shape", CASES)
 def test_scratch_bytes_equal_the_c_buffer_size(kind, build, shape, kernel_objects, tmp_path, monkeypatch):
     seen = []
+    choose_kernel = lower.choose_kernel
 
     def spy(matrix, dense_kernel, layout, *args, **kwargs):
         seen.append((matrix.shape, layout))
         return choose_kernel(matrix, dense_kernel, layout, *args, **kwargs)
 
-    choose_kernel = lower.choose_kernel
     monkeypatch.setattr(lower, "choose_kernel", spy)
     generated = generate_c(build(*shape), tmp_path / "gen")
     (index,) = [layer.index for layer in generated.layers if layer.op == kind]
@@ -176,7 +176,8 @@ def _dsp_conv_graph():
     return _conv((1, 6, 6, 8), (8, 3, 3, 8), 1, "SAME", 1)
 
 
-def _build_and_run(graph, tmp_path: Path) -> np.ndarray:
+def _build_and_run(graph, tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The host sanitizer build's output for one random input, and the reference's."""
     from pqk_mcu.runner.host import build_host, run_host
 
     generated = generate_c(graph, tmp_path / "gen", weight_format="dense", board="cortex-m4")
