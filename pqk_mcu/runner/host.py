@@ -30,7 +30,7 @@ from pqk_mcu.verify.backends import register_backend
 
 APPS_DIR = RUNTIME_DIR.parent / "apps"
 WARNING_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Werror")
-SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all")
+SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-DPQK_SEPARATE_SCRATCH")
 EXECUTABLE = "pqk_host_harness"
 RESULT_OK = "PQK_RESULT ok"
 RUN_TIMEOUT_S = 600
