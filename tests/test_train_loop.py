@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from pqk_mcu.frontends.pqk_checkpoint import load_pqk_checkpoint
+from pqk_mcu.pipeline.checkpoint import load_pqk_checkpoint
 from pqk_mcu.train import trainer
 from pqk_mcu.train.data import TaskData, load_task
 from pqk_mcu.train.run import train_and_export
