@@ -470,7 +470,7 @@ class _TrainingRun:
         freeze_observers(self.model, config.quantize and late)
         freeze_batch_norm(self.model, config.quantize and late)
         if phase == 1 and self.pruning is not None and self.pruning.is_update_step(local):
-            update_masks(self.model, self.pruning.sparsity_at(local), self.config.granularity)
+            update_masks(self.model, self.pruning.sparsity_at(local), config.granularity)
 
     def _start_optimizer(self, phase: int, local: int) -> None:
         """A fresh optimizer at the start of each phase (phase 2 also starts its teacher); a resumed run's
