@@ -15,8 +15,8 @@ Speakers, not clips, are split: about 10% of the speakers form the validation sp
 split, spread evenly over the engines and their voices, so no (voice, setting) pair is heard in two
 splits. The split lists are ``validation_list.txt`` and ``testing_list.txt``; ``corpus.json`` records
 the engines, every speaker's settings and split. ``_background_noise_/`` holds generated noise (white,
-pink, brown, mains hum, clatter of transients, and babble of six synthetic talkers of the corpus's
-voices saying non-keywords), 60 s each.
+pink, brown, mains hum, clatter of transients, and babble of six synthetic talkers, voices of the
+corpus's engines in turn, saying non-keywords), 60 s each.
 
 The harder test split: every test clip again, mixed with a seeded slice of one of those noises at a
 seeded 0-20 dB SNR (speech power over the word's active frames, ``augment.mix_at_snr``), under

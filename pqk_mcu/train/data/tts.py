@@ -57,8 +57,8 @@ class Voice:
     name: str  # the engine's own name of the voice
     package: str  # the Debian package providing it
     pitch_range: tuple[int, int] | None  # None: the engine cannot set this voice's pitch
-    speed_range: tuple[float, float]
-    variants: tuple[str, ...] = ("",)
+    speed_range: tuple[float, float]  # a range of ints is drawn as integers (espeak-ng's words per minute)
+    variants: tuple[str, ...] = ("",)  # espeak-ng's voice variants; the other engines have none
 
 
 @dataclass(frozen=True)
