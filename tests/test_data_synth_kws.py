@@ -285,3 +285,12 @@ def test_missing_engine_or_voice_is_one_error_line(tmp_path: Path, monkeypatch: 
         "error: festival lacks the English voices ked_diphone, cmu_us_slt_arctic_hts "
         "(Debian/Ubuntu: apt-get install festvox-kdlpc16k festvox-us-slt-hts)\n")
     assert not (tmp_path / "never").exists()
+
+
+def test_kws_task_evaluates_on_the_noisy_test_split(corpus: Path):
+    from pqk_mcu.train.data import load_task
+
+    clean = load_task("kws", corpus, augment_copies=1, cache=False, progress=False)
+    noisy = load_task("kws", corpus, augment_copies=1, test_split="noisy", cache=False, progress=False)
+    assert np.array_equal(noisy.test[1], clean.test[1]) and not np.allclose(noisy.test[0], clean.test[0])
+    assert np.array_equal(noisy.val[0], clean.val[0]) and np.array_equal(noisy.train[0], clean.train[0])
