@@ -165,6 +165,8 @@ def _festival(setting: Setting, texts: Sequence[str]) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class Engine:
+    """One speech program: its Debian package, how it speaks a setting's texts, how it lists its voices."""
+
     name: str
     package: str  # the Debian package of the program
     speak: Callable[[Setting, Sequence[str]], list[np.ndarray]]
