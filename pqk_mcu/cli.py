@@ -68,19 +68,22 @@ def data() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Corpus folder (replaced when done).")
 @click.option("--variants", type=click.IntRange(1, 100),
               help="Speakers (voice variant, pitch, speed, level) per English voice [default: 50].")
+@click.option("--engines", help="Speech engines, comma-separated [default: espeak-ng,flite,festival (corpus v2)].")
 @click.option("--seed", default=0, show_default=True, type=SEED)
-@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64), help="Parallel espeak-ng processes.")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64), help="Parallel engine processes.")
 @click.option("--reuse", is_flag=True, help="Keep OUT when it already holds the corpus of these settings.")
 @force_option
-def synth_kws(out: str, variants: int | None, seed: int, jobs: int, reuse: bool, force: bool) -> None:
-    """Synthesize the keyword corpus with espeak-ng in the Speech Commands layout (speaker-disjoint splits)."""
-    from pqk_mcu.train.data.synth_kws import DEFAULT_VARIANTS, corpus_matches, synthesize_corpus
+def synth_kws(out: str, variants: int | None, engines: str | None, seed: int, jobs: int, reuse: bool,
+              force: bool) -> None:
+    """Synthesize the keyword corpus with speech engines in the Speech Commands layout (speaker-disjoint splits)."""
+    from pqk_mcu.train.data.synth_kws import DEFAULT_ENGINES, DEFAULT_VARIANTS, corpus_matches, synthesize_corpus
 
     variants = variants or DEFAULT_VARIANTS
-    if reuse and corpus_matches(out, variants, seed):
+    engine_names = DEFAULT_ENGINES if engines is None else tuple(e.strip() for e in engines.split(","))
+    if reuse and corpus_matches(out, variants, seed, engines=engine_names):
         click.echo(f"{out} already holds this corpus (seed {seed}, {variants} variants): reused")
         return
-    summary = synthesize_corpus(out, variants=variants, seed=seed, jobs=jobs, force=force)
+    summary = synthesize_corpus(out, variants=variants, seed=seed, jobs=jobs, engines=engine_names, force=force)
     speakers = ", ".join(f"{split} {count}" for split, count in summary.speakers.items())
     click.echo(f"{summary.clips} clips from {sum(summary.speakers.values())} speakers ({speakers}) "
                f"in {summary.out_dir} [{summary.seconds:.0f} s]")

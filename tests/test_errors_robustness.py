@@ -122,7 +122,8 @@ CASES = [
          lambda tmp: ["build", str(HELLO), "--board", "cortex-m4", "-o", str(users_folder(tmp / "out"))],
          ("out", "did not write", "--force"), tools=("arm-none-eabi-gcc",)),
     Case("synth-kws-into-a-folder-of-the-users",
-         lambda tmp: ["data", "synth-kws", "--out", str(users_folder(tmp / "corpus")), "--variants", "1"],
+         lambda tmp: ["data", "synth-kws", "--out", str(users_folder(tmp / "corpus")), "--variants", "1",
+                     "--engines", "espeak-ng"],
          ("corpus", "did not write", "--force"), tools=("espeak-ng",)),
     # ---- 3. option values that used to raise
     Case("verify-negative-seed", verify_with("--seed", "-5"), ("--seed", "-5")),
