@@ -20,6 +20,7 @@ from pqk_mcu.ir.graph import Graph
 from pqk_mcu.pipeline.core_io import CoreIO
 from pqk_mcu.runner.host import build_host, run_host
 
+
 class HostModel:
     """A graph generated and built for the host once, then run on any number of inputs."""
 
