@@ -24,7 +24,7 @@ test: setup
 	$(PY) -m pytest -n 2 -q tests
 
 demo: setup
-	$(PY) -m pqk_mcu.demo
+	$(PY) -m pqk_mcu.pipeline.demo
 
 fuzz: setup
 	$(PY) -m pytest -q tests -m fuzz --hypothesis-profile fuzz

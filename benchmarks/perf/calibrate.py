@@ -29,7 +29,7 @@ sys.path.insert(0, str(HERE))
 from dscnn import dscnn_graph  # noqa: E402
 from zoo import zoo_graph  # noqa: E402
 
-from pqk_mcu.bench import bench_graph  # noqa: E402
+from pqk_mcu.pipeline.bench import bench_graph  # noqa: E402
 from pqk_mcu.codegen.cost_model import COUNTS, KERNEL_COSTS, Target, layer_counts  # noqa: E402
 from pqk_mcu.codegen.lower import lower_graph  # noqa: E402
 from pqk_mcu.frontends.tflite import load_tflite  # noqa: E402

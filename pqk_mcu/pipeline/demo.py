@@ -87,13 +87,14 @@ def _step(title: str, command: str | None = None) -> float:
 
 def run_demo(config: DemoConfig) -> bool:
     from pqk_mcu.frontends.tflite import load_tflite
-    from pqk_mcu.kws import bench_kws, build_kws, run_kws
+    from pqk_mcu.pipeline.kws import bench_kws, build_kws, run_kws
+    from pqk_mcu.pipeline.verify import verify_model
     from pqk_mcu.train.data import load_task
     from pqk_mcu.train.data.stream import make_stream, write_stream
     from pqk_mcu.train.data.synth_kws import corpus_matches, synthesize_corpus
     from pqk_mcu.train.run import TFLITE_NAME, train_and_export
     from pqk_mcu.train.trainer import CHECKPOINT_NAME, TrainConfig, comparable_config, read_checkpoint
-    from pqk_mcu.verify import random_inputs, verify_model
+    from pqk_mcu.verify import random_inputs
 
     # Its folders under ``out`` are the demo's own (older runs wrote them without markers): force replaces them.
     out = config.out
@@ -186,7 +187,7 @@ def run_demo(config: DemoConfig) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pqk_mcu.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pqk_mcu.pipeline.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny corpus and schedule (the CI test)")
     parser.add_argument("--out", type=Path, help="artifact folder (default build/demo)")
     args = parser.parse_args(argv)
