@@ -1,21 +1,22 @@
-"""The package layer order the README's "How it is built" gives: imports run only down this list.
+"""The layer order of the README's "How it is built": a package imports only from the layers before it.
 
-A package may import itself, the units of its own layer and any package below it; nothing imports upwards, not even inside a function
-(a function-level import hides a cycle, it does not remove it). ``runner`` is held to less: it knows only
+A package may import itself, the units of its own layer and any earlier (lower) layer; nothing imports a later
+one, not even inside a function (a function-level import hides a cycle, it does not remove it). ``runner`` is held to less: it knows only
 tools, so it imports the support modules and ``boards`` and nothing else.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pqk_mcu"
 
-# Bottom to top. The first entry is the support layer every package may use.
-LAYERS: tuple[tuple[str, ...], ...] = (
+# Bottom layer first. The first entry is the support layer every package may use.
+LAYERS: tuple[tuple[str, ...], ...] = (  # README "How it is built", in its order
     ("errors", "atomic", "resources", "render", "options", "__init__"),
     ("quant",),
     ("ir",),
@@ -97,6 +98,13 @@ def upward_imports() -> list[str]:
             elif _level(target_unit) > _level(unit):
                 problems.append(f"{where} (up the layer order)")
     return problems
+
+
+def test_the_readme_lists_the_layers_in_this_order():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    block = readme.split("## How it is built", 1)[1].split("```")[1]
+    listed = re.findall(r"pqk_mcu/(\w+)", block)
+    assert listed == [unit for units in LAYERS[1:] for unit in units if unit != "__main__"]
 
 
 def test_every_package_is_in_a_layer():
