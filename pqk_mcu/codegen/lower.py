@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
+from pqk_mcu.ir.opdef import OP_DEFS, Implementations
 from pqk_mcu.ir.passes import unary_table
 from pqk_mcu.ir.shapes import conv_output_size, normalized_axes, padding_before
 from pqk_mcu.codegen.cost_model import (
@@ -188,6 +190,10 @@ def _wrap_int32(values: np.ndarray) -> np.ndarray:
     return (((np.asarray(values, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)).astype(np.int64)
 
 
+# Op kind -> Lowering method that fills a Layer with the op's kernel calls and constant data.
+LOWERINGS: Implementations[Callable[["Lowering", Layer, Op], None]] = Implementations("lowering")
+
+
 class Lowering:
     def __init__(self, graph: Graph, weight_format: str, target: Target | None = None, symbol_prefix: str = "pqk") -> None:
         self.graph = graph
@@ -202,14 +208,14 @@ class Lowering:
             raise UnsupportedModelError("the model has no ops to generate code for")
         layers = []
         for index, op in enumerate(self.graph.ops):
-            method = getattr(self, "_" + op.kind.lower(), None)
-            if method is None or op.kind in ("QUANTIZE", "DEQUANTIZE") and not self._is_int8_requantize(op):
+            lowering = LOWERINGS.get(op.kind)
+            if lowering is None or self._has_float_edge(op):
                 raise UnsupportedModelError(
                     f"op {index} ({op.kind}) cannot run in the int8 C core"
-                    + (" (float QUANTIZE/DEQUANTIZE only at graph inputs/outputs)" if method else "")
+                    + (" (float QUANTIZE/DEQUANTIZE only at graph inputs/outputs)" if lowering else "")
                 )
             layer = Layer(index=index, op=op, output=op.outputs[0], kernel="")
-            method(layer, op)
+            lowering(self, layer, op)
             if layer.scratch_bytes:
                 # Kernels with scratch take it as their last argument; the memory plan places it.
                 call = layer.calls[-1]
@@ -219,8 +225,10 @@ class Lowering:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _is_int8_requantize(self, op: Op) -> bool:
-        return op.kind == "QUANTIZE" and self.tensors[op.inputs[0]].dtype == "int8"
+    def _has_float_edge(self, op: Op) -> bool:
+        """A float32 QUANTIZE input or DEQUANTIZE output: the host converts those, not the C core."""
+        definition = OP_DEFS[op.kind]
+        return (definition.float_input and self.tensors[op.inputs[0]].dtype == "float32") or definition.float_output
 
     def _prefix(self, layer: Layer) -> str:
         return f"{self.symbol_prefix}_op{layer.index}"
@@ -431,6 +439,7 @@ class Lowering:
 
     # -- weighted ops -----------------------------------------------------------------------------
 
+    @LOWERINGS.register("CONV_2D")
     def _conv_2d(self, layer: Layer, op: Op) -> None:
         x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
         in_scale, in_zp = _scale_zp(x, "input", op)
@@ -445,6 +454,7 @@ class Lowering:
         params = self._params(layer, "pqk_conv2d_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
 
+    @LOWERINGS.register("DEPTHWISE_CONV_2D")
     def _depthwise_conv_2d(self, layer: Layer, op: Op) -> None:
         x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
         in_scale, in_zp = _scale_zp(x, "input", op)
@@ -461,6 +471,7 @@ class Lowering:
         params = self._params(layer, "pqk_depthwise_conv2d_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
 
+    @LOWERINGS.register("FULLY_CONNECTED")
     def _fully_connected(self, layer: Layer, op: Op) -> None:
         x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
         in_scale, in_zp = _scale_zp(x, "input", op)
@@ -504,10 +515,12 @@ class Lowering:
         params = self._params(layer, "pqk_pool2d_s8_params_t", fields)
         layer.calls.append(Call(kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    @LOWERINGS.register("AVERAGE_POOL_2D")
     def _average_pool_2d(self, layer: Layer, op: Op) -> None:
         channels = self.tensors[op.outputs[0]].shape[-1]
         self._pool(layer, op, average_pool_kernel(channels, op.attrs.filter_h, op.attrs.filter_w, self.target))
 
+    @LOWERINGS.register("MAX_POOL_2D")
     def _max_pool_2d(self, layer: Layer, op: Op) -> None:
         self._pool(layer, op, "pqk_max_pool2d_s8")
 
@@ -545,6 +558,7 @@ class Lowering:
         fields += [(f"shape.input2_strides[{d}]", strides2[d]) for d in range(4)]
         return fields
 
+    @LOWERINGS.register("ADD")
     def _add(self, layer: Layer, op: Op) -> None:
         (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
@@ -588,6 +602,7 @@ class Lowering:
         ] + [("fast_requantize", int(fast))]
         self._binary(layer, op, choice.kernel, "pqk_add_s8_lut_params_t", fields + output_fields)
 
+    @LOWERINGS.register("MUL")
     def _mul(self, layer: Layer, op: Op) -> None:
         (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
@@ -607,6 +622,7 @@ class Lowering:
             Call(kernel, (params, self._operand(layer, 0), self._operand(layer, 1), TensorRef(op.outputs[0])))
         )
 
+    @LOWERINGS.register("SOFTMAX")
     def _softmax(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         scale, _ = _scale_zp(x, "input", op)
@@ -628,6 +644,8 @@ class Lowering:
         params = self._params(layer, "pqk_softmax_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
+    @LOWERINGS.register("RELU", "RELU6", "LOGISTIC", "TANH", "QUANTIZE")
     def _lut(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         _scale_zp(x, "input", op)
@@ -641,12 +659,11 @@ class Lowering:
         params = self._params(layer, "pqk_lut_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
-    # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
-    _relu = _relu6 = _logistic = _tanh = _quantize = _lut
-
+    @LOWERINGS.register("RESHAPE")
     def _reshape(self, layer: Layer, op: Op) -> None:
         layer.alias_of = op.inputs[0]
 
+    @LOWERINGS.register("PAD")
     def _pad(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         _, out_zp = _scale_zp(y, "output", op)
@@ -666,6 +683,7 @@ class Lowering:
         params = self._params(layer, "pqk_pad_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    @LOWERINGS.register("MEAN")
     def _mean(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         axes = normalized_axes(self.tensors[op.inputs[1]].data.astype(np.int64), len(x.shape))
@@ -702,6 +720,7 @@ class Lowering:
             params = self._params(layer, "pqk_mean_s8_params_t", fields + requant)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    @LOWERINGS.register("CONCATENATION")
     def _concatenation(self, layer: Layer, op: Op) -> None:
         y = self.tensors[op.outputs[0]]
         axis = op.attrs.axis % len(y.shape)

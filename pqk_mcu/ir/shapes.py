@@ -1,5 +1,6 @@
 """Shape inference for every op kind, with TFLite's padding arithmetic.
 
+The shape rules here are named by the op definitions (``pqk_mcu.ir.ops``);
 ``infer_output_shapes(op, tensors)`` returns the output shapes an op produces from its input
 tensors (constant operands such as PAD's paddings or MEAN's axes are read from their data).
 Inconsistent inputs raise ``ShapeError`` with a message that the verifier prefixes with the op.
@@ -13,6 +14,7 @@ import numpy as np
 
 from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.graph import Op, Tensor
+from pqk_mcu.ir.opdef import OP_DEFS
 
 
 class ShapeError(PqkError):
@@ -40,10 +42,16 @@ def padding_before(in_size: int, filter_size: int, stride: int, dilation: int, o
 def infer_output_shapes(op: Op, tensors: Mapping[str, Tensor]) -> tuple[tuple[int, ...], ...]:
     """Output shapes of ``op`` given the graph's tensors (by name)."""
     inputs = [tensors[name] if name else None for name in op.inputs]
-    rule = _RULES.get(op.kind)
-    if rule is None:
+    definition = OP_DEFS.get(op.kind)
+    if definition is None:
         raise ShapeError(f"no shape rule for op kind {op.kind}")
-    return (rule(op, inputs),)
+    return (definition.shape_rule(op, inputs),)
+
+
+def brief_shape(values: list[int]) -> str:
+    """A shape for an error message; corrupt files can claim thousands of dimensions."""
+    shown = ", ".join(str(v) for v in values[:8])
+    return f"[{shown}, ... ({len(values)} dims)]" if len(values) > 8 else f"[{shown}]"
 
 
 def _require_rank(t: Tensor, rank: int, role: str) -> None:
@@ -63,7 +71,7 @@ def _spatial(in_h: int, in_w: int, k_h: int, k_w: int, a) -> tuple[int, int]:
     return out_h, out_w
 
 
-def _conv2d(op: Op, inputs: list) -> tuple[int, ...]:
+def conv2d_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x, w = inputs[0], inputs[1]
     _require_rank(x, 4, "input")
     _require_rank(w, 4, "filter")
@@ -75,7 +83,7 @@ def _conv2d(op: Op, inputs: list) -> tuple[int, ...]:
     return (n, *_spatial(h, wd, k_h, k_w, op.attrs), out_c)
 
 
-def _depthwise(op: Op, inputs: list) -> tuple[int, ...]:
+def depthwise_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x, w = inputs[0], inputs[1]
     _require_rank(x, 4, "input")
     _require_rank(w, 4, "filter")
@@ -89,7 +97,7 @@ def _depthwise(op: Op, inputs: list) -> tuple[int, ...]:
     return (n, *_spatial(h, wd, k_h, k_w, op.attrs), out_c)
 
 
-def _fully_connected(op: Op, inputs: list) -> tuple[int, ...]:
+def fully_connected_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x, w = inputs[0], inputs[1]
     _require_rank(w, 2, "weights")
     out_c, in_c = w.shape
@@ -108,14 +116,14 @@ def _check_bias(inputs: list, out_c: int) -> None:
         raise ShapeError(f"bias '{inputs[2].name}' has shape {inputs[2].shape}, expected ({out_c},)")
 
 
-def _pool(op: Op, inputs: list) -> tuple[int, ...]:
+def pool_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x = inputs[0]
     _require_rank(x, 4, "input")
     n, h, w, c = x.shape
     return (n, *_spatial(h, w, op.attrs.filter_h, op.attrs.filter_w, op.attrs), c)
 
 
-def _broadcast(op: Op, inputs: list) -> tuple[int, ...]:
+def broadcast_shape(op: Op, inputs: list) -> tuple[int, ...]:
     a, b = inputs[0], inputs[1]
     try:
         return tuple(int(d) for d in np.broadcast_shapes(a.shape, b.shape))
@@ -123,7 +131,7 @@ def _broadcast(op: Op, inputs: list) -> tuple[int, ...]:
         raise ShapeError(f"inputs '{a.name}' {a.shape} and '{b.name}' {b.shape} do not broadcast") from None
 
 
-def _reshape(op: Op, inputs: list) -> tuple[int, ...]:
+def reshape_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x = inputs[0]
     new_shape = tuple(op.attrs.new_shape)
     if any(d <= 0 for d in new_shape) or int(np.prod(new_shape, dtype=np.int64)) != x.size:
@@ -131,7 +139,7 @@ def _reshape(op: Op, inputs: list) -> tuple[int, ...]:
     return new_shape
 
 
-def _same(op: Op, inputs: list) -> tuple[int, ...]:
+def same_shape(op: Op, inputs: list) -> tuple[int, ...]:
     return inputs[0].shape
 
 
@@ -141,7 +149,7 @@ def _constant_ints(t: Tensor | None, role: str) -> np.ndarray:
     return t.data.astype(np.int64)
 
 
-def _pad(op: Op, inputs: list) -> tuple[int, ...]:
+def pad_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x = inputs[0]
     paddings = _constant_ints(inputs[1] if len(inputs) > 1 else None, "paddings")
     if paddings.shape != (len(x.shape), 2) or (paddings < 0).any():
@@ -159,7 +167,7 @@ def normalized_axes(axes: np.ndarray, rank: int) -> tuple[int, ...]:
     return tuple(sorted(result))
 
 
-def _mean(op: Op, inputs: list) -> tuple[int, ...]:
+def mean_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x = inputs[0]
     axes = normalized_axes(_constant_ints(inputs[1] if len(inputs) > 1 else None, "axes"), len(x.shape))
     if op.attrs.keep_dims:
@@ -167,7 +175,7 @@ def _mean(op: Op, inputs: list) -> tuple[int, ...]:
     return tuple(d for i, d in enumerate(x.shape) if i not in axes)
 
 
-def _concatenation(op: Op, inputs: list) -> tuple[int, ...]:
+def concatenation_shape(op: Op, inputs: list) -> tuple[int, ...]:
     first = inputs[0]
     rank = len(first.shape)
     axis = op.attrs.axis
@@ -179,25 +187,3 @@ def _concatenation(op: Op, inputs: list) -> tuple[int, ...]:
             raise ShapeError(f"input '{t.name}' {t.shape} does not match '{first.name}' {first.shape} off axis {axis}")
         total += t.shape[axis]
     return tuple(total if i == axis else d for i, d in enumerate(first.shape))
-
-
-_RULES = {
-    "CONV_2D": _conv2d,
-    "DEPTHWISE_CONV_2D": _depthwise,
-    "FULLY_CONNECTED": _fully_connected,
-    "AVERAGE_POOL_2D": _pool,
-    "MAX_POOL_2D": _pool,
-    "ADD": _broadcast,
-    "MUL": _broadcast,
-    "RESHAPE": _reshape,
-    "SOFTMAX": _same,
-    "QUANTIZE": _same,
-    "DEQUANTIZE": _same,
-    "PAD": _pad,
-    "MEAN": _mean,
-    "CONCATENATION": _concatenation,
-    "RELU": _same,
-    "RELU6": _same,
-    "LOGISTIC": _same,
-    "TANH": _same,
-}
