@@ -28,6 +28,7 @@ SINGLE_OP_KINDS = (
     "AVERAGE_POOL_2D",
     "MAX_POOL_2D",
     "ADD",
+    "SUB",
     "MUL",
     "RESHAPE",
     "SOFTMAX",
@@ -185,9 +186,9 @@ def _binary(kind: str):
             y = b.input(other_shape, other_scale, other_zp)
         a, c = draw(st.permutations([x, y]))
         s1, s2 = b.quant(a).scale[0], b.quant(c).scale[0]
-        if kind == "ADD":
+        if kind in ("ADD", "SUB"):
             out_scale = float(np.float32(max(s1, s2) * 2.0 ** draw(st.floats(-1, 3))))
-            return b.add(a, c, out_scale, draw(zero_points), activation=draw(activations))
+            return b.binary(kind, a, c, out_scale, draw(zero_points), activation=draw(activations))
         out_scale = float(np.float32(s1 * s2 * 128 * 2.0 ** draw(st.floats(-2, 3))))
         return b.mul(a, c, out_scale, draw(zero_points), activation=draw(activations))
 
@@ -274,6 +275,7 @@ SINGLE_OP_BUILDERS = {
     "AVERAGE_POOL_2D": _pool("AVERAGE_POOL_2D"),
     "MAX_POOL_2D": _pool("MAX_POOL_2D"),
     "ADD": _binary("ADD"),
+    "SUB": _binary("SUB"),
     "MUL": _binary("MUL"),
     "RESHAPE": _reshape,
     "SOFTMAX": _softmax,

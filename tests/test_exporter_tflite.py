@@ -104,6 +104,7 @@ def _every_op_graph() -> Graph:
     y = b.pad(y, [[0, 0], [1, 1], [0, 2], [0, 0]])
     y = b.relu6(b.relu(b.concatenation([y, y], axis=3), 0.05, -128))
     y = b.add(b.mul(y, y, 0.2, 0), y, 0.2, 3, activation="RELU6")
+    y = b.binary("SUB", y, b.relu6(y), 0.15, -4, activation="RELU")
     y = b.reshape(b.mean(y, [1, 2], True, 0.1, 0), [1, -1])
     y = b.fully_connected(y, weights((10, 16)), [0.01] * 10, None, 0.3, 0, activation="RELU_N1_TO_1")
     y = b.dequantize(b.softmax(b.tanh(b.logistic(y)), beta=0.5))

@@ -141,7 +141,7 @@ typedef struct {
     int32_t input2_strides[4];
 } pqk_broadcast_t;
 
-/* ADD (TFLite int8 semantics: both inputs scaled to 2 * max(scale) with a 2^left_shift headroom). */
+/* ADD and SUB (TFLite int8 semantics: both inputs scaled to 2 * max(scale) with a 2^left_shift headroom). */
 typedef struct {
     pqk_broadcast_t shape;
     int32_t input1_offset, input2_offset; /* -zero_point */
@@ -241,6 +241,7 @@ void pqk_fully_connected_s8_csr(const pqk_fully_connected_s8_params_t *params, c
 void pqk_avg_pool2d_s8(const pqk_pool2d_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_max_pool2d_s8(const pqk_pool2d_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_add_s8(const pqk_add_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);
+void pqk_sub_s8(const pqk_add_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);
 void pqk_add_s8_lut(const pqk_add_s8_lut_params_t *params, const int8_t *input1, const int8_t *input2,
                     int8_t *output);
 void pqk_mul_s8(const pqk_mul_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);

@@ -560,6 +560,15 @@ class Lowering:
 
     @LOWERINGS.register("ADD")
     def _add(self, layer: Layer, op: Op) -> None:
+        self._add_or_subtract(layer, op, subtract=False)
+
+    @LOWERINGS.register("SUB")
+    def _sub(self, layer: Layer, op: Op) -> None:
+        """SUB is ADD with input2's rescaled values negated: the table kernel takes a negated input2 table
+        (TFLite's difference of the rescaled inputs, exactly), the table-free one is pqk_sub_s8."""
+        self._add_or_subtract(layer, op, subtract=True)
+
+    def _add_or_subtract(self, layer: Layer, op: Op, subtract: bool) -> None:
         (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
         p = add_params(s1, s2, out_scale)
@@ -571,6 +580,8 @@ class Lowering:
         # Each input's rescaled value depends on its int8 value alone: pqk_add_s8_lut looks it up.
         scaled1 = add_input_table(z1, p.left_shift, p.input1_multiplier, p.input1_shift)
         scaled2 = add_input_table(z2, p.left_shift, p.input2_multiplier, p.input2_shift)
+        if subtract:
+            scaled2 = -scaled2
         fast = fast_requant_bounds_hold(np.abs(scaled1).max() + np.abs(scaled2).max(), p.output_multiplier,
                                         p.output_shift)
         # The kernel's tables hold doubled values: their sum is the doubled accumulator the fast form takes.
@@ -582,18 +593,19 @@ class Lowering:
         choice = choose_add_kernel(size, size // out_shape[3], strides1[3] == strides2[3] == 1,
                                    add_requantization(fast, out_zp, low, high), table_bytes)
         layer.estimated_instructions = choice.estimated_instructions
-        # Both ADD kernels write each element after reading its inputs, in order: the output may
+        # The ADD and SUB kernels write each element after reading its inputs, in order: the output may
         # take the place of an input of its own shape.
         output = self.tensors[op.outputs[0]]
         layer.in_place_of = next((name for name in op.inputs[:2] if self.tensors[name].shape == output.shape
                                   and not self.tensors[name].is_constant), None)
-        if choice.kernel == "pqk_add_s8":
+        if choice.kernel == "pqk_add_s8":  # the cost model's name for the table-free kernel
             fields = self._broadcast_fields(op) + [
                 ("input1_offset", -z1), ("input2_offset", -z2), ("left_shift", p.left_shift),
                 ("input1_multiplier", p.input1_multiplier), ("input1_shift", p.input1_shift),
                 ("input2_multiplier", p.input2_multiplier), ("input2_shift", p.input2_shift),
             ]
-            self._binary(layer, op, choice.kernel, "pqk_add_s8_params_t", fields + output_fields)
+            table_free_kernel = "pqk_sub_s8" if subtract else choice.kernel
+            self._binary(layer, op, table_free_kernel, "pqk_add_s8_params_t", fields + output_fields)
             return
         prefix = self._prefix(layer)
         fields = self._broadcast_fields(op) + [

@@ -218,13 +218,18 @@ class GraphBuilder:
                    activation: str = "NONE", name: str | None = None) -> str:
         return self._pool("MAX_POOL_2D", x, filter_size, stride, padding, activation, name)
 
+    def binary(self, kind: str, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
+               name: str | None = None) -> str:
+        """Any element-wise op of two broadcast inputs (ADD, SUB, MUL, ...) with ElementwiseAttrs."""
+        return self._emit(kind, (a, b), ElementwiseAttrs(activation), per_tensor(out_scale, out_zero_point), name=name)
+
     def add(self, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
             name: str | None = None) -> str:
-        return self._emit("ADD", (a, b), ElementwiseAttrs(activation), per_tensor(out_scale, out_zero_point), name=name)
+        return self.binary("ADD", a, b, out_scale, out_zero_point, activation, name)
 
     def mul(self, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
             name: str | None = None) -> str:
-        return self._emit("MUL", (a, b), ElementwiseAttrs(activation), per_tensor(out_scale, out_zero_point), name=name)
+        return self.binary("MUL", a, b, out_scale, out_zero_point, activation, name)
 
     def reshape(self, x: str, new_shape: Sequence[int], name: str | None = None) -> str:
         """RESHAPE with a constant int32 shape operand (as the TFLite converter writes it); -1 is resolved."""

@@ -228,6 +228,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
         for kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D")
     ),
     _binary("ADD", "AddOptions"),
+    _binary("SUB", "SubOptions"),
     _binary("MUL", "MulOptions"),
     OpDef(
         "RESHAPE", ReshapeAttrs, reshape_shape, inputs=(1, 2), constant_slots=(1,), same_quant="first",
