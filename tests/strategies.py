@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.ir.ops import ACTIVATIONS
+from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs
 
 SINGLE_OP_KINDS = (
     "CONV_2D",
@@ -39,6 +39,7 @@ SINGLE_OP_KINDS = (
     "CONCATENATION",
     "RELU",
     "RELU6",
+    "LEAKY_RELU",
     "LOGISTIC",
     "TANH",
 )
@@ -261,6 +262,12 @@ def _relu(kind: str):
     return build
 
 
+def _leaky_relu(draw, b: GraphBuilder, x: str) -> str:
+    alpha = float(np.float32(draw(st.sampled_from([0.0, 0.01, 0.1, 0.2, 0.3, 1.5]))))
+    out_scale = float(np.float32(b.quant(x).scale[0] * 2.0 ** draw(st.floats(-2, 2))))
+    return b.op("LEAKY_RELU", (x,), LeakyReluAttrs(alpha), out_scale, draw(zero_points))
+
+
 def _sigmoid(kind: str):
     def build(draw, b: GraphBuilder, x: str) -> str:
         return b.logistic(x) if kind == "LOGISTIC" else b.tanh(x)
@@ -285,6 +292,7 @@ SINGLE_OP_BUILDERS = {
     "CONCATENATION": _concatenation,
     "RELU": _relu("RELU"),
     "RELU6": _relu("RELU6"),
+    "LEAKY_RELU": _leaky_relu,
     "LOGISTIC": _sigmoid("LOGISTIC"),
     "TANH": _sigmoid("TANH"),
 }

@@ -17,6 +17,7 @@ from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import export_tflite, save_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir import SUPPORTED_OPS, Graph, GraphBuilder, Tensor
+from pqk_mcu.ir.ops import LeakyReluAttrs
 
 
 def _random_inputs(graph: Graph, seed: int) -> list[np.ndarray]:
@@ -103,6 +104,7 @@ def _every_op_graph() -> Graph:
     y = b.average_pool2d(b.max_pool2d(y, 2, 1, "SAME"), 2, 1, "VALID")
     y = b.pad(y, [[0, 0], [1, 1], [0, 2], [0, 0]])
     y = b.relu6(b.relu(b.concatenation([y, y], axis=3), 0.05, -128))
+    y = b.op("LEAKY_RELU", (y,), LeakyReluAttrs(float(np.float32(0.2))), 0.04, -100)
     y = b.add(b.mul(y, y, 0.2, 0), y, 0.2, 3, activation="RELU6")
     y = b.binary("SUB", y, b.relu6(y), 0.15, -4, activation="RELU")
     y = b.reshape(b.mean(y, [1, 2], True, 0.1, 0), [1, -1])

@@ -218,6 +218,13 @@ class GraphBuilder:
                    activation: str = "NONE", name: str | None = None) -> str:
         return self._pool("MAX_POOL_2D", x, filter_size, stride, padding, activation, name)
 
+    def op(self, kind: str, inputs: Sequence[str], attrs: OpAttrs, out_scale: float | None = None,
+           out_zero_point: int = 0, name: str | None = None) -> str:
+        """Any op from its kind, inputs and attributes; the output keeps the first input's quantization
+        unless ``out_scale`` is given."""
+        quant = self.quant(inputs[0]) if out_scale is None else per_tensor(out_scale, out_zero_point)
+        return self._emit(kind, inputs, attrs, quant, name=name)
+
     def binary(self, kind: str, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
                name: str | None = None) -> str:
         """Any element-wise op of two broadcast inputs (ADD, SUB, MUL, ...) with ElementwiseAttrs."""

@@ -23,6 +23,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | CONCATENATION      | input0, input1, ...                      | ConcatenationAttrs    |
 | RELU, RELU6        | input                                    | NoAttrs               |
 | LOGISTIC, TANH     | input                                    | NoAttrs               |
+| LEAKY_RELU         | input                                    | LeakyReluAttrs        |
 """
 
 from __future__ import annotations
@@ -120,6 +121,11 @@ class ConcatenationAttrs:
     activation: str = "NONE"
 
 
+@dataclass(frozen=True)
+class LeakyReluAttrs:
+    alpha: float = 0.0  # slope for negative inputs (float32 value)
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -131,6 +137,7 @@ OpAttrs = (
     | SoftmaxAttrs
     | MeanAttrs
     | ConcatenationAttrs
+    | LeakyReluAttrs
 )
 
 _WINDOW_FIELDS = (("padding", "padding"), ("stride_h", "strideH"), ("stride_w", "strideW"))
@@ -266,4 +273,6 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     _unary("RELU6", same_quant="first"),
     _unary("LOGISTIC", fixed_output_quant=(1.0 / 256, -128)),
     _unary("TANH", fixed_output_quant=(1.0 / 128, 0)),
+    OpDef("LEAKY_RELU", LeakyReluAttrs, same_shape, inputs=(1, 1),
+          tflite=TfliteOptions("LeakyReluOptions", (("alpha", "alpha"),))),
 ))

@@ -166,6 +166,14 @@ def relu6_bounds(input_scale: float, input_zero_point: int) -> tuple[int, int]:
     return int(input_zero_point), max(INT8_MIN, min(INT8_MAX, six))
 
 
+def leaky_relu_multipliers(input_scale: float, alpha: float, output_scale: float) -> tuple[tuple[int, int], tuple[int, int]]:
+    """int8 LEAKY_RELU (``CalculateOpDataLeakyRelu``): ``(multiplier, shift)`` for inputs at or above the
+    zero point (in / out), then for those below (in * alpha / out, the product and quotient in float32)."""
+    identity = quantize_multiplier(float(_f32(input_scale) / _f32(output_scale)))
+    negative = quantize_multiplier(float(_f32(input_scale) * _f32(alpha) / _f32(output_scale)))
+    return identity, negative
+
+
 def relu_bounds(output_zero_point: int) -> tuple[int, int]:
     """RELU int8 output clamps (``CalculateReluOpData``): ``roundf(0 / scale)`` is 0."""
     return max(INT8_MIN, int(output_zero_point)), INT8_MAX

@@ -1,4 +1,4 @@
-"""RELU, RELU6, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels.
+"""RELU, RELU6, LEAKY_RELU, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels.
 
 LOGISTIC and TANH rescale the input into Q4.27 and evaluate gemmlowp's fixed-point logistic /
 tanh; inputs beyond the representable radius saturate. SOFTMAX is TFLM's int8 -> int8 path
@@ -13,6 +13,7 @@ import numpy as np
 from pqk_mcu.quant import (
     INT8_MAX,
     INT8_MIN,
+    leaky_relu_multipliers,
     multiply_by_quantized_multiplier_array,
     relu6_bounds,
     relu_bounds,
@@ -45,6 +46,21 @@ def relu6(call: KernelCall) -> list[np.ndarray]:
     """TFLM clamps in the input's quantization and does not rescale to the output's."""
     low, high = relu6_bounds(*scale_and_zero_point(call.inputs[0]))
     return [np.clip(call.values[0], low, high).astype(np.int8)]
+
+
+@kernel("LEAKY_RELU")
+def leaky_relu(call: KernelCall) -> list[np.ndarray]:
+    """Inputs at or above the zero point rescale by in / out, those below by in * alpha / out."""
+    in_scale, in_zp = scale_and_zero_point(call.inputs[0])
+    out_scale, out_zp = scale_and_zero_point(call.output)
+    (identity, identity_shift), (negative, negative_shift) = leaky_relu_multipliers(in_scale, call.attrs.alpha, out_scale)
+    centered = call.values[0].astype(np.int64) - in_zp
+    values = np.where(
+        centered >= 0,
+        multiply_by_quantized_multiplier_array(centered, identity, identity_shift),
+        multiply_by_quantized_multiplier_array(centered, negative, negative_shift),
+    ).astype(np.int64) + out_zp
+    return [np.clip(values, INT8_MIN, INT8_MAX).astype(np.int8)]
 
 
 def _sigmoid_input(call: KernelCall):
