@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs
+from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs, NoAttrs
 
 SINGLE_OP_KINDS = (
     "CONV_2D",
@@ -30,6 +30,8 @@ SINGLE_OP_KINDS = (
     "ADD",
     "SUB",
     "MUL",
+    "MAXIMUM",
+    "MINIMUM",
     "RESHAPE",
     "SOFTMAX",
     "QUANTIZE",
@@ -252,6 +254,23 @@ def _concatenation(draw, b: GraphBuilder, x: str) -> str:
     return b.concatenation(list(order), axis - len(shape) * draw(st.integers(0, 1)))
 
 
+def _maximum_minimum(kind: str):
+    """Against a partner of the same quantization (TFLite Micro compares raw values), maybe broadcast."""
+
+    def build(draw, b: GraphBuilder, x: str) -> str:
+        shape = b.shape(x)
+        other_shape = shape if draw(st.booleans()) else _broadcast_partner(draw, shape)
+        q = b.quant(x)
+        if draw(st.integers(0, 3)) == 0:
+            rng = np.random.default_rng(draw(seeds))
+            y = b.constant(rng.integers(-128, 128, size=other_shape), "int8", q)
+        else:
+            y = b.input(other_shape, q.scale[0], q.zero_point[0])
+        return b.op(kind, tuple(draw(st.permutations([x, y]))), NoAttrs())
+
+    return build
+
+
 def _relu(kind: str):
     def build(draw, b: GraphBuilder, x: str) -> str:
         q = b.quant(x)
@@ -284,6 +303,8 @@ SINGLE_OP_BUILDERS = {
     "ADD": _binary("ADD"),
     "SUB": _binary("SUB"),
     "MUL": _binary("MUL"),
+    "MAXIMUM": _maximum_minimum("MAXIMUM"),
+    "MINIMUM": _maximum_minimum("MINIMUM"),
     "RESHAPE": _reshape,
     "SOFTMAX": _softmax,
     "QUANTIZE": _quantize_int8,

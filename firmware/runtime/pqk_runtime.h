@@ -174,6 +174,12 @@ typedef struct {
     int32_t activation_min, activation_max;
 } pqk_mul_s8_params_t;
 
+/* MAXIMUM / MINIMUM: raw int8 comparison (inputs and output share one quantization). */
+typedef struct {
+    pqk_broadcast_t shape;
+    int32_t maximum; /* 1: MAXIMUM, 0: MINIMUM */
+} pqk_maximum_minimum_s8_params_t;
+
 /* SOFTMAX over the innermost dimension; output scale 1/256, zero point -128.
  * exp_table[d] is gemmlowp exp_on_negative_values (Q0.31) of the rescaled difference -d between an
  * element and its row maximum, or 0 where that difference is below TFLite's diff_min. */
@@ -245,6 +251,8 @@ void pqk_sub_s8(const pqk_add_s8_params_t *params, const int8_t *input1, const i
 void pqk_add_s8_lut(const pqk_add_s8_lut_params_t *params, const int8_t *input1, const int8_t *input2,
                     int8_t *output);
 void pqk_mul_s8(const pqk_mul_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);
+void pqk_maximum_minimum_s8(const pqk_maximum_minimum_s8_params_t *params, const int8_t *input1,
+                            const int8_t *input2, int8_t *output);
 void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_pad_s8(const pqk_pad_s8_params_t *params, const int8_t *input, int8_t *output);

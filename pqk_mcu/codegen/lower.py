@@ -627,6 +627,11 @@ class Lowering:
         ]
         self._binary(layer, op, "pqk_mul_s8", "pqk_mul_s8_params_t", fields)
 
+    @LOWERINGS.register("MAXIMUM", "MINIMUM")
+    def _maximum_minimum(self, layer: Layer, op: Op) -> None:
+        fields = self._broadcast_fields(op) + [("maximum", int(op.kind == "MAXIMUM"))]
+        self._binary(layer, op, "pqk_maximum_minimum_s8", "pqk_maximum_minimum_s8_params_t", fields)
+
     def _binary(self, layer: Layer, op: Op, kernel: str, ctype: str, fields) -> None:
         layer.kernel = kernel
         params = self._params(layer, ctype, fields)

@@ -1,4 +1,4 @@
-"""ADD, SUB and MUL (int8, numpy broadcasting), exact to TFLM's int8 reference kernels."""
+"""ADD, SUB, MUL, MAXIMUM and MINIMUM (int8, numpy broadcasting), exact to TFLM's int8 reference kernels."""
 
 from __future__ import annotations
 
@@ -61,3 +61,14 @@ def mul(call: KernelCall) -> list[np.ndarray]:
     (s1, a), (s2, b) = _operands(call)
     multiplier, shift = mul_multiplier(s1, s2, scale_and_zero_point(call.output)[0])
     return [_finish(call, multiply_by_quantized_multiplier_array(a * b, multiplier, shift))]
+
+
+@kernel("MAXIMUM")
+def maximum(call: KernelCall) -> list[np.ndarray]:
+    """Raw int8 comparison: inputs and output share one quantization."""
+    return [np.broadcast_to(np.maximum(call.values[0], call.values[1]), call.output.shape).astype(np.int8)]
+
+
+@kernel("MINIMUM")
+def minimum(call: KernelCall) -> list[np.ndarray]:
+    return [np.broadcast_to(np.minimum(call.values[0], call.values[1]), call.output.shape).astype(np.int8)]
