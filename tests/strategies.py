@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs, NoAttrs
+from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs, NoAttrs, StridedSliceAttrs
 
 SINGLE_OP_KINDS = (
     "CONV_2D",
@@ -32,6 +32,8 @@ SINGLE_OP_KINDS = (
     "MUL",
     "MAXIMUM",
     "MINIMUM",
+    "TRANSPOSE",
+    "STRIDED_SLICE",
     "RESHAPE",
     "SOFTMAX",
     "QUANTIZE",
@@ -271,6 +273,35 @@ def _maximum_minimum(kind: str):
     return build
 
 
+def _transpose(draw, b: GraphBuilder, x: str) -> str:
+    perm = draw(st.permutations(range(len(b.shape(x)))))
+    return b.op("TRANSPOSE", (x, b.constant(np.array(perm), "int32")), NoAttrs())
+
+
+def _strided_slice(draw, b: GraphBuilder, x: str) -> str:
+    """Random begin / end / strides per axis (negative indices and strides, masks, one shrunk axis at most)
+    that select at least one element."""
+    shape = b.shape(x)
+    begin, end, strides = [], [], []
+    shrunk = draw(st.integers(0, len(shape) - 1)) if draw(st.booleans()) and len(shape) > 1 else None
+    for axis, size in enumerate(shape):
+        # A shrunk axis takes one element forward (backward it would select none).
+        stride = 1 if axis == shrunk else draw(st.sampled_from([1, 1, 2, 3, -1, -2]))
+        first, last = sorted(draw(st.lists(st.integers(0, size - 1), min_size=2, max_size=2)))
+        start, stop = (first, last + 1) if stride > 0 else (last, first - 1)
+        begin.append(start - size * draw(st.integers(0, 1)))  # the same index counted from the end
+        if stop == -1:
+            stop = -size - 1  # before the first element: -1 alone would count from the end
+        elif stop < size and draw(st.booleans()):
+            stop -= size
+        end.append(stop)
+        strides.append(stride)
+    masks = [draw(st.integers(0, 2 ** len(shape) - 1)) for _ in range(2)]
+    shrink = 0 if shrunk is None else 1 << shrunk
+    operands = tuple(b.constant(np.array(v), "int32") for v in (begin, end, strides))
+    return b.op("STRIDED_SLICE", (x, *operands), StridedSliceAttrs(masks[0], masks[1], shrink))
+
+
 def _relu(kind: str):
     def build(draw, b: GraphBuilder, x: str) -> str:
         q = b.quant(x)
@@ -305,6 +336,8 @@ SINGLE_OP_BUILDERS = {
     "MUL": _binary("MUL"),
     "MAXIMUM": _maximum_minimum("MAXIMUM"),
     "MINIMUM": _maximum_minimum("MINIMUM"),
+    "TRANSPOSE": _transpose,
+    "STRIDED_SLICE": _strided_slice,
     "RESHAPE": _reshape,
     "SOFTMAX": _softmax,
     "QUANTIZE": _quantize_int8,

@@ -205,6 +205,15 @@ typedef struct {
     int32_t pad_value; /* output zero point, [-128, 127] */
 } pqk_pad_s8_params_t;
 
+/* TRANSPOSE, STRIDED_SLICE: output [d0][d1][d2][d3] written in order from
+ * input[input_offset + i0 * input_strides[0] + ... + i3 * input_strides[3]] (strides in elements, may be
+ * negative; axes merged at compile time). */
+typedef struct {
+    int32_t output_shape[4];
+    int32_t input_strides[4];
+    int32_t input_offset;
+} pqk_strided_copy_s8_params_t;
+
 /* MEAN over the middle dimension of a tensor viewed as [outer][reduce][inner] (TFLite int8
  * QuantizedMeanOrSum): requantize(sum - input_zero_point_sum) + output_zero_point, clamped to int8,
  * with 1/reduce folded into (multiplier, shift). */
@@ -256,6 +265,7 @@ void pqk_maximum_minimum_s8(const pqk_maximum_minimum_s8_params_t *params, const
 void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_pad_s8(const pqk_pad_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_strided_copy_s8(const pqk_strided_copy_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_mean_s8(const pqk_mean_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_mean_s8_gather(const pqk_mean_s8_gather_params_t *params, const int8_t *input, int8_t *output);
 void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int8_t *const *inputs,

@@ -21,7 +21,13 @@ from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.opdef import OP_DEFS, Implementations
 from pqk_mcu.ir.passes import unary_table
-from pqk_mcu.ir.shapes import conv_output_size, normalized_axes, padding_before
+from pqk_mcu.ir.shapes import (
+    conv_output_size,
+    normalized_axes,
+    padding_before,
+    strided_slice_axes,
+    transpose_permutation,
+)
 from pqk_mcu.codegen.cost_model import (
     ORDERED_WRITE_BLOCKS,
     Layout,
@@ -184,6 +190,11 @@ def _scale_zp(tensor: Tensor, role: str, op: Op) -> tuple[float, int]:
     if tensor.quant is None or tensor.quant.per_channel or tensor.dtype != "int8":
         raise UnsupportedModelError(f"op {op.name} ({op.kind}): {role} '{tensor.name}' must be per-tensor int8")
     return tensor.quant.scale[0], tensor.quant.zero_point[0]
+
+
+def _element_strides(shape: tuple[int, ...]) -> list[int]:
+    """Row-major strides of ``shape`` in elements."""
+    return [int(np.prod(shape[axis + 1:], dtype=np.int64)) for axis in range(len(shape))]
 
 
 def _wrap_int32(values: np.ndarray) -> np.ndarray:
@@ -699,6 +710,42 @@ class Lowering:
         layer.kernel = "pqk_pad_s8"
         params = self._params(layer, "pqk_pad_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    @LOWERINGS.register("TRANSPOSE")
+    def _transpose(self, layer: Layer, op: Op) -> None:
+        x = self.tensors[op.inputs[0]]
+        element_strides = _element_strides(x.shape)
+        perm = transpose_permutation(op, [self.tensors[name] for name in op.inputs])
+        self._strided_copy(layer, op, [(x.shape[axis], element_strides[axis]) for axis in perm], 0)
+
+    @LOWERINGS.register("STRIDED_SLICE")
+    def _strided_slice(self, layer: Layer, op: Op) -> None:
+        x = self.tensors[op.inputs[0]]
+        axes = strided_slice_axes(op, [self.tensors[name] for name in op.inputs])
+        element_strides = _element_strides(x.shape)
+        offset = sum(start * step for (start, _, _), step in zip(axes, element_strides))
+        self._strided_copy(layer, op, [(count, stride * step) for (_, count, stride), step in zip(axes, element_strides)],
+                           offset)
+
+    def _strided_copy(self, layer: Layer, op: Op, dims: list[tuple[int, int]], offset: int) -> None:
+        """pqk_strided_copy_s8 for an output whose axis k has (size, input stride in elements): axes of
+        size 1 dropped and adjacent axes that step through the input as one merged, at most 4 left."""
+        merged: list[list[int]] = []
+        for size, stride in dims:
+            if size == 1:
+                continue
+            if merged and merged[-1][1] == stride * size:
+                merged[-1] = [merged[-1][0] * size, stride]
+            else:
+                merged.append([size, stride])
+        if len(merged) > 4:
+            raise UnsupportedModelError(f"op {op.name} ({op.kind}): moves data along {len(merged)} axes (at most 4)")
+        merged = [[1, 0]] * (4 - len(merged)) + merged
+        fields: list[tuple[str, object]] = [(f"output_shape[{d}]", merged[d][0]) for d in range(4)]
+        fields += [(f"input_strides[{d}]", merged[d][1]) for d in range(4)] + [("input_offset", offset)]
+        layer.kernel = "pqk_strided_copy_s8"
+        params = self._params(layer, "pqk_strided_copy_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(op.outputs[0]))))
 
     @LOWERINGS.register("MEAN")
     def _mean(self, layer: Layer, op: Op) -> None:

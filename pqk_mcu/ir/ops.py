@@ -25,6 +25,8 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | LOGISTIC, TANH     | input                                    | NoAttrs               |
 | LEAKY_RELU         | input                                    | LeakyReluAttrs        |
 | MAXIMUM, MINIMUM   | input1, input2 (broadcast)               | NoAttrs               |
+| TRANSPOSE          | input, const perm int32                  | NoAttrs               |
+| STRIDED_SLICE      | input, const begin, end, strides int32   | StridedSliceAttrs     |
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ from pqk_mcu.ir.shapes import (
     pool_shape,
     reshape_shape,
     same_shape,
+    strided_slice_shape,
+    transpose_shape,
 )
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -127,6 +131,15 @@ class LeakyReluAttrs:
     alpha: float = 0.0  # slope for negative inputs (float32 value)
 
 
+@dataclass(frozen=True)
+class StridedSliceAttrs:
+    """Bit k of a mask is input axis k: begin / end ignored (the axis's full range), or the axis dropped."""
+
+    begin_mask: int = 0
+    end_mask: int = 0
+    shrink_axis_mask: int = 0
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -139,6 +152,7 @@ OpAttrs = (
     | MeanAttrs
     | ConcatenationAttrs
     | LeakyReluAttrs
+    | StridedSliceAttrs
 )
 
 _WINDOW_FIELDS = (("padding", "padding"), ("stride_h", "strideH"), ("stride_w", "strideW"))
@@ -279,6 +293,20 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
         OpDef(kind, NoAttrs, broadcast_shape, inputs=(2, 2), same_quant="all",
               tflite=TfliteOptions("MaximumMinimumOptions", version=2))
         for kind in ("MAXIMUM", "MINIMUM")
+    ),
+    OpDef("TRANSPOSE", NoAttrs, transpose_shape, inputs=(2, 2), constant_slots=(1,), same_quant="first",
+          tflite=TfliteOptions("TransposeOptions", version=2)),
+    OpDef(
+        # TFLite Micro ignores the ellipsis and new-axis masks and the offset flag: files using them are refused.
+        "STRIDED_SLICE", StridedSliceAttrs, strided_slice_shape, inputs=(4, 4), constant_slots=(1, 2, 3),
+        same_quant="first",
+        tflite=TfliteOptions(
+            "StridedSliceOptions",
+            (("begin_mask", "beginMask"), ("end_mask", "endMask"), ("shrink_axis_mask", "shrinkAxisMask")),
+            only_values=(("ellipsisMask", 0, "uses an ellipsis mask"), ("newAxisMask", 0, "uses a new-axis mask"),
+                         ("offset", 0, "uses offset end indices")),
+            version=2,
+        ),
     ),
     OpDef("LEAKY_RELU", LeakyReluAttrs, same_shape, inputs=(1, 1),
           tflite=TfliteOptions("LeakyReluOptions", (("alpha", "alpha"),))),

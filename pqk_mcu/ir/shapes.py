@@ -187,3 +187,58 @@ def concatenation_shape(op: Op, inputs: list) -> tuple[int, ...]:
             raise ShapeError(f"input '{t.name}' {t.shape} does not match '{first.name}' {first.shape} off axis {axis}")
         total += t.shape[axis]
     return tuple(total if i == axis else d for i, d in enumerate(first.shape))
+
+
+def transpose_permutation(op: Op, inputs: list) -> tuple[int, ...]:
+    """TRANSPOSE's constant permutation: output axis k is input axis perm[k]."""
+    x = inputs[0]
+    perm = _constant_ints(inputs[1] if len(inputs) > 1 else None, "perm").reshape(-1)
+    if sorted(perm.tolist()) != list(range(len(x.shape))):
+        raise ShapeError(f"perm {perm.tolist()} is not a permutation of the {len(x.shape)} input axes")
+    return tuple(int(axis) for axis in perm)
+
+
+def transpose_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    return tuple(inputs[0].shape[axis] for axis in transpose_permutation(op, inputs))
+
+
+def strided_slice_axes(op: Op, inputs: list) -> list[tuple[int, int, int]]:
+    """STRIDED_SLICE's (start, count, stride) per input axis, as TFLite's ``StartForAxis`` /
+    ``StopForAxis`` resolve the constant begin / end / strides with the masks (a shrunk axis counts 1)."""
+    x = inputs[0]
+    rank = len(x.shape)
+    begin, end, strides = (
+        _constant_ints(inputs[slot] if len(inputs) > slot else None, role).reshape(-1)
+        for slot, role in ((1, "begin"), (2, "end"), (3, "strides"))
+    )
+    if not len(begin) == len(end) == len(strides) == rank:
+        raise ShapeError(f"begin, end and strides need {rank} entries (one per input axis)")
+    a = op.attrs
+    axes = []
+    for axis, size in enumerate(x.shape):
+        stride = int(strides[axis])
+        if stride == 0:
+            raise ShapeError(f"stride of axis {axis} is 0")
+        low, high = (0, size) if stride > 0 else (-1, size - 1)
+
+        def clamped(index: int) -> int:  # a negative index counts from the end
+            return min(max(index + size if index < 0 else index, low), high)
+
+        # A masked begin / end is the axis's full range in the stride's direction.
+        start = (low if stride > 0 else high) if a.begin_mask >> axis & 1 else clamped(int(begin[axis]))
+        if a.shrink_axis_mask >> axis & 1:
+            stop = start + 1
+        elif a.end_mask >> axis & 1:
+            stop = high if stride > 0 else low
+        else:
+            stop = clamped(int(end[axis]))
+        count = max(0, -(-(stop - start) // stride))
+        if count == 0:
+            raise ShapeError(f"axis {axis} selects no elements (start {start}, stop {stop}, stride {stride})")
+        axes.append((start, count, stride))
+    return axes
+
+
+def strided_slice_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    axes = strided_slice_axes(op, inputs)
+    return tuple(count for axis, (_, count, _) in enumerate(axes) if not op.attrs.shrink_axis_mask >> axis & 1)

@@ -1,9 +1,11 @@
-"""RESHAPE, PAD and CONCATENATION: int8 values move unchanged (input and output share quantization)."""
+"""RESHAPE, PAD, CONCATENATION, TRANSPOSE and STRIDED_SLICE: int8 values move unchanged (input and output
+share quantization)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from pqk_mcu.ir.shapes import strided_slice_axes, transpose_permutation
 from pqk_mcu.quant import activation_range
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
 
@@ -29,3 +31,15 @@ def concatenation(call: KernelCall) -> list[np.ndarray]:
     scale, zero_point = scale_and_zero_point(call.output)
     low, high = activation_range(call.attrs.activation, scale, zero_point)
     return [np.clip(values, low, high).astype(np.int8)]
+
+
+@kernel("TRANSPOSE")
+def transpose(call: KernelCall) -> list[np.ndarray]:
+    return [np.ascontiguousarray(np.transpose(call.values[0], transpose_permutation(call.op, call.inputs)))]
+
+
+@kernel("STRIDED_SLICE")
+def strided_slice(call: KernelCall) -> list[np.ndarray]:
+    index = tuple(slice(start, start + count * stride if start + count * stride >= 0 else None, stride)
+                  for start, count, stride in strided_slice_axes(call.op, call.inputs))
+    return [call.values[0][index].reshape(call.output.shape).copy()]
