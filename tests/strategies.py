@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs, NoAttrs, StridedSliceAttrs
+from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs, NoAttrs, SqueezeAttrs, StridedSliceAttrs
 
 SINGLE_OP_KINDS = (
     "CONV_2D",
@@ -34,6 +34,7 @@ SINGLE_OP_KINDS = (
     "MINIMUM",
     "TRANSPOSE",
     "STRIDED_SLICE",
+    "SQUEEZE",
     "RESHAPE",
     "SOFTMAX",
     "QUANTIZE",
@@ -302,6 +303,15 @@ def _strided_slice(draw, b: GraphBuilder, x: str) -> str:
     return b.op("STRIDED_SLICE", (x, *operands), StridedSliceAttrs(masks[0], masks[1], shrink))
 
 
+def _squeeze(draw, b: GraphBuilder, x: str) -> str:
+    """Every size-1 axis, or some of them listed (maybe counted from the end); none when there are none."""
+    shape = b.shape(x)
+    ones = [axis for axis, size in enumerate(shape) if size == 1]
+    listed = draw(st.lists(st.sampled_from(ones), unique=True)) if ones else []
+    dims = tuple(axis - len(shape) * draw(st.integers(0, 1)) for axis in listed)
+    return b.op("SQUEEZE", (x,), SqueezeAttrs(dims))
+
+
 def _relu(kind: str):
     def build(draw, b: GraphBuilder, x: str) -> str:
         q = b.quant(x)
@@ -338,6 +348,7 @@ SINGLE_OP_BUILDERS = {
     "MINIMUM": _maximum_minimum("MINIMUM"),
     "TRANSPOSE": _transpose,
     "STRIDED_SLICE": _strided_slice,
+    "SQUEEZE": _squeeze,
     "RESHAPE": _reshape,
     "SOFTMAX": _softmax,
     "QUANTIZE": _quantize_int8,

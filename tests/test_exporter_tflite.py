@@ -17,7 +17,7 @@ from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import export_tflite, save_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir import SUPPORTED_OPS, Graph, GraphBuilder, Tensor
-from pqk_mcu.ir.ops import LeakyReluAttrs, NoAttrs, StridedSliceAttrs
+from pqk_mcu.ir.ops import LeakyReluAttrs, NoAttrs, SqueezeAttrs, StridedSliceAttrs
 
 
 def _random_inputs(graph: Graph, seed: int) -> list[np.ndarray]:
@@ -111,7 +111,7 @@ def _every_op_graph() -> Graph:
     y = b.op("TRANSPOSE", (y, b.constant(np.array([0, 2, 1, 3]), "int32")), NoAttrs())
     zeros, ones = b.constant(np.zeros(4), "int32"), b.constant(np.ones(4), "int32")
     y = b.op("STRIDED_SLICE", (y, zeros, zeros, ones), StridedSliceAttrs(end_mask=0b1111))
-    y = b.reshape(b.mean(y, [1, 2], True, 0.1, 0), [1, -1])
+    y = b.reshape(b.op("SQUEEZE", (b.mean(y, [1, 2], True, 0.1, 0),), SqueezeAttrs((1,))), [1, -1])
     y = b.fully_connected(y, weights((10, 16)), [0.01] * 10, None, 0.3, 0, activation="RELU_N1_TO_1")
     y = b.dequantize(b.softmax(b.tanh(b.logistic(y)), beta=0.5))
     b.metadata("pqk_labels", "yes\nno")

@@ -128,7 +128,7 @@ class Layer:
     estimated_instructions: int = 0
     calls: list[Call] = field(default_factory=list)
     pointer_arrays: list[tuple[str, tuple[str | TensorRef, ...]]] = field(default_factory=list)
-    alias_of: str | None = None  # RESHAPE: the input whose bytes the output reuses
+    alias_of: str | None = None  # RESHAPE, SQUEEZE: the input whose bytes the output reuses
     scratch_bytes: int = 0
     in_place_of: str | None = None  # input the kernel may overwrite with its output (memory plan decides)
     in_place_lead: int = 0  # bytes the output must start before that input (0: at it)
@@ -687,7 +687,8 @@ class Lowering:
         params = self._params(layer, "pqk_lut_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
-    @LOWERINGS.register("RESHAPE")
+    # The output is the input's bytes under another shape: a no-op alias for the memory plan.
+    @LOWERINGS.register("RESHAPE", "SQUEEZE")
     def _reshape(self, layer: Layer, op: Op) -> None:
         layer.alias_of = op.inputs[0]
 

@@ -26,6 +26,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | LEAKY_RELU         | input                                    | LeakyReluAttrs        |
 | MAXIMUM, MINIMUM   | input1, input2 (broadcast)               | NoAttrs               |
 | TRANSPOSE          | input, const perm int32                  | NoAttrs               |
+| SQUEEZE            | input                                    | SqueezeAttrs          |
 | STRIDED_SLICE      | input, const begin, end, strides int32   | StridedSliceAttrs     |
 """
 
@@ -50,6 +51,7 @@ from pqk_mcu.ir.shapes import (
     pool_shape,
     reshape_shape,
     same_shape,
+    squeeze_shape,
     strided_slice_shape,
     transpose_shape,
 )
@@ -140,6 +142,11 @@ class StridedSliceAttrs:
     shrink_axis_mask: int = 0
 
 
+@dataclass(frozen=True)
+class SqueezeAttrs:
+    squeeze_dims: tuple[int, ...] = ()  # axes of size 1 to drop (none listed: every axis of size 1)
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -153,6 +160,7 @@ OpAttrs = (
     | ConcatenationAttrs
     | LeakyReluAttrs
     | StridedSliceAttrs
+    | SqueezeAttrs
 )
 
 _WINDOW_FIELDS = (("padding", "padding"), ("stride_h", "strideH"), ("stride_w", "strideW"))
@@ -294,6 +302,8 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
               tflite=TfliteOptions("MaximumMinimumOptions", version=2))
         for kind in ("MAXIMUM", "MINIMUM")
     ),
+    OpDef("SQUEEZE", SqueezeAttrs, squeeze_shape, inputs=(1, 1), same_quant="first",
+          tflite=TfliteOptions("SqueezeOptions", (("squeeze_dims", "squeezeDims"),))),
     OpDef("TRANSPOSE", NoAttrs, transpose_shape, inputs=(2, 2), constant_slots=(1,), same_quant="first",
           tflite=TfliteOptions("TransposeOptions", version=2)),
     OpDef(

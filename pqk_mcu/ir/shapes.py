@@ -189,6 +189,20 @@ def concatenation_shape(op: Op, inputs: list) -> tuple[int, ...]:
     return tuple(total if i == axis else d for i, d in enumerate(first.shape))
 
 
+def squeeze_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    """SQUEEZE drops the listed axes (all axes of size 1 when none are listed); each must have size 1."""
+    x = inputs[0]
+    rank = len(x.shape)
+    if not op.attrs.squeeze_dims:
+        return tuple(d for d in x.shape if d != 1)
+    dropped = set()
+    for axis in op.attrs.squeeze_dims:
+        if not -rank <= axis < rank or x.shape[axis] != 1:
+            raise ShapeError(f"cannot squeeze axis {axis} of '{x.name}' {x.shape}")
+        dropped.add(axis % rank)
+    return tuple(d for axis, d in enumerate(x.shape) if axis not in dropped)
+
+
 def transpose_permutation(op: Op, inputs: list) -> tuple[int, ...]:
     """TRANSPOSE's constant permutation: output axis k is input axis perm[k]."""
     x = inputs[0]

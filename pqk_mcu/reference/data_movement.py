@@ -1,4 +1,4 @@
-"""RESHAPE, PAD, CONCATENATION, TRANSPOSE and STRIDED_SLICE: int8 values move unchanged (input and output
+"""RESHAPE, SQUEEZE, PAD, CONCATENATION, TRANSPOSE and STRIDED_SLICE: int8 values move unchanged (input and output
 share quantization)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pqk_mcu.quant import activation_range
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
 
 
-@kernel("RESHAPE")
+@kernel("RESHAPE", "SQUEEZE")
 def reshape(call: KernelCall) -> list[np.ndarray]:
     return [call.values[0].reshape(call.output.shape).copy()]
 
