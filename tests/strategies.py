@@ -45,6 +45,7 @@ SINGLE_OP_KINDS = (
     "RELU",
     "RELU6",
     "LEAKY_RELU",
+    "HARD_SWISH",
     "LOGISTIC",
     "TANH",
 )
@@ -328,6 +329,11 @@ def _leaky_relu(draw, b: GraphBuilder, x: str) -> str:
     return b.op("LEAKY_RELU", (x,), LeakyReluAttrs(alpha), out_scale, draw(zero_points))
 
 
+def _hard_swish(draw, b: GraphBuilder, x: str) -> str:
+    out_scale = float(np.float32(b.quant(x).scale[0] * 2.0 ** draw(st.floats(-2, 2))))
+    return b.op("HARD_SWISH", (x,), NoAttrs(), out_scale, draw(zero_points))
+
+
 def _sigmoid(kind: str):
     def build(draw, b: GraphBuilder, x: str) -> str:
         return b.logistic(x) if kind == "LOGISTIC" else b.tanh(x)
@@ -358,6 +364,7 @@ SINGLE_OP_BUILDERS = {
     "RELU": _relu("RELU"),
     "RELU6": _relu("RELU6"),
     "LEAKY_RELU": _leaky_relu,
+    "HARD_SWISH": _hard_swish,
     "LOGISTIC": _sigmoid("LOGISTIC"),
     "TANH": _sigmoid("TANH"),
 }

@@ -105,6 +105,7 @@ def _every_op_graph() -> Graph:
     y = b.pad(y, [[0, 0], [1, 1], [0, 2], [0, 0]])
     y = b.relu6(b.relu(b.concatenation([y, y], axis=3), 0.05, -128))
     y = b.op("LEAKY_RELU", (y,), LeakyReluAttrs(float(np.float32(0.2))), 0.04, -100)
+    y = b.op("HARD_SWISH", (y,), NoAttrs(), 0.03, -90)
     y = b.add(b.mul(y, y, 0.2, 0), y, 0.2, 3, activation="RELU6")
     y = b.binary("SUB", y, b.relu6(y), 0.15, -4, activation="RELU")
     y = b.op("MINIMUM", (b.op("MAXIMUM", (y, b.relu(y)), NoAttrs()), y), NoAttrs())

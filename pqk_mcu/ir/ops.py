@@ -24,6 +24,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | RELU, RELU6        | input                                    | NoAttrs               |
 | LOGISTIC, TANH     | input                                    | NoAttrs               |
 | LEAKY_RELU         | input                                    | LeakyReluAttrs        |
+| HARD_SWISH         | input                                    | NoAttrs               |
 | MAXIMUM, MINIMUM   | input1, input2 (broadcast)               | NoAttrs               |
 | TRANSPOSE          | input, const perm int32                  | NoAttrs               |
 | SQUEEZE            | input                                    | SqueezeAttrs          |
@@ -296,6 +297,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     _unary("RELU6", same_quant="first"),
     _unary("LOGISTIC", fixed_output_quant=(1.0 / 256, -128)),
     _unary("TANH", fixed_output_quant=(1.0 / 128, 0)),
+    OpDef("HARD_SWISH", NoAttrs, same_shape, inputs=(1, 1), tflite=TfliteOptions("HardSwishOptions")),
     *(
         # TFLite Micro compares the raw int8 values: inputs and output share one quantization.
         OpDef(kind, NoAttrs, broadcast_shape, inputs=(2, 2), same_quant="all",
