@@ -32,6 +32,7 @@ SINGLE_OP_KINDS = (
     "MUL",
     "MAXIMUM",
     "MINIMUM",
+    "PRELU",
     "TRANSPOSE",
     "STRIDED_SLICE",
     "SQUEEZE",
@@ -313,6 +314,18 @@ def _squeeze(draw, b: GraphBuilder, x: str) -> str:
     return b.op("SQUEEZE", (x,), SqueezeAttrs(dims))
 
 
+def _prelu(draw, b: GraphBuilder, x: str) -> str:
+    """Alpha a constant that broadcasts to the input (rank 4 at most, as TFLite Micro's kernel takes)."""
+    if len(b.shape(x)) > 4:
+        x = b.reshape(x, (-1, b.shape(x)[-1]))
+    alpha_shape = _broadcast_partner(draw, b.shape(x))
+    rng = np.random.default_rng(draw(seeds))
+    alpha = b.constant(rng.integers(-128, 128, size=alpha_shape), "int8",
+                       per_tensor(draw(scales(-10, -2)), draw(zero_points)))
+    out_scale = float(np.float32(b.quant(x).scale[0] * 2.0 ** draw(st.floats(-2, 2))))
+    return b.op("PRELU", (x, alpha), NoAttrs(), out_scale, draw(zero_points))
+
+
 def _relu(kind: str):
     def build(draw, b: GraphBuilder, x: str) -> str:
         q = b.quant(x)
@@ -352,6 +365,7 @@ SINGLE_OP_BUILDERS = {
     "MUL": _binary("MUL"),
     "MAXIMUM": _maximum_minimum("MAXIMUM"),
     "MINIMUM": _maximum_minimum("MINIMUM"),
+    "PRELU": _prelu,
     "TRANSPOSE": _transpose,
     "STRIDED_SLICE": _strided_slice,
     "SQUEEZE": _squeeze,

@@ -17,6 +17,7 @@ from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import export_tflite, save_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir import SUPPORTED_OPS, Graph, GraphBuilder, Tensor
+from pqk_mcu.ir.builder import per_tensor
 from pqk_mcu.ir.ops import LeakyReluAttrs, NoAttrs, SqueezeAttrs, StridedSliceAttrs
 
 
@@ -106,6 +107,8 @@ def _every_op_graph() -> Graph:
     y = b.relu6(b.relu(b.concatenation([y, y], axis=3), 0.05, -128))
     y = b.op("LEAKY_RELU", (y,), LeakyReluAttrs(float(np.float32(0.2))), 0.04, -100)
     y = b.op("HARD_SWISH", (y,), NoAttrs(), 0.03, -90)
+    alpha = b.constant(rng.integers(-128, 128, (b.shape(y)[-1],)), "int8", per_tensor(0.01, 4))
+    y = b.op("PRELU", (y, alpha), NoAttrs(), 0.03, -20)
     y = b.add(b.mul(y, y, 0.2, 0), y, 0.2, 3, activation="RELU6")
     y = b.binary("SUB", y, b.relu6(y), 0.15, -4, activation="RELU")
     y = b.op("MINIMUM", (b.op("MAXIMUM", (y, b.relu(y)), NoAttrs()), y), NoAttrs())

@@ -174,6 +174,16 @@ typedef struct {
     int32_t activation_min, activation_max;
 } pqk_mul_s8_params_t;
 
+/* PRELU: x = input + input_offset; x >= 0 requantized by the identity multiplier, else
+ * x * (alpha + alpha_offset) by the alpha multiplier; plus output_zero_point, clamped to int8. */
+typedef struct {
+    pqk_broadcast_t shape;
+    int32_t input_offset, alpha_offset; /* -zero_point */
+    int32_t identity_multiplier, identity_shift;
+    int32_t alpha_multiplier, alpha_shift;
+    int32_t output_zero_point;
+} pqk_prelu_s8_params_t;
+
 /* MAXIMUM / MINIMUM: raw int8 comparison (inputs and output share one quantization). */
 typedef struct {
     pqk_broadcast_t shape;
@@ -260,6 +270,7 @@ void pqk_sub_s8(const pqk_add_s8_params_t *params, const int8_t *input1, const i
 void pqk_add_s8_lut(const pqk_add_s8_lut_params_t *params, const int8_t *input1, const int8_t *input2,
                     int8_t *output);
 void pqk_mul_s8(const pqk_mul_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);
+void pqk_prelu_s8(const pqk_prelu_s8_params_t *params, const int8_t *input, const int8_t *alpha, int8_t *output);
 void pqk_maximum_minimum_s8(const pqk_maximum_minimum_s8_params_t *params, const int8_t *input1,
                             const int8_t *input2, int8_t *output);
 void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);

@@ -69,6 +69,7 @@ from pqk_mcu.quant import (
     mean_multiplier,
     mul_multiplier,
     multiply_by_quantized_multiplier_array,
+    requantize_multiplier,
     softmax_params,
     srdhm_array,
 )
@@ -637,6 +638,19 @@ class Lowering:
             ("output_zero_point", out_zp), ("activation_min", low), ("activation_max", high),
         ]
         self._binary(layer, op, "pqk_mul_s8", "pqk_mul_s8_params_t", fields)
+
+    @LOWERINGS.register("PRELU")
+    def _prelu(self, layer: Layer, op: Op) -> None:
+        (in_scale, in_zp), (alpha_scale, alpha_zp) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs)
+        out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
+        identity, identity_shift = requantize_multiplier(in_scale, out_scale)
+        negative, negative_shift = mul_multiplier(in_scale, alpha_scale, out_scale)
+        fields = self._broadcast_fields(op) + [
+            ("input_offset", -in_zp), ("alpha_offset", -alpha_zp),
+            ("identity_multiplier", identity), ("identity_shift", identity_shift),
+            ("alpha_multiplier", negative), ("alpha_shift", negative_shift), ("output_zero_point", out_zp),
+        ]
+        self._binary(layer, op, "pqk_prelu_s8", "pqk_prelu_s8_params_t", fields)
 
     @LOWERINGS.register("MAXIMUM", "MINIMUM")
     def _maximum_minimum(self, layer: Layer, op: Op) -> None:

@@ -26,6 +26,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | LEAKY_RELU         | input                                    | LeakyReluAttrs        |
 | HARD_SWISH         | input                                    | NoAttrs               |
 | MAXIMUM, MINIMUM   | input1, input2 (broadcast)               | NoAttrs               |
+| PRELU              | input, alpha (broadcast)                 | NoAttrs               |
 | TRANSPOSE          | input, const perm int32                  | NoAttrs               |
 | SQUEEZE            | input                                    | SqueezeAttrs          |
 | STRIDED_SLICE      | input, const begin, end, strides int32   | StridedSliceAttrs     |
@@ -320,6 +321,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
             version=2,
         ),
     ),
+    OpDef("PRELU", NoAttrs, broadcast_shape, inputs=(2, 2), max_input_rank=4, tflite=TfliteOptions()),
     OpDef("LEAKY_RELU", LeakyReluAttrs, same_shape, inputs=(1, 1),
           tflite=TfliteOptions("LeakyReluOptions", (("alpha", "alpha"),))),
 ))

@@ -1,4 +1,4 @@
-"""RELU, RELU6, LEAKY_RELU, HARD_SWISH, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels.
+"""RELU, RELU6, LEAKY_RELU, PRELU, HARD_SWISH, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels.
 
 LOGISTIC and TANH rescale the input into Q4.27 and evaluate gemmlowp's fixed-point logistic /
 tanh; inputs beyond the representable radius saturate. SOFTMAX is TFLM's int8 -> int8 path
@@ -15,6 +15,7 @@ from pqk_mcu.quant import (
     INT8_MIN,
     hard_swish_params,
     leaky_relu_multipliers,
+    mul_multiplier,
     multiply_by_quantized_multiplier_array,
     relu6_bounds,
     relu_bounds,
@@ -61,6 +62,24 @@ def leaky_relu(call: KernelCall) -> list[np.ndarray]:
         centered >= 0,
         multiply_by_quantized_multiplier_array(centered, identity, identity_shift),
         multiply_by_quantized_multiplier_array(centered, negative, negative_shift),
+    ).astype(np.int64) + out_zp
+    return [np.clip(values, INT8_MIN, INT8_MAX).astype(np.int8)]
+
+
+@kernel("PRELU")
+def prelu(call: KernelCall) -> list[np.ndarray]:
+    """Inputs at or above the zero point rescale by in / out, those below are multiplied by their alpha
+    (broadcast) and rescale by in * alpha / out."""
+    (in_scale, in_zp), (alpha_scale, alpha_zp) = (scale_and_zero_point(t) for t in call.inputs[:2])
+    out_scale, out_zp = scale_and_zero_point(call.output)
+    identity, identity_shift = requantize_multiplier(in_scale, out_scale)
+    negative, negative_shift = mul_multiplier(in_scale, alpha_scale, out_scale)
+    centered = np.broadcast_to(call.values[0].astype(np.int64) - in_zp, call.output.shape)
+    alpha = np.broadcast_to(call.values[1].astype(np.int64) - alpha_zp, call.output.shape)
+    values = np.where(
+        centered >= 0,
+        multiply_by_quantized_multiplier_array(centered, identity, identity_shift),
+        multiply_by_quantized_multiplier_array(centered * alpha, negative, negative_shift),
     ).astype(np.int64) + out_zp
     return [np.clip(values, INT8_MIN, INT8_MAX).astype(np.int8)]
 
