@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs, NoAttrs, SqueezeAttrs, StridedSliceAttrs
+from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs, NoAttrs, ResizeAttrs, SqueezeAttrs, StridedSliceAttrs
 
 SINGLE_OP_KINDS = (
     "CONV_2D",
@@ -36,6 +36,7 @@ SINGLE_OP_KINDS = (
     "TRANSPOSE",
     "STRIDED_SLICE",
     "SQUEEZE",
+    "RESIZE_NEAREST_NEIGHBOR",
     "RESHAPE",
     "SOFTMAX",
     "QUANTIZE",
@@ -315,15 +316,20 @@ def _squeeze(draw, b: GraphBuilder, x: str) -> str:
 
 
 def _prelu(draw, b: GraphBuilder, x: str) -> str:
-    """Alpha a constant that broadcasts to the input (rank 4 at most, as TFLite Micro's kernel takes)."""
-    if len(b.shape(x)) > 4:
-        x = b.reshape(x, (-1, b.shape(x)[-1]))
+    """Alpha a constant that broadcasts to the input."""
     alpha_shape = _broadcast_partner(draw, b.shape(x))
     rng = np.random.default_rng(draw(seeds))
     alpha = b.constant(rng.integers(-128, 128, size=alpha_shape), "int8",
                        per_tensor(draw(scales(-10, -2)), draw(zero_points)))
     out_scale = float(np.float32(b.quant(x).scale[0] * 2.0 ** draw(st.floats(-2, 2))))
     return b.op("PRELU", (x, alpha), NoAttrs(), out_scale, draw(zero_points))
+
+
+def _resize_nearest_neighbor(draw, b: GraphBuilder, x: str) -> str:
+    """Up- or downscaled NHWC, any align_corners / half_pixel_centers."""
+    size = [draw(st.integers(1, 2 * d + 1)) for d in b.shape(x)[1:3]]
+    attrs = ResizeAttrs(draw(st.booleans()), draw(st.booleans()))
+    return b.op("RESIZE_NEAREST_NEIGHBOR", (x, b.constant(np.array(size), "int32")), attrs)
 
 
 def _relu(kind: str):
@@ -369,6 +375,7 @@ SINGLE_OP_BUILDERS = {
     "TRANSPOSE": _transpose,
     "STRIDED_SLICE": _strided_slice,
     "SQUEEZE": _squeeze,
+    "RESIZE_NEAREST_NEIGHBOR": _resize_nearest_neighbor,
     "RESHAPE": _reshape,
     "SOFTMAX": _softmax,
     "QUANTIZE": _quantize_int8,
@@ -382,7 +389,7 @@ SINGLE_OP_BUILDERS = {
     "LOGISTIC": _sigmoid("LOGISTIC"),
     "TANH": _sigmoid("TANH"),
 }
-NHWC_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
+NHWC_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESIZE_NEAREST_NEIGHBOR")
 
 
 @st.composite

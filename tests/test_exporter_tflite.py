@@ -18,7 +18,7 @@ from pqk_mcu.exporters.tflite import export_tflite, save_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir import SUPPORTED_OPS, Graph, GraphBuilder, Tensor
 from pqk_mcu.ir.builder import per_tensor
-from pqk_mcu.ir.ops import LeakyReluAttrs, NoAttrs, SqueezeAttrs, StridedSliceAttrs
+from pqk_mcu.ir.ops import LeakyReluAttrs, NoAttrs, ResizeAttrs, SqueezeAttrs, StridedSliceAttrs
 
 
 def _random_inputs(graph: Graph, seed: int) -> list[np.ndarray]:
@@ -103,6 +103,7 @@ def _every_op_graph() -> Graph:
                  stride=2, padding="SAME", activation="RELU")
     y = b.depthwise_conv2d(y, weights((1, 3, 3, 8)), 0.02, rng.integers(-500, 500, 8), 0.12, -1, padding="VALID")
     y = b.average_pool2d(b.max_pool2d(y, 2, 1, "SAME"), 2, 1, "VALID")
+    y = b.op("RESIZE_NEAREST_NEIGHBOR", (y, b.constant(np.array([4, 5]), "int32")), ResizeAttrs(half_pixel_centers=True))
     y = b.pad(y, [[0, 0], [1, 1], [0, 2], [0, 0]])
     y = b.relu6(b.relu(b.concatenation([y, y], axis=3), 0.05, -128))
     y = b.op("LEAKY_RELU", (y,), LeakyReluAttrs(float(np.float32(0.2))), 0.04, -100)

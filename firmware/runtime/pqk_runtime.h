@@ -215,6 +215,15 @@ typedef struct {
     int32_t pad_value; /* output zero point, [-128, 127] */
 } pqk_pad_s8_params_t;
 
+/* RESIZE_NEAREST_NEIGHBOR: output pixel (y, x) of each batch copies the input pixel at
+ * row_offsets[y] + column_offsets[x] (offsets in elements, computed at compile time). */
+typedef struct {
+    int32_t batches, output_h, output_w, channels;
+    int32_t input_batch_size; /* input_h * input_w * channels */
+    const int32_t *row_offsets;    /* [output_h] */
+    const int32_t *column_offsets; /* [output_w] */
+} pqk_resize_nearest_s8_params_t;
+
 /* TRANSPOSE, STRIDED_SLICE: output [d0][d1][d2][d3] written in order from
  * input[input_offset + i0 * input_strides[0] + ... + i3 * input_strides[3]] (strides in elements, may be
  * negative; axes merged at compile time). */
@@ -276,6 +285,7 @@ void pqk_maximum_minimum_s8(const pqk_maximum_minimum_s8_params_t *params, const
 void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_pad_s8(const pqk_pad_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_resize_nearest_s8(const pqk_resize_nearest_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_strided_copy_s8(const pqk_strided_copy_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_mean_s8(const pqk_mean_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_mean_s8_gather(const pqk_mean_s8_gather_params_t *params, const int8_t *input, int8_t *output);

@@ -23,6 +23,7 @@ from pqk_mcu.ir.opdef import OP_DEFS, Implementations
 from pqk_mcu.ir.passes import unary_table
 from pqk_mcu.ir.shapes import (
     conv_output_size,
+    nearest_source_indices,
     normalized_axes,
     padding_before,
     strided_slice_axes,
@@ -761,6 +762,25 @@ class Lowering:
         layer.kernel = "pqk_strided_copy_s8"
         params = self._params(layer, "pqk_strided_copy_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(op.outputs[0]))))
+
+    @LOWERINGS.register("RESIZE_NEAREST_NEIGHBOR")
+    def _resize_nearest_neighbor(self, layer: Layer, op: Op) -> None:
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        (batches, in_h, in_w, channels), (_, out_h, out_w, _) = x.shape, y.shape
+        a = op.attrs
+        rows = nearest_source_indices(in_h, out_h, a.align_corners, a.half_pixel_centers)
+        columns = nearest_source_indices(in_w, out_w, a.align_corners, a.half_pixel_centers)
+        prefix = self._prefix(layer)
+        layer.kernel = "pqk_resize_nearest_s8"
+        params = self._params(layer, "pqk_resize_nearest_s8_params_t", [
+            ("batches", batches), ("output_h", out_h), ("output_w", out_w), ("channels", channels),
+            ("input_batch_size", in_h * in_w * channels),
+            ("row_offsets", self.symbols.array(f"{prefix}_row_offsets", "int32_t",
+                                               [row * in_w * channels for row in rows], "indices")),
+            ("column_offsets", self.symbols.array(f"{prefix}_column_offsets", "int32_t",
+                                                  [column * channels for column in columns], "indices")),
+        ])
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
     @LOWERINGS.register("MEAN")
     def _mean(self, layer: Layer, op: Op) -> None:

@@ -30,6 +30,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | TRANSPOSE          | input, const perm int32                  | NoAttrs               |
 | SQUEEZE            | input                                    | SqueezeAttrs          |
 | STRIDED_SLICE      | input, const begin, end, strides int32   | StridedSliceAttrs     |
+| RESIZE_NEAREST_NEIGHBOR | input NHWC, const size int32 [2]    | ResizeAttrs           |
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from pqk_mcu.ir.shapes import (
     pad_shape,
     pool_shape,
     reshape_shape,
+    resize_shape,
     same_shape,
     squeeze_shape,
     strided_slice_shape,
@@ -149,6 +151,12 @@ class SqueezeAttrs:
     squeeze_dims: tuple[int, ...] = ()  # axes of size 1 to drop (none listed: every axis of size 1)
 
 
+@dataclass(frozen=True)
+class ResizeAttrs:
+    align_corners: bool = False
+    half_pixel_centers: bool = False
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -163,6 +171,7 @@ OpAttrs = (
     | LeakyReluAttrs
     | StridedSliceAttrs
     | SqueezeAttrs
+    | ResizeAttrs
 )
 
 _WINDOW_FIELDS = (("padding", "padding"), ("stride_h", "strideH"), ("stride_w", "strideW"))
@@ -319,6 +328,13 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
             only_values=(("ellipsisMask", 0, "uses an ellipsis mask"), ("newAxisMask", 0, "uses a new-axis mask"),
                          ("offset", 0, "uses offset end indices")),
             version=2,
+        ),
+    ),
+    OpDef(
+        "RESIZE_NEAREST_NEIGHBOR", ResizeAttrs, resize_shape, inputs=(2, 2), constant_slots=(1,), same_quant="first",
+        tflite=TfliteOptions(
+            "ResizeNearestNeighborOptions",
+            (("align_corners", "alignCorners"), ("half_pixel_centers", "halfPixelCenters")), version=2,
         ),
     ),
     OpDef("PRELU", NoAttrs, broadcast_shape, inputs=(2, 2), max_input_rank=4, tflite=TfliteOptions()),

@@ -8,6 +8,7 @@ Inconsistent inputs raise ``ShapeError`` with a message that the verifier prefix
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import numpy as np
@@ -256,3 +257,35 @@ def strided_slice_axes(op: Op, inputs: list) -> list[tuple[int, int, int]]:
 def strided_slice_shape(op: Op, inputs: list) -> tuple[int, ...]:
     axes = strided_slice_axes(op, inputs)
     return tuple(count for axis, (_, count, _) in enumerate(axes) if not op.attrs.shrink_axis_mask >> axis & 1)
+
+
+def resize_output_size(op: Op, inputs: list) -> tuple[int, int]:
+    """RESIZE_NEAREST_NEIGHBOR's constant (new height, new width)."""
+    size = _constant_ints(inputs[1] if len(inputs) > 1 else None, "size").reshape(-1)
+    if size.shape != (2,) or (size <= 0).any():
+        raise ShapeError(f"size {size.tolist()} must be two positive integers (height, width)")
+    return int(size[0]), int(size[1])
+
+
+def resize_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    x = inputs[0]
+    _require_rank(x, 4, "input")
+    return (x.shape[0], *resize_output_size(op, inputs), x.shape[3])
+
+
+def nearest_source_indices(input_size: int, output_size: int, align_corners: bool, half_pixel_centers: bool) -> list[int]:
+    """The input index each output index of RESIZE_NEAREST_NEIGHBOR copies (TFLite's ``GetNearestNeighbor``,
+    in float32)."""
+    if align_corners and output_size > 1:
+        scale = np.float32(input_size - 1) / np.float32(output_size - 1)
+    else:
+        scale = np.float32(input_size) / np.float32(output_size)
+    offset = np.float32(0.5 if half_pixel_centers else 0.0)
+    indices = []
+    for index in range(output_size):
+        position = (np.float32(index) + offset) * scale
+        # TfLiteRound rounds half away from zero; positions are never negative (+ 0.5 is exact in double).
+        nearest = math.floor(float(position) + 0.5) if align_corners else math.floor(float(position))
+        nearest = min(nearest, input_size - 1)
+        indices.append(max(0, nearest) if half_pixel_centers else nearest)
+    return indices

@@ -1,11 +1,11 @@
-"""RESHAPE, SQUEEZE, PAD, CONCATENATION, TRANSPOSE and STRIDED_SLICE: int8 values move unchanged (input and output
+"""RESHAPE, SQUEEZE, PAD, CONCATENATION, TRANSPOSE, STRIDED_SLICE and RESIZE_NEAREST_NEIGHBOR: int8 values move unchanged (input and output
 share quantization)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from pqk_mcu.ir.shapes import strided_slice_axes, transpose_permutation
+from pqk_mcu.ir.shapes import nearest_source_indices, strided_slice_axes, transpose_permutation
 from pqk_mcu.quant import activation_range
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
 
@@ -43,3 +43,12 @@ def strided_slice(call: KernelCall) -> list[np.ndarray]:
     index = tuple(slice(start, start + count * stride if start + count * stride >= 0 else None, stride)
                   for start, count, stride in strided_slice_axes(call.op, call.inputs))
     return [call.values[0][index].reshape(call.output.shape).copy()]
+
+
+@kernel("RESIZE_NEAREST_NEIGHBOR")
+def resize_nearest_neighbor(call: KernelCall) -> list[np.ndarray]:
+    (_, in_h, in_w, _), (_, out_h, out_w, _) = call.inputs[0].shape, call.output.shape
+    a = call.attrs
+    rows = nearest_source_indices(in_h, out_h, a.align_corners, a.half_pixel_centers)
+    columns = nearest_source_indices(in_w, out_w, a.align_corners, a.half_pixel_centers)
+    return [call.values[0][:, rows][:, :, columns].copy()]
