@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs, NoAttrs, ResizeAttrs, SqueezeAttrs, StridedSliceAttrs
+from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs, NoAttrs, PackAttrs, ResizeAttrs, SqueezeAttrs, StridedSliceAttrs
 
 SINGLE_OP_KINDS = (
     "CONV_2D",
@@ -37,6 +37,7 @@ SINGLE_OP_KINDS = (
     "STRIDED_SLICE",
     "SQUEEZE",
     "RESIZE_NEAREST_NEIGHBOR",
+    "PACK",
     "RESHAPE",
     "SOFTMAX",
     "QUANTIZE",
@@ -332,6 +333,20 @@ def _resize_nearest_neighbor(draw, b: GraphBuilder, x: str) -> str:
     return b.op("RESIZE_NEAREST_NEIGHBOR", (x, b.constant(np.array(size), "int32")), attrs)
 
 
+def _pack(draw, b: GraphBuilder, x: str) -> str:
+    """x stacked with inputs and constants of its shape and quantization."""
+    q = b.quant(x)
+    values = [x]
+    for _ in range(draw(st.integers(0, 3))):
+        if draw(st.booleans()):
+            rng = np.random.default_rng(draw(seeds))
+            values.append(b.constant(rng.integers(-128, 128, size=b.shape(x)), "int8", q))
+        else:
+            values.append(b.input(b.shape(x), q.scale[0], q.zero_point[0]))
+    values = draw(st.permutations(values))
+    return b.op("PACK", tuple(values), PackAttrs(len(values), draw(st.integers(0, len(b.shape(x))))))
+
+
 def _relu(kind: str):
     def build(draw, b: GraphBuilder, x: str) -> str:
         q = b.quant(x)
@@ -376,6 +391,7 @@ SINGLE_OP_BUILDERS = {
     "STRIDED_SLICE": _strided_slice,
     "SQUEEZE": _squeeze,
     "RESIZE_NEAREST_NEIGHBOR": _resize_nearest_neighbor,
+    "PACK": _pack,
     "RESHAPE": _reshape,
     "SOFTMAX": _softmax,
     "QUANTIZE": _quantize_int8,

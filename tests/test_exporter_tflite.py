@@ -18,7 +18,7 @@ from pqk_mcu.exporters.tflite import export_tflite, save_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir import SUPPORTED_OPS, Graph, GraphBuilder, Tensor
 from pqk_mcu.ir.builder import per_tensor
-from pqk_mcu.ir.ops import LeakyReluAttrs, NoAttrs, ResizeAttrs, SqueezeAttrs, StridedSliceAttrs
+from pqk_mcu.ir.ops import LeakyReluAttrs, NoAttrs, PackAttrs, ResizeAttrs, SqueezeAttrs, StridedSliceAttrs
 
 
 def _random_inputs(graph: Graph, seed: int) -> list[np.ndarray]:
@@ -106,6 +106,7 @@ def _every_op_graph() -> Graph:
     y = b.op("RESIZE_NEAREST_NEIGHBOR", (y, b.constant(np.array([4, 5]), "int32")), ResizeAttrs(half_pixel_centers=True))
     y = b.pad(y, [[0, 0], [1, 1], [0, 2], [0, 0]])
     y = b.relu6(b.relu(b.concatenation([y, y], axis=3), 0.05, -128))
+    y = b.reshape(b.op("PACK", (y,), PackAttrs(1, 3)), b.shape(y))
     y = b.op("LEAKY_RELU", (y,), LeakyReluAttrs(float(np.float32(0.2))), 0.04, -100)
     y = b.op("HARD_SWISH", (y,), NoAttrs(), 0.03, -90)
     alpha = b.constant(rng.integers(-128, 128, (b.shape(y)[-1],)), "int8", per_tensor(0.01, 4))

@@ -832,17 +832,28 @@ class Lowering:
                 raise UnsupportedModelError(
                     f"op {op.name} (CONCATENATION): input '{tensor.name}' is quantized differently from the output"
                 )
+        self._concatenate(layer, op, axis, [int(np.prod(t.shape[axis:], dtype=np.int64)) for t in inputs])
+
+    @LOWERINGS.register("PACK")
+    def _pack(self, layer: Layer, op: Op) -> None:
+        """Stacking along a new axis is concatenating along it: each input copies its whole block per outer step."""
+        x = self.tensors[op.inputs[0]]
+        axis = op.attrs.axis
+        self._concatenate(layer, op, axis, [int(np.prod(x.shape[axis:], dtype=np.int64))] * len(op.inputs))
+
+    def _concatenate(self, layer: Layer, op: Op, axis: int, sizes: list[int]) -> None:
+        """pqk_concatenation_s8: per step over the output axes before ``axis``, input k copies sizes[k] bytes."""
+        y = self.tensors[op.outputs[0]]
         outer = int(np.prod(y.shape[:axis], dtype=np.int64))
-        sizes = [int(np.prod(t.shape[axis:], dtype=np.int64)) for t in inputs]
         prefix = self._prefix(layer)
         layer.kernel = "pqk_concatenation_s8"
         fields = [
-            ("outer", outer), ("num_inputs", len(inputs)),
+            ("outer", outer), ("num_inputs", len(sizes)),
             ("copy_sizes", self.symbols.array(f"{prefix}_copy_sizes", "int32_t", sizes, "requant")),
         ]
         params = self._params(layer, "pqk_concatenation_s8_params_t", fields)
         pointers = f"{prefix}_inputs"
-        layer.pointer_arrays.append((pointers, tuple(self._operand(layer, slot) for slot in range(len(inputs)))))
+        layer.pointer_arrays.append((pointers, tuple(self._operand(layer, slot) for slot in range(len(sizes)))))
         layer.calls.append(Call(layer.kernel, (params, pointers, TensorRef(y.name))))
 
 

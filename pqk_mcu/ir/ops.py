@@ -31,6 +31,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | SQUEEZE            | input                                    | SqueezeAttrs          |
 | STRIDED_SLICE      | input, const begin, end, strides int32   | StridedSliceAttrs     |
 | RESIZE_NEAREST_NEIGHBOR | input NHWC, const size int32 [2]    | ResizeAttrs           |
+| PACK               | input0, input1, ... (one shape)          | PackAttrs             |
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from pqk_mcu.ir.shapes import (
     depthwise_shape,
     fully_connected_shape,
     mean_shape,
+    pack_shape,
     pad_shape,
     pool_shape,
     reshape_shape,
@@ -157,6 +159,12 @@ class ResizeAttrs:
     half_pixel_centers: bool = False
 
 
+@dataclass(frozen=True)
+class PackAttrs:
+    values_count: int = 0  # the number of inputs (TFLite Micro's kernel loops over this count)
+    axis: int = 0  # the new output axis
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -172,6 +180,7 @@ OpAttrs = (
     | StridedSliceAttrs
     | SqueezeAttrs
     | ResizeAttrs
+    | PackAttrs
 )
 
 _WINDOW_FIELDS = (("padding", "padding"), ("stride_h", "strideH"), ("stride_w", "strideW"))
@@ -206,6 +215,13 @@ def _reshape_target(attrs: ReshapeAttrs, inputs: list, outputs: list, where: str
 
 def _axis_from_end(attrs: ConcatenationAttrs, inputs: list, outputs: list, where: str) -> ConcatenationAttrs:
     """A negative axis counts from the end (the IR keeps it non-negative)."""
+    if attrs.axis < 0:
+        return replace(attrs, axis=attrs.axis + (len(outputs[0].shape) if outputs else 0))
+    return attrs
+
+
+def _pack_axis_from_end(attrs: PackAttrs, inputs: list, outputs: list, where: str) -> PackAttrs:
+    """A negative axis counts from the end of the output (the IR keeps it non-negative)."""
     if attrs.axis < 0:
         return replace(attrs, axis=attrs.axis + (len(outputs[0].shape) if outputs else 0))
     return attrs
@@ -336,6 +352,11 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
             "ResizeNearestNeighborOptions",
             (("align_corners", "alignCorners"), ("half_pixel_centers", "halfPixelCenters")), version=2,
         ),
+    ),
+    OpDef(
+        # Runs on CONCATENATION's kernel (up to its input count); values move unchanged.
+        "PACK", PackAttrs, pack_shape, inputs=(1, 10), same_quant="all", resolve_attrs=_pack_axis_from_end,
+        tflite=TfliteOptions("PackOptions", (("values_count", "valuesCount"), ("axis", "axis")), version=2),
     ),
     OpDef("PRELU", NoAttrs, broadcast_shape, inputs=(2, 2), max_input_rank=4, tflite=TfliteOptions()),
     OpDef("LEAKY_RELU", LeakyReluAttrs, same_shape, inputs=(1, 1),

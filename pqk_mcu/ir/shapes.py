@@ -289,3 +289,17 @@ def nearest_source_indices(input_size: int, output_size: int, align_corners: boo
         nearest = min(nearest, input_size - 1)
         indices.append(max(0, nearest) if half_pixel_centers else nearest)
     return indices
+
+
+def pack_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    """PACK stacks its inputs (all of one shape) along a new output axis."""
+    first = inputs[0]
+    axis = op.attrs.axis
+    if op.attrs.values_count != len(inputs):
+        raise ShapeError(f"values_count {op.attrs.values_count} does not match the {len(inputs)} inputs")
+    if not 0 <= axis <= len(first.shape):
+        raise ShapeError(f"axis {axis} is out of range for stacking rank-{len(first.shape)} inputs")
+    for t in inputs:
+        if t.shape != first.shape:
+            raise ShapeError(f"input '{t.name}' {t.shape} does not match '{first.name}' {first.shape}")
+    return (*first.shape[:axis], len(inputs), *first.shape[axis:])

@@ -1,4 +1,4 @@
-"""RESHAPE, SQUEEZE, PAD, CONCATENATION, TRANSPOSE, STRIDED_SLICE and RESIZE_NEAREST_NEIGHBOR: int8 values move unchanged (input and output
+"""RESHAPE, SQUEEZE, PAD, CONCATENATION, PACK, TRANSPOSE, STRIDED_SLICE and RESIZE_NEAREST_NEIGHBOR: int8 values move unchanged (input and output
 share quantization)."""
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ def concatenation(call: KernelCall) -> list[np.ndarray]:
     scale, zero_point = scale_and_zero_point(call.output)
     low, high = activation_range(call.attrs.activation, scale, zero_point)
     return [np.clip(values, low, high).astype(np.int8)]
+
+
+@kernel("PACK")
+def pack(call: KernelCall) -> list[np.ndarray]:
+    return [np.stack(call.values, axis=call.attrs.axis)]
 
 
 @kernel("TRANSPOSE")
