@@ -24,7 +24,7 @@ test: setup
 	$(PY) -m pytest -n 2 -q tests
 
 demo: setup
-	$(PY) -m pqk_mcu.demo
+	$(PY) -m pqk_mcu.pipeline.demo
 
 fuzz: setup
 	$(PY) -m pytest -q tests -m fuzz --hypothesis-profile fuzz
@@ -32,8 +32,9 @@ fuzz: setup
 bench: setup
 	$(PY) benchmarks/perf/run.py
 
-# The KWS grid trains on the demo's corpus (8 voices x 100 variants), synthesized when missing.
-KWS_CORPUS := build/demo/corpus
+# The KWS grid trains on corpus v2 (espeak-ng, flite and festival: 16 voices x 100 variants), synthesized
+# when missing (the demo keeps its espeak-ng corpus in build/demo/corpus).
+KWS_CORPUS := build/kws_corpus_v2
 KWS_VARIANTS := 100
 # PQK design choices, each varied alone at sparsity 0.8 (phase 2 only: they continue the phase-1 run).
 # The grid trains with TensorFlow's standard mix (--augment standard), the protocol of the PQK paper; the

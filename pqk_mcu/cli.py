@@ -47,16 +47,13 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of a table.")
 def inspect(model: str, as_json: bool) -> None:
     """Table of a .tflite model's ops: shapes, params, weights, MACs, weight sparsity."""
-    import json
+    from pqk_mcu.pipeline.load import inspect_model
 
-    from pqk_mcu.frontends.tflite import load_tflite
-    from pqk_mcu.ir.summary import render_table, summarize
-
-    summary = summarize(load_tflite(model))
+    summary = inspect_model(model, as_json)
     if as_json:
-        click.echo(json.dumps(summary.to_dict(), indent=2))
+        click.echo(summary)
     else:
-        _console().print(render_table(summary, title=model))
+        _console().print(summary)
 
 
 @cli.group()
@@ -68,22 +65,17 @@ def data() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Corpus folder (replaced when done).")
 @click.option("--variants", type=click.IntRange(1, 100),
               help="Speakers (voice variant, pitch, speed, level) per English voice [default: 50].")
+@click.option("--engines", help="Speech engines, comma-separated [default: espeak-ng,flite,festival (corpus v2)].")
 @click.option("--seed", default=0, show_default=True, type=SEED)
-@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64), help="Parallel espeak-ng processes.")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64), help="Parallel engine processes.")
 @click.option("--reuse", is_flag=True, help="Keep OUT when it already holds the corpus of these settings.")
 @force_option
-def synth_kws(out: str, variants: int | None, seed: int, jobs: int, reuse: bool, force: bool) -> None:
-    """Synthesize the keyword corpus with espeak-ng in the Speech Commands layout (speaker-disjoint splits)."""
-    from pqk_mcu.train.data.synth_kws import DEFAULT_VARIANTS, corpus_matches, synthesize_corpus
+def synth_kws(out: str, variants: int | None, engines: str | None, seed: int, jobs: int, reuse: bool,
+              force: bool) -> None:
+    """Synthesize the keyword corpus with speech engines in the Speech Commands layout (speaker-disjoint splits)."""
+    from pqk_mcu.pipeline.train import synth_kws_corpus
 
-    variants = variants or DEFAULT_VARIANTS
-    if reuse and corpus_matches(out, variants, seed):
-        click.echo(f"{out} already holds this corpus (seed {seed}, {variants} variants): reused")
-        return
-    summary = synthesize_corpus(out, variants=variants, seed=seed, jobs=jobs, force=force)
-    speakers = ", ".join(f"{split} {count}" for split, count in summary.speakers.items())
-    click.echo(f"{summary.clips} clips from {sum(summary.speakers.values())} speakers ({speakers}) "
-               f"in {summary.out_dir} [{summary.seconds:.0f} s]")
+    click.echo(synth_kws_corpus(out, variants, engines, seed, jobs, reuse, force))
 
 
 @data.command("stream")
@@ -100,14 +92,12 @@ def synth_kws(out: str, variants: int | None, seed: int, jobs: int, reuse: bool,
 def stream(corpus: str, out: str, seconds: float, n_keywords: int, n_unknown: int, snr_db: float, split: str,
            seed: int) -> None:
     """A KWS test stream: keywords of held-out speakers at known times over background noise."""
-    from pqk_mcu.train.data.stream import make_stream, write_stream
+    from pqk_mcu.pipeline.train import make_test_stream
 
     if is_stdout(out):
         raise PqkError("--out: the stream needs a file name (its truth is written beside it)")
-    audio, truth = make_stream(corpus, seconds=seconds, n_keywords=n_keywords, seed=seed, snr_db=snr_db,
-                               split=split, n_unknown=n_unknown)
-    truth_path = write_stream(out, audio, truth)
-    click.echo(f"{out}: {seconds:g} s, {len(truth)} keywords; truth in {truth_path}")
+    keywords, truth_path = make_test_stream(corpus, out, seconds, n_keywords, n_unknown, snr_db, split, seed)
+    click.echo(f"{out}: {seconds:g} s, {keywords} keywords; truth in {truth_path}")
 
 
 @cli.command()
@@ -120,17 +110,9 @@ def stream(corpus: str, out: str, seconds: float, n_keywords: int, n_unknown: in
 @click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Inputs from a .npy file instead.")
 def verify(model: str, board: str, count: int, seed: int, input_file: str | None) -> None:
     """Run inputs through BOARD and its oracle; compare every output, and on mismatch every layer."""
-    from tqdm import tqdm
+    from pqk_mcu.pipeline.verify import verify_model_file
 
-    from pqk_mcu.frontends.tflite import load_tflite, read_model_bytes
-    from pqk_mcu.verify import load_input_file, stream_random_inputs, verify_model
-
-    model_bytes = read_model_bytes(model)
-    graph = load_tflite(model_bytes, name=model)
-    input_sets = load_input_file(graph, input_file) if input_file else stream_random_inputs(graph, count, seed)
-    total = len(input_sets) if input_file else count
-    with tqdm(total=total, desc=f"verify on {board}", unit="input", disable=None, leave=False) as bar:
-        report = verify_model(graph, model_bytes, board, input_sets, progress=lambda _: bar.update())
+    report = verify_model_file(model, board, count, seed, input_file)
     for mismatch in report.mismatches:
         for line in mismatch.describe():
             click.echo(line)
@@ -147,14 +129,9 @@ def verify(model: str, board: str, count: int, seed: int, input_file: str | None
               help="Pruned .tflite ('-': standard output).")
 def prune(model: str, sparsity: float, out_path: str) -> None:
     """Zero the smallest-magnitude weights of every conv / depthwise / FC layer of MODEL (.tflite)."""
-    from pqk_mcu.exporters.tflite import save_tflite
-    from pqk_mcu.frontends.tflite import load_tflite
-    from pqk_mcu.ir.prune import prune_by_magnitude
-    from pqk_mcu.ir.verify import verify_graph
+    from pqk_mcu.pipeline.load import prune_model
 
-    pruned = prune_by_magnitude(load_tflite(model), sparsity)
-    verify_graph(pruned)
-    save_tflite(pruned, out_path)
+    prune_model(model, sparsity, out_path)
     _wrote(f"wrote {out_path} (weights {sparsity:.0%} zero per layer)", out_path)
 
 
@@ -172,16 +149,11 @@ def prune(model: str, sparsity: float, out_path: str) -> None:
 def compile_command(model: str, out_dir: str, weight_format: str, board: str | None, name: str | None,
                     force: bool) -> None:
     """Generate int8 C for MODEL (.tflite) as a library folder a firmware project can build."""
-    from pqk_mcu.boards import load_board
-    from pqk_mcu.codegen import generate_c
-    from pqk_mcu.codegen.report import layer_table, memory_line
-    from pqk_mcu.frontends.tflite import load_tflite
+    from pqk_mcu.pipeline.build import compile_model
 
-    graph = load_tflite(model)
-    generated = generate_c(graph, out_dir, weight_format, board=load_board(board) if board else None, name=name,
-                           force=force)
-    _console().print(layer_table(generated, title=model))
-    click.echo(f"{out_dir}: {memory_line(generated)}")
+    table, memory = compile_model(model, out_dir, weight_format, board, name, force)
+    _console().print(table)
+    click.echo(f"{out_dir}: {memory}")
 
 
 @cli.command()
@@ -196,7 +168,7 @@ def compile_command(model: str, out_dir: str, weight_format: str, board: str | N
 @force_option
 def build(model: str, board: str, out_dir: str, weight_format: str, app: str, force: bool) -> None:
     """Generate C for MODEL (.tflite) and build firmware for BOARD; print the size report."""
-    from pqk_mcu.runner.arm import build_model
+    from pqk_mcu.pipeline.build import build_model
 
     firmware = build_model(model, board, out_dir, weight_format=weight_format, app=app, force=force)
     click.echo(firmware.size.table())
@@ -213,7 +185,7 @@ def build(model: str, board: str, out_dir: str, weight_format: str, app: str, fo
               help="Seconds before a silent firmware counts as hung.")
 def run(elf: str, board: str, input_path: str, output_path: str, timeout: float) -> None:
     """Run firmware ELF once under QEMU on one input; write its output."""
-    from pqk_mcu.runner.qemu import run_npy
+    from pqk_mcu.pipeline.build import run_npy
 
     result = run_npy(elf, board, input_path, output_path, timeout=timeout)
     _wrote(f"wrote {output_path} ({len(result.output)} bytes); peak stack {result.stack_bytes} B", output_path)
@@ -228,7 +200,7 @@ def run(elf: str, board: str, input_path: str, output_path: str, timeout: float)
               help="Also write the results as JSON here ('-': standard output, instead of the tables).")
 def bench(model: str, board: str, weight_format: str, json_path: str | None) -> None:
     """Instructions per inference and per layer (QEMU), flash by section and RAM of MODEL on BOARD."""
-    from pqk_mcu.bench import bench_model, render, write_json
+    from pqk_mcu.pipeline.bench import bench_model, render, write_json
 
     result = bench_model(model, board, weight_format)
     if not (json_path and is_stdout(json_path)):
@@ -292,30 +264,18 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
     """
     import json
 
-    from pqk_mcu.train import require_training_stack
+    from pqk_mcu.pipeline.train import train_model
 
-    require_training_stack()  # before the imports below, which need torch
-    from pqk_mcu.train.experiment import PRESETS
-    from pqk_mcu.train.pqk import PqkOptions
-    from pqk_mcu.train.run import METRICS_NAME, load_run_data, train_and_export
-    from pqk_mcu.train.trainer import TrainConfig
-
-    preset = PRESETS[task]
     phase_list = (1,) if float_model else tuple(int(p) for p in phases.split(","))
-    config = TrainConfig(
-        task=task, model=model or preset["model"], width=width, quantize=not float_model,
-        sparsity=0.0 if float_model else sparsity, phases=phase_list,
-        epochs=_epochs_per_phase(epochs, phase_list) if epochs else preset["epochs"],
-        batch_size=batch_size or preset["batch_size"], lr=lr, granularity=granularity, augment=augment,
-        pqk=PqkOptions().with_overrides({k: v for options in pqk_options for k, v in options.items()}), seed=seed,
-        nproc=nproc, threads=threads, checkpoint_every=checkpoint_every,
+    reported = train_model(
+        task, model, sparsity, phase_list, data_dir, out, _epochs_per_phase(epochs, phase_list) if epochs else None,
+        batch_size, lr, width, granularity, float_model, augment, pqk_options, seed, nproc, threads, checkpoint_every,
     )
-    metrics = train_and_export(config, load_run_data(config, data_dir), out)
-    if not metrics:  # a non-zero torchrun rank: rank 0 reports
+    if reported is None:  # a non-zero torchrun rank: rank 0 reports
         return
-    summary = {k: metrics.get(k) for k in ("method", "sparsity", "accuracy", "tflite", "export_check")}
+    summary, metrics_path = reported
     click.echo(json.dumps(summary))
-    click.echo(f"metrics: {out}/{METRICS_NAME}")
+    click.echo(f"metrics: {metrics_path}")
 
 
 @cli.command()
@@ -335,15 +295,11 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="Runs trained at once (processes).")
 def experiment(task, out, data_dir, model, widths, epochs, sparsities, ablations, augment, seed, nproc, jobs) -> None:
     """Comparison grid: float, int8 QAT, phase 1 and PQK at each sparsity -> results.json/.md + plot."""
-    from pqk_mcu.train import require_training_stack
+    from pqk_mcu.pipeline.train import run_experiment_grid
 
-    require_training_stack()  # before the imports below, which need torch
-    from pqk_mcu.train.experiment import run_experiment
-
-    rows = run_experiment(
-        task, out, data_dir, model=model, widths=widths,
-        epochs=_epochs_per_phase(epochs, (1, 2)) if epochs else None, sparsities=sparsities,
-        ablations=ablations, augment=augment, seed=seed, nproc=nproc, jobs=jobs,
+    rows = run_experiment_grid(
+        task, out, data_dir, model, widths, _epochs_per_phase(epochs, (1, 2)) if epochs else None, sparsities,
+        ablations, augment, seed, nproc, jobs,
     )
     for row in rows:
         click.echo(f"{row['method']:7s} x{row['width']:<5g} {row['variant'] or '':24s} "
@@ -376,20 +332,15 @@ def kws() -> None:
 @force_option
 def kws_run(board, model, wav, labels, stride_ms, average, threshold, suppression_ms, out_dir, timeout, force) -> None:
     """Build the KWS app for BOARD, stream WAV through it, check its lines against the Python reference."""
-    from pqk_mcu.audio.streaming import DetectionConfig
-    from pqk_mcu.audio.wav import read_wav_16k
-    from pqk_mcu.kws import SAMPLE_RATE, build_kws, kws_timeout, run_kws
+    from pqk_mcu.pipeline.kws import prepare_kws_session, run_kws
 
-    config = DetectionConfig(stride_ms=stride_ms, average_windows=average, threshold=threshold,
-                             suppression_ms=suppression_ms)
-    audio = read_wav_16k(wav)
-    firmware = build_kws(model, board, out_dir, labels, config, force=force)
-    if firmware.size is not None:
-        click.echo(firmware.size.table())
-    seconds = len(audio) / SAMPLE_RATE
-    timeout = timeout or kws_timeout(seconds)
-    click.echo(f"streaming {seconds:.1f} s of audio through the app on {board} (hung after {timeout:g} s)...", err=True)
-    result = run_kws(firmware, audio, timeout=timeout, progress=True)
+    session = prepare_kws_session(model, board, wav, labels, stride_ms, average, threshold, suppression_ms, out_dir,
+                                  timeout, force)
+    if session.build.size is not None:
+        click.echo(session.build.size.table())
+    click.echo(f"streaming {session.seconds:.1f} s of audio through the app on {board} "
+               f"(hung after {session.timeout:g} s)...", err=True)
+    result = run_kws(session.build, session.audio, timeout=session.timeout, progress=True)
     for line in result.lines:
         click.echo(line)
     click.echo(f"{result.seconds:.2f} s of audio on {board}: {len(result.lines)} result line(s), "
@@ -410,9 +361,9 @@ def flash(elf: str, board: str, tool: str | None, dry_run: bool) -> None:
     """Program firmware ELF into a real board through pyOCD or OpenOCD."""
     import shlex
 
-    from pqk_mcu.kws import flash as flash_elf
+    from pqk_mcu.pipeline.build import flash_firmware
 
-    command = shlex.join(flash_elf(elf, board, dry_run=dry_run, tool=tool))
+    command = shlex.join(flash_firmware(elf, board, dry_run=dry_run, tool=tool))
     click.echo(command if dry_run else f"flashed {elf} into {board}: {command}")
 
 

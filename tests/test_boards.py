@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pqk_mcu.boards import BOARDS_DIR, board_names, emulated_board_names, load_board
+from pqk_mcu.boards import BOARDS_DIR, board_names, emulated_board_names, flashable_board_names, load_board
 from pqk_mcu.errors import PqkError
 from pqk_mcu.runner.arm import render_linker_script
 
@@ -47,6 +47,15 @@ def test_features_follow_the_cores():
     assert not load_board("cortex-m3").has_dsp
     assert all(load_board(n).has_dsp for n in ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"))
     assert [n for n in board_names() if load_board(n).has_mve] == ["cortex-m55"]
+
+
+def test_flash_targets_and_usart_serial_come_from_the_board_files():
+    assert flashable_board_names() == sorted(REAL_PARTS)
+    f446 = load_board("nucleo-f446re")
+    assert f446.flash_targets.pyocd == "stm32f446retx"
+    assert f446.flash_targets.openocd == ("-f", "board/st_nucleo_f4.cfg")
+    assert {name: load_board(name).console.qemu_serial for name in board_names()
+            if load_board(name).console.qemu_serial is not None} == {"nucleo-f446re": 1, "stm32f4-discovery": 1}
 
 
 def test_board_by_path_and_unknown_name(tmp_path):
@@ -99,6 +108,11 @@ def _set(value, *keys):
         (_set({"kind": "usart"}, "console"), "console.base", "is missing"),
         (_set(42, "qemu_machine"), "qemu_machine", "QEMU machine name or null"),
         (_set(1, "flash_wait_states"), "flash_wait_states", "not a known field"),
+        (_set({"kind": "semihosting", "qemu_serial": 1}, "console"), "console.qemu_serial", "only applies"),
+        (_set({"kind": "usart", "base": 0x40004400, "qemu_serial": 9}, "console"), "console.qemu_serial", "port 0-3"),
+        (_delete("flash_targets"), "flash_targets", "is missing"),
+        (_set({"pyocd": "stm32f407vgtx"}, "flash_targets"), "flash_targets.openocd", "is missing"),
+        (_set({"pyocd": "x", "openocd": "board/x.cfg"}, "flash_targets"), "flash_targets.openocd", "non-empty list"),
     ],
 )
 def test_bad_board_file_names_the_field(tmp_path, mutate, field, problem):

@@ -17,7 +17,7 @@ from conftest import require_tools
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.graph import Graph
 from pqk_mcu.reference import run_reference
-from pqk_mcu.runner.host import HostModel
+from pqk_mcu.pipeline.host import HostModel
 from pqk_mcu.verify import random_inputs
 from strategies import SINGLE_OP_KINDS, multi_op_graphs, single_op_graphs
 

@@ -21,7 +21,7 @@ from pqk_mcu.codegen import RUNTIME_DIR, generate_c
 from pqk_mcu.errors import PqkError
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
-from pqk_mcu.ir.passes import run_pipeline
+from pqk_mcu.codegen import core_graph
 from test_codegen_sparse import other_ops_graph
 
 GOLDEN_MODEL = "hello_world_int8"
@@ -107,7 +107,7 @@ def test_generated_c_cross_compiles_for_cortex_m4(tmp_path):
 
 
 def test_float_edges_split_off_and_recorded():
-    graph = run_pipeline(load_tflite(FIXTURES / "mlperf_tiny_ad_toycar_float_io.tflite"))
+    graph = core_graph(load_tflite(FIXTURES / "mlperf_tiny_ad_toycar_float_io.tflite"))
     assert {graph.tensor(name).dtype for name in (*graph.inputs, *graph.outputs)} == {"int8"}
     assert {op.kind for op in graph.ops} == {"FULLY_CONNECTED"}
     assert "pqk.split_input_quantize" in graph.metadata_map and "pqk.split_output_dequantize" in graph.metadata_map

@@ -16,8 +16,9 @@ from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.graph import Graph
 from pqk_mcu.ir.prune import prune_by_magnitude
 from pqk_mcu.reference import run_reference
-from pqk_mcu.runner.host import HostModel, host_backend
-from pqk_mcu.verify import get_backend, random_inputs
+from pqk_mcu.pipeline.backends import get_backend
+from pqk_mcu.pipeline.host import HostModel, host_backend
+from pqk_mcu.verify import random_inputs
 
 INPUTS_PER_MODEL = {"person_detect": 1}
 

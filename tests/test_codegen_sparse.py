@@ -17,7 +17,7 @@ from pqk_mcu.codegen.cost_model import Layout, Target, choose_kernel
 from pqk_mcu.codegen.weights import encode_csr
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.reference import run_reference
-from pqk_mcu.runner.host import HostModel
+from pqk_mcu.pipeline.host import HostModel
 from pqk_mcu.verify import random_inputs
 
 SPARSITIES = (0.0, 0.5, 0.9, 0.99)

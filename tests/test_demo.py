@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from pqk_mcu.demo import QUICK, run_demo, score_detections
+from pqk_mcu.pipeline.demo import QUICK, run_demo, score_detections
 from conftest import require_tools
 
 

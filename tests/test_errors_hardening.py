@@ -28,7 +28,7 @@ MICRO_SPEECH = FIXTURES / "micro_speech_quantized.tflite"  # 1960-byte input: ro
 
 
 def test_every_c_build_is_strict():
-    from pqk_mcu import kws
+    from pqk_mcu.pipeline import kws
 
     assert STRICT <= set(arm.COMPILE_FLAGS)
     assert STRICT <= set(host.WARNING_FLAGS)

@@ -122,7 +122,8 @@ CASES = [
          lambda tmp: ["build", str(HELLO), "--board", "cortex-m4", "-o", str(users_folder(tmp / "out"))],
          ("out", "did not write", "--force"), tools=("arm-none-eabi-gcc",)),
     Case("synth-kws-into-a-folder-of-the-users",
-         lambda tmp: ["data", "synth-kws", "--out", str(users_folder(tmp / "corpus")), "--variants", "1"],
+         lambda tmp: ["data", "synth-kws", "--out", str(users_folder(tmp / "corpus")), "--variants", "1",
+                     "--engines", "espeak-ng"],
          ("corpus", "did not write", "--force"), tools=("espeak-ng",)),
     # ---- 3. option values that used to raise
     Case("verify-negative-seed", verify_with("--seed", "-5"), ("--seed", "-5")),
@@ -266,7 +267,7 @@ def test_compile_into_the_current_folder_is_refused(tmp_path: Path, capsys, monk
 def test_verify_with_a_huge_input_count_streams_them(tmp_path: Path, capsys, monkeypatch) -> None:
     """99999999999999999999 inputs: the first are checked before more are made, so Ctrl-C after
     three leaves a process that made three, not one that filled the memory first."""
-    from pqk_mcu.verify import backends
+    from pqk_mcu.pipeline import backends
 
     made = []
     real = backends.BACKENDS["reference"]
@@ -393,7 +394,7 @@ def test_outputs_follow_the_umask(tmp_path: Path, capsys) -> None:
 
 
 def test_kws_time_limit_grows_with_the_stream() -> None:
-    from pqk_mcu.kws import kws_timeout
+    from pqk_mcu.pipeline.kws import kws_timeout
 
     assert kws_timeout(600) > 10 * kws_timeout(1) > kws_timeout(0) > 0
 

@@ -3,7 +3,7 @@
 Graphs come from ``tests/strategies.py`` (every op kind alone, and small multi-op networks). Each
 graph is exported to .tflite for TFLite Micro, generated as C (weight format drawn: auto, dense or
 CSR) and built for the host with ``-Wall -Wextra -Wconversion -Werror`` under ASan and UBSan
-(``pqk_mcu.runner.host``), so an out-of-bounds read, an overflow or a warning in generated code
+(``pqk_mcu.pipeline.host``), so an out-of-bounds read, an overflow or a warning in generated code
 fails the case as surely as a wrong value. Every op output the C traces must equal the
 reference's tensor of the same name, not only the final outputs. A graph the C core does not take
 (e.g. nothing but a float QUANTIZE edge, MEAN over non-adjacent axes) must be refused with an
@@ -28,8 +28,8 @@ from conftest import require_tools
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.runner.host import HostModel
-from pqk_mcu.verify.backends import reference_backend, tflm_backend
+from pqk_mcu.pipeline.backends import reference_backend, tflm_backend
+from pqk_mcu.pipeline.host import HostModel
 from pqk_mcu.verify.compare import compare_results, random_inputs
 from strategies import SINGLE_OP_KINDS, multi_op_graphs, single_op_graphs
 

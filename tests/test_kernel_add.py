@@ -26,7 +26,8 @@ from pqk_mcu.quant import (
 )
 from pqk_mcu.reference.elementwise import add as reference_add
 from pqk_mcu.reference.registry import KernelCall
-from pqk_mcu.verify import random_inputs, verify_model
+from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.verify import random_inputs
 
 ODD_COUNTS = (257, 129, 65, 7, 3, 1)  # largest first: the small ADDs then share its tables
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -171,7 +172,7 @@ COST_CASES = [
 
 @pytest.mark.parametrize("shape1,shape2,zero_point,activation,out_scale", COST_CASES)
 def test_cost_estimates_within_5_percent_of_cortex_m4(toolchain, shape1, shape2, zero_point, activation, out_scale):
-    from pqk_mcu.bench import bench_graph
+    from pqk_mcu.pipeline.bench import bench_graph
 
     b = GraphBuilder()
     x, y = b.input(shape1, 1.0 if out_scale < 1e-5 else 0.05, 3), b.input(shape2, 0.03 if out_scale > 1e-5 else 0.5, -4)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from pqk_mcu import kws
+from pqk_mcu.pipeline import kws
 from pqk_mcu.audio import streaming
 from pqk_mcu.cli import main
 from pqk_mcu.errors import PqkError

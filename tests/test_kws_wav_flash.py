@@ -12,7 +12,7 @@ from conftest import arm_elf, require_tools
 from pqk_mcu.audio.wav import read_wav_16k
 from pqk_mcu.cli import main
 from pqk_mcu.errors import PqkError
-from pqk_mcu.kws import flash_command
+from pqk_mcu.runner.flash import flash_command
 
 TONE = (np.sin(2 * np.pi * 440 * np.arange(16000) / 16000) * 12000).astype(np.int16)
 

@@ -11,7 +11,8 @@ from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.ops import NoAttrs
-from pqk_mcu.verify import random_inputs, verify_model
+from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.verify import random_inputs
 
 # (input scale, alpha scale, output scale): ordinary, an identity multiplier above 1, a tiny alpha scale.
 SCALES = ((0.05, 0.01, 0.04), (0.2, 0.004, 0.05), (0.02, 1e-4, 0.03))

@@ -14,7 +14,8 @@ from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import ResizeAttrs
 from pqk_mcu.ir.shapes import nearest_source_indices
-from pqk_mcu.verify import random_inputs, verify_model
+from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.verify import random_inputs
 
 SIZES = ((10, 14), (3, 4), (7, 5), (1, 1), (11, 3), (5, 7))
 FLAGS = ((False, False), (True, False), (False, True), (True, True))

@@ -11,7 +11,8 @@ from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import SqueezeAttrs
-from pqk_mcu.verify import random_inputs, verify_model
+from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.verify import random_inputs
 
 
 def _graph():

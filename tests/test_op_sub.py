@@ -15,7 +15,8 @@ from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.frontends.tflite_schema import schema
 from pqk_mcu.ir.builder import GraphBuilder
-from pqk_mcu.verify import random_inputs, verify_model
+from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.verify import random_inputs
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # (input1 scale, input2 scale, output scale): ordinary, a 10^4 ratio between the inputs, an output

@@ -7,13 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pqk_mcu.errors import PqkError
 from pqk_mcu.codegen import generate_c
+from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import NoAttrs, StridedSliceAttrs
-from pqk_mcu.verify import random_inputs, verify_model
+from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.verify import random_inputs
 
 PERMUTATIONS = ((0, 3, 1, 2), (0, 2, 3, 1), (3, 2, 1, 0), (0, 1, 3, 2), (1, 0, 2, 3))
 # (begin, end, strides, begin_mask, end_mask, shrink_axis_mask) on a [1, 6, 7, 4] input: plain ranges,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from pqk_mcu.bench import bench_graph
+from pqk_mcu.pipeline.bench import bench_graph
 from pqk_mcu.cli import main
 from pqk_mcu.exporters.tflite import save_tflite
 from pqk_mcu.ir.builder import GraphBuilder

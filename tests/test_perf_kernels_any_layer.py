@@ -21,7 +21,7 @@ from pqk_mcu.codegen.lower import lower_graph
 from pqk_mcu.codegen.memory import plan_memory
 from pqk_mcu.codegen.weights import encode_row_quads
 from pqk_mcu.ir.builder import GraphBuilder
-from pqk_mcu.ir.passes import run_pipeline
+from pqk_mcu.codegen import core_graph
 from pqk_mcu.reference import run_reference
 from test_perf_kernels import _assert_bit_exact, _inputs
 
@@ -126,7 +126,7 @@ def _single_channel_depthwise_graph():
 
 def test_single_channel_depthwise_becomes_convolution():
     graph = _single_channel_depthwise_graph()
-    core = run_pipeline(graph)
+    core = core_graph(graph)
     assert [op.kind for op in core.ops] == ["CONV_2D"] * 3
     for x in _inputs(graph):
         expected, got = run_reference(graph, [x])["outputs"], run_reference(core, [x])["outputs"]
@@ -170,8 +170,8 @@ def _overlapping_layers_graph():
 @pytest.mark.parametrize("weight_format", ["dense", "csr"])
 def test_layers_run_over_their_own_input(tmp_path, toolchain, target, weight_format):
     graph = _overlapping_layers_graph()
-    layers, _ = lower_graph(run_pipeline(graph), weight_format, Target(has_dsp=True))
-    plan = plan_memory(memory_request(run_pipeline(graph), layers))
+    layers, _ = lower_graph(core_graph(graph), weight_format, Target(has_dsp=True))
+    plan = plan_memory(memory_request(core_graph(graph), layers))
     # over their input: the widening 1x1 and the 3x3 conv, the narrowing 1x1 that reads the strided output
     # last, the ADD; the strided depthwise through its ring (the sparse depthwise kernel only at stride 1)
     over_input = {"conv_2d_1/out", "conv_2d_2/out", "conv_2d_5/out", "add_6/out"}

@@ -17,7 +17,7 @@ import pytest
 
 from pqk_mcu.codegen import generate_c
 from pqk_mcu.ir.builder import GraphBuilder
-from pqk_mcu.ir.passes import run_pipeline
+from pqk_mcu.codegen import core_graph
 from pqk_mcu.reference import run_reference
 from test_perf_kernels import _assert_bit_exact, _inputs
 
@@ -94,7 +94,7 @@ def _single_pixel_conv_graph(batches: int):
 @pytest.mark.parametrize("batches", [1, 3])
 def test_single_pixel_conv_becomes_fully_connected(batches):
     graph = _single_pixel_conv_graph(batches)
-    core = run_pipeline(graph)
+    core = core_graph(graph)
     assert [op.kind for op in core.ops] == ["FULLY_CONNECTED"] * 2
     assert [core.tensor(op.outputs[0]).shape for op in core.ops] == [(batches, 1, 1, 65), (batches, 1, 1, 2)]
     for x in _inputs(graph):

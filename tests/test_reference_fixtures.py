@@ -9,7 +9,8 @@ import pytest
 
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.reference import run_reference
-from pqk_mcu.verify import random_inputs, verify_model
+from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.verify import random_inputs
 
 FIXTURE_MODELS = sorted((Path(__file__).parent / "fixtures").glob("*.tflite"))
 RANDOM_INPUTS = 100

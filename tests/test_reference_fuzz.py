@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.verify.backends import reference_backend, tflm_backend
+from pqk_mcu.pipeline.backends import reference_backend, tflm_backend
 from pqk_mcu.verify.compare import compare_results, random_inputs
 from strategies import SINGLE_OP_KINDS, multi_op_graphs, single_op_graphs
 

@@ -10,7 +10,10 @@ import pytest
 from pqk_mcu.cli import main
 from pqk_mcu.errors import PqkError
 from pqk_mcu.frontends.tflite import load_tflite
-from pqk_mcu.verify import backends, get_backend, load_input_file, random_inputs, register_resolver, verify_model
+from pqk_mcu.pipeline import backends
+from pqk_mcu.pipeline.backends import get_backend, register_resolver
+from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.verify import load_input_file, random_inputs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RESNET = FIXTURES / "mlperf_tiny_ic_resnet8_int8.tflite"

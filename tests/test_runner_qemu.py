@@ -23,9 +23,10 @@ from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.reference import run_reference
 from pqk_mcu.runner import arm, qemu
 from pqk_mcu.runner.arm import build_firmware
-from pqk_mcu.runner.core_io import CoreIO
 from pqk_mcu.runner.qemu import count_instructions, run_elf, run_firmware
-from pqk_mcu.verify import random_inputs, verify_model
+from pqk_mcu.pipeline.core_io import CoreIO
+from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.verify import random_inputs
 
 pytestmark = pytest.mark.toolchain
 

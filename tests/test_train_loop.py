@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from pqk_mcu.frontends.pqk_checkpoint import load_pqk_checkpoint
+from pqk_mcu.pipeline.checkpoint import load_pqk_checkpoint
 from pqk_mcu.train import trainer
 from pqk_mcu.train.data import TaskData, load_task
 from pqk_mcu.train.run import train_and_export
@@ -48,7 +48,7 @@ def test_both_phases_train_export_and_verify(tiny_digits, tmp_path):
     assert graph.ops == load_tflite(tmp_path / "run" / "model.tflite").ops
 
 
-def test_same_seed_same_weights_and_resume_loses_no_step(tiny_digits, tmp_path, monkeypatch):
+def test_same_seed_same_weights_and_resume_loses_no_step(tiny_digits, tmp_path, monkeypatch, capsys):
     reference = train(_config(), tiny_digits, tmp_path / "a").model
     again = train(_config(), tiny_digits, tmp_path / "b").model
     assert all(torch.equal(v, _weights(again)[k]) for k, v in _weights(reference).items())
@@ -67,6 +67,16 @@ def test_same_seed_same_weights_and_resume_loses_no_step(tiny_digits, tmp_path, 
         train(_config(), tiny_digits, tmp_path / "c")
     assert read_checkpoint(tmp_path / "c" / "checkpoint.pt")["step"] == 12  # last multiple of checkpoint_every
     monkeypatch.setattr(trainer, "training_step", original)
+    # another process count would give other weights: refused before any process starts
+    from pqk_mcu.errors import PqkError
+
+    refusal = "holds a run trained with --nproc 1, stopped at step 12; resume it with --nproc 1"
+    with pytest.raises(PqkError, match=refusal):
+        train(_config(nproc=2), tiny_digits, tmp_path / "c")
+    code, _, err = _cli(capsys, "train", "--task", "digits", "--model", "mnist-cnn", "--width", "0.25", "--sparsity",
+                        "0.8", "--phases", "1,2", "--epochs", "2,1", "--batch-size", "32", "--nproc", "2",
+                        "--out", str(tmp_path / "c"))
+    assert code == 2 and err.startswith("error: ") and refusal in err and len(err.splitlines()) == 1
     resumed = train(_config(), tiny_digits, tmp_path / "c")
     assert read_checkpoint(resumed.checkpoint)["step"] == 18
     assert all(torch.equal(v, _weights(resumed.model)[k]) for k, v in _weights(reference).items())
@@ -95,6 +105,10 @@ def test_two_process_ddp_training(tiny_digits, tmp_path):
     payload = read_checkpoint(result.checkpoint)
     assert payload["step"] == 12 and len(payload["rng"]) == 2
     assert [h["phase"] for h in payload["history"]] == [1, 2]
+    # a finished run is only read back, by any number of processes
+    reread = train(_config(nproc=1, epochs=(1, 1)), tiny_digits, tmp_path / "ddp")
+    assert all(torch.equal(v, _weights(reread.model)[k]) for k, v in _weights(result.model).items())
+    assert read_checkpoint(reread.checkpoint)["step"] == 12
 
 
 def test_resume_refuses_a_different_configuration(tiny_digits, tmp_path):
@@ -212,6 +226,7 @@ def test_pqk_run_continuing_a_phase1_run_equals_one_trained_from_scratch(tiny_di
     phase1 = dataclasses.replace(pqk, phases=(1,), epochs=(1, 0))
     train(phase1, tiny_digits, tmp_path / "phase1")
     assert not start_from_phase1(tmp_path / "phase1" / CHECKPOINT_NAME, dataclasses.replace(pqk, lr=1e-3), tmp_path / "x")
+    assert not start_from_phase1(tmp_path / "phase1" / CHECKPOINT_NAME, dataclasses.replace(pqk, nproc=2), tmp_path / "x")
     assert start_from_phase1(tmp_path / "phase1" / CHECKPOINT_NAME, pqk, tmp_path / "continued")
     continued = train(pqk, tiny_digits, tmp_path / "continued").model.state_dict()
     scratch = train(pqk, tiny_digits, tmp_path / "scratch").model.state_dict()

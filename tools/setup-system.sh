@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pqk-mcu needs, only those missing. Idempotent and quick when done.
 set -euo pipefail
-packages=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm espeak-ng gcc make cmake openocd)
+# Speech engines of the keyword corpus (pqk_mcu/train/data/tts.py): espeak-ng, flite, festival and its voices.
+packages=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm espeak-ng flite festival festvox-kallpc16k
+          festvox-kdlpc16k festvox-us-slt-hts gcc make cmake openocd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

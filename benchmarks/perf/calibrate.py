@@ -29,12 +29,12 @@ sys.path.insert(0, str(HERE))
 from dscnn import dscnn_graph  # noqa: E402
 from zoo import zoo_graph  # noqa: E402
 
-from pqk_mcu.bench import bench_graph  # noqa: E402
+from pqk_mcu.pipeline.bench import bench_graph  # noqa: E402
 from pqk_mcu.codegen.cost_model import COUNTS, KERNEL_COSTS, Target, layer_counts  # noqa: E402
 from pqk_mcu.codegen.lower import lower_graph  # noqa: E402
 from pqk_mcu.frontends.tflite import load_tflite  # noqa: E402
 from pqk_mcu.ir.builder import GraphBuilder  # noqa: E402
-from pqk_mcu.ir.passes import run_pipeline  # noqa: E402
+from pqk_mcu.codegen import core_graph  # noqa: E402
 
 FIXTURES = HERE.parents[1] / "tests" / "fixtures"
 
@@ -66,7 +66,7 @@ def fit_board(kernel: str) -> str:
 
 def _rows(graph, board: str, weight_format: str, measured: list[dict]) -> list[tuple[str, dict, int]]:
     """(kernel, counts, measured instructions) of the weighted layers whose kernel is fitted on ``board``."""
-    layers, _ = lower_graph(run_pipeline(graph), weight_format, Target.from_board(board))
+    layers, _ = lower_graph(core_graph(graph), weight_format, Target.from_board(board))
     rows = []
     for layer, result in zip(layers, measured):
         kernel = result["kernel"]

@@ -1,7 +1,7 @@
 """`make bench`: DS-CNN (MLPerf Tiny KWS shape) at several sparsities on three Cortex-M cores, and the model zoo.
 
 Builds the DS-CNN of ``dscnn.py`` (random He weights, per-channel int8, magnitude-pruned: NOT a
-trained network) at each sparsity, runs ``pqk_mcu.bench`` on each board (instruction counts and
+trained network) at each sparsity, runs ``pqk_mcu.pipeline.bench`` on each board (instruction counts and
 estimated Cortex-M4 cycles under QEMU, flash from the linker map, arena from the memory plan, output
 checked bit-exact), then the model zoo of ``zoo.py`` (every fixture model and the DS-CNN, dense and
 pruned, on five cores; a job both need runs once) and writes, next to this file:

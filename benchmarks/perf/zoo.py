@@ -2,7 +2,7 @@
 
 Models: every ``tests/fixtures/*.tflite`` (pruned with ``pqk_mcu.ir.prune.prune_by_magnitude``, what
 ``pqk-mcu prune --sparsity`` does) and the DS-CNN of ``dscnn.py`` (its own per-layer pruning, the
-network of the DS-CNN tables). Each is benched with ``pqk_mcu.bench`` (instructions and estimated
+network of the DS-CNN tables). Each is benched with ``pqk_mcu.pipeline.bench`` (instructions and estimated
 Cortex-M4 cycles under QEMU, per layer; flash by section; arena; output checked bit-exact) dense and at
 50/80/90/95% on cortex-m4, dense and at 90% on cortex-m3, m7, m33 and m55. CMSIS-NN's figures, for the
 ratios, come from ``cmsis_nn_anchors.json`` (TFLite Micro + CMSIS-NN counted with the same plugin).
@@ -83,7 +83,7 @@ def run_jobs(jobs: list[Job], description: str) -> dict[Job, dict]:
     """Bench every distinct job once (build + two QEMU runs each), with a progress bar."""
     from rich.progress import Progress
 
-    from pqk_mcu.bench import bench_graph
+    from pqk_mcu.pipeline.bench import bench_graph
 
     distinct = list(dict.fromkeys(jobs))
     results = {}

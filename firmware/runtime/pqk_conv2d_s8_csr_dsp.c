@@ -21,6 +21,8 @@
  * the channel loop's state kept out of the registers the sum needs; the C block_channels() is the
  * general and portable path (other modes, host builds).
  */
+#include <stddef.h>
+
 #include "pqk_dsp.h"
 
 #define BLOCK 8
@@ -360,6 +362,19 @@ typedef struct {
     const uint16_t *value_columns;
     const uint32_t *columns;
 } block_walk_t;
+/* block_channels_asm() copies walk words 0-9 with ldm r0!, {r1-r10} to frame words 3-12 (stm at sp + 12),
+ * reads them back with ldm sp, {r0-r8, r12, lr} (r3 output .. lr base_offset) and ldrd r0, r1, [sp, #44],
+ * and takes the last two words with ldrd r10, r11, [r0]; frame words 13 and 14 follow (sub sp, sp, #60). */
+_Static_assert(offsetof(block_walk_t, output) == 0 && offsetof(block_walk_t, record_end) == 4 &&
+                   offsetof(block_walk_t, multiplier_shift) == 8 && offsetof(block_walk_t, record_bytes) == 12 &&
+                   offsetof(block_walk_t, pad_bits) == 16 && offsetof(block_walk_t, record_stop) == 20 &&
+                   offsetof(block_walk_t, right_shift_base) == 24 && offsetof(block_walk_t, base_offset) == 28,
+               "ldm sp, {r0-r8, r12, lr}: frame words 3-10 (sp + 12 + offset) are output .. base_offset");
+_Static_assert(offsetof(block_walk_t, out_c) == 32 && offsetof(block_walk_t, out_c3) == 36,
+               "ldrd r0, r1, [sp, #44]: frame words 11, 12 are out_c, 3 * out_c");
+_Static_assert(offsetof(block_walk_t, value_columns) == 40 && offsetof(block_walk_t, columns) == 44 &&
+                   sizeof(block_walk_t) == 48,
+               "ldrd r10, r11, [r0] after ldm r0!, {r1-r10}: value_columns, columns; [sp, #52] is past the copy");
 
 /* block_channels(count, mode PQK_FAST_FULL_RANGE | PQK_FAST_NEGATIVES_CLAMPED) for count 1 .. BLOCK,
  * in assembly. gcc keeps the sum's eight accumulators, entry pointer and scratch base in registers

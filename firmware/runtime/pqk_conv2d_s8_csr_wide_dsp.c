@@ -325,7 +325,7 @@ typedef struct {
 _Static_assert(offsetof(wide_walk_t, stream) == 0 && offsetof(wide_walk_t, lanes) == 4, "ldm r0!, {r10, r11}");
 _Static_assert(offsetof(wide_walk_t, out_c) == 8 && offsetof(wide_walk_t, out_c3) == 12 &&
                    offsetof(wide_walk_t, output_last) == 16 && offsetof(wide_walk_t, output) == 20,
-               "ldm r0, {r1-r4}: frame words 0-3");
+               "ldm r0, {r1-r4}: frame words 0-3 (str lr, [sp, #12] is output; [sp, #16] follows them)");
 
 /* block_channels(count 1 .. BLOCK) in assembly for two modes. In C, gcc keeps the eight accumulators
  * in registers but spills the channel loop's state around the sum. Here the sum holds exactly the 14

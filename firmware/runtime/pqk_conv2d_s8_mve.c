@@ -20,8 +20,6 @@
 #include "pqk_dsp.h"
 #include "pqk_mve.h"
 
-#if PQK_HAVE_MVE
-
 #define PIXELS 2
 
 static int32_t columns_of(const pqk_window_t *win)
@@ -38,6 +36,8 @@ int32_t pqk_conv2d_s8_mve_buffer_size(const pqk_conv2d_s8_params_t *params)
     const int32_t im2col = win->filter_h == 1 && win->filter_w == 1 ? 0 : row_bytes;
     return PIXELS * row_bytes + pqk_mve_sums_bytes(win->output_c) + im2col;
 }
+
+#if PQK_HAVE_MVE
 
 /* The im2col row of output pixel `pixel` ((fh, fw, ic) order, padded taps = zero point) into row.
  * A filter row's span is copied at once when it is one vector (up to 16 bytes: micro_speech's 10x8

@@ -18,12 +18,12 @@
  */
 #include "pqk_mve.h"
 
-#if PQK_HAVE_MVE
-
 int32_t pqk_depthwise_conv2d_s8_csr_mve_buffer_size(const pqk_depthwise_conv2d_s8_params_t *params)
 {
     return pqk_mve_gather_buffer_size(&params->window);
 }
+
+#if PQK_HAVE_MVE
 
 void pqk_depthwise_conv2d_s8_csr_mve(const pqk_depthwise_conv2d_s8_params_t *params,
                                      const pqk_gather_taps_s8_t *weights, const int8_t *input, int8_t *output,

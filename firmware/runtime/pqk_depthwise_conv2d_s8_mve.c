@@ -22,9 +22,6 @@
  */
 #include "pqk_mve.h"
 
-#if PQK_HAVE_MVE
-
-#define MAX_TAPS 64
 #define LANES 16
 
 static int32_t padded_channels(const pqk_window_t *win)
@@ -36,6 +33,10 @@ int32_t pqk_depthwise_conv2d_s8_mve_buffer_size(const pqk_depthwise_conv2d_s8_pa
 {
     return padded_channels(&params->window);
 }
+
+#if PQK_HAVE_MVE
+
+#define MAX_TAPS 64
 
 /* sums += the int16 sums of products `even` (channels 0, 2, .., 14) and `odd` (1, 3, .., 15), widened */
 #define PQK_WIDEN_ADD(even, odd)                                                                             \

@@ -15,9 +15,15 @@
  */
 #include "pqk_mve.h"
 
-#if PQK_HAVE_MVE
-
 #define GROUP 4 /* rows per group of the weights */
+
+/* The sums of every group's rows. */
+int32_t pqk_fully_connected_s8_csr_mve_buffer_size(const pqk_fully_connected_s8_params_t *params)
+{
+    return (params->output_features + GROUP - 1) / GROUP * GROUP * (int32_t)sizeof(int32_t);
+}
+
+#if PQK_HAVE_MVE
 
 /* sums[row] of every row (groups of four rows, pqk_gather_rows_s8_t) with the input row x: per chunk
  * one VLDRB.U8 gather of 16 inputs at the panel's base plus the row's offsets and one VMLADAVA.S8 with
@@ -61,12 +67,6 @@ static void gather_rows_sums(const uint32_t *w, const uint8_t *n, int32_t groups
                      : [x] "r"(x)
                      : "q0", "q1", "q2", "lr", "memory", "cc");
 #undef PANEL
-}
-
-/* The sums of every group's rows. */
-int32_t pqk_fully_connected_s8_csr_mve_buffer_size(const pqk_fully_connected_s8_params_t *params)
-{
-    return (params->output_features + GROUP - 1) / GROUP * GROUP * (int32_t)sizeof(int32_t);
 }
 
 void pqk_fully_connected_s8_csr_mve(const pqk_fully_connected_s8_params_t *params,

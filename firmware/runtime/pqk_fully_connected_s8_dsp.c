@@ -22,7 +22,7 @@
  * quad): widening the row would cost more than it saves. Only its last, partial group is widened. */
 #define DIRECT_OUTPUTS 8
 
-/* Bytes of one widened input row: two words per column group (mirrored in pqk_mcu.codegen.cost_model). */
+/* Bytes of one widened input row: two words per column group. */
 int32_t pqk_fully_connected_s8_dsp_buffer_size(const pqk_fully_connected_s8_params_t *params)
 {
     return params->output_features > DIRECT_OUTPUTS ? 8 * ((params->input_features + 3) / 4) : 8;
@@ -59,9 +59,9 @@ static void widen_row(const int8_t *x, int32_t features, int direct, uint32_t *p
  * widened row pairs[0 .. end) (LDRD), quad_sums_bytes() the int8 row x[0 .. end) (LDR, two SXTB16;
  * end - x a nonzero multiple of 4); both return the next quad.
  * Registers: r0 input, r1 end, r2 weights, r3 the SXTB16 result (the sums pointer saved on the
- * stack), r4-r7 the four sums, r8/r9 a group's (x0, x2)/(x1, x3), r10-r12 and lr the quad's four
- * weight words. Two groups per loop pass; an odd group count enters at the second. Thumb-2 with DSP:
- * cortex-m4, m7, m33, m55. */
+ * stack: [sp], the lowest register of the push), r4-r7 the four sums, r8/r9 a group's (x0, x2)/(x1, x3),
+ * r10-r12 and lr the quad's four weight words. Two groups per loop pass; an odd group count enters at
+ * the second. Thumb-2 with DSP: cortex-m4, m7, m33, m55. */
 #define PQK_ROW(weight, acc)                                                                             \
         "sxtb16 r3, " weight "\n\t"                                                                     \
         "smlad  " acc ", r3, r8, " acc "\n\t"                                                           \

@@ -15,8 +15,6 @@
  */
 #include "pqk_mve.h"
 
-#if PQK_HAVE_MVE
-
 #define BATCHES 2
 
 /* The block of two batches' rows (rounded up to 16 bytes) and their sums. */
@@ -24,6 +22,8 @@ int32_t pqk_fully_connected_s8_mve_buffer_size(const pqk_fully_connected_s8_para
 {
     return BATCHES * ((params->input_features + 15) & ~15) + pqk_mve_sums_bytes(params->output_features);
 }
+
+#if PQK_HAVE_MVE
 
 void pqk_fully_connected_s8_mve(const pqk_fully_connected_s8_params_t *params, const int8_t *weights,
                                 const int8_t *input, int8_t *output, int8_t *scratch)

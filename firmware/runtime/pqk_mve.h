@@ -1,7 +1,7 @@
 /* Helium (MVE) helpers for the *_mve kernel variants (Cortex-M55, Armv8.1-M with MVE).
  *
  * The *_mve kernels exist only where the compiler targets MVE (__ARM_FEATURE_MVE): elsewhere their
- * files compile to nothing, and pqk_mcu.codegen picks them only for boards with has_mve. Host gcc
+ * files compile to their _buffer_size() only, and pqk_mcu.codegen picks them only for boards with has_mve. Host gcc
  * cannot run MVE, so their bit-exactness is tested in QEMU (mps3-an547).
  *
  * pqk_mve_requantize() is pqk_requantize() + zero point + clamp on four int32 lanes, exact for every
@@ -34,6 +34,45 @@
 #else
 #define PQK_HAVE_MVE 0
 #endif
+
+/* Scratch sizes, defined on every target: the kernels' _buffer_size() use them, and
+ * tests/test_codegen_scratch.py compiles those on the host against pqk_mcu.codegen.cost_model. */
+
+/* Dense weights for pqk_mve_rows_x_pixels(): output channels in groups of PQK_MVE_ROWS, each group
+ * as column chunks of 16 bytes, each chunk as its rows' 16 bytes (pqk_mcu.codegen.weights.
+ * encode_row_chunks; rows and columns zero-padded). Three rows: VMLADAVA sums go to even registers,
+ * and two pixels x three rows take six of the seven free ones. */
+#define PQK_MVE_ROWS 3
+
+/* Output pixels pqk_mve_gather_conv() computes together (one per 32-bit lane of the requantization). */
+#define PQK_MVE_GATHER_PIXELS 4
+
+/* Bytes of scratch pqk_mve_rows_x_pixels() takes for the sums of two pixels (each its groups' rows). */
+static inline int32_t pqk_mve_sums_bytes(int32_t out_c)
+{
+    return 2 * ((out_c + PQK_MVE_ROWS - 1) / PQK_MVE_ROWS) * PQK_MVE_ROWS * (int32_t)sizeof(int32_t);
+}
+
+/* Bytes of a patch: a window laid out as in the input (rows input_w * input_c bytes apart), rounded up to 16. */
+static inline int32_t pqk_mve_patch_bytes(const pqk_window_t *win)
+{
+    const int32_t reach = (win->filter_h - 1) * win->dilation_h * win->input_w + (win->filter_w - 1) * win->dilation_w;
+    return ((reach + 1) * win->input_c + 15) & ~15;
+}
+
+/* Whether some window reaches past the input (its pixels then read a patch). */
+static inline int pqk_mve_windows_pad(const pqk_window_t *win)
+{
+    const int32_t last_y = (win->output_h - 1) * win->stride_h - win->pad_top + (win->filter_h - 1) * win->dilation_h;
+    const int32_t last_x = (win->output_w - 1) * win->stride_w - win->pad_left + (win->filter_w - 1) * win->dilation_w;
+    return win->pad_top > 0 || win->pad_left > 0 || last_y >= win->input_h || last_x >= win->input_w;
+}
+
+/* Scratch of pqk_mve_gather_conv(): the sums of four pixels, and one patch per pixel where windows pad. */
+static inline int32_t pqk_mve_gather_buffer_size(const pqk_window_t *win)
+{
+    return PQK_MVE_GATHER_PIXELS * (4 * win->output_c + (pqk_mve_windows_pad(win) ? pqk_mve_patch_bytes(win) : 0));
+}
 
 #if PQK_HAVE_MVE
 
@@ -82,12 +121,6 @@ static inline __attribute__((always_inline)) int32x4_t pqk_mve_requantize(int32x
     r = vaddq_s32(vrshlq_s32(r, right), c->zero_point);
     return vminq_s32(vmaxq_s32(r, c->activation_min), c->activation_max);
 }
-
-/* Dense weights for pqk_mve_rows_x_pixels(): output channels in groups of PQK_MVE_ROWS, each group
- * as column chunks of 16 bytes, each chunk as its rows' 16 bytes (pqk_mcu.codegen.weights.
- * encode_row_chunks; rows and columns zero-padded). Three rows: VMLADAVA sums go to even registers,
- * and two pixels x three rows take six of the seven free ones. */
-#define PQK_MVE_ROWS 3
 
 /* The sums of every group (groups of three rows, weights w) with the pixels' columns in block
  * ([chunk][pixel][16 bytes], chunks chunks), pixel 0's into sums0 and pixel 1's (pixels == 2) into
@@ -227,12 +260,6 @@ static inline __attribute__((always_inline)) void pqk_mve_requantize_row(const p
     }
 }
 
-/* Bytes of scratch pqk_mve_rows_x_pixels() takes for the sums of two pixels. */
-static inline int32_t pqk_mve_sums_bytes(int32_t out_c)
-{
-    return 2 * (out_c + PQK_MVE_ROWS - 1) / PQK_MVE_ROWS * PQK_MVE_ROWS * (int32_t)sizeof(int32_t);
-}
-
 /* Every output channel of `pixels` (1 or 2) pixels whose columns are in block ([chunk][pixel][16
  * bytes], the bytes past the weights' columns any value): outputs at out (pixel 0) and out +
  * out_stride (pixel 1); sums: pqk_mve_sums_bytes() of scratch, 4-byte aligned. per_channel 0: one
@@ -282,9 +309,6 @@ static inline __attribute__((always_inline)) int32x4_t pqk_mve_requantize_n(int3
     r = vaddq_s32(vrshlq_n_s32(r, right), c->zero_point);
     return vminq_s32(vmaxq_s32(r, c->activation_min), c->activation_max);
 }
-
-/* Output pixels pqk_mve_gather_conv() computes together (one per 32-bit lane of the requantization). */
-#define PQK_MVE_GATHER_PIXELS 4
 
 /* sums[channel][pixel] of every output channel (`rows`) at the four pixels whose windows start at x0..x3:
  * each chunk of pqk_gather_csr_s8_t is gathered at every pixel (VLDRB.S16 by its eight offsets) and
@@ -355,27 +379,6 @@ static __attribute__((noinline)) void pqk_mve_gather_tap_sums(const int32_t *w, 
                      : [t] "=&r"(t), [k] "=&r"(k), [w] "+r"(w), [n] "+r"(n), [s] "+r"(sums), [rows] "+r"(rows)
                      : [x0] "r"(x0), [pixels] "w"(pixels)
                      : "q2", "q3", "lr", "memory", "cc");
-}
-
-/* Bytes of a patch: a window laid out as in the input (rows input_w * input_c bytes apart), rounded up to 16. */
-static inline int32_t pqk_mve_patch_bytes(const pqk_window_t *win)
-{
-    const int32_t reach = (win->filter_h - 1) * win->dilation_h * win->input_w + (win->filter_w - 1) * win->dilation_w;
-    return ((reach + 1) * win->input_c + 15) & ~15;
-}
-
-/* Whether some window reaches past the input (its pixels then read a patch). */
-static inline int pqk_mve_windows_pad(const pqk_window_t *win)
-{
-    const int32_t last_y = (win->output_h - 1) * win->stride_h - win->pad_top + (win->filter_h - 1) * win->dilation_h;
-    const int32_t last_x = (win->output_w - 1) * win->stride_w - win->pad_left + (win->filter_w - 1) * win->dilation_w;
-    return win->pad_top > 0 || win->pad_left > 0 || last_y >= win->input_h || last_x >= win->input_w;
-}
-
-/* Scratch of pqk_mve_gather_conv(): the sums of four pixels, and one patch per pixel where windows pad. */
-static inline int32_t pqk_mve_gather_buffer_size(const pqk_window_t *win)
-{
-    return PQK_MVE_GATHER_PIXELS * (4 * win->output_c + (pqk_mve_windows_pad(win) ? pqk_mve_patch_bytes(win) : 0));
 }
 
 /* The window whose origin is input row iy0, column ix0 of image (either may be outside) into patch,

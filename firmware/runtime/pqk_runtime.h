@@ -292,6 +292,10 @@ void pqk_mean_s8_gather(const pqk_mean_s8_gather_params_t *params, const int8_t 
 void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int8_t *const *inputs,
                           int8_t *output);
 
+/* A variant's scratch argument takes its <kernel>_buffer_size() bytes: that function is the truth,
+ * pqk_mcu.codegen.cost_model.scratch_bytes() its compile-time twin for the memory plan (the generated
+ * code never calls it), and tests/test_codegen_scratch.py checks that the two agree. */
+
 /* Optimized variants for cores with the DSP extension (same results, extra scratch argument). */
 #include "pqk_runtime_dsp.h"
 /* Variants for cores without it (two channels per SMLAL, MLA; same results). */

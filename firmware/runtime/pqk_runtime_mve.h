@@ -2,8 +2,8 @@
  *
  * Each takes the portable kernel's arguments (the weights in the layout its file describes) plus a
  * scratch area of its _buffer_size() bytes, 4-byte aligned, planned in the arena by pqk_mcu.codegen,
- * and returns the same bytes as the portable kernel. The files compile to nothing without MVE;
- * pqk_mcu.codegen.cost_model picks them only on boards with has_mve.
+ * and returns the same bytes as the portable kernel. Without MVE the files compile to their
+ * _buffer_size() only; pqk_mcu.codegen.cost_model picks them only on boards with has_mve.
  */
 #ifndef PQK_RUNTIME_MVE_H
 #define PQK_RUNTIME_MVE_H

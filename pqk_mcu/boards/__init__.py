@@ -2,7 +2,9 @@
 
 A board file names the CPU and its compiler flags, the features kernels may use (DSP, FPU, MVE),
 the memory map the linker script is rendered from, the stack the firmware reserves, the QEMU
-machine that emulates it (or ``null`` for parts that are only built) and the console.
+machine that emulates it (or ``null`` for parts that are only built), the console (for a USART
+console on an emulated board, the QEMU ``-serial`` port wired to it) and the targets pyOCD and
+OpenOCD program it as (or ``null`` for boards that are not flashed).
 A malformed file is rejected with a ``PqkError`` naming the file and the offending field.
 """
 
@@ -22,7 +24,7 @@ CONSOLE_KINDS = ("semihosting", "usart")
 _ARCH_FLAG_PREFIXES = ("-mcpu=", "-mthumb", "-mfloat-abi=", "-mfpu=")
 _TOP_FIELDS = (
     "name", "description", "cpu", "arch_flags", "has_dsp", "has_fpu", "has_mve",
-    "memory", "stack_bytes", "qemu_machine", "console",
+    "memory", "stack_bytes", "qemu_machine", "console", "flash_targets",
 )
 
 
@@ -40,6 +42,13 @@ class MemoryRegion:
 class Console:
     kind: str              # "semihosting" or "usart"
     base: int | None       # peripheral base address for "usart"
+    qemu_serial: int | None  # QEMU -serial port (in order) wired to the USART, on emulated boards
+
+
+@dataclass(frozen=True)
+class FlashTargets:
+    pyocd: str                 # pyOCD --target name
+    openocd: tuple[str, ...]   # OpenOCD arguments selecting the probe and target scripts
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class Board:
     stack_bytes: int
     qemu_machine: str | None
     console: Console
+    flash_targets: FlashTargets | None  # None: not a board pqk-mcu flashes
     source: Path
 
     @property
@@ -71,6 +81,11 @@ def board_names() -> list[str]:
 def emulated_board_names() -> list[str]:
     """Boards QEMU can run (a ``qemu_machine`` is set)."""
     return [name for name in board_names() if load_board(name).emulated]
+
+
+def flashable_board_names() -> list[str]:
+    """Boards ``pqk-mcu flash`` programs (``flash_targets`` are set)."""
+    return [name for name in board_names() if load_board(name).flash_targets is not None]
 
 
 def is_board_file(name_or_path: str | os.PathLike) -> bool:
@@ -171,16 +186,31 @@ def _parse(data: Any, path: Path) -> Board:
     if machine is not None and (not isinstance(machine, str) or not machine.strip()):
         raise fail("qemu_machine", f"must be a QEMU machine name or null, got {machine!r}")
 
-    console_data = mapping_of(field(data, "console"), "console", ("kind", "base"))
+    console_data = mapping_of(field(data, "console"), "console", ("kind", "base", "qemu_serial"))
     kind = string(console_data, "kind", "console.")
     if kind not in CONSOLE_KINDS:
         raise fail("console.kind", f"must be one of {', '.join(CONSOLE_KINDS)}, got {kind!r}")
+    base = qemu_serial = None
     if kind == "usart":
         base = integer(console_data, "base", "console.")
-    elif "base" in console_data:
-        raise fail("console.base", "only applies to console kind 'usart'")
-    else:
-        base = None
+    for key in ("base", "qemu_serial"):
+        if kind != "usart" and key in console_data:
+            raise fail(f"console.{key}", "only applies to console kind 'usart'")
+    if "qemu_serial" in console_data:
+        if machine is None:
+            raise fail("console.qemu_serial", "needs a qemu_machine")
+        qemu_serial = integer(console_data, "qemu_serial", "console.")
+        if qemu_serial > 3:
+            raise fail("console.qemu_serial", f"must be a QEMU serial port 0-3, got {qemu_serial}")
+
+    flash_targets = None
+    targets_data = field(data, "flash_targets")
+    if targets_data is not None:
+        targets_data = mapping_of(targets_data, "flash_targets", ("pyocd", "openocd"))
+        openocd = field(targets_data, "openocd", "flash_targets.")
+        if not isinstance(openocd, list) or not openocd or not all(isinstance(a, str) and a for a in openocd):
+            raise fail("flash_targets.openocd", f"must be a non-empty list of OpenOCD arguments, got {openocd!r}")
+        flash_targets = FlashTargets(pyocd=string(targets_data, "pyocd", "flash_targets."), openocd=tuple(openocd))
 
     return Board(
         name=name,
@@ -194,6 +224,7 @@ def _parse(data: Any, path: Path) -> Board:
         ram=regions["ram"],
         stack_bytes=stack_bytes,
         qemu_machine=machine,
-        console=Console(kind=kind, base=base),
+        console=Console(kind=kind, base=base, qemu_serial=qemu_serial),
+        flash_targets=flash_targets,
         source=path,
     )

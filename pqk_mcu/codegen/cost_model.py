@@ -273,7 +273,7 @@ class KernelChoice:
     packed: PackedCsr | None = None  # the *_csr_dsp kernels' format (csr then None)
     wide: WideCsr | None = None  # pqk_conv2d_s8_csr_wide_dsp's format (csr then None)
     gather: GatherCsr | GatherTaps | GatherRows | None = None  # the *_csr_mve kernels' format (csr then None)
-    scratch_bytes: int = 0  # the kernel's _buffer_size(); 0 = no scratch argument
+    scratch_bytes: int = 0  # the kernel's _buffer_size() (``scratch_bytes()``); 0 = no scratch argument
     in_place: bool = False  # output may be placed over the input
     requant_checked: bool = False  # a *_dsp / *_smlal kernel outside pqk_dsp.h's fast bounds (requant.checked)
 
@@ -369,9 +369,47 @@ def fast_requant_exact(matrix: np.ndarray, folded_bias: np.ndarray, multiplier, 
     return fast_requant_bounds_hold(bound, multiplier, shift)
 
 
+def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
+    """Bytes of the scratch argument of ``kernel`` run as ``layout`` with a weight matrix [rows][columns]
+    (0: a kernel without one), which the memory plan reserves. The C ``<kernel>_buffer_size()`` is the
+    truth: this is its twin for compile time, and tests/test_codegen_scratch.py compiles every one on the
+    host and checks the two agree over a set of shapes."""
+    pointwise = layout.filter_h == layout.filter_w == 1
+    im2col_row = 0 if pointwise else columns  # one im2col row of a filter beyond 1x1
+    mve_row = (columns + 15) & ~15  # pqk_mve.h: a row rounded up to a vector
+    # two pixels' (or batches') rows and sums (pqk_mve.h pqk_mve_sums_bytes(): rows rounded up to 3)
+    mve_block = 2 * mve_row + 2 * -(-rows // MVE_ROWS) * MVE_ROWS * 4
+    # the depthwise *_dsp / *_mla kernels: a padding row and the in-place ring of pad_top + 1 input rows
+    depthwise_ring = ((layout.input_c + 3) & ~3) + (layout.pad_top + 1) * layout.input_w * layout.input_c
+    sizes = {
+        # one input row widened to int16 pairs, or only its last group where the kernel reads the row
+        # directly (DIRECT_OUTPUTS = 8)
+        "pqk_fully_connected_s8_dsp": 8 * ((columns + 3) // 4) if rows > 8 else 8,
+        # four pixels' columns widened to int16
+        "pqk_conv2d_s8_dsp": 4 * ((columns + 3) & ~3) * 2 + im2col_row,
+        # eight pixels' columns as bytes, and the input with its width padding filled in
+        "pqk_conv2d_s8_csr_dsp": 8 * columns + _width_padded_bytes(layout),
+        # eight int16 lanes per column; beyond 1x1 nine filter rows
+        WIDE_CONV_KERNEL: (2 * WIDE_CONV_BLOCK * columns
+                           + (0 if pointwise else (1 + WIDE_CONV_BLOCK) * layout.filter_w * layout.input_c)),
+        "pqk_depthwise_conv2d_s8_dsp": depthwise_ring,
+        "pqk_depthwise_conv2d_s8_csr_dsp": layout.padded_h * layout.padded_w,  # one channel's padded plane
+        # two pixels of int32 columns, rounded up to 4
+        "pqk_conv2d_s8_smlal": 2 * 4 * ((columns + 3) & ~3) + im2col_row,
+        "pqk_depthwise_conv2d_s8_mla": depthwise_ring,
+        "pqk_fully_connected_s8_mve": mve_block,
+        "pqk_conv2d_s8_mve": mve_block + (0 if pointwise else mve_row),
+        "pqk_depthwise_conv2d_s8_mve": (layout.input_c + 15) & ~15,  # a padding row of a vector's width
+        "pqk_fully_connected_s8_csr_mve": 4 * -(-rows // ROWS_GROUP) * ROWS_GROUP,  # every group's sums
+        "pqk_conv2d_s8_csr_mve": _gather_buffer_size(layout, rows),
+        "pqk_depthwise_conv2d_s8_csr_mve": _gather_buffer_size(layout, rows),
+    }
+    return sizes.get(kernel, 0)
+
+
 def _width_padded_bytes(layout: Layout) -> int:
     """pqk_conv2d_s8_csr_dsp's copy of the input with its width padding filled in and its padding
-    row (mirrors the C pads_width(); padded_w is the undilated span of the windows then)."""
+    row, where it pads the width (the C pads_width(); padded_w is the undilated span of the windows then)."""
     if layout.filter_h == layout.filter_w == 1 or layout.dilation_w != 1:
         return 0
     if layout.pad_left == 0 and layout.padded_w - layout.pad_left <= layout.input_w:
@@ -379,7 +417,16 @@ def _width_padded_bytes(layout: Layout) -> int:
     return (layout.batches * layout.input_h * layout.padded_w + layout.filter_w) * layout.input_c
 
 
-def _dsp_candidates(layout: Layout, packed: PackedCsr | None,
+def _gather_buffer_size(layout: Layout, rows: int) -> int:
+    """pqk_mve.h pqk_mve_gather_buffer_size(): four pixels' sums, and a patch per pixel (the window laid
+    out as in the input, rounded up to 16 bytes) where windows reach past the input."""
+    reach = (layout.filter_h - 1) * layout.dilation_h * layout.input_w + (layout.filter_w - 1) * layout.dilation_w
+    pads = (layout.pad_top > 0 or layout.pad_left > 0 or layout.padded_h - layout.pad_top > layout.input_h
+            or layout.padded_w - layout.pad_left > layout.input_w)
+    return GATHER_CONV_BLOCK * (4 * rows + (((reach + 1) * layout.input_c + 15) & ~15 if pads else 0))
+
+
+def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None,
                     wide: WideCsr | None = None) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer. The dense
     ones and the wide sparse conv (``weights.encode_wide``) run any requantization (channels outside
@@ -388,25 +435,22 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None,
     pointwise_same = (
         layout.same_shape and layout.filter_h == layout.filter_w == 1 and layout.stride_h == layout.stride_w == 1
     )
+
+    def scratch(kernel: str) -> int:
+        return scratch_bytes(kernel, layout, *matrix.shape)
+
     out: list[tuple[str, str, int, bool]] = []
     if layout.kind == "FULLY_CONNECTED":
-        # one input row widened to int16 pairs, or only its last group where the kernel reads the row directly
-        # (mirrors the C _buffer_size(), DIRECT_OUTPUTS = 8; input_c = input features)
-        widened = 8 * ((layout.input_c + 3) // 4) if layout.output_c > 8 else 8
-        out.append(("dense", "pqk_fully_connected_s8_dsp", widened, False))
+        out.append(("dense", "pqk_fully_connected_s8_dsp", scratch("pqk_fully_connected_s8_dsp"), False))
         out.append(("csr", FULLY_CONNECTED_CSR_DSP, 0, False))
     elif layout.kind == "CONV_2D":
-        size = layout.filter_h * layout.filter_w * layout.input_c
-        im2col = 0 if layout.filter_h == layout.filter_w == 1 else size  # mirrors the C _buffer_size()
-        out.append(("dense", "pqk_conv2d_s8_dsp", 4 * ((size + 3) & ~3) * 2 + im2col, pointwise_same))
+        out.append(("dense", "pqk_conv2d_s8_dsp", scratch("pqk_conv2d_s8_dsp"), pointwise_same))
         if packed is not None:
-            out.append(("csr", "pqk_conv2d_s8_csr_dsp", 8 * size + _width_padded_bytes(layout), pointwise_same))
+            out.append(("csr", "pqk_conv2d_s8_csr_dsp", scratch("pqk_conv2d_s8_csr_dsp"), pointwise_same))
         if wide is not None and packed is None:
             # where the packed format holds the layer its kernel keeps it: the wide kernel is often
             # faster there but needs twice the scratch (DS-CNN: 9,024 B of arena instead of 8,912)
-            # mirrors the C _buffer_size(): eight int16 lanes per column; beyond 1x1 nine filter rows
-            rows = 0 if im2col == 0 else (1 + WIDE_CONV_BLOCK) * layout.filter_w * layout.input_c
-            out.append(("csr", WIDE_CONV_KERNEL, 2 * WIDE_CONV_BLOCK * size + rows, pointwise_same))
+            out.append(("csr", WIDE_CONV_KERNEL, scratch(WIDE_CONV_KERNEL), pointwise_same))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         taps = layout.filter_h * layout.filter_w
         # The ring of pad_top + 1 input rows keeps every row an output row would overwrite before a later
@@ -414,10 +458,9 @@ def _dsp_candidates(layout: Layout, packed: PackedCsr | None,
         output_h, output_w = _output_size(layout)
         in_place = output_h <= layout.input_h and output_w <= layout.input_w and layout.dilation_h == 1
         if taps <= DEPTHWISE_MAX_TAPS:
-            scratch = ((layout.input_c + 3) & ~3) + (layout.pad_top + 1) * layout.input_w * layout.input_c
-            out.append(("dense", "pqk_depthwise_conv2d_s8_dsp", scratch, in_place))
+            out.append(("dense", "pqk_depthwise_conv2d_s8_dsp", scratch("pqk_depthwise_conv2d_s8_dsp"), in_place))
         if packed is not None and taps <= DEPTHWISE_MAX_TAPS:
-            out.append(("csr", "pqk_depthwise_conv2d_s8_csr_dsp", layout.padded_h * layout.padded_w,
+            out.append(("csr", "pqk_depthwise_conv2d_s8_csr_dsp", scratch("pqk_depthwise_conv2d_s8_csr_dsp"),
                         layout.same_shape))
     return out
 
@@ -438,57 +481,43 @@ def _mla_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, 
     out: list[tuple[str, str, int, bool]] = []
     if layout.kind == "CONV_2D" and channel_pair_lanes_fit(matrix):
         pointwise = layout.filter_h == layout.filter_w == 1
-        columns = layout.filter_h * layout.filter_w * layout.input_c
-        # mirrors pqk_conv2d_s8_smlal_buffer_size(): two pixels of int32 columns (+ an im2col row)
-        scratch = 2 * 4 * ((columns + 3) & ~3) + (0 if pointwise else columns)
         in_place = layout.same_shape and pointwise and layout.stride_h == layout.stride_w == 1
-        out.append(("dense", "pqk_conv2d_s8_smlal", scratch, in_place))
+        out.append(("dense", "pqk_conv2d_s8_smlal", scratch_bytes("pqk_conv2d_s8_smlal", layout, *matrix.shape),
+                    in_place))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         if layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS:
-            # mirrors pqk_depthwise_conv2d_s8_mla_buffer_size(): a padding row and the in-place ring
-            scratch = ((layout.input_c + 3) & ~3) + (layout.pad_top + 1) * layout.input_w * layout.input_c
             in_place = layout.same_shape and layout.stride_h == layout.stride_w == 1 and layout.dilation_h == 1
-            out.append(("dense", "pqk_depthwise_conv2d_s8_mla", scratch, in_place))
+            out.append(("dense", "pqk_depthwise_conv2d_s8_mla",
+                        scratch_bytes("pqk_depthwise_conv2d_s8_mla", layout, *matrix.shape), in_place))
     return out
-
-
-def _gather_buffer_size(layout: Layout, rows: int) -> int:
-    """Mirrors pqk_mve.h pqk_mve_gather_buffer_size(): four pixels' sums, and a patch per pixel (the window laid
-    out as in the input, rounded up to 16 bytes) where windows reach past the input."""
-    reach = (layout.filter_h - 1) * layout.dilation_h * layout.input_w + (layout.filter_w - 1) * layout.dilation_w
-    pads = (layout.pad_top > 0 or layout.pad_left > 0 or layout.padded_h - layout.pad_top > layout.input_h
-            or layout.padded_w - layout.pad_left > layout.input_w)
-    return GATHER_CONV_BLOCK * (4 * rows + (((reach + 1) * layout.input_c + 15) & ~15 if pads else 0))
 
 
 def _mve_candidates(layout: Layout, matrix: np.ndarray,
                     gather: GatherCsr | GatherTaps | GatherRows | None = None) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the Helium variants that can run this layer; they run
     any requantization exactly. The sparse ones where ``gather`` holds the matrix in their format
-    (``weights.encode_gather`` / ``encode_gather_rows``). Scratch mirrors the C _buffer_size()s."""
-    row_bytes = (matrix.shape[1] + 15) & ~15
-    # two pixels' (or batches') columns and sums (pqk_mve.h pqk_mve_sums_bytes(): rows rounded up to 3)
-    block = 2 * row_bytes + 2 * -(-matrix.shape[0] // MVE_ROWS) * MVE_ROWS * 4
+    (``weights.encode_gather`` / ``encode_gather_rows``)."""
+
+    def scratch(kernel: str) -> int:
+        return scratch_bytes(kernel, layout, *matrix.shape)
+
     pointwise_same = (layout.same_shape and layout.filter_h == layout.filter_w == 1
                       and layout.stride_h == layout.stride_w == 1)
     out: list[tuple[str, str, int, bool]] = []
     if layout.kind == "FULLY_CONNECTED":
-        out.append(("dense", "pqk_fully_connected_s8_mve", block, False))
+        out.append(("dense", "pqk_fully_connected_s8_mve", scratch("pqk_fully_connected_s8_mve"), False))
         if isinstance(gather, GatherRows):
-            # mirrors the C _buffer_size(): the sums of every group of four rows
-            out.append(("csr", "pqk_fully_connected_s8_csr_mve", 4 * -(-matrix.shape[0] // ROWS_GROUP) * ROWS_GROUP,
-                        False))
+            out.append(("csr", "pqk_fully_connected_s8_csr_mve", scratch("pqk_fully_connected_s8_csr_mve"), False))
     elif layout.kind == "CONV_2D":
-        pointwise = layout.filter_h == layout.filter_w == 1
-        out.append(("dense", "pqk_conv2d_s8_mve", block + (0 if pointwise else row_bytes), pointwise_same))
+        out.append(("dense", "pqk_conv2d_s8_mve", scratch("pqk_conv2d_s8_mve"), pointwise_same))
         if isinstance(gather, GatherCsr):
-            out.append(("csr", "pqk_conv2d_s8_csr_mve", _gather_buffer_size(layout, matrix.shape[0]), pointwise_same))
+            out.append(("csr", "pqk_conv2d_s8_csr_mve", scratch("pqk_conv2d_s8_csr_mve"), pointwise_same))
     elif layout.kind == "DEPTHWISE_CONV_2D":
         if layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS and matrix.min(initial=0) > -128:
             # int16 sums of two products
-            out.append(("dense", "pqk_depthwise_conv2d_s8_mve", (layout.input_c + 15) & ~15, False))
+            out.append(("dense", "pqk_depthwise_conv2d_s8_mve", scratch("pqk_depthwise_conv2d_s8_mve"), False))
         if isinstance(gather, GatherTaps):
-            out.append(("csr", "pqk_depthwise_conv2d_s8_csr_mve", _gather_buffer_size(layout, matrix.shape[0]), False))
+            out.append(("csr", "pqk_depthwise_conv2d_s8_csr_mve", scratch("pqk_depthwise_conv2d_s8_csr_mve"), False))
     return out
 
 
@@ -580,7 +609,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     if target.has_dsp:
         # A dense Helium kernel makes the dense DSP one moot (16 MACs per instruction against 2; their
         # fits come from different cores and disagree most on small layers, e.g. a 3x3 over one channel)
-        candidates += [c for c in _dsp_candidates(layout, packed, wide) if not (mve and c[0] == "dense")]
+        candidates += [c for c in _dsp_candidates(layout, matrix, packed, wide) if not (mve and c[0] == "dense")]
     elif target.thumb2:
         candidates += _mla_candidates(layout, matrix)
     candidates += mve
@@ -617,4 +646,4 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
 __all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "MLA_FAST_REQUANT_KERNELS", "ORDERED_WRITE_BLOCKS", "AddChoice",
            "KernelChoice", "KernelCost", "Layout", "Target", "add_requantization", "average_pool_kernel",
            "choose_add_kernel", "choose_kernel", "estimate_instructions", "fast_requant_bounds_hold",
-           "fast_requant_exact", "layer_counts"]
+           "fast_requant_exact", "layer_counts", "scratch_bytes"]

@@ -17,7 +17,8 @@ from pqk_mcu.codegen.lower import Layer, SymbolTable, TensorRef, lower_graph
 from pqk_mcu.codegen.memory import MemoryPlan, MemoryRequest, plan_memory
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.ir.passes import run_pipeline
+from pqk_mcu.ir.passes import run_pipeline, standard_pipeline
+from pqk_mcu.reference import unary_table
 from pqk_mcu.render import render_template
 from pqk_mcu.resources import resource_dir
 
@@ -63,6 +64,11 @@ class GeneratedModel:
         return {layer.name: layer.format for layer in self.layers if layer.format != "-"}
 
 
+def core_graph(graph: Graph) -> Graph:
+    """``graph`` after the passes code generation runs: the int8 core the generated C computes."""
+    return run_pipeline(graph, standard_pipeline(unary_table))
+
+
 def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", board=None,
                name: str | None = None, force: bool = False) -> GeneratedModel:
     """Write the library folder of ``graph`` into ``out_dir``: model.h, model.c, model_weights.c,
@@ -77,7 +83,7 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
     if board is not None and not isinstance(board, Board):
         board = load_board(board)
     model_sha256 = graph.fingerprint()
-    core = run_pipeline(graph)
+    core = core_graph(graph)
     layers, symbols = lower_graph(core, weight_format, Target.from_board(board), names.prefix)
     plan = plan_memory(memory_request(core, layers))
     sizes = {edge: core.tensor(edge).nbytes for edge in (*core.inputs, *core.outputs)}
@@ -97,9 +103,10 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
     output_quant = tuple(_quant(core, name) for name in core.outputs)
     runtime_sources = tuple(sorted({RUNTIME_DIR / f"{layer.kernel}.c" for layer in layers if layer.kernel}))
     stamp = {"notice": NOTICE, "generator": f"pqk-mcu {__version__}", "model_sha256": model_sha256}
+    template_names = names.template_context()
     context = {
         **stamp,
-        **names.template_context(),
+        **template_names,
         "input_size": input_size,
         "output_size": output_size,
         "arena_bytes": plan.arena_bytes,
@@ -125,7 +132,9 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
         ],
         "structs": [{"name": s.name, "ctype": s.ctype, "fields": list(s.fields)} for s in symbols.structs],
         "externs": _externs(layers, symbols),
-        "ops": [_op_context(core, layer, plan) for layer in layers],
+        "ops": [_op_context(core, layer, plan, template_names["macro_prefix"]) for layer in layers],
+        "scratch": [{"name": _scratch_name(layer), "bytes": layer.scratch_bytes}
+                    for layer in layers if layer.scratch_bytes],
     }
     runtime = runtime_files(runtime_sources, RUNTIME_DIR)
     manifest = {
@@ -195,14 +204,24 @@ def memory_request(graph: Graph, layers: list[Layer]) -> MemoryRequest:
         graph_inputs=list(graph.inputs),
         graph_outputs=list(graph.outputs),
         aliases=[(layer.output, layer.alias_of) for layer in layers if layer.alias_of],
-        scratch={f"pqk_op{layer.index}_scratch": (layer.index, layer.scratch_bytes) for layer in layers if layer.scratch_bytes},
+        scratch={_scratch_name(layer): (layer.index, layer.scratch_bytes) for layer in layers if layer.scratch_bytes},
         in_place=[(layer.output, layer.in_place_of, layer.in_place_lead) for layer in layers if layer.in_place_of],
     )
 
 
-def _op_context(graph: Graph, layer: Layer, plan: MemoryPlan) -> dict:
+def _scratch_name(layer: Layer) -> str:
+    """The name of a layer's scratch area: its argument of the kernel call (``lower``) and its place in the plan."""
+    return f"pqk_op{layer.index}_scratch"
+
+
+def _op_context(graph: Graph, layer: Layer, plan: MemoryPlan, macro_prefix: str) -> dict:
     def resolve(arg) -> str:
-        return plan.placements[arg.name].expression if isinstance(arg, TensorRef) else arg
+        if not isinstance(arg, TensorRef):
+            return arg
+        if arg.name == _scratch_name(layer):
+            # its slice of the arena, or in sanitizer builds its own array (model.c.j2)
+            return f"{macro_prefix}_OP_SCRATCH({plan.placements[arg.name].expression}, {arg.name})"
+        return plan.placements[arg.name].expression
 
     calls = [{"function": call.function, "args": [resolve(arg) for arg in call.args]} for call in layer.calls]
     if layer.alias_of and layer.output not in plan.aliased:

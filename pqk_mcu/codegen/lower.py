@@ -20,7 +20,6 @@ import numpy as np
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.opdef import OP_DEFS, Implementations
-from pqk_mcu.ir.passes import unary_table
 from pqk_mcu.ir.shapes import (
     conv_output_size,
     nearest_source_indices,
@@ -29,6 +28,7 @@ from pqk_mcu.ir.shapes import (
     strided_slice_axes,
     transpose_permutation,
 )
+from pqk_mcu.reference import unary_table
 from pqk_mcu.codegen.cost_model import (
     ORDERED_WRITE_BLOCKS,
     Layout,

@@ -5,7 +5,7 @@ Graph inputs live in the caller's ``input`` buffer and graph outputs in its ``ou
 bytes (an aliasing op's output and input, e.g. RESHAPE) form one buffer. A buffer is live from the
 op that writes it to the last op that reads it; buffers are placed greedily, largest first, at the
 lowest aligned offset that no buffer with an overlapping lifetime occupies. Per-op scratch areas are
-buffers that live for that op only.
+buffers that live for that op only (host sanitizer builds give each its own array instead: model.c.j2).
 
 In place: an op whose kernel can write its output over its input (``in_place`` pairs, e.g. the
 DSP depthwise and pointwise kernels) gets one buffer for both when the input is an arena tensor

@@ -1,1 +1,1 @@
-""".tflite and checkpoint importers: files in, verified ``Graph`` out."""
+""".tflite importers: files in, verified ``Graph`` out."""

@@ -1,14 +1,16 @@
 """Graph -> Graph passes run before code generation, listed in one pipeline.
 
-Every pass is a pure function of a ``Graph``; ``run_pipeline`` applies ``PIPELINE`` in order and
-verifies the graph after each pass, so a pass that breaks an invariant is named at once.
+Every pass is a pure function of a ``Graph``; ``run_pipeline`` applies a pipeline (``standard_pipeline``) in
+order and verifies the graph after each pass, so a pass that breaks an invariant is named at once.
 
 - ``split_float_edges`` removes a float32 -> int8 QUANTIZE that reads a graph input and an int8 ->
   float32 DEQUANTIZE that writes a graph output. The generated C core is int8 only; the host side
   converts with the reference's own QUANTIZE / DEQUANTIZE (``edge_graph`` rebuilds them). The split
   op names are recorded in the metadata under ``SPLIT_INPUTS_KEY`` / ``SPLIT_OUTPUTS_KEY``.
 - ``fuse_activations`` folds a standalone RELU / RELU6 into the op that produces its input when the
-  fused clamp gives the same int8 result for every possible value.
+  fused clamp gives the same int8 result for every possible value. What the standalone op gives is
+  asked of a ``UnaryTable`` passed in as data (the reference's ``unary_table``): ir sits below the
+  reference and never imports it.
 - ``single_channel_depthwise_to_conv`` turns a DEPTHWISE_CONV_2D of one input channel (depth
   multiplier M: micro_speech's and MobileNet's first layers) into the CONV_2D with M output channels
   it equals: the same sums, bias and per-channel requantization, so the fast convolution kernels run
@@ -26,6 +28,7 @@ alias), see ``pqk_mcu.codegen.memory``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Callable
 
@@ -38,6 +41,8 @@ from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.quant import activation_range
 
 Pass = Callable[[Graph], Graph]
+# (op, its input, its output) -> the int8 output for every input -128..127.
+UnaryTable = Callable[[Op, Tensor, Tensor], np.ndarray]
 
 SPLIT_INPUTS_KEY = "pqk.split_input_quantize"
 SPLIT_OUTPUTS_KEY = "pqk.split_output_dequantize"
@@ -91,7 +96,7 @@ def split_float_edges(graph: Graph) -> Graph:
     )
 
 
-def fuse_activations(graph: Graph) -> Graph:
+def fuse_activations(graph: Graph, unary_table: UnaryTable) -> Graph:
     """Fold RELU / RELU6 into a producer with no fused activation when that is exact."""
     tensors = graph.tensor_map
     producers = graph.producers()
@@ -127,22 +132,6 @@ def fuse_activations(graph: Graph) -> Graph:
         return graph
     used = set(graph.inputs) | set(graph.outputs) | {name for op in ops for name in (*op.inputs, *op.outputs) if name}
     return graph.replace(tensors=tuple(t for t in graph.tensors if t.name in used), ops=tuple(ops))
-
-
-def unary_table(op: Op, source: Tensor, target: Tensor) -> np.ndarray:
-    """The reference's int8 output of a one-input element-wise ``op`` for every input -128..127."""
-    # Imported here: the reference interpreter itself imports pqk_mcu.ir.
-    from pqk_mcu.reference import run_reference
-
-    shape = (1, 256)
-    probe = Graph(
-        tensors=(dataclasses.replace(source, shape=shape, data=None), dataclasses.replace(target, shape=shape, data=None)),
-        ops=(dataclasses.replace(op, inputs=(source.name,), outputs=(target.name,)),),
-        inputs=(source.name,),
-        outputs=(target.name,),
-    )
-    every_value = np.arange(-128, 128, dtype=np.int8).reshape(shape)
-    return run_reference(probe, [every_value])["outputs"][0].reshape(-1)
 
 
 def single_channel_depthwise_to_conv(graph: Graph) -> Graph:
@@ -197,11 +186,13 @@ def single_pixel_conv_to_fully_connected(graph: Graph) -> Graph:
     return graph.replace(tensors=tuple(replaced.get(t.name, t) for t in graph.tensors), ops=tuple(ops))
 
 
-PIPELINE: tuple[Pass, ...] = (split_float_edges, fuse_activations, single_channel_depthwise_to_conv,
-                              single_pixel_conv_to_fully_connected)
+def standard_pipeline(unary_table: UnaryTable) -> tuple[Pass, ...]:
+    """The passes code generation runs, in order."""
+    return (split_float_edges, functools.partial(fuse_activations, unary_table=unary_table),
+            single_channel_depthwise_to_conv, single_pixel_conv_to_fully_connected)
 
 
-def run_pipeline(graph: Graph, pipeline: tuple[Pass, ...] = PIPELINE) -> Graph:
+def run_pipeline(graph: Graph, pipeline: tuple[Pass, ...]) -> Graph:
     """Apply every pass in order, verifying the graph before and after each one."""
     verify_graph(graph)
     for graph_pass in pipeline:

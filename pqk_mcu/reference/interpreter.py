@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
 
 from pqk_mcu.errors import PqkError, UnsupportedModelError
-from pqk_mcu.ir.graph import Graph, Tensor
+from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.reference.registry import KERNELS, KernelCall
 
@@ -66,3 +67,16 @@ def _checked_input(tensor: Tensor, array: np.ndarray) -> np.ndarray:
             raise PqkError(f"input '{tensor.name}' must be {tensor.dtype}, got {array.dtype}")
         array = array.astype(dtype)
     return array.reshape(tensor.shape)
+
+
+def unary_table(op: Op, source: Tensor, target: Tensor) -> np.ndarray:
+    """The int8 output of a one-input element-wise ``op`` for every input -128..127 (a lookup table)."""
+    shape = (1, 256)
+    probe = Graph(
+        tensors=(dataclasses.replace(source, shape=shape, data=None), dataclasses.replace(target, shape=shape, data=None)),
+        ops=(dataclasses.replace(op, inputs=(source.name,), outputs=(target.name,)),),
+        inputs=(source.name,),
+        outputs=(target.name,),
+    )
+    every_value = np.arange(-128, 128, dtype=np.int8).reshape(shape)
+    return run_reference(probe, [every_value])["outputs"][0].reshape(-1)

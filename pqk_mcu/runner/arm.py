@@ -203,54 +203,6 @@ def build_firmware(
     return FirmwareBuild(elf=elf, map_file=map_file, size=report)
 
 
-FIRMWARE_MANIFEST = "firmware.json"
-
-
-def build_model(
-    model: str | Path, board: Board | str | Path, out_dir: str | Path,
-    weight_format: str = "auto", app: str = "harness", force: bool = False,
-) -> FirmwareBuild:
-    """``pqk-mcu build``: .tflite -> generated C (``out_dir/gen``) -> firmware for ``board``.
-
-    ``out_dir`` is replaced only when everything succeeded, and only when an earlier build wrote it
-    or with ``force`` (``pqk_mcu.atomic.atomic_dir``). Besides the ELF, map and size report
-    it holds ``firmware.json``: board, model hash and the shapes and quantization of the C core's
-    inputs and outputs (``pqk-mcu run`` reads it to shape the output).
-    """
-    from pqk_mcu.atomic import atomic_dir
-    from pqk_mcu.codegen import generate_c
-    from pqk_mcu.frontends.tflite import load_tflite
-
-    board = board if isinstance(board, Board) else load_board(board)
-    require_cross_compiler()
-    graph = load_tflite(Path(model))
-    target = Path(out_dir)
-    with atomic_dir(target, "build", force) as tmp:
-        generated = generate_c(graph, tmp / "gen", weight_format=weight_format, board=board)
-        build = build_firmware(tmp / "gen", board, app=app, out_dir=tmp, runtime_sources=generated.runtime_sources)
-
-        def edges(names, quant):
-            return [
-                {"name": name, "shape": list(generated.graph.tensor(name).shape), "dtype": "int8",
-                 "scale": scale, "zero_point": zero_point}
-                for name, (scale, zero_point) in zip(names, quant)
-            ]
-
-        manifest = {
-            "board": board.name,
-            "app": app,
-            "model": Path(model).name,
-            "model_sha256": generated.model_sha256,
-            "inputs": edges(generated.graph.inputs, generated.input_quant),
-            "outputs": edges(generated.graph.outputs, generated.output_quant),
-            "arena_bytes": generated.arena_bytes,
-        }
-        (tmp / FIRMWARE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return FirmwareBuild(
-        elf=target / build.elf.name, map_file=target / build.map_file.name, size=build.size,
-    )
-
-
 def _link(gcc: str, board: Board, objects: Iterable[Path], out_dir: Path, elf: Path, map_file: Path,
           inflate: bool) -> bool:
     """Link; returns True when a memory region overflowed (other link errors raise)."""

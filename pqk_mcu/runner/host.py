@@ -1,14 +1,13 @@
 """Host runs of the generated C: build with gcc under ASan/UBSan, run the harness, read traces.
 
 ``build_host`` compiles the generated model, the runtime kernels it uses and a host app
-(firmware/apps/<app>/*.c) with strict warnings and sanitizers. ``HostModel`` generates, builds once
-and runs batches of inputs in one process, converting float graph edges with the reference's own
-QUANTIZE / DEQUANTIZE. ``host_backend`` is the ``host`` backend for ``pqk-mcu verify``.
+(firmware/apps/<app>/*.c) with strict warnings and sanitizers; ``run_host`` runs that harness on
+concatenated inputs. ``build_host_program`` / ``run_host_program`` build any given sources into an
+executable that reads an input file and writes a text file (the KWS app's host build).
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
@@ -18,19 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from pqk_mcu.atomic import atomic_file
-from pqk_mcu.codegen import RUNTIME_DIR, GeneratedModel, generate_c
 from pqk_mcu.errors import PqkError, ToolMissingError
-from pqk_mcu.ir.graph import Graph
 from pqk_mcu.resources import cache_dir
-from pqk_mcu.runner.core_io import CoreIO, parse_trace
-from pqk_mcu.verify.backends import register_backend
+from pqk_mcu.runner.arm import APPS_DIR, RUNTIME_DIR
+from pqk_mcu.runner.trace import parse_trace
 
-APPS_DIR = RUNTIME_DIR.parent / "apps"
 WARNING_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Werror")
-SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all")
+SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-DPQK_SEPARATE_SCRATCH")
 EXECUTABLE = "pqk_host_harness"
 RESULT_OK = "PQK_RESULT ok"
 RUN_TIMEOUT_S = 600
@@ -115,50 +109,30 @@ def run_host(executable: str | Path, input_bytes: bytes, trace: bool = True, tim
     return outputs, records
 
 
-class HostModel:
-    """A graph generated and built for the host once, then run on any number of inputs."""
 
-    def __init__(self, graph: Graph, weight_format: str = "auto", work_dir: str | Path | None = None,
-                 sanitize: bool = True) -> None:
-        self.graph = graph
-        if work_dir is None:
-            work_dir = tempfile.mkdtemp(prefix="pqk-host-")
-            atexit.register(shutil.rmtree, work_dir, True)
-        self.work_dir = Path(work_dir)
-        self.generated: GeneratedModel = generate_c(graph, self.work_dir / "gen", weight_format)
-        self.executable = build_host(self.generated.out_dir, sanitize=sanitize, out_dir=self.work_dir / "build")
-        self.io = CoreIO.of(graph, self.generated)
-
-    def run(self, samples: Sequence[Sequence[np.ndarray]]) -> list[dict]:
-        """Run each sample (one array per graph input); per sample {"outputs": [...], "tensors": {...}}."""
-        core_inputs = [self.io.core_inputs(sample) for sample in samples]
-        outputs, records = run_host(self.executable, b"".join(map(self.io.pack, core_inputs)))
-        size = self.generated.output_size
-        if len(outputs) != size * len(samples):
-            raise PqkError(f"host run wrote {len(outputs)} output bytes for {len(samples)} sample(s)")
-        ops = len(self.generated.layers)
-        if len(records) != ops * len(samples):
-            raise PqkError(f"host trace has {len(records)} records, expected {ops * len(samples)}")
-        return [
-            self.io.result(arrays, outputs[number * size : (number + 1) * size], records[number * ops : (number + 1) * ops])
-            for number, arrays in enumerate(core_inputs)
-        ]
+def build_host_program(sources: Sequence[Path], include_dirs: Sequence[Path], flags: Sequence[str],
+                       executable: Path, what: str) -> None:
+    """Compile and link ``sources`` (with libm) into ``executable``; ``what`` names the program in errors."""
+    command = [_gcc(), *flags, *(f"-I{d}" for d in include_dirs), *map(str, sources), "-lm", "-o", str(executable)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PqkError(f"host build of the {what} failed: " + " | ".join(result.stderr.strip().splitlines()[:12]))
 
 
-_MODELS: dict[tuple[str, str], HostModel] = {}
-
-
-def host_model(graph: Graph, weight_format: str = "auto") -> HostModel:
-    """The built ``HostModel`` of ``graph`` (built once per process and weight format)."""
-    key = (graph.fingerprint(), weight_format)
-    if key not in _MODELS:
-        _MODELS[key] = HostModel(graph, weight_format)
-    return _MODELS[key]
-
-
-def host_backend(graph: Graph, model_bytes: bytes | None, inputs: Sequence[np.ndarray]) -> dict:
-    """``pqk-mcu verify --board host``: the generated C under ASan/UBSan on one sample."""
-    return host_model(graph).run([inputs])[0]
-
-
-register_backend("host", host_backend)
+def run_host_program(executable: Path, input_bytes: bytes, timeout: float, what: str) -> str:
+    """Run ``executable input.bin output.txt`` under ASan; returns output.txt after the program printed
+    ``PQK_RESULT ok stack=0``. ``what`` names the program in errors."""
+    with tempfile.TemporaryDirectory(prefix="pqk-kws-") as tmp:
+        work = Path(tmp)
+        (work / "input.bin").write_bytes(input_bytes)
+        try:
+            result = subprocess.run([str(executable), str(work / "input.bin"), str(work / "output.txt")],
+                                    capture_output=True, text=True, timeout=timeout,
+                                    env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
+        except subprocess.TimeoutExpired:
+            raise PqkError(f"the host {what} hung: no result after {timeout:g} s") from None
+        markers = [line for line in result.stdout.splitlines() if line.startswith("PQK_RESULT")]
+        if result.returncode != 0 or markers != ["PQK_RESULT ok stack=0"]:
+            detail = markers or result.stderr.strip().splitlines()[:5] or ["no output"]
+            raise PqkError(f"the host {what} failed (exit {result.returncode}): {' | '.join(detail)}")
+        return (work / "output.txt").read_text()

@@ -2,7 +2,8 @@
 
 ``run_elf(elf, board, input_bytes, timeout)`` starts ``qemu-system-arm`` for the board's machine
 in a fresh temporary folder, hands the harness the input file name on the semihosting command
-line and returns the bytes it wrote to the output file. Whatever goes wrong becomes a
+line and returns the bytes it wrote to the output file. ``run_usart_console`` runs firmware that
+prints to the board's USART console instead, read from the QEMU serial port wired to it. Whatever goes wrong becomes a
 ``PqkError`` saying what happened: a hang (timeout), a fault (with the fault registers the
 firmware printed), a missing or garbled marker line, or an exit code that disagrees with it.
 
@@ -17,7 +18,6 @@ run to run.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
 import subprocess
@@ -25,14 +25,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from pqk_mcu.atomic import atomic_file
 from pqk_mcu.boards import Board, load_board
 from pqk_mcu.errors import PqkError, ToolMissingError
 from pqk_mcu.resources import cache_dir, resource_dir
-from pqk_mcu.runner.core_io import parse_trace
 from pqk_mcu.runner.elf import check_firmware
+from pqk_mcu.runner.trace import parse_trace
 
 PLUGIN_SOURCE = resource_dir("firmware") / "tools" / "insn_count_plugin.c"
 
@@ -46,6 +44,7 @@ HOST_GCC = "gcc"
 EXIT_OK, EXIT_FAIL, EXIT_FAULT = 0, 1, 3
 
 _MARKER = re.compile(r"^PQK_RESULT (ok|fail)(?: (.*))?$", re.MULTILINE)
+_USART_MARKER = re.compile(r"^PQK_RESULT ok stack=(\d+)$")
 _STACK = re.compile(r"^stack=(\d+)$")
 _WATCHED_SYMBOLS = {
     "begin": "pqk_bench_begin", "end": "pqk_bench_end",
@@ -91,33 +90,44 @@ def run_firmware(
         return FirmwareRun(output=output_path.read_bytes(), stack_bytes=stack_bytes, trace=records, console=console)
 
 
-def run_npy(elf: str | Path, board: Board | str, input_path: str | Path, output_path: str | Path,
-            timeout: float = 60.0) -> FirmwareRun:
-    """``pqk-mcu run``: one int8 input array (.npy) through the firmware, output saved as .npy.
+def run_usart_console(elf: str | Path, board: Board | str, input_bytes: bytes, timeout: float, program: str,
+                      what: str) -> tuple[str, int]:
+    """Run firmware that prints to the board's USART console (``console.qemu_serial``) and writes the same
+    lines over semihosting to ``output.txt``; its argv is ``program input.bin output.txt``.
 
-    With the ``firmware.json`` that ``pqk-mcu build`` writes next to the ELF, the input size is
-    checked before QEMU starts and the output gets the model's shape; otherwise it is flat int8.
+    The USART must carry exactly those lines and then the marker; returns the text and the peak stack.
+    ``what`` names the firmware in errors.
     """
-    try:
-        array = np.load(input_path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise PqkError(f"cannot read {input_path} as .npy: {error}") from None
-    if array.dtype != np.int8:
-        raise PqkError(f"{input_path}: the firmware takes int8 input (the C core's quantized values), got {array.dtype}")
-    manifest_path = Path(elf).with_name("firmware.json")
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
-    if manifest is not None:
-        wanted = sum(int(np.prod(edge["shape"])) for edge in manifest["inputs"])
-        if array.size != wanted:
-            raise PqkError(f"{input_path}: the model takes {wanted} int8 values, got {array.size} {list(array.shape)}")
-    result = run_firmware(elf, board, np.ascontiguousarray(array).tobytes(), timeout)
-    output = np.frombuffer(result.output, dtype=np.int8)
-    if manifest is not None and len(manifest["outputs"]) == 1:
-        output = output.reshape(manifest["outputs"][0]["shape"])
-    with atomic_file(output_path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, output)
-    return result
+    board = _emulated(board)
+    index = board.console.qemu_serial
+    if index is None:
+        raise PqkError(f"board {board.name} has no USART console wired to a QEMU serial port (console.qemu_serial)")
+    with tempfile.TemporaryDirectory(prefix="pqk-kws-") as tmp:
+        work = Path(tmp)
+        (work / "input.bin").write_bytes(input_bytes)
+        serials = []
+        for port in range(index + 1):
+            serials += ["-serial", f"file:{work / 'usart.txt'}" if port == index else "null"]
+        command = [
+            require_qemu(), "-machine", board.qemu_machine, "-nographic", "-monitor", "none", *serials,
+            "-semihosting-config", f"enable=on,target=native,arg={program},arg=input.bin,arg=output.txt",
+            "-kernel", str(Path(elf).resolve()),
+        ]
+        try:
+            result = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout,
+                                    stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise PqkError(f"{what} hung: no result after {timeout:g} s on {board.name}") from None
+        usart = (work / "usart.txt").read_text(errors="replace") if (work / "usart.txt").is_file() else ""
+        usart_lines = usart.replace("\r\n", "\n").splitlines()
+        marker = _USART_MARKER.match(usart_lines[-1]) if usart_lines else None
+        if result.returncode != 0 or marker is None:
+            detail = (usart_lines or result.stdout.strip().splitlines() or ["no output"])[-1]
+            raise PqkError(f"{what} failed on {board.name} (exit {result.returncode}): {detail}")
+        text = (work / "output.txt").read_text()
+        if usart_lines[:-1] != text.splitlines():
+            raise PqkError(f"{what}'s USART output on {board.name} differs from its semihosting output")
+        return text, int(marker.group(1))
 
 
 def count_instructions(

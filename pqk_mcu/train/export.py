@@ -42,6 +42,7 @@ from pqk_mcu.quant import (
     multiply_by_quantized_multiplier_array,
     tflite_round,
 )
+from pqk_mcu.reference import run_reference
 from pqk_mcu.train.layers import ACTIVATIONS, Add, AvgPool, ConvBN, InputQuant, Linear, Reshape, set_view, tf_same_padding
 from pqk_mcu.train.qat import quantize_weight
 
@@ -270,8 +271,6 @@ def check_export(graph: Graph, model: nn.Module, features: np.ndarray) -> dict[s
 
     Returns ``{"examples": n, "bit_exact": k}``; k == n means every output byte matched.
     """
-    from pqk_mcu.reference import run_reference
-
     codes = quantize_input(model, features)
     simulated = simulate_int8(model, codes)
     matches = 0

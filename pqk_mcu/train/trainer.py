@@ -3,8 +3,10 @@
 One global step counter runs through phase 1 (pruning + QAT) and phase 2 (PQK warm-up, then mutual
 distillation). Everything a step does is a function of the step number and the checkpointed state
 (model with masks and observers, optimizer, RNG states), so a run interrupted at any point and
-started again with the same output folder continues from its last checkpoint and ends with exactly
-the weights of an uninterrupted run.
+started again with the same output folder and the same number of processes continues from its last
+checkpoint and ends with exactly the weights of an uninterrupted run. Resuming with another number of
+processes is refused: each process normalizes its own share of a batch and draws its own dropout
+masks, so the count is part of the result.
 
 Data: ``pqk_mcu.train.run.load_run_data(config, data_dir)`` loads what a configuration trains on (its
 task, seed and, for KWS, ``augment``); the augmentation is part of the configuration, so a checkpoint is
@@ -52,7 +54,8 @@ CHECKPOINT_FORMAT = "pqk-mcu-checkpoint"
 CHECKPOINT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
 ERROR_NAME = "training-error.txt"
-# Settings that may change between a run and its resumption without changing its result.
+# Settings that do not make a run another run. The process count changes the weights, but a torchrun
+# launch sets it outside the configuration: resuming checks it against the checkpoint's RNG states instead.
 RESUME_FREE_FIELDS = ("nproc", "threads", "checkpoint_every", "progress")
 # KWS training augmentation: "voices" = the synthetic-voice chain (speed, reverberation, gain, noise at an
 # SNR, SpecAugment) on top of TensorFlow's Speech Commands mix; "standard" = that mix alone (+-100 ms shift,
@@ -274,6 +277,7 @@ def train(config: TrainConfig, data: TaskData, out_dir: str | os.PathLike) -> Tr
     out.mkdir(parents=True, exist_ok=True)
     (out / ERROR_NAME).unlink(missing_ok=True)
     launched = int(os.environ.get("WORLD_SIZE", "1"))
+    _check_resumable(out / CHECKPOINT_NAME, config, launched if launched > 1 else config.nproc)
     if launched > 1:  # torchrun: this process is one rank of an existing group
         return _worker(int(os.environ["RANK"]), launched, config, data, out, from_env=True)
     if config.nproc == 1:
@@ -289,6 +293,21 @@ def train(config: TrainConfig, data: TaskData, out_dir: str | os.PathLike) -> Tr
         raise PqkError(f"distributed training failed: {str(error).strip().splitlines()[-1]}") from None
     payload = read_checkpoint(out / CHECKPOINT_NAME)
     return TrainResult(model_from_checkpoint(payload), out / CHECKPOINT_NAME, payload["history"])
+
+
+def _check_resumable(path: Path, config: TrainConfig, world: int) -> None:
+    """Refuse, before any process starts, a checkpoint of another configuration, or an unfinished one of
+    another number of processes (a finished one is only read back, which any number of processes can)."""
+    if not path.exists():
+        return
+    payload = read_checkpoint(path)
+    if comparable_config(payload["config"]) != comparable_config(config.to_dict()):
+        raise PqkError(f"{path} was written by a different training configuration; use a new --out folder")
+    trained_by = len(payload["rng"])  # one RNG state per process
+    if trained_by != world and payload["step"] < payload["total_steps"]:
+        raise PqkError(f"{path} holds a run trained with --nproc {trained_by}, stopped at step {payload['step']}; "
+                       f"resume it with --nproc {trained_by} (the number of processes changes the weights) "
+                       "or use a new --out folder")
 
 
 def _spawned(rank: int, config: TrainConfig, data: TaskData, out: Path) -> None:
@@ -309,7 +328,7 @@ def _worker(rank: int, world: int, config: TrainConfig, data: TaskData, out: Pat
             dist.init_process_group(backend, rank=rank, world_size=world)
     torch.set_num_threads(config.threads)
     try:
-        return _train_loop(rank, world, config, data, out)
+        return _TrainingRun(rank, world, config, data, out).run()
     finally:
         if world > 1:
             dist.destroy_process_group()
@@ -340,7 +359,8 @@ def start_from_phase1(phase1_checkpoint: str | os.PathLike, config: TrainConfig,
     Phase 1 is a function of its configuration and seed, so that run's final checkpoint is exactly the
     one this run would write at the end of its own phase 1; training then resumes into phase 2 instead
     of repeating phase 1. Returns False, writing nothing, when ``out_dir`` already holds a checkpoint
-    or the other run does not qualify (unfinished, different phase 1, or not phase 1 only).
+    or the other run does not qualify (unfinished, different phase 1 or number of processes, or not
+    phase 1 only).
     """
     target = Path(out_dir) / CHECKPOINT_NAME
     source = Path(phase1_checkpoint)
@@ -348,7 +368,7 @@ def start_from_phase1(phase1_checkpoint: str | os.PathLike, config: TrainConfig,
         return False
     payload = read_checkpoint(source)
     finished = payload["step"] == payload["total_steps"]
-    if tuple(payload["config"]["phases"]) != (1,) or not finished:
+    if tuple(payload["config"]["phases"]) != (1,) or not finished or len(payload["rng"]) != config.nproc:
         return False
     if _phase1_fields(payload["config"]) != _phase1_fields(config.to_dict()):
         return False
@@ -366,107 +386,142 @@ def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
-def _train_loop(rank: int, world: int, config: TrainConfig, data: TaskData, out: Path) -> TrainResult:
-    x_train, y_train = data.train
-    if len(y_train) < config.batch_size:
-        raise PqkError(f"the training split has {len(y_train)} examples, fewer than one batch ({config.batch_size})")
-    plan = Plan(config, len(y_train) // config.batch_size)
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    random.seed(config.seed)
-    model = build_model(config.model, data.num_classes, data.input_shape, config.width)
-    apply_options(model, config.pqk)
-    dual = DualView(model)
-    engine = nn.parallel.DistributedDataParallel(dual, find_unused_parameters=True) if world > 1 else dual
-    path = out / CHECKPOINT_NAME
-    step, history, optimizer, optimizer_state = 0, [], None, None
-    if path.exists():
-        payload = read_checkpoint(path)
-        if comparable_config(payload["config"]) != comparable_config(config.to_dict()):
-            raise PqkError(f"{path} was written by a different training configuration; use a new --out folder")
-        model.load_state_dict(payload["model"])
-        step, history = payload["step"], payload["history"]
-        optimizer_state = payload["optimizer"]
-        rng = payload["rng"]
-        if len(rng) == world:
-            _set_rng_state(rng[rank])
-    saved_step = step if path.exists() else None
-    schedule = plan.pruning()
-    tensor_x, tensor_y = _nchw(x_train), torch.from_numpy(np.asarray(y_train, dtype=np.int64))
+class _TrainingRun:
+    """One process's share of a run: model, optimizer and step counter, and the named parts of a step
+    (schedule, train, evaluate, checkpoint)."""
 
-    def save(current_step: int) -> None:
-        nonlocal saved_step
-        states = [None] * world
-        if world > 1:
+    def __init__(self, rank: int, world: int, config: TrainConfig, data: TaskData, out: Path) -> None:
+        x_train, y_train = data.train
+        if len(y_train) < config.batch_size:
+            raise PqkError(f"the training split has {len(y_train)} examples, "
+                           f"fewer than one batch ({config.batch_size})")
+        self.rank, self.world, self.config, self.data = rank, world, config, data
+        self.plan = Plan(config, len(y_train) // config.batch_size)
+        self.path = out / CHECKPOINT_NAME
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)
+        random.seed(config.seed)
+        self.model = build_model(config.model, data.num_classes, data.input_shape, config.width)
+        apply_options(self.model, config.pqk)
+        dual = DualView(self.model)
+        self.engine = nn.parallel.DistributedDataParallel(dual, find_unused_parameters=True) if world > 1 else dual
+        self.pruning = self.plan.pruning()
+        self.inputs = _nchw(x_train)
+        self.labels = torch.from_numpy(np.asarray(y_train, dtype=np.int64))
+        self.step = 0
+        self.stage = ""
+        self.history: list[dict] = []
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.resumed_optimizer: dict | None = None  # the checkpoint's, for the optimizer of the phase it stopped in
+        self.saved_step: int | None = None
+        if self.path.exists():
+            self._resume()
+
+    def _resume(self) -> None:
+        payload = read_checkpoint(self.path)  # train() has checked its configuration and process count
+        self.model.load_state_dict(payload["model"])
+        self.step, self.history = payload["step"], payload["history"]
+        self.resumed_optimizer = payload["optimizer"]
+        self.saved_step = self.step
+        if len(payload["rng"]) == self.world:  # differs only for a finished run, which draws nothing more
+            _set_rng_state(payload["rng"][self.rank])
+
+    def run(self) -> TrainResult:
+        progress = self._progress_bar()
+        while self.step < self.plan.total_steps:
+            phase, local, length = self.plan.locate(self.step)
+            self.stage = self.plan.stage(self.step)
+            self._schedule(phase, local, length)
+            losses = self._train_step()
+            self.step += 1
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(stage=self.stage, loss=f"{losses['total']:.3f}",
+                                     sparsity=f"{mask_sparsity(self.model):.2f}")
+            end_of_phase = local == length - 1
+            if end_of_phase and self.rank == 0:
+                self.history.append(self._evaluate(phase, losses))
+            if self.step % self.config.checkpoint_every == 0 or end_of_phase:
+                self._checkpoint()
+        if progress is not None:
+            progress.close()
+        if self.saved_step != self.step:
+            self._checkpoint()
+        return TrainResult(self.model, self.path, self.history)
+
+    def _progress_bar(self):
+        if self.rank != 0 or not self.config.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.plan.total_steps, initial=self.step, desc=f"train {self.config.model}", unit="step",
+                    dynamic_ncols=True)
+
+    def _schedule(self, phase: int, local: int, length: int) -> None:
+        """Set what the schedules prescribe at this step: optimizer, learning rate, fake quantization,
+        frozen observers and batch norm, pruning masks."""
+        if self.optimizer is None or local == 0:
+            self._start_optimizer(phase, local)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.plan.learning_rate(self.step)
+        config = self.config
+        late = local >= round(config.freeze_at * length)
+        set_fake_quant(self.model, config.quantize and (phase == 2 or local >= round(config.quant_start * length)))
+        freeze_observers(self.model, config.quantize and late)
+        freeze_batch_norm(self.model, config.quantize and late)
+        if phase == 1 and self.pruning is not None and self.pruning.is_update_step(local):
+            update_masks(self.model, self.pruning.sparsity_at(local), config.granularity)
+
+    def _start_optimizer(self, phase: int, local: int) -> None:
+        """A fresh optimizer at the start of each phase (phase 2 also starts its teacher); a resumed run's
+        optimizer continues from the checkpoint's state unless the checkpoint ended a phase."""
+        if phase == 2 and local == 0:
+            init_teacher_from_student(self.model)
+        self.optimizer = _make_optimizer(self.model, self.config)
+        if self.resumed_optimizer is not None and local != 0:
+            self.optimizer.load_state_dict(self.resumed_optimizer)
+        self.resumed_optimizer = None
+
+    def _train_step(self) -> dict[str, float]:
+        indices = batch_indices(self.plan, len(self.labels), self.step, self.rank, self.world)
+        self.model.train()
+        return training_step(self.engine, self.model, self.optimizer, self.inputs[indices], self.labels[indices],
+                             self.stage, self.config.pqk, check_finite=self._check_finite)
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        """Stop every process when any one's loss is NaN or infinite, before the update."""
+        bad = torch.tensor([0.0 if torch.isfinite(loss) else 1.0])
+        if self.world > 1:
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+        if bad.item():
+            kept = ("no checkpoint saved yet" if self.saved_step is None
+                    else f"checkpoint {self.path} (step {self.saved_step}) kept")
+            raise TrainingDivergedError(
+                f"loss is not finite at step {self.step} ({self.stage}); training stopped, {kept}")
+
+    def _evaluate(self, phase: int, losses: dict[str, float]) -> dict:
+        """The history record of a finished phase: sparsity, validation accuracy, last losses."""
+        return {"step": self.step, "phase": phase, "mask_sparsity": mask_sparsity(self.model),
+                "val_accuracy": evaluate(self.model, *self.data.val), **{f"loss_{k}": v for k, v in losses.items()}}
+
+    def _checkpoint(self) -> None:
+        """Save the state after ``step`` steps: rank 0 writes, with every process's RNG state."""
+        if self.world > 1:
+            shared = [self.history]  # rank 0 alone evaluates
+            dist.broadcast_object_list(shared, src=0)
+            self.history = shared[0]
+            states = [None] * self.world
             dist.all_gather_object(states, _rng_state())
         else:
             states = [_rng_state()]
-        if rank == 0:
-            save_checkpoint(path, {
-                "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": config.to_dict(),
-                "class_names": list(data.class_names), "input_shape": list(data.input_shape),
-                "step": current_step, "total_steps": plan.total_steps, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict() if optimizer is not None else None,
-                "rng": states, "history": history,
+        if self.rank == 0:
+            save_checkpoint(self.path, {
+                "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": self.config.to_dict(),
+                "class_names": list(self.data.class_names), "input_shape": list(self.data.input_shape),
+                "step": self.step, "total_steps": self.plan.total_steps, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+                "rng": states, "history": self.history,
             })
-        if world > 1:
+        if self.world > 1:
             dist.barrier()
-        saved_step = current_step
-
-    progress = None
-    if rank == 0 and config.progress:
-        from tqdm import tqdm
-
-        progress = tqdm(total=plan.total_steps, initial=step, desc=f"train {config.model}", unit="step", dynamic_ncols=True)
-    losses: dict[str, float] = {}
-    while step < plan.total_steps:
-        phase, local, length = plan.locate(step)
-        stage = plan.stage(step)
-        if optimizer is None or local == 0:
-            if phase == 2 and local == 0:
-                init_teacher_from_student(model)
-            optimizer = _make_optimizer(model, config)
-            if optimizer_state is not None and local != 0:
-                optimizer.load_state_dict(optimizer_state)
-            optimizer_state = None
-        for group in optimizer.param_groups:
-            group["lr"] = plan.learning_rate(step)
-        late = local >= round(config.freeze_at * length)
-        set_fake_quant(model, config.quantize and (phase == 2 or local >= round(config.quant_start * length)))
-        freeze_observers(model, config.quantize and late)
-        freeze_batch_norm(model, config.quantize and late)
-        if phase == 1 and schedule is not None and schedule.is_update_step(local):
-            update_masks(model, schedule.sparsity_at(local), config.granularity)
-        indices = batch_indices(plan, len(tensor_y), step, rank, world)
-        model.train()
-
-        def check_finite(loss: torch.Tensor, at: int = step, stage: str = stage) -> None:
-            bad = torch.tensor([0.0 if torch.isfinite(loss) else 1.0])
-            if world > 1:
-                dist.all_reduce(bad, op=dist.ReduceOp.MAX)
-            if bad.item():
-                where = f"checkpoint {path} (step {saved_step}) kept" if saved_step is not None else "no checkpoint saved yet"
-                raise TrainingDivergedError(f"loss is not finite at step {at} ({stage}); training stopped, {where}")
-
-        losses = training_step(engine, model, optimizer, tensor_x[indices], tensor_y[indices], stage, config.pqk,
-                               check_finite=check_finite)
-        step += 1
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(stage=stage, loss=f"{losses['total']:.3f}", sparsity=f"{mask_sparsity(model):.2f}")
-        end_of_phase = plan.locate(step - 1)[1] == length - 1
-        if end_of_phase and rank == 0:
-            record = {"step": step, "phase": phase, "mask_sparsity": mask_sparsity(model),
-                      "val_accuracy": evaluate(model, *data.val), **{f"loss_{k}": v for k, v in losses.items()}}
-            history.append(record)
-        if step % config.checkpoint_every == 0 or end_of_phase:
-            if world > 1:
-                history_list = [history]
-                dist.broadcast_object_list(history_list, src=0)
-                history = history_list[0]
-            save(step)
-    if progress is not None:
-        progress.close()
-    if saved_step != step:
-        save(step)
-    return TrainResult(model, path, history)
+        self.saved_step = self.step

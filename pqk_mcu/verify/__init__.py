@@ -1,17 +1,26 @@
-"""Verification: run a model on several backends (reference, TFLite Micro, host C, boards) and
-compare their outputs and intermediate tensors bit for bit."""
+"""Verification: compare a model's runs on two backends (given as callables) bit for bit, output by
+output and, on a mismatch, layer by layer; random and file inputs for them."""
 
-from pqk_mcu.verify.backends import BACKENDS, get_backend, register_backend, register_resolver
-from pqk_mcu.verify.compare import VerifyReport, load_input_file, random_inputs, stream_random_inputs, verify_model
+from pqk_mcu.verify.compare import (
+    Backend,
+    BackendResult,
+    VerifyReport,
+    compare_backends,
+    compare_results,
+    load_input_file,
+    oracle_for,
+    random_inputs,
+    stream_random_inputs,
+)
 
 __all__ = [
-    "BACKENDS",
+    "Backend",
+    "BackendResult",
     "VerifyReport",
-    "get_backend",
+    "compare_backends",
+    "compare_results",
     "load_input_file",
+    "oracle_for",
     "random_inputs",
-    "register_backend",
-    "register_resolver",
     "stream_random_inputs",
-    "verify_model",
 ]

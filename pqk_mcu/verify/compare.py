@@ -1,5 +1,11 @@
 """Compare a backend against its oracle on many inputs, output by output and layer by layer.
 
+A backend is a function ``run(graph, model_bytes, inputs) -> {"outputs": [...], "tensors": {...}}``:
+``graph`` is the model's IR, ``model_bytes`` the .tflite it came from, ``inputs`` one array per
+graph input. ``outputs`` holds one array per graph output; ``tensors`` maps IR tensor names to
+the values the backend computed for op outputs (empty when the backend cannot expose them).
+The backends themselves are given by the caller (``pqk_mcu.pipeline.backends`` finds them by name).
+
 ``--board reference`` checks the reference interpreter against TensorFlow Lite Micro; any other
 board is checked against the reference. Integers compare with ``==``; a float output (after a
 DEQUANTIZE) must match bit for bit too, since both sides run the same float32 arithmetic.
@@ -9,13 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.graph import Graph, Tensor
-from pqk_mcu.verify.backends import get_backend
+
+BackendResult = dict
+Backend = Callable[[Graph, bytes, Sequence[np.ndarray]], BackendResult]
 
 # How far past the representable range random float inputs reach, so clamping gets exercised.
 FLOAT_INPUT_MARGIN = 0.1
@@ -84,16 +92,17 @@ def oracle_for(board: str) -> str:
     return "tflm" if board == "reference" else "reference"
 
 
-def verify_model(
+def compare_backends(
     graph: Graph,
     model_bytes: bytes,
-    board: str,
     input_sets: Iterable[Sequence[np.ndarray]],
+    board: str,
+    run_board: Backend,
+    oracle: str,
+    run_oracle: Backend,
     progress=None,
 ) -> VerifyReport:
-    """Run every input set through ``board`` and its oracle; record each disagreement."""
-    oracle = oracle_for(board)
-    run_board, run_oracle = get_backend(board), get_backend(oracle)
+    """Run every input set through ``run_board`` and ``run_oracle``; record each disagreement."""
     report = VerifyReport(board=board, oracle=oracle)
     for index, inputs in enumerate(input_sets):
         expected = run_oracle(graph, model_bytes, inputs)

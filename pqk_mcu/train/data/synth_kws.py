@@ -1,19 +1,27 @@
-"""The built-in keyword corpus: espeak-ng speech in the Google Speech Commands layout.
+"""The built-in keyword corpus: synthesized speech in the Google Speech Commands layout.
 
-A *speaker* is one native English voice of espeak-ng with one drawn variant: an espeak voice
-variant (``+m3``, ``+f2``, ``+klatt``...), pitch (``-p``), speed (``-s``) and level. espeak's amplitude
-``-a`` is a plain gain after which the loudest variants saturate (above about ``-a 50``), so speech is
-synthesized at ``-a 40`` and each clip is then scaled to its speaker's peak level (``level_db``, dBFS).
-Each speaker says the ten keywords and ``unknown_per_speaker`` of the Speech Commands v2 auxiliary
-words, one take each, with a drawn intonation (plain, ``.``, ``!`` or ``?``). Clips are 16 kHz mono
-int16, 1 s: espeak's 22050 Hz output resampled (``resample_poly`` 320/441), trimmed to the speech
-and placed near the centre (seeded +-100 ms offset).
+A *speaker* is one English voice of a speech engine (espeak-ng, flite or festival; ``tts.py``) with
+one drawn setting: an espeak-ng voice variant (``+m3``, ``+f2``, ``+klatt``...), a pitch and a speed
+where the engine allows them (``tts.py`` lists the units and ranges), and a level. Engines' output
+levels differ (espeak's amplitude ``-a`` saturates the loudest variants above about ``-a 50``, so it
+speaks at ``-a 40``), so each clip is scaled to its speaker's peak level (``level_db``, dBFS). Each
+speaker says the ten keywords and ``unknown_per_speaker`` of the Speech Commands v2 auxiliary words,
+one take each, with a drawn intonation (plain, ``.``, ``!`` or ``?``). Clips are 16 kHz mono int16,
+1 s: the engine's output resampled to 16 kHz, trimmed to the speech and placed near the centre
+(seeded +-100 ms offset). Corpus v2 is all three engines (the default); the demo's corpus is
+espeak-ng alone (corpus v1, unchanged: its speakers and noise come from the same seeds).
 
 Speakers, not clips, are split: about 10% of the speakers form the validation split and 10% the test
-split, spread evenly over the voices, so no (voice, variant) pair is heard in two splits. The split
-lists are ``validation_list.txt`` and ``testing_list.txt``; ``corpus.json`` records every speaker's
-settings and split. ``_background_noise_/`` holds generated noise (white, pink, brown, mains hum,
-clatter of transients, and babble of six synthetic talkers saying non-keywords), 60 s each.
+split, spread evenly over the engines and their voices, so no (voice, setting) pair is heard in two
+splits. The split lists are ``validation_list.txt`` and ``testing_list.txt``; ``corpus.json`` records
+the engines, every speaker's settings and split. ``_background_noise_/`` holds generated noise (white,
+pink, brown, mains hum, clatter of transients, and babble of six synthetic talkers, voices of the
+corpus's engines in turn, saying non-keywords), 60 s each.
+
+The harder test split: every test clip again, mixed with a seeded slice of one of those noises at a
+seeded 0-20 dB SNR (speech power over the word's active frames, ``augment.mix_at_snr``), under
+``_test_noisy_/<word>/``, listed in ``testing_noisy_list.txt`` (``corpus.json`` records each clip's
+noise and SNR). ``SpeechCommands(..., test_split="noisy")`` evaluates on it.
 
 Everything follows from ``seed``: a speaker's settings depend only on (seed, voice, index), so a
 larger ``variants`` keeps the smaller corpus's speakers (their splits may differ).
@@ -22,52 +30,25 @@ larger ``variants`` keeps the smaller corpus's speakers (their splits may differ
 from __future__ import annotations
 
 import json
-import shutil
-import struct
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import butter, resample_poly, sosfilt
+from scipy.signal import butter, sosfilt
 from tqdm import tqdm
 
 from pqk_mcu.atomic import atomic_dir
-from pqk_mcu.errors import PqkError, ToolMissingError
+from pqk_mcu.errors import PqkError
+from pqk_mcu.train.data.augment import mix_at_snr
 from pqk_mcu.train.data.levels import speech_bounds
 from pqk_mcu.train.data.speech_commands import (
-    BACKGROUND_NOISE_DIR, CLIP_SAMPLES, KWS_WORDS, SAMPLE_RATE, TESTING_LIST, VALIDATION_LIST)
-from pqk_mcu.train.data.wav import to_int16, write_wav
-
-ESPEAK = "espeak-ng"
-ESPEAK_RATE = 22050
-
-# The eight native English voices of espeak-ng 1.51 (its own gmw/ voice files; the mbrola "en" voices
-# need separately installed diphone data and the others are English with a foreign accent).
-VOICES = (
-    "en-gb",           # English (Great Britain)
-    "en-us",           # English (America)
-    "en-gb-scotland",  # English (Scotland)
-    "en-gb-x-rp",      # English (Received Pronunciation)
-    "en-gb-x-gbclan",  # English (Lancaster)
-    "en-gb-x-gbcwmd",  # English (West Midlands)
-    "en-029",          # English (Caribbean)
-    "en-us-nyc",       # English (America, New York City)
-)
-
-# espeak-ng voice variants that sound like a person (robot, whisper, croak and novelty variants left out).
-VARIANTS = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
-    "klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6",
-    "Alex", "Alicia", "Andrea", "Andy", "Annie", "Denis", "Diogo", "Gene", "Gene2", "Henrique", "Hugo",
-    "Jacky", "Lee", "Marco", "Mario", "Michael", "Mike", "Nguyen", "adam", "anika", "antonio", "aunty",
-    "belinda", "benjamin", "boris", "caleb", "david", "ed", "edward", "edward2", "grandma", "grandpa",
-    "gustave", "iven", "iven2", "iven3", "iven4", "john", "linda", "marcelo", "max", "michel", "miguel",
-    "norbert", "pablo", "paul", "pedro", "quincy", "rob", "robert", "sandro", "shelby", "steph", "steph2",
-    "steph3", "travis", "victor", "zac",
-)
+    BACKGROUND_NOISE_DIR, CLIP_SAMPLES, KWS_WORDS, NOISY_TEST_DIR, NOISY_TESTING_LIST, SAMPLE_RATE, TESTING_LIST,
+    VALIDATION_LIST)
+from pqk_mcu.train.data.tts import (
+    ENGINES, VOICES, Setting, Voice, draw_setting, engine_version, require_engine, speak)
+from pqk_mcu.train.data.wav import read_wav, to_int16, write_wav
 
 # The auxiliary (non-keyword) words of Speech Commands v2.
 UNKNOWN_WORDS = (
@@ -85,9 +66,6 @@ BABBLE_WORDS = (
 )
 
 INTONATIONS = ("", ".", "!", "?")
-PITCH_RANGE = (20, 80)      # espeak -p, 0..99 (50 default)
-SPEED_RANGE = (120, 210)    # espeak -s, words per minute (175 default)
-ESPEAK_AMPLITUDE = 40       # espeak -a, 0..200 (100 default); headroom for the loudest variant (ed, 1.9x)
 LEVEL_RANGE_DB = (-20.0, -1.0)  # speaker peak level, dBFS
 DEFAULT_VARIANTS = 50
 MAX_VARIANTS = 100
@@ -95,25 +73,28 @@ DEFAULT_UNKNOWN_PER_SPEAKER = 5
 HELD_OUT_FRACTION = 0.1     # of the speakers, for validation and again for test
 NOISE_SECONDS = 60
 NOISE_RMS = 0.1
+NOISY_TEST_SNR_DB = (0.0, 20.0)
+DEFAULT_ENGINES = tuple(ENGINES)  # corpus v2
 _PLACEMENT_JITTER = SAMPLE_RATE // 10
 _TRIM_MARGIN = SAMPLE_RATE * 30 // 1000
 
 
 @dataclass(frozen=True)
 class Speaker:
-    """One (voice, variant) pair with its espeak settings and split."""
+    """One voice with one drawn setting (``tts.Setting``; pitch and speed in the engine's units), and its split."""
 
     name: str
-    voice: str
+    engine: str
+    voice: str  # ``tts.VOICES`` key
     variant: str
-    pitch: int
-    speed: int
+    pitch: int | None
+    speed: float
     level_db: float
     split: str = "train"
 
     @property
-    def espeak_voice(self) -> str:
-        return f"{self.voice}+{self.variant}"
+    def setting(self) -> Setting:
+        return Setting(VOICES[self.voice], self.variant, self.pitch, self.speed)
 
 
 @dataclass(frozen=True)
@@ -136,48 +117,56 @@ class CorpusSummary:
     seconds: float
 
 
-def require_espeak() -> str:
-    """Path of espeak-ng, after checking that it has the eight English voices."""
-    path = shutil.which(ESPEAK)
-    if path is None:
-        raise ToolMissingError("espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)")
-    listing = subprocess.run([path, "--voices=en"], capture_output=True, text=True, check=False)
-    if listing.returncode != 0:
-        raise ToolMissingError(f"espeak-ng --voices failed: {listing.stderr.strip()}")
-    available = {line.split()[1] for line in listing.stdout.splitlines()[1:] if len(line.split()) > 1}
-    missing = [voice for voice in VOICES if voice not in available]
-    if missing:
-        raise ToolMissingError(f"espeak-ng lacks the English voices {', '.join(missing)}")
-    return path
+def corpus_voices(engines: tuple[str, ...] = DEFAULT_ENGINES,
+                  voices: tuple[str, ...] | None = None) -> tuple[Voice, ...]:
+    """The voices of a corpus: ``voices`` (``tts.VOICES`` keys of ``engines``; small corpora for tests) or
+    every voice of ``engines``."""
+    unknown_engines = [engine for engine in engines if engine not in ENGINES]
+    if unknown_engines or not engines:
+        raise PqkError(f"engines must be among {', '.join(ENGINES)}; got {', '.join(engines) or 'none'}")
+    if voices is None:
+        return tuple(voice for voice in VOICES.values() if voice.engine in engines)
+    allowed = [key for key, voice in VOICES.items() if voice.engine in engines]
+    if not voices or any(key not in allowed for key in voices):
+        raise PqkError(f"voices must be among {', '.join(allowed)}; got {', '.join(voices) or 'none'}")
+    return tuple(VOICES[key] for key in voices)
 
 
-def plan_speakers(variants: int, seed: int, voices: tuple[str, ...] = VOICES) -> list[Speaker]:
-    """``variants`` speakers per voice with their splits: 10% validation, 10% test, spread over the voices.
+def _spread_over_engines(voice_order: np.ndarray, voices: tuple[Voice, ...]) -> list[int]:
+    """``voice_order`` regrouped into rounds of one voice per engine, keeping the order within an engine
+    (one engine: unchanged)."""
+    seen: dict[str, int] = {}
+    ranked = []
+    for position, v in enumerate(voice_order):
+        engine = voices[int(v)].engine
+        ranked.append((seen.get(engine, 0), position, int(v)))
+        seen[engine] = seen.get(engine, 0) + 1
+    return [v for _, _, v in sorted(ranked)]
 
-    ``voices`` must be drawn from ``VOICES``; fewer voices only make small corpora for tests.
-    """
+
+def plan_speakers(variants: int, seed: int, voices: tuple[Voice, ...] | None = None) -> list[Speaker]:
+    """``variants`` speakers per voice with their splits: 10% validation, 10% test, spread over the
+    engines and voices. ``voices`` default to every voice of every engine (``corpus_voices``)."""
+    voices = corpus_voices() if voices is None else voices
     if not 1 <= variants <= MAX_VARIANTS:
         raise PqkError(f"variants must be between 1 and {MAX_VARIANTS} per voice, got {variants}")
-    unknown_voices = [voice for voice in voices if voice not in VOICES]
-    if unknown_voices or not voices:
-        raise PqkError(f"voices must be among {', '.join(VOICES)}; got {', '.join(voices) or 'none'}")
     if len(voices) * variants < 3:
         raise PqkError("the corpus needs at least 3 speakers (voices x variants) for train, validation and test")
+    keys = list(VOICES)
     speakers: dict[tuple[int, int], Speaker] = {}
     for v, voice in enumerate(voices):
         for index in range(variants):
-            rng = np.random.default_rng([seed, VOICES.index(voice), index])
+            rng = np.random.default_rng([seed, keys.index(voice.key), index])
+            setting = draw_setting(voice, rng)
             speakers[v, index] = Speaker(
-                name=f"{voice}-v{index:03d}", voice=voice, variant=str(rng.choice(VARIANTS)),
-                pitch=int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1)),
-                speed=int(rng.integers(SPEED_RANGE[0], SPEED_RANGE[1] + 1)),
-                level_db=round(float(rng.uniform(*LEVEL_RANGE_DB)), 2))
-    # Round-robin over voices (each voice's variants and the voice order shuffled), so that held-out
-    # speakers come from as many voices as possible.
+                name=f"{voice.key}-v{index:03d}", engine=voice.engine, voice=voice.key, variant=setting.variant,
+                pitch=setting.pitch, speed=setting.speed, level_db=round(float(rng.uniform(*LEVEL_RANGE_DB)), 2))
+    # Round-robin over voices (each voice's variants and the voice order shuffled, then the voice order
+    # regrouped by engine), so that held-out speakers come from as many engines and voices as possible.
     rng = np.random.default_rng([seed, 1_000_003])
     orders = [rng.permutation(variants) for _ in voices]
-    voice_order = rng.permutation(len(voices))
-    ordered = [speakers[int(v), int(orders[v][i])] for i in range(variants) for v in voice_order]
+    voice_order = _spread_over_engines(rng.permutation(len(voices)), voices)
+    ordered = [speakers[v, int(orders[v][i])] for i in range(variants) for v in voice_order]
     held_out = max(1, round(HELD_OUT_FRACTION * len(ordered)))
     splits = ["test"] * held_out + ["val"] * held_out + ["train"] * (len(ordered) - 2 * held_out)
     assigned = {s.name: split for s, split in zip(ordered, splits)}
@@ -194,36 +183,6 @@ def plan_utterances(speakers: list[Speaker], seed: int, unknown_per_speaker: int
             text = word + str(rng.choice(INTONATIONS))
             utterances.append(Utterance(speaker, word, text, int(rng.integers(-_PLACEMENT_JITTER, _PLACEMENT_JITTER + 1))))
     return utterances
-
-
-def _parse_espeak_wav(data: bytes, what: str) -> np.ndarray:
-    """Samples of espeak's streamed WAV (its RIFF and data sizes are placeholders, so read to the end)."""
-    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise PqkError(f"espeak-ng produced no WAV for {what}")
-    position = 12
-    while position + 8 <= len(data):
-        chunk, size = data[position : position + 4], struct.unpack("<I", data[position + 4 : position + 8])[0]
-        if chunk == b"fmt ":
-            _, channels, rate, _, _, bits = struct.unpack("<HHIIHH", data[position + 8 : position + 24])
-            if (channels, rate, bits) != (1, ESPEAK_RATE, 16):
-                raise PqkError(f"espeak-ng output for {what} is {channels} ch {rate} Hz {bits} bit, "
-                               f"expected mono {ESPEAK_RATE} Hz 16 bit")
-        elif chunk == b"data":
-            payload = data[position + 8 :]
-            return np.frombuffer(payload[: len(payload) // 2 * 2], dtype="<i2")
-        position += 8 + size
-    raise PqkError(f"espeak-ng output for {what} has no audio")
-
-
-def espeak(espeak_path: str, voice: str, text: str, pitch: int = 50, speed: int = 175) -> np.ndarray:
-    """Speech of ``text`` as float32 at 16 kHz."""
-    command = [espeak_path, "-v", voice, "-p", str(pitch), "-s", str(speed), "-a", str(ESPEAK_AMPLITUDE), "--stdout", text]
-    result = subprocess.run(command, capture_output=True, check=False)
-    what = f"{voice} {text!r}"
-    if result.returncode != 0:
-        raise PqkError(f"espeak-ng failed for {what}: {result.stderr.decode(errors='replace').strip()}")
-    samples = _parse_espeak_wav(result.stdout, what).astype(np.float32) / np.float32(32768.0)
-    return resample_poly(samples, 320, 441).astype(np.float32)  # 22050 Hz -> 16000 Hz
 
 
 def place_in_clip(speech: np.ndarray, offset: int) -> np.ndarray:
@@ -243,14 +202,18 @@ def place_in_clip(speech: np.ndarray, offset: int) -> np.ndarray:
     return clip
 
 
-def _synthesize(espeak_path: str, utterance: Utterance) -> np.ndarray:
-    speaker = utterance.speaker
-    speech = espeak(espeak_path, speaker.espeak_voice, utterance.text, speaker.pitch, speaker.speed)
-    clip = place_in_clip(speech, utterance.offset)
-    peak = np.abs(clip).max()
-    if peak == 0:
-        raise PqkError(f"espeak-ng produced silence for {speaker.espeak_voice} {utterance.text!r}")
-    return to_int16(clip * np.float32(10.0 ** (speaker.level_db / 20.0) / peak))
+def _synthesize(utterances: list[Utterance]) -> list[np.ndarray]:
+    """The int16 clips of one speaker's utterances (one engine call for them all)."""
+    speaker = utterances[0].speaker
+    speeches = speak(speaker.setting, [u.text for u in utterances])
+    clips = []
+    for utterance, speech in zip(utterances, speeches):
+        clip = place_in_clip(speech, utterance.offset)
+        peak = np.abs(clip).max()
+        if peak == 0:
+            raise PqkError(f"{speaker.engine} produced silence for {speaker.setting.describe()} {utterance.text!r}")
+        clips.append(to_int16(clip * np.float32(10.0 ** (speaker.level_db / 20.0) / peak)))
+    return clips
 
 
 def _shaped_noise(rng: np.random.Generator, samples: int, exponent: float) -> np.ndarray:
@@ -285,21 +248,23 @@ def _clatter(rng: np.random.Generator, samples: int) -> np.ndarray:
     return out
 
 
-def _babble(espeak_path: str, rng: np.random.Generator, samples: int) -> np.ndarray:
-    """Six synthetic talkers, each reading random non-keywords, overlapped."""
+def _babble(voices: tuple[Voice, ...], rng: np.random.Generator, samples: int) -> np.ndarray:
+    """Six synthetic talkers, each reading random non-keywords, overlapped; the talkers' voices take turns
+    over the engines."""
+    talkers = [voices[v] for v in _spread_over_engines(np.arange(len(voices)), voices)]
     out = np.zeros(samples)
     for talker in range(6):
         text = " ".join(rng.choice(BABBLE_WORDS, size=samples // SAMPLE_RATE * 3)) + "."
-        speech = espeak(espeak_path, f"{VOICES[talker % len(VOICES)]}+{rng.choice(VARIANTS)}", text,
-                        int(rng.integers(*PITCH_RANGE)), int(rng.integers(*SPEED_RANGE)))
+        speech = speak(draw_setting(talkers[talker % len(talkers)], rng, inclusive=False), [text])[0]
         speech = np.tile(speech, samples // max(len(speech), 1) + 1)
         start = int(rng.integers(0, len(speech) - samples + 1))
         out += speech[start : start + samples] / max(speech.std(), 1e-9)
     return out
 
 
-def background_noises(espeak_path: str, seed: int, seconds: int = NOISE_SECONDS) -> dict[str, np.ndarray]:
-    """The generated ``_background_noise_`` files, as float32 at RMS 0.1 (peak at most 0.99)."""
+def background_noises(voices: tuple[Voice, ...], seed: int, seconds: int = NOISE_SECONDS) -> dict[str, np.ndarray]:
+    """The generated ``_background_noise_`` files, as float32 at RMS 0.1 (peak at most 0.99); babble in
+    ``voices`` (every voice of the corpus's engines, also for a corpus of fewer voices)."""
     samples = seconds * SAMPLE_RATE
     rng = np.random.default_rng([seed, 3_000_017])
     noises = {
@@ -308,7 +273,7 @@ def background_noises(espeak_path: str, seed: int, seconds: int = NOISE_SECONDS)
         "brown_noise": _shaped_noise(rng, samples, 2.0),
         "mains_hum": _hum(rng, samples),
         "clatter": _clatter(rng, samples),
-        "babble": _babble(espeak_path, rng, samples),
+        "babble": _babble(voices, rng, samples),
     }
     out = {}
     for name, noise in noises.items():
@@ -319,15 +284,35 @@ def background_noises(espeak_path: str, seed: int, seconds: int = NOISE_SECONDS)
     return out
 
 
-def _corpus_settings(variants: int, seed: int, unknown_per_speaker: int, voices: tuple[str, ...]) -> dict:
+def noisy_test_clips(test_paths: list[str], noises: dict[str, np.ndarray], root: Path,
+                     seed: int) -> list[tuple[str, np.ndarray, dict]]:
+    """Each test clip mixed with a seeded slice of a seeded noise at a seeded SNR in ``NOISY_TEST_SNR_DB``:
+    (path under ``_test_noisy_``, int16 clip, its manifest entry)."""
+    names = sorted(noises)
+    out = []
+    for number, path in enumerate(test_paths):
+        rng = np.random.default_rng([seed, 4_000_037, number])
+        name = names[int(rng.integers(len(names)))]
+        snr_db = round(float(rng.uniform(*NOISY_TEST_SNR_DB)), 2)
+        start = int(rng.integers(0, len(noises[name]) - CLIP_SAMPLES + 1))
+        noisy = mix_at_snr(read_wav(root / path), noises[name][start : start + CLIP_SAMPLES], snr_db)
+        noisy_path = f"{NOISY_TEST_DIR}/{path}"
+        out.append((noisy_path, to_int16(noisy), {"path": noisy_path, "noise": name, "snr_db": snr_db}))
+    return out
+
+
+def _corpus_settings(variants: int, seed: int, unknown_per_speaker: int, voices: tuple[Voice, ...]) -> dict:
     """The manifest entries (corpus.json) that fix what ``synthesize_corpus`` writes."""
     return {"generator": "pqk-mcu data synth-kws", "seed": seed, "variants_per_voice": variants,
-            "voices": list(voices), "keywords": list(KWS_WORDS), "unknown_words": list(UNKNOWN_WORDS),
-            "unknown_per_speaker": unknown_per_speaker}
+            "engines": [engine for engine in ENGINES if any(v.engine == engine for v in voices)],
+            "voices": [voice.key for voice in voices], "keywords": list(KWS_WORDS),
+            "unknown_words": list(UNKNOWN_WORDS), "unknown_per_speaker": unknown_per_speaker,
+            "noisy_test_snr_db": list(NOISY_TEST_SNR_DB)}
 
 
 def corpus_matches(out_dir: str | Path, variants: int = DEFAULT_VARIANTS, seed: int = 0,
-                   unknown_per_speaker: int = DEFAULT_UNKNOWN_PER_SPEAKER, voices: tuple[str, ...] = VOICES) -> bool:
+                   unknown_per_speaker: int = DEFAULT_UNKNOWN_PER_SPEAKER, engines: tuple[str, ...] = DEFAULT_ENGINES,
+                   voices: tuple[str, ...] | None = None) -> bool:
     """Whether ``out_dir`` already holds the corpus ``synthesize_corpus`` would write with these settings."""
     manifest_path = Path(out_dir) / "corpus.json"
     if not (Path(out_dir) / TESTING_LIST).is_file() or not manifest_path.is_file():
@@ -336,43 +321,60 @@ def corpus_matches(out_dir: str | Path, variants: int = DEFAULT_VARIANTS, seed: 
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
         return False
-    wanted = _corpus_settings(variants, seed, unknown_per_speaker, voices)
+    wanted = _corpus_settings(variants, seed, unknown_per_speaker, corpus_voices(engines, voices))
     return isinstance(manifest, dict) and all(manifest.get(key) == value for key, value in wanted.items())
 
 
 def synthesize_corpus(out_dir: str | Path, variants: int = DEFAULT_VARIANTS, seed: int = 0, jobs: int = 2,
-                      unknown_per_speaker: int = DEFAULT_UNKNOWN_PER_SPEAKER, voices: tuple[str, ...] = VOICES,
+                      unknown_per_speaker: int = DEFAULT_UNKNOWN_PER_SPEAKER,
+                      engines: tuple[str, ...] = DEFAULT_ENGINES, voices: tuple[str, ...] | None = None,
                       progress: bool = True, force: bool = False) -> CorpusSummary:
-    """Write the corpus to ``out_dir`` (replaced atomically when complete) and summarize it.
+    """Write the corpus of ``engines`` (or of ``voices``, keys of ``tts.VOICES``) to ``out_dir`` (replaced
+    atomically when complete) and summarize it.
 
     An existing ``out_dir`` is replaced only when an earlier synthesis wrote it, or with ``force``."""
     began = time.monotonic()
-    espeak_path = require_espeak()
-    speakers = plan_speakers(variants, seed, tuple(voices))
+    chosen = corpus_voices(tuple(engines), None if voices is None else tuple(voices))
+    settings = _corpus_settings(variants, seed, unknown_per_speaker, chosen)
+    for engine in settings["engines"]:
+        require_engine(engine)
+    speakers = plan_speakers(variants, seed, chosen)
     utterances = plan_utterances(speakers, seed, unknown_per_speaker)
+    by_speaker: dict[str, list[Utterance]] = {}
+    for utterance in utterances:
+        by_speaker.setdefault(utterance.speaker.name, []).append(utterance)
     out_dir = Path(out_dir)
     with atomic_dir(out_dir, "data synth-kws", force) as tmp:
         for word in sorted({u.word for u in utterances}):
             (tmp / word).mkdir()
         pool = ThreadPoolExecutor(max_workers=max(1, jobs))
         try:
-            clips = pool.map(lambda u: _synthesize(espeak_path, u), utterances)
-            for utterance, clip in tqdm(zip(utterances, clips), total=len(utterances), desc="espeak-ng",
-                                        unit="clip", disable=not progress):
-                write_wav(tmp / utterance.relative_path, clip)
+            with tqdm(total=len(utterances), desc="synthesize", unit="clip", disable=not progress) as bar:
+                for spoken, clips in zip(by_speaker.values(), pool.map(_synthesize, by_speaker.values())):
+                    for utterance, clip in zip(spoken, clips):
+                        write_wav(tmp / utterance.relative_path, clip)
+                    bar.update(len(spoken))
         finally:
-            pool.shutdown(cancel_futures=True)  # on a failure, do not wait for thousands of queued clips
+            pool.shutdown(cancel_futures=True)  # on a failure, do not wait for hundreds of queued speakers
+        lists = {}
         for list_name, split in ((VALIDATION_LIST, "val"), (TESTING_LIST, "test")):
-            lines = sorted(u.relative_path for u in utterances if u.speaker.split == split)
-            (tmp / list_name).write_text("".join(f"{line}\n" for line in lines))
+            lists[split] = sorted(u.relative_path for u in utterances if u.speaker.split == split)
+            (tmp / list_name).write_text("".join(f"{line}\n" for line in lists[split]))
         (tmp / BACKGROUND_NOISE_DIR).mkdir()
-        for name, noise in background_noises(espeak_path, seed).items():
+        noises = background_noises(corpus_voices(tuple(settings["engines"])), seed)
+        for name, noise in noises.items():
             write_wav(tmp / BACKGROUND_NOISE_DIR / f"{name}.wav", noise)
-        version = subprocess.run([espeak_path, "--version"], capture_output=True, text=True, check=False).stdout
+        noisy = noisy_test_clips(lists["test"], noises, tmp, seed)
+        for word in sorted({Path(path).parent.name for path, _, _ in noisy}):
+            (tmp / NOISY_TEST_DIR / word).mkdir(parents=True)
+        for path, clip, _ in noisy:
+            write_wav(tmp / path, clip)
+        (tmp / NOISY_TESTING_LIST).write_text("".join(f"{path}\n" for path, _, _ in noisy))
         manifest = {
-            **_corpus_settings(variants, seed, unknown_per_speaker, voices),
-            "espeak_ng": version.split("Data at:")[0].strip(),
+            **settings,
+            "engine_versions": {engine: engine_version(engine) for engine in settings["engines"]},
             "speakers": [asdict(s) for s in speakers],
+            "noisy_test": [entry for _, _, entry in noisy],
         }
         (tmp / "corpus.json").write_text(json.dumps(manifest, indent=1) + "\n")
     counts = {split: sum(s.split == split for s in speakers) for split in ("train", "val", "test")}

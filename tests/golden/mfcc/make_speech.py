@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from pqk_mcu.train.data.levels import speech_bounds
-from pqk_mcu.train.data.synth_kws import ESPEAK, espeak
+from pqk_mcu.train.data.tts import VOICES as ENGINE_VOICES
+from pqk_mcu.train.data.tts import Setting, speak
 from pqk_mcu.train.data.wav import to_int16
 
 WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "seven", "marvin")
@@ -20,8 +21,10 @@ VOICES = ("en-gb", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc
 def main() -> None:
     arrays = {}
     for index, word in enumerate(WORDS):
-        voice = VOICES[index % len(VOICES)] + ("+f3" if index % 2 else "+m3")
-        speech = espeak(ESPEAK, voice, word, pitch=35 + 4 * index, speed=140 + 5 * index)
+        setting = Setting(ENGINE_VOICES[VOICES[index % len(VOICES)]], "f3" if index % 2 else "m3", pitch=35 + 4 * index,
+                          speed=140 + 5 * index)
+        speech = speak(setting, [word])[0]
+        voice = setting.describe()
         start, end = speech_bounds(speech)
         word_audio = speech[max(start - 480, 0) : end + 480]
         arrays[f"{word}__{voice}"] = to_int16(word_audio / np.abs(word_audio).max() * 0.9)

@@ -15,12 +15,13 @@ from typing import Sequence
 import numpy as np
 
 from pqk_mcu.boards import Board, board_names, emulated_board_names, is_board_file, load_board
+from pqk_mcu.codegen import generate_c
 from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.graph import Graph
+from pqk_mcu.pipeline.core_io import CoreIO
 from pqk_mcu.runner.arm import build_firmware
-from pqk_mcu.runner.core_io import CoreIO
 from pqk_mcu.runner.qemu import run_firmware
-from pqk_mcu.verify.backends import register_resolver
+from pqk_mcu.verify import Backend
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,6 @@ _BUILT: dict[tuple[str, Board], _Firmware] = {}
 
 def board_firmware(graph: Graph, board: str | Board) -> _Firmware:
     """Generate, build (once per graph fingerprint and board) and return the harness firmware."""
-    from pqk_mcu.codegen import generate_c
-
     board = board if isinstance(board, Board) else load_board(board)
     key = (graph.fingerprint(), board)
     if key not in _BUILT:
@@ -49,7 +48,8 @@ def board_firmware(graph: Graph, board: str | Board) -> _Firmware:
     return _BUILT[key]
 
 
-def _resolve(name: str):
+def board_backend(name: str) -> Backend | None:
+    """The backend of a board name or board file (``None`` for other names); refuses boards QEMU cannot run."""
     if name not in board_names() and not is_board_file(name):
         return None
     board = load_board(name)
@@ -64,6 +64,3 @@ def _resolve(name: str):
         return firmware.io.result(core_inputs, result.output, result.trace)
 
     return run
-
-
-register_resolver(_resolve)

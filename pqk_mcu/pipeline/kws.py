@@ -5,20 +5,15 @@
 into the same folder and builds firmware/apps/kws for a board, or for the host with gcc.
 ``run_kws`` streams a WAV through it (QEMU semihosting, or the host executable) and checks the lines
 it prints against the Python streaming reference (pqk_mcu.audio.streaming), which runs the same
-integer model through pqk_mcu.reference. ``flash_command`` / ``flash`` program a board's ELF
-through pyOCD or OpenOCD.
+integer model through pqk_mcu.reference. ``bench_kws`` counts its instructions under QEMU.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -27,13 +22,14 @@ from pqk_mcu.atomic import atomic_dir
 from pqk_mcu.audio import mfcc_fixed, streaming
 from pqk_mcu.audio.mfcc import CLIP_SAMPLES, FEATURE_SHAPE, SAMPLE_RATE
 from pqk_mcu.audio.wav import read_wav_16k
-from pqk_mcu.errors import PqkError, ToolMissingError, UnsupportedModelError
+from pqk_mcu.boards import load_board
+from pqk_mcu.errors import PqkError, UnsupportedModelError
 from pqk_mcu.ir.graph import Graph
 from pqk_mcu.render import render_template
 from pqk_mcu.resources import resource_dir
-
-if TYPE_CHECKING:
-    from pqk_mcu.runner.arm import SizeReport
+from pqk_mcu.runner.arm import SizeReport, build_firmware
+from pqk_mcu.runner.host import SANITIZE_FLAGS, build_host_program, run_host_program
+from pqk_mcu.runner.qemu import count_instructions, run_firmware, run_usart_console
 
 FIRMWARE = resource_dir("firmware")
 KWS_APP = FIRMWARE / "apps" / "kws"
@@ -46,6 +42,8 @@ FRONTEND_SOURCES = {
     }.items()
 }
 CONSOLE_SOURCE = FIRMWARE / "console" / "pqk_console_usart.c"
+# USARTs CONSOLE_SOURCE can drive (its #error says the same).
+CONSOLE_USARTS = {0x40004400: "STM32F4 USART2 (0x40004400)"}
 HOST_BOARD = "host"
 LABELS_KEY = "pqk_labels"
 _LABEL = re.compile(r"^[A-Za-z0-9_+\-.']{1,32}$")
@@ -76,10 +74,10 @@ class KwsModel:
 def load_kws_model(model: str | Path | Graph, labels: Sequence[str] | str | None = None) -> KwsModel:
     """Load a .tflite (or Graph) with a 49x10 MFCC int8 input; labels from the option or the metadata."""
     from pqk_mcu.frontends.tflite import load_tflite
-    from pqk_mcu.ir.passes import run_pipeline
+    from pqk_mcu.codegen import core_graph
 
     graph = model if isinstance(model, Graph) else load_tflite(Path(model))
-    core = run_pipeline(graph)
+    core = core_graph(graph)
     if len(core.inputs) != 1 or len(core.outputs) != 1:
         raise UnsupportedModelError(
             f"a KWS model has one input and one output, this one {len(core.inputs)} and {len(core.outputs)}"
@@ -125,8 +123,6 @@ def frontend_for(board_name: str) -> streaming.Frontend:
     """float32 front-end where the core has an FPU (and on the host), integer-only elsewhere."""
     if board_name == HOST_BOARD:
         return streaming.FRONTENDS["f32"]
-    from pqk_mcu.boards import load_board
-
     return streaming.FRONTENDS["f32" if load_board(board_name).has_fpu else "q15"]
 
 
@@ -179,7 +175,6 @@ def build_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
     ``bench`` places the instruction-count markers (1: each inference, 2: the first MFCC frame); ``trace``
     makes the app print every window's int8 features and outputs, which ``run_kws`` then checks.
     """
-    from pqk_mcu.boards import load_board
     from pqk_mcu.codegen import generate_c
 
     model = load_kws_model(model_path, labels)
@@ -195,8 +190,6 @@ def build_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
             _build_host(tmp / "gen", [*generated.runtime_sources, *FRONTEND_SOURCES[frontend.name]], tmp / "kws")
             elf, size = target / "kws", None
         else:
-            from pqk_mcu.runner.arm import build_firmware
-
             usart = board_spec.console.base if board_spec.console.kind == "usart" else 0
             if usart and usart not in CONSOLE_USARTS:
                 raise PqkError(f"board {board_spec.name}: the KWS app's USART console drives "
@@ -212,21 +205,37 @@ def build_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
 
 
 def _build_host(gen_dir: Path, library_sources: Sequence[Path], executable: Path) -> None:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        raise ToolMissingError("gcc not found; install it with: sudo apt-get install gcc")
     sources = [
         *sorted(gen_dir.glob("*.c")), *library_sources,
         *sorted(KWS_APP.glob("kws_*.c")), KWS_APP / "host" / "main.c",
     ]
     includes = [gen_dir, FIRMWARE / "runtime", FIRMWARE / "boards", KWS_APP]
-    from pqk_mcu.runner.host import SANITIZE_FLAGS  # the host build of generated C always runs under ASan/UBSan
+    # The host build of generated C always runs under ASan/UBSan.
+    build_host_program(sources, includes, [*HOST_CFLAGS, *SANITIZE_FLAGS], executable, "KWS app")
 
-    command = [gcc, *HOST_CFLAGS, *SANITIZE_FLAGS, *(f"-I{d}" for d in includes), *map(str, sources), "-lm",
-               "-o", str(executable)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise PqkError("host build of the KWS app failed: " + " | ".join(result.stderr.strip().splitlines()[:12]))
+
+@dataclass(frozen=True)
+class KwsSession:
+    """``pqk-mcu kws run`` before streaming: the built app, the audio and the time it may take."""
+
+    build: KwsBuild
+    audio: np.ndarray  # int16 at 16 kHz
+    timeout: float
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+
+def prepare_kws_session(model: str | Path, board: str, wav: str | Path, labels: str | None, stride_ms: int,
+                        average: int, threshold: float, suppression_ms: int, out_dir: str | Path,
+                        timeout: float | None, force: bool) -> KwsSession:
+    """Check the detection settings, read the WAV and build the app; ``timeout`` defaults to ``kws_timeout``."""
+    config = streaming.DetectionConfig(stride_ms=stride_ms, average_windows=average, threshold=threshold,
+                                       suppression_ms=suppression_ms)
+    audio = read_wav_16k(wav)
+    build = build_kws(model, board, out_dir, labels, config, force=force)
+    return KwsSession(build=build, audio=audio, timeout=timeout or kws_timeout(len(audio) / SAMPLE_RATE))
 
 
 @dataclass(frozen=True)
@@ -285,12 +294,10 @@ def run_kws(build: KwsBuild, audio: np.ndarray | str | Path, timeout: float | No
     data = stream_bytes(audio)
     timeout = timeout or kws_timeout(len(data) / 2 / SAMPLE_RATE)
     if build.board == HOST_BOARD:
-        text, stack = _run_host(build.elf, data, timeout), 0
-    elif _usart_serial_index(build.board) is not None:
-        text, stack = _run_qemu_usart(build, data, timeout)
+        text, stack = run_host_program(build.elf, data, timeout, "KWS app"), 0
+    elif load_board(build.board).console.qemu_serial is not None:
+        text, stack = run_usart_console(build.elf, build.board, data, timeout, program="kws", what="the KWS app")
     else:
-        from pqk_mcu.runner.qemu import run_firmware
-
         result = run_firmware(build.elf, build.board, data, timeout)
         text, stack = result.output.decode("ascii", errors="replace"), result.stack_bytes
     lines = text.splitlines()
@@ -320,79 +327,9 @@ def _check_traces(traces: list[str], reference: list[tuple[int, np.ndarray, np.n
                            "from the reference interpreter's")
 
 
-# USARTs firmware/console/pqk_console_usart.c can drive.
-CONSOLE_USARTS = {0x40004400: "STM32F4 USART2 (0x40004400)"}
-# QEMU serial port (-serial order) wired to a board console's USART, per emulated machine.
-QEMU_USART_SERIAL = {("netduinoplus2", 0x40004400): 1}
-_MARKER = re.compile(r"^PQK_RESULT ok stack=(\d+)$")
-
-
-def _usart_serial_index(board: str) -> int | None:
-    from pqk_mcu.boards import load_board
-
-    spec = load_board(board)
-    if spec.console.kind != "usart" or spec.qemu_machine is None:
-        return None
-    return QEMU_USART_SERIAL.get((spec.qemu_machine, spec.console.base))
-
-
-def _run_qemu_usart(build: KwsBuild, data: bytes, timeout: float) -> tuple[str, int]:
-    """Run an STM32 build in QEMU reading its USART: the text there must be the result lines + marker."""
-    from pqk_mcu.boards import load_board
-    from pqk_mcu.runner.qemu import require_qemu
-
-    board = load_board(build.board)
-    index = _usart_serial_index(build.board)
-    with tempfile.TemporaryDirectory(prefix="pqk-kws-") as tmp:
-        work = Path(tmp)
-        (work / "input.bin").write_bytes(data)
-        serials = []
-        for port in range(index + 1):
-            serials += ["-serial", f"file:{work / 'usart.txt'}" if port == index else "null"]
-        command = [
-            require_qemu(), "-machine", board.qemu_machine, "-nographic", "-monitor", "none", *serials,
-            "-semihosting-config", "enable=on,target=native,arg=kws,arg=input.bin,arg=output.txt",
-            "-kernel", str(Path(build.elf).resolve()),
-        ]
-        try:
-            result = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout,
-                                    stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise PqkError(f"the KWS app hung: no result after {timeout:g} s on {board.name}") from None
-        usart = (work / "usart.txt").read_text(errors="replace") if (work / "usart.txt").is_file() else ""
-        usart_lines = usart.replace("\r\n", "\n").splitlines()
-        marker = _MARKER.match(usart_lines[-1]) if usart_lines else None
-        if result.returncode != 0 or marker is None:
-            detail = (usart_lines or result.stdout.strip().splitlines() or ["no output"])[-1]
-            raise PqkError(f"the KWS app failed on {board.name} (exit {result.returncode}): {detail}")
-        text = (work / "output.txt").read_text()
-        if usart_lines[:-1] != text.splitlines():
-            raise PqkError(f"the KWS app's USART output on {board.name} differs from its semihosting output")
-        return text, int(marker.group(1))
-
-
-def _run_host(executable: Path, data: bytes, timeout: float) -> str:
-    with tempfile.TemporaryDirectory(prefix="pqk-kws-") as tmp:
-        work = Path(tmp)
-        (work / "input.bin").write_bytes(data)
-        try:
-            result = subprocess.run([str(executable), str(work / "input.bin"), str(work / "output.txt")],
-                                    capture_output=True, text=True, timeout=timeout,
-                                    env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
-        except subprocess.TimeoutExpired:
-            raise PqkError(f"the host KWS app hung: no result after {timeout:g} s") from None
-        markers = [line for line in result.stdout.splitlines() if line.startswith("PQK_RESULT")]
-        if result.returncode != 0 or markers != ["PQK_RESULT ok stack=0"]:
-            detail = markers or result.stderr.strip().splitlines()[:5] or ["no output"]
-            raise PqkError(f"the host KWS app failed (exit {result.returncode}): {' | '.join(detail)}")
-        return (work / "output.txt").read_text()
-
-
 def bench_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
               labels: Sequence[str] | str | None = None, force: bool = False) -> dict:
     """Instructions per inference and per MFCC frame (QEMU instruction counts on a 1 s window), sizes."""
-    from pqk_mcu.runner.qemu import count_instructions
-
     counts = {}
     # Noise, not silence: the engine skips the FFT of all-zero frames.
     window = stream_bytes(np.random.default_rng(0).normal(0, 1000, CLIP_SAMPLES).astype(np.int16))
@@ -402,56 +339,3 @@ def bench_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,
         counts[key] = count_instructions(build.elf, board, window)["total"]
         size = build.size
     return {"board": board, "instructions": counts, "size": size.to_json() if size is not None else None}
-
-
-def flash_command(elf: str | Path, board: str, tool: str | None = None) -> list[str]:
-    """The command that programs ``elf`` into ``board``: ``tool``, else the first of pyOCD / OpenOCD installed.
-
-    The ELF must be ARM code linked into the board's flash (and built for it: ``check_firmware``)."""
-    from pqk_mcu.boards import load_board
-    from pqk_mcu.runner.elf import check_firmware
-
-    spec = load_board(board)
-    targets = FLASH_TARGETS.get(spec.name)
-    if targets is None:
-        raise PqkError(f"board {spec.name} is not flashable (flashable boards: {', '.join(sorted(FLASH_TARGETS))})")
-    elf = Path(elf)
-    if not elf.is_file():
-        raise PqkError(f"{elf}: no such ELF file")
-    check_firmware(elf, spec)
-    if tool is None:
-        tool = next((name for name in FLASH_TOOLS if shutil.which(name) is not None), FLASH_TOOLS[0])
-    if tool == "pyocd":
-        return ["pyocd", "flash", "--target", targets["pyocd"], "--format", "elf", str(elf)]
-    if tool == "openocd":
-        return ["openocd", *targets["openocd"], "-c", f"program {{{elf}}} verify reset exit"]
-    raise PqkError(f"unknown flash tool {tool!r}; use one of {', '.join(FLASH_TOOLS)}")
-
-
-FLASH_TOOLS = ("pyocd", "openocd")
-FLASH_INSTALL_HINT = (
-    "OpenOCD comes with `make setup` (tools/setup-system.sh); or install pyOCD: "
-    ".venv/bin/pip install pyocd, then `pyocd pack install <target>` for the part"
-)
-FLASH_TARGETS = {
-    "nucleo-f446re": {"pyocd": "stm32f446retx", "openocd": ("-f", "board/st_nucleo_f4.cfg")},
-    "stm32f4-discovery": {"pyocd": "stm32f407vgtx", "openocd": ("-f", "board/stm32f4discovery.cfg")},
-    "nucleo-l4r5zi": {"pyocd": "stm32l4r5zitx", "openocd": ("-f", "interface/stlink.cfg", "-f", "target/stm32l4x.cfg")},
-}
-
-
-def flash(elf: str | Path, board: str, dry_run: bool = False, tool: str | None = None) -> list[str]:
-    """Program the board; with ``dry_run`` only return the command. Raises PqkError when the tool fails."""
-    command = flash_command(elf, board, tool)
-    if dry_run:
-        return command
-    if shutil.which(command[0]) is None:
-        raise ToolMissingError(f"{command[0]} is not installed; {FLASH_INSTALL_HINT}")
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        # the first error says why (e.g. no debug probe: "Error: open failed"); the last line is a farewell
-        reason = next((line for line in lines if line.startswith("Error")), lines[-1] if lines else "no output")
-        raise PqkError(f"{command[0]} failed (exit {result.returncode}): {reason.strip()}; is {board}'s debug probe "
-                       "(ST-LINK) connected over USB, and may this user open it (udev rules)?")
-    return command

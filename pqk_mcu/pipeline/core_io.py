@@ -4,15 +4,12 @@ The C core (``pqk_model_invoke``) takes its inputs and returns its outputs as in
 concatenated in graph order. Models with float edges have their QUANTIZE/DEQUANTIZE edge ops
 split off by the pass pipeline; ``CoreIO`` runs those edge ops with the reference interpreter,
 so a backend that executes the C (QEMU, host) sees exactly the arrays the original graph
-takes and returns. Op-output traces (``pqk_after_op`` records) map back to tensor names.
-
-Trace format (written by the harness apps): per op, little-endian int32 op index, uint32 byte
-count, then the op output's bytes.
+takes and returns. Op-output traces (``pqk_after_op`` records, ``pqk_mcu.runner.trace``) map
+back to tensor names.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -105,17 +102,3 @@ class CoreIO:
     def _edge(self, op: Op, array: np.ndarray) -> np.ndarray:
         return run_reference(edge_graph(self.original, op), [array])["outputs"][0]
 
-
-def parse_trace(data: bytes, source: str) -> list[tuple[int, bytes]]:
-    """(op index, output bytes) records of a harness trace file; ``source`` names it in errors."""
-    records, offset = [], 0
-    while offset < len(data):
-        if offset + 8 > len(data):
-            raise PqkError(f"{source}: truncated trace record header at byte {offset}")
-        index, size = struct.unpack_from("<iI", data, offset)
-        offset += 8
-        if offset + size > len(data):
-            raise PqkError(f"{source}: truncated trace record for op {index}")
-        records.append((index, data[offset:offset + size]))
-        offset += size
-    return records
