@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.graph import Graph
-from pqk_mcu.ir.ops import ACTIVATIONS
+from pqk_mcu.ir.ops import ACTIVATIONS, LeakyReluAttrs, NoAttrs, PackAttrs, ResizeAttrs, SqueezeAttrs, StridedSliceAttrs
 
 SINGLE_OP_KINDS = (
     "CONV_2D",
@@ -28,7 +28,16 @@ SINGLE_OP_KINDS = (
     "AVERAGE_POOL_2D",
     "MAX_POOL_2D",
     "ADD",
+    "SUB",
     "MUL",
+    "MAXIMUM",
+    "MINIMUM",
+    "PRELU",
+    "TRANSPOSE",
+    "STRIDED_SLICE",
+    "SQUEEZE",
+    "RESIZE_NEAREST_NEIGHBOR",
+    "PACK",
     "RESHAPE",
     "SOFTMAX",
     "QUANTIZE",
@@ -38,6 +47,8 @@ SINGLE_OP_KINDS = (
     "CONCATENATION",
     "RELU",
     "RELU6",
+    "LEAKY_RELU",
+    "HARD_SWISH",
     "LOGISTIC",
     "TANH",
 )
@@ -185,9 +196,9 @@ def _binary(kind: str):
             y = b.input(other_shape, other_scale, other_zp)
         a, c = draw(st.permutations([x, y]))
         s1, s2 = b.quant(a).scale[0], b.quant(c).scale[0]
-        if kind == "ADD":
+        if kind in ("ADD", "SUB"):
             out_scale = float(np.float32(max(s1, s2) * 2.0 ** draw(st.floats(-1, 3))))
-            return b.add(a, c, out_scale, draw(zero_points), activation=draw(activations))
+            return b.binary(kind, a, c, out_scale, draw(zero_points), activation=draw(activations))
         out_scale = float(np.float32(s1 * s2 * 128 * 2.0 ** draw(st.floats(-2, 3))))
         return b.mul(a, c, out_scale, draw(zero_points), activation=draw(activations))
 
@@ -250,6 +261,92 @@ def _concatenation(draw, b: GraphBuilder, x: str) -> str:
     return b.concatenation(list(order), axis - len(shape) * draw(st.integers(0, 1)))
 
 
+def _maximum_minimum(kind: str):
+    """Against a partner of the same quantization (TFLite Micro compares raw values), maybe broadcast."""
+
+    def build(draw, b: GraphBuilder, x: str) -> str:
+        shape = b.shape(x)
+        other_shape = shape if draw(st.booleans()) else _broadcast_partner(draw, shape)
+        q = b.quant(x)
+        if draw(st.integers(0, 3)) == 0:
+            rng = np.random.default_rng(draw(seeds))
+            y = b.constant(rng.integers(-128, 128, size=other_shape), "int8", q)
+        else:
+            y = b.input(other_shape, q.scale[0], q.zero_point[0])
+        return b.op(kind, tuple(draw(st.permutations([x, y]))), NoAttrs())
+
+    return build
+
+
+def _transpose(draw, b: GraphBuilder, x: str) -> str:
+    perm = draw(st.permutations(range(len(b.shape(x)))))
+    return b.op("TRANSPOSE", (x, b.constant(np.array(perm), "int32")), NoAttrs())
+
+
+def _strided_slice(draw, b: GraphBuilder, x: str) -> str:
+    """Random begin / end / strides per axis (negative indices and strides, masks, one shrunk axis at most)
+    that select at least one element."""
+    shape = b.shape(x)
+    begin, end, strides = [], [], []
+    shrunk = draw(st.integers(0, len(shape) - 1)) if draw(st.booleans()) and len(shape) > 1 else None
+    for axis, size in enumerate(shape):
+        # A shrunk axis takes one element forward (backward it would select none).
+        stride = 1 if axis == shrunk else draw(st.sampled_from([1, 1, 2, 3, -1, -2]))
+        first, last = sorted(draw(st.lists(st.integers(0, size - 1), min_size=2, max_size=2)))
+        start, stop = (first, last + 1) if stride > 0 else (last, first - 1)
+        begin.append(start - size * draw(st.integers(0, 1)))  # the same index counted from the end
+        if stop == -1:
+            stop = -size - 1  # before the first element: -1 alone would count from the end
+        elif stop < size and draw(st.booleans()):
+            stop -= size
+        end.append(stop)
+        strides.append(stride)
+    masks = [draw(st.integers(0, 2 ** len(shape) - 1)) for _ in range(2)]
+    shrink = 0 if shrunk is None else 1 << shrunk
+    operands = tuple(b.constant(np.array(v), "int32") for v in (begin, end, strides))
+    return b.op("STRIDED_SLICE", (x, *operands), StridedSliceAttrs(masks[0], masks[1], shrink))
+
+
+def _squeeze(draw, b: GraphBuilder, x: str) -> str:
+    """Every size-1 axis, or some of them listed (maybe counted from the end); none when there are none."""
+    shape = b.shape(x)
+    ones = [axis for axis, size in enumerate(shape) if size == 1]
+    listed = draw(st.lists(st.sampled_from(ones), unique=True)) if ones else []
+    dims = tuple(axis - len(shape) * draw(st.integers(0, 1)) for axis in listed)
+    return b.op("SQUEEZE", (x,), SqueezeAttrs(dims))
+
+
+def _prelu(draw, b: GraphBuilder, x: str) -> str:
+    """Alpha a constant that broadcasts to the input."""
+    alpha_shape = _broadcast_partner(draw, b.shape(x))
+    rng = np.random.default_rng(draw(seeds))
+    alpha = b.constant(rng.integers(-128, 128, size=alpha_shape), "int8",
+                       per_tensor(draw(scales(-10, -2)), draw(zero_points)))
+    out_scale = float(np.float32(b.quant(x).scale[0] * 2.0 ** draw(st.floats(-2, 2))))
+    return b.op("PRELU", (x, alpha), NoAttrs(), out_scale, draw(zero_points))
+
+
+def _resize_nearest_neighbor(draw, b: GraphBuilder, x: str) -> str:
+    """Up- or downscaled NHWC, any align_corners / half_pixel_centers."""
+    size = [draw(st.integers(1, 2 * d + 1)) for d in b.shape(x)[1:3]]
+    attrs = ResizeAttrs(draw(st.booleans()), draw(st.booleans()))
+    return b.op("RESIZE_NEAREST_NEIGHBOR", (x, b.constant(np.array(size), "int32")), attrs)
+
+
+def _pack(draw, b: GraphBuilder, x: str) -> str:
+    """x stacked with inputs and constants of its shape and quantization."""
+    q = b.quant(x)
+    values = [x]
+    for _ in range(draw(st.integers(0, 3))):
+        if draw(st.booleans()):
+            rng = np.random.default_rng(draw(seeds))
+            values.append(b.constant(rng.integers(-128, 128, size=b.shape(x)), "int8", q))
+        else:
+            values.append(b.input(b.shape(x), q.scale[0], q.zero_point[0]))
+    values = draw(st.permutations(values))
+    return b.op("PACK", tuple(values), PackAttrs(len(values), draw(st.integers(0, len(b.shape(x))))))
+
+
 def _relu(kind: str):
     def build(draw, b: GraphBuilder, x: str) -> str:
         q = b.quant(x)
@@ -258,6 +355,17 @@ def _relu(kind: str):
         return (b.relu if kind == "RELU" else b.relu6)(x)
 
     return build
+
+
+def _leaky_relu(draw, b: GraphBuilder, x: str) -> str:
+    alpha = float(np.float32(draw(st.sampled_from([0.0, 0.01, 0.1, 0.2, 0.3, 1.5]))))
+    out_scale = float(np.float32(b.quant(x).scale[0] * 2.0 ** draw(st.floats(-2, 2))))
+    return b.op("LEAKY_RELU", (x,), LeakyReluAttrs(alpha), out_scale, draw(zero_points))
+
+
+def _hard_swish(draw, b: GraphBuilder, x: str) -> str:
+    out_scale = float(np.float32(b.quant(x).scale[0] * 2.0 ** draw(st.floats(-2, 2))))
+    return b.op("HARD_SWISH", (x,), NoAttrs(), out_scale, draw(zero_points))
 
 
 def _sigmoid(kind: str):
@@ -274,7 +382,16 @@ SINGLE_OP_BUILDERS = {
     "AVERAGE_POOL_2D": _pool("AVERAGE_POOL_2D"),
     "MAX_POOL_2D": _pool("MAX_POOL_2D"),
     "ADD": _binary("ADD"),
+    "SUB": _binary("SUB"),
     "MUL": _binary("MUL"),
+    "MAXIMUM": _maximum_minimum("MAXIMUM"),
+    "MINIMUM": _maximum_minimum("MINIMUM"),
+    "PRELU": _prelu,
+    "TRANSPOSE": _transpose,
+    "STRIDED_SLICE": _strided_slice,
+    "SQUEEZE": _squeeze,
+    "RESIZE_NEAREST_NEIGHBOR": _resize_nearest_neighbor,
+    "PACK": _pack,
     "RESHAPE": _reshape,
     "SOFTMAX": _softmax,
     "QUANTIZE": _quantize_int8,
@@ -283,10 +400,12 @@ SINGLE_OP_BUILDERS = {
     "CONCATENATION": _concatenation,
     "RELU": _relu("RELU"),
     "RELU6": _relu("RELU6"),
+    "LEAKY_RELU": _leaky_relu,
+    "HARD_SWISH": _hard_swish,
     "LOGISTIC": _sigmoid("LOGISTIC"),
     "TANH": _sigmoid("TANH"),
 }
-NHWC_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
+NHWC_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESIZE_NEAREST_NEIGHBOR")
 
 
 @st.composite

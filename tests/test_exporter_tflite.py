@@ -17,6 +17,8 @@ from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import export_tflite, save_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir import SUPPORTED_OPS, Graph, GraphBuilder, Tensor
+from pqk_mcu.ir.builder import per_tensor
+from pqk_mcu.ir.ops import LeakyReluAttrs, NoAttrs, PackAttrs, ResizeAttrs, SqueezeAttrs, StridedSliceAttrs
 
 
 def _random_inputs(graph: Graph, seed: int) -> list[np.ndarray]:
@@ -101,10 +103,21 @@ def _every_op_graph() -> Graph:
                  stride=2, padding="SAME", activation="RELU")
     y = b.depthwise_conv2d(y, weights((1, 3, 3, 8)), 0.02, rng.integers(-500, 500, 8), 0.12, -1, padding="VALID")
     y = b.average_pool2d(b.max_pool2d(y, 2, 1, "SAME"), 2, 1, "VALID")
+    y = b.op("RESIZE_NEAREST_NEIGHBOR", (y, b.constant(np.array([4, 5]), "int32")), ResizeAttrs(half_pixel_centers=True))
     y = b.pad(y, [[0, 0], [1, 1], [0, 2], [0, 0]])
     y = b.relu6(b.relu(b.concatenation([y, y], axis=3), 0.05, -128))
+    y = b.reshape(b.op("PACK", (y,), PackAttrs(1, 3)), b.shape(y))
+    y = b.op("LEAKY_RELU", (y,), LeakyReluAttrs(float(np.float32(0.2))), 0.04, -100)
+    y = b.op("HARD_SWISH", (y,), NoAttrs(), 0.03, -90)
+    alpha = b.constant(rng.integers(-128, 128, (b.shape(y)[-1],)), "int8", per_tensor(0.01, 4))
+    y = b.op("PRELU", (y, alpha), NoAttrs(), 0.03, -20)
     y = b.add(b.mul(y, y, 0.2, 0), y, 0.2, 3, activation="RELU6")
-    y = b.reshape(b.mean(y, [1, 2], True, 0.1, 0), [1, -1])
+    y = b.binary("SUB", y, b.relu6(y), 0.15, -4, activation="RELU")
+    y = b.op("MINIMUM", (b.op("MAXIMUM", (y, b.relu(y)), NoAttrs()), y), NoAttrs())
+    y = b.op("TRANSPOSE", (y, b.constant(np.array([0, 2, 1, 3]), "int32")), NoAttrs())
+    zeros, ones = b.constant(np.zeros(4), "int32"), b.constant(np.ones(4), "int32")
+    y = b.op("STRIDED_SLICE", (y, zeros, zeros, ones), StridedSliceAttrs(end_mask=0b1111))
+    y = b.reshape(b.op("SQUEEZE", (b.mean(y, [1, 2], True, 0.1, 0),), SqueezeAttrs((1,))), [1, -1])
     y = b.fully_connected(y, weights((10, 16)), [0.01] * 10, None, 0.3, 0, activation="RELU_N1_TO_1")
     y = b.dequantize(b.softmax(b.tanh(b.logistic(y)), beta=0.5))
     b.metadata("pqk_labels", "yes\nno")

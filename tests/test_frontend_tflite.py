@@ -154,7 +154,7 @@ def _duplicate_subgraph(model) -> None:
 @pytest.mark.parametrize(
     "change, error_type, fragments",
     [
-        (_set_opcode("SUB"), UnsupportedModelError, ["op 0 (SUB)", "not supported"]),
+        (_set_opcode("LSH_PROJECTION"), UnsupportedModelError, ["op 0 (LSH_PROJECTION)", "not supported"]),
         (_set_opcode("CUSTOM"), UnsupportedModelError, ["op 0", "custom op"]),
         (_set_tensor(0, type=schema.TensorType.INT16), UnsupportedModelError, ["int16", "tensor 0", "op 0 (FULLY_CONNECTED)"]),
         (_set_tensor(0, shapeSignature=[1, -1]), UnsupportedModelError, ["tensor 0", "dynamic shape"]),
@@ -203,11 +203,11 @@ def test_cli_inspect_json_and_errors(tmp_path: Path) -> None:
 
 
 def test_cli_unsupported_model_exits_2(tmp_path: Path) -> None:
-    model = tmp_path / "sub.tflite"
-    model.write_bytes(_mutated(HELLO, _set_opcode("SUB")))
+    model = tmp_path / "lsh_projection.tflite"
+    model.write_bytes(_mutated(HELLO, _set_opcode("LSH_PROJECTION")))
     result = _cli("inspect", str(model))
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: {model}: op 0 (SUB) is not supported by pqk-mcu"
+    assert result.stderr.strip() == f"error: {model}: op 0 (LSH_PROJECTION) is not supported by pqk-mcu"
 
 
 def test_convolutions_without_bias_get_a_zero_bias() -> None:

@@ -23,6 +23,7 @@ from dscnn import dscnn_graph
 
 from pqk_mcu.atomic import atomic_file
 from pqk_mcu.ir.graph import Graph
+from pqk_mcu.ir.opdef import OP_DEFS
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parents[1] / "tests" / "fixtures"
@@ -33,7 +34,7 @@ REFERENCE_BOARD = "cortex-m4"
 REFERENCE_SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.95)
 OTHER_BOARDS = ("cortex-m3", "cortex-m7", "cortex-m33", "cortex-m55")
 OTHER_SPARSITIES = (0.0, 0.9)
-WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+WEIGHTED_OPS = tuple(kind for kind, definition in OP_DEFS.items() if definition.weighted)
 
 # Issue 16's "done when" (cortex-m4 unless named).
 DENSE_VS_CMSIS = 0.8

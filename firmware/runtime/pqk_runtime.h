@@ -141,7 +141,7 @@ typedef struct {
     int32_t input2_strides[4];
 } pqk_broadcast_t;
 
-/* ADD (TFLite int8 semantics: both inputs scaled to 2 * max(scale) with a 2^left_shift headroom). */
+/* ADD and SUB (TFLite int8 semantics: both inputs scaled to 2 * max(scale) with a 2^left_shift headroom). */
 typedef struct {
     pqk_broadcast_t shape;
     int32_t input1_offset, input2_offset; /* -zero_point */
@@ -174,6 +174,22 @@ typedef struct {
     int32_t activation_min, activation_max;
 } pqk_mul_s8_params_t;
 
+/* PRELU: x = input + input_offset; x >= 0 requantized by the identity multiplier, else
+ * x * (alpha + alpha_offset) by the alpha multiplier; plus output_zero_point, clamped to int8. */
+typedef struct {
+    pqk_broadcast_t shape;
+    int32_t input_offset, alpha_offset; /* -zero_point */
+    int32_t identity_multiplier, identity_shift;
+    int32_t alpha_multiplier, alpha_shift;
+    int32_t output_zero_point;
+} pqk_prelu_s8_params_t;
+
+/* MAXIMUM / MINIMUM: raw int8 comparison (inputs and output share one quantization). */
+typedef struct {
+    pqk_broadcast_t shape;
+    int32_t maximum; /* 1: MAXIMUM, 0: MINIMUM */
+} pqk_maximum_minimum_s8_params_t;
+
 /* SOFTMAX over the innermost dimension; output scale 1/256, zero point -128.
  * exp_table[d] is gemmlowp exp_on_negative_values (Q0.31) of the rescaled difference -d between an
  * element and its row maximum, or 0 where that difference is below TFLite's diff_min. */
@@ -198,6 +214,24 @@ typedef struct {
     int32_t pad_after[4];
     int32_t pad_value; /* output zero point, [-128, 127] */
 } pqk_pad_s8_params_t;
+
+/* RESIZE_NEAREST_NEIGHBOR: output pixel (y, x) of each batch copies the input pixel at
+ * row_offsets[y] + column_offsets[x] (offsets in elements, computed at compile time). */
+typedef struct {
+    int32_t batches, output_h, output_w, channels;
+    int32_t input_batch_size; /* input_h * input_w * channels */
+    const int32_t *row_offsets;    /* [output_h] */
+    const int32_t *column_offsets; /* [output_w] */
+} pqk_resize_nearest_s8_params_t;
+
+/* TRANSPOSE, STRIDED_SLICE: output [d0][d1][d2][d3] written in order from
+ * input[input_offset + i0 * input_strides[0] + ... + i3 * input_strides[3]] (strides in elements, may be
+ * negative; axes merged at compile time). */
+typedef struct {
+    int32_t output_shape[4];
+    int32_t input_strides[4];
+    int32_t input_offset;
+} pqk_strided_copy_s8_params_t;
 
 /* MEAN over the middle dimension of a tensor viewed as [outer][reduce][inner] (TFLite int8
  * QuantizedMeanOrSum): requantize(sum - input_zero_point_sum) + output_zero_point, clamped to int8,
@@ -241,12 +275,18 @@ void pqk_fully_connected_s8_csr(const pqk_fully_connected_s8_params_t *params, c
 void pqk_avg_pool2d_s8(const pqk_pool2d_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_max_pool2d_s8(const pqk_pool2d_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_add_s8(const pqk_add_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);
+void pqk_sub_s8(const pqk_add_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);
 void pqk_add_s8_lut(const pqk_add_s8_lut_params_t *params, const int8_t *input1, const int8_t *input2,
                     int8_t *output);
 void pqk_mul_s8(const pqk_mul_s8_params_t *params, const int8_t *input1, const int8_t *input2, int8_t *output);
+void pqk_prelu_s8(const pqk_prelu_s8_params_t *params, const int8_t *input, const int8_t *alpha, int8_t *output);
+void pqk_maximum_minimum_s8(const pqk_maximum_minimum_s8_params_t *params, const int8_t *input1,
+                            const int8_t *input2, int8_t *output);
 void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_pad_s8(const pqk_pad_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_resize_nearest_s8(const pqk_resize_nearest_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_strided_copy_s8(const pqk_strided_copy_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_mean_s8(const pqk_mean_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_mean_s8_gather(const pqk_mean_s8_gather_params_t *params, const int8_t *input, int8_t *output);
 void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int8_t *const *inputs,

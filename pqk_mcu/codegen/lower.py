@@ -13,12 +13,21 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
-from pqk_mcu.ir.shapes import conv_output_size, normalized_axes, padding_before
+from pqk_mcu.ir.opdef import OP_DEFS, Implementations
+from pqk_mcu.ir.shapes import (
+    conv_output_size,
+    nearest_source_indices,
+    normalized_axes,
+    padding_before,
+    strided_slice_axes,
+    transpose_permutation,
+)
 from pqk_mcu.reference import unary_table
 from pqk_mcu.codegen.cost_model import (
     ORDERED_WRITE_BLOCKS,
@@ -61,6 +70,7 @@ from pqk_mcu.quant import (
     mean_multiplier,
     mul_multiplier,
     multiply_by_quantized_multiplier_array,
+    requantize_multiplier,
     softmax_params,
     srdhm_array,
 )
@@ -120,7 +130,7 @@ class Layer:
     estimated_instructions: int = 0
     calls: list[Call] = field(default_factory=list)
     pointer_arrays: list[tuple[str, tuple[str | TensorRef, ...]]] = field(default_factory=list)
-    alias_of: str | None = None  # RESHAPE: the input whose bytes the output reuses
+    alias_of: str | None = None  # RESHAPE, SQUEEZE: the input whose bytes the output reuses
     scratch_bytes: int = 0
     in_place_of: str | None = None  # input the kernel may overwrite with its output (memory plan decides)
     in_place_lead: int = 0  # bytes the output must start before that input (0: at it)
@@ -184,8 +194,17 @@ def _scale_zp(tensor: Tensor, role: str, op: Op) -> tuple[float, int]:
     return tensor.quant.scale[0], tensor.quant.zero_point[0]
 
 
+def _element_strides(shape: tuple[int, ...]) -> list[int]:
+    """Row-major strides of ``shape`` in elements."""
+    return [int(np.prod(shape[axis + 1:], dtype=np.int64)) for axis in range(len(shape))]
+
+
 def _wrap_int32(values: np.ndarray) -> np.ndarray:
     return (((np.asarray(values, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)).astype(np.int64)
+
+
+# Op kind -> Lowering method that fills a Layer with the op's kernel calls and constant data.
+LOWERINGS: Implementations[Callable[["Lowering", Layer, Op], None]] = Implementations("lowering")
 
 
 class Lowering:
@@ -202,14 +221,14 @@ class Lowering:
             raise UnsupportedModelError("the model has no ops to generate code for")
         layers = []
         for index, op in enumerate(self.graph.ops):
-            method = getattr(self, "_" + op.kind.lower(), None)
-            if method is None or op.kind in ("QUANTIZE", "DEQUANTIZE") and not self._is_int8_requantize(op):
+            lowering = LOWERINGS.get(op.kind)
+            if lowering is None or self._has_float_edge(op):
                 raise UnsupportedModelError(
                     f"op {index} ({op.kind}) cannot run in the int8 C core"
-                    + (" (float QUANTIZE/DEQUANTIZE only at graph inputs/outputs)" if method else "")
+                    + (" (float QUANTIZE/DEQUANTIZE only at graph inputs/outputs)" if lowering else "")
                 )
             layer = Layer(index=index, op=op, output=op.outputs[0], kernel="")
-            method(layer, op)
+            lowering(self, layer, op)
             if layer.scratch_bytes:
                 # Kernels with scratch take it as their last argument; the memory plan places it.
                 call = layer.calls[-1]
@@ -219,8 +238,10 @@ class Lowering:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _is_int8_requantize(self, op: Op) -> bool:
-        return op.kind == "QUANTIZE" and self.tensors[op.inputs[0]].dtype == "int8"
+    def _has_float_edge(self, op: Op) -> bool:
+        """A float32 QUANTIZE input or DEQUANTIZE output: the host converts those, not the C core."""
+        definition = OP_DEFS[op.kind]
+        return (definition.float_input and self.tensors[op.inputs[0]].dtype == "float32") or definition.float_output
 
     def _prefix(self, layer: Layer) -> str:
         return f"{self.symbol_prefix}_op{layer.index}"
@@ -431,6 +452,7 @@ class Lowering:
 
     # -- weighted ops -----------------------------------------------------------------------------
 
+    @LOWERINGS.register("CONV_2D")
     def _conv_2d(self, layer: Layer, op: Op) -> None:
         x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
         in_scale, in_zp = _scale_zp(x, "input", op)
@@ -445,6 +467,7 @@ class Lowering:
         params = self._params(layer, "pqk_conv2d_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
 
+    @LOWERINGS.register("DEPTHWISE_CONV_2D")
     def _depthwise_conv_2d(self, layer: Layer, op: Op) -> None:
         x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
         in_scale, in_zp = _scale_zp(x, "input", op)
@@ -461,6 +484,7 @@ class Lowering:
         params = self._params(layer, "pqk_depthwise_conv2d_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
 
+    @LOWERINGS.register("FULLY_CONNECTED")
     def _fully_connected(self, layer: Layer, op: Op) -> None:
         x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
         in_scale, in_zp = _scale_zp(x, "input", op)
@@ -504,10 +528,12 @@ class Lowering:
         params = self._params(layer, "pqk_pool2d_s8_params_t", fields)
         layer.calls.append(Call(kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    @LOWERINGS.register("AVERAGE_POOL_2D")
     def _average_pool_2d(self, layer: Layer, op: Op) -> None:
         channels = self.tensors[op.outputs[0]].shape[-1]
         self._pool(layer, op, average_pool_kernel(channels, op.attrs.filter_h, op.attrs.filter_w, self.target))
 
+    @LOWERINGS.register("MAX_POOL_2D")
     def _max_pool_2d(self, layer: Layer, op: Op) -> None:
         self._pool(layer, op, "pqk_max_pool2d_s8")
 
@@ -545,7 +571,17 @@ class Lowering:
         fields += [(f"shape.input2_strides[{d}]", strides2[d]) for d in range(4)]
         return fields
 
+    @LOWERINGS.register("ADD")
     def _add(self, layer: Layer, op: Op) -> None:
+        self._add_or_subtract(layer, op, subtract=False)
+
+    @LOWERINGS.register("SUB")
+    def _sub(self, layer: Layer, op: Op) -> None:
+        """SUB is ADD with input2's rescaled values negated: the table kernel takes a negated input2 table
+        (TFLite's difference of the rescaled inputs, exactly), the table-free one is pqk_sub_s8."""
+        self._add_or_subtract(layer, op, subtract=True)
+
+    def _add_or_subtract(self, layer: Layer, op: Op, subtract: bool) -> None:
         (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
         p = add_params(s1, s2, out_scale)
@@ -557,6 +593,8 @@ class Lowering:
         # Each input's rescaled value depends on its int8 value alone: pqk_add_s8_lut looks it up.
         scaled1 = add_input_table(z1, p.left_shift, p.input1_multiplier, p.input1_shift)
         scaled2 = add_input_table(z2, p.left_shift, p.input2_multiplier, p.input2_shift)
+        if subtract:
+            scaled2 = -scaled2
         fast = fast_requant_bounds_hold(np.abs(scaled1).max() + np.abs(scaled2).max(), p.output_multiplier,
                                         p.output_shift)
         # The kernel's tables hold doubled values: their sum is the doubled accumulator the fast form takes.
@@ -568,18 +606,19 @@ class Lowering:
         choice = choose_add_kernel(size, size // out_shape[3], strides1[3] == strides2[3] == 1,
                                    add_requantization(fast, out_zp, low, high), table_bytes)
         layer.estimated_instructions = choice.estimated_instructions
-        # Both ADD kernels write each element after reading its inputs, in order: the output may
+        # The ADD and SUB kernels write each element after reading its inputs, in order: the output may
         # take the place of an input of its own shape.
         output = self.tensors[op.outputs[0]]
         layer.in_place_of = next((name for name in op.inputs[:2] if self.tensors[name].shape == output.shape
                                   and not self.tensors[name].is_constant), None)
-        if choice.kernel == "pqk_add_s8":
+        if choice.kernel == "pqk_add_s8":  # the cost model's name for the table-free kernel
             fields = self._broadcast_fields(op) + [
                 ("input1_offset", -z1), ("input2_offset", -z2), ("left_shift", p.left_shift),
                 ("input1_multiplier", p.input1_multiplier), ("input1_shift", p.input1_shift),
                 ("input2_multiplier", p.input2_multiplier), ("input2_shift", p.input2_shift),
             ]
-            self._binary(layer, op, choice.kernel, "pqk_add_s8_params_t", fields + output_fields)
+            table_free_kernel = "pqk_sub_s8" if subtract else choice.kernel
+            self._binary(layer, op, table_free_kernel, "pqk_add_s8_params_t", fields + output_fields)
             return
         prefix = self._prefix(layer)
         fields = self._broadcast_fields(op) + [
@@ -588,6 +627,7 @@ class Lowering:
         ] + [("fast_requantize", int(fast))]
         self._binary(layer, op, choice.kernel, "pqk_add_s8_lut_params_t", fields + output_fields)
 
+    @LOWERINGS.register("MUL")
     def _mul(self, layer: Layer, op: Op) -> None:
         (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
@@ -600,6 +640,24 @@ class Lowering:
         ]
         self._binary(layer, op, "pqk_mul_s8", "pqk_mul_s8_params_t", fields)
 
+    @LOWERINGS.register("PRELU")
+    def _prelu(self, layer: Layer, op: Op) -> None:
+        (in_scale, in_zp), (alpha_scale, alpha_zp) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs)
+        out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
+        identity, identity_shift = requantize_multiplier(in_scale, out_scale)
+        negative, negative_shift = mul_multiplier(in_scale, alpha_scale, out_scale)
+        fields = self._broadcast_fields(op) + [
+            ("input_offset", -in_zp), ("alpha_offset", -alpha_zp),
+            ("identity_multiplier", identity), ("identity_shift", identity_shift),
+            ("alpha_multiplier", negative), ("alpha_shift", negative_shift), ("output_zero_point", out_zp),
+        ]
+        self._binary(layer, op, "pqk_prelu_s8", "pqk_prelu_s8_params_t", fields)
+
+    @LOWERINGS.register("MAXIMUM", "MINIMUM")
+    def _maximum_minimum(self, layer: Layer, op: Op) -> None:
+        fields = self._broadcast_fields(op) + [("maximum", int(op.kind == "MAXIMUM"))]
+        self._binary(layer, op, "pqk_maximum_minimum_s8", "pqk_maximum_minimum_s8_params_t", fields)
+
     def _binary(self, layer: Layer, op: Op, kernel: str, ctype: str, fields) -> None:
         layer.kernel = kernel
         params = self._params(layer, ctype, fields)
@@ -607,6 +665,7 @@ class Lowering:
             Call(kernel, (params, self._operand(layer, 0), self._operand(layer, 1), TensorRef(op.outputs[0])))
         )
 
+    @LOWERINGS.register("SOFTMAX")
     def _softmax(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         scale, _ = _scale_zp(x, "input", op)
@@ -628,6 +687,8 @@ class Lowering:
         params = self._params(layer, "pqk_softmax_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
+    @LOWERINGS.register("RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "QUANTIZE")
     def _lut(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         _scale_zp(x, "input", op)
@@ -641,12 +702,12 @@ class Lowering:
         params = self._params(layer, "pqk_lut_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
-    # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
-    _relu = _relu6 = _logistic = _tanh = _quantize = _lut
-
+    # The output is the input's bytes under another shape: a no-op alias for the memory plan.
+    @LOWERINGS.register("RESHAPE", "SQUEEZE")
     def _reshape(self, layer: Layer, op: Op) -> None:
         layer.alias_of = op.inputs[0]
 
+    @LOWERINGS.register("PAD")
     def _pad(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         _, out_zp = _scale_zp(y, "output", op)
@@ -666,6 +727,62 @@ class Lowering:
         params = self._params(layer, "pqk_pad_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    @LOWERINGS.register("TRANSPOSE")
+    def _transpose(self, layer: Layer, op: Op) -> None:
+        x = self.tensors[op.inputs[0]]
+        element_strides = _element_strides(x.shape)
+        perm = transpose_permutation(op, [self.tensors[name] for name in op.inputs])
+        self._strided_copy(layer, op, [(x.shape[axis], element_strides[axis]) for axis in perm], 0)
+
+    @LOWERINGS.register("STRIDED_SLICE")
+    def _strided_slice(self, layer: Layer, op: Op) -> None:
+        x = self.tensors[op.inputs[0]]
+        axes = strided_slice_axes(op, [self.tensors[name] for name in op.inputs])
+        element_strides = _element_strides(x.shape)
+        offset = sum(start * step for (start, _, _), step in zip(axes, element_strides))
+        self._strided_copy(layer, op, [(count, stride * step) for (_, count, stride), step in zip(axes, element_strides)],
+                           offset)
+
+    def _strided_copy(self, layer: Layer, op: Op, dims: list[tuple[int, int]], offset: int) -> None:
+        """pqk_strided_copy_s8 for an output whose axis k has (size, input stride in elements): axes of
+        size 1 dropped and adjacent axes that step through the input as one merged, at most 4 left."""
+        merged: list[list[int]] = []
+        for size, stride in dims:
+            if size == 1:
+                continue
+            if merged and merged[-1][1] == stride * size:
+                merged[-1] = [merged[-1][0] * size, stride]
+            else:
+                merged.append([size, stride])
+        if len(merged) > 4:
+            raise UnsupportedModelError(f"op {op.name} ({op.kind}): moves data along {len(merged)} axes (at most 4)")
+        merged = [[1, 0]] * (4 - len(merged)) + merged
+        fields: list[tuple[str, object]] = [(f"output_shape[{d}]", merged[d][0]) for d in range(4)]
+        fields += [(f"input_strides[{d}]", merged[d][1]) for d in range(4)] + [("input_offset", offset)]
+        layer.kernel = "pqk_strided_copy_s8"
+        params = self._params(layer, "pqk_strided_copy_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(op.outputs[0]))))
+
+    @LOWERINGS.register("RESIZE_NEAREST_NEIGHBOR")
+    def _resize_nearest_neighbor(self, layer: Layer, op: Op) -> None:
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        (batches, in_h, in_w, channels), (_, out_h, out_w, _) = x.shape, y.shape
+        a = op.attrs
+        rows = nearest_source_indices(in_h, out_h, a.align_corners, a.half_pixel_centers)
+        columns = nearest_source_indices(in_w, out_w, a.align_corners, a.half_pixel_centers)
+        prefix = self._prefix(layer)
+        layer.kernel = "pqk_resize_nearest_s8"
+        params = self._params(layer, "pqk_resize_nearest_s8_params_t", [
+            ("batches", batches), ("output_h", out_h), ("output_w", out_w), ("channels", channels),
+            ("input_batch_size", in_h * in_w * channels),
+            ("row_offsets", self.symbols.array(f"{prefix}_row_offsets", "int32_t",
+                                               [row * in_w * channels for row in rows], "indices")),
+            ("column_offsets", self.symbols.array(f"{prefix}_column_offsets", "int32_t",
+                                                  [column * channels for column in columns], "indices")),
+        ])
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    @LOWERINGS.register("MEAN")
     def _mean(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         axes = normalized_axes(self.tensors[op.inputs[1]].data.astype(np.int64), len(x.shape))
@@ -702,6 +819,7 @@ class Lowering:
             params = self._params(layer, "pqk_mean_s8_params_t", fields + requant)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    @LOWERINGS.register("CONCATENATION")
     def _concatenation(self, layer: Layer, op: Op) -> None:
         y = self.tensors[op.outputs[0]]
         axis = op.attrs.axis % len(y.shape)
@@ -714,17 +832,28 @@ class Lowering:
                 raise UnsupportedModelError(
                     f"op {op.name} (CONCATENATION): input '{tensor.name}' is quantized differently from the output"
                 )
+        self._concatenate(layer, op, axis, [int(np.prod(t.shape[axis:], dtype=np.int64)) for t in inputs])
+
+    @LOWERINGS.register("PACK")
+    def _pack(self, layer: Layer, op: Op) -> None:
+        """Stacking along a new axis is concatenating along it: each input copies its whole block per outer step."""
+        x = self.tensors[op.inputs[0]]
+        axis = op.attrs.axis
+        self._concatenate(layer, op, axis, [int(np.prod(x.shape[axis:], dtype=np.int64))] * len(op.inputs))
+
+    def _concatenate(self, layer: Layer, op: Op, axis: int, sizes: list[int]) -> None:
+        """pqk_concatenation_s8: per step over the output axes before ``axis``, input k copies sizes[k] bytes."""
+        y = self.tensors[op.outputs[0]]
         outer = int(np.prod(y.shape[:axis], dtype=np.int64))
-        sizes = [int(np.prod(t.shape[axis:], dtype=np.int64)) for t in inputs]
         prefix = self._prefix(layer)
         layer.kernel = "pqk_concatenation_s8"
         fields = [
-            ("outer", outer), ("num_inputs", len(inputs)),
+            ("outer", outer), ("num_inputs", len(sizes)),
             ("copy_sizes", self.symbols.array(f"{prefix}_copy_sizes", "int32_t", sizes, "requant")),
         ]
         params = self._params(layer, "pqk_concatenation_s8_params_t", fields)
         pointers = f"{prefix}_inputs"
-        layer.pointer_arrays.append((pointers, tuple(self._operand(layer, slot) for slot in range(len(inputs)))))
+        layer.pointer_arrays.append((pointers, tuple(self._operand(layer, slot) for slot in range(len(sizes)))))
         layer.calls.append(Call(layer.kernel, (params, pointers, TensorRef(y.name))))
 
 

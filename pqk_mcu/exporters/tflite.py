@@ -20,40 +20,19 @@ from pqk_mcu.frontends.tflite_schema import (
     ACTIVATION_CODES,
     BUILTIN_CODES,
     FILE_IDENTIFIER,
-    OPTIONS_TYPE_BY_KIND,
     PADDING_CODES,
     PLACEHOLDER_FOR_GREATER_OP_CODES,
     SCHEMA_VERSION,
     TENSOR_TYPE_BY_DTYPE,
+    new_options,
+    options_type,
     schema,
 )
 from pqk_mcu.ir.graph import Graph, Op, Tensor
+from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.verify import verify_graph
 
 BUFFER_ALIGNMENT = 16
-
-# Operator versions TFLite's op_version.cc assigns to the int8 forms of each op.
-INT8_OP_VERSIONS = {
-    "CONV_2D": 3,
-    "DEPTHWISE_CONV_2D": 3,
-    "FULLY_CONNECTED": 4,
-    "AVERAGE_POOL_2D": 2,
-    "MAX_POOL_2D": 2,
-    "ADD": 2,
-    "MUL": 2,
-    "RESHAPE": 1,
-    "SOFTMAX": 2,
-    "QUANTIZE": 1,
-    "DEQUANTIZE": 2,
-    "PAD": 2,
-    "MEAN": 2,
-    "CONCATENATION": 2,
-    "RELU": 2,
-    "RELU6": 2,
-    "LOGISTIC": 2,
-    "TANH": 2,
-}
-
 
 class _AlignedBufferT(schema.BufferT):
     """A Buffer whose data starts on a 16-byte boundary (kernels may read int32/SIMD data in place)."""
@@ -97,7 +76,7 @@ def export_tflite(graph: Graph) -> bytes:
     opcode_index: dict[tuple[str, int], int] = {}
     operators = []
     for op in graph.ops:
-        version = _op_version(op, graph)
+        version = OP_DEFS[op.kind].tflite.operator_version(op, graph)
         key = (op.kind, version)
         if key not in opcode_index:
             opcode_index[key] = len(opcodes)
@@ -108,7 +87,7 @@ def export_tflite(graph: Graph) -> bytes:
         operator.outputs = [tensor_index[name] for name in op.outputs]
         options = _options(op)
         if options is not None:
-            operator.builtinOptionsType = OPTIONS_TYPE_BY_KIND[op.kind]
+            operator.builtinOptionsType = options_type(OP_DEFS[op.kind].tflite.table)
             operator.builtinOptions = options
         operators.append(operator)
 
@@ -171,64 +150,19 @@ def _opcode(kind: str, version: int):
     return result
 
 
-def _op_version(op: Op, graph: Graph) -> int:
-    if op.kind == "FULLY_CONNECTED" and op.attrs.keep_num_dims:
-        return 5
-    if op.kind == "QUANTIZE" and graph.tensor(op.inputs[0]).dtype == "int8":
-        return 2  # int8 -> int8 requantization
-    return INT8_OP_VERSIONS[op.kind]
-
-
 def _options(op: Op):
-    a = op.attrs
-    kind = op.kind
-    if OPTIONS_TYPE_BY_KIND[kind] is None:
+    """The op's builtin options object, laid out as its definition's ``tflite`` spec says (None: no table)."""
+    spec = OP_DEFS[op.kind].tflite
+    if spec.table is None:
         return None
-    if kind == "CONV_2D":
-        o = schema.Conv2DOptionsT()
-        o.padding, o.strideH, o.strideW = PADDING_CODES[a.padding], a.stride_h, a.stride_w
-        o.dilationHFactor, o.dilationWFactor = a.dilation_h, a.dilation_w
-        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
-    elif kind == "DEPTHWISE_CONV_2D":
-        o = schema.DepthwiseConv2DOptionsT()
-        o.padding, o.strideH, o.strideW = PADDING_CODES[a.padding], a.stride_h, a.stride_w
-        o.dilationHFactor, o.dilationWFactor = a.dilation_h, a.dilation_w
-        o.depthMultiplier = a.depth_multiplier
-        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
-    elif kind == "FULLY_CONNECTED":
-        o = schema.FullyConnectedOptionsT()
-        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
-        o.keepNumDims = a.keep_num_dims
-    elif kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        o = schema.Pool2DOptionsT()
-        o.padding, o.strideH, o.strideW = PADDING_CODES[a.padding], a.stride_h, a.stride_w
-        o.filterHeight, o.filterWidth = a.filter_h, a.filter_w
-        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
-    elif kind == "ADD":
-        o = schema.AddOptionsT()
-        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
-    elif kind == "MUL":
-        o = schema.MulOptionsT()
-        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
-    elif kind == "RESHAPE":
-        o = schema.ReshapeOptionsT()
-        o.newShape = np.array(a.new_shape, dtype=np.int32)
-    elif kind == "SOFTMAX":
-        o = schema.SoftmaxOptionsT()
-        o.beta = a.beta
-    elif kind == "QUANTIZE":
-        o = schema.QuantizeOptionsT()
-    elif kind == "DEQUANTIZE":
-        o = schema.DequantizeOptionsT()
-    elif kind == "PAD":
-        o = schema.PadOptionsT()
-    elif kind == "MEAN":
-        o = schema.ReducerOptionsT()
-        o.keepDims = a.keep_dims
-    elif kind == "CONCATENATION":
-        o = schema.ConcatenationOptionsT()
-        o.axis = a.axis
-        o.fusedActivationFunction = ACTIVATION_CODES[a.activation]
-    else:
-        raise AssertionError(f"no options writer for {kind}")  # OPTIONS_TYPE_BY_KIND lists every kind
-    return o
+    options = new_options(spec.table)
+    for attribute, field in spec.fields:
+        value = getattr(op.attrs, attribute)
+        if attribute == "activation":
+            value = ACTIVATION_CODES[value]
+        elif attribute == "padding":
+            value = PADDING_CODES[value]
+        elif isinstance(value, tuple):
+            value = np.array(value, dtype=np.int32)
+        setattr(options, field, value)
+    return options

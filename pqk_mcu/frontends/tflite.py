@@ -21,32 +21,19 @@ from pqk_mcu.frontends.tflite_schema import (
     BUILTIN_NAMES,
     DTYPE_BY_TENSOR_TYPE,
     FILE_IDENTIFIER,
-    OPTIONS_TYPE_BY_KIND,
     PADDING_BY_CODE,
     SCHEMA_VERSION,
     TENSOR_TYPE_NAMES,
+    options_type,
     schema,
 )
 from pqk_mcu.ir.builder import bias_quant
 from pqk_mcu.ir.graph import Graph, Op, QuantParams, Tensor
-from pqk_mcu.ir.ops import (
-    ATTRS_BY_KIND,
-    ConcatenationAttrs,
-    Conv2DAttrs,
-    DepthwiseConv2DAttrs,
-    ElementwiseAttrs,
-    FullyConnectedAttrs,
-    MeanAttrs,
-    NoAttrs,
-    Pool2DAttrs,
-    ReshapeAttrs,
-    SoftmaxAttrs,
-)
-from pqk_mcu.ir.verify import BIAS_REQUIRED_KINDS, WEIGHT_AXIS, verify_graph
+from pqk_mcu.ir.opdef import OP_DEFS
+from pqk_mcu.ir.shapes import brief_shape
+from pqk_mcu.ir.verify import verify_graph
 
 MAX_MODEL_BYTES = 256 << 20
-# Inputs that TFLite marks absent with index -1 (the bias of conv/depthwise/fully connected).
-OPTIONAL_INPUT_SLOTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}}
 
 
 @dataclass
@@ -259,7 +246,7 @@ def _build_graph(raw: _RawModel) -> Graph:
     for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
         inputs = []
         for slot, index in enumerate(op.inputs):
-            if index == -1 and slot in OPTIONAL_INPUT_SLOTS.get(kind, ()):
+            if index == -1 and slot in OP_DEFS[kind].optional_slots:  # TFLite marks an absent input -1
                 inputs.append("")
                 continue
             used.add(tensor_ref(index, f"op {i} ({kind}) input {slot}"))
@@ -281,7 +268,7 @@ def _build_graph(raw: _RawModel) -> Graph:
     for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
         attrs = _attrs(kind, op, i, [tensors.get(x) for x in op.inputs], [tensors[x] for x in op.outputs])
         inputs = op_inputs[i]
-        if kind in BIAS_REQUIRED_KINDS and len(inputs) >= 2 and (len(inputs) == 2 or not inputs[2]):
+        if OP_DEFS[kind].bias_required and len(inputs) >= 2 and (len(inputs) == 2 or not inputs[2]):
             bias = _zero_bias(kind, f"{kind.lower()}_{i}/zero_bias", taken, tensors[op.inputs[0]], tensors[op.inputs[1]])
             if bias is not None:
                 zero_biases.append(bias)
@@ -307,7 +294,7 @@ def _zero_bias(kind: str, base: str, taken: set[str], x: Tensor, weights: Tensor
     while name in taken:
         name, suffix = f"{base}_{suffix}", suffix + 1
     taken.add(name)
-    channels = weights.shape[WEIGHT_AXIS[kind]]
+    channels = weights.shape[OP_DEFS[kind].weight_axis]
     return Tensor(name, (channels,), "int32", bias_quant(x.quant, weights.quant), np.zeros(channels, dtype=np.int32))
 
 
@@ -334,12 +321,6 @@ def _unique_names(raw_tensors: list[_RawTensor]) -> list[str]:
     return names
 
 
-def _brief(values: list[int]) -> str:
-    """A shape for an error message; corrupt files can claim thousands of dimensions."""
-    shown = ", ".join(str(v) for v in values[:8])
-    return f"[{shown}, ... ({len(values)} dims)]" if len(values) > 8 else f"[{shown}]"
-
-
 def _op_kind(raw: _RawModel, index: int, op: _RawOp) -> str:
     if not 0 <= op.opcode_index < len(raw.opcodes):
         raise PqkError(f"op {index} refers to operator code {op.opcode_index}, but the model has {len(raw.opcodes)}")
@@ -348,7 +329,7 @@ def _op_kind(raw: _RawModel, index: int, op: _RawOp) -> str:
     if name == "CUSTOM":
         custom = _text(custom_code, limit=64) if custom_code else "?"
         raise UnsupportedModelError(f"op {index} is the custom op '{custom}', which pqk-mcu does not support")
-    if name not in ATTRS_BY_KIND:
+    if name not in OP_DEFS:
         raise UnsupportedModelError(f"op {index} ({name}) is not supported by pqk-mcu")
     return name
 
@@ -366,10 +347,10 @@ def _tensor(raw: _RawModel, index: int, name: str) -> Tensor:
         raise UnsupportedModelError(f"{where} uses TFLite sparse storage, which pqk-mcu does not support")
     if any(d <= 0 for d in t.shape):
         kind = "a dynamic" if any(d < 0 for d in t.shape) else "a zero-sized"
-        raise UnsupportedModelError(f"{where} has {kind} shape {_brief(t.shape)}; only static non-empty shapes are supported")
+        raise UnsupportedModelError(f"{where} has {kind} shape {brief_shape(t.shape)}; only static non-empty shapes are supported")
     if t.shape_signature and any(d < 0 for d in t.shape_signature[1:]):
         raise UnsupportedModelError(
-            f"{where} has a dynamic shape (signature {_brief(t.shape_signature)}); only the batch dimension may be dynamic"
+            f"{where} has a dynamic shape (signature {brief_shape(t.shape_signature)}); only the batch dimension may be dynamic"
         )
     if not 0 <= t.buffer < len(raw.buffers):
         raise PqkError(f"{where} refers to buffer {t.buffer}, but the model has {len(raw.buffers)} buffers")
@@ -379,7 +360,7 @@ def _tensor(raw: _RawModel, index: int, name: str) -> Tensor:
         itemsize = np.dtype(dtype).itemsize
         expected = int(np.prod(t.shape, dtype=np.int64)) * itemsize
         if len(payload) != expected:
-            raise PqkError(f"{where} has {len(payload)} bytes of data, its shape {_brief(t.shape)} needs {expected}")
+            raise PqkError(f"{where} has {len(payload)} bytes of data, its shape {brief_shape(t.shape)} needs {expected}")
         data = np.frombuffer(payload, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(t.shape)
     return Tensor(name=name, shape=tuple(t.shape), dtype=dtype, quant=_quant(t, where), data=data)
 
@@ -397,7 +378,7 @@ def _quant(t: _RawTensor, where: str) -> QuantParams | None:
         axis = 0  # old converters copy the filter's quantized dimension onto per-channel biases
     if not 0 <= axis < len(t.shape) or t.shape[axis] != len(t.scale):
         raise PqkError(
-            f"{where} has {len(t.scale)} per-channel scales along axis {axis}, which does not match shape {_brief(t.shape)}"
+            f"{where} has {len(t.scale)} per-channel scales along axis {axis}, which does not match shape {brief_shape(t.shape)}"
         )
     return QuantParams(scale=tuple(t.scale), zero_point=tuple(zero_point), axis=axis)
 
@@ -405,13 +386,14 @@ def _quant(t: _RawTensor, where: str) -> QuantParams | None:
 def _check_activation_dtypes(raw: _RawModel, kinds: list[str], tensors: dict[int, Tensor]) -> None:
     """Activations must be int8; float32 is allowed only on the QUANTIZE/DEQUANTIZE graph edges."""
     for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
+        definition = OP_DEFS[kind]
         edges = [(index, "input") for index in op.inputs if index >= 0] + [(index, "output") for index in op.outputs]
         for index, role in edges:
             t = tensors[index]
             if t.is_constant or t.dtype == "int8":
                 continue
             if t.dtype == "float32" and (
-                (kind == "QUANTIZE" and role == "input") or (kind == "DEQUANTIZE" and role == "output")
+                (definition.float_input and role == "input") or (definition.float_output and role == "output")
             ):
                 continue
             if t.dtype == "float32":
@@ -437,93 +419,43 @@ def _padding(code: int, where: str) -> str:
 
 
 def _attrs(kind: str, op: _RawOp, index: int, inputs: list, outputs: list[Tensor]):
+    """The op's attributes from its builtin options, as its definition's ``tflite`` spec lays them out."""
     where = f"op {index} ({kind})"
-    expected_type = OPTIONS_TYPE_BY_KIND[kind]
+    definition = OP_DEFS[kind]
+    spec = definition.tflite
+    expected_type = options_type(spec.table)
     options = op.options
     if op.options_type != schema.BuiltinOptions.NONE and op.options_type != expected_type:
         raise PqkError(f"{where} carries builtin options of type {op.options_type}, expected {expected_type}")
-    if options is None and kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "SOFTMAX"):
+    if options is None and spec.required:
         raise PqkError(f"{where} has no builtin options")
-    if ATTRS_BY_KIND[kind] is NoAttrs:
-        return NoAttrs()
-
-    if kind == "CONV_2D":
-        return Conv2DAttrs(
-            stride_h=options.strideH,
-            stride_w=options.strideW,
-            padding=_padding(options.padding, where),
-            dilation_h=options.dilationHFactor,
-            dilation_w=options.dilationWFactor,
-            activation=_activation(options.fusedActivationFunction, where),
-        )
-    if kind == "DEPTHWISE_CONV_2D":
-        multiplier = options.depthMultiplier
-        if multiplier <= 0 and inputs[0] is not None and inputs[1] is not None and inputs[0].shape:
-            # Some converters leave depth_multiplier 0; the filter shape defines it.
-            multiplier = inputs[1].shape[-1] // max(inputs[0].shape[-1], 1)
-        return DepthwiseConv2DAttrs(
-            stride_h=options.strideH,
-            stride_w=options.strideW,
-            padding=_padding(options.padding, where),
-            dilation_h=options.dilationHFactor,
-            dilation_w=options.dilationWFactor,
-            depth_multiplier=multiplier,
-            activation=_activation(options.fusedActivationFunction, where),
-        )
-    if kind == "FULLY_CONNECTED":
-        if options is None:
-            return FullyConnectedAttrs()
-        if options.weightsFormat != schema.FullyConnectedOptionsWeightsFormat.DEFAULT:
-            raise UnsupportedModelError(f"{where} uses shuffled weights, which pqk-mcu does not support")
-        return FullyConnectedAttrs(
-            activation=_activation(options.fusedActivationFunction, where), keep_num_dims=bool(options.keepNumDims)
-        )
-    if kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        return Pool2DAttrs(
-            filter_h=options.filterHeight,
-            filter_w=options.filterWidth,
-            stride_h=options.strideH,
-            stride_w=options.strideW,
-            padding=_padding(options.padding, where),
-            activation=_activation(options.fusedActivationFunction, where),
-        )
-    if kind in ("ADD", "MUL"):
-        return ElementwiseAttrs(activation="NONE" if options is None else _activation(options.fusedActivationFunction, where))
-    if kind == "RESHAPE":
-        return ReshapeAttrs(new_shape=_reshape_target(options, inputs, outputs[0] if outputs else None, where))
-    if kind == "SOFTMAX":
-        return SoftmaxAttrs(beta=float(np.float32(options.beta)))
-    if kind == "MEAN":
-        return MeanAttrs(keep_dims=False if options is None else bool(options.keepDims))
-    if kind == "CONCATENATION":
-        axis = 0 if options is None else int(options.axis)
-        rank = len(outputs[0].shape) if outputs else 0
-        if axis < 0:
-            axis += rank
-        return ConcatenationAttrs(
-            axis=axis, activation="NONE" if options is None else _activation(options.fusedActivationFunction, where)
-        )
-    raise AssertionError(f"no attribute reader for {kind}")  # every ATTRS_BY_KIND kind is handled above
+    values = {}
+    if options is not None:
+        for field, supported, meaning in spec.only_values:
+            if getattr(options, field) != supported:
+                raise UnsupportedModelError(f"{where} {meaning}, which pqk-mcu does not support")
+        defaults = definition.attrs()
+        for attribute, field in spec.fields:
+            values[attribute] = _attribute(attribute, getattr(defaults, attribute), getattr(options, field), where)
+    attrs = definition.attrs(**values)
+    if definition.resolve_attrs is not None:
+        attrs = definition.resolve_attrs(attrs, inputs, outputs, where)
+    return attrs
 
 
-def _reshape_target(options, inputs: list, output: Tensor | None, where: str) -> tuple[int, ...]:
-    """RESHAPE's target shape: options.new_shape, else the constant shape input, else the output shape;
-    a -1 entry is resolved from the input size."""
-    requested = None
-    if options is not None and options.newShape is not None and len(options.newShape) > 0:
-        requested = [int(d) for d in options.newShape]
-    elif len(inputs) > 1 and inputs[1] is not None and inputs[1].is_constant:
-        requested = [int(d) for d in inputs[1].data.reshape(-1)]
-    if requested is None:
-        return tuple(output.shape) if output is not None else ()
-    if requested.count(-1) > 1 or any(d < -1 or d == 0 for d in requested):
-        raise UnsupportedModelError(f"{where} has new shape {_brief(requested)}, which pqk-mcu does not support")
-    if -1 in requested and inputs and inputs[0] is not None:
-        known = int(np.prod([d for d in requested if d != -1], dtype=np.int64))
-        if known == 0 or inputs[0].size % known:
-            raise PqkError(f"{where} cannot reshape {inputs[0].shape} to {_brief(requested)}")
-        requested[requested.index(-1)] = inputs[0].size // known
-    return tuple(requested)
+def _attribute(name: str, default, value, where: str):
+    """One options field as the IR attribute ``name`` (typed like its default)."""
+    if name == "activation":
+        return _activation(value, where)
+    if name == "padding":
+        return _padding(value, where)
+    if isinstance(default, tuple):
+        return () if value is None else tuple(int(d) for d in value)
+    if isinstance(default, bool):
+        return bool(value)
+    if isinstance(default, float):
+        return float(np.float32(value))
+    return int(value)
 
 
 def _metadata(raw: _RawModel) -> tuple[tuple[str, str], ...]:

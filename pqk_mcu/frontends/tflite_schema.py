@@ -44,24 +44,13 @@ ACTIVATION_CODES: dict[str, int] = {name: code for code, name in ACTIVATION_BY_C
 PADDING_BY_CODE: dict[int, str] = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
 PADDING_CODES: dict[str, int] = {name: code for code, name in PADDING_BY_CODE.items()}
 
-# Builtin options table each supported op kind carries (None: the op has no options table).
-OPTIONS_TYPE_BY_KIND: dict[str, int | None] = {
-    "CONV_2D": schema.BuiltinOptions.Conv2DOptions,
-    "DEPTHWISE_CONV_2D": schema.BuiltinOptions.DepthwiseConv2DOptions,
-    "FULLY_CONNECTED": schema.BuiltinOptions.FullyConnectedOptions,
-    "AVERAGE_POOL_2D": schema.BuiltinOptions.Pool2DOptions,
-    "MAX_POOL_2D": schema.BuiltinOptions.Pool2DOptions,
-    "ADD": schema.BuiltinOptions.AddOptions,
-    "MUL": schema.BuiltinOptions.MulOptions,
-    "RESHAPE": schema.BuiltinOptions.ReshapeOptions,
-    "SOFTMAX": schema.BuiltinOptions.SoftmaxOptions,
-    "QUANTIZE": schema.BuiltinOptions.QuantizeOptions,
-    "DEQUANTIZE": schema.BuiltinOptions.DequantizeOptions,
-    "PAD": schema.BuiltinOptions.PadOptions,
-    "MEAN": schema.BuiltinOptions.ReducerOptions,
-    "CONCATENATION": schema.BuiltinOptions.ConcatenationOptions,
-    "RELU": None,
-    "RELU6": None,
-    "LOGISTIC": None,
-    "TANH": None,
-}
+
+
+def options_type(table: str | None) -> int | None:
+    """The BuiltinOptions code of an options table named as the schema names it (None stays None)."""
+    return None if table is None else getattr(schema.BuiltinOptions, table)
+
+
+def new_options(table: str):
+    """An empty options object (schema's object API) of the named table, to fill and pack."""
+    return getattr(schema, table + "T")()

@@ -32,8 +32,9 @@ from pqk_mcu.ir.ops import (
     ReshapeAttrs,
     SoftmaxAttrs,
 )
+from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.shapes import infer_output_shapes
-from pqk_mcu.ir.verify import FIXED_OUTPUT_QUANT, WEIGHT_AXIS, verify_graph
+from pqk_mcu.ir.verify import verify_graph
 
 Pair = int | tuple[int, int]
 
@@ -125,7 +126,7 @@ class GraphBuilder:
 
     def _weights(self, kind: str, data: np.ndarray, scale: float | Sequence[float]) -> str:
         scales = np.atleast_1d(np.asarray(scale, dtype=np.float64))
-        axis = WEIGHT_AXIS[kind]
+        axis = OP_DEFS[kind].weight_axis
         if scales.size == 1:
             quant = QuantParams(scale=(float(scales[0]),), zero_point=(0,))
         else:
@@ -138,7 +139,7 @@ class GraphBuilder:
         if bias is None:
             if kind == "FULLY_CONNECTED":
                 return ""
-            bias = np.zeros(weight_tensor.shape[WEIGHT_AXIS[kind]], dtype=np.int32)
+            bias = np.zeros(weight_tensor.shape[OP_DEFS[kind].weight_axis], dtype=np.int32)
         quant = bias_quant(self._tensors[x].quant, weight_tensor.quant)
         return self.constant(np.asarray(bias).reshape(-1), "int32", quant, name=f"{kind.lower()}_{len(self._ops)}/bias")
 
@@ -217,13 +218,25 @@ class GraphBuilder:
                    activation: str = "NONE", name: str | None = None) -> str:
         return self._pool("MAX_POOL_2D", x, filter_size, stride, padding, activation, name)
 
+    def op(self, kind: str, inputs: Sequence[str], attrs: OpAttrs, out_scale: float | None = None,
+           out_zero_point: int = 0, name: str | None = None) -> str:
+        """Any op from its kind, inputs and attributes; the output keeps the first input's quantization
+        unless ``out_scale`` is given."""
+        quant = self.quant(inputs[0]) if out_scale is None else per_tensor(out_scale, out_zero_point)
+        return self._emit(kind, inputs, attrs, quant, name=name)
+
+    def binary(self, kind: str, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
+               name: str | None = None) -> str:
+        """Any element-wise op of two broadcast inputs (ADD, SUB, MUL, ...) with ElementwiseAttrs."""
+        return self._emit(kind, (a, b), ElementwiseAttrs(activation), per_tensor(out_scale, out_zero_point), name=name)
+
     def add(self, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
             name: str | None = None) -> str:
-        return self._emit("ADD", (a, b), ElementwiseAttrs(activation), per_tensor(out_scale, out_zero_point), name=name)
+        return self.binary("ADD", a, b, out_scale, out_zero_point, activation, name)
 
     def mul(self, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
             name: str | None = None) -> str:
-        return self._emit("MUL", (a, b), ElementwiseAttrs(activation), per_tensor(out_scale, out_zero_point), name=name)
+        return self.binary("MUL", a, b, out_scale, out_zero_point, activation, name)
 
     def reshape(self, x: str, new_shape: Sequence[int], name: str | None = None) -> str:
         """RESHAPE with a constant int32 shape operand (as the TFLite converter writes it); -1 is resolved."""
@@ -235,7 +248,7 @@ class GraphBuilder:
         return self._emit("RESHAPE", (x, operand), ReshapeAttrs(tuple(shape)), self.quant(x), name=name)
 
     def softmax(self, x: str, beta: float = 1.0, name: str | None = None) -> str:
-        return self._emit("SOFTMAX", (x,), SoftmaxAttrs(float(np.float32(beta))), per_tensor(*FIXED_OUTPUT_QUANT["SOFTMAX"]), name=name)
+        return self._emit("SOFTMAX", (x,), SoftmaxAttrs(float(np.float32(beta))), per_tensor(*OP_DEFS["SOFTMAX"].fixed_output_quant), name=name)
 
     def quantize(self, x: str, out_scale: float, out_zero_point: int, name: str | None = None) -> str:
         """QUANTIZE float32 -> int8 (or int8 -> int8 requantization)."""
@@ -271,10 +284,10 @@ class GraphBuilder:
         return self._emit("RELU6", (x,), NoAttrs(), self.quant(x), name=name)
 
     def logistic(self, x: str, name: str | None = None) -> str:
-        return self._emit("LOGISTIC", (x,), NoAttrs(), per_tensor(*FIXED_OUTPUT_QUANT["LOGISTIC"]), name=name)
+        return self._emit("LOGISTIC", (x,), NoAttrs(), per_tensor(*OP_DEFS["LOGISTIC"].fixed_output_quant), name=name)
 
     def tanh(self, x: str, name: str | None = None) -> str:
-        return self._emit("TANH", (x,), NoAttrs(), per_tensor(*FIXED_OUTPUT_QUANT["TANH"]), name=name)
+        return self._emit("TANH", (x,), NoAttrs(), per_tensor(*OP_DEFS["TANH"].fixed_output_quant), name=name)
 
     # -- result ------------------------------------------------------------------------------
 

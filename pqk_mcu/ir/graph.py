@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from pqk_mcu.ir.ops import OpAttrs
+if TYPE_CHECKING:  # ops defines its ops in terms of Graph and Op
+    from pqk_mcu.ir.ops import OpAttrs
 
 DTYPES = ("int8", "uint8", "int16", "int32", "int64", "float32", "bool")
 

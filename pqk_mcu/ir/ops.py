@@ -1,4 +1,8 @@
-"""Typed operator attributes, one frozen dataclass per op kind.
+"""The built-in ops: typed attributes (one frozen dataclass per op kind) and one ``OpDef`` per kind.
+
+Each definition says arity, constant inputs, shape rule, quantization constraints, whether an
+activation fuses, and the .tflite options table, fields and operator version; the verifier, shape
+inference, builder, importer and exporter read it (see ``pqk_mcu.ir.opdef``).
 
 Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent optional):
 
@@ -9,7 +13,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | FULLY_CONNECTED    | input, weights [out,in], bias or ""      | FullyConnectedAttrs   |
 | AVERAGE_POOL_2D    | input                                    | Pool2DAttrs           |
 | MAX_POOL_2D        | input                                    | Pool2DAttrs           |
-| ADD, MUL           | input1, input2 (broadcast)               | ElementwiseAttrs      |
+| ADD, SUB, MUL      | input1, input2 (broadcast)               | ElementwiseAttrs      |
 | RESHAPE            | input (+ optional const shape tensor)    | ReshapeAttrs          |
 | SOFTMAX            | input                                    | SoftmaxAttrs          |
 | QUANTIZE           | input (float32 or int8) -> int8          | NoAttrs               |
@@ -19,11 +23,44 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | CONCATENATION      | input0, input1, ...                      | ConcatenationAttrs    |
 | RELU, RELU6        | input                                    | NoAttrs               |
 | LOGISTIC, TANH     | input                                    | NoAttrs               |
+| LEAKY_RELU         | input                                    | LeakyReluAttrs        |
+| HARD_SWISH         | input                                    | NoAttrs               |
+| MAXIMUM, MINIMUM   | input1, input2 (broadcast)               | NoAttrs               |
+| PRELU              | input, alpha (broadcast)                 | NoAttrs               |
+| TRANSPOSE          | input, const perm int32                  | NoAttrs               |
+| SQUEEZE            | input                                    | SqueezeAttrs          |
+| STRIDED_SLICE      | input, const begin, end, strides int32   | StridedSliceAttrs     |
+| RESIZE_NEAREST_NEIGHBOR | input NHWC, const size int32 [2]    | ResizeAttrs           |
+| PACK               | input0, input1, ... (one shape)          | PackAttrs             |
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from pqk_mcu.errors import PqkError, UnsupportedModelError
+from pqk_mcu.ir.graph import Graph, Op
+from pqk_mcu.ir.opdef import OpDef, TfliteOptions, define_op
+from pqk_mcu.ir.shapes import (
+    broadcast_shape,
+    brief_shape,
+    concatenation_shape,
+    conv2d_shape,
+    depthwise_shape,
+    fully_connected_shape,
+    mean_shape,
+    pack_shape,
+    pad_shape,
+    pool_shape,
+    reshape_shape,
+    resize_shape,
+    same_shape,
+    squeeze_shape,
+    strided_slice_shape,
+    transpose_shape,
+)
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 PADDINGS = ("SAME", "VALID")
@@ -97,6 +134,37 @@ class ConcatenationAttrs:
     activation: str = "NONE"
 
 
+@dataclass(frozen=True)
+class LeakyReluAttrs:
+    alpha: float = 0.0  # slope for negative inputs (float32 value)
+
+
+@dataclass(frozen=True)
+class StridedSliceAttrs:
+    """Bit k of a mask is input axis k: begin / end ignored (the axis's full range), or the axis dropped."""
+
+    begin_mask: int = 0
+    end_mask: int = 0
+    shrink_axis_mask: int = 0
+
+
+@dataclass(frozen=True)
+class SqueezeAttrs:
+    squeeze_dims: tuple[int, ...] = ()  # axes of size 1 to drop (none listed: every axis of size 1)
+
+
+@dataclass(frozen=True)
+class ResizeAttrs:
+    align_corners: bool = False
+    half_pixel_centers: bool = False
+
+
+@dataclass(frozen=True)
+class PackAttrs:
+    values_count: int = 0  # the number of inputs (TFLite Micro's kernel loops over this count)
+    axis: int = 0  # the new output axis
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -108,27 +176,189 @@ OpAttrs = (
     | SoftmaxAttrs
     | MeanAttrs
     | ConcatenationAttrs
+    | LeakyReluAttrs
+    | StridedSliceAttrs
+    | SqueezeAttrs
+    | ResizeAttrs
+    | PackAttrs
 )
 
-ATTRS_BY_KIND: dict[str, type] = {
-    "CONV_2D": Conv2DAttrs,
-    "DEPTHWISE_CONV_2D": DepthwiseConv2DAttrs,
-    "FULLY_CONNECTED": FullyConnectedAttrs,
-    "AVERAGE_POOL_2D": Pool2DAttrs,
-    "MAX_POOL_2D": Pool2DAttrs,
-    "ADD": ElementwiseAttrs,
-    "MUL": ElementwiseAttrs,
-    "RESHAPE": ReshapeAttrs,
-    "SOFTMAX": SoftmaxAttrs,
-    "QUANTIZE": NoAttrs,
-    "DEQUANTIZE": NoAttrs,
-    "PAD": NoAttrs,
-    "MEAN": MeanAttrs,
-    "CONCATENATION": ConcatenationAttrs,
-    "RELU": NoAttrs,
-    "RELU6": NoAttrs,
-    "LOGISTIC": NoAttrs,
-    "TANH": NoAttrs,
-}
+_WINDOW_FIELDS = (("padding", "padding"), ("stride_h", "strideH"), ("stride_w", "strideW"))
+_DILATION_FIELDS = (("dilation_h", "dilationHFactor"), ("dilation_w", "dilationWFactor"))
+_ACTIVATION_FIELD = (("activation", "fusedActivationFunction"),)
 
-SUPPORTED_OPS = tuple(ATTRS_BY_KIND)
+
+def _depth_multiplier_from_filter(attrs: DepthwiseConv2DAttrs, inputs: list, outputs: list, where: str):
+    """Some converters leave depth_multiplier 0; the filter shape defines it."""
+    if attrs.depth_multiplier <= 0 and inputs[0] is not None and inputs[1] is not None and inputs[0].shape:
+        return replace(attrs, depth_multiplier=inputs[1].shape[-1] // max(inputs[0].shape[-1], 1))
+    return attrs
+
+
+def _reshape_target(attrs: ReshapeAttrs, inputs: list, outputs: list, where: str) -> ReshapeAttrs:
+    """RESHAPE's target shape: options.new_shape, else the constant shape input, else the output shape;
+    a -1 entry is resolved from the input size."""
+    requested = list(attrs.new_shape) or None
+    if requested is None and len(inputs) > 1 and inputs[1] is not None and inputs[1].is_constant:
+        requested = [int(d) for d in inputs[1].data.reshape(-1)]
+    if requested is None:
+        return ReshapeAttrs(tuple(outputs[0].shape) if outputs else ())
+    if requested.count(-1) > 1 or any(d < -1 or d == 0 for d in requested):
+        raise UnsupportedModelError(f"{where} has new shape {brief_shape(requested)}, which pqk-mcu does not support")
+    if -1 in requested and inputs and inputs[0] is not None:
+        known = int(np.prod([d for d in requested if d != -1], dtype=np.int64))
+        if known == 0 or inputs[0].size % known:
+            raise PqkError(f"{where} cannot reshape {inputs[0].shape} to {brief_shape(requested)}")
+        requested[requested.index(-1)] = inputs[0].size // known
+    return ReshapeAttrs(tuple(requested))
+
+
+def _axis_from_end(attrs: ConcatenationAttrs, inputs: list, outputs: list, where: str) -> ConcatenationAttrs:
+    """A negative axis counts from the end (the IR keeps it non-negative)."""
+    if attrs.axis < 0:
+        return replace(attrs, axis=attrs.axis + (len(outputs[0].shape) if outputs else 0))
+    return attrs
+
+
+def _pack_axis_from_end(attrs: PackAttrs, inputs: list, outputs: list, where: str) -> PackAttrs:
+    """A negative axis counts from the end of the output (the IR keeps it non-negative)."""
+    if attrs.axis < 0:
+        return replace(attrs, axis=attrs.axis + (len(outputs[0].shape) if outputs else 0))
+    return attrs
+
+
+def _fully_connected_version(op: Op, graph: Graph) -> int:
+    return 5 if op.attrs.keep_num_dims else 4
+
+
+def _quantize_version(op: Op, graph: Graph) -> int:
+    return 2 if graph.tensor(op.inputs[0]).dtype == "int8" else 1  # 2: int8 -> int8 requantization
+
+
+def _binary(kind: str, options: str) -> OpDef:
+    """An int8 element-wise op of two broadcast inputs with a fused activation."""
+    return OpDef(
+        kind, ElementwiseAttrs, broadcast_shape, inputs=(2, 2), fuses_activation=True,
+        tflite=TfliteOptions(options, _ACTIVATION_FIELD, version=2),
+    )
+
+
+def _unary(kind: str, **constraints) -> OpDef:
+    """An int8 element-wise op of one input without attributes or options table."""
+    return OpDef(kind, NoAttrs, same_shape, inputs=(1, 1), tflite=TfliteOptions(version=2), **constraints)
+
+
+SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
+    OpDef(
+        "CONV_2D", Conv2DAttrs, conv2d_shape, inputs=(2, 3), optional_slots=(2,), constant_slots=(1, 2),
+        weight_axis=0, bias_required=True, fuses_activation=True,
+        tflite=TfliteOptions("Conv2DOptions", _WINDOW_FIELDS + _DILATION_FIELDS + _ACTIVATION_FIELD, required=True,
+                             version=3),
+    ),
+    OpDef(
+        "DEPTHWISE_CONV_2D", DepthwiseConv2DAttrs, depthwise_shape, inputs=(2, 3), optional_slots=(2,),
+        constant_slots=(1, 2), weight_axis=3, bias_required=True, fuses_activation=True,
+        resolve_attrs=_depth_multiplier_from_filter,
+        tflite=TfliteOptions(
+            "DepthwiseConv2DOptions",
+            _WINDOW_FIELDS + _DILATION_FIELDS + (("depth_multiplier", "depthMultiplier"),) + _ACTIVATION_FIELD,
+            required=True, version=3,
+        ),
+    ),
+    OpDef(
+        "FULLY_CONNECTED", FullyConnectedAttrs, fully_connected_shape, inputs=(2, 3), optional_slots=(2,),
+        constant_slots=(1, 2), weight_axis=0, fuses_activation=True,
+        tflite=TfliteOptions(
+            "FullyConnectedOptions", _ACTIVATION_FIELD + (("keep_num_dims", "keepNumDims"),),
+            only_values=(("weightsFormat", 0, "uses shuffled weights"),), version=_fully_connected_version,
+        ),
+    ),
+    *(
+        OpDef(
+            kind, Pool2DAttrs, pool_shape, inputs=(1, 1), same_quant="first", fuses_activation=True,
+            tflite=TfliteOptions(
+                "Pool2DOptions",
+                _WINDOW_FIELDS + (("filter_h", "filterHeight"), ("filter_w", "filterWidth")) + _ACTIVATION_FIELD,
+                required=True, version=2,
+            ),
+        )
+        for kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D")
+    ),
+    _binary("ADD", "AddOptions"),
+    _binary("SUB", "SubOptions"),
+    _binary("MUL", "MulOptions"),
+    OpDef(
+        "RESHAPE", ReshapeAttrs, reshape_shape, inputs=(1, 2), constant_slots=(1,), same_quant="first",
+        resolve_attrs=_reshape_target, tflite=TfliteOptions("ReshapeOptions", (("new_shape", "newShape"),)),
+    ),
+    OpDef(
+        "SOFTMAX", SoftmaxAttrs, same_shape, inputs=(1, 1), fixed_output_quant=(1.0 / 256, -128),
+        tflite=TfliteOptions("SoftmaxOptions", (("beta", "beta"),), required=True, version=2),
+    ),
+    OpDef(
+        "QUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_input=True,
+        tflite=TfliteOptions("QuantizeOptions", version=_quantize_version),
+    ),
+    OpDef(
+        "DEQUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_output=True,
+        tflite=TfliteOptions("DequantizeOptions", version=2),
+    ),
+    OpDef(
+        "PAD", NoAttrs, pad_shape, inputs=(2, 2), constant_slots=(1,), same_quant="first", max_input_rank=5,
+        tflite=TfliteOptions("PadOptions", version=2),
+    ),
+    OpDef(
+        "MEAN", MeanAttrs, mean_shape, inputs=(2, 2), constant_slots=(1,),
+        tflite=TfliteOptions("ReducerOptions", (("keep_dims", "keepDims"),), version=2),
+    ),
+    OpDef(
+        # TFLite Micro's kMaxInputNum; its kernel copies without rescaling and rejects a fused activation.
+        "CONCATENATION", ConcatenationAttrs, concatenation_shape, inputs=(1, 10), same_quant="all",
+        resolve_attrs=_axis_from_end,
+        tflite=TfliteOptions("ConcatenationOptions", (("axis", "axis"),) + _ACTIVATION_FIELD, version=2),
+    ),
+    _unary("RELU"),
+    # TFLite Micro's RELU6 clamps in the input's quantization; litert's rescales, so only equal
+    # quantization means the same thing on both.
+    _unary("RELU6", same_quant="first"),
+    _unary("LOGISTIC", fixed_output_quant=(1.0 / 256, -128)),
+    _unary("TANH", fixed_output_quant=(1.0 / 128, 0)),
+    OpDef("HARD_SWISH", NoAttrs, same_shape, inputs=(1, 1), tflite=TfliteOptions("HardSwishOptions")),
+    *(
+        # TFLite Micro compares the raw int8 values: inputs and output share one quantization.
+        OpDef(kind, NoAttrs, broadcast_shape, inputs=(2, 2), same_quant="all",
+              tflite=TfliteOptions("MaximumMinimumOptions", version=2))
+        for kind in ("MAXIMUM", "MINIMUM")
+    ),
+    OpDef("SQUEEZE", SqueezeAttrs, squeeze_shape, inputs=(1, 1), same_quant="first",
+          tflite=TfliteOptions("SqueezeOptions", (("squeeze_dims", "squeezeDims"),))),
+    OpDef("TRANSPOSE", NoAttrs, transpose_shape, inputs=(2, 2), constant_slots=(1,), same_quant="first",
+          tflite=TfliteOptions("TransposeOptions", version=2)),
+    OpDef(
+        # TFLite Micro ignores the ellipsis and new-axis masks and the offset flag: files using them are refused.
+        "STRIDED_SLICE", StridedSliceAttrs, strided_slice_shape, inputs=(4, 4), constant_slots=(1, 2, 3),
+        same_quant="first",
+        tflite=TfliteOptions(
+            "StridedSliceOptions",
+            (("begin_mask", "beginMask"), ("end_mask", "endMask"), ("shrink_axis_mask", "shrinkAxisMask")),
+            only_values=(("ellipsisMask", 0, "uses an ellipsis mask"), ("newAxisMask", 0, "uses a new-axis mask"),
+                         ("offset", 0, "uses offset end indices")),
+            version=2,
+        ),
+    ),
+    OpDef(
+        "RESIZE_NEAREST_NEIGHBOR", ResizeAttrs, resize_shape, inputs=(2, 2), constant_slots=(1,), same_quant="first",
+        tflite=TfliteOptions(
+            "ResizeNearestNeighborOptions",
+            (("align_corners", "alignCorners"), ("half_pixel_centers", "halfPixelCenters")), version=2,
+        ),
+    ),
+    OpDef(
+        # Runs on CONCATENATION's kernel (up to its input count); values move unchanged.
+        "PACK", PackAttrs, pack_shape, inputs=(1, 10), same_quant="all", resolve_attrs=_pack_axis_from_end,
+        tflite=TfliteOptions("PackOptions", (("values_count", "valuesCount"), ("axis", "axis")), version=2),
+    ),
+    OpDef("PRELU", NoAttrs, broadcast_shape, inputs=(2, 2), max_input_rank=4, tflite=TfliteOptions()),
+    OpDef("LEAKY_RELU", LeakyReluAttrs, same_shape, inputs=(1, 1),
+          tflite=TfliteOptions("LeakyReluOptions", (("alpha", "alpha"),))),
+))

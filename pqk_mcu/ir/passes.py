@@ -35,6 +35,7 @@ from typing import Callable
 import numpy as np
 
 from pqk_mcu.ir.graph import Graph, Op, Tensor
+from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.ops import Conv2DAttrs, FullyConnectedAttrs
 from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.quant import activation_range
@@ -46,16 +47,6 @@ UnaryTable = Callable[[Op, Tensor, Tensor], np.ndarray]
 SPLIT_INPUTS_KEY = "pqk.split_input_quantize"
 SPLIT_OUTPUTS_KEY = "pqk.split_output_dequantize"
 
-# Ops whose kernels end in a fused-activation clamp of their int8 output.
-FUSABLE_PRODUCERS = (
-    "CONV_2D",
-    "DEPTHWISE_CONV_2D",
-    "FULLY_CONNECTED",
-    "AVERAGE_POOL_2D",
-    "MAX_POOL_2D",
-    "ADD",
-    "MUL",
-)
 STANDALONE_ACTIVATIONS = ("RELU", "RELU6")
 
 
@@ -118,7 +109,7 @@ def fuse_activations(graph: Graph, unary_table: UnaryTable) -> Graph:
         producer = producers.get(source)
         if (
             producer is None
-            or producer.kind not in FUSABLE_PRODUCERS
+            or not OP_DEFS[producer.kind].fuses_activation
             or producer.attrs.activation != "NONE"
             or len(consumers.get(source, [])) != 1
             or source in graph.outputs

@@ -13,8 +13,7 @@ import numpy as np
 
 from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.graph import Graph
-
-WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+from pqk_mcu.ir.opdef import OP_DEFS
 
 
 def prune_array(weights: np.ndarray, sparsity: float) -> np.ndarray:
@@ -30,7 +29,7 @@ def prune_by_magnitude(graph: Graph, sparsity: float) -> Graph:
     """Zero the smallest-magnitude ``sparsity`` fraction of every conv / depthwise / FC weight tensor."""
     if not 0.0 <= sparsity < 1.0:
         raise PqkError(f"sparsity must be in [0, 1), got {sparsity:g}")
-    weight_names = {op.inputs[1] for op in graph.ops if op.kind in WEIGHTED_OPS}
+    weight_names = {op.inputs[1] for op in graph.ops if OP_DEFS[op.kind].weighted}
     tensors = tuple(
         dataclasses.replace(t, data=prune_array(t.data, sparsity)) if t.name in weight_names and t.is_constant else t
         for t in graph.tensors

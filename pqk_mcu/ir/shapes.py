@@ -1,5 +1,6 @@
 """Shape inference for every op kind, with TFLite's padding arithmetic.
 
+The shape rules here are named by the op definitions (``pqk_mcu.ir.ops``);
 ``infer_output_shapes(op, tensors)`` returns the output shapes an op produces from its input
 tensors (constant operands such as PAD's paddings or MEAN's axes are read from their data).
 Inconsistent inputs raise ``ShapeError`` with a message that the verifier prefixes with the op.
@@ -7,12 +8,14 @@ Inconsistent inputs raise ``ShapeError`` with a message that the verifier prefix
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import numpy as np
 
 from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.graph import Op, Tensor
+from pqk_mcu.ir.opdef import OP_DEFS
 
 
 class ShapeError(PqkError):
@@ -40,10 +43,16 @@ def padding_before(in_size: int, filter_size: int, stride: int, dilation: int, o
 def infer_output_shapes(op: Op, tensors: Mapping[str, Tensor]) -> tuple[tuple[int, ...], ...]:
     """Output shapes of ``op`` given the graph's tensors (by name)."""
     inputs = [tensors[name] if name else None for name in op.inputs]
-    rule = _RULES.get(op.kind)
-    if rule is None:
+    definition = OP_DEFS.get(op.kind)
+    if definition is None:
         raise ShapeError(f"no shape rule for op kind {op.kind}")
-    return (rule(op, inputs),)
+    return (definition.shape_rule(op, inputs),)
+
+
+def brief_shape(values: list[int]) -> str:
+    """A shape for an error message; corrupt files can claim thousands of dimensions."""
+    shown = ", ".join(str(v) for v in values[:8])
+    return f"[{shown}, ... ({len(values)} dims)]" if len(values) > 8 else f"[{shown}]"
 
 
 def _require_rank(t: Tensor, rank: int, role: str) -> None:
@@ -63,7 +72,7 @@ def _spatial(in_h: int, in_w: int, k_h: int, k_w: int, a) -> tuple[int, int]:
     return out_h, out_w
 
 
-def _conv2d(op: Op, inputs: list) -> tuple[int, ...]:
+def conv2d_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x, w = inputs[0], inputs[1]
     _require_rank(x, 4, "input")
     _require_rank(w, 4, "filter")
@@ -75,7 +84,7 @@ def _conv2d(op: Op, inputs: list) -> tuple[int, ...]:
     return (n, *_spatial(h, wd, k_h, k_w, op.attrs), out_c)
 
 
-def _depthwise(op: Op, inputs: list) -> tuple[int, ...]:
+def depthwise_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x, w = inputs[0], inputs[1]
     _require_rank(x, 4, "input")
     _require_rank(w, 4, "filter")
@@ -89,7 +98,7 @@ def _depthwise(op: Op, inputs: list) -> tuple[int, ...]:
     return (n, *_spatial(h, wd, k_h, k_w, op.attrs), out_c)
 
 
-def _fully_connected(op: Op, inputs: list) -> tuple[int, ...]:
+def fully_connected_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x, w = inputs[0], inputs[1]
     _require_rank(w, 2, "weights")
     out_c, in_c = w.shape
@@ -108,14 +117,14 @@ def _check_bias(inputs: list, out_c: int) -> None:
         raise ShapeError(f"bias '{inputs[2].name}' has shape {inputs[2].shape}, expected ({out_c},)")
 
 
-def _pool(op: Op, inputs: list) -> tuple[int, ...]:
+def pool_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x = inputs[0]
     _require_rank(x, 4, "input")
     n, h, w, c = x.shape
     return (n, *_spatial(h, w, op.attrs.filter_h, op.attrs.filter_w, op.attrs), c)
 
 
-def _broadcast(op: Op, inputs: list) -> tuple[int, ...]:
+def broadcast_shape(op: Op, inputs: list) -> tuple[int, ...]:
     a, b = inputs[0], inputs[1]
     try:
         return tuple(int(d) for d in np.broadcast_shapes(a.shape, b.shape))
@@ -123,7 +132,7 @@ def _broadcast(op: Op, inputs: list) -> tuple[int, ...]:
         raise ShapeError(f"inputs '{a.name}' {a.shape} and '{b.name}' {b.shape} do not broadcast") from None
 
 
-def _reshape(op: Op, inputs: list) -> tuple[int, ...]:
+def reshape_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x = inputs[0]
     new_shape = tuple(op.attrs.new_shape)
     if any(d <= 0 for d in new_shape) or int(np.prod(new_shape, dtype=np.int64)) != x.size:
@@ -131,7 +140,7 @@ def _reshape(op: Op, inputs: list) -> tuple[int, ...]:
     return new_shape
 
 
-def _same(op: Op, inputs: list) -> tuple[int, ...]:
+def same_shape(op: Op, inputs: list) -> tuple[int, ...]:
     return inputs[0].shape
 
 
@@ -141,7 +150,7 @@ def _constant_ints(t: Tensor | None, role: str) -> np.ndarray:
     return t.data.astype(np.int64)
 
 
-def _pad(op: Op, inputs: list) -> tuple[int, ...]:
+def pad_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x = inputs[0]
     paddings = _constant_ints(inputs[1] if len(inputs) > 1 else None, "paddings")
     if paddings.shape != (len(x.shape), 2) or (paddings < 0).any():
@@ -159,7 +168,7 @@ def normalized_axes(axes: np.ndarray, rank: int) -> tuple[int, ...]:
     return tuple(sorted(result))
 
 
-def _mean(op: Op, inputs: list) -> tuple[int, ...]:
+def mean_shape(op: Op, inputs: list) -> tuple[int, ...]:
     x = inputs[0]
     axes = normalized_axes(_constant_ints(inputs[1] if len(inputs) > 1 else None, "axes"), len(x.shape))
     if op.attrs.keep_dims:
@@ -167,7 +176,7 @@ def _mean(op: Op, inputs: list) -> tuple[int, ...]:
     return tuple(d for i, d in enumerate(x.shape) if i not in axes)
 
 
-def _concatenation(op: Op, inputs: list) -> tuple[int, ...]:
+def concatenation_shape(op: Op, inputs: list) -> tuple[int, ...]:
     first = inputs[0]
     rank = len(first.shape)
     axis = op.attrs.axis
@@ -181,23 +190,116 @@ def _concatenation(op: Op, inputs: list) -> tuple[int, ...]:
     return tuple(total if i == axis else d for i, d in enumerate(first.shape))
 
 
-_RULES = {
-    "CONV_2D": _conv2d,
-    "DEPTHWISE_CONV_2D": _depthwise,
-    "FULLY_CONNECTED": _fully_connected,
-    "AVERAGE_POOL_2D": _pool,
-    "MAX_POOL_2D": _pool,
-    "ADD": _broadcast,
-    "MUL": _broadcast,
-    "RESHAPE": _reshape,
-    "SOFTMAX": _same,
-    "QUANTIZE": _same,
-    "DEQUANTIZE": _same,
-    "PAD": _pad,
-    "MEAN": _mean,
-    "CONCATENATION": _concatenation,
-    "RELU": _same,
-    "RELU6": _same,
-    "LOGISTIC": _same,
-    "TANH": _same,
-}
+def squeeze_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    """SQUEEZE drops the listed axes (all axes of size 1 when none are listed); each must have size 1."""
+    x = inputs[0]
+    rank = len(x.shape)
+    if not op.attrs.squeeze_dims:
+        return tuple(d for d in x.shape if d != 1)
+    dropped = set()
+    for axis in op.attrs.squeeze_dims:
+        if not -rank <= axis < rank or x.shape[axis] != 1:
+            raise ShapeError(f"cannot squeeze axis {axis} of '{x.name}' {x.shape}")
+        dropped.add(axis % rank)
+    return tuple(d for axis, d in enumerate(x.shape) if axis not in dropped)
+
+
+def transpose_permutation(op: Op, inputs: list) -> tuple[int, ...]:
+    """TRANSPOSE's constant permutation: output axis k is input axis perm[k]."""
+    x = inputs[0]
+    perm = _constant_ints(inputs[1] if len(inputs) > 1 else None, "perm").reshape(-1)
+    if sorted(perm.tolist()) != list(range(len(x.shape))):
+        raise ShapeError(f"perm {perm.tolist()} is not a permutation of the {len(x.shape)} input axes")
+    return tuple(int(axis) for axis in perm)
+
+
+def transpose_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    return tuple(inputs[0].shape[axis] for axis in transpose_permutation(op, inputs))
+
+
+def strided_slice_axes(op: Op, inputs: list) -> list[tuple[int, int, int]]:
+    """STRIDED_SLICE's (start, count, stride) per input axis, as TFLite's ``StartForAxis`` /
+    ``StopForAxis`` resolve the constant begin / end / strides with the masks (a shrunk axis counts 1)."""
+    x = inputs[0]
+    rank = len(x.shape)
+    begin, end, strides = (
+        _constant_ints(inputs[slot] if len(inputs) > slot else None, role).reshape(-1)
+        for slot, role in ((1, "begin"), (2, "end"), (3, "strides"))
+    )
+    if not len(begin) == len(end) == len(strides) == rank:
+        raise ShapeError(f"begin, end and strides need {rank} entries (one per input axis)")
+    a = op.attrs
+    axes = []
+    for axis, size in enumerate(x.shape):
+        stride = int(strides[axis])
+        if stride == 0:
+            raise ShapeError(f"stride of axis {axis} is 0")
+        low, high = (0, size) if stride > 0 else (-1, size - 1)
+
+        def clamped(index: int) -> int:  # a negative index counts from the end
+            return min(max(index + size if index < 0 else index, low), high)
+
+        # A masked begin / end is the axis's full range in the stride's direction.
+        start = (low if stride > 0 else high) if a.begin_mask >> axis & 1 else clamped(int(begin[axis]))
+        if a.shrink_axis_mask >> axis & 1:
+            stop = start + 1
+        elif a.end_mask >> axis & 1:
+            stop = high if stride > 0 else low
+        else:
+            stop = clamped(int(end[axis]))
+        count = max(0, -(-(stop - start) // stride))
+        if count == 0:
+            raise ShapeError(f"axis {axis} selects no elements (start {start}, stop {stop}, stride {stride})")
+        axes.append((start, count, stride))
+    return axes
+
+
+def strided_slice_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    axes = strided_slice_axes(op, inputs)
+    return tuple(count for axis, (_, count, _) in enumerate(axes) if not op.attrs.shrink_axis_mask >> axis & 1)
+
+
+def resize_output_size(op: Op, inputs: list) -> tuple[int, int]:
+    """RESIZE_NEAREST_NEIGHBOR's constant (new height, new width)."""
+    size = _constant_ints(inputs[1] if len(inputs) > 1 else None, "size").reshape(-1)
+    if size.shape != (2,) or (size <= 0).any():
+        raise ShapeError(f"size {size.tolist()} must be two positive integers (height, width)")
+    return int(size[0]), int(size[1])
+
+
+def resize_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    x = inputs[0]
+    _require_rank(x, 4, "input")
+    return (x.shape[0], *resize_output_size(op, inputs), x.shape[3])
+
+
+def nearest_source_indices(input_size: int, output_size: int, align_corners: bool, half_pixel_centers: bool) -> list[int]:
+    """The input index each output index of RESIZE_NEAREST_NEIGHBOR copies (TFLite's ``GetNearestNeighbor``,
+    in float32)."""
+    if align_corners and output_size > 1:
+        scale = np.float32(input_size - 1) / np.float32(output_size - 1)
+    else:
+        scale = np.float32(input_size) / np.float32(output_size)
+    offset = np.float32(0.5 if half_pixel_centers else 0.0)
+    indices = []
+    for index in range(output_size):
+        position = (np.float32(index) + offset) * scale
+        # TfLiteRound rounds half away from zero; positions are never negative (+ 0.5 is exact in double).
+        nearest = math.floor(float(position) + 0.5) if align_corners else math.floor(float(position))
+        nearest = min(nearest, input_size - 1)
+        indices.append(max(0, nearest) if half_pixel_centers else nearest)
+    return indices
+
+
+def pack_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    """PACK stacks its inputs (all of one shape) along a new output axis."""
+    first = inputs[0]
+    axis = op.attrs.axis
+    if op.attrs.values_count != len(inputs):
+        raise ShapeError(f"values_count {op.attrs.values_count} does not match the {len(inputs)} inputs")
+    if not 0 <= axis <= len(first.shape):
+        raise ShapeError(f"axis {axis} is out of range for stacking rank-{len(first.shape)} inputs")
+    for t in inputs:
+        if t.shape != first.shape:
+            raise ShapeError(f"input '{t.name}' {t.shape} does not match '{first.name}' {first.shape}")
+    return (*first.shape[:axis], len(inputs), *first.shape[axis:])

@@ -14,7 +14,7 @@ import numpy as np
 from rich.table import Table
 
 from pqk_mcu.ir.graph import Graph, Op, Tensor
-from pqk_mcu.ir.verify import CONSTANT_SLOTS, WEIGHTED_KINDS
+from pqk_mcu.ir.opdef import OP_DEFS
 
 
 @dataclass(frozen=True)
@@ -74,12 +74,12 @@ def _edge(t: Tensor) -> dict:
 
 
 def _layer(index: int, op: Op, tensors) -> LayerSummary:
-    constant_slots = CONSTANT_SLOTS.get(op.kind, ())
-    activations = [tensors[n] for slot, n in enumerate(op.inputs) if n and slot not in constant_slots]
+    definition = OP_DEFS[op.kind]
+    activations = [tensors[n] for slot, n in enumerate(op.inputs) if n and slot not in definition.constant_slots]
     output = tensors[op.outputs[0]]
     weight_count = bias_count = zero_weights = macs = 0
     sparsity = None
-    if op.kind in WEIGHTED_KINDS:
+    if definition.weighted:
         weights = tensors[op.inputs[1]]
         weight_count = weights.size
         zero_weights = int(np.count_nonzero(weights.data == 0))

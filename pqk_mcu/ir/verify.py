@@ -10,55 +10,10 @@ import math
 
 from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.graph import DTYPES, Graph, Op, Tensor
-from pqk_mcu.ir.ops import ACTIVATIONS, ATTRS_BY_KIND, PADDINGS
+from pqk_mcu.ir.opdef import OP_DEFS
+from pqk_mcu.ir.ops import ACTIVATIONS, PADDINGS
 from pqk_mcu.ir.shapes import ShapeError, infer_output_shapes
 
-# (minimum, maximum) number of inputs per kind.
-INPUT_COUNTS: dict[str, tuple[int, int]] = {
-    "CONV_2D": (2, 3),
-    "DEPTHWISE_CONV_2D": (2, 3),
-    "FULLY_CONNECTED": (2, 3),
-    "AVERAGE_POOL_2D": (1, 1),
-    "MAX_POOL_2D": (1, 1),
-    "ADD": (2, 2),
-    "MUL": (2, 2),
-    "RESHAPE": (1, 2),
-    "SOFTMAX": (1, 1),
-    "QUANTIZE": (1, 1),
-    "DEQUANTIZE": (1, 1),
-    "PAD": (2, 2),
-    "MEAN": (2, 2),
-    "CONCATENATION": (1, 10),  # TFLite Micro's kMaxInputNum
-    "RELU": (1, 1),
-    "RELU6": (1, 1),
-    "LOGISTIC": (1, 1),
-    "TANH": (1, 1),
-}
-WEIGHTED_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-# TFLite Micro's depthwise kernel and litert's conv kernels dereference the bias, so the IR always
-# carries one for these kinds (the importer adds zeros when a file has none).
-BIAS_REQUIRED_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D")
-# Per-channel weight quantization axis per weighted kind (TFLite layouts OHWI, 1HW(I*M), [out, in]).
-WEIGHT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
-# Inputs that are constant operands (not activations) per kind: slot indices.
-CONSTANT_SLOTS = {
-    "CONV_2D": (1, 2),
-    "DEPTHWISE_CONV_2D": (1, 2),
-    "FULLY_CONNECTED": (1, 2),
-    "RESHAPE": (1,),
-    "PAD": (1,),
-    "MEAN": (1,),
-}
-# Ops whose int8 kernels move values without rescaling: output quantization must equal the input's.
-# (TFLite Micro's RELU6 clamps in the input's quantization; litert's rescales, so only equal
-# quantization means the same thing on both.)
-SAME_QUANT_KINDS = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "PAD", "CONCATENATION", "RELU6")
-# Highest input rank TFLite Micro's kernels accept, where lower than the IR's general limit.
-MAX_INPUT_RANK = {"PAD": 5}
-# Kinds whose fused activation TFLite Micro rejects.
-NO_ACTIVATION_KINDS = ("CONCATENATION",)
-# Fixed int8 output quantization TFLite Micro requires: (scale, zero point).
-FIXED_OUTPUT_QUANT = {"SOFTMAX": (1.0 / 256, -128), "LOGISTIC": (1.0 / 256, -128), "TANH": (1.0 / 128, 0)}
 # The bias scale is not read by TFLite Micro's kernels (they use input_scale * filter_scale); the
 # check catches mis-wired biases. Converters round the product to float32 in different orders, so
 # compare with a relative tolerance well above float32 epsilon.
@@ -131,31 +86,31 @@ def _check_structure(graph: Graph, tensors: dict[str, Tensor]) -> None:
     available.update(name for name, t in tensors.items() if t.is_constant)
     for index, op in enumerate(graph.ops):
         where = f"op {index} ({op.kind})"
-        if op.kind not in ATTRS_BY_KIND:
+        definition = OP_DEFS.get(op.kind)
+        if definition is None:
             raise PqkError(f"{where}: unknown op kind")
-        if type(op.attrs) is not ATTRS_BY_KIND[op.kind]:
-            raise PqkError(f"{where}: attrs are {type(op.attrs).__name__}, expected {ATTRS_BY_KIND[op.kind].__name__}")
+        if type(op.attrs) is not definition.attrs:
+            raise PqkError(f"{where}: attrs are {type(op.attrs).__name__}, expected {definition.attrs.__name__}")
         _check_attrs(op, where)
-        low, high = INPUT_COUNTS[op.kind]
+        low, high = definition.inputs
         if not low <= len(op.inputs) <= high:
             raise PqkError(f"{where}: has {len(op.inputs)} inputs, expected {low}..{high}")
-        max_rank = MAX_INPUT_RANK.get(op.kind)
+        max_rank = definition.max_input_rank
         if max_rank is not None and op.inputs[0] in tensors and len(tensors[op.inputs[0]].shape) > max_rank:
             rank = len(tensors[op.inputs[0]].shape)
             raise PqkError(f"{where}: input rank {rank} exceeds {max_rank}, the most TFLite Micro supports")
-        if op.kind in BIAS_REQUIRED_KINDS and (len(op.inputs) < 3 or not op.inputs[2]):
+        if definition.bias_required and (len(op.inputs) < 3 or not op.inputs[2]):
             raise PqkError(f"{where}: needs a bias tensor (int32 zeros when the layer has none)")
         for slot, name in enumerate(op.inputs):
             if not name:
-                if not (op.kind in WEIGHTED_KINDS and slot == 2):
+                if slot not in definition.optional_slots:
                     raise PqkError(f"{where}: input {slot} is missing")
                 continue
             if name not in tensors:
                 raise PqkError(f"{where}: input {slot} names unknown tensor '{name}'")
             if name not in available:
                 raise PqkError(f"{where}: input '{name}' is used before any op produces it")
-            is_constant_slot = slot in CONSTANT_SLOTS.get(op.kind, ())
-            if is_constant_slot and not tensors[name].is_constant:
+            if slot in definition.constant_slots and not tensors[name].is_constant:
                 raise PqkError(f"{where}: input {slot} '{name}' must be a constant")
         if len(op.outputs) != 1:
             raise PqkError(f"{where}: has {len(op.outputs)} outputs, expected 1")
@@ -179,7 +134,7 @@ def _check_attrs(op: Op, where: str) -> None:
     activation = getattr(a, "activation", "NONE")
     if activation not in ACTIVATIONS:
         raise PqkError(f"{where}: unknown activation {activation!r}")
-    if op.kind in NO_ACTIVATION_KINDS and activation != "NONE":
+    if activation != "NONE" and not OP_DEFS[op.kind].fuses_activation:
         raise PqkError(f"{where}: fused activation {activation} is not supported on {op.kind} (TFLite Micro rejects it)")
     padding = getattr(a, "padding", "VALID")
     if padding not in PADDINGS:
@@ -193,30 +148,30 @@ def _check_attrs(op: Op, where: str) -> None:
 def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
     inputs = [tensors[name] if name else None for name in op.inputs]
     output = tensors[op.outputs[0]]
-    constant_slots = CONSTANT_SLOTS.get(op.kind, ())
+    definition = OP_DEFS[op.kind]
     for slot, t in enumerate(inputs):
-        if t is None or slot in constant_slots:
+        if t is None or slot in definition.constant_slots:
             continue
-        if op.kind == "QUANTIZE" and t.dtype == "float32":
+        if definition.float_input and t.dtype == "float32":
             continue
         _check_activation(t, where)
-    if op.kind == "DEQUANTIZE":
+    if definition.float_output:
         if output.dtype != "float32":
             raise PqkError(f"{where}: output '{output.name}' must be float32, is {output.dtype}")
     else:
         _check_activation(output, where)
 
-    if op.kind in WEIGHTED_KINDS:
+    if definition.weighted:
         _check_weights(op, where, inputs)
-    if op.kind in SAME_QUANT_KINDS:
-        for t in inputs[: 1 if op.kind != "CONCATENATION" else None]:
+    if definition.same_quant:
+        for t in inputs[: 1 if definition.same_quant == "first" else None]:
             if t.quant != output.quant:
                 raise PqkError(
                     f"{where}: input '{t.name}' and output '{output.name}' must share scale and zero point "
                     f"({_describe(t.quant)} vs {_describe(output.quant)})"
                 )
-    if op.kind in FIXED_OUTPUT_QUANT:
-        scale, zero_point = FIXED_OUTPUT_QUANT[op.kind]
+    if definition.fixed_output_quant is not None:
+        scale, zero_point = definition.fixed_output_quant
         # Same acceptance as TFLite Micro's TF_LITE_ENSURE_NEAR(scale, 1/256, 0.001/256): its kernels
         # assume the exact scale and ignore the stored one.
         if not math.isclose(output.quant.scale[0], scale, rel_tol=1e-3) or output.quant.zero_point[0] != zero_point:
@@ -241,7 +196,7 @@ def _check_weights(op: Op, where: str, inputs: list) -> None:
         raise PqkError(f"{where}: weights '{w.name}' must be quantized int8, are {w.dtype}")
     if any(z != 0 for z in w.quant.zero_point):
         raise PqkError(f"{where}: weights '{w.name}' must be symmetric (zero point 0)")
-    axis = WEIGHT_AXIS[op.kind]
+    axis = OP_DEFS[op.kind].weight_axis
     if w.quant.axis is not None and w.quant.axis != axis:
         raise PqkError(f"{where}: weights '{w.name}' are quantized along axis {w.quant.axis}, expected {axis}")
     if (w.data == -128).any():

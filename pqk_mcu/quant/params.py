@@ -166,6 +166,42 @@ def relu6_bounds(input_scale: float, input_zero_point: int) -> tuple[int, int]:
     return int(input_zero_point), max(INT8_MIN, min(INT8_MAX, six))
 
 
+def leaky_relu_multipliers(input_scale: float, alpha: float, output_scale: float) -> tuple[tuple[int, int], tuple[int, int]]:
+    """int8 LEAKY_RELU (``CalculateOpDataLeakyRelu``): ``(multiplier, shift)`` for inputs at or above the
+    zero point (in / out), then for those below (in * alpha / out, the product and quotient in float32)."""
+    identity = quantize_multiplier(float(_f32(input_scale) / _f32(output_scale)))
+    negative = quantize_multiplier(float(_f32(input_scale) * _f32(alpha) / _f32(output_scale)))
+    return identity, negative
+
+
+@dataclass(frozen=True)
+class HardSwishParams:
+    """int8 HARD_SWISH (``HardSwishPrepare``): int16 fixed-point multipliers and their exponents for the
+    input on the output scale and for the "relu-ish" factor (3.0 on the scale of 32768)."""
+
+    output_multiplier: int
+    output_exponent: int
+    reluish_multiplier: int
+    reluish_exponent: int
+
+
+def _int16_multiplier(multiplier: int) -> int:
+    """``DownScaleInt32ToInt16Multiplier``: round a Q31 multiplier to Q15, saturating."""
+    if multiplier >= (1 << 31) - 1 - (1 << 15):
+        return (1 << 15) - 1
+    return (multiplier + (1 << 15)) >> 16
+
+
+def hard_swish_params(input_scale: float, output_scale: float) -> HardSwishParams:
+    """The scales' ratios are taken in float32, as TFLite Micro does."""
+    hires_input_scale = _f32(1.0 / 128.0) * _f32(input_scale)
+    reluish_scale = _f32(3.0) / _f32(32768.0)
+    output_multiplier, output_exponent = quantize_multiplier(float(hires_input_scale / _f32(output_scale)))
+    reluish_multiplier, reluish_exponent = quantize_multiplier(float(hires_input_scale / reluish_scale))
+    return HardSwishParams(_int16_multiplier(output_multiplier), output_exponent,
+                           _int16_multiplier(reluish_multiplier), reluish_exponent)
+
+
 def relu_bounds(output_zero_point: int) -> tuple[int, int]:
     """RELU int8 output clamps (``CalculateReluOpData``): ``roundf(0 / scale)`` is 0."""
     return max(INT8_MIN, int(output_zero_point)), INT8_MAX

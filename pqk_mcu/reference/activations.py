@@ -1,4 +1,4 @@
-"""RELU, RELU6, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels.
+"""RELU, RELU6, LEAKY_RELU, PRELU, HARD_SWISH, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels.
 
 LOGISTIC and TANH rescale the input into Q4.27 and evaluate gemmlowp's fixed-point logistic /
 tanh; inputs beyond the representable radius saturate. SOFTMAX is TFLM's int8 -> int8 path
@@ -13,6 +13,9 @@ import numpy as np
 from pqk_mcu.quant import (
     INT8_MAX,
     INT8_MIN,
+    hard_swish_params,
+    leaky_relu_multipliers,
+    mul_multiplier,
     multiply_by_quantized_multiplier_array,
     relu6_bounds,
     relu_bounds,
@@ -24,6 +27,7 @@ from pqk_mcu.quant import (
 )
 from pqk_mcu.quant import gemmlowp
 from pqk_mcu.quant.params import SIGMOID_INPUT_INTEGER_BITS, SOFTMAX_SCALED_DIFF_INTEGER_BITS
+from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
 
 SOFTMAX_ACCUMULATION_INTEGER_BITS = 12
@@ -45,6 +49,88 @@ def relu6(call: KernelCall) -> list[np.ndarray]:
     """TFLM clamps in the input's quantization and does not rescale to the output's."""
     low, high = relu6_bounds(*scale_and_zero_point(call.inputs[0]))
     return [np.clip(call.values[0], low, high).astype(np.int8)]
+
+
+@kernel("LEAKY_RELU")
+def leaky_relu(call: KernelCall) -> list[np.ndarray]:
+    """Inputs at or above the zero point rescale by in / out, those below by in * alpha / out."""
+    in_scale, in_zp = scale_and_zero_point(call.inputs[0])
+    out_scale, out_zp = scale_and_zero_point(call.output)
+    (identity, identity_shift), (negative, negative_shift) = leaky_relu_multipliers(in_scale, call.attrs.alpha, out_scale)
+    centered = call.values[0].astype(np.int64) - in_zp
+    values = np.where(
+        centered >= 0,
+        multiply_by_quantized_multiplier_array(centered, identity, identity_shift),
+        multiply_by_quantized_multiplier_array(centered, negative, negative_shift),
+    ).astype(np.int64) + out_zp
+    return [np.clip(values, INT8_MIN, INT8_MAX).astype(np.int8)]
+
+
+@kernel("PRELU")
+def prelu(call: KernelCall) -> list[np.ndarray]:
+    """Inputs at or above the zero point rescale by in / out, those below are multiplied by their alpha
+    (broadcast) and rescale by in * alpha / out."""
+    (in_scale, in_zp), (alpha_scale, alpha_zp) = (scale_and_zero_point(t) for t in call.inputs[:2])
+    out_scale, out_zp = scale_and_zero_point(call.output)
+    identity, identity_shift = requantize_multiplier(in_scale, out_scale)
+    negative, negative_shift = mul_multiplier(in_scale, alpha_scale, out_scale)
+    centered = np.broadcast_to(call.values[0].astype(np.int64) - in_zp, call.output.shape)
+    alpha = np.broadcast_to(call.values[1].astype(np.int64) - alpha_zp, call.output.shape)
+    values = np.where(
+        centered >= 0,
+        multiply_by_quantized_multiplier_array(centered, identity, identity_shift),
+        multiply_by_quantized_multiplier_array(centered * alpha, negative, negative_shift),
+    ).astype(np.int64) + out_zp
+    return [np.clip(values, INT8_MIN, INT8_MAX).astype(np.int8)]
+
+
+def _int16(values: np.ndarray) -> np.ndarray:
+    """C's narrowing to int16_t (wraps)."""
+    return ((values + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def _high16(numerator: np.ndarray) -> np.ndarray:
+    """``numerator / (1 << 15)`` truncated toward zero, as int16."""
+    return _int16(np.where(numerator >= 0, numerator >> 15, -((-numerator) >> 15)))
+
+
+def _srdhm16(a: np.ndarray, b: int) -> np.ndarray:
+    """gemmlowp's int16 ``SaturatingRoundingDoublingHighMul``."""
+    product = a * b
+    rounded = _high16(product + np.where(product >= 0, 1 << 14, 1 - (1 << 14)))
+    return np.where((a == b) & (a == -(1 << 15)), (1 << 15) - 1, rounded)
+
+
+def _saturating_left_shift16(values: np.ndarray, amount: int) -> np.ndarray:
+    return np.clip(values * (1 << amount), -(1 << 15), (1 << 15) - 1)
+
+
+@kernel("HARD_SWISH")
+def hard_swish(call: KernelCall) -> list[np.ndarray]:
+    """x * relu6(x + 3) / 6 in int16 fixed point (``reference_ops::HardSwish``)."""
+    in_scale, in_zp = scale_and_zero_point(call.inputs[0])
+    out_scale, out_zp = scale_and_zero_point(call.output)
+    p = hard_swish_params(in_scale, out_scale)
+    if p.output_exponent > 0:
+        raise UnsupportedModelError(
+            f"op {call.op.name} (HARD_SWISH): output scale {out_scale:.6g} is below the input scale / 128 "
+            "that TFLite Micro's kernel accepts"
+        )
+    hires = (call.values[0].astype(np.int64) - in_zp) * (1 << 7)
+    preshift = _srdhm16(hires, p.output_multiplier)
+    reluish = hires
+    if p.reluish_exponent > 0:
+        reluish = _saturating_left_shift16(reluish, p.reluish_exponent - 1)
+    reluish = _srdhm16(reluish, p.reluish_multiplier)
+    if p.reluish_exponent > 0:
+        reluish = _saturating_left_shift16(reluish, 1)
+    if p.reluish_exponent < 0:
+        reluish = rounding_divide_by_pot_array(reluish, -p.reluish_exponent).astype(np.int64)
+    reluish = (reluish + (1 << 15)) >> 1  # [-1, 1] -> [0, 1]
+    # SaturatingDoublingHighMul: truncating, saturating only for -32768 * -32768 (reluish is never negative).
+    product = _high16(reluish * preshift)
+    values = _int16(rounding_divide_by_pot_array(product, -p.output_exponent).astype(np.int64) + out_zp)
+    return [np.clip(values, INT8_MIN, INT8_MAX).astype(np.int8)]
 
 
 def _sigmoid_input(call: KernelCall):

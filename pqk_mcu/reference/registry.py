@@ -1,4 +1,5 @@
-"""Kernel registry of the reference interpreter: op kind -> numpy kernel.
+"""Kernel registry of the reference interpreter: op kind -> numpy kernel (registered against the op's
+definition, ``pqk_mcu.ir.opdef``).
 
 A kernel receives a ``KernelCall`` (the op, its input/output ``Tensor`` descriptions and the
 input values) and returns one array per output, with the output tensor's dtype and shape.
@@ -13,6 +14,7 @@ import numpy as np
 
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Op, Tensor
+from pqk_mcu.ir.opdef import Implementations
 
 
 @dataclass(frozen=True)
@@ -33,20 +35,9 @@ class KernelCall:
 
 Kernel = Callable[[KernelCall], list[np.ndarray]]
 
-KERNELS: dict[str, Kernel] = {}
-
-
-def kernel(*kinds: str) -> Callable[[Kernel], Kernel]:
-    """Register the decorated function as the reference kernel of ``kinds``."""
-
-    def register(function: Kernel) -> Kernel:
-        for kind in kinds:
-            if kind in KERNELS:
-                raise ValueError(f"two reference kernels for {kind}")
-            KERNELS[kind] = function
-        return function
-
-    return register
+KERNELS: Implementations[Kernel] = Implementations("reference kernel")
+# Register the decorated function as the reference kernel of the given op kinds.
+kernel = KERNELS.register
 
 
 def scale_and_zero_point(tensor: Tensor) -> tuple[float, int]:

@@ -28,6 +28,7 @@ from torch import nn
 from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.graph import Graph
+from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.quant import (
     INT32_MAX,
     INT32_MIN,
@@ -44,8 +45,6 @@ from pqk_mcu.quant import (
 from pqk_mcu.reference import run_reference
 from pqk_mcu.train.layers import ACTIVATIONS, Add, AvgPool, ConvBN, InputQuant, Linear, Reshape, set_view, tf_same_padding
 from pqk_mcu.train.qat import quantize_weight
-
-WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 @dataclass(frozen=True)
@@ -160,7 +159,7 @@ def build_graph(model: nn.Module, class_names: tuple[str, ...] = (), metadata: d
 def graph_sparsity(graph: Graph) -> float:
     """Fraction of zero weights over all CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED weights."""
     tensors = graph.tensor_map
-    weights = [tensors[op.inputs[1]].data for op in graph.ops if op.kind in WEIGHT_OPS]
+    weights = [tensors[op.inputs[1]].data for op in graph.ops if OP_DEFS[op.kind].weighted]
     total = sum(w.size for w in weights)
     return float(sum(int((w == 0).sum()) for w in weights)) / max(total, 1)
 

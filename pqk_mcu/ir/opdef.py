@@ -1,0 +1,95 @@
+"""The op registry: one ``OpDef`` per op kind says everything the IR, the importer and the exporter
+need to know about the op, and ``Implementations`` is the one mechanism by which the reference
+interpreter and the lowering attach their code to a defined kind.
+
+Definitions of the built-in ops live in ``pqk_mcu.ir.ops``; adding an op is its definition there,
+its reference kernel, its lowering and its C kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Generic, TypeVar
+
+from pqk_mcu.ir.graph import Graph, Op
+
+
+@dataclass(frozen=True)
+class TfliteOptions:
+    """How an op's attributes travel in a .tflite file; the importer and the exporter read and write
+    them generically, so no per-op code lives there."""
+
+    table: str | None = None  # builtin options table as the schema names it (None: the op carries none)
+    fields: tuple[tuple[str, str], ...] = ()  # (attribute, table field)
+    required: bool = False  # a file must carry the table: its fields have no usable defaults
+    # (table field, the only supported value, what another value means) for fields the IR does not model.
+    only_values: tuple[tuple[str, int, str], ...] = ()
+    version: int | Callable[[Op, Graph], int] = 1  # operator version of the int8 form (TFLite's op_version.cc)
+
+    def operator_version(self, op: Op, graph: Graph) -> int:
+        return self.version if isinstance(self.version, int) else self.version(op, graph)
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One op kind. Inputs follow TFLite's order; slot numbers below index ``Op.inputs``."""
+
+    kind: str  # TFLite's builtin operator name
+    attrs: type  # frozen dataclass of the attributes, defaults included
+    # (op, input tensors or None for absent optional ones) -> output shape; raises ShapeError.
+    shape_rule: Callable
+    inputs: tuple[int, int]  # (fewest, most) inputs
+    optional_slots: tuple[int, ...] = ()  # inputs a file may leave absent ("" in the IR)
+    constant_slots: tuple[int, ...] = ()  # inputs that are constant operands, not activations
+    weight_axis: int | None = None  # per-channel quantization axis of a weighted op's weights (slot 1)
+    bias_required: bool = False  # runtimes dereference the bias, so the IR always carries one (slot 2)
+    # Quantization the int8 kernel assumes: "first" (the first input's equals the output's) or "all" inputs'.
+    same_quant: str = ""
+    fixed_output_quant: tuple[float, int] | None = None  # (scale, zero point) TFLite Micro requires
+    max_input_rank: int | None = None  # where TFLite Micro's kernel accepts less than the IR's general limit
+    fuses_activation: bool = False  # the kernel ends in a clamp: a fused activation or a standalone RELU folds in
+    float_input: bool = False  # input 0 may be float32 (QUANTIZE)
+    float_output: bool = False  # the output is float32 (DEQUANTIZE)
+    # Normalizes attributes read from a file against the tensors: (attrs, inputs, outputs, where) -> attrs.
+    resolve_attrs: Callable | None = None
+    tflite: TfliteOptions = TfliteOptions()
+
+    @property
+    def weighted(self) -> bool:
+        """Slot 1 holds int8 weights (pruned, stored dense or CSR), slot 2 an optional int32 bias."""
+        return self.weight_axis is not None
+
+
+OP_DEFS: dict[str, OpDef] = {}
+
+
+def define_op(definition: OpDef) -> OpDef:
+    if definition.kind in OP_DEFS:
+        raise ValueError(f"op {definition.kind} is defined twice")
+    OP_DEFS[definition.kind] = definition
+    return definition
+
+
+Implementation = TypeVar("Implementation", bound=Callable)
+
+
+class Implementations(dict, Generic[Implementation]):
+    """Op kind -> one implementation (a reference kernel, a lowering), registered against a defined op."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def register(self, *kinds: str) -> Callable[[Implementation], Implementation]:
+        """Register the decorated function as the implementation of ``kinds``."""
+
+        def register(function: Implementation) -> Implementation:
+            for kind in kinds:
+                if kind not in OP_DEFS:
+                    raise ValueError(f"{self.what} for {kind}, which has no op definition")
+                if kind in self:
+                    raise ValueError(f"two {self.what}s for {kind}")
+                self[kind] = function
+            return function
+
+        return register
