@@ -133,7 +133,7 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
         "structs": [{"name": s.name, "ctype": s.ctype, "fields": list(s.fields)} for s in symbols.structs],
         "externs": _externs(layers, symbols),
         "ops": [_op_context(core, layer, plan, template_names["macro_prefix"]) for layer in layers],
-        "scratch": [{"name": _scratch_name(layer), "bytes": layer.scratch_bytes}
+        "scratch": [{"name": layer.scratch_name, "bytes": layer.scratch_bytes}
                     for layer in layers if layer.scratch_bytes],
     }
     runtime = runtime_files(runtime_sources, RUNTIME_DIR)
@@ -204,21 +204,16 @@ def memory_request(graph: Graph, layers: list[Layer]) -> MemoryRequest:
         graph_inputs=list(graph.inputs),
         graph_outputs=list(graph.outputs),
         aliases=[(layer.output, layer.alias_of) for layer in layers if layer.alias_of],
-        scratch={_scratch_name(layer): (layer.index, layer.scratch_bytes) for layer in layers if layer.scratch_bytes},
+        scratch={layer.scratch_name: (layer.index, layer.scratch_bytes) for layer in layers if layer.scratch_bytes},
         in_place=[(layer.output, layer.in_place_of, layer.in_place_lead) for layer in layers if layer.in_place_of],
     )
-
-
-def _scratch_name(layer: Layer) -> str:
-    """The name of a layer's scratch area: its argument of the kernel call (``lower``) and its place in the plan."""
-    return f"pqk_op{layer.index}_scratch"
 
 
 def _op_context(graph: Graph, layer: Layer, plan: MemoryPlan, macro_prefix: str) -> dict:
     def resolve(arg) -> str:
         if not isinstance(arg, TensorRef):
             return arg
-        if arg.name == _scratch_name(layer):
+        if arg.name == layer.scratch_name:
             # its slice of the arena, or in sanitizer builds its own array (model.c.j2)
             return f"{macro_prefix}_OP_SCRATCH({plan.placements[arg.name].expression}, {arg.name})"
         return plan.placements[arg.name].expression

@@ -73,6 +73,7 @@ from pqk_mcu.quant import (
     requantize_multiplier,
     softmax_params,
     srdhm_array,
+    wrap_int32,
 )
 from pqk_mcu.quant import gemmlowp
 from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS
@@ -138,6 +139,11 @@ class Layer:
     packed_requant: bool = False  # the weights struct carries the requantization (packed format)
     requant_checked: bool = False  # a *_dsp / *_smlal / *_mve kernel with channels outside the fast bounds
 
+    @property
+    def scratch_name(self) -> str:
+        """The scratch area's name: the kernel call's last argument and its entry in the memory plan."""
+        return f"pqk_op{self.index}_scratch"
+
 
 class SymbolTable:
     """Constant arrays and structs of one model; identical arrays are stored once."""
@@ -189,18 +195,15 @@ def _c_value(value: object) -> str:
 
 
 def _scale_zp(tensor: Tensor, role: str, op: Op) -> tuple[float, int]:
-    if tensor.quant is None or tensor.quant.per_channel or tensor.dtype != "int8":
+    quant = tensor.per_tensor_quant
+    if quant is None or tensor.dtype != "int8":
         raise UnsupportedModelError(f"op {op.name} ({op.kind}): {role} '{tensor.name}' must be per-tensor int8")
-    return tensor.quant.scale[0], tensor.quant.zero_point[0]
+    return quant
 
 
 def _element_strides(shape: tuple[int, ...]) -> list[int]:
     """Row-major strides of ``shape`` in elements."""
     return [int(np.prod(shape[axis + 1:], dtype=np.int64)) for axis in range(len(shape))]
-
-
-def _wrap_int32(values: np.ndarray) -> np.ndarray:
-    return (((np.asarray(values, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)).astype(np.int64)
 
 
 # Op kind -> Lowering method that fills a Layer with the op's kernel calls and constant data.
@@ -232,7 +235,7 @@ class Lowering:
             if layer.scratch_bytes:
                 # Kernels with scratch take it as their last argument; the memory plan places it.
                 call = layer.calls[-1]
-                layer.calls[-1] = Call(call.function, (*call.args, TensorRef(f"pqk_op{index}_scratch")))
+                layer.calls[-1] = Call(call.function, (*call.args, TensorRef(layer.scratch_name)))
             layers.append(layer)
         return layers
 
@@ -284,7 +287,7 @@ class Lowering:
         bias = np.zeros(rows, dtype=np.int64)
         if len(op.inputs) > 2 and op.inputs[2]:
             bias = self.tensors[op.inputs[2]].data.astype(np.int64).reshape(-1)
-        return _wrap_int32(bias - input_zp * matrix.astype(np.int64).sum(axis=1))
+        return wrap_int32(bias - input_zp * matrix.astype(np.int64).sum(axis=1))
 
     def _weights(self, layer: Layer, matrix: np.ndarray, dense_values: np.ndarray, dense_kernel: str,
                  positions: int, requant: tuple | None = None) -> str:
@@ -460,10 +463,11 @@ class Lowering:
         out_c, k_h, k_w, _ = w.shape
         matrix = w.data.reshape(out_c, -1)
         multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
+        bias = self._folded_bias(op, matrix, in_zp)
         weights = self._weights(layer, matrix, w.data, "pqk_conv2d_s8", y.shape[0] * y.shape[1] * y.shape[2],
-                                (self._folded_bias(op, matrix, in_zp), multiplier, shift))
+                                (bias, multiplier, shift))
         fields = self._window_fields(op, x, y, k_h, k_w) + [("input_zero_point", in_zp)]
-        fields += self._requant_fields(layer, op, self._folded_bias(op, matrix, in_zp), multiplier, shift)
+        fields += self._requant_fields(layer, op, bias, multiplier, shift)
         params = self._params(layer, "pqk_conv2d_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
 
@@ -476,11 +480,12 @@ class Lowering:
         # One row per output channel over (kh, kw).
         matrix = w.data.reshape(k_h * k_w, out_c).T
         multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
+        bias = self._folded_bias(op, matrix, in_zp)
         weights = self._weights(layer, matrix, w.data, "pqk_depthwise_conv2d_s8", y.shape[0] * y.shape[1] * y.shape[2],
-                                (self._folded_bias(op, matrix, in_zp), multiplier, shift))
+                                (bias, multiplier, shift))
         fields = self._window_fields(op, x, y, k_h, k_w)
         fields += [("depth_multiplier", op.attrs.depth_multiplier), ("input_zero_point", in_zp)]
-        fields += self._requant_fields(layer, op, self._folded_bias(op, matrix, in_zp), multiplier, shift)
+        fields += self._requant_fields(layer, op, bias, multiplier, shift)
         params = self._params(layer, "pqk_depthwise_conv2d_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
 
@@ -500,13 +505,13 @@ class Lowering:
             m, s = fully_connected_multiplier(in_scale, w.quant.scale[0], out_scale)
             multiplier, shift = np.array([m]), np.array([s])
         batches = x.size // in_features
-        weights = self._weights(layer, w.data, w.data, "pqk_fully_connected_s8", batches,
-                                (self._folded_bias(op, w.data, in_zp), multiplier, shift))
+        bias = self._folded_bias(op, w.data, in_zp)
+        weights = self._weights(layer, w.data, w.data, "pqk_fully_connected_s8", batches, (bias, multiplier, shift))
         fields: list[tuple[str, object]] = [
             ("batches", batches), ("input_features", in_features), ("output_features", out_features),
             ("per_channel", int(w.quant.per_channel)),
         ]
-        fields += self._requant_fields(layer, op, self._folded_bias(op, w.data, in_zp), multiplier, shift)
+        fields += self._requant_fields(layer, op, bias, multiplier, shift)
         params = self._params(layer, "pqk_fully_connected_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
 
@@ -791,7 +796,7 @@ class Lowering:
         out_scale, out_zp = _scale_zp(y, "output", op)
         multiplier, shift = mean_multiplier(in_scale, out_scale, count)
         requant: list[tuple[str, object]] = [
-            ("input_zero_point_sum", int(_wrap_int32(np.array([in_zp * count]))[0])),
+            ("input_zero_point_sum", int(wrap_int32(np.array([in_zp * count]))[0])),
             ("multiplier", multiplier), ("shift", shift), ("output_zero_point", out_zp),
         ]
         # Reducing over an axis of size 1 changes nothing: pqk_mean_s8 takes the reduced axes of size > 1

@@ -67,6 +67,13 @@ class Tensor:
         return self.data is not None
 
     @property
+    def per_tensor_quant(self) -> tuple[float, int] | None:
+        """(scale, zero point) when one quantization covers the whole tensor, else None."""
+        if self.quant is None or self.quant.per_channel:
+            return None
+        return self.quant.scale[0], self.quant.zero_point[0]
+
+    @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 

@@ -25,6 +25,7 @@ from pqk_mcu.quant.fixed_point import (
     saturating_rounding_doubling_high_mul,
     srdhm_array,
     tflite_round,
+    wrap_int32,
 )
 from pqk_mcu.quant.params import (
     AddParams,
@@ -88,4 +89,6 @@ __all__ = [
     "softmax_params",
     "srdhm_array",
     "tflite_round",
+    "wrap_int32",
+    "wrap_int32",
 ]

@@ -61,7 +61,7 @@ def saturating_rounding_doubling_high_mul(a: int, b: int) -> int:
     # C++ integer division truncates toward zero.
     high = abs(numerator) // (1 << 31)
     high = high if numerator >= 0 else -high
-    return INT32_MAX if overflow else _wrap_int32(high)
+    return INT32_MAX if overflow else wrap_int32(high)
 
 
 def rounding_divide_by_pot(x: int, exponent: int) -> int:
@@ -77,13 +77,18 @@ def multiply_by_quantized_multiplier(x: int, quantized_multiplier: int, shift: i
     left_shift = shift if shift > 0 else 0
     right_shift = 0 if shift > 0 else -shift
     return rounding_divide_by_pot(
-        saturating_rounding_doubling_high_mul(_wrap_int32(x * (1 << left_shift)), quantized_multiplier),
+        saturating_rounding_doubling_high_mul(wrap_int32(x * (1 << left_shift)), quantized_multiplier),
         right_shift,
     )
 
 
-def _wrap_int32(value: int) -> int:
-    return ((value + (1 << 31)) % (1 << 32)) - (1 << 31)
+def wrap_int32(value):
+    """Two's-complement int32 wrap-around (what C int32 arithmetic does): of a Python int an int, of
+    values an int64 array."""
+    if isinstance(value, int):
+        return ((value + (1 << 31)) % (1 << 32)) - (1 << 31)
+    values = np.asarray(value, dtype=np.int64)
+    return ((values + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
 def fast_requantize(acc: int, quantized_multiplier: int, shift: int, zero_point: int,
@@ -101,7 +106,7 @@ def fast_requantize(acc: int, quantized_multiplier: int, shift: int, zero_point:
     offset = (1 << (e - 1)) + zero_point * (1 << e)
     if not negatives_clamped:
         offset += acc >> 31
-    high = _wrap_int32(((offset << 32) + 2 * acc * quantized_multiplier + (1 << 31)) >> 32)  # SMMLAR
+    high = wrap_int32(((offset << 32) + 2 * acc * quantized_multiplier + (1 << 31)) >> 32)  # SMMLAR
     return min(max(high >> e, INT8_MIN), INT8_MAX)  # SSAT #8
 
 

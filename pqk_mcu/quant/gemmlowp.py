@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pqk_mcu.quant.fixed_point import INT32_MAX, INT32_MIN, rounding_divide_by_pot_array, srdhm_array
+from pqk_mcu.quant.fixed_point import INT32_MAX, INT32_MIN, rounding_divide_by_pot_array, srdhm_array, wrap_int32
 
 # Raw constants from gemmlowp (GEMMLOWP_CHECKED_FIXEDPOINT_CONSTANT arguments).
 EXP_MINUS_ONE_EIGHTH = 1895147668  # exp(-1/8) in Q0.31
@@ -23,12 +23,6 @@ FORTY_EIGHT_OVER_SEVENTEEN = 1515870810  # 48/17 in Q2.29
 MINUS_THIRTY_TWO_OVER_SEVENTEEN = -1010580540  # -32/17 in Q2.29
 # exp(-2^k) in Q0.31 for the barrel shifter of exp_on_negative_values, k = -2 .. 4.
 EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535), (3, 720401), (4, 242))
-
-
-def wrap_int32(values: np.ndarray) -> np.ndarray:
-    """Two's-complement int32 wrap-around of int64 values (what C++ int32 arithmetic does)."""
-    values = np.asarray(values, dtype=np.int64)
-    return ((values + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
 def _mul(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:

@@ -24,6 +24,7 @@ from pqk_mcu.quant import (
     sigmoid_params,
     softmax_params,
     srdhm_array,
+    wrap_int32,
 )
 from pqk_mcu.quant import gemmlowp
 from pqk_mcu.quant.params import SIGMOID_INPUT_INTEGER_BITS, SOFTMAX_SCALED_DIFF_INTEGER_BITS
@@ -172,7 +173,7 @@ def softmax(call: KernelCall) -> list[np.ndarray]:
     rescaled = srdhm_array(np.where(used, diff, 0) << p.input_left_shift, p.input_multiplier).astype(np.int64)
     exps = gemmlowp.exp_on_negative_values(rescaled, SOFTMAX_SCALED_DIFF_INTEGER_BITS)
     summands = gemmlowp.rescale(exps, 0, SOFTMAX_ACCUMULATION_INTEGER_BITS)
-    sum_of_exps = gemmlowp.wrap_int32(np.where(used, summands, 0).sum(axis=-1, keepdims=True))
+    sum_of_exps = wrap_int32(np.where(used, summands, 0).sum(axis=-1, keepdims=True))
     shifted_scale, num_bits_over_unit = gemmlowp.get_reciprocal(sum_of_exps, SOFTMAX_ACCUMULATION_INTEGER_BITS)
     exponent = num_bits_over_unit + 31 - 8
     unsaturated = rounding_divide_by_pot_array(srdhm_array(shifted_scale, exps), exponent).astype(np.int64)

@@ -11,7 +11,7 @@ from pqk_mcu.quant import (
     mul_multiplier,
     multiply_by_quantized_multiplier_array,
 )
-from pqk_mcu.quant.gemmlowp import wrap_int32
+from pqk_mcu.quant.fixed_point import wrap_int32
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
 
 

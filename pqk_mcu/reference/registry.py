@@ -42,6 +42,7 @@ kernel = KERNELS.register
 
 def scale_and_zero_point(tensor: Tensor) -> tuple[float, int]:
     """Per-tensor quantization of an activation tensor."""
-    if tensor.quant is None or tensor.quant.axis is not None:
+    quant = tensor.per_tensor_quant
+    if quant is None:
         raise UnsupportedModelError(f"tensor '{tensor.name}' needs per-tensor quantization")
-    return tensor.quant.scale[0], tensor.quant.zero_point[0]
+    return quant
