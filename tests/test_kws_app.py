@@ -86,6 +86,15 @@ def test_short_audio_is_padded_to_one_window(host_app):
     assert run.lines == run.reference and run.lines[0].startswith("kws: t=1.000s top=")
 
 
+def test_clip_shorter_than_the_averaging_span_reports_its_top_class(host_app):
+    """1.3 s holds two windows, DETECT_OFTEN averages two: one line, the top class over both."""
+    audio = speechy_stream(1.3)
+    assert len(kws.reference_windows(host_app.model, audio, host_app.config, host_app.frontend)) == 2
+    run = kws.run_kws(host_app, audio)
+    assert len(run.lines) == 1 and run.lines[0].startswith("kws: t=1.240s top=")
+    assert run.lines == run.reference
+
+
 def test_logit_outputs_and_odd_stride_on_host(tmp_path):
     if shutil.which("gcc") is None:
         pytest.skip("missing tools: gcc")
@@ -107,6 +116,10 @@ def test_detection_rules():
     assert lines == ["kws: t=1.000s word=yes score=0.80", "kws: t=1.750s word=no score=0.90"]
     averaged = streaming.detections(outputs, ends, labels, streaming.DetectionConfig(average_windows=3), 1 / 256, -128)
     assert averaged == ["kws: t=1.000s word=yes score=0.80"]
+    # As many windows as are averaged: one clip, its top class over all of them, _silence_ included
+    clip = streaming.detections(outputs[2:], ends[2:], labels, streaming.DetectionConfig(average_windows=3),
+                                1 / 256, -128)
+    assert clip == ["kws: t=2.000s top=_silence_ score=0.63"]
 
 
 def test_posteriors_of_logits_sum_to_one():
