@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from pqk_mcu.exporters.tflite import save_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 
 LABELS = ("_silence_", "_unknown_", "yes", "no", "up")
+SPEECH_COMMANDS = Path(__file__).parent / "fixtures" / "speech_commands"
 DETECT_OFTEN = streaming.DetectionConfig(threshold=0.3, average_windows=2, suppression_ms=500)
 
 
@@ -165,6 +168,32 @@ def test_kws_run_cli_on_host(tmp_path, capsys):
           "--average", "2", "--suppression-ms", "500", "-o", str(tmp_path / "build")])
     out = capsys.readouterr().out
     assert "same lines as the Python streaming reference" in out and "kws: t=" in out
+
+
+def test_folder_clips_follow_the_testing_list():
+    clips = kws.folder_clips(SPEECH_COMMANDS)
+    assert clips == sorted(f"{word}/3d5e7f90_nohash_0.wav" for word in
+                           ("bed", "cat", "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"))
+    assert kws.clip_truth("yes/a.wav", LABELS) == "yes" and kws.clip_truth("cat/a.wav", LABELS) == "_unknown_"
+    assert kws.clip_truth("cat/a.wav", ("yes", "no")) is None
+
+
+def test_kws_classify_cli_on_speech_commands_fixture(tmp_path, capsys):
+    if shutil.which("gcc") is None:
+        pytest.skip("missing tools: gcc")
+    model = tmp_path / "kws.tflite"
+    save_tflite(small_kws_graph(), model)
+    main(["kws", "classify", str(model), "--data", str(SPEECH_COMMANDS), "-o", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "out" / "classification.json").read_text())
+    assert summary["clips"] == 12 and summary["labels"] == list(LABELS)
+    confusion = np.array(summary["confusion"])
+    assert confusion.sum() == 12 and confusion[1].sum() == 9  # nine clips of words the model calls _unknown_
+    correct = sum(p["truth"] == p["predicted"] for p in summary["predictions"])
+    assert summary["accuracy"] == correct / 12 == np.trace(confusion) / 12
+    assert f"accuracy {100 * summary['accuracy']:.2f}% on 12 clips on host" in out
+    assert out.splitlines()[0].split() == ["true\\app", *LABELS]
+    assert (tmp_path / "out" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_kws_run_cli_rejects_bad_wav(tmp_path, capsys):
