@@ -10,7 +10,7 @@ its 49 frames and its own peak (``window_features``) to int8 features, which go 
 int8 outputs become integer posteriors (``posteriors_q15``), averaged over the last ``average_windows``
 windows; a keyword is reported when its average reaches the threshold and the previous detection is
 at least ``suppression_ms`` old. Labels starting with ``_`` (``_silence_``, ``_unknown_``) are never reported.
-A stream shorter than the averaging span (at most ``average_windows`` windows: a clip of up to 1.49 s at
+A stream shorter than the averaging span (at most ``average_windows`` windows: a clip of up to 1.73 s at
 the defaults, a one-second Speech Commands clip is one window) is one clip: it reports one line, the class
 with the largest posterior averaged over all its windows, at the end of the last one, whatever its score
 and label: ``kws: t=1.000s top=yes score=0.93``.
