@@ -351,6 +351,34 @@ def kws_run(board, model, wav, labels, stride_ms, average, threshold, suppressio
     click.echo("same lines as the Python streaming reference")
 
 
+@kws.command("classify")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
+              help="Speech Commands layout: <word>/<clip>.wav, only the clips of testing_list.txt when it exists.")
+@click.option("--board", default="host", show_default=True, help="Emulated board (pqk_mcu/boards) or 'host' (gcc).")
+@click.option("--labels", default=None, help="Class names a,b,c (default: the model's pqk_labels metadata).")
+@click.option("-o", "--out", "out_dir", default="build/kws-classify", show_default=True,
+              type=click.Path(file_okay=False),
+              help="Output folder (app/, classification.json, confusion.png), replaced atomically when an earlier "
+                   "kws classify wrote it.")
+@force_option
+def kws_classify(model, data_dir, board, labels, out_dir, force) -> None:
+    """Label every clip of a Speech Commands folder with the KWS app for MODEL: accuracy, confusion matrix.
+
+    A clip's label is the app's one line for a clip: the class with the largest posterior averaged over
+    the clip's windows (one window for a clip of up to 1 s). Words the model has no label for count as
+    _unknown_; _background_noise_ is not a word.
+    """
+    from pqk_mcu.pipeline.kws import classify_kws
+
+    result = classify_kws(model, board, data_dir, out_dir, labels, force=force, progress=True)
+    click.echo(result.table())
+    skipped = f" ({result.skipped} clips of words without a label skipped)" if result.skipped else ""
+    click.echo(f"accuracy {100 * result.accuracy:.2f}% on {len(result.clips)} clips on {board}{skipped}")
+    plot = " and confusion.png" if (result.out_dir / "confusion.png").exists() else ""
+    click.echo(f"results: {result.out_dir}/classification.json{plot}")
+
+
 @cli.command()
 @click.argument("elf", type=click.Path(dir_okay=False))
 @click.option("--board", required=True, help="Board to program (nucleo-f446re, stm32f4-discovery, nucleo-l4r5zi).")

@@ -17,7 +17,7 @@ def test_score_detections_matches_each_keyword_once():
     assert (scores["detected"], scores["false_alarms"]) == (2, 2)
 
 
-def test_quick_demo_runs_end_to_end(tmp_path):
+def test_quick_demo_runs_end_to_end_and_again_to_the_same_numbers(tmp_path):
     require_tools("arm-none-eabi-gcc", "qemu-system-arm", "espeak-ng")
     assert run_demo(dataclasses.replace(QUICK, out=tmp_path / "demo"))
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
@@ -25,3 +25,9 @@ def test_quick_demo_runs_end_to_end(tmp_path):
     assert 0.75 <= summary["model_sparsity"] <= 0.85
     assert (tmp_path / "demo" / "kws_model.tflite").is_file()
     assert (tmp_path / "demo" / "kws_firmware" / "firmware.elf").is_file()
+    # From nothing again (corpus, features, training, stream): the same model and numbers, all but the time
+    assert run_demo(dataclasses.replace(QUICK, out=tmp_path / "again"))
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert {**again, "seconds": None} == {**summary, "seconds": None}
+    for artifact in ("kws_model.tflite", "stream.wav"):
+        assert (tmp_path / "again" / artifact).read_bytes() == (tmp_path / "demo" / artifact).read_bytes()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from pqk_mcu.exporters.tflite import save_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 
 LABELS = ("_silence_", "_unknown_", "yes", "no", "up")
+SPEECH_COMMANDS = Path(__file__).parent / "fixtures" / "speech_commands"
 DETECT_OFTEN = streaming.DetectionConfig(threshold=0.3, average_windows=2, suppression_ms=500)
 
 
@@ -86,6 +89,15 @@ def test_short_audio_is_padded_to_one_window(host_app):
     assert run.lines == run.reference and run.lines[0].startswith("kws: t=1.000s top=")
 
 
+def test_clip_shorter_than_the_averaging_span_reports_its_top_class(host_app):
+    """1.3 s holds two windows, DETECT_OFTEN averages two: one line, the top class over both."""
+    audio = speechy_stream(1.3)
+    assert len(kws.reference_windows(host_app.model, audio, host_app.config, host_app.frontend)) == 2
+    run = kws.run_kws(host_app, audio)
+    assert len(run.lines) == 1 and run.lines[0].startswith("kws: t=1.240s top=")
+    assert run.lines == run.reference
+
+
 def test_logit_outputs_and_odd_stride_on_host(tmp_path):
     if shutil.which("gcc") is None:
         pytest.skip("missing tools: gcc")
@@ -107,6 +119,10 @@ def test_detection_rules():
     assert lines == ["kws: t=1.000s word=yes score=0.80", "kws: t=1.750s word=no score=0.90"]
     averaged = streaming.detections(outputs, ends, labels, streaming.DetectionConfig(average_windows=3), 1 / 256, -128)
     assert averaged == ["kws: t=1.000s word=yes score=0.80"]
+    # As many windows as are averaged: one clip, its top class over all of them, _silence_ included
+    clip = streaming.detections(outputs[2:], ends[2:], labels, streaming.DetectionConfig(average_windows=3),
+                                1 / 256, -128)
+    assert clip == ["kws: t=2.000s top=_silence_ score=0.63"]
 
 
 def test_posteriors_of_logits_sum_to_one():
@@ -152,6 +168,32 @@ def test_kws_run_cli_on_host(tmp_path, capsys):
           "--average", "2", "--suppression-ms", "500", "-o", str(tmp_path / "build")])
     out = capsys.readouterr().out
     assert "same lines as the Python streaming reference" in out and "kws: t=" in out
+
+
+def test_folder_clips_follow_the_testing_list():
+    clips = kws.folder_clips(SPEECH_COMMANDS)
+    assert clips == sorted(f"{word}/3d5e7f90_nohash_0.wav" for word in
+                           ("bed", "cat", "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"))
+    assert kws.clip_truth("yes/a.wav", LABELS) == "yes" and kws.clip_truth("cat/a.wav", LABELS) == "_unknown_"
+    assert kws.clip_truth("cat/a.wav", ("yes", "no")) is None
+
+
+def test_kws_classify_cli_on_speech_commands_fixture(tmp_path, capsys):
+    if shutil.which("gcc") is None:
+        pytest.skip("missing tools: gcc")
+    model = tmp_path / "kws.tflite"
+    save_tflite(small_kws_graph(), model)
+    main(["kws", "classify", str(model), "--data", str(SPEECH_COMMANDS), "-o", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "out" / "classification.json").read_text())
+    assert summary["clips"] == 12 and summary["labels"] == list(LABELS)
+    confusion = np.array(summary["confusion"])
+    assert confusion.sum() == 12 and confusion[1].sum() == 9  # nine clips of words the model calls _unknown_
+    correct = sum(p["truth"] == p["predicted"] for p in summary["predictions"])
+    assert summary["accuracy"] == correct / 12 == np.trace(confusion) / 12
+    assert f"accuracy {100 * summary['accuracy']:.2f}% on 12 clips on host" in out
+    assert out.splitlines()[0].split() == ["true\\app", *LABELS]
+    assert (tmp_path / "out" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_kws_run_cli_rejects_bad_wav(tmp_path, capsys):

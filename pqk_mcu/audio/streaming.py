@@ -10,7 +10,10 @@ its 49 frames and its own peak (``window_features``) to int8 features, which go 
 int8 outputs become integer posteriors (``posteriors_q15``), averaged over the last ``average_windows``
 windows; a keyword is reported when its average reaches the threshold and the previous detection is
 at least ``suppression_ms`` old. Labels starting with ``_`` (``_silence_``, ``_unknown_``) are never reported.
-A stream of exactly one window reports its top class instead: ``kws: t=1.000s top=yes score=0.93``.
+A stream shorter than the averaging span (at most ``average_windows`` windows: a clip of up to 1.73 s at
+the defaults, a one-second Speech Commands clip is one window) is one clip: it reports one line, the class
+with the largest posterior averaged over all its windows, at the end of the last one, whatever its score
+and label: ``kws: t=1.000s top=yes score=0.93``.
 """
 
 from __future__ import annotations
@@ -164,9 +167,10 @@ def detections(
 ) -> list[str]:
     """The app's output lines for the model outputs of consecutive windows."""
     posteriors = [posteriors_q15(output, scale, zero_point) for output in outputs]
-    if len(posteriors) == 1:
-        top = int(np.argmax(posteriors[0]))
-        return [f"kws: t={format_time(end_samples[0])} top={labels[top]} score={format_score(posteriors[0][top])}"]
+    if len(posteriors) <= config.average_windows:
+        average = np.sum(posteriors, axis=0) // len(posteriors)
+        top = int(np.argmax(average))
+        return [f"kws: t={format_time(end_samples[-1])} top={labels[top]} score={format_score(average[top])}"]
     eligible = np.array([not label.startswith("_") for label in labels])
     lines, last_detection_ms = [], None
     for index, end_sample in enumerate(end_samples):

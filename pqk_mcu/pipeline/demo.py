@@ -9,6 +9,10 @@ Artifacts stay in ``build/demo/`` (``kws_model.tflite``, ``kws_firmware/firmware
 ``stream.wav`` + truth) so each step can be rerun by hand with the commands printed along the way.
 Exit code 0 only when every bit-exactness check passes and the firmware agrees with the Python
 streaming reference.
+
+Deterministic: the corpus, the augmentation, the training and the test stream are seeded, training runs
+in one process on ``DEMO_THREADS`` intra-op thread with torch's deterministic algorithms, so two runs on
+one machine print the same numbers (another CPU may round differently in torch's SIMD kernels).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ DETECTION = re.compile(r"^kws: t=(?P<t>[0-9.]+)s word=(?P<word>\S+) score=(?P<sc
 # needs a few hops to rise.
 MATCH_WINDOW_S = (0.0, 1.5)
 DEMO_ENGINE = "espeak-ng"  # corpus v1: the README's numbers are the demo's on it
+DEMO_SEED = 0
+# torch.set_num_threads for training: the thread count changes how sums are split, so it is part of the result.
+DEMO_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -104,10 +111,10 @@ def run_demo(config: DemoConfig) -> bool:
 
     _step("1. keyword corpus (espeak-ng, speaker-disjoint splits)",
           f"pqk-mcu data synth-kws --out {corpus} --variants {config.variants} --engines {DEMO_ENGINE}")
-    if corpus_matches(corpus, variants=config.variants, seed=0, engines=(DEMO_ENGINE,)):
+    if corpus_matches(corpus, variants=config.variants, seed=DEMO_SEED, engines=(DEMO_ENGINE,)):
         console.print(f"reusing {corpus}")
     else:
-        summary = synthesize_corpus(corpus, variants=config.variants, seed=0, jobs=2, engines=(DEMO_ENGINE,),
+        summary = synthesize_corpus(corpus, variants=config.variants, seed=DEMO_SEED, jobs=2, engines=(DEMO_ENGINE,),
                                     force=True)
         console.print(f"{summary.clips} clips, speakers {summary.speakers}")
 
@@ -115,9 +122,9 @@ def run_demo(config: DemoConfig) -> bool:
     _step("2. PQK training: DS-CNN, 80% sparsity, phase 1 (pruning + int8 QAT) + phase 2 (mutual KD)",
           f"pqk-mcu train --task kws --model ds-cnn --sparsity 0.8 --phases 1,2 --epochs "
           f"{config.epochs[0]},{config.epochs[1]} --batch-size {config.batch_size} --data {corpus} --out {train_dir}")
-    data = load_task("kws", corpus)
     train_config = TrainConfig(task="kws", model="ds-cnn", sparsity=0.8, phases=(1, 2), epochs=config.epochs,
-                               batch_size=config.batch_size)
+                               batch_size=config.batch_size, seed=DEMO_SEED, threads=DEMO_THREADS)
+    data = load_task("kws", corpus, seed=train_config.seed)
     checkpoint = train_dir / CHECKPOINT_NAME
     if checkpoint.exists() and comparable_config(read_checkpoint(checkpoint)["config"]) != comparable_config(
             train_config.to_dict()):

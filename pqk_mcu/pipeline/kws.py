@@ -5,11 +5,13 @@
 into the same folder and builds firmware/apps/kws for a board, or for the host with gcc.
 ``run_kws`` streams a WAV through it (QEMU semihosting, or the host executable) and checks the lines
 it prints against the Python streaming reference (pqk_mcu.audio.streaming), which runs the same
-integer model through pqk_mcu.reference. ``bench_kws`` counts its instructions under QEMU.
+integer model through pqk_mcu.reference. ``classify_kws`` runs every clip of a Speech Commands folder
+through it, one label per clip. ``bench_kws`` counts its instructions under QEMU.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,10 @@ HOST_BOARD = "host"
 LABELS_KEY = "pqk_labels"
 _LABEL = re.compile(r"^[A-Za-z0-9_+\-.']{1,32}$")
 _RESULT_LINE = re.compile(r"^kws: t=\d+\.\d{3}s (word|top)=\S+ score=\d\.\d\d$")
+_TOP_LINE = re.compile(r"^kws: t=\S+ top=(?P<label>\S+) score=(?P<score>\S+)$")
+# Speech Commands layout (pqk_mcu.train.data.speech_commands, which needs the [train] extra).
+TESTING_LIST = "testing_list.txt"
+UNKNOWN_LABEL = "_unknown_"
 HOST_CFLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra", "-Wconversion", "-Werror", "-DPQK_HOOKS")
 # A run counts as hung after this long: emulation time grows with the stream, so the limit does too.
 TIMEOUT_BASE_S = 60.0
@@ -325,6 +331,146 @@ def _check_traces(traces: list[str], reference: list[tuple[int, np.ndarray, np.n
         if bytes.fromhex(output_hex) != output.astype(np.int8).tobytes():
             raise PqkError(f"window {index} (ending {end / SAMPLE_RATE:.3f} s): the model outputs differ "
                            "from the reference interpreter's")
+
+
+@dataclass(frozen=True)
+class ClipLabel:
+    clip: str  # "<word>/<file>.wav" under the data folder
+    truth: str  # the model's label for the word (``_unknown_`` for words it does not know)
+    predicted: str
+    score: float
+
+
+@dataclass(frozen=True)
+class KwsClassification:
+    """``pqk-mcu kws classify``: the app's label of every clip and what they add up to."""
+
+    labels: tuple[str, ...]
+    clips: list[ClipLabel]
+    skipped: int  # clips of words the model has no label for, and no _unknown_
+    out_dir: Path
+
+    @property
+    def accuracy(self) -> float:
+        return sum(c.truth == c.predicted for c in self.clips) / max(len(self.clips), 1)
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """Clip counts, rows the true label, columns the app's, in the model's label order."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        matrix = np.zeros((len(self.labels), len(self.labels)), np.int64)
+        for clip in self.clips:
+            matrix[index[clip.truth], index[clip.predicted]] += 1
+        return matrix
+
+    def table(self) -> str:
+        """The confusion matrix as text: one row per true label, its count per app label."""
+        width = max(6, *map(len, self.labels))
+        corner = "true\\app"
+        lines = [f"{corner:>{width}} " + " ".join(f"{label:>{width}}" for label in self.labels)]
+        for label, row in zip(self.labels, self.confusion):
+            lines.append(f"{label:>{width}} " + " ".join(f"{int(count):>{width}}" for count in row))
+        return "\n".join(lines)
+
+
+def folder_clips(data_dir: str | Path) -> list[str]:
+    """The clips of a Speech Commands folder, as "<word>/<clip>.wav" paths under it.
+
+    Clips are the WAVs of the word folders (those starting with ``_``, such as ``_background_noise_``, are
+    not words), only those named in ``testing_list.txt`` when the folder has one.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise PqkError(f"{root}: no such data folder")
+    clips = sorted(path.relative_to(root).as_posix() for path in root.glob("*/*.wav")
+                   if not path.parent.name.startswith("_"))
+    if (root / TESTING_LIST).is_file():
+        listed = set((root / TESTING_LIST).read_text().split())
+        clips = [clip for clip in clips if clip in listed]
+    if not clips:
+        raise PqkError(f"{root}: no clips in Speech Commands layout (<word>/<clip>.wav)")
+    return clips
+
+
+def clip_truth(clip: str, labels: Sequence[str]) -> str | None:
+    """The model's label for a clip's word: the word, else ``_unknown_``; None when the model has neither."""
+    word = clip.split("/")[0]
+    return word if word in labels else UNKNOWN_LABEL if UNKNOWN_LABEL in labels else None
+
+
+def classify_kws(model: str | Path, board: str, data_dir: str | Path, out_dir: str | Path,
+                 labels: str | None = None, force: bool = False, progress: bool = False) -> KwsClassification:
+    """Build the KWS app for ``board`` (``host``: gcc) with the default detector and label every clip of a
+    Speech Commands folder with it, into ``out_dir`` (replaced on success: ``pqk_mcu.atomic.atomic_dir``).
+
+    A clip's label is the app's one ``top=`` line: the class with the largest posterior averaged over all
+    the clip's windows (a clip of at most 1 s is one window: the argmax of the model's scores on it, as
+    TFLM's micro_speech test scores its clips). Every clip's line must equal the Python reference's.
+    ``out_dir`` gets the app (``app/``), ``classification.json`` and ``confusion.png`` (with matplotlib).
+    """
+    from tqdm import tqdm
+
+    config = streaming.DetectionConfig()
+    clips = folder_clips(data_dir)
+    names = load_kws_model(model, labels).labels
+    known = [(clip, truth) for clip in clips if (truth := clip_truth(clip, names)) is not None]
+    if not known:
+        raise PqkError(f"{data_dir}: none of its words is a label of the model ({', '.join(names)})")
+    target = Path(out_dir)
+    with atomic_dir(target, "kws classify", force) as tmp:
+        build = build_kws(model, board, tmp / "app", labels, config)
+        results = []
+        for clip, truth in tqdm(known, desc="clips", unit="clip", disable=None if progress else True):
+            audio = read_wav_16k(Path(data_dir) / clip)
+            windows = len(streaming.window_starts(streaming.prepare_stream(audio).size, config.stride_samples))
+            if windows > config.average_windows:
+                raise PqkError(f"{clip}: {len(audio) / SAMPLE_RATE:.2f} s is longer than one clip of the app "
+                               f"({config.average_windows} windows at {config.stride_ms} ms stride)")
+            run = run_kws(build, audio)
+            if not run.agrees:
+                raise PqkError(f"{clip}: the app printed {run.lines}, the Python streaming reference {run.reference}")
+            match = _TOP_LINE.match(run.lines[0])
+            results.append(ClipLabel(clip, truth, match["label"], float(match["score"])))
+        result = KwsClassification(build.model.labels, results, len(clips) - len(known), target)
+        summary = {
+            "model": str(model), "board": board, "data": str(data_dir), "labels": list(result.labels),
+            "clips": len(results), "skipped": result.skipped, "accuracy": result.accuracy,
+            "confusion": result.confusion.tolist(),
+            "predictions": [{"clip": c.clip, "truth": c.truth, "predicted": c.predicted, "score": c.score}
+                            for c in results],
+        }
+        (tmp / "classification.json").write_text(json.dumps(summary, indent=1) + "\n")
+        _plot_confusion(result, tmp / "confusion.png")
+    return result
+
+
+def _plot_confusion(result: KwsClassification, path: Path) -> None:
+    """The confusion matrix as a PNG: counts in cells, rows true labels; skipped without matplotlib."""
+    from importlib.util import find_spec
+
+    if find_spec("matplotlib") is None:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = result.confusion
+    size = 2.0 + 0.45 * len(result.labels)
+    figure, axes = plt.subplots(figsize=(size, size))
+    axes.imshow(matrix, cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        if count:
+            axes.text(column, row, str(count), ha="center", va="center",
+                      color="white" if count > matrix.max() / 2 else "black", fontsize=8)
+    ticks = range(len(result.labels))
+    axes.set_xticks(ticks, result.labels, rotation=90)
+    axes.set_yticks(ticks, result.labels)
+    axes.set(xlabel="label of the app", ylabel="true label",
+             title=f"{len(result.clips)} clips, accuracy {100 * result.accuracy:.1f}%")
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=120)
+    plt.close(figure)
 
 
 def bench_kws(model_path: str | Path | Graph, board: str, out_dir: str | Path,

@@ -19,7 +19,9 @@ the learning rate follows a cosine from ``lr`` to ``lr/20`` within each phase (p
 ``lr * pqk.lr_scale``). Batches: one seeded
 permutation per epoch; with N processes each takes every N-th example of the global batch.
 
-Each process uses ``threads`` intra-op threads (default 1: for these small layers PyTorch's
+Reproducible: every RNG is seeded from ``seed`` (torch, numpy, python ``random``; batches and augmentation
+draw from their own seeded generators; no DataLoader workers), torch runs its deterministic algorithms
+only, and each process uses ``threads`` intra-op threads (default 1: for these small layers PyTorch's
 thread synchronization costs more than it gains: a width-0.5 DS-CNN step at batch 32 took 0.06 s of
 CPU with one thread and 0.42 s with two on our busy 2-core machine). Use ``--nproc`` for parallelism instead: ``--nproc N`` (``TrainConfig.nproc``) spawns N processes with torch.distributed (gloo on CPU, NCCL
 when every process has a GPU); a run started by ``torchrun`` (RANK/WORLD_SIZE in the environment)
@@ -327,6 +329,9 @@ def _worker(rank: int, world: int, config: TrainConfig, data: TaskData, out: Pat
         else:
             dist.init_process_group(backend, rank=rank, world_size=world)
     torch.set_num_threads(config.threads)
+    # The same run gives the same weights: no kernel may pick a nondeterministic algorithm (the thread
+    # count is fixed above; another CPU may still round differently in its own SIMD kernels).
+    torch.use_deterministic_algorithms(True)
     try:
         return _TrainingRun(rank, world, config, data, out).run()
     finally:

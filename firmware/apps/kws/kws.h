@@ -7,7 +7,8 @@
  * arrives; a
  * complete window is quantized (pqk_mfcc_*_features), run through the model, turned into integer
  * posteriors, averaged over the last PQK_KWS_AVERAGE_WINDOWS windows and thresholded with
- * suppression. Lines go out through kws_emit(). Python twin: pqk_mcu/audio/streaming.py.
+ * suppression; a stream of at most PQK_KWS_AVERAGE_WINDOWS windows is one clip and reports its top
+ * class over all of them. Lines go out through kws_emit(). Python twin: pqk_mcu/audio/streaming.py.
  */
 #ifndef PQK_KWS_H
 #define PQK_KWS_H

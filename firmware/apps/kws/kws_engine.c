@@ -174,15 +174,28 @@ static void decide(uint32_t end_sample)
     int32_t *latest = posteriors[windows_seen % PQK_KWS_AVERAGE_WINDOWS];
     output_posteriors(latest);
     ++windows_seen;
-    if (total_windows == 1) {
-        int top = 0;
-        for (int c = 1; c < PQK_KWS_NUM_CLASSES; ++c) {
-            top = latest[c] > latest[top] ? c : top;
+    const uint32_t count = windows_seen < PQK_KWS_AVERAGE_WINDOWS ? windows_seen : PQK_KWS_AVERAGE_WINDOWS;
+    if (total_windows <= PQK_KWS_AVERAGE_WINDOWS) {
+        /* A stream shorter than the averaging span is one clip: its top class over all its windows. */
+        if (windows_seen < total_windows) {
+            return;
         }
-        emit_result(time_ms, "top", top, latest[top]);
+        int top = 0;
+        int32_t top_average = -1;
+        for (int c = 0; c < PQK_KWS_NUM_CLASSES; ++c) {
+            int32_t sum = 0;
+            for (uint32_t w = 0; w < count; ++w) {
+                sum += posteriors[w][c];
+            }
+            const int32_t average = sum / (int32_t)count;
+            if (average > top_average) {
+                top = c;
+                top_average = average;
+            }
+        }
+        emit_result(time_ms, "top", top, top_average);
         return;
     }
-    const uint32_t count = windows_seen < PQK_KWS_AVERAGE_WINDOWS ? windows_seen : PQK_KWS_AVERAGE_WINDOWS;
     int best = -1;
     int32_t best_average = -1;
     for (int c = 0; c < PQK_KWS_NUM_CLASSES; ++c) {
