@@ -12,9 +12,15 @@ from scipy.io import wavfile
 
 from pqk_mcu.errors import PqkError
 from pqk_mcu.train.data import KWS_CLASSES, load_task
+from pqk_mcu.audio.speech_commands_layout import SILENCE_LABEL, UNKNOWN_LABEL
 from pqk_mcu.train.data.speech_commands import (
-    SILENCE_LABEL, UNKNOWN_LABEL, SpeechCommands, fit_clip, hash_split, load_background_noise, speaker_id,
-    training_clip)
+    SpeechCommands,
+    fit_clip,
+    hash_split,
+    load_background_noise,
+    speaker_id,
+    training_clip,
+)
 from pqk_mcu.train.data.wav import read_wav
 
 FIXTURE = Path(__file__).parent / "fixtures" / "speech_commands"

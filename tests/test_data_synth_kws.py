@@ -17,7 +17,8 @@ from pqk_mcu.cli import main
 from pqk_mcu.errors import PqkError, ToolMissingError
 from pqk_mcu.train.data import synth_kws, tts
 from pqk_mcu.train.data.levels import active_power
-from pqk_mcu.train.data.speech_commands import KWS_WORDS, SpeechCommands, speaker_id
+from pqk_mcu.audio.speech_commands_layout import KWS_WORDS
+from pqk_mcu.train.data.speech_commands import SpeechCommands, speaker_id
 from pqk_mcu.train.data.synth_kws import (
     NOISY_TEST_SNR_DB, corpus_matches, corpus_voices, place_in_clip, plan_speakers, synthesize_corpus)
 from pqk_mcu.train.data.wav import read_wav, to_int16

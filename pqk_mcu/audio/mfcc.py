@@ -24,11 +24,10 @@ import math
 
 import numpy as np
 
+from pqk_mcu.audio.speech_commands_layout import CLIP_SAMPLES, SAMPLE_RATE
 from pqk_mcu.errors import PqkError
 from pqk_mcu.quant import affine_quantize_array
 
-SAMPLE_RATE = 16000
-CLIP_SAMPLES = 16000
 FRAME_LENGTH = 480
 FRAME_STEP = 320
 FFT_LENGTH = 512

@@ -19,9 +19,9 @@ import numpy as np
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
+from pqk_mcu.audio.speech_commands_layout import SAMPLE_RATE
 from pqk_mcu.errors import PqkError
 
-SAMPLE_RATE = 16000
 # Full scale of each sample type, as a factor to int16 full scale (24-bit WAVs load left-justified in int32).
 _TO_INT16 = {
     np.dtype(np.uint8): None,

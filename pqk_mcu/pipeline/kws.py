@@ -22,7 +22,8 @@ import numpy as np
 from pqk_mcu import __version__
 from pqk_mcu.atomic import atomic_dir
 from pqk_mcu.audio import mfcc_fixed, streaming
-from pqk_mcu.audio.mfcc import CLIP_SAMPLES, FEATURE_SHAPE, SAMPLE_RATE
+from pqk_mcu.audio.mfcc import FEATURE_SHAPE
+from pqk_mcu.audio.speech_commands_layout import CLIP_SAMPLES, SAMPLE_RATE, TESTING_LIST, UNKNOWN_LABEL
 from pqk_mcu.audio.wav import read_wav_16k
 from pqk_mcu.boards import load_board
 from pqk_mcu.errors import PqkError, UnsupportedModelError
@@ -52,8 +53,6 @@ _LABEL = re.compile(r"^[A-Za-z0-9_+\-.']{1,32}$")
 _RESULT_LINE = re.compile(r"^kws: t=\d+\.\d{3}s (word|top)=\S+ score=\d\.\d\d$")
 _TOP_LINE = re.compile(r"^kws: t=\S+ top=(?P<label>\S+) score=(?P<score>\S+)$")
 # Speech Commands layout (pqk_mcu.train.data.speech_commands, which needs the [train] extra).
-TESTING_LIST = "testing_list.txt"
-UNKNOWN_LABEL = "_unknown_"
 HOST_CFLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra", "-Wconversion", "-Werror", "-DPQK_HOOKS")
 # A run counts as hung after this long: emulation time grows with the stream, so the limit does too.
 TIMEOUT_BASE_S = 60.0

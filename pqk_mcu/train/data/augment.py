@@ -24,9 +24,9 @@ from typing import Sequence
 import numpy as np
 from scipy.signal import fftconvolve, resample_poly
 
+from pqk_mcu.audio.speech_commands_layout import SAMPLE_RATE
 from pqk_mcu.train.data.levels import active_power
 
-SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)

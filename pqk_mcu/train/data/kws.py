@@ -26,7 +26,8 @@ from pqk_mcu.errors import PqkError
 from pqk_mcu.train.data import augment as augment_module
 from pqk_mcu.train.data import speech_commands as speech_commands_module
 from pqk_mcu.train.data.augment import AugmentConfig, augment_speech, spec_augment
-from pqk_mcu.train.data.speech_commands import BACKGROUND_NOISE_DIR, SPLITS, SpeechCommands, training_clip
+from pqk_mcu.audio.speech_commands_layout import BACKGROUND_NOISE_DIR
+from pqk_mcu.train.data.speech_commands import SPLITS, SpeechCommands, training_clip
 from pqk_mcu.train.data.taskdata import TaskData
 
 CACHE_DIR = ".pqk_features"

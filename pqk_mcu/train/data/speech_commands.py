@@ -39,21 +39,23 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
+from pqk_mcu.audio.speech_commands_layout import (
+    BACKGROUND_NOISE_DIR,
+    CLIP_SAMPLES,
+    KWS_CLASSES,
+    KWS_WORDS,
+    NOISY_TESTING_LIST,
+    NOISY_TEST_DIR,
+    SAMPLE_RATE,
+    SILENCE_LABEL,
+    TESTING_LIST,
+    UNKNOWN_LABEL,
+    VALIDATION_LIST,
+)
 from pqk_mcu.errors import PqkError
 from pqk_mcu.train.data.augment import noise_slice, random_time_shift
 from pqk_mcu.train.data.wav import read_wav
 
-SAMPLE_RATE = 16000
-CLIP_SAMPLES = 16000
-KWS_WORDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes")
-SILENCE_LABEL = "_silence_"
-UNKNOWN_LABEL = "_unknown_"
-KWS_CLASSES = KWS_WORDS + (SILENCE_LABEL, UNKNOWN_LABEL)
-BACKGROUND_NOISE_DIR = "_background_noise_"
-VALIDATION_LIST = "validation_list.txt"
-TESTING_LIST = "testing_list.txt"
-NOISY_TEST_DIR = "_test_noisy_"
-NOISY_TESTING_LIST = "testing_noisy_list.txt"
 TEST_SPLITS = ("clean", "noisy")
 SPLITS = ("train", "val", "test")
 RANDOM_SEED = 59185  # TensorFlow's input_data.py seed

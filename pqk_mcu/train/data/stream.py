@@ -21,8 +21,8 @@ from pqk_mcu.atomic import write_text_atomic
 from pqk_mcu.errors import PqkError
 from pqk_mcu.train.data.augment import noise_slice
 from pqk_mcu.train.data.levels import active_power, speech_bounds
-from pqk_mcu.train.data.speech_commands import (
-    BACKGROUND_NOISE_DIR, KWS_WORDS, SAMPLE_RATE, SPLITS, SpeechCommands, UNKNOWN_LABEL, load_background_noise)
+from pqk_mcu.audio.speech_commands_layout import BACKGROUND_NOISE_DIR, KWS_WORDS, SAMPLE_RATE, UNKNOWN_LABEL
+from pqk_mcu.train.data.speech_commands import SPLITS, SpeechCommands, load_background_noise
 from pqk_mcu.train.data.wav import read_wav, to_int16, write_wav
 
 LEAD_SECONDS = 1.0

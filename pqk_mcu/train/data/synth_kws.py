@@ -43,9 +43,16 @@ from pqk_mcu.atomic import atomic_dir
 from pqk_mcu.errors import PqkError
 from pqk_mcu.train.data.augment import mix_at_snr
 from pqk_mcu.train.data.levels import speech_bounds
-from pqk_mcu.train.data.speech_commands import (
-    BACKGROUND_NOISE_DIR, CLIP_SAMPLES, KWS_WORDS, NOISY_TEST_DIR, NOISY_TESTING_LIST, SAMPLE_RATE, TESTING_LIST,
-    VALIDATION_LIST)
+from pqk_mcu.audio.speech_commands_layout import (
+    BACKGROUND_NOISE_DIR,
+    CLIP_SAMPLES,
+    KWS_WORDS,
+    NOISY_TESTING_LIST,
+    NOISY_TEST_DIR,
+    SAMPLE_RATE,
+    TESTING_LIST,
+    VALIDATION_LIST,
+)
 from pqk_mcu.train.data.tts import (
     ENGINES, VOICES, Setting, Voice, draw_setting, engine_version, require_engine, speak)
 from pqk_mcu.train.data.wav import read_wav, to_int16, write_wav

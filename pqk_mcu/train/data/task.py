@@ -7,7 +7,7 @@ from pathlib import Path
 from pqk_mcu.errors import PqkError
 from pqk_mcu.train.data.images import load_cifar10, load_digits, load_mnist
 from pqk_mcu.train.data.kws import load_kws
-from pqk_mcu.train.data.speech_commands import KWS_CLASSES
+from pqk_mcu.audio.speech_commands_layout import KWS_CLASSES
 from pqk_mcu.train.data.taskdata import TaskData
 
 TASKS = ("kws", "mnist", "digits", "cifar10")

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from pqk_mcu.errors import PqkError, ToolMissingError
-from pqk_mcu.train.data.speech_commands import SAMPLE_RATE
+from pqk_mcu.audio.speech_commands_layout import SAMPLE_RATE
 
 ESPEAK_AMPLITUDE = 40  # espeak -a, 0..200 (100 default); headroom for the loudest variant (ed, 1.9x)
 
