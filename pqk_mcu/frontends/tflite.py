@@ -390,8 +390,6 @@ def _tensor(raw: _RawModel, index: int, name: str) -> Tensor:
     if dtype is None:
         type_name = TENSOR_TYPE_NAMES.get(t.type, str(t.type))
         raise UnsupportedModelError(f"{where} has type {type_name}, which pqk-mcu does not support")
-    if t.is_variable:
-        raise UnsupportedModelError(f"{where} is a variable (stateful) tensor, which pqk-mcu does not support")
     if t.sparse:
         raise UnsupportedModelError(f"{where} uses TFLite sparse storage, which pqk-mcu does not support")
     if any(d <= 0 for d in t.shape):
@@ -411,7 +409,10 @@ def _tensor(raw: _RawModel, index: int, name: str) -> Tensor:
         if len(payload) != expected:
             raise PqkError(f"{where} has {len(payload)} bytes of data, its shape {brief_shape(t.shape)} needs {expected}")
         data = np.frombuffer(payload, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(t.shape)
-    return Tensor(name=name, shape=tuple(t.shape), dtype=dtype, quant=_quant(t, where), data=data)
+    if t.is_variable and data is not None:
+        # pqk-mcu starts every state at zero: a stored initial value is refused, not dropped.
+        raise UnsupportedModelError(f"{where} is a variable (state) tensor with an initial value, which pqk-mcu does not support")
+    return Tensor(name=name, shape=tuple(t.shape), dtype=dtype, quant=_quant(t, where), data=data, variable=t.is_variable)
 
 
 def _quant(t: _RawTensor, where: str) -> QuantParams | None:
@@ -443,8 +444,8 @@ def _check_op_dtypes(i: int, op: _RawOp, kind: str, tensors: dict[int, Tensor]) 
     edges = [(index, "input") for index in op.inputs if index >= 0] + [(index, "output") for index in op.outputs]
     for index, role in edges:
         t = tensors[index]
-        if t.is_constant or t.dtype == "int8":
-            continue
+        if t.is_constant or t.variable or t.dtype == "int8":
+            continue  # the op's definition rules a state tensor's dtype (the verifier checks it)
         if t.dtype == "float32" and (
             (definition.float_input and role == "input") or (definition.float_output and role == "output")
         ):

@@ -32,6 +32,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | STRIDED_SLICE      | input, const begin, end, strides int32   | StridedSliceAttrs     |
 | RESIZE_NEAREST_NEIGHBOR | input NHWC, const size int32 [2]    | ResizeAttrs           |
 | PACK               | input0, input1, ... (one shape)          | PackAttrs             |
+| SVDF               | input, const weights_feature, const weights_time, const bias int32, variable state | SvdfAttrs |
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pqk_mcu.errors import PqkError, UnsupportedModelError
-from pqk_mcu.ir.graph import Graph, Op
+from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.opdef import OpDef, TfliteOptions, define_op
 from pqk_mcu.ir.shapes import (
     broadcast_shape,
@@ -59,6 +60,7 @@ from pqk_mcu.ir.shapes import (
     same_shape,
     squeeze_shape,
     strided_slice_shape,
+    svdf_shape,
     transpose_shape,
 )
 
@@ -165,6 +167,14 @@ class PackAttrs:
     axis: int = 0  # the new output axis
 
 
+@dataclass(frozen=True)
+class SvdfAttrs:
+    rank: int = 1
+    # The file's fused activation code, kept for export: TFLite Micro's int8 kernel does not apply it
+    # (its output only saturates to int8), so the IR must not treat it as a fused activation.
+    unapplied_activation: int = 0
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -181,6 +191,7 @@ OpAttrs = (
     | SqueezeAttrs
     | ResizeAttrs
     | PackAttrs
+    | SvdfAttrs
 )
 
 _WINDOW_FIELDS = (("padding", "padding"), ("stride_h", "strideH"), ("stride_w", "strideW"))
@@ -362,3 +373,32 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     OpDef("LEAKY_RELU", LeakyReluAttrs, same_shape, inputs=(1, 1),
           tflite=TfliteOptions("LeakyReluOptions", (("alpha", "alpha"),))),
 ))
+
+
+def _check_svdf_operands(inputs: list, output: Tensor, where: str) -> None:
+    """TFLite Micro's int8 SVDF: int8 weights_feature, weights_time and state both int16 or both int8,
+    int32 bias of scale state scale x weights_time scale, all quantized per tensor."""
+    _, feature, time, bias, state = inputs
+    if feature.dtype != "int8" or feature.per_tensor_quant is None:
+        raise PqkError(f"{where}: weights_feature '{feature.name}' must be int8 quantized per tensor")
+    if state.dtype not in ("int8", "int16") or state.per_tensor_quant is None:
+        raise PqkError(f"{where}: activation state '{state.name}' must be int8 or int16 quantized per tensor")
+    if time.dtype != state.dtype or time.per_tensor_quant is None:
+        raise PqkError(f"{where}: weights_time '{time.name}' must be {state.dtype} (as the state) quantized per tensor")
+    if bias.dtype != "int32" or bias.per_tensor_quant is None:
+        raise PqkError(f"{where}: bias '{bias.name}' must be int32 quantized per tensor")
+    # TFLite Micro's Prepare: |bias scale - state scale x weights_time scale| < 1e-5.
+    expected = float(np.float32(state.quant.scale[0]) * np.float32(time.quant.scale[0]))
+    if abs(bias.quant.scale[0] - expected) >= 1e-5:
+        raise PqkError(f"{where}: bias '{bias.name}' has scale {bias.quant.scale[0]:.6g}, expected state scale x "
+                       f"weights_time scale = {expected:.6g}")
+
+
+SUPPORTED_OPS += (define_op(OpDef(
+    # TFLite Micro dereferences the bias in Prepare, so it is required; the state is the model's memory.
+    "SVDF", SvdfAttrs, svdf_shape, inputs=(5, 5), constant_slots=(1, 2, 3), state_slots=(4,),
+    check_operands=_check_svdf_operands,
+    tflite=TfliteOptions("SVDFOptions", (("rank", "rank"), ("unapplied_activation", "fusedActivationFunction")),
+                         required=True, only_values=(("asymmetricQuantizeInputs", 0, "uses hybrid quantization"),),
+                         version=3),
+)).kind,)

@@ -303,3 +303,23 @@ def pack_shape(op: Op, inputs: list) -> tuple[int, ...]:
         if t.shape != first.shape:
             raise ShapeError(f"input '{t.name}' {t.shape} does not match '{first.name}' {first.shape}")
     return (*first.shape[:axis], len(inputs), *first.shape[axis:])
+
+
+def svdf_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    """SVDF: input [batch, input_size], weights_feature [filters, input_size], weights_time
+    [filters, memory], bias [units], state [batch, memory * filters] -> [batch, units], units = filters / rank."""
+    x, feature, time, bias, state = inputs
+    for t, role in ((x, "input"), (feature, "weights_feature"), (time, "weights_time"), (state, "activation state")):
+        _require_rank(t, 2, role)
+    batch, input_size = x.shape
+    filters, memory = time.shape
+    rank = op.attrs.rank
+    if rank < 1 or filters % rank:
+        raise ShapeError(f"rank {rank} does not divide the {filters} filters")
+    if feature.shape != (filters, input_size):
+        raise ShapeError(f"weights_feature '{feature.name}' has shape {feature.shape}, expected ({filters}, {input_size})")
+    if state.shape != (batch, memory * filters):
+        raise ShapeError(f"activation state '{state.name}' has shape {state.shape}, expected ({batch}, {memory * filters})")
+    if bias is not None and bias.shape != (filters // rank,):
+        raise ShapeError(f"bias '{bias.name}' has shape {bias.shape}, expected ({filters // rank},)")
+    return (batch, filters // rank)
