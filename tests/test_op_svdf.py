@@ -26,7 +26,9 @@ from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.ops import SvdfAttrs
 from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.reference import run_reference
-from pqk_mcu.runner.tflm import run_tflm
+from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.runner.tflm import run_tflm, run_tflm_sequence
+from pqk_mcu.verify import random_inputs
 
 KEYWORD_SCRAMBLED = FIXTURES / "tflm" / "keyword_scrambled_8bit.tflite"  # not among the fixtures every model test loads
 ARENA = 400_000
@@ -68,11 +70,7 @@ def svdf_graph(state_dtype: str, rank: int, batch: int, seed: int, input_size: i
 
 
 def _tflm_sequence(model_bytes: bytes, inputs: list[np.ndarray]) -> list:
-    """TFLite Micro's operator outputs over ``inputs`` invoked in sequence from a reset interpreter."""
-    from pqk_mcu.runner.tflm import _tflm_interpreter
-
-    _tflm_interpreter(model_bytes, ARENA)[0].reset()
-    return [run_tflm(model_bytes, [x], ARENA) for x in inputs]
+    return run_tflm_sequence(model_bytes, [[x] for x in inputs], ARENA)
 
 
 @pytest.mark.parametrize("state_dtype", ["int8", "int16"])
@@ -89,9 +87,10 @@ def test_reference_equals_tflm_over_a_sequence(state_dtype, rank, batch):
         np.testing.assert_array_equal(actual, expected.outputs[0])
         saturated.append(np.isin(actual, (-128, 127)).mean())
     assert np.mean(saturated) < 0.3  # the comparison sees ordinary values, not only saturated ones
-    # Without a state dict every call starts afresh: the first invocation's output again.
+    # Without a state dict every call starts afresh, as every run_tflm does: the first invocation's output again.
     first = run_reference(graph, [inputs[0]])["outputs"][0]
-    np.testing.assert_array_equal(first, _tflm_sequence(model_bytes, inputs[:1])[0].outputs[0])
+    np.testing.assert_array_equal(first, run_tflm(model_bytes, [inputs[0]], ARENA).outputs[0])
+    np.testing.assert_array_equal(first, run_tflm(model_bytes, [inputs[0]], ARENA).outputs[0])
 
 
 def test_keyword_scrambled_core_equals_tflm_op_by_op():
@@ -144,3 +143,13 @@ def test_verifier_holds_svdf_to_tflite_micro_rules(change, message):
     graph = svdf_graph("int8", 1, 1, seed=0)
     with pytest.raises(PqkError, match=re.escape(message)):
         verify_graph(change(graph, graph.ops[0]))
+
+
+def test_verify_starts_every_input_from_the_initial_state():
+    """``pqk-mcu verify`` runs each input as a fresh invocation on every backend (TFLite Micro reset)."""
+    graph = load_tflite(keyword_scrambled_core())
+    report = verify_model(graph, keyword_scrambled_core(), "reference", random_inputs(graph, 4, seed=1))
+    assert report.inputs == 4 and report.mismatches == []
+    graph = svdf_graph("int16", 2, 1, seed=4)
+    report = verify_model(graph, export_tflite(graph), "reference", random_inputs(graph, 4, seed=2))
+    assert report.inputs == 4 and report.mismatches == []
