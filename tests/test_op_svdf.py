@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
 
 import flatbuffers
 import numpy as np
 import pytest
 
 from conftest import FIXTURES
+from pqk_mcu.codegen import generate_c
 from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
@@ -153,3 +155,89 @@ def test_verify_starts_every_input_from_the_initial_state():
     graph = svdf_graph("int16", 2, 1, seed=4)
     report = verify_model(graph, export_tflite(graph), "reference", random_inputs(graph, 4, seed=2))
     assert report.inputs == 4 and report.mismatches == []
+
+
+def _svdf_graphs():
+    """The keyword_scrambled core (int8 state, rank 1; its values saturate), one SVDF with int8 state and
+    rank 3, one with int16 state, rank 2, batch 2."""
+    yield load_tflite(keyword_scrambled_core())
+    yield svdf_graph("int8", 3, 1, seed=5)
+    yield svdf_graph("int16", 2, 2, seed=6)
+
+
+def test_generated_c_keeps_the_state_outside_the_arena(tmp_path):
+    graph = load_tflite(keyword_scrambled_core())
+    generated = generate_c(graph, tmp_path / "gen")
+    assert [layer.kernel for layer in generated.layers].count("pqk_svdf_s8") == 7
+    model_c = (tmp_path / "gen" / "model.c").read_text()
+    assert "static int8_t pqk_state6[1024];" in model_c and "void pqk_model_reset(void)" in model_c
+    assert "#define PQK_MODEL_HAS_STATE 1" in (tmp_path / "gen" / "model.h").read_text()
+    state_bytes = sum(t.nbytes for t in graph.tensors if t.variable)
+    assert generated.arena_bytes < state_bytes  # the 4.6 KB of state are not planned in the arena
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_bit_exact_on_host(index):
+    graph = list(_svdf_graphs())[index]
+    report = verify_model(graph, None, "host", random_inputs(graph, 4, seed=3))
+    assert report.inputs == 4 and report.mismatches == []
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_bit_exact_in_qemu(toolchain, index):
+    graph = list(_svdf_graphs())[index]
+    report = verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=4))
+    assert report.inputs == 2 and report.mismatches == []
+
+
+STREAM_PROGRAM = """\
+#include <stdio.h>
+#include "model.h"
+/* Invokes the model on every sample of argv[1] in turn (the state carried), then resets it and
+ * invokes the first sample again; writes every output to argv[2]. */
+int main(int argc, char **argv)
+{
+    static int8_t input[PQK_MODEL_INPUT_SIZE], first[PQK_MODEL_INPUT_SIZE], output[PQK_MODEL_OUTPUT_SIZE];
+    FILE *in = fopen(argv[1], "rb"), *out = fopen(argv[2], "wb");
+    int count = 0;
+    (void)argc;
+    while (fread(input, 1, sizeof input, in) == sizeof input) {
+        if (count++ == 0) {
+            for (size_t i = 0; i < sizeof input; ++i) first[i] = input[i];
+        }
+        pqk_model_invoke(input, output);
+        fwrite(output, 1, sizeof output, out);
+    }
+    pqk_model_reset();
+    pqk_model_invoke(first, output);
+    fwrite(output, 1, sizeof output, out);
+    fclose(in);
+    fclose(out);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("state_dtype", ["int8", "int16"])
+def test_generated_c_carries_the_state_across_invocations(tmp_path, state_dtype):
+    """The C model is a stream like TFLite Micro's interpreter: each invocation continues from the last
+    one's state; pqk_model_reset() starts over."""
+    graph = svdf_graph(state_dtype, 3, 1, seed=7)
+    generate_c(graph, tmp_path / "gen")
+    (tmp_path / "main.c").write_text(STREAM_PROGRAM)
+    runtime = tmp_path / "gen" / "runtime"
+    executable = tmp_path / "stream"
+    sources = [tmp_path / "gen" / "model.c", tmp_path / "gen" / "model_weights.c", runtime / "pqk_svdf_s8.c",
+               tmp_path / "main.c"]
+    command = ["gcc", "-std=c99", "-Wall", "-Werror", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+               "-I", str(tmp_path / "gen"), "-I", str(runtime), *map(str, sources), "-o", str(executable)]
+    subprocess.run(command, check=True)
+    rng = np.random.default_rng(8)
+    inputs = [rng.integers(-128, 128, (1, 24)).astype(np.int8) for _ in range(7)]
+    (tmp_path / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
+    subprocess.run([str(executable), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")], check=True)
+    outputs = np.frombuffer((tmp_path / "out.bin").read_bytes(), dtype=np.int8).reshape(-1, 6)
+    expected = [x.outputs[0].reshape(-1) for x in _tflm_sequence(export_tflite(graph), inputs + inputs[:1])]
+    expected[-1] = run_tflm(export_tflite(graph), [inputs[0]], ARENA).outputs[0].reshape(-1)
+    np.testing.assert_array_equal(outputs, np.array(expected))
+    assert len({row.tobytes() for row in outputs[:-1]}) > 1 and (outputs[-1] == outputs[0]).all()

@@ -76,7 +76,7 @@ from pqk_mcu.quant import (
     wrap_int32,
 )
 from pqk_mcu.quant import gemmlowp
-from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS
+from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS, svdf_multipliers
 
 ARRAY_CATEGORIES = ("weights", "indices", "requant", "tables")
 # Packed CSR's interleaved nonzeros (uint16: a 9-bit doubled value, a row-end bit, a 6-bit column): the
@@ -860,6 +860,33 @@ class Lowering:
         pointers = f"{prefix}_inputs"
         layer.pointer_arrays.append((pointers, tuple(self._operand(layer, slot) for slot in range(len(sizes)))))
         layer.calls.append(Call(layer.kernel, (params, pointers, TensorRef(y.name))))
+
+    @LOWERINGS.register("SVDF")
+    def _svdf(self, layer: Layer, op: Op) -> None:
+        x, feature, time, bias, state = (self.tensors[name] for name in op.inputs)
+        y = self.tensors[op.outputs[0]]
+        in_scale, in_zp = _scale_zp(x, "input", op)
+        out_scale, out_zp = _scale_zp(y, "output", op)
+        state_scale, state_zp = state.per_tensor_quant
+        (feature_m, feature_s), (time_m, time_s) = svdf_multipliers(
+            in_scale, feature.quant.scale[0], state_scale, time.quant.scale[0], out_scale)
+        filters, memory = time.shape
+        prefix = self._prefix(layer)
+        time_ctype = f"{time.dtype}_t"
+        layer.kernel = "pqk_svdf_s8"
+        layer.macs = x.shape[0] * filters * (x.shape[1] + memory)
+        fields = [
+            ("batches", x.shape[0]), ("input_size", x.shape[1]), ("filters", filters), ("memory", memory),
+            ("rank", op.attrs.rank), ("wide_state", int(state.dtype == "int16")),
+            ("input_zero_point", in_zp), ("state_zero_point", state_zp), ("output_zero_point", out_zp),
+            ("feature_multiplier", feature_m), ("feature_shift", feature_s),
+            ("time_multiplier", time_m), ("time_shift", time_s),
+            ("weights_feature", self.symbols.array(f"{prefix}_weights_feature", "int8_t", feature.data, "weights")),
+            ("weights_time", self.symbols.array(f"{prefix}_weights_time", time_ctype, time.data, "weights")),
+            ("bias", self.symbols.array(f"{prefix}_bias", "int32_t", bias.data, "requant")),
+        ]
+        params = self._params(layer, "pqk_svdf_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(state.name), TensorRef(y.name))))
 
 
 def lower_graph(graph: Graph, weight_format: str, target: Target | None = None,
