@@ -214,6 +214,19 @@ typedef struct {
     const int32_t *bias;                       /* [filters / rank] */
 } pqk_svdf_s8_params_t;
 
+/* TRANSPOSE_CONV (TFLite Micro's int8 kernel): output pixel (oy, ox) sums (input - input_zero_point) x
+ * filter over the input pixels whose window origin in * stride - pad reaches it; per-channel
+ * requantization, output_zero_point, saturation to int8 (no fused activation). */
+typedef struct {
+    int32_t batches, input_h, input_w, input_c, output_h, output_w, output_c;
+    int32_t filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t input_zero_point, output_zero_point;
+    const int8_t *filter;      /* [output_c][filter_h][filter_w][input_c] */
+    const int32_t *bias;       /* [output_c], or NULL */
+    const int32_t *multiplier; /* [output_c] */
+    const int32_t *shift;      /* [output_c] */
+} pqk_transpose_conv_s8_params_t;
+
 /* Element-wise int8 -> int8 function given by its table of all 256 inputs:
  * output[i] = table[input[i] + 128]. Used for LOGISTIC, TANH, RELU, RELU6 and int8 QUANTIZE; the
  * tables come from the reference interpreter, so they are exact by construction. */
@@ -299,6 +312,7 @@ void pqk_maximum_minimum_s8(const pqk_maximum_minimum_s8_params_t *params, const
                             const int8_t *input2, int8_t *output);
 void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_svdf_s8(const pqk_svdf_s8_params_t *params, const int8_t *input, void *state, int8_t *output);
+void pqk_transpose_conv_s8(const pqk_transpose_conv_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_pad_s8(const pqk_pad_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_resize_nearest_s8(const pqk_resize_nearest_s8_params_t *params, const int8_t *input, int8_t *output);

@@ -26,6 +26,7 @@ from pqk_mcu.ir.shapes import (
     normalized_axes,
     padding_before,
     strided_slice_axes,
+    transpose_conv_padding,
     transpose_permutation,
 )
 from pqk_mcu.reference import unary_table
@@ -887,6 +888,34 @@ class Lowering:
         ]
         params = self._params(layer, "pqk_svdf_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(state.name), TensorRef(y.name))))
+
+    @LOWERINGS.register("TRANSPOSE_CONV")
+    def _transpose_conv(self, layer: Layer, op: Op) -> None:
+        w, x, y = self.tensors[op.inputs[1]], self.tensors[op.inputs[2]], self.tensors[op.outputs[0]]
+        bias = self.tensors[op.inputs[3]] if len(op.inputs) > 3 and op.inputs[3] else None
+        in_scale, in_zp = _scale_zp(x, "input", op)
+        out_scale, out_zp = _scale_zp(y, "output", op)
+        n, out_h, out_w, out_c = y.shape
+        _, k_h, k_w, in_c = w.shape
+        a = op.attrs
+        multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
+        prefix = self._prefix(layer)
+        layer.kernel = "pqk_transpose_conv_s8"
+        layer.macs = x.size * out_c * k_h * k_w
+        fields = [
+            ("batches", n), ("input_h", x.shape[1]), ("input_w", x.shape[2]), ("input_c", in_c),
+            ("output_h", out_h), ("output_w", out_w), ("output_c", out_c),
+            ("filter_h", k_h), ("filter_w", k_w), ("stride_h", a.stride_h), ("stride_w", a.stride_w),
+            ("pad_h", transpose_conv_padding(out_h, k_h, a.stride_h, a.padding)),
+            ("pad_w", transpose_conv_padding(out_w, k_w, a.stride_w, a.padding)),
+            ("input_zero_point", in_zp), ("output_zero_point", out_zp),
+            ("filter", self.symbols.array(f"{prefix}_filter", "int8_t", w.data, "weights")),
+            ("bias", "NULL" if bias is None else self.symbols.array(f"{prefix}_bias", "int32_t", bias.data, "requant")),
+            ("multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
+            ("shift", self.symbols.array(f"{prefix}_shift", "int32_t", shift, "requant")),
+        ]
+        params = self._params(layer, "pqk_transpose_conv_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 2), TensorRef(y.name))))
 
 
 def lower_graph(graph: Graph, weight_format: str, target: Target | None = None,

@@ -33,10 +33,12 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | RESIZE_NEAREST_NEIGHBOR | input NHWC, const size int32 [2]    | ResizeAttrs           |
 | PACK               | input0, input1, ... (one shape)          | PackAttrs             |
 | SVDF               | input, const weights_feature, const weights_time, const bias int32, variable state | SvdfAttrs |
+| TRANSPOSE_CONV     | const output shape int32 [4], filter (OHWI), input, bias int32 or "" | TransposeConvAttrs |
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -61,6 +63,7 @@ from pqk_mcu.ir.shapes import (
     squeeze_shape,
     strided_slice_shape,
     svdf_shape,
+    transpose_conv_shape,
     transpose_shape,
 )
 
@@ -175,6 +178,13 @@ class SvdfAttrs:
     unapplied_activation: int = 0
 
 
+@dataclass(frozen=True)
+class TransposeConvAttrs:
+    stride_h: int = 1
+    stride_w: int = 1
+    padding: str = "VALID"
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -192,6 +202,7 @@ OpAttrs = (
     | ResizeAttrs
     | PackAttrs
     | SvdfAttrs
+    | TransposeConvAttrs
 )
 
 _WINDOW_FIELDS = (("padding", "padding"), ("stride_h", "strideH"), ("stride_w", "strideW"))
@@ -401,4 +412,44 @@ SUPPORTED_OPS += (define_op(OpDef(
     tflite=TfliteOptions("SVDFOptions", (("rank", "rank"), ("unapplied_activation", "fusedActivationFunction")),
                          required=True, only_values=(("asymmetricQuantizeInputs", 0, "uses hybrid quantization"),),
                          version=3),
+)).kind,)
+
+
+def _check_transpose_conv_operands(inputs: list, output: Tensor, where: str) -> None:
+    """int8 filter, symmetric, per tensor or per output channel (axis 0); an int32 bias of scale input
+    scale x filter scale (TFLite Micro's PopulateConvolutionQuantizationParams)."""
+    w, x = inputs[1], inputs[2]
+    bias = inputs[3] if len(inputs) > 3 else None
+    if w.dtype != "int8" or w.quant is None or any(z != 0 for z in w.quant.zero_point):
+        raise PqkError(f"{where}: filter '{w.name}' must be int8 with zero point 0")
+    if w.quant.per_channel and w.quant.axis != 0:
+        raise PqkError(f"{where}: filter '{w.name}' is quantized along axis {w.quant.axis}, expected 0")
+    if bias is None:
+        return
+    if bias.dtype != "int32" or bias.quant is None:
+        raise PqkError(f"{where}: bias '{bias.name}' must be quantized int32")
+    channels = w.shape[0]
+    weight_scales = w.quant.scale if w.quant.per_channel else w.quant.scale * channels
+    bias_scales = bias.quant.scale if bias.quant.per_channel else bias.quant.scale * channels
+    for channel, (ws, bs) in enumerate(zip(weight_scales, bias_scales)):
+        if not math.isclose(bs, x.quant.scale[0] * ws, rel_tol=1e-4):
+            raise PqkError(f"{where}: bias '{bias.name}' channel {channel} has scale {bs:.6g}, "
+                           f"expected input scale x filter scale = {x.quant.scale[0] * ws:.6g}")
+
+
+def _transpose_conv_version(op: Op, graph: Graph) -> int:
+    return 3 if len(op.inputs) > 3 and op.inputs[3] else 2  # 3: with a bias, 2: int8
+
+
+SUPPORTED_OPS += (define_op(OpDef(
+    # Slot 2 is the input, so the op is not "weighted" in the registry's sense (slot 1 weights, slot 2
+    # bias): dense weights only, not pruned or stored as CSR.
+    "TRANSPOSE_CONV", TransposeConvAttrs, transpose_conv_shape, inputs=(3, 4), optional_slots=(3,),
+    constant_slots=(0, 1, 3), check_operands=_check_transpose_conv_operands,
+    tflite=TfliteOptions(
+        "TransposeConvOptions", (("padding", "padding"), ("stride_w", "strideW"), ("stride_h", "strideH")),
+        required=True, version=_transpose_conv_version,
+        # TFLite Micro runs the int8 kernel without the fused activation (kTfLiteActNone).
+        only_values=(("fusedActivationFunction", 0, "uses a fused activation"),),
+    ),
 )).kind,)
