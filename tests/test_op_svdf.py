@@ -22,7 +22,7 @@ from conftest import FIXTURES
 from pqk_mcu.codegen import generate_c
 from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import export_tflite
-from pqk_mcu.frontends.tflite import load_tflite
+from pqk_mcu.frontends.tflite import load_tflite, outline_tflite
 from pqk_mcu.frontends.tflite_schema import FILE_IDENTIFIER, schema
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.ops import SvdfAttrs
@@ -123,9 +123,14 @@ def test_export_round_trip_keeps_the_state_tensors():
     assert svdf.BuiltinOptionsType() == schema.BuiltinOptions.SVDFOptions
 
 
-def test_the_full_model_is_refused_for_its_int16_edges():
+def test_the_full_model_is_refused_for_its_int16_edges_which_inspect_marks():
     with pytest.raises(PqkError, match=r"op 0 \(QUANTIZE\) has int16 input"):
         load_tflite(KEYWORD_SCRAMBLED)
+    outline = outline_tflite(KEYWORD_SCRAMBLED)
+    assert [op.kind for op in outline].count("SVDF") == 7
+    assert [op.index for op in outline if op.unsupported] == [0, 13, 14]
+    assert outline[13].unsupported == "op 13 (SOFTMAX) has int16 output tensor 51 'tensor_51': only int8 activations are supported"
+    assert outline[1].inputs == ["int8[1, 96]", "int8[64, 96]", "int8[64, 8]", "int32[64]", "int8[1, 512]"]
 
 
 def _replace_tensor(graph, name: str, **changes):
