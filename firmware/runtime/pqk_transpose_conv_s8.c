@@ -32,7 +32,8 @@ void pqk_transpose_conv_s8(const pqk_transpose_conv_s8_params_t *params, const i
                             }
                             const int8_t *pixel = image + ((dy / params->stride_h) * params->input_w
                                                            + dx / params->stride_w) * in_c;
-                            const int8_t *taps = params->filter + ((oc * params->filter_h + fy) * params->filter_w + fx) * in_c;
+                            const int8_t *taps =
+                                params->filter + ((oc * params->filter_h + fy) * params->filter_w + fx) * in_c;
                             for (c = 0; c < in_c; ++c) {
                                 acc += (uint32_t)(taps[c] * (pixel[c] - params->input_zero_point));
                             }
