@@ -229,6 +229,22 @@ def test_cli_inspect_marks_unsupported_ops(tmp_path: Path) -> None:
     assert "pqk-mcu cannot compile this model: compile, build and verify refuse it" in result.stdout
 
 
+def test_cli_inspect_lists_a_model_the_verifier_refuses(tmp_path: Path) -> None:
+    def weight_of_minus_128(model) -> None:
+        subgraph = model.subgraphs[0]
+        buffer = model.buffers[subgraph.tensors[subgraph.operators[1].inputs[1]].buffer]
+        buffer.data = np.asarray(buffer.data, dtype=np.uint8).copy()
+        buffer.data[0] = 0x80
+
+    model = tmp_path / "minus_128.tflite"
+    model.write_bytes(_mutated(HELLO, weight_of_minus_128))
+    result = _cli("inspect", str(model), "--json")
+    assert result.returncode == 0, result.stderr
+    outline = json.loads(result.stdout)
+    assert "op 1 (FULLY_CONNECTED): weights" in outline["refusal"] and "contain -128" in outline["refusal"]
+    assert [op["unsupported"] for op in outline["ops"]] == ["", "", ""]  # each op imports; the graph is refused
+
+
 def test_convolutions_without_bias_get_a_zero_bias() -> None:
     def drop_biases(model) -> None:
         operators = model.subgraphs[0].operators

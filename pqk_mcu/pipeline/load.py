@@ -8,7 +8,7 @@ from dataclasses import asdict
 from rich.console import Group
 from rich.table import Table
 
-from pqk_mcu.errors import PqkError, UnsupportedModelError
+from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import save_tflite
 from pqk_mcu.frontends.tflite import OpOutline, load_tflite, outline_tflite
 from pqk_mcu.ir.prune import prune_by_magnitude
@@ -18,14 +18,15 @@ from pqk_mcu.ir.verify import verify_graph
 
 def inspect_model(model: str, as_json: bool):
     """The op table of ``model``: JSON text, or a rich table titled with the model's path. A model
-    pqk-mcu cannot compile still gets its op list, each unsupported op marked with the reason."""
+    pqk-mcu cannot compile (an unsupported op or type, or a graph its verifier refuses) still gets its
+    op list, each unsupported op marked with the reason."""
     try:
         graph = load_tflite(model)
-    except UnsupportedModelError as refusal:
+    except PqkError as refusal:
         try:
             outline = outline_tflite(model)
         except PqkError:
-            raise refusal from None  # not readable op by op (several subgraphs): the refusal says why
+            raise refusal from None  # not readable op by op (malformed, several subgraphs): the refusal says why
         return _unsupported_outline(model, outline, str(refusal), as_json)
     summary = summarize(graph)
     return json.dumps(summary.to_dict(), indent=2) if as_json else render_table(summary, title=model)
