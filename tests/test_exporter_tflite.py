@@ -138,7 +138,7 @@ def _every_op_graph() -> Graph:
     y = b.reshape(y, [1, 1, 1, 10])
     transpose_conv_weights = b.constant(weights((10, 2, 2, 10)), "int8", QuantParams((0.01,), (0,)))
     output_shape = b.constant(np.array([1, 2, 2, 10]), "int32")
-    y = b.op("TRANSPOSE_CONV", (output_shape, transpose_conv_weights, y), TransposeConvAttrs(2, 2, "SAME"), 0.3, 0)
+    y = b.op("TRANSPOSE_CONV", (output_shape, transpose_conv_weights, y), TransposeConvAttrs(2, 2, "SAME", "RELU"), 0.3, 0)
     y = b.reshape(b.mean(y, [1, 2], True, 0.2, 0), [1, 10])
     y = b.dequantize(b.softmax(b.tanh(b.logistic(y)), beta=0.5))
     b.metadata("pqk_labels", "yes\nno")

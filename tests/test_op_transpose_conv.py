@@ -1,21 +1,20 @@
 """int8 TRANSPOSE_CONV: the reference equals TensorFlow Lite Micro bit for bit (strides, SAME and VALID,
-per-tensor and per-channel filters, with and without bias), the generated C equals the reference on the
-host and under QEMU, and the op survives the .tflite round trip.
+per-tensor and per-channel filters, with and without bias, fused activations), the generated C equals the
+reference on the host and under QEMU, and the op survives the .tflite round trip.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 
-import flatbuffers
 import numpy as np
 import pytest
 
-from pqk_mcu.errors import PqkError, UnsupportedModelError
+from pqk_mcu.codegen.generate import core_graph
+from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
-from pqk_mcu.frontends.tflite_schema import FILE_IDENTIFIER, schema
+from pqk_mcu.frontends.tflite_schema import schema
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.graph import QuantParams
 from pqk_mcu.ir.ops import TransposeConvAttrs
@@ -25,7 +24,7 @@ from pqk_mcu.verify import random_inputs
 
 
 def add_transpose_conv(b: GraphBuilder, x: str, rng, out_c: int, kernel: tuple[int, int], stride: tuple[int, int],
-                       padding: str, per_channel: bool, with_bias: bool) -> str:
+                       padding: str, per_channel: bool, with_bias: bool, activation: str = "NONE") -> str:
     n, in_h, in_w, in_c = b.shape(x)
     (k_h, k_w), (s_h, s_w) = kernel, stride
     if padding == "SAME":
@@ -41,15 +40,16 @@ def add_transpose_conv(b: GraphBuilder, x: str, rng, out_c: int, kernel: tuple[i
         bias_scales = tuple(float(np.float32(in_scale) * np.float32(s)) for s in scales)
         inputs.append(b.constant(rng.integers(-2000, 2000, out_c), "int32", QuantParams(bias_scales, (0,) * len(scales), axis)))
     out_scale = float(in_scale * max(scales) * np.sqrt(k_h * k_w * in_c) * 40)
-    return b.op("TRANSPOSE_CONV", inputs, TransposeConvAttrs(s_h, s_w, padding), out_scale, int(rng.integers(-10, 10)))
+    attrs = TransposeConvAttrs(s_h, s_w, padding, activation)
+    return b.op("TRANSPOSE_CONV", inputs, attrs, out_scale, int(rng.integers(-10, 10)))
 
 
-CASES = [  # (input h, w, c), out_c, kernel, stride, padding, per_channel, bias
-    ((4, 5, 3), 4, (3, 3), (2, 2), "SAME", True, True),
-    ((3, 3, 2), 3, (4, 4), (2, 2), "SAME", False, False),
-    ((2, 4, 5), 2, (3, 2), (1, 3), "VALID", True, False),
-    ((1, 6, 1), 5, (1, 5), (1, 2), "VALID", False, True),
-    ((5, 2, 4), 1, (2, 3), (3, 1), "SAME", True, True),
+CASES = [  # (input h, w, c), out_c, kernel, stride, padding, per_channel, bias, activation
+    ((4, 5, 3), 4, (3, 3), (2, 2), "SAME", True, True, "NONE"),
+    ((3, 3, 2), 3, (4, 4), (2, 2), "SAME", False, False, "RELU"),
+    ((2, 4, 5), 2, (3, 2), (1, 3), "VALID", True, False, "RELU6"),
+    ((1, 6, 1), 5, (1, 5), (1, 2), "VALID", False, True, "RELU_N1_TO_1"),
+    ((5, 2, 4), 1, (2, 3), (3, 1), "SAME", True, True, "NONE"),
 ]
 
 
@@ -57,9 +57,9 @@ def _graph(cases=CASES, seed: int = 0):
     rng = np.random.default_rng(seed)
     b = GraphBuilder()
     outputs = []
-    for (h, w, c), out_c, kernel, stride, padding, per_channel, bias in cases:
+    for (h, w, c), out_c, kernel, stride, padding, per_channel, bias, activation in cases:
         x = b.input((1, h, w, c), 0.05, int(rng.integers(-20, 20)))
-        outputs.append(add_transpose_conv(b, x, rng, out_c, kernel, stride, padding, per_channel, bias))
+        outputs.append(add_transpose_conv(b, x, rng, out_c, kernel, stride, padding, per_channel, bias, activation))
     return b.build(outputs)
 
 
@@ -82,24 +82,25 @@ def test_bit_exact_in_qemu(toolchain):
     assert report.inputs == 2 and report.mismatches == []
 
 
-def test_export_round_trip_writes_versions_2_and_3():
+def test_export_round_trip_writes_versions_2_to_4():
     graph = _graph()
     exported = export_tflite(graph)
     assert load_tflite(exported) == graph
     model = schema.Model.GetRootAs(exported, 0)
-    codes = {(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).Version())
-             for i in range(model.OperatorCodesLength())}
-    assert codes == {(schema.BuiltinOperator.TRANSPOSE_CONV, 2), (schema.BuiltinOperator.TRANSPOSE_CONV, 3)}
+    versions = [model.OperatorCodes(model.Subgraphs(0).Operators(i).OpcodeIndex()).Version() for i in range(len(CASES))]
+    assert versions == [3, 4, 4, 4, 3]  # 4: a fused activation, 3: a bias, 2: neither
 
 
-def test_fused_activation_is_refused():
-    graph = _graph(CASES[:1])
-    model = schema.ModelT.InitFromPackedBuf(export_tflite(graph), 0)
-    model.subgraphs[0].operators[0].builtinOptions.fusedActivationFunction = schema.ActivationFunctionType.RELU
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
-    with pytest.raises(UnsupportedModelError, match=re.escape("op 0 (TRANSPOSE_CONV) uses a fused activation")):
-        load_tflite(bytes(builder.Output()))
+def test_a_standalone_relu_folds_in():
+    rng = np.random.default_rng(9)
+    b = GraphBuilder()
+    x = b.input((1, 3, 3, 2), 0.05, 1)
+    y = add_transpose_conv(b, x, rng, 3, (3, 3), (2, 2), "SAME", True, True)
+    graph = b.build([b.relu(y)])
+    core = core_graph(graph)
+    assert [(op.kind, op.attrs.activation) for op in core.ops] == [("TRANSPOSE_CONV", "RELU")]
+    report = verify_model(graph, None, "host", random_inputs(graph, 2, seed=9))
+    assert report.inputs == 2 and report.mismatches == []
 
 
 def test_verifier_holds_the_filter_and_bias_to_tflite_micro_rules():

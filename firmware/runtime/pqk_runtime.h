@@ -216,11 +216,12 @@ typedef struct {
 
 /* TRANSPOSE_CONV (TFLite Micro's int8 kernel): output pixel (oy, ox) sums (input - input_zero_point) x
  * filter over the input pixels whose window origin in * stride - pad reaches it; per-channel
- * requantization, output_zero_point, saturation to int8 (no fused activation). */
+ * requantization, output_zero_point, clamp to [activation_min, activation_max]. */
 typedef struct {
     int32_t batches, input_h, input_w, input_c, output_h, output_w, output_c;
     int32_t filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
     int32_t input_zero_point, output_zero_point;
+    int32_t activation_min, activation_max;
     const int8_t *filter;      /* [output_c][filter_h][filter_w][input_c] */
     const int32_t *bias;       /* [output_c], or NULL */
     const int32_t *multiplier; /* [output_c] */

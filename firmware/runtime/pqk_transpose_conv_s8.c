@@ -41,7 +41,7 @@ void pqk_transpose_conv_s8(const pqk_transpose_conv_s8_params_t *params, const i
                     }
                     const int32_t scaled = pqk_requantize((int32_t)acc, params->multiplier[oc], params->shift[oc])
                                            + params->output_zero_point;
-                    *output++ = pqk_clamp_s8(scaled, INT8_MIN, INT8_MAX);
+                    *output++ = pqk_clamp_s8(scaled, params->activation_min, params->activation_max);
                 }
             }
         }

@@ -909,6 +909,7 @@ class Lowering:
             ("pad_h", transpose_conv_padding(out_h, k_h, a.stride_h, a.padding)),
             ("pad_w", transpose_conv_padding(out_w, k_w, a.stride_w, a.padding)),
             ("input_zero_point", in_zp), ("output_zero_point", out_zp),
+            *zip(("activation_min", "activation_max"), activation_range(a.activation, out_scale, out_zp)),
             ("filter", self.symbols.array(f"{prefix}_filter", "int8_t", w.data, "weights")),
             ("bias", "NULL" if bias is None else self.symbols.array(f"{prefix}_bias", "int32_t", bias.data, "requant")),
             ("multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),

@@ -183,6 +183,7 @@ class TransposeConvAttrs:
     stride_h: int = 1
     stride_w: int = 1
     padding: str = "VALID"
+    activation: str = "NONE"
 
 
 OpAttrs = (
@@ -438,6 +439,8 @@ def _check_transpose_conv_operands(inputs: list, output: Tensor, where: str) -> 
 
 
 def _transpose_conv_version(op: Op, graph: Graph) -> int:
+    if op.attrs.activation != "NONE":
+        return 4
     return 3 if len(op.inputs) > 3 and op.inputs[3] else 2  # 3: with a bias, 2: int8
 
 
@@ -445,11 +448,10 @@ SUPPORTED_OPS += (define_op(OpDef(
     # Slot 2 is the input, so the op is not "weighted" in the registry's sense (slot 1 weights, slot 2
     # bias): dense weights only, not pruned or stored as CSR.
     "TRANSPOSE_CONV", TransposeConvAttrs, transpose_conv_shape, inputs=(3, 4), optional_slots=(3,),
-    constant_slots=(0, 1, 3), check_operands=_check_transpose_conv_operands,
+    constant_slots=(0, 1, 3), fuses_activation=True, check_operands=_check_transpose_conv_operands,
     tflite=TfliteOptions(
-        "TransposeConvOptions", (("padding", "padding"), ("stride_w", "strideW"), ("stride_h", "strideH")),
+        "TransposeConvOptions",
+        (("padding", "padding"), ("stride_w", "strideW"), ("stride_h", "strideH")) + _ACTIVATION_FIELD,
         required=True, version=_transpose_conv_version,
-        # TFLite Micro runs the int8 kernel without the fused activation (kTfLiteActNone).
-        only_values=(("fusedActivationFunction", 0, "uses a fused activation"),),
     ),
 )).kind,)

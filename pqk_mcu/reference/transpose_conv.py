@@ -4,7 +4,7 @@ Every input pixel scatters ``(input - input_zero_point) x filter`` onto the outp
 touches (origin ``in * stride - padding``; TFLite's padding of a convolution from the output size
 back to the input size); the int32 sums plus the bias are requantized per output channel (the
 double-precision multipliers of ``PopulateConvolutionQuantizationParams``), offset by the output
-zero point and saturated to int8: TFLite Micro applies no fused activation.
+zero point and clamped to the fused activation's range.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from pqk_mcu.ir.shapes import transpose_conv_padding
-from pqk_mcu.quant import conv_multipliers, multiply_by_quantized_multiplier_array
+from pqk_mcu.quant import activation_range, conv_multipliers, multiply_by_quantized_multiplier_array
 from pqk_mcu.quant.fixed_point import wrap_int32
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
 
@@ -47,4 +47,5 @@ def transpose_conv(call: KernelCall) -> list[np.ndarray]:
     scales = list(w_tensor.quant.scale) if w_tensor.quant.per_channel else [w_tensor.quant.scale[0]] * out_c
     multiplier, shift = conv_multipliers(in_scale, scales, out_scale)
     scaled = multiply_by_quantized_multiplier_array(acc, multiplier, shift).astype(np.int64) + out_zp
-    return [np.clip(scaled, -128, 127).astype(np.int8)]
+    low, high = activation_range(a.activation, out_scale, out_zp)
+    return [np.clip(scaled, low, high).astype(np.int8)]
