@@ -193,7 +193,7 @@ def _states(graph: Graph, prefix: str) -> list[dict]:
     value (as TFLite Micro resets them) before the first invocation and by <prefix>_model_reset()."""
     return [
         {"tensor": t.name, "name": f"{prefix}_state{k}", "ctype": f"{t.dtype}_t", "length": t.size,
-         "initial": int(initial_state(t).reshape(-1)[0])}
+         "bytes": t.nbytes, "initial": int(initial_state(t).reshape(-1)[0])}
         for k, t in enumerate(t for t in graph.tensors if t.variable)
     ]
 
