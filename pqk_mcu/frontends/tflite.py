@@ -410,7 +410,7 @@ def _tensor(raw: _RawModel, index: int, name: str) -> Tensor:
             raise PqkError(f"{where} has {len(payload)} bytes of data, its shape {brief_shape(t.shape)} needs {expected}")
         data = np.frombuffer(payload, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(t.shape)
     if t.is_variable and data is not None:
-        # pqk-mcu starts every state at zero: a stored initial value is refused, not dropped.
+        # pqk-mcu starts every state where TFLite Micro resets it: a stored initial value is refused, not dropped.
         raise UnsupportedModelError(f"{where} is a variable (state) tensor with an initial value, which pqk-mcu does not support")
     return Tensor(name=name, shape=tuple(t.shape), dtype=dtype, quant=_quant(t, where), data=data, variable=t.is_variable)
 
