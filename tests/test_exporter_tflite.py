@@ -18,7 +18,17 @@ from pqk_mcu.exporters.tflite import export_tflite, save_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir import SUPPORTED_OPS, Graph, GraphBuilder, Tensor
 from pqk_mcu.ir.builder import per_tensor
-from pqk_mcu.ir.ops import LeakyReluAttrs, NoAttrs, PackAttrs, ResizeAttrs, SqueezeAttrs, StridedSliceAttrs
+from pqk_mcu.ir.graph import QuantParams
+from pqk_mcu.ir.ops import (
+    LeakyReluAttrs,
+    NoAttrs,
+    PackAttrs,
+    ResizeAttrs,
+    SqueezeAttrs,
+    StridedSliceAttrs,
+    SvdfAttrs,
+    TransposeConvAttrs,
+)
 
 
 def _random_inputs(graph: Graph, seed: int) -> list[np.ndarray]:
@@ -119,6 +129,17 @@ def _every_op_graph() -> Graph:
     y = b.op("STRIDED_SLICE", (y, zeros, zeros, ones), StridedSliceAttrs(end_mask=0b1111))
     y = b.reshape(b.op("SQUEEZE", (b.mean(y, [1, 2], True, 0.1, 0),), SqueezeAttrs((1,))), [1, -1])
     y = b.fully_connected(y, weights((10, 16)), [0.01] * 10, None, 0.3, 0, activation="RELU_N1_TO_1")
+    # int16 state and time weights and a RELU: litert's int8 SVDF takes no other.
+    feature = b.constant(weights((20, 10)), "int8", per_tensor(0.01))
+    time = b.constant(rng.integers(-3000, 3000, (20, 3)), "int16", per_tensor(1e-4))
+    bias = b.constant(rng.integers(-100, 100, 10), "int32", per_tensor(float(np.float32(0.002) * np.float32(1e-4))))
+    state = b.state((1, 60), "int16", 0.002, 0)
+    y = b.op("SVDF", (y, feature, time, bias, state), SvdfAttrs(rank=2, unapplied_activation=1), 0.2, 1)
+    y = b.reshape(y, [1, 1, 1, 10])
+    transpose_conv_weights = b.constant(weights((10, 2, 2, 10)), "int8", QuantParams((0.01,), (0,)))
+    output_shape = b.constant(np.array([1, 2, 2, 10]), "int32")
+    y = b.op("TRANSPOSE_CONV", (output_shape, transpose_conv_weights, y), TransposeConvAttrs(2, 2, "SAME", "RELU"), 0.3, 0)
+    y = b.reshape(b.mean(y, [1, 2], True, 0.2, 0), [1, 10])
     y = b.dequantize(b.softmax(b.tanh(b.logistic(y)), beta=0.5))
     b.metadata("pqk_labels", "yes\nno")
     return b.build([y])

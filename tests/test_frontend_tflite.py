@@ -205,9 +205,44 @@ def test_cli_inspect_json_and_errors(tmp_path: Path) -> None:
 def test_cli_unsupported_model_exits_2(tmp_path: Path) -> None:
     model = tmp_path / "lsh_projection.tflite"
     model.write_bytes(_mutated(HELLO, _set_opcode("LSH_PROJECTION")))
-    result = _cli("inspect", str(model))
+    result = _cli("compile", str(model), "-o", str(tmp_path / "out"))
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {model}: op 0 (LSH_PROJECTION) is not supported by pqk-mcu"
+
+
+def test_cli_inspect_marks_unsupported_ops(tmp_path: Path) -> None:
+    model = tmp_path / "lsh_projection.tflite"
+    model.write_bytes(_mutated(HELLO, _set_opcode("LSH_PROJECTION")))
+    result = _cli("inspect", str(model), "--json")
+    assert result.returncode == 0, result.stderr
+    outline = json.loads(result.stdout)
+    assert not outline["supported"]
+    assert outline["refusal"] == f"{model}: op 0 (LSH_PROJECTION) is not supported by pqk-mcu"
+    assert [(op["kind"], op["unsupported"]) for op in outline["ops"]] == [
+        ("LSH_PROJECTION", f"op {index} (LSH_PROJECTION) is not supported by pqk-mcu") for index in range(3)
+    ]  # the three FULLY_CONNECTED ops share the one operator code changed
+    assert outline["ops"][1]["inputs"] == ["int8[1, 16]", "int8[16, 16]", "int32[16]"]
+
+    result = _cli("inspect", str(model))
+    assert result.returncode == 0, result.stderr
+    assert "LSH_PROJECTION" in result.stdout and "3 unsupported" in result.stdout
+    assert "pqk-mcu cannot compile this model: compile, build and verify refuse it" in result.stdout
+
+
+def test_cli_inspect_lists_a_model_the_verifier_refuses(tmp_path: Path) -> None:
+    def weight_of_minus_128(model) -> None:
+        subgraph = model.subgraphs[0]
+        buffer = model.buffers[subgraph.tensors[subgraph.operators[1].inputs[1]].buffer]
+        buffer.data = np.asarray(buffer.data, dtype=np.uint8).copy()
+        buffer.data[0] = 0x80
+
+    model = tmp_path / "minus_128.tflite"
+    model.write_bytes(_mutated(HELLO, weight_of_minus_128))
+    result = _cli("inspect", str(model), "--json")
+    assert result.returncode == 0, result.stderr
+    outline = json.loads(result.stdout)
+    assert "op 1 (FULLY_CONNECTED): weights" in outline["refusal"] and "contain -128" in outline["refusal"]
+    assert [op["unsupported"] for op in outline["ops"]] == ["", "", ""]  # each op imports; the graph is refused
 
 
 def test_convolutions_without_bias_get_a_zero_bias() -> None:

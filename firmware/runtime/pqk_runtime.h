@@ -199,6 +199,35 @@ typedef struct {
     const int32_t *exp_table; /* [256] */
 } pqk_softmax_s8_params_t;
 
+/* SVDF (TFLite Micro's int8 kernel): the state [batches][filters][memory] (int8, or int16 with
+ * wide_state) shifts one value left; each filter's last slot takes the requantized projection of the
+ * input, saturated to the state type, then state_zero_point added with the store's wrap; each unit sums
+ * rank filters' dot products with weights_time (state_zero_point subtracted) onto its bias. */
+typedef struct {
+    int32_t batches, input_size, filters, memory, rank;
+    int32_t wide_state; /* 1: state and weights_time are int16, 0: int8 */
+    int32_t input_zero_point, state_zero_point, output_zero_point;
+    int32_t feature_multiplier, feature_shift; /* input x weights_feature -> state */
+    int32_t time_multiplier, time_shift;       /* state x weights_time -> output */
+    const int8_t *weights_feature;             /* [filters][input_size] */
+    const void *weights_time;                  /* [filters][memory], the state's type */
+    const int32_t *bias;                       /* [filters / rank] */
+} pqk_svdf_s8_params_t;
+
+/* TRANSPOSE_CONV (TFLite Micro's int8 kernel): output pixel (oy, ox) sums (input - input_zero_point) x
+ * filter over the input pixels whose window origin in * stride - pad reaches it; per-channel
+ * requantization, output_zero_point, clamp to [activation_min, activation_max]. */
+typedef struct {
+    int32_t batches, input_h, input_w, input_c, output_h, output_w, output_c;
+    int32_t filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t input_zero_point, output_zero_point;
+    int32_t activation_min, activation_max;
+    const int8_t *filter;      /* [output_c][filter_h][filter_w][input_c] */
+    const int32_t *bias;       /* [output_c], or NULL */
+    const int32_t *multiplier; /* [output_c] */
+    const int32_t *shift;      /* [output_c] */
+} pqk_transpose_conv_s8_params_t;
+
 /* Element-wise int8 -> int8 function given by its table of all 256 inputs:
  * output[i] = table[input[i] + 128]. Used for LOGISTIC, TANH, RELU, RELU6 and int8 QUANTIZE; the
  * tables come from the reference interpreter, so they are exact by construction. */
@@ -283,6 +312,8 @@ void pqk_prelu_s8(const pqk_prelu_s8_params_t *params, const int8_t *input, cons
 void pqk_maximum_minimum_s8(const pqk_maximum_minimum_s8_params_t *params, const int8_t *input1,
                             const int8_t *input2, int8_t *output);
 void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);
+void pqk_svdf_s8(const pqk_svdf_s8_params_t *params, const int8_t *input, void *state, int8_t *output);
+void pqk_transpose_conv_s8(const pqk_transpose_conv_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_pad_s8(const pqk_pad_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_resize_nearest_s8(const pqk_resize_nearest_s8_params_t *params, const int8_t *input, int8_t *output);

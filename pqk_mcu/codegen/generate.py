@@ -19,6 +19,7 @@ from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph
 from pqk_mcu.ir.passes import run_pipeline, standard_pipeline
 from pqk_mcu.reference import unary_table
+from pqk_mcu.reference.interpreter import initial_state
 from pqk_mcu.render import render_template
 from pqk_mcu.resources import resource_dir
 
@@ -104,6 +105,8 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
     runtime_sources = tuple(sorted({RUNTIME_DIR / f"{layer.kernel}.c" for layer in layers if layer.kernel}))
     stamp = {"notice": NOTICE, "generator": f"pqk-mcu {__version__}", "model_sha256": model_sha256}
     template_names = names.template_context()
+    states = _states(core, names.prefix)
+    state_symbols = {state["tensor"]: state["name"] for state in states}
     context = {
         **stamp,
         **template_names,
@@ -132,7 +135,8 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
         ],
         "structs": [{"name": s.name, "ctype": s.ctype, "fields": list(s.fields)} for s in symbols.structs],
         "externs": _externs(layers, symbols),
-        "ops": [_op_context(core, layer, plan, template_names["macro_prefix"]) for layer in layers],
+        "states": states,
+        "ops": [_op_context(core, layer, plan, template_names["macro_prefix"], state_symbols) for layer in layers],
         "scratch": [{"name": layer.scratch_name, "bytes": layer.scratch_bytes}
                     for layer in layers if layer.scratch_bytes],
     }
@@ -184,13 +188,23 @@ def _c_float(value: float) -> str:
     return f"{float(np.float32(value)):.9g}f"
 
 
+def _states(graph: Graph, prefix: str) -> list[dict]:
+    """The variable (state) tensors: static arrays of model.c outside the arena, set to their initial
+    value (as TFLite Micro resets them) before the first invocation and by <prefix>_model_reset()."""
+    return [
+        {"tensor": t.name, "name": f"{prefix}_state{k}", "ctype": f"{t.dtype}_t", "length": t.size,
+         "bytes": t.nbytes, "initial": int(initial_state(t).reshape(-1)[0])}
+        for k, t in enumerate(t for t in graph.tensors if t.variable)
+    ]
+
+
 def memory_request(graph: Graph, layers: list[Layer]) -> MemoryRequest:
     tensors = graph.tensor_map
     activations = {
         name
         for op in graph.ops
         for name in (*op.inputs, *op.outputs)
-        if name and not tensors[name].is_constant
+        if name and not tensors[name].is_constant and not tensors[name].variable
     } | set(graph.inputs) | set(graph.outputs)
     for name in sorted(activations):
         if tensors[name].dtype != "int8":
@@ -209,10 +223,12 @@ def memory_request(graph: Graph, layers: list[Layer]) -> MemoryRequest:
     )
 
 
-def _op_context(graph: Graph, layer: Layer, plan: MemoryPlan, macro_prefix: str) -> dict:
+def _op_context(graph: Graph, layer: Layer, plan: MemoryPlan, macro_prefix: str, state_symbols: dict[str, str]) -> dict:
     def resolve(arg) -> str:
         if not isinstance(arg, TensorRef):
             return arg
+        if arg.name in state_symbols:
+            return state_symbols[arg.name]
         if arg.name == layer.scratch_name:
             # its slice of the arena, or in sanitizer builds its own array (model.c.j2)
             return f"{macro_prefix}_OP_SCRATCH({plan.placements[arg.name].expression}, {arg.name})"

@@ -26,6 +26,7 @@ from pqk_mcu.ir.shapes import (
     normalized_axes,
     padding_before,
     strided_slice_axes,
+    transpose_conv_padding,
     transpose_permutation,
 )
 from pqk_mcu.reference import unary_table
@@ -76,7 +77,7 @@ from pqk_mcu.quant import (
     wrap_int32,
 )
 from pqk_mcu.quant import gemmlowp
-from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS
+from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS, svdf_multipliers
 
 ARRAY_CATEGORIES = ("weights", "indices", "requant", "tables")
 # Packed CSR's interleaved nonzeros (uint16: a 9-bit doubled value, a row-end bit, a 6-bit column): the
@@ -860,6 +861,62 @@ class Lowering:
         pointers = f"{prefix}_inputs"
         layer.pointer_arrays.append((pointers, tuple(self._operand(layer, slot) for slot in range(len(sizes)))))
         layer.calls.append(Call(layer.kernel, (params, pointers, TensorRef(y.name))))
+
+    @LOWERINGS.register("SVDF")
+    def _svdf(self, layer: Layer, op: Op) -> None:
+        x, feature, time, bias, state = (self.tensors[name] for name in op.inputs)
+        y = self.tensors[op.outputs[0]]
+        in_scale, in_zp = _scale_zp(x, "input", op)
+        out_scale, out_zp = _scale_zp(y, "output", op)
+        state_scale, state_zp = state.per_tensor_quant
+        (feature_m, feature_s), (time_m, time_s) = svdf_multipliers(
+            in_scale, feature.quant.scale[0], state_scale, time.quant.scale[0], out_scale)
+        filters, memory = time.shape
+        prefix = self._prefix(layer)
+        time_ctype = f"{time.dtype}_t"
+        layer.kernel = "pqk_svdf_s8"
+        layer.macs = x.shape[0] * filters * (x.shape[1] + memory)
+        fields = [
+            ("batches", x.shape[0]), ("input_size", x.shape[1]), ("filters", filters), ("memory", memory),
+            ("rank", op.attrs.rank), ("wide_state", int(state.dtype == "int16")),
+            ("input_zero_point", in_zp), ("state_zero_point", state_zp), ("output_zero_point", out_zp),
+            ("feature_multiplier", feature_m), ("feature_shift", feature_s),
+            ("time_multiplier", time_m), ("time_shift", time_s),
+            ("weights_feature", self.symbols.array(f"{prefix}_weights_feature", "int8_t", feature.data, "weights")),
+            ("weights_time", self.symbols.array(f"{prefix}_weights_time", time_ctype, time.data, "weights")),
+            ("bias", self.symbols.array(f"{prefix}_bias", "int32_t", bias.data, "requant")),
+        ]
+        params = self._params(layer, "pqk_svdf_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(state.name), TensorRef(y.name))))
+
+    @LOWERINGS.register("TRANSPOSE_CONV")
+    def _transpose_conv(self, layer: Layer, op: Op) -> None:
+        w, x, y = self.tensors[op.inputs[1]], self.tensors[op.inputs[2]], self.tensors[op.outputs[0]]
+        bias = self.tensors[op.inputs[3]] if len(op.inputs) > 3 and op.inputs[3] else None
+        in_scale, in_zp = _scale_zp(x, "input", op)
+        out_scale, out_zp = _scale_zp(y, "output", op)
+        n, out_h, out_w, out_c = y.shape
+        _, k_h, k_w, in_c = w.shape
+        a = op.attrs
+        multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
+        prefix = self._prefix(layer)
+        layer.kernel = "pqk_transpose_conv_s8"
+        layer.macs = x.size * out_c * k_h * k_w
+        fields = [
+            ("batches", n), ("input_h", x.shape[1]), ("input_w", x.shape[2]), ("input_c", in_c),
+            ("output_h", out_h), ("output_w", out_w), ("output_c", out_c),
+            ("filter_h", k_h), ("filter_w", k_w), ("stride_h", a.stride_h), ("stride_w", a.stride_w),
+            ("pad_h", transpose_conv_padding(out_h, k_h, a.stride_h, a.padding)),
+            ("pad_w", transpose_conv_padding(out_w, k_w, a.stride_w, a.padding)),
+            ("input_zero_point", in_zp), ("output_zero_point", out_zp),
+            *zip(("activation_min", "activation_max"), activation_range(a.activation, out_scale, out_zp)),
+            ("filter", self.symbols.array(f"{prefix}_filter", "int8_t", w.data, "weights")),
+            ("bias", "NULL" if bias is None else self.symbols.array(f"{prefix}_bias", "int32_t", bias.data, "requant")),
+            ("multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
+            ("shift", self.symbols.array(f"{prefix}_shift", "int32_t", shift, "requant")),
+        ]
+        params = self._params(layer, "pqk_transpose_conv_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 2), TensorRef(y.name))))
 
 
 def lower_graph(graph: Graph, weight_format: str, target: Target | None = None,

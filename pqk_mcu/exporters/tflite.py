@@ -132,6 +132,7 @@ def _tensor(t: Tensor, buffer: int):
     result.type = TENSOR_TYPE_BY_DTYPE[t.dtype]
     result.buffer = buffer
     result.name = t.name
+    result.isVariable = t.variable
     if t.quant is not None:
         quant = schema.QuantizationParametersT()
         quant.scale = np.array(t.quant.scale, dtype=np.float32)

@@ -106,6 +106,55 @@ def read_model_bytes(path: str | os.PathLike) -> bytes:
     return data
 
 
+@dataclass(frozen=True)
+class OpOutline:
+    """One op of a model as stored, whether or not pqk-mcu runs it (``pqk-mcu inspect`` lists these
+    for models it cannot compile)."""
+
+    index: int
+    kind: str  # TFLite's builtin name, or "custom 'NAME'"
+    inputs: list[str]  # "int16[1, 96]" per input, "-" for an absent optional one
+    outputs: list[str]
+    unsupported: str  # why pqk-mcu cannot run the op ("" when it can)
+
+
+def outline_tflite(source: str | os.PathLike) -> list[OpOutline]:
+    """Every op of the model at ``source`` with its tensors and, for the ops pqk-mcu cannot run, the
+    reason. Raises ``PqkError`` where the file cannot be read op by op (malformed, several subgraphs)."""
+    raw = _decode(read_model_bytes(source))
+    names = _unique_names(raw.tensors)
+
+    def described(index: int) -> str:
+        if index == -1:
+            return "-"
+        if not 0 <= index < len(raw.tensors):
+            raise PqkError(f"an op refers to tensor index {index}, but the model has {len(raw.tensors)} tensors")
+        t = raw.tensors[index]
+        return f"{TENSOR_TYPE_NAMES.get(t.type, str(t.type)).lower()}{brief_shape(t.shape)}"
+
+    outline = []
+    for i, op in enumerate(raw.ops):
+        code, custom_code = raw.opcodes[op.opcode_index] if 0 <= op.opcode_index < len(raw.opcodes) else (-1, None)
+        kind = BUILTIN_NAMES.get(code, f"builtin code {code}")
+        if kind == "CUSTOM":
+            kind = f"custom '{_text(custom_code, limit=64) if custom_code else '?'}'"
+        outline.append(OpOutline(i, kind, [described(x) for x in op.inputs], [described(x) for x in op.outputs],
+                                 _unsupported_reason(raw, names, i, op)))
+    return outline
+
+
+def _unsupported_reason(raw: _RawModel, names: list[str], i: int, op: _RawOp) -> str:
+    """The refusal ``load_tflite`` would give for op ``i`` alone ("" if none)."""
+    try:
+        kind = _op_kind(raw, i, op)
+        tensors = {index: _tensor(raw, index, names[index]) for index in op.inputs + op.outputs if index >= 0}
+        _check_op_dtypes(i, op, kind, tensors)
+        _attrs(kind, op, i, [tensors.get(x) for x in op.inputs], [tensors[x] for x in op.outputs])
+    except UnsupportedModelError as refusal:
+        return str(refusal)
+    return ""
+
+
 # ---------------------------------------------------------------------------------------------
 # Step 1: flatbuffer -> plain records
 
@@ -341,8 +390,6 @@ def _tensor(raw: _RawModel, index: int, name: str) -> Tensor:
     if dtype is None:
         type_name = TENSOR_TYPE_NAMES.get(t.type, str(t.type))
         raise UnsupportedModelError(f"{where} has type {type_name}, which pqk-mcu does not support")
-    if t.is_variable:
-        raise UnsupportedModelError(f"{where} is a variable (stateful) tensor, which pqk-mcu does not support")
     if t.sparse:
         raise UnsupportedModelError(f"{where} uses TFLite sparse storage, which pqk-mcu does not support")
     if any(d <= 0 for d in t.shape):
@@ -362,7 +409,10 @@ def _tensor(raw: _RawModel, index: int, name: str) -> Tensor:
         if len(payload) != expected:
             raise PqkError(f"{where} has {len(payload)} bytes of data, its shape {brief_shape(t.shape)} needs {expected}")
         data = np.frombuffer(payload, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(t.shape)
-    return Tensor(name=name, shape=tuple(t.shape), dtype=dtype, quant=_quant(t, where), data=data)
+    if t.is_variable and data is not None:
+        # pqk-mcu starts every state where TFLite Micro resets it: a stored initial value is refused, not dropped.
+        raise UnsupportedModelError(f"{where} is a variable (state) tensor with an initial value, which pqk-mcu does not support")
+    return Tensor(name=name, shape=tuple(t.shape), dtype=dtype, quant=_quant(t, where), data=data, variable=t.is_variable)
 
 
 def _quant(t: _RawTensor, where: str) -> QuantParams | None:
@@ -384,26 +434,30 @@ def _quant(t: _RawTensor, where: str) -> QuantParams | None:
 
 
 def _check_activation_dtypes(raw: _RawModel, kinds: list[str], tensors: dict[int, Tensor]) -> None:
-    """Activations must be int8; float32 is allowed only on the QUANTIZE/DEQUANTIZE graph edges."""
     for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
-        definition = OP_DEFS[kind]
-        edges = [(index, "input") for index in op.inputs if index >= 0] + [(index, "output") for index in op.outputs]
-        for index, role in edges:
-            t = tensors[index]
-            if t.is_constant or t.dtype == "int8":
-                continue
-            if t.dtype == "float32" and (
-                (definition.float_input and role == "input") or (definition.float_output and role == "output")
-            ):
-                continue
-            if t.dtype == "float32":
-                raise UnsupportedModelError(
-                    f"op {i} ({kind}) has float32 {role} tensor {index} '{t.name}': float models are not supported, "
-                    "quantize the model to int8"
-                )
+        _check_op_dtypes(i, op, kind, tensors)
+
+
+def _check_op_dtypes(i: int, op: _RawOp, kind: str, tensors: dict[int, Tensor]) -> None:
+    """Activations must be int8; float32 is allowed only on the QUANTIZE/DEQUANTIZE graph edges."""
+    definition = OP_DEFS[kind]
+    edges = [(index, "input") for index in op.inputs if index >= 0] + [(index, "output") for index in op.outputs]
+    for index, role in edges:
+        t = tensors[index]
+        if t.is_constant or t.variable or t.dtype == "int8":
+            continue  # the op's definition rules a state tensor's dtype (the verifier checks it)
+        if t.dtype == "float32" and (
+            (definition.float_input and role == "input") or (definition.float_output and role == "output")
+        ):
+            continue
+        if t.dtype == "float32":
             raise UnsupportedModelError(
-                f"op {i} ({kind}) has {t.dtype} {role} tensor {index} '{t.name}': only int8 activations are supported"
+                f"op {i} ({kind}) has float32 {role} tensor {index} '{t.name}': float models are not supported, "
+                "quantize the model to int8"
             )
+        raise UnsupportedModelError(
+            f"op {i} ({kind}) has {t.dtype} {role} tensor {index} '{t.name}': only int8 activations are supported"
+        )
 
 
 def _activation(code: int, where: str) -> str:

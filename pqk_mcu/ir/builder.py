@@ -306,3 +306,8 @@ class GraphBuilder:
         )
         verify_graph(graph)
         return graph
+
+    def state(self, shape: Sequence[int], dtype: str, scale: float, zero_point: int, name: str | None = None) -> str:
+        """A variable (state) tensor: an op's memory across invocations (SVDF's activation state)."""
+        name = name or f"state_{len(self._tensors)}"
+        return self._add_tensor(Tensor(name, tuple(shape), dtype, per_tensor(scale, zero_point), variable=True))

@@ -47,13 +47,16 @@ class QuantParams:
 
 @dataclass(frozen=True, eq=False)
 class Tensor:
-    """A named tensor. ``data`` is set for constants (weights, biases, shape operands)."""
+    """A named tensor. ``data`` is set for constants (weights, biases, shape operands). A ``variable``
+    tensor is an op's state (SVDF's activation state): no op produces it, the op that reads it also
+    updates it in place, and it keeps its value from one invocation to the next."""
 
     name: str
     shape: tuple[int, ...]
     dtype: str
     quant: QuantParams | None = None
     data: np.ndarray | None = None
+    variable: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
@@ -83,7 +86,7 @@ class Tensor:
 
     def _key(self):
         data_key = None if self.data is None else (self.data.dtype.str, self.data.tobytes())
-        return (self.name, self.shape, self.dtype, self.quant, data_key)
+        return (self.name, self.shape, self.dtype, self.quant, data_key, self.variable)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Tensor) and self._key() == other._key()
@@ -143,7 +146,7 @@ class Graph:
         """SHA-256 over everything that defines the graph's meaning (stable across runs)."""
         digest = hashlib.sha256()
         for t in self.tensors:
-            digest.update(repr((t.name, t.shape, t.dtype, t.quant)).encode())
+            digest.update(repr((t.name, t.shape, t.dtype, t.quant) + (("variable",) if t.variable else ())).encode())
             if t.data is not None:
                 digest.update(np.ascontiguousarray(t.data).tobytes())
         for op in self.ops:

@@ -41,6 +41,7 @@ class OpDef:
     inputs: tuple[int, int]  # (fewest, most) inputs
     optional_slots: tuple[int, ...] = ()  # inputs a file may leave absent ("" in the IR)
     constant_slots: tuple[int, ...] = ()  # inputs that are constant operands, not activations
+    state_slots: tuple[int, ...] = ()  # inputs that are variable (state) tensors the op updates in place
     weight_axis: int | None = None  # per-channel quantization axis of a weighted op's weights (slot 1)
     bias_required: bool = False  # runtimes dereference the bias, so the IR always carries one (slot 2)
     # Quantization the int8 kernel assumes: "first" (the first input's equals the output's) or "all" inputs'.
@@ -52,6 +53,9 @@ class OpDef:
     float_output: bool = False  # the output is float32 (DEQUANTIZE)
     # Normalizes attributes read from a file against the tensors: (attrs, inputs, outputs, where) -> attrs.
     resolve_attrs: Callable | None = None
+    # Dtype and quantization rules of the op's own operands beyond the generic ones:
+    # (input tensors or None, output tensor, where) -> None; raises PqkError.
+    check_operands: Callable | None = None
     tflite: TfliteOptions = TfliteOptions()
 
     @property

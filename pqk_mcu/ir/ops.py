@@ -32,16 +32,19 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | STRIDED_SLICE      | input, const begin, end, strides int32   | StridedSliceAttrs     |
 | RESIZE_NEAREST_NEIGHBOR | input NHWC, const size int32 [2]    | ResizeAttrs           |
 | PACK               | input0, input1, ... (one shape)          | PackAttrs             |
+| SVDF               | input, const weights_feature, const weights_time, const bias int32, variable state | SvdfAttrs |
+| TRANSPOSE_CONV     | const output shape int32 [4], filter (OHWI), input, bias int32 or "" | TransposeConvAttrs |
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from pqk_mcu.errors import PqkError, UnsupportedModelError
-from pqk_mcu.ir.graph import Graph, Op
+from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.opdef import OpDef, TfliteOptions, define_op
 from pqk_mcu.ir.shapes import (
     broadcast_shape,
@@ -59,6 +62,8 @@ from pqk_mcu.ir.shapes import (
     same_shape,
     squeeze_shape,
     strided_slice_shape,
+    svdf_shape,
+    transpose_conv_shape,
     transpose_shape,
 )
 
@@ -165,6 +170,22 @@ class PackAttrs:
     axis: int = 0  # the new output axis
 
 
+@dataclass(frozen=True)
+class SvdfAttrs:
+    rank: int = 1
+    # The file's fused activation code, kept for export: TFLite Micro's int8 kernel does not apply it
+    # (its output only saturates to int8), so the IR must not treat it as a fused activation.
+    unapplied_activation: int = 0
+
+
+@dataclass(frozen=True)
+class TransposeConvAttrs:
+    stride_h: int = 1
+    stride_w: int = 1
+    padding: str = "VALID"
+    activation: str = "NONE"
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -181,6 +202,8 @@ OpAttrs = (
     | SqueezeAttrs
     | ResizeAttrs
     | PackAttrs
+    | SvdfAttrs
+    | TransposeConvAttrs
 )
 
 _WINDOW_FIELDS = (("padding", "padding"), ("stride_h", "strideH"), ("stride_w", "strideW"))
@@ -362,3 +385,73 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     OpDef("LEAKY_RELU", LeakyReluAttrs, same_shape, inputs=(1, 1),
           tflite=TfliteOptions("LeakyReluOptions", (("alpha", "alpha"),))),
 ))
+
+
+def _check_svdf_operands(inputs: list, output: Tensor, where: str) -> None:
+    """TFLite Micro's int8 SVDF: int8 weights_feature, weights_time and state both int16 or both int8,
+    int32 bias of scale state scale x weights_time scale, all quantized per tensor."""
+    _, feature, time, bias, state = inputs
+    if feature.dtype != "int8" or feature.per_tensor_quant is None:
+        raise PqkError(f"{where}: weights_feature '{feature.name}' must be int8 quantized per tensor")
+    if state.dtype not in ("int8", "int16") or state.per_tensor_quant is None:
+        raise PqkError(f"{where}: activation state '{state.name}' must be int8 or int16 quantized per tensor")
+    if time.dtype != state.dtype or time.per_tensor_quant is None:
+        raise PqkError(f"{where}: weights_time '{time.name}' must be {state.dtype} (as the state) quantized per tensor")
+    if bias.dtype != "int32" or bias.per_tensor_quant is None:
+        raise PqkError(f"{where}: bias '{bias.name}' must be int32 quantized per tensor")
+    # TFLite Micro's Prepare: |bias scale - state scale x weights_time scale| < 1e-5.
+    expected = float(np.float32(state.quant.scale[0]) * np.float32(time.quant.scale[0]))
+    if abs(bias.quant.scale[0] - expected) >= 1e-5:
+        raise PqkError(f"{where}: bias '{bias.name}' has scale {bias.quant.scale[0]:.6g}, expected state scale x "
+                       f"weights_time scale = {expected:.6g}")
+
+
+SUPPORTED_OPS += (define_op(OpDef(
+    # TFLite Micro dereferences the bias in Prepare, so it is required; the state is the model's memory.
+    "SVDF", SvdfAttrs, svdf_shape, inputs=(5, 5), constant_slots=(1, 2, 3), state_slots=(4,),
+    check_operands=_check_svdf_operands,
+    tflite=TfliteOptions("SVDFOptions", (("rank", "rank"), ("unapplied_activation", "fusedActivationFunction")),
+                         required=True, only_values=(("asymmetricQuantizeInputs", 0, "uses hybrid quantization"),),
+                         version=3),
+)).kind,)
+
+
+def _check_transpose_conv_operands(inputs: list, output: Tensor, where: str) -> None:
+    """int8 filter, symmetric, per tensor or per output channel (axis 0); an int32 bias of scale input
+    scale x filter scale (TFLite Micro's PopulateConvolutionQuantizationParams)."""
+    w, x = inputs[1], inputs[2]
+    bias = inputs[3] if len(inputs) > 3 else None
+    if w.dtype != "int8" or w.quant is None or any(z != 0 for z in w.quant.zero_point):
+        raise PqkError(f"{where}: filter '{w.name}' must be int8 with zero point 0")
+    if w.quant.per_channel and w.quant.axis != 0:
+        raise PqkError(f"{where}: filter '{w.name}' is quantized along axis {w.quant.axis}, expected 0")
+    if bias is None:
+        return
+    if bias.dtype != "int32" or bias.quant is None:
+        raise PqkError(f"{where}: bias '{bias.name}' must be quantized int32")
+    channels = w.shape[0]
+    weight_scales = w.quant.scale if w.quant.per_channel else w.quant.scale * channels
+    bias_scales = bias.quant.scale if bias.quant.per_channel else bias.quant.scale * channels
+    for channel, (ws, bs) in enumerate(zip(weight_scales, bias_scales)):
+        if not math.isclose(bs, x.quant.scale[0] * ws, rel_tol=1e-4):
+            raise PqkError(f"{where}: bias '{bias.name}' channel {channel} has scale {bs:.6g}, "
+                           f"expected input scale x filter scale = {x.quant.scale[0] * ws:.6g}")
+
+
+def _transpose_conv_version(op: Op, graph: Graph) -> int:
+    if op.attrs.activation != "NONE":
+        return 4
+    return 3 if len(op.inputs) > 3 and op.inputs[3] else 2  # 3: with a bias, 2: int8
+
+
+SUPPORTED_OPS += (define_op(OpDef(
+    # Slot 2 is the input, so the op is not "weighted" in the registry's sense (slot 1 weights, slot 2
+    # bias): dense weights only, not pruned or stored as CSR.
+    "TRANSPOSE_CONV", TransposeConvAttrs, transpose_conv_shape, inputs=(3, 4), optional_slots=(3,),
+    constant_slots=(0, 1, 3), fuses_activation=True, check_operands=_check_transpose_conv_operands,
+    tflite=TfliteOptions(
+        "TransposeConvOptions",
+        (("padding", "padding"), ("stride_w", "strideW"), ("stride_h", "strideH")) + _ACTIVATION_FIELD,
+        required=True, version=_transpose_conv_version,
+    ),
+)).kind,)

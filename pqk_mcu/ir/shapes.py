@@ -303,3 +303,48 @@ def pack_shape(op: Op, inputs: list) -> tuple[int, ...]:
         if t.shape != first.shape:
             raise ShapeError(f"input '{t.name}' {t.shape} does not match '{first.name}' {first.shape}")
     return (*first.shape[:axis], len(inputs), *first.shape[axis:])
+
+
+def svdf_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    """SVDF: input [batch, input_size], weights_feature [filters, input_size], weights_time
+    [filters, memory], bias [units], state [batch, memory * filters] -> [batch, units], units = filters / rank."""
+    x, feature, time, bias, state = inputs
+    for t, role in ((x, "input"), (feature, "weights_feature"), (time, "weights_time"), (state, "activation state")):
+        _require_rank(t, 2, role)
+    batch, input_size = x.shape
+    filters, memory = time.shape
+    rank = op.attrs.rank
+    if rank < 1 or filters % rank:
+        raise ShapeError(f"rank {rank} does not divide the {filters} filters")
+    if feature.shape != (filters, input_size):
+        raise ShapeError(f"weights_feature '{feature.name}' has shape {feature.shape}, expected ({filters}, {input_size})")
+    if state.shape != (batch, memory * filters):
+        raise ShapeError(f"activation state '{state.name}' has shape {state.shape}, expected ({batch}, {memory * filters})")
+    if bias is not None and bias.shape != (filters // rank,):
+        raise ShapeError(f"bias '{bias.name}' has shape {bias.shape}, expected ({filters // rank},)")
+    return (batch, filters // rank)
+
+
+def transpose_conv_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    """TRANSPOSE_CONV: the constant output shape [n, h, w, out_c] (input 0), filter [out_c, kh, kw, in_c]
+    (input 1), input [n, h, w, in_c] (input 2), bias [out_c] (input 3, optional)."""
+    shape, w, x = inputs[0], inputs[1], inputs[2]
+    _require_rank(x, 4, "input")
+    _require_rank(w, 4, "filter")
+    target = _constant_ints(shape, "output shape")
+    if target.shape != (4,) or (target <= 0).any():
+        raise ShapeError(f"output shape must hold 4 positive sizes, got {brief_shape(target.tolist())}")
+    out_c, _, _, in_c = w.shape
+    if in_c != x.shape[3] or target[3] != out_c or target[0] != x.shape[0]:
+        raise ShapeError(f"filter '{w.name}' {w.shape}, input '{x.name}' {x.shape} and output shape "
+                         f"{brief_shape(target.tolist())} disagree on batches or channels")
+    if len(inputs) > 3 and inputs[3] is not None and inputs[3].shape != (out_c,):
+        raise ShapeError(f"bias '{inputs[3].name}' has shape {inputs[3].shape}, expected ({out_c},)")
+    return tuple(int(d) for d in target)
+
+
+def transpose_conv_padding(output_size: int, filter_size: int, stride: int, padding: str) -> int:
+    """TRANSPOSE_CONV's padding before the data along one axis: TFLite's ComputePaddingHeightWidth
+    called with the transposed convolution's output size (the size of the forward convolution's input)."""
+    forward = conv_output_size(output_size, filter_size, stride, 1, padding)
+    return padding_before(output_size, filter_size, stride, 1, forward)[0]

@@ -131,6 +131,8 @@ def _params(op: Op) -> str:
         parts.append(f"axis {a.axis}")
     if hasattr(a, "keep_dims"):
         parts.append("keep_dims" if a.keep_dims else "reduce")
+    if hasattr(a, "rank"):
+        parts.append(f"rank {a.rank}")
     if hasattr(a, "beta"):
         parts.append(f"beta {a.beta:g}")
     if getattr(a, "activation", "NONE") != "NONE":

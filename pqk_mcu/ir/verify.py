@@ -54,6 +54,8 @@ def _check_tensors(graph: Graph) -> dict[str, Tensor]:
             raise PqkError(f"tensor '{t.name}' has a non-positive dimension in shape {t.shape}")
         if t.quant is not None:
             _check_quant_params(t)
+        if t.variable and t.is_constant:
+            raise PqkError(f"tensor '{t.name}' is a variable (state) tensor with constant data")
         tensors[t.name] = t
     return tensors
 
@@ -82,8 +84,10 @@ def _check_structure(graph: Graph, tensors: dict[str, Tensor]) -> None:
             raise PqkError(f"graph input '{name}' is not a tensor of the graph")
         if tensors[name].is_constant:
             raise PqkError(f"graph input '{name}' is a constant")
+        if tensors[name].variable:
+            raise PqkError(f"graph input '{name}' is a variable (state) tensor")
         available.add(name)
-    available.update(name for name, t in tensors.items() if t.is_constant)
+    available.update(name for name, t in tensors.items() if t.is_constant or t.variable)
     for index, op in enumerate(graph.ops):
         where = f"op {index} ({op.kind})"
         definition = OP_DEFS.get(op.kind)
@@ -108,6 +112,9 @@ def _check_structure(graph: Graph, tensors: dict[str, Tensor]) -> None:
                 continue
             if name not in tensors:
                 raise PqkError(f"{where}: input {slot} names unknown tensor '{name}'")
+            if (slot in definition.state_slots) != tensors[name].variable:
+                needs = "must be" if slot in definition.state_slots else "cannot be"
+                raise PqkError(f"{where}: input {slot} '{name}' {needs} a variable (state) tensor")
             if name not in available:
                 raise PqkError(f"{where}: input '{name}' is used before any op produces it")
             if slot in definition.constant_slots and not tensors[name].is_constant:
@@ -150,7 +157,7 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
     output = tensors[op.outputs[0]]
     definition = OP_DEFS[op.kind]
     for slot, t in enumerate(inputs):
-        if t is None or slot in definition.constant_slots:
+        if t is None or slot in definition.constant_slots or slot in definition.state_slots:
             continue
         if definition.float_input and t.dtype == "float32":
             continue
@@ -163,6 +170,8 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
 
     if definition.weighted:
         _check_weights(op, where, inputs)
+    if definition.check_operands is not None:
+        definition.check_operands(inputs, output, where)
     if definition.same_quant:
         for t in inputs[: 1 if definition.same_quant == "first" else None]:
             if t.quant != output.quant:

@@ -205,3 +205,12 @@ def hard_swish_params(input_scale: float, output_scale: float) -> HardSwishParam
 def relu_bounds(output_zero_point: int) -> tuple[int, int]:
     """RELU int8 output clamps (``CalculateReluOpData``): ``roundf(0 / scale)`` is 0."""
     return max(INT8_MIN, int(output_zero_point)), INT8_MAX
+
+
+def svdf_multipliers(input_scale: float, feature_scale: float, state_scale: float, time_scale: float,
+                     output_scale: float) -> tuple[tuple[int, int], tuple[int, int]]:
+    """int8 SVDF (``PrepareSvdf``): input x weights_feature -> state, and state x weights_time ->
+    output; both effective scales are computed in float32 and only then widened to double."""
+    feature_to_state = float(_f32(input_scale) * _f32(feature_scale) / _f32(state_scale))
+    time_to_output = float(_f32(state_scale) * _f32(time_scale) / _f32(output_scale))
+    return quantize_multiplier(feature_to_state), quantize_multiplier(time_to_output)

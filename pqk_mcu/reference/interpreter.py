@@ -9,15 +9,22 @@ import numpy as np
 
 from pqk_mcu.errors import PqkError, UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
+from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.reference.registry import KERNELS, KernelCall
 
 
-def run_reference(graph: Graph, inputs: Sequence[np.ndarray], keep_intermediates: bool = False) -> dict:
+def run_reference(graph: Graph, inputs: Sequence[np.ndarray], keep_intermediates: bool = False,
+                  state: dict[str, np.ndarray] | None = None) -> dict:
     """Run ``graph`` on ``inputs`` (one array per graph input, in order).
 
     Returns ``{"outputs": [array per graph output]}`` and, with ``keep_intermediates``, also
     ``"tensors"``: ``{tensor name: array}`` for the output of every op, in op order.
+
+    Variable (state) tensors start from ``state`` ({tensor name: array}, absent ones at ``initial_state``) and
+    their new values are written back into it: a caller that keeps one dict across calls carries
+    the model's memory from one invocation to the next, as TFLite Micro's interpreter does. Without
+    ``state`` every call starts from the initial state (a fresh interpreter).
     """
     verify_graph(graph)
     tensors = graph.tensor_map
@@ -26,6 +33,10 @@ def run_reference(graph: Graph, inputs: Sequence[np.ndarray], keep_intermediates
     values: dict[str, np.ndarray] = {t.name: t.data for t in graph.tensors if t.is_constant}
     for name, array in zip(graph.inputs, inputs):
         values[name] = _checked_input(tensors[name], array)
+    state = {} if state is None else state
+    for t in graph.tensors:
+        if t.variable:
+            values[t.name] = state.setdefault(t.name, initial_state(t))
     produced: dict[str, np.ndarray] = {}
     for index, op in enumerate(graph.ops):
         function = KERNELS.get(op.kind)
@@ -37,7 +48,11 @@ def run_reference(graph: Graph, inputs: Sequence[np.ndarray], keep_intermediates
             outputs=[tensors[name] for name in op.outputs],
             values=[values[name] if name else None for name in op.inputs],
         )
-        for name, array in zip(op.outputs, function(call)):
+        results = function(call)
+        # A kernel of a stateful op returns its outputs, then the new values of its state inputs.
+        for slot, array in zip(OP_DEFS[op.kind].state_slots, results[len(op.outputs):]):
+            values[op.inputs[slot]] = state[op.inputs[slot]] = array
+        for name, array in zip(op.outputs, results[: len(op.outputs)]):
             expected = tensors[name]
             if array.shape != expected.shape or array.dtype != np.dtype(expected.dtype):
                 raise AssertionError(
@@ -51,6 +66,13 @@ def run_reference(graph: Graph, inputs: Sequence[np.ndarray], keep_intermediates
     if keep_intermediates:
         result["tensors"] = produced
     return result
+
+
+def initial_state(tensor: Tensor) -> np.ndarray:
+    """A variable tensor's value before the first invocation, as TFLite Micro resets it: an int8 one
+    holds its zero point (the real value 0), any other type zeros."""
+    fill = tensor.per_tensor_quant[1] if tensor.dtype == "int8" and tensor.quant else 0
+    return np.full(tensor.shape, fill, dtype=tensor.dtype)
 
 
 def _checked_input(tensor: Tensor, array: np.ndarray) -> np.ndarray:

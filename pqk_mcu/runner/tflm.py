@@ -19,8 +19,20 @@ class TflmRun:
 
 
 def run_tflm(model_bytes: bytes, inputs: Sequence[np.ndarray], arena_size: int) -> TflmRun:
-    """Invoke the model once on ``inputs`` (one array per model input, of the input's dtype)."""
+    """Invoke the model once on ``inputs`` (one array per model input, of the input's dtype), from
+    a reset interpreter: variable (state) tensors start from their initial value on every call."""
+    return run_tflm_sequence(model_bytes, [inputs], arena_size)[0]
+
+
+def run_tflm_sequence(model_bytes: bytes, input_sets: Sequence[Sequence[np.ndarray]], arena_size: int) -> list[TflmRun]:
+    """Invoke the model on each input set in turn from a reset interpreter, the variable (state)
+    tensors carried from one invocation to the next (a stream)."""
     interpreter, output_count, op_outputs = _tflm_interpreter(bytes(model_bytes), arena_size)
+    interpreter.reset()
+    return [_invoke(interpreter, output_count, op_outputs, inputs) for inputs in input_sets]
+
+
+def _invoke(interpreter, output_count: int, op_outputs, inputs: Sequence[np.ndarray]) -> TflmRun:
     for index, array in enumerate(inputs):
         interpreter.set_input(array, index)
     try:

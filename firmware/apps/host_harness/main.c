@@ -4,6 +4,8 @@
  * INPUT_FILE holds N * PQK_MODEL_INPUT_SIZE bytes (N samples); OUTPUT_FILE receives
  * N * PQK_MODEL_OUTPUT_SIZE bytes. With TRACE_FILE (and PQK_HOOKS), every op's output is appended
  * as a record: uint32 op index, uint32 byte count (host byte order), then the bytes.
+ * Every sample runs from the model's initial state (a stateful model is reset before each), like
+ * one run of the reference or of TFLite Micro.
  * Prints one marker line, "PQK_RESULT ok" or "PQK_RESULT fail <reason>", and exits 0 or 1.
  */
 #include <stdio.h>
@@ -67,6 +69,9 @@ int main(int argc, char **argv)
         }
     }
     while ((got = fread(input, 1, sizeof input, input_file)) == sizeof input) {
+#ifdef PQK_MODEL_HAS_STATE
+        pqk_model_reset();
+#endif
         if (pqk_model_invoke(input, output) != 0) {
             status = fail("pqk_model_invoke returned an error");
             break;

@@ -1,0 +1,49 @@
+/* pqk_transpose_conv_s8: int8 TRANSPOSE_CONV, NHWC (TFLite Micro's reference_integer_ops::TransposeConv).
+ *
+ * TFLite Micro scatters every input pixel onto the output; this gathers instead: output pixel
+ * (oy, ox) takes filter tap (fy, fx) from input pixel ((oy + pad_h - fy) / stride_h, ...) when that
+ * division is exact and inside the input. The sums are the same modulo 2^32 in any order (computed
+ * in uint32, so without signed overflow), so the results equal the reference's. No scratch needed.
+ */
+#include <stddef.h>
+
+#include "pqk_requantize.h"
+#include "pqk_runtime.h"
+
+void pqk_transpose_conv_s8(const pqk_transpose_conv_s8_params_t *params, const int8_t *input, int8_t *output)
+{
+    const int32_t in_c = params->input_c;
+    int32_t b, oy, ox, oc, fy, fx, c;
+    for (b = 0; b < params->batches; ++b) {
+        const int8_t *image = input + b * params->input_h * params->input_w * in_c;
+        for (oy = 0; oy < params->output_h; ++oy) {
+            for (ox = 0; ox < params->output_w; ++ox) {
+                for (oc = 0; oc < params->output_c; ++oc) {
+                    uint32_t acc = params->bias != NULL ? (uint32_t)params->bias[oc] : 0u;
+                    for (fy = 0; fy < params->filter_h; ++fy) {
+                        const int32_t dy = oy + params->pad_h - fy;
+                        if (dy < 0 || dy % params->stride_h != 0 || dy / params->stride_h >= params->input_h) {
+                            continue;
+                        }
+                        for (fx = 0; fx < params->filter_w; ++fx) {
+                            const int32_t dx = ox + params->pad_w - fx;
+                            if (dx < 0 || dx % params->stride_w != 0 || dx / params->stride_w >= params->input_w) {
+                                continue;
+                            }
+                            const int8_t *pixel = image + ((dy / params->stride_h) * params->input_w
+                                                           + dx / params->stride_w) * in_c;
+                            const int8_t *taps =
+                                params->filter + ((oc * params->filter_h + fy) * params->filter_w + fx) * in_c;
+                            for (c = 0; c < in_c; ++c) {
+                                acc += (uint32_t)(taps[c] * (pixel[c] - params->input_zero_point));
+                            }
+                        }
+                    }
+                    const int32_t scaled = pqk_requantize((int32_t)acc, params->multiplier[oc], params->shift[oc])
+                                           + params->output_zero_point;
+                    *output++ = pqk_clamp_s8(scaled, params->activation_min, params->activation_max);
+                }
+            }
+        }
+    }
+}
