@@ -292,6 +292,11 @@ void pqk_mean_s8_gather(const pqk_mean_s8_gather_params_t *params, const int8_t 
 void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int8_t *const *inputs,
                           int8_t *output);
 
+/* 16x8 models (int16 activations, zero point 0; int8 weights). Data movement takes the int8 kernel's
+ * parameters (pad_value is then an int16 value). */
+void pqk_pad_s16(const pqk_pad_s8_params_t *params, const int16_t *input, int16_t *output);
+void pqk_strided_copy_s16(const pqk_strided_copy_s8_params_t *params, const int16_t *input, int16_t *output);
+
 /* A variant's scratch argument takes its <kernel>_buffer_size() bytes: that function is the truth,
  * pqk_mcu.codegen.cost_model.scratch_bytes() its compile-time twin for the memory plan (the generated
  * code never calls it), and tests/test_codegen_scratch.py checks that the two agree. */

@@ -173,10 +173,14 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
     )
 
 
+# Activation types the generated C computes in: int8, and int16 in 16x8 models.
+CORE_DTYPES = ("int8", "int16")
+
+
 def _quant(graph: Graph, name: str) -> tuple[float, int]:
     tensor = graph.tensor(name)
-    if tensor.dtype != "int8" or tensor.quant is None:
-        raise UnsupportedModelError(f"graph edge '{name}' is {tensor.dtype}; the C core takes and returns int8")
+    if tensor.dtype not in CORE_DTYPES or tensor.quant is None:
+        raise UnsupportedModelError(f"graph edge '{name}' is {tensor.dtype}; the C core takes and returns int8 or int16")
     return tensor.quant.scale[0], tensor.quant.zero_point[0]
 
 
@@ -193,8 +197,8 @@ def memory_request(graph: Graph, layers: list[Layer]) -> MemoryRequest:
         if name and not tensors[name].is_constant
     } | set(graph.inputs) | set(graph.outputs)
     for name in sorted(activations):
-        if tensors[name].dtype != "int8":
-            raise UnsupportedModelError(f"tensor '{name}' is {tensors[name].dtype}; the C core is int8 only")
+        if tensors[name].dtype not in CORE_DTYPES:
+            raise UnsupportedModelError(f"tensor '{name}' is {tensors[name].dtype}; the C core is int8 and int16 only")
     reads = [[name for name in op.inputs if name in activations] for op in graph.ops]
     writes = [[name for name in op.outputs if name in activations] for op in graph.ops]
     return MemoryRequest(
@@ -218,7 +222,14 @@ def _op_context(graph: Graph, layer: Layer, plan: MemoryPlan, macro_prefix: str)
             return f"{macro_prefix}_OP_SCRATCH({plan.placements[arg.name].expression}, {arg.name})"
         return plan.placements[arg.name].expression
 
-    calls = [{"function": call.function, "args": [resolve(arg) for arg in call.args]} for call in layer.calls]
+    def argument(arg) -> str:
+        """int16 tensors (16x8 models) reach their kernels as int16_t pointers into the byte arena."""
+        if not isinstance(arg, TensorRef) or arg.name == layer.scratch_name or graph.tensor(arg.name).dtype == "int8":
+            return resolve(arg)
+        qualifier = "" if arg.name in layer.op.outputs else "const "
+        return f"({qualifier}{graph.tensor(arg.name).dtype}_t *)({resolve(arg)})"
+
+    calls = [{"function": call.function, "args": [argument(arg) for arg in call.args]} for call in layer.calls]
     if layer.alias_of and layer.output not in plan.aliased:
         # The alias could not share bytes (its input and output are both graph edges): copy.
         size = graph.tensor(layer.output).nbytes

@@ -201,6 +201,11 @@ def _scale_zp(tensor: Tensor, role: str, op: Op) -> tuple[float, int]:
     return quant
 
 
+def _element_suffix(tensor: Tensor) -> str:
+    """The C kernel name's element type for a data-movement op: s8, or s16 in 16x8 models."""
+    return "s16" if tensor.dtype == "int16" else "s8"
+
+
 def _element_strides(shape: tuple[int, ...]) -> list[int]:
     """Row-major strides of ``shape`` in elements."""
     return [int(np.prod(shape[axis + 1:], dtype=np.int64)) for axis in range(len(shape))]
@@ -715,7 +720,7 @@ class Lowering:
     @LOWERINGS.register("PAD")
     def _pad(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
-        _, out_zp = _scale_zp(y, "output", op)
+        out_zp = y.per_tensor_quant[1]
         paddings = self.tensors[op.inputs[1]].data.astype(np.int64).reshape(-1, 2)
         rank = len(x.shape)
         if rank > 4:
@@ -728,7 +733,7 @@ class Lowering:
         for d in range(4):
             fields += [(f"input_shape[{d}]", shape[d]), (f"pad_before[{d}]", before[d]), (f"pad_after[{d}]", after[d])]
         fields.append(("pad_value", out_zp))
-        layer.kernel = "pqk_pad_s8"
+        layer.kernel = f"pqk_pad_{_element_suffix(x)}"
         params = self._params(layer, "pqk_pad_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
@@ -749,7 +754,7 @@ class Lowering:
                            offset)
 
     def _strided_copy(self, layer: Layer, op: Op, dims: list[tuple[int, int]], offset: int) -> None:
-        """pqk_strided_copy_s8 for an output whose axis k has (size, input stride in elements): axes of
+        """pqk_strided_copy_s8 (or _s16) for an output whose axis k has (size, input stride in elements): axes of
         size 1 dropped and adjacent axes that step through the input as one merged, at most 4 left."""
         merged: list[list[int]] = []
         for size, stride in dims:
@@ -764,7 +769,7 @@ class Lowering:
         merged = [[1, 0]] * (4 - len(merged)) + merged
         fields: list[tuple[str, object]] = [(f"output_shape[{d}]", merged[d][0]) for d in range(4)]
         fields += [(f"input_strides[{d}]", merged[d][1]) for d in range(4)] + [("input_offset", offset)]
-        layer.kernel = "pqk_strided_copy_s8"
+        layer.kernel = f"pqk_strided_copy_{_element_suffix(self.tensors[op.inputs[0]])}"
         params = self._params(layer, "pqk_strided_copy_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(op.outputs[0]))))
 

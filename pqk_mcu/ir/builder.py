@@ -82,10 +82,11 @@ class GraphBuilder:
         self._tensors[tensor.name] = tensor
         return tensor.name
 
-    def input(self, shape: Sequence[int], scale: float, zero_point: int, name: str | None = None) -> str:
-        """An int8 graph input."""
+    def input(self, shape: Sequence[int], scale: float, zero_point: int, name: str | None = None,
+              dtype: str = "int8") -> str:
+        """An int8 graph input (int16 for 16x8 models)."""
         name = name or f"input_{len(self._inputs)}"
-        self._add_tensor(Tensor(name, tuple(shape), "int8", per_tensor(scale, zero_point)))
+        self._add_tensor(Tensor(name, tuple(shape), dtype, per_tensor(scale, zero_point)))
         self._inputs.append(name)
         return name
 
@@ -223,7 +224,7 @@ class GraphBuilder:
         """Any op from its kind, inputs and attributes; the output keeps the first input's quantization
         unless ``out_scale`` is given."""
         quant = self.quant(inputs[0]) if out_scale is None else per_tensor(out_scale, out_zero_point)
-        return self._emit(kind, inputs, attrs, quant, name=name)
+        return self._emit(kind, inputs, attrs, quant, self.tensor(inputs[0]).dtype, name=name)
 
     def binary(self, kind: str, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
                name: str | None = None) -> str:
@@ -260,7 +261,7 @@ class GraphBuilder:
     def pad(self, x: str, paddings: Sequence[Sequence[int]], name: str | None = None) -> str:
         """PAD with the input's zero point; ``paddings`` is [rank, 2] (before, after)."""
         operand = self.constant(np.array(paddings, dtype=np.int32), "int32", name=f"pad_{len(self._ops)}/paddings")
-        return self._emit("PAD", (x, operand), NoAttrs(), self.quant(x), name=name)
+        return self._emit("PAD", (x, operand), NoAttrs(), self.quant(x), self.tensor(x).dtype, name=name)
 
     def mean(self, x: str, axes: Sequence[int], keep_dims: bool, out_scale: float, out_zero_point: int,
              name: str | None = None) -> str:

@@ -305,6 +305,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     ),
     OpDef(
         "PAD", NoAttrs, pad_shape, inputs=(2, 2), constant_slots=(1,), same_quant="first", max_input_rank=5,
+        int16_activations=True,
         tflite=TfliteOptions("PadOptions", version=2),
     ),
     OpDef(
@@ -337,7 +338,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     OpDef(
         # TFLite Micro ignores the ellipsis and new-axis masks and the offset flag: files using them are refused.
         "STRIDED_SLICE", StridedSliceAttrs, strided_slice_shape, inputs=(4, 4), constant_slots=(1, 2, 3),
-        same_quant="first",
+        same_quant="first", int16_activations=True,
         tflite=TfliteOptions(
             "StridedSliceOptions",
             (("begin_mask", "beginMask"), ("end_mask", "endMask"), ("shrink_axis_mask", "shrinkAxisMask")),

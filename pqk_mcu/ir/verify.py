@@ -10,7 +10,7 @@ import math
 
 from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.graph import DTYPES, Graph, Op, Tensor
-from pqk_mcu.ir.opdef import OP_DEFS
+from pqk_mcu.ir.opdef import OP_DEFS, OpDef
 from pqk_mcu.ir.ops import ACTIVATIONS, PADDINGS
 from pqk_mcu.ir.shapes import ShapeError, infer_output_shapes
 
@@ -154,12 +154,12 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
             continue
         if definition.float_input and t.dtype == "float32":
             continue
-        _check_activation(t, where)
+        _check_activation(t, where, definition)
     if definition.float_output:
         if output.dtype != "float32":
             raise PqkError(f"{where}: output '{output.name}' must be float32, is {output.dtype}")
     else:
-        _check_activation(output, where)
+        _check_activation(output, where, definition)
 
     if definition.weighted:
         _check_weights(op, where, inputs)
@@ -181,13 +181,24 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
             )
 
 
-def _check_activation(t: Tensor, where: str) -> None:
+def _check_activation(t: Tensor, where: str, definition: OpDef) -> None:
     if t.is_constant and t.dtype == "int8" and t.quant is not None and t.quant.axis is None:
         return  # a constant operand of ADD/MUL/CONCATENATION is fine when quantized per tensor
+    if t.dtype == "int16" and definition.int16_activations:
+        _check_int16_activation(t, where)
+        return
     if t.dtype != "int8":
         raise PqkError(f"{where}: tensor '{t.name}' is {t.dtype}; activations must be int8")
     if t.quant is None or t.quant.axis is not None:
         raise PqkError(f"{where}: int8 tensor '{t.name}' needs per-tensor quantization")
+
+
+def _check_int16_activation(t: Tensor, where: str) -> None:
+    """TFLite's 16x8 kernels require symmetric per-tensor int16 activations."""
+    if t.quant is None or t.quant.axis is not None:
+        raise PqkError(f"{where}: int16 tensor '{t.name}' needs per-tensor quantization")
+    if t.quant.zero_point[0] != 0:
+        raise PqkError(f"{where}: int16 tensor '{t.name}' has zero point {t.quant.zero_point[0]}; int16 activations need 0")
 
 
 def _check_weights(op: Op, where: str, inputs: list) -> None:

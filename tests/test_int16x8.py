@@ -1,0 +1,108 @@
+"""int16x8 models (int16 activations with zero point 0, int8 weights; TFLite's 16x8 quantization): the
+reference equals TensorFlow Lite Micro bit for bit on TFLM's single-layer SEANet models and on random
+graphs, the generated C equals the reference on the host and under QEMU, and the graphs survive the
+.tflite round trip. Ops without a 16x8 form keep refusing int16 activations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pqk_mcu.codegen import generate_c
+from pqk_mcu.errors import PqkError
+from pqk_mcu.exporters.tflite import export_tflite
+from pqk_mcu.frontends.tflite import load_tflite
+from pqk_mcu.ir.builder import GraphBuilder
+from pqk_mcu.ir.ops import NoAttrs, StridedSliceAttrs
+from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.verify import random_inputs
+
+# TFLM's SEANet layers (tests/fixtures/seanet_<layer>.tflite) and the kernel each lowers to.
+SEANET = {
+    "pad0": "pqk_pad_s16",
+    "strided_slice0": "pqk_strided_copy_s16",
+}
+
+
+def _seanet(fixtures_dir, layer: str) -> bytes:
+    return (fixtures_dir / f"seanet_{layer}.tflite").read_bytes()
+
+
+@pytest.mark.parametrize("layer", SEANET)
+def test_seanet_reference_equals_tflm(fixtures_dir, layer):
+    model = _seanet(fixtures_dir, layer)
+    graph = load_tflite(model)
+    report = verify_model(graph, model, "reference", random_inputs(graph, 5, seed=1))
+    assert report.inputs == 5 and report.mismatches == []
+
+
+@pytest.mark.parametrize("layer", SEANET)
+def test_seanet_lowers_to_the_int16_kernel(fixtures_dir, tmp_path, layer):
+    generated = generate_c(load_tflite(_seanet(fixtures_dir, layer)), tmp_path / "gen")
+    assert [info.kernel for info in generated.layers] == [SEANET[layer]]
+    assert generated.input_size == 2 * generated.graph.tensor(generated.graph.inputs[0]).size
+    assert (tmp_path / "gen" / "runtime" / f"{SEANET[layer]}.c").is_file()
+
+
+@pytest.mark.parametrize("layer", SEANET)
+def test_seanet_bit_exact_on_host(fixtures_dir, layer):
+    graph = load_tflite(_seanet(fixtures_dir, layer))
+    report = verify_model(graph, None, "host", random_inputs(graph, 3, seed=2))
+    assert report.inputs == 3 and report.mismatches == []
+
+
+@pytest.mark.parametrize("layer", SEANET)
+def test_seanet_bit_exact_in_qemu(toolchain, fixtures_dir, layer):
+    graph = load_tflite(_seanet(fixtures_dir, layer))
+    report = verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=3))
+    assert report.inputs == 2 and report.mismatches == []
+
+
+@pytest.mark.parametrize("layer", SEANET)
+def test_seanet_export_round_trip(fixtures_dir, layer):
+    graph = load_tflite(_seanet(fixtures_dir, layer))
+    assert load_tflite(export_tflite(graph)) == graph
+
+
+def _data_movement_graph():
+    """int16 PAD of ranks 2..4 and STRIDED_SLICEs with negative strides, masks and a dropped axis."""
+    b = GraphBuilder()
+    outputs = []
+    x = b.input((1, 3, 5, 4), 0.0007, 0, dtype="int16")
+    outputs.append(b.pad(x, [[0, 0], [1, 2], [0, 3], [2, 0]]))
+    outputs.append(b.pad(b.input((6, 7), 0.002, 0, dtype="int16"), [[2, 1], [0, 4]]))
+    for begin, end, strides, attrs in (
+        ([0, 2, 4, 3], [1, 0, 0, 0], [1, -1, -2, -1], StridedSliceAttrs(begin_mask=0, end_mask=8)),
+        ([0, 1, 1, 0], [1, 3, 5, 4], [1, 1, 2, 3], StridedSliceAttrs(shrink_axis_mask=1)),
+    ):
+        operands = [b.constant(np.array(v, dtype=np.int32), "int32") for v in (begin, end, strides)]
+        outputs.append(b.op("STRIDED_SLICE", [x, *operands], attrs))
+    return b.build(outputs)
+
+
+def test_data_movement_reference_equals_tflm_and_c_on_host():
+    graph = _data_movement_graph()
+    inputs = random_inputs(graph, 3, seed=4)
+    assert verify_model(graph, export_tflite(graph), "reference", inputs).mismatches == []
+    assert verify_model(graph, None, "host", inputs).mismatches == []
+
+
+def test_data_movement_in_qemu(toolchain):
+    graph = _data_movement_graph()
+    assert verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=5)).mismatches == []
+
+
+def test_int16_needs_zero_point_0():
+    b = GraphBuilder()
+    padded = b.pad(b.input((1, 4), 0.001, 3, dtype="int16"), [[0, 0], [1, 1]])
+    with pytest.raises(PqkError, match="int16 activations need 0"):
+        b.build([padded])
+
+
+def test_ops_without_a_16x8_form_refuse_int16():
+    b = GraphBuilder()
+    perm = b.constant(np.array([1, 0], dtype=np.int32), "int32")
+    transposed = b.op("TRANSPOSE", [b.input((2, 4), 0.001, 0, dtype="int16"), perm], NoAttrs())
+    with pytest.raises(PqkError, match="activations must be int8"):
+        b.build([transposed])
