@@ -6,6 +6,8 @@ graphs, the generated C equals the reference on the host and under QEMU, and the
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,7 @@ from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import NoAttrs, StridedSliceAttrs
+from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.pipeline.verify import verify_model
 from pqk_mcu.verify import random_inputs
 
@@ -22,6 +25,7 @@ from pqk_mcu.verify import random_inputs
 SEANET = {
     "pad0": "pqk_pad_s16",
     "strided_slice0": "pqk_strided_copy_s16",
+    "quantize0": "pqk_quantize_s16",  # int32 -> int16
 }
 
 
@@ -41,7 +45,7 @@ def test_seanet_reference_equals_tflm(fixtures_dir, layer):
 def test_seanet_lowers_to_the_int16_kernel(fixtures_dir, tmp_path, layer):
     generated = generate_c(load_tflite(_seanet(fixtures_dir, layer)), tmp_path / "gen")
     assert [info.kernel for info in generated.layers] == [SEANET[layer]]
-    assert generated.input_size == 2 * generated.graph.tensor(generated.graph.inputs[0]).size
+    assert generated.input_size == generated.graph.tensor(generated.graph.inputs[0]).nbytes
     assert (tmp_path / "gen" / "runtime" / f"{SEANET[layer]}.c").is_file()
 
 
@@ -91,6 +95,44 @@ def test_data_movement_reference_equals_tflm_and_c_on_host():
 def test_data_movement_in_qemu(toolchain):
     graph = _data_movement_graph()
     assert verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=5)).mismatches == []
+
+
+def _requantize_graph():
+    """QUANTIZE int16 -> int8, int16 -> int16 (rescaled up and down) and int8 -> int16."""
+    b = GraphBuilder()
+    x = b.input((3, 50), 0.0004, 0, dtype="int16")
+    outputs = [b.quantize(x, 0.05, -7), b.quantize(x, 0.0011, 0, dtype="int16"),
+               b.quantize(x, 0.00003, 0, dtype="int16")]
+    outputs.append(b.quantize(b.input((2, 64), 0.02, 9), 0.0003, 0, dtype="int16"))
+    return b.build(outputs)
+
+
+def test_requantize_reference_equals_tflm_and_c_on_host(tmp_path):
+    graph = _requantize_graph()
+    assert {info.kernel for info in generate_c(graph, tmp_path / "gen").layers} == {"pqk_quantize_s16"}
+    inputs = random_inputs(graph, 4, seed=6)
+    assert verify_model(graph, export_tflite(graph), "reference", inputs).mismatches == []
+    assert verify_model(graph, None, "host", inputs).mismatches == []
+
+
+def test_requantize_in_qemu(toolchain):
+    graph = _requantize_graph()
+    assert verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=7)).mismatches == []
+
+
+def test_float_quantizes_to_int8_only():
+    b = GraphBuilder()
+    quantized = b.quantize(b.float_input((1, 4)), 0.001, 0, dtype="int16")
+    with pytest.raises(PqkError, match="quantizes to int8 only"):
+        b.build([quantized])
+
+
+def test_input_and_output_types_agree():
+    b = GraphBuilder()
+    graph = b.build([b.pad(b.input((1, 4), 0.001, 0, dtype="int16"), [[0, 0], [1, 1]])])
+    narrowed = tuple(replace(t, dtype="int8") if t.name == graph.outputs[0] else t for t in graph.tensors)
+    with pytest.raises(PqkError, match="they must agree"):
+        verify_graph(replace(graph, tensors=narrowed))
 
 
 def test_int16_needs_zero_point_0():

@@ -297,6 +297,16 @@ void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int
 void pqk_pad_s16(const pqk_pad_s8_params_t *params, const int16_t *input, int16_t *output);
 void pqk_strided_copy_s16(const pqk_strided_copy_s8_params_t *params, const int16_t *input, int16_t *output);
 
+/* QUANTIZE of 16x8 models (TFLite Micro's Requantize): int8, int16 or int32 in, int8 or int16 out. */
+typedef struct {
+    int32_t size;
+    int32_t input_bytes, output_bytes; /* element sizes: 1, 2 or 4 in; 1 or 2 out */
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;
+} pqk_quantize_s16_params_t;
+
+void pqk_quantize_s16(const pqk_quantize_s16_params_t *params, const void *input, void *output);
+
 /* A variant's scratch argument takes its <kernel>_buffer_size() bytes: that function is the truth,
  * pqk_mcu.codegen.cost_model.scratch_bytes() its compile-time twin for the memory plan (the generated
  * code never calls it), and tests/test_codegen_scratch.py checks that the two agree. */

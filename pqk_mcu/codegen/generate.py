@@ -173,8 +173,8 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
     )
 
 
-# Activation types the generated C computes in: int8, and int16 in 16x8 models.
-CORE_DTYPES = ("int8", "int16")
+# Activation types the generated C computes in: int8; int16 in 16x8 models, whose QUANTIZE may take int32.
+CORE_DTYPES = ("int8", "int16", "int32")
 
 
 def _quant(graph: Graph, name: str) -> tuple[float, int]:
@@ -223,7 +223,7 @@ def _op_context(graph: Graph, layer: Layer, plan: MemoryPlan, macro_prefix: str)
         return plan.placements[arg.name].expression
 
     def argument(arg) -> str:
-        """int16 tensors (16x8 models) reach their kernels as int16_t pointers into the byte arena."""
+        """int16 / int32 tensors (16x8 models) reach their kernels as typed pointers into the byte arena."""
         if not isinstance(arg, TensorRef) or arg.name == layer.scratch_name or graph.tensor(arg.name).dtype == "int8":
             return resolve(arg)
         qualifier = "" if arg.name in layer.op.outputs else "const "

@@ -698,7 +698,7 @@ class Lowering:
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
     # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
-    @LOWERINGS.register("RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "QUANTIZE")
+    @LOWERINGS.register("RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH")
     def _lut(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         _scale_zp(x, "input", op)
@@ -710,6 +710,22 @@ class Lowering:
             ("table", self.symbols.array(f"{self._prefix(layer)}_table", "int8_t", table, "tables")),
         ]
         params = self._params(layer, "pqk_lut_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    @LOWERINGS.register("QUANTIZE")
+    def _quantize(self, layer: Layer, op: Op) -> None:
+        """int8 -> int8 by table; with an int16 or int32 side (16x8 models) TFLite Micro's Requantize."""
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        if x.dtype == "int8" and y.dtype == "int8":
+            self._lut(layer, op)
+            return
+        (in_scale, in_zp), (out_scale, out_zp) = x.per_tensor_quant, y.per_tensor_quant
+        multiplier, shift = requantize_multiplier(in_scale, out_scale)
+        layer.kernel = "pqk_quantize_s16"
+        params = self._params(layer, "pqk_quantize_s16_params_t", [
+            ("size", x.size), ("input_bytes", x.nbytes // x.size), ("output_bytes", y.nbytes // y.size),
+            ("input_zero_point", in_zp), ("output_zero_point", out_zp), ("multiplier", multiplier), ("shift", shift),
+        ])
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
     # The output is the input's bytes under another shape: a no-op alias for the memory plan.

@@ -384,14 +384,14 @@ def _quant(t: _RawTensor, where: str) -> QuantParams | None:
 
 
 def _check_activation_dtypes(raw: _RawModel, kinds: list[str], tensors: dict[int, Tensor]) -> None:
-    """Activations must be int8, or int16 on ops with a 16x8 form; float32 is allowed only on the
-    QUANTIZE/DEQUANTIZE graph edges."""
+    """Activations must be int8, or another type the op's definition lists (int16 on ops with a 16x8
+    form); float32 is allowed only on the QUANTIZE/DEQUANTIZE graph edges."""
     for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
         definition = OP_DEFS[kind]
         edges = [(index, "input") for index in op.inputs if index >= 0] + [(index, "output") for index in op.outputs]
         for index, role in edges:
             t = tensors[index]
-            if t.is_constant or t.dtype == "int8" or (t.dtype == "int16" and definition.int16_activations):
+            if t.is_constant or t.dtype in definition.activation_dtypes:
                 continue
             if t.dtype == "float32" and (
                 (definition.float_input and role == "input") or (definition.float_output and role == "output")

@@ -251,9 +251,10 @@ class GraphBuilder:
     def softmax(self, x: str, beta: float = 1.0, name: str | None = None) -> str:
         return self._emit("SOFTMAX", (x,), SoftmaxAttrs(float(np.float32(beta))), per_tensor(*OP_DEFS["SOFTMAX"].fixed_output_quant), name=name)
 
-    def quantize(self, x: str, out_scale: float, out_zero_point: int, name: str | None = None) -> str:
-        """QUANTIZE float32 -> int8 (or int8 -> int8 requantization)."""
-        return self._emit("QUANTIZE", (x,), NoAttrs(), per_tensor(out_scale, out_zero_point), name=name)
+    def quantize(self, x: str, out_scale: float, out_zero_point: int, name: str | None = None,
+                 dtype: str = "int8") -> str:
+        """QUANTIZE float32 -> int8, or requantization to ``dtype`` (int8 or int16)."""
+        return self._emit("QUANTIZE", (x,), NoAttrs(), per_tensor(out_scale, out_zero_point), dtype, name=name)
 
     def dequantize(self, x: str, name: str | None = None) -> str:
         return self._emit("DEQUANTIZE", (x,), NoAttrs(), None, dtype="float32", name=name)

@@ -63,6 +63,7 @@ from pqk_mcu.ir.shapes import (
 )
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+INT8_INT16 = ("int8", "int16")  # activation types of an op with a 16x8 form
 PADDINGS = ("SAME", "VALID")
 
 
@@ -296,16 +297,18 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
         tflite=TfliteOptions("SoftmaxOptions", (("beta", "beta"),), required=True, version=2),
     ),
     OpDef(
-        "QUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_input=True,
+        # int32 -> int16 / int8 and int8 <-> int16 too (TFLM's Requantize); float32 only -> int8.
+        "QUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_input=True, activation_dtypes=("int8", "int16", "int32"),
+        converts_dtype=True,
         tflite=TfliteOptions("QuantizeOptions", version=_quantize_version),
     ),
     OpDef(
-        "DEQUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_output=True,
+        "DEQUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_output=True, converts_dtype=True,
         tflite=TfliteOptions("DequantizeOptions", version=2),
     ),
     OpDef(
         "PAD", NoAttrs, pad_shape, inputs=(2, 2), constant_slots=(1,), same_quant="first", max_input_rank=5,
-        int16_activations=True,
+        activation_dtypes=INT8_INT16,
         tflite=TfliteOptions("PadOptions", version=2),
     ),
     OpDef(
@@ -338,7 +341,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     OpDef(
         # TFLite Micro ignores the ellipsis and new-axis masks and the offset flag: files using them are refused.
         "STRIDED_SLICE", StridedSliceAttrs, strided_slice_shape, inputs=(4, 4), constant_slots=(1, 2, 3),
-        same_quant="first", int16_activations=True,
+        same_quant="first", activation_dtypes=INT8_INT16,
         tflite=TfliteOptions(
             "StridedSliceOptions",
             (("begin_mask", "beginMask"), ("end_mask", "endMask"), ("shrink_axis_mask", "shrinkAxisMask")),

@@ -161,6 +161,13 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
     else:
         _check_activation(output, where, definition)
 
+    if not definition.converts_dtype:
+        for slot, t in enumerate(inputs):
+            if t is not None and slot not in definition.constant_slots and not t.is_constant and t.dtype != output.dtype:
+                raise PqkError(f"{where}: input '{t.name}' is {t.dtype}, output '{output.name}' {output.dtype}; they must agree")
+    elif inputs[0].dtype == "float32" and output.dtype != "int8":
+        raise PqkError(f"{where}: a float32 input quantizes to int8 only, output '{output.name}' is {output.dtype}")
+
     if definition.weighted:
         _check_weights(op, where, inputs)
     if definition.same_quant:
@@ -184,8 +191,8 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
 def _check_activation(t: Tensor, where: str, definition: OpDef) -> None:
     if t.is_constant and t.dtype == "int8" and t.quant is not None and t.quant.axis is None:
         return  # a constant operand of ADD/MUL/CONCATENATION is fine when quantized per tensor
-    if t.dtype == "int16" and definition.int16_activations:
-        _check_int16_activation(t, where)
+    if t.dtype != "int8" and t.dtype in definition.activation_dtypes:
+        _check_wide_activation(t, where)
         return
     if t.dtype != "int8":
         raise PqkError(f"{where}: tensor '{t.name}' is {t.dtype}; activations must be int8")
@@ -193,11 +200,11 @@ def _check_activation(t: Tensor, where: str, definition: OpDef) -> None:
         raise PqkError(f"{where}: int8 tensor '{t.name}' needs per-tensor quantization")
 
 
-def _check_int16_activation(t: Tensor, where: str) -> None:
-    """TFLite's 16x8 kernels require symmetric per-tensor int16 activations."""
+def _check_wide_activation(t: Tensor, where: str) -> None:
+    """int16 / int32 activations: per tensor; TFLite's 16x8 kernels require int16 ones symmetric."""
     if t.quant is None or t.quant.axis is not None:
-        raise PqkError(f"{where}: int16 tensor '{t.name}' needs per-tensor quantization")
-    if t.quant.zero_point[0] != 0:
+        raise PqkError(f"{where}: {t.dtype} tensor '{t.name}' needs per-tensor quantization")
+    if t.dtype == "int16" and t.quant.zero_point[0] != 0:
         raise PqkError(f"{where}: int16 tensor '{t.name}' has zero point {t.quant.zero_point[0]}; int16 activations need 0")
 
 
