@@ -18,7 +18,9 @@ from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import NoAttrs, StridedSliceAttrs
 from pqk_mcu.ir.verify import verify_graph
+from pqk_mcu.pipeline.host import HostModel
 from pqk_mcu.pipeline.verify import verify_model
+from pqk_mcu.reference import run_reference
 from pqk_mcu.verify import random_inputs
 
 # TFLM's SEANet layers (tests/fixtures/seanet_<layer>.tflite) and the kernel each lowers to.
@@ -26,6 +28,7 @@ SEANET = {
     "pad0": "pqk_pad_s16",
     "strided_slice0": "pqk_strided_copy_s16",
     "quantize0": "pqk_quantize_s16",  # int32 -> int16
+    "conv0": "pqk_conv2d_s16_csr",  # 64 % of its weights are zero: CSR takes fewer bytes
 }
 
 
@@ -95,6 +98,44 @@ def test_data_movement_reference_equals_tflm_and_c_on_host():
 def test_data_movement_in_qemu(toolchain):
     graph = _data_movement_graph()
     assert verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=5)).mismatches == []
+
+
+def _conv_graph(sparsity: float = 0.0):
+    """16x8 CONV_2Ds: strides, dilation, both paddings, every fused activation, per-tensor and
+    per-channel weights holding -128, biases beyond int32, and output scales from saturating to fine."""
+    rng = np.random.default_rng(8)
+    b = GraphBuilder()
+    x = b.input((1, 9, 11, 5), 0.0009, 0, dtype="int16")
+    outputs = []
+    for k, (activation, padding, stride, dilation, out_scale) in enumerate((
+        ("NONE", "VALID", 1, 1, 0.0017), ("RELU", "SAME", 2, 1, 0.02), ("RELU6", "SAME", 1, 2, 0.0002),
+        ("RELU_N1_TO_1", "VALID", (2, 1), (1, 2), 0.00005),
+    )):
+        out_c = 3 + k
+        weights = rng.integers(-128, 128, (out_c, 3, 3, 5)).astype(np.int8)
+        weights[rng.random(weights.shape) < sparsity] = 0
+        scales = rng.uniform(0.002, 0.02, out_c) if k % 2 else 0.01
+        bias = rng.integers(-(1 << 34), 1 << 34, out_c).astype(np.int64)
+        outputs.append(b.conv2d(x, weights, scales, bias, out_scale, 0, stride, padding, dilation, activation))
+    return b.build(outputs)
+
+
+@pytest.mark.parametrize("weight_format", ["dense", "csr"])
+def test_conv_reference_equals_tflm_and_c_on_host(tmp_path, weight_format):
+    graph = _conv_graph(0.6)
+    kernel = {"dense": "pqk_conv2d_s16", "csr": "pqk_conv2d_s16_csr"}[weight_format]
+    model = HostModel(graph, weight_format, work_dir=tmp_path)
+    assert {info.kernel for info in model.generated.layers} == {kernel}
+    inputs = random_inputs(graph, 3, seed=9)
+    assert verify_model(graph, export_tflite(graph), "reference", inputs).mismatches == []
+    for sample, result in zip(inputs, model.run(inputs)):
+        for expected, actual in zip(run_reference(graph, sample)["outputs"], result["outputs"], strict=True):
+            assert expected.dtype == actual.dtype and np.array_equal(expected, actual)
+
+
+def test_conv_in_qemu(toolchain):
+    graph = _conv_graph(0.5)
+    assert verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=10)).mismatches == []
 
 
 def _requantize_graph():

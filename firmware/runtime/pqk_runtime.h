@@ -307,6 +307,22 @@ typedef struct {
 
 void pqk_quantize_s16(const pqk_quantize_s16_params_t *params, const void *input, void *output);
 
+/* CONV_2D of 16x8 models (TFLite Micro's ConvPerChannel<int64_t>): int16 input and output (zero point 0),
+ * int8 weights as in pqk_conv2d_s8_params_t's comment, int64 bias and accumulators. */
+typedef struct {
+    pqk_window_t window;
+    const int64_t *bias;       /* [output_c] */
+    const int32_t *multiplier; /* [output_c], Q31 in [2^30, 2^31) or 0 */
+    const int8_t *shift;       /* [output_c], in [-31, 7] */
+    int32_t activation_min;    /* int16 clamp */
+    int32_t activation_max;
+} pqk_conv2d_s16_params_t;
+
+void pqk_conv2d_s16(const pqk_conv2d_s16_params_t *params, const int8_t *weights, const int16_t *input,
+                    int16_t *output);
+void pqk_conv2d_s16_csr(const pqk_conv2d_s16_params_t *params, const pqk_csr_s8_t *weights, const int16_t *input,
+                        int16_t *output);
+
 /* A variant's scratch argument takes its <kernel>_buffer_size() bytes: that function is the truth,
  * pqk_mcu.codegen.cost_model.scratch_bytes() its compile-time twin for the memory plan (the generated
  * code never calls it), and tests/test_codegen_scratch.py checks that the two agree. */

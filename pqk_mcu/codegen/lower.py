@@ -42,6 +42,7 @@ from pqk_mcu.codegen.cost_model import (
 )
 from pqk_mcu.codegen.memory import write_lead
 from pqk_mcu.codegen.weights import (
+    CsrMatrix,
     GatherCsr,
     GatherRows,
     GatherTaps,
@@ -52,6 +53,7 @@ from pqk_mcu.codegen.weights import (
     encode_channel_pairs,
     encode_channel_quads,
     encode_channel_quads_s16,
+    encode_csr,
     encode_depthwise_lanes,
     encode_gather,
     encode_gather_rows,
@@ -365,7 +367,10 @@ class Lowering:
                                       exported=True)
         if choice.csr is None:
             return self.symbols.array(f"{prefix}_weights", "int8_t", dense_values, "weights", exported=True)
-        csr = choice.csr
+        return self._csr_struct(prefix, choice.csr)
+
+    def _csr_struct(self, prefix: str, csr: CsrMatrix) -> str:
+        """The pqk_csr_s8_t of ``csr`` and its arrays; returns the weights argument."""
         column_type = "uint8_t" if csr.columns.dtype == np.uint8 else "uint16_t"
         row_field, row_index = csr.row_index
         index_field = "col_u8" if column_type == "uint8_t" else "col_u16"
@@ -463,6 +468,9 @@ class Lowering:
     @LOWERINGS.register("CONV_2D")
     def _conv_2d(self, layer: Layer, op: Op) -> None:
         x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
+        if x.dtype == "int16":
+            self._conv_2d_s16(layer, op)
+            return
         in_scale, in_zp = _scale_zp(x, "input", op)
         out_scale, _ = _scale_zp(y, "output", op)
         out_c, k_h, k_w, _ = w.shape
@@ -474,6 +482,39 @@ class Lowering:
         fields = self._window_fields(op, x, y, k_h, k_w) + [("input_zero_point", in_zp)]
         fields += self._requant_fields(layer, op, bias, multiplier, shift)
         params = self._params(layer, "pqk_conv2d_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
+
+    def _conv_2d_s16(self, layer: Layer, op: Op) -> None:
+        """16x8 CONV_2D: int64 bias and accumulators. Weights are dense, or plain CSR when forced or (auto)
+        when CSR takes fewer bytes; the int8 kernels' packed and DSP formats do not apply."""
+        x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
+        (in_scale, _), (out_scale, out_zp) = x.per_tensor_quant, y.per_tensor_quant
+        out_c, k_h, k_w, _ = w.shape
+        matrix = w.data.reshape(out_c, -1)
+        multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
+        if int(np.max(shift)) > 7:
+            raise UnsupportedModelError(
+                f"op {op.name} (CONV_2D): requantization scale too large (left shift {int(np.max(shift))} > 7)"
+            )
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp, "int16")
+        prefix = self._prefix(layer)
+        csr = encode_csr(matrix)
+        sparse = self.weight_format == "csr" or (self.weight_format == "auto" and csr.nbytes < matrix.nbytes)
+        layer.kernel = "pqk_conv2d_s16_csr" if sparse else "pqk_conv2d_s16"
+        layer.weight_format = "csr" if sparse else "dense"
+        layer.sparsity = float((matrix == 0).mean())
+        layer.macs = y.shape[0] * y.shape[1] * y.shape[2] * int(matrix.size)
+        weights = (self._csr_struct(prefix, csr) if sparse
+                   else self.symbols.array(f"{prefix}_weights", "int8_t", w.data, "weights", exported=True))
+        bias = self.tensors[op.inputs[2]].data
+        fields = self._window_fields(op, x, y, k_h, k_w) + [
+            ("bias", self.symbols.array(f"{prefix}_bias", "int64_t", bias, "requant")),
+            ("multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
+            ("shift", self.symbols.array(f"{prefix}_shift", "int8_t", shift, "requant")),
+            ("activation_min", low),
+            ("activation_max", high),
+        ]
+        params = self._params(layer, "pqk_conv2d_s16_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
 
     @LOWERINGS.register("DEPTHWISE_CONV_2D")

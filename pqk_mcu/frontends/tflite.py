@@ -31,7 +31,7 @@ from pqk_mcu.ir.builder import bias_quant
 from pqk_mcu.ir.graph import Graph, Op, QuantParams, Tensor
 from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.shapes import brief_shape
-from pqk_mcu.ir.verify import verify_graph
+from pqk_mcu.ir.verify import BIAS_DTYPES, verify_graph
 
 MAX_MODEL_BYTES = 256 << 20
 
@@ -295,7 +295,8 @@ def _zero_bias(kind: str, base: str, taken: set[str], x: Tensor, weights: Tensor
         name, suffix = f"{base}_{suffix}", suffix + 1
     taken.add(name)
     channels = weights.shape[OP_DEFS[kind].weight_axis]
-    return Tensor(name, (channels,), "int32", bias_quant(x.quant, weights.quant), np.zeros(channels, dtype=np.int32))
+    dtype = BIAS_DTYPES.get(x.dtype, "int32")
+    return Tensor(name, (channels,), dtype, bias_quant(x.quant, weights.quant), np.zeros(channels, dtype=dtype))
 
 
 def _text(raw: bytes, limit: int | None = None) -> str:

@@ -34,7 +34,7 @@ from pqk_mcu.ir.ops import (
 )
 from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.shapes import infer_output_shapes
-from pqk_mcu.ir.verify import verify_graph
+from pqk_mcu.ir.verify import BIAS_DTYPES, verify_graph
 
 Pair = int | tuple[int, int]
 
@@ -142,7 +142,8 @@ class GraphBuilder:
                 return ""
             bias = np.zeros(weight_tensor.shape[OP_DEFS[kind].weight_axis], dtype=np.int32)
         quant = bias_quant(self._tensors[x].quant, weight_tensor.quant)
-        return self.constant(np.asarray(bias).reshape(-1), "int32", quant, name=f"{kind.lower()}_{len(self._ops)}/bias")
+        dtype = BIAS_DTYPES.get(self._tensors[x].dtype, "int32")
+        return self.constant(np.asarray(bias).reshape(-1), dtype, quant, name=f"{kind.lower()}_{len(self._ops)}/bias")
 
     def conv2d(
         self,
@@ -163,7 +164,8 @@ class GraphBuilder:
         b = self._bias("CONV_2D", x, w, bias)
         (stride_h, stride_w), (dilation_h, dilation_w) = _pair(stride), _pair(dilation)
         attrs = Conv2DAttrs(stride_h, stride_w, padding, dilation_h, dilation_w, activation)
-        return self._emit("CONV_2D", (x, w, b), attrs, per_tensor(out_scale, out_zero_point), name=name)
+        return self._emit("CONV_2D", (x, w, b), attrs, per_tensor(out_scale, out_zero_point), self.tensor(x).dtype,
+                          name=name)
 
     def depthwise_conv2d(
         self,

@@ -252,7 +252,7 @@ def _unary(kind: str, **constraints) -> OpDef:
 SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     OpDef(
         "CONV_2D", Conv2DAttrs, conv2d_shape, inputs=(2, 3), optional_slots=(2,), constant_slots=(1, 2),
-        weight_axis=0, bias_required=True, fuses_activation=True,
+        weight_axis=0, bias_required=True, fuses_activation=True, activation_dtypes=INT8_INT16,
         tflite=TfliteOptions("Conv2DOptions", _WINDOW_FIELDS + _DILATION_FIELDS + _ACTIVATION_FIELD, required=True,
                              version=3),
     ),

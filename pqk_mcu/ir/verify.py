@@ -19,6 +19,8 @@ from pqk_mcu.ir.shapes import ShapeError, infer_output_shapes
 # compare with a relative tolerance well above float32 epsilon.
 BIAS_SCALE_RTOL = 1e-4
 INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+# Bias type per input type: 16x8 layers accumulate in int64 (TFLite's 16x8 converter writes int64 biases).
+BIAS_DTYPES = {"int8": "int32", "int16": "int64"}
 # TFLite Micro's kernels (concatenation, broadcasting ADD/MUL) handle at most 6 dimensions.
 MAX_RANK = 6
 
@@ -217,13 +219,15 @@ def _check_weights(op: Op, where: str, inputs: list) -> None:
     axis = OP_DEFS[op.kind].weight_axis
     if w.quant.axis is not None and w.quant.axis != axis:
         raise PqkError(f"{where}: weights '{w.name}' are quantized along axis {w.quant.axis}, expected {axis}")
-    if (w.data == -128).any():
+    # TFLite's 16x8 converter writes -128; the 16x8 kernels (no packed formats) take it.
+    if x.dtype == "int8" and (w.data == -128).any():
         raise PqkError(f"{where}: weights '{w.name}' contain -128; symmetric int8 weights lie in [-127, 127]")
     bias = inputs[2] if len(inputs) > 2 else None
     if bias is None:
         return
-    if bias.dtype != "int32":
-        raise PqkError(f"{where}: bias '{bias.name}' must be int32, is {bias.dtype}")
+    bias_dtype = BIAS_DTYPES[x.dtype]
+    if bias.dtype != bias_dtype:
+        raise PqkError(f"{where}: bias '{bias.name}' must be {bias_dtype}, is {bias.dtype}")
     if bias.quant is None or any(z != 0 for z in bias.quant.zero_point):
         raise PqkError(f"{where}: bias '{bias.name}' must be quantized with zero point 0")
     out_channels = bias.shape[0]

@@ -18,6 +18,7 @@ from pqk_mcu.quant.fixed_point import (
     fast_requantize_array,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_array,
+    multiply_by_quantized_multiplier_int64_array,
     mve_requantize_array,
     quantize_multiplier,
     rounding_divide_by_pot,
