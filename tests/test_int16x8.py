@@ -23,12 +23,15 @@ from pqk_mcu.pipeline.verify import verify_model
 from pqk_mcu.reference import run_reference
 from pqk_mcu.verify import random_inputs
 
+ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # TFLM's SEANet layers (tests/fixtures/seanet_<layer>.tflite) and the kernel each lowers to.
 SEANET = {
     "pad0": "pqk_pad_s16",
     "strided_slice0": "pqk_strided_copy_s16",
     "quantize0": "pqk_quantize_s16",  # int32 -> int16
     "conv0": "pqk_conv2d_s16_csr",  # 64 % of its weights are zero: CSR takes fewer bytes
+    "add0": "pqk_add_s16",
+    "sub0": "pqk_sub_s16",  # broadcasts input2 [64]
 }
 
 
@@ -48,7 +51,7 @@ def test_seanet_reference_equals_tflm(fixtures_dir, layer):
 def test_seanet_lowers_to_the_int16_kernel(fixtures_dir, tmp_path, layer):
     generated = generate_c(load_tflite(_seanet(fixtures_dir, layer)), tmp_path / "gen")
     assert [info.kernel for info in generated.layers] == [SEANET[layer]]
-    assert generated.input_size == generated.graph.tensor(generated.graph.inputs[0]).nbytes
+    assert generated.input_size == sum(generated.graph.tensor(name).nbytes for name in generated.graph.inputs)
     assert (tmp_path / "gen" / "runtime" / f"{SEANET[layer]}.c").is_file()
 
 
@@ -136,6 +139,37 @@ def test_conv_reference_equals_tflm_and_c_on_host(tmp_path, weight_format):
 def test_conv_in_qemu(toolchain):
     graph = _conv_graph(0.5)
     assert verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=10)).mismatches == []
+
+
+def _add_sub_graph():
+    """16x8 ADD and SUB: same shapes, broadcasting both ways, a constant operand, every fused activation,
+    input scales 10^4 apart, the same input on both sides."""
+    b = GraphBuilder()
+    x = b.input((1, 4, 3, 6), 0.0006, 0, dtype="int16")
+    y = b.input((1, 4, 3, 6), 0.0009, 0, dtype="int16")
+    channel = b.input((6,), 0.00002, 0, dtype="int16")
+    constant = b.constant(np.arange(-3000, 3000, 1000, dtype=np.int16), "int16", b.quant(x))
+    outputs = []
+    for kind in ("ADD", "SUB"):
+        for k, (first, second, out_scale) in enumerate(
+            ((x, y, 0.001), (x, channel, 0.0004), (channel, x, 0.2), (x, constant, 0.0011), (y, y, 0.00003))
+        ):
+            outputs.append(b.binary(kind, first, second, out_scale, 0, ACTIVATIONS[k % 4]))
+    return b.build(outputs)
+
+
+def test_add_sub_reference_equals_tflm_and_c_on_host(tmp_path):
+    graph = _add_sub_graph()
+    assert {info.kernel for info in generate_c(graph, tmp_path / "gen").layers} == {"pqk_add_s16", "pqk_sub_s16"}
+    inputs = random_inputs(graph, 3, seed=11)
+    inputs += [[(x // 16).astype(np.int16) for x in sample] for sample in inputs]  # away from saturation
+    assert verify_model(graph, export_tflite(graph), "reference", inputs).mismatches == []
+    assert verify_model(graph, None, "host", inputs).mismatches == []
+
+
+def test_add_sub_in_qemu(toolchain):
+    graph = _add_sub_graph()
+    assert verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=12)).mismatches == []
 
 
 def _requantize_graph():

@@ -323,6 +323,10 @@ void pqk_conv2d_s16(const pqk_conv2d_s16_params_t *params, const int8_t *weights
 void pqk_conv2d_s16_csr(const pqk_conv2d_s16_params_t *params, const pqk_csr_s8_t *weights, const int16_t *input,
                         int16_t *output);
 
+/* ADD / SUB of 16x8 models: pqk_add_s8_params_t with left_shift 15 and zero points 0. */
+void pqk_add_s16(const pqk_add_s8_params_t *params, const int16_t *input1, const int16_t *input2, int16_t *output);
+void pqk_sub_s16(const pqk_add_s8_params_t *params, const int16_t *input1, const int16_t *input2, int16_t *output);
+
 /* A variant's scratch argument takes its <kernel>_buffer_size() bytes: that function is the truth,
  * pqk_mcu.codegen.cost_model.scratch_bytes() its compile-time twin for the memory plan (the generated
  * code never calls it), and tests/test_codegen_scratch.py checks that the two agree. */

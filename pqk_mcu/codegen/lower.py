@@ -64,6 +64,7 @@ from pqk_mcu.codegen.weights import (
     encode_wide,
 )
 from pqk_mcu.quant import (
+    ADD_LEFT_SHIFT_INT16,
     activation_range,
     add_input_table,
     add_params,
@@ -257,13 +258,14 @@ class Lowering:
         return f"{self.symbol_prefix}_op{layer.index}"
 
     def _operand(self, layer: Layer, slot: int) -> str | TensorRef:
-        """Input ``slot`` of the layer's op: an activation, or a constant int8 array in flash."""
+        """Input ``slot`` of the layer's op: an activation, or a constant int8 (int16) array in flash."""
         tensor = self.tensors[layer.op.inputs[slot]]
         if not tensor.is_constant:
             return TensorRef(tensor.name)
-        if tensor.dtype != "int8":
+        if tensor.dtype not in ("int8", "int16"):
             raise UnsupportedModelError(f"op {layer.op.name} ({layer.op.kind}): constant input '{tensor.name}' is {tensor.dtype}")
-        return self.symbols.array(f"{self._prefix(layer)}_input{slot}", "int8_t", tensor.data, "weights", exported=True)
+        return self.symbols.array(f"{self._prefix(layer)}_input{slot}", f"{tensor.dtype}_t", tensor.data, "weights",
+                                  exported=True)
 
     def _requant_fields(self, layer: Layer, op: Op, bias, multiplier, shift) -> list[tuple[str, object]]:
         prefix = self._prefix(layer)
@@ -633,6 +635,9 @@ class Lowering:
         self._add_or_subtract(layer, op, subtract=True)
 
     def _add_or_subtract(self, layer: Layer, op: Op, subtract: bool) -> None:
+        if self.tensors[op.outputs[0]].dtype == "int16":
+            self._add_or_subtract_s16(layer, op, subtract)
+            return
         (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
         p = add_params(s1, s2, out_scale)
@@ -677,6 +682,25 @@ class Lowering:
             for k, table in enumerate(tables)
         ] + [("fast_requantize", int(fast))]
         self._binary(layer, op, choice.kernel, "pqk_add_s8_lut_params_t", fields + output_fields)
+
+    def _add_or_subtract_s16(self, layer: Layer, op: Op, subtract: bool) -> None:
+        """16x8 ADD / SUB: TFLite Micro's general path with 15 bits of headroom (zero points are 0)."""
+        (s1, _), (s2, _) = (self.tensors[name].per_tensor_quant for name in op.inputs[:2])
+        output = self.tensors[op.outputs[0]]
+        out_scale, out_zp = output.per_tensor_quant
+        p = add_params(s1, s2, out_scale, ADD_LEFT_SHIFT_INT16)
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp, "int16")
+        # Each element is written after its inputs are read, in order: the output may take an input's place.
+        layer.in_place_of = next((name for name in op.inputs[:2] if self.tensors[name].shape == output.shape
+                                  and not self.tensors[name].is_constant), None)
+        fields = self._broadcast_fields(op) + [
+            ("input1_offset", 0), ("input2_offset", 0), ("left_shift", p.left_shift),
+            ("input1_multiplier", p.input1_multiplier), ("input1_shift", p.input1_shift),
+            ("input2_multiplier", p.input2_multiplier), ("input2_shift", p.input2_shift),
+            ("output_multiplier", p.output_multiplier), ("output_shift", p.output_shift),
+            ("output_zero_point", out_zp), ("activation_min", low), ("activation_max", high),
+        ]
+        self._binary(layer, op, "pqk_sub_s16" if subtract else "pqk_add_s16", "pqk_add_s8_params_t", fields)
 
     @LOWERINGS.register("MUL")
     def _mul(self, layer: Layer, op: Op) -> None:

@@ -231,7 +231,8 @@ class GraphBuilder:
     def binary(self, kind: str, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
                name: str | None = None) -> str:
         """Any element-wise op of two broadcast inputs (ADD, SUB, MUL, ...) with ElementwiseAttrs."""
-        return self._emit(kind, (a, b), ElementwiseAttrs(activation), per_tensor(out_scale, out_zero_point), name=name)
+        return self._emit(kind, (a, b), ElementwiseAttrs(activation), per_tensor(out_scale, out_zero_point),
+                          self.tensor(a).dtype, name=name)
 
     def add(self, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
             name: str | None = None) -> str:

@@ -236,11 +236,11 @@ def _quantize_version(op: Op, graph: Graph) -> int:
     return 2 if graph.tensor(op.inputs[0]).dtype == "int8" else 1  # 2: int8 -> int8 requantization
 
 
-def _binary(kind: str, options: str) -> OpDef:
+def _binary(kind: str, options: str, **constraints) -> OpDef:
     """An int8 element-wise op of two broadcast inputs with a fused activation."""
     return OpDef(
         kind, ElementwiseAttrs, broadcast_shape, inputs=(2, 2), fuses_activation=True,
-        tflite=TfliteOptions(options, _ACTIVATION_FIELD, version=2),
+        tflite=TfliteOptions(options, _ACTIVATION_FIELD, version=2), **constraints,
     )
 
 
@@ -285,8 +285,8 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
         )
         for kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D")
     ),
-    _binary("ADD", "AddOptions"),
-    _binary("SUB", "SubOptions"),
+    _binary("ADD", "AddOptions", activation_dtypes=INT8_INT16),
+    _binary("SUB", "SubOptions", activation_dtypes=INT8_INT16),
     _binary("MUL", "MulOptions"),
     OpDef(
         "RESHAPE", ReshapeAttrs, reshape_shape, inputs=(1, 2), constant_slots=(1,), same_quant="first",
