@@ -16,7 +16,7 @@ from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
-from pqk_mcu.ir.ops import NoAttrs, StridedSliceAttrs
+from pqk_mcu.ir.ops import LeakyReluAttrs, NoAttrs, StridedSliceAttrs
 from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.pipeline.host import HostModel
 from pqk_mcu.pipeline.verify import verify_model
@@ -32,6 +32,7 @@ SEANET = {
     "conv0": "pqk_conv2d_s16_csr",  # 64 % of its weights are zero: CSR takes fewer bytes
     "add0": "pqk_add_s16",
     "sub0": "pqk_sub_s16",  # broadcasts input2 [64]
+    "leaky_relu0": "pqk_leaky_relu_s16",
 }
 
 
@@ -170,6 +171,26 @@ def test_add_sub_reference_equals_tflm_and_c_on_host(tmp_path):
 def test_add_sub_in_qemu(toolchain):
     graph = _add_sub_graph()
     assert verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=12)).mismatches == []
+
+
+def _leaky_relu_graph():
+    """16x8 LEAKY_RELU: small and large slopes, output scales finer and coarser than the input's."""
+    b = GraphBuilder()
+    x = b.input((2, 5, 7), 0.0011, 0, dtype="int16")
+    return b.build([b.op("LEAKY_RELU", [x], LeakyReluAttrs(float(np.float32(alpha))), out_scale)
+                    for alpha, out_scale in ((0.3, 0.0011), (0.01, 0.0004), (1.7, 0.003), (0.2, 0.0009))])
+
+
+def test_leaky_relu_reference_equals_tflm_and_c_on_host():
+    graph = _leaky_relu_graph()
+    inputs = random_inputs(graph, 3, seed=13)
+    assert verify_model(graph, export_tflite(graph), "reference", inputs).mismatches == []
+    assert verify_model(graph, None, "host", inputs).mismatches == []
+
+
+def test_leaky_relu_in_qemu(toolchain):
+    graph = _leaky_relu_graph()
+    assert verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=14)).mismatches == []
 
 
 def _requantize_graph():

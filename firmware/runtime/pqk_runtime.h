@@ -327,6 +327,15 @@ void pqk_conv2d_s16_csr(const pqk_conv2d_s16_params_t *params, const pqk_csr_s8_
 void pqk_add_s16(const pqk_add_s8_params_t *params, const int16_t *input1, const int16_t *input2, int16_t *output);
 void pqk_sub_s16(const pqk_add_s8_params_t *params, const int16_t *input1, const int16_t *input2, int16_t *output);
 
+/* LEAKY_RELU of 16x8 models: x >= 0 requantized by the identity multiplier, x < 0 by the alpha one. */
+typedef struct {
+    int32_t size;
+    int32_t identity_multiplier, identity_shift;
+    int32_t alpha_multiplier, alpha_shift;
+} pqk_leaky_relu_s16_params_t;
+
+void pqk_leaky_relu_s16(const pqk_leaky_relu_s16_params_t *params, const int16_t *input, int16_t *output);
+
 /* A variant's scratch argument takes its <kernel>_buffer_size() bytes: that function is the truth,
  * pqk_mcu.codegen.cost_model.scratch_bytes() its compile-time twin for the memory plan (the generated
  * code never calls it), and tests/test_codegen_scratch.py checks that the two agree. */

@@ -70,6 +70,7 @@ from pqk_mcu.quant import (
     add_params,
     conv_multipliers,
     fully_connected_multiplier,
+    leaky_relu_multipliers,
     mean_multiplier,
     mul_multiplier,
     multiply_by_quantized_multiplier_array,
@@ -763,7 +764,7 @@ class Lowering:
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
     # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
-    @LOWERINGS.register("RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH")
+    @LOWERINGS.register("RELU", "RELU6", "HARD_SWISH", "LOGISTIC", "TANH")
     def _lut(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         _scale_zp(x, "input", op)
@@ -775,6 +776,22 @@ class Lowering:
             ("table", self.symbols.array(f"{self._prefix(layer)}_table", "int8_t", table, "tables")),
         ]
         params = self._params(layer, "pqk_lut_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    @LOWERINGS.register("LEAKY_RELU")
+    def _leaky_relu(self, layer: Layer, op: Op) -> None:
+        """int8 by table; int16 (16x8 models) rescales each element by the identity or the alpha multiplier."""
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        if x.dtype == "int8":
+            self._lut(layer, op)
+            return
+        (identity, identity_shift), (alpha, alpha_shift) = leaky_relu_multipliers(
+            x.per_tensor_quant[0], op.attrs.alpha, y.per_tensor_quant[0])
+        layer.kernel = "pqk_leaky_relu_s16"
+        params = self._params(layer, "pqk_leaky_relu_s16_params_t", [
+            ("size", x.size), ("identity_multiplier", identity), ("identity_shift", identity_shift),
+            ("alpha_multiplier", alpha), ("alpha_shift", alpha_shift),
+        ])
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
     @LOWERINGS.register("QUANTIZE")

@@ -363,6 +363,6 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
         tflite=TfliteOptions("PackOptions", (("values_count", "valuesCount"), ("axis", "axis")), version=2),
     ),
     OpDef("PRELU", NoAttrs, broadcast_shape, inputs=(2, 2), max_input_rank=4, tflite=TfliteOptions()),
-    OpDef("LEAKY_RELU", LeakyReluAttrs, same_shape, inputs=(1, 1),
+    OpDef("LEAKY_RELU", LeakyReluAttrs, same_shape, inputs=(1, 1), activation_dtypes=INT8_INT16,
           tflite=TfliteOptions("LeakyReluOptions", (("alpha", "alpha"),))),
 ))
