@@ -109,6 +109,8 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
         **template_names,
         "input_size": input_size,
         "output_size": output_size,
+        # int16 / int32 graph edges (16x8 models), which model.h documents
+        "wide_edges": " and ".join(sorted({core.tensor(edge).dtype for edge in sizes} - {"int8"})),
         "arena_bytes": plan.arena_bytes,
         "arena_words": max(1, (plan.arena_bytes + 3) // 4),
         "input_scale": _c_float(input_quant[0][0]),
