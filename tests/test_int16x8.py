@@ -18,6 +18,7 @@ from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import LeakyReluAttrs, NoAttrs, StridedSliceAttrs
 from pqk_mcu.ir.verify import verify_graph
+from pqk_mcu.pipeline.bench import bench_graph
 from pqk_mcu.pipeline.host import HostModel
 from pqk_mcu.pipeline.verify import verify_model
 from pqk_mcu.reference import run_reference
@@ -74,6 +75,13 @@ def test_seanet_bit_exact_in_qemu(toolchain, fixtures_dir, layer):
 def test_seanet_export_round_trip(fixtures_dir, layer):
     graph = load_tflite(_seanet(fixtures_dir, layer))
     assert load_tflite(export_tflite(graph)) == graph
+
+
+@pytest.mark.parametrize("layer", ["conv0", "quantize0"])
+def test_seanet_bench_counts_bit_exact_runs(toolchain, fixtures_dir, layer):
+    """bench feeds each input uniform over its own type (int16; int32 for quantize0)."""
+    result = bench_graph(load_tflite(_seanet(fixtures_dir, layer)), "cortex-m4")
+    assert result.bit_exact and result.instructions > 0
 
 
 def _data_movement_graph():
