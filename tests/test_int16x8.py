@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from pqk_mcu.cli import main
 from pqk_mcu.codegen import generate_c
 from pqk_mcu.errors import PqkError
 from pqk_mcu.exporters.tflite import export_tflite
@@ -82,6 +83,26 @@ def test_seanet_bench_counts_bit_exact_runs(toolchain, fixtures_dir, layer):
     """bench feeds each input uniform over its own type (int16; int32 for quantize0)."""
     result = bench_graph(load_tflite(_seanet(fixtures_dir, layer)), "cortex-m4")
     assert result.bit_exact and result.instructions > 0
+
+
+def test_cli_build_and_run_take_and_return_int16(toolchain, fixtures_dir, tmp_path, capsys):
+    model = fixtures_dir / "seanet_leaky_relu0.tflite"
+    out = tmp_path / "fw"
+    main(["build", str(model), "--board", "cortex-m4", "-o", str(out)])
+    graph = load_tflite(model)
+    (inputs,) = random_inputs(graph, 1, seed=15)
+    np.save(tmp_path / "x.npy", inputs[0])
+    main(["run", str(out / "firmware.elf"), "--board", "cortex-m4",
+          "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")])
+    output = np.load(tmp_path / "y.npy")
+    assert output.dtype == np.int16
+    np.testing.assert_array_equal(output, run_reference(graph, inputs)["outputs"][0])
+    np.save(tmp_path / "x8.npy", inputs[0].astype(np.int8))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(out / "firmware.elf"), "--board", "cortex-m4",
+              "--input", str(tmp_path / "x8.npy"), "--output", str(tmp_path / "y8.npy")])
+    assert exit_info.value.code == 2
+    assert "the firmware takes int16 input (the C core's quantized values), got int8" in capsys.readouterr().err
 
 
 def _data_movement_graph():

@@ -71,7 +71,8 @@ class CoreIO:
         results, offset = [], 0
         for name, core_name in zip(self.original.outputs, self.core.outputs):
             tensor = self.core.tensor(core_name)
-            array = np.frombuffer(data, dtype=_little_endian(tensor), count=tensor.size, offset=offset).reshape(tensor.shape)
+            array = np.frombuffer(data, dtype=_little_endian(tensor), count=tensor.size, offset=offset)
+            array = array.reshape(tensor.shape)
             offset += tensor.nbytes
             if name in by_target:
                 array = self._edge(by_target[name], array)
@@ -87,7 +88,8 @@ class CoreIO:
             tensor = self.core.tensor(self.layer_outputs[index])
             if len(data) != tensor.nbytes:
                 raise PqkError(f"trace of op {index} holds {len(data)} bytes, '{tensor.name}' has {tensor.nbytes}")
-            values[tensor.name] = np.frombuffer(data, dtype=_little_endian(tensor)).reshape(tensor.shape).astype(tensor.dtype)
+            array = np.frombuffer(data, dtype=_little_endian(tensor)).reshape(tensor.shape)
+            values[tensor.name] = array.astype(tensor.dtype)
         return values
 
     def result(self, core_inputs: dict[str, np.ndarray], data: bytes,
