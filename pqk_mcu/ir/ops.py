@@ -4,11 +4,14 @@ Each definition says arity, constant inputs, shape rule, quantization constraint
 activation fuses, and the .tflite options table, fields and operator version; the verifier, shape
 inference, builder, importer and exporter read it (see ``pqk_mcu.ir.opdef``).
 
+Activations are int8; ops whose definition lists int16 (``activation_dtypes``) also run TFLite's 16x8
+form (int16 activations with zero point 0, int8 weights, int64 biases).
+
 Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent optional):
 
 | kind               | inputs                                   | attrs                 |
 | ------------------ | ---------------------------------------- | --------------------- |
-| CONV_2D            | input, filter (OHWI), bias int32 or ""   | Conv2DAttrs           |
+| CONV_2D            | input, filter (OHWI), bias int32 (16x8: int64) or "" | Conv2DAttrs |
 | DEPTHWISE_CONV_2D  | input, filter (1HW(I*M)), bias or ""     | DepthwiseConv2DAttrs  |
 | FULLY_CONNECTED    | input, weights [out,in], bias or ""      | FullyConnectedAttrs   |
 | AVERAGE_POOL_2D    | input                                    | Pool2DAttrs           |
@@ -16,7 +19,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | ADD, SUB, MUL      | input1, input2 (broadcast)               | ElementwiseAttrs      |
 | RESHAPE            | input (+ optional const shape tensor)    | ReshapeAttrs          |
 | SOFTMAX            | input                                    | SoftmaxAttrs          |
-| QUANTIZE           | input (float32 or int8) -> int8          | NoAttrs               |
+| QUANTIZE           | input (float32, int8, int16, int32) -> int8 or int16 | NoAttrs   |
 | DEQUANTIZE         | input int8 -> float32                    | NoAttrs               |
 | PAD                | input, const paddings int32 [rank, 2]    | NoAttrs               |
 | MEAN               | input, const axes int32                  | MeanAttrs             |
