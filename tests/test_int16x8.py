@@ -203,11 +203,11 @@ def test_add_sub_in_qemu(toolchain):
 
 
 def _leaky_relu_graph():
-    """16x8 LEAKY_RELU: small and large slopes, output scales finer and coarser than the input's."""
+    """16x8 LEAKY_RELU: small, large and negative slopes, output scales finer and coarser than the input's."""
     b = GraphBuilder()
     x = b.input((2, 5, 7), 0.0011, 0, dtype="int16")
     return b.build([b.op("LEAKY_RELU", [x], LeakyReluAttrs(float(np.float32(alpha))), out_scale)
-                    for alpha, out_scale in ((0.3, 0.0011), (0.01, 0.0004), (1.7, 0.003), (0.2, 0.0009))])
+                    for alpha, out_scale in ((0.3, 0.0011), (0.01, 0.0004), (1.7, 0.003), (-0.5, 0.0009))])
 
 
 def test_leaky_relu_reference_equals_tflm_and_c_on_host():
@@ -220,6 +220,25 @@ def test_leaky_relu_reference_equals_tflm_and_c_on_host():
 def test_leaky_relu_in_qemu(toolchain):
     graph = _leaky_relu_graph()
     assert verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=14)).mismatches == []
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
+def test_leaky_relu_multipliers_match_tflm_on_random_scales(dtype):
+    """Random slopes (negative and above 1 included) and scales, every int8 input or a sweep of int16 ones:
+    the multipliers come from the scales in double (float32 arithmetic missed TFLM on rounding ties)."""
+    rng = np.random.default_rng(16)
+    b = GraphBuilder()
+    wide = dtype == "int16"
+    x = b.input((1, 256), 0.0011 if wide else 0.05, 0 if wide else 7, dtype=dtype)
+    outputs = []
+    for _ in range(24):  # decimal slopes and scales, as people write them, put products on ties
+        alpha = float(np.float32(round(rng.choice([rng.uniform(-1, 0), rng.uniform(0, 1), rng.uniform(1, 3)]), 2)))
+        out_scale = round(float(rng.uniform(0.0002, 0.004)), 4) if wide else round(float(rng.uniform(0.005, 0.2)), 3)
+        outputs.append(b.op("LEAKY_RELU", [x], LeakyReluAttrs(alpha), out_scale, 0 if wide else -3))
+    graph = b.build(outputs)
+    values = (np.arange(-128, 128) * (128 if wide else 1) + (rng.integers(0, 128, 256) if wide else 0))
+    report = verify_model(graph, export_tflite(graph), "reference", [[values.astype(dtype).reshape(1, 256)]])
+    assert report.mismatches == []
 
 
 def _requantize_graph():

@@ -169,10 +169,11 @@ def relu6_bounds(input_scale: float, input_zero_point: int) -> tuple[int, int]:
 
 
 def leaky_relu_multipliers(input_scale: float, alpha: float, output_scale: float) -> tuple[tuple[int, int], tuple[int, int]]:
-    """int8 LEAKY_RELU (``CalculateOpDataLeakyRelu``): ``(multiplier, shift)`` for inputs at or above the
-    zero point (in / out), then for those below (in * alpha / out, the product and quotient in float32)."""
-    identity = quantize_multiplier(float(_f32(input_scale) / _f32(output_scale)))
-    negative = quantize_multiplier(float(_f32(input_scale) * _f32(alpha) / _f32(output_scale)))
+    """LEAKY_RELU (``CalculateOpDataLeakyRelu``): ``(multiplier, shift)`` for inputs at or above the zero
+    point (in / out), then for those below (in * alpha / out), from the float32 values in double: float32
+    arithmetic differs from TFLite Micro where a product lands on a rounding tie."""
+    identity = quantize_multiplier(float(_f32(input_scale)) / float(_f32(output_scale)))
+    negative = quantize_multiplier(float(_f32(input_scale)) * float(_f32(alpha)) / float(_f32(output_scale)))
     return identity, negative
 
 
