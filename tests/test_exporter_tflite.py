@@ -39,7 +39,8 @@ def _random_inputs(graph: Graph, seed: int) -> list[np.ndarray]:
         if t.dtype == "float32":
             inputs.append((rng.standard_normal(t.shape) * 2).astype(np.float32))
         else:
-            inputs.append(rng.integers(-128, 128, t.shape, dtype=np.int8))
+            info = np.iinfo(t.dtype)
+            inputs.append(rng.integers(info.min, info.max, t.shape, endpoint=True, dtype=t.dtype))
     return inputs
 
 

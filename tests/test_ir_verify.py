@@ -146,7 +146,7 @@ def test_quantization_errors() -> None:
     _expect(_replace_tensor(graph, bias.name, dtype="int64", data=bias.data.astype(np.int64)), "bias", "int32")
     _expect(_replace_tensor(graph, graph.inputs[0], quant=None), "op 0 (CONV_2D)", "per-tensor quantization")
     _expect(_replace_tensor(graph, graph.inputs[0], dtype="int16", quant=QuantParams((0.1,), (0,))),
-            "op 0 (CONV_2D)", "int16", "must be int8")
+            "op 0 (CONV_2D)", "int16", "must agree")
     _expect(_replace_tensor(graph, graph.outputs[0], quant=QuantParams((0.1,), (0,))), "op 4 (SOFTMAX)", "0.00390625")
     pooled = graph.ops[1].outputs[0]
     _expect(_replace_tensor(graph, pooled, quant=QuantParams((0.5,), (0,))), "op 1 (MAX_POOL_2D)", "share scale")

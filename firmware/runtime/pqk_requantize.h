@@ -39,6 +39,28 @@ static inline int32_t pqk_requantize(int32_t x, int32_t multiplier, int32_t shif
     return pqk_rounding_divide_by_pot(pqk_srdhm((int32_t)((uint32_t)x << left_shift), multiplier), right_shift);
 }
 
+/* TFLite MultiplyByQuantizedMultiplier(int64_t x, ...) of the 16x8 kernels' 64-bit accumulators
+ * (|x| < 2^47, shift in [-31, 7]): the multiplier rounded to 16 bits, one rounding shift; mirrors
+ * pqk_mcu.quant.multiply_by_quantized_multiplier_int64_array. */
+static inline int32_t pqk_requantize_s64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+    const int32_t total_shift = 15 - shift;
+    return (int32_t)((x * reduced + ((int64_t)1 << (total_shift - 1))) >> total_shift);
+}
+
+/* Clamp an int32 to [min, max] and narrow it to int16 (min/max are within int16). */
+static inline int16_t pqk_clamp_s16(int32_t value, int32_t min, int32_t max)
+{
+    if (value < min) {
+        value = min;
+    }
+    if (value > max) {
+        value = max;
+    }
+    return (int16_t)value;
+}
+
 /* Clamp an int32 to [min, max] and narrow it to int8 (min/max are within int8). */
 static inline int8_t pqk_clamp_s8(int32_t value, int32_t min, int32_t max)
 {

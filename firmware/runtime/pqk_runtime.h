@@ -323,6 +323,50 @@ void pqk_mean_s8_gather(const pqk_mean_s8_gather_params_t *params, const int8_t 
 void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int8_t *const *inputs,
                           int8_t *output);
 
+/* 16x8 models (int16 activations, zero point 0; int8 weights). Data movement takes the int8 kernel's
+ * parameters (pad_value is then an int16 value). */
+void pqk_pad_s16(const pqk_pad_s8_params_t *params, const int16_t *input, int16_t *output);
+void pqk_strided_copy_s16(const pqk_strided_copy_s8_params_t *params, const int16_t *input, int16_t *output);
+
+/* QUANTIZE of 16x8 models (TFLite Micro's Requantize): int8, int16 or int32 in, int8 or int16 out. */
+typedef struct {
+    int32_t size;
+    int32_t input_bytes, output_bytes; /* element sizes: 1, 2 or 4 in; 1 or 2 out */
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;
+} pqk_quantize_s16_params_t;
+
+void pqk_quantize_s16(const pqk_quantize_s16_params_t *params, const void *input, void *output);
+
+/* CONV_2D of 16x8 models (TFLite Micro's ConvPerChannel<int64_t>): int16 input and output (zero point 0),
+ * int8 weights as in pqk_conv2d_s8_params_t's comment, int64 bias and accumulators. */
+typedef struct {
+    pqk_window_t window;
+    const int64_t *bias;       /* [output_c] */
+    const int32_t *multiplier; /* [output_c], Q31 in [2^30, 2^31) or 0 */
+    const int8_t *shift;       /* [output_c], in [-31, 7] */
+    int32_t activation_min;    /* int16 clamp */
+    int32_t activation_max;
+} pqk_conv2d_s16_params_t;
+
+void pqk_conv2d_s16(const pqk_conv2d_s16_params_t *params, const int8_t *weights, const int16_t *input,
+                    int16_t *output);
+void pqk_conv2d_s16_csr(const pqk_conv2d_s16_params_t *params, const pqk_csr_s8_t *weights, const int16_t *input,
+                        int16_t *output);
+
+/* ADD / SUB of 16x8 models: pqk_add_s8_params_t with left_shift 15 and zero points 0. */
+void pqk_add_s16(const pqk_add_s8_params_t *params, const int16_t *input1, const int16_t *input2, int16_t *output);
+void pqk_sub_s16(const pqk_add_s8_params_t *params, const int16_t *input1, const int16_t *input2, int16_t *output);
+
+/* LEAKY_RELU of 16x8 models: x >= 0 requantized by the identity multiplier, x < 0 by the alpha one. */
+typedef struct {
+    int32_t size;
+    int32_t identity_multiplier, identity_shift;
+    int32_t alpha_multiplier, alpha_shift;
+} pqk_leaky_relu_s16_params_t;
+
+void pqk_leaky_relu_s16(const pqk_leaky_relu_s16_params_t *params, const int16_t *input, int16_t *output);
+
 /* A variant's scratch argument takes its <kernel>_buffer_size() bytes: that function is the truth,
  * pqk_mcu.codegen.cost_model.scratch_bytes() its compile-time twin for the memory plan (the generated
  * code never calls it), and tests/test_codegen_scratch.py checks that the two agree. */

@@ -112,6 +112,8 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
         **template_names,
         "input_size": input_size,
         "output_size": output_size,
+        # int16 / int32 graph edges (16x8 models), which model.h documents
+        "wide_edges": " and ".join(sorted({core.tensor(edge).dtype for edge in sizes} - {"int8"})),
         "arena_bytes": plan.arena_bytes,
         "arena_words": max(1, (plan.arena_bytes + 3) // 4),
         "input_scale": _c_float(input_quant[0][0]),
@@ -177,10 +179,14 @@ def generate_c(graph: Graph, out_dir: str | Path, weight_format: str = "auto", b
     )
 
 
+# Activation types the generated C computes in: int8; int16 in 16x8 models, whose QUANTIZE may take int32.
+CORE_DTYPES = ("int8", "int16", "int32")
+
+
 def _quant(graph: Graph, name: str) -> tuple[float, int]:
     tensor = graph.tensor(name)
-    if tensor.dtype != "int8" or tensor.quant is None:
-        raise UnsupportedModelError(f"graph edge '{name}' is {tensor.dtype}; the C core takes and returns int8")
+    if tensor.dtype not in CORE_DTYPES or tensor.quant is None:
+        raise UnsupportedModelError(f"graph edge '{name}' is {tensor.dtype}; the C core takes and returns int8 or int16")
     return tensor.quant.scale[0], tensor.quant.zero_point[0]
 
 
@@ -207,8 +213,8 @@ def memory_request(graph: Graph, layers: list[Layer]) -> MemoryRequest:
         if name and not tensors[name].is_constant and not tensors[name].variable
     } | set(graph.inputs) | set(graph.outputs)
     for name in sorted(activations):
-        if tensors[name].dtype != "int8":
-            raise UnsupportedModelError(f"tensor '{name}' is {tensors[name].dtype}; the C core is int8 only")
+        if tensors[name].dtype not in CORE_DTYPES:
+            raise UnsupportedModelError(f"tensor '{name}' is {tensors[name].dtype}; the C core is int8 and int16 only")
     reads = [[name for name in op.inputs if name in activations] for op in graph.ops]
     writes = [[name for name in op.outputs if name in activations] for op in graph.ops]
     return MemoryRequest(
@@ -234,7 +240,14 @@ def _op_context(graph: Graph, layer: Layer, plan: MemoryPlan, macro_prefix: str,
             return f"{macro_prefix}_OP_SCRATCH({plan.placements[arg.name].expression}, {arg.name})"
         return plan.placements[arg.name].expression
 
-    calls = [{"function": call.function, "args": [resolve(arg) for arg in call.args]} for call in layer.calls]
+    def argument(arg) -> str:
+        """int16 / int32 tensors (16x8 models) reach their kernels as typed pointers into the byte arena."""
+        if not isinstance(arg, TensorRef) or arg.name == layer.scratch_name or graph.tensor(arg.name).dtype == "int8":
+            return resolve(arg)
+        qualifier = "" if arg.name in layer.op.outputs else "const "
+        return f"({qualifier}{graph.tensor(arg.name).dtype}_t *)({resolve(arg)})"
+
+    calls = [{"function": call.function, "args": [argument(arg) for arg in call.args]} for call in layer.calls]
     if layer.alias_of and layer.output not in plan.aliased:
         # The alias could not share bytes (its input and output are both graph edges): copy.
         size = graph.tensor(layer.output).nbytes

@@ -43,6 +43,7 @@ from pqk_mcu.codegen.cost_model import (
 )
 from pqk_mcu.codegen.memory import write_lead
 from pqk_mcu.codegen.weights import (
+    CsrMatrix,
     GatherCsr,
     GatherRows,
     GatherTaps,
@@ -53,6 +54,7 @@ from pqk_mcu.codegen.weights import (
     encode_channel_pairs,
     encode_channel_quads,
     encode_channel_quads_s16,
+    encode_csr,
     encode_depthwise_lanes,
     encode_gather,
     encode_gather_rows,
@@ -63,11 +65,13 @@ from pqk_mcu.codegen.weights import (
     encode_wide,
 )
 from pqk_mcu.quant import (
+    ADD_LEFT_SHIFT_INT16,
     activation_range,
     add_input_table,
     add_params,
     conv_multipliers,
     fully_connected_multiplier,
+    leaky_relu_multipliers,
     mean_multiplier,
     mul_multiplier,
     multiply_by_quantized_multiplier_array,
@@ -202,6 +206,11 @@ def _scale_zp(tensor: Tensor, role: str, op: Op) -> tuple[float, int]:
     return quant
 
 
+def _element_suffix(tensor: Tensor) -> str:
+    """The C kernel name's element type for a data-movement op: s8, or s16 in 16x8 models."""
+    return "s16" if tensor.dtype == "int16" else "s8"
+
+
 def _element_strides(shape: tuple[int, ...]) -> list[int]:
     """Row-major strides of ``shape`` in elements."""
     return [int(np.prod(shape[axis + 1:], dtype=np.int64)) for axis in range(len(shape))]
@@ -251,13 +260,14 @@ class Lowering:
         return f"{self.symbol_prefix}_op{layer.index}"
 
     def _operand(self, layer: Layer, slot: int) -> str | TensorRef:
-        """Input ``slot`` of the layer's op: an activation, or a constant int8 array in flash."""
+        """Input ``slot`` of the layer's op: an activation, or a constant int8 (int16) array in flash."""
         tensor = self.tensors[layer.op.inputs[slot]]
         if not tensor.is_constant:
             return TensorRef(tensor.name)
-        if tensor.dtype != "int8":
+        if tensor.dtype not in ("int8", "int16"):
             raise UnsupportedModelError(f"op {layer.op.name} ({layer.op.kind}): constant input '{tensor.name}' is {tensor.dtype}")
-        return self.symbols.array(f"{self._prefix(layer)}_input{slot}", "int8_t", tensor.data, "weights", exported=True)
+        return self.symbols.array(f"{self._prefix(layer)}_input{slot}", f"{tensor.dtype}_t", tensor.data, "weights",
+                                  exported=True)
 
     def _requant_fields(self, layer: Layer, op: Op, bias, multiplier, shift) -> list[tuple[str, object]]:
         prefix = self._prefix(layer)
@@ -361,7 +371,10 @@ class Lowering:
                                       exported=True)
         if choice.csr is None:
             return self.symbols.array(f"{prefix}_weights", "int8_t", dense_values, "weights", exported=True)
-        csr = choice.csr
+        return self._csr_struct(prefix, choice.csr)
+
+    def _csr_struct(self, prefix: str, csr: CsrMatrix) -> str:
+        """The pqk_csr_s8_t of ``csr`` and its arrays; returns the weights argument."""
         column_type = "uint8_t" if csr.columns.dtype == np.uint8 else "uint16_t"
         row_field, row_index = csr.row_index
         index_field = "col_u8" if column_type == "uint8_t" else "col_u16"
@@ -459,6 +472,9 @@ class Lowering:
     @LOWERINGS.register("CONV_2D")
     def _conv_2d(self, layer: Layer, op: Op) -> None:
         x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
+        if x.dtype == "int16":
+            self._conv_2d_s16(layer, op)
+            return
         in_scale, in_zp = _scale_zp(x, "input", op)
         out_scale, _ = _scale_zp(y, "output", op)
         out_c, k_h, k_w, _ = w.shape
@@ -470,6 +486,39 @@ class Lowering:
         fields = self._window_fields(op, x, y, k_h, k_w) + [("input_zero_point", in_zp)]
         fields += self._requant_fields(layer, op, bias, multiplier, shift)
         params = self._params(layer, "pqk_conv2d_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
+
+    def _conv_2d_s16(self, layer: Layer, op: Op) -> None:
+        """16x8 CONV_2D: int64 bias and accumulators. Weights are dense, or plain CSR when forced or (auto)
+        when CSR takes fewer bytes; the int8 kernels' packed and DSP formats do not apply."""
+        x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
+        (in_scale, _), (out_scale, out_zp) = x.per_tensor_quant, y.per_tensor_quant
+        out_c, k_h, k_w, _ = w.shape
+        matrix = w.data.reshape(out_c, -1)
+        multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
+        if int(np.max(shift)) > 7:
+            raise UnsupportedModelError(
+                f"op {op.name} (CONV_2D): requantization scale too large (left shift {int(np.max(shift))} > 7)"
+            )
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp, "int16")
+        prefix = self._prefix(layer)
+        csr = encode_csr(matrix)
+        sparse = self.weight_format == "csr" or (self.weight_format == "auto" and csr.nbytes < matrix.nbytes)
+        layer.kernel = "pqk_conv2d_s16_csr" if sparse else "pqk_conv2d_s16"
+        layer.weight_format = "csr" if sparse else "dense"
+        layer.sparsity = float((matrix == 0).mean())
+        layer.macs = y.shape[0] * y.shape[1] * y.shape[2] * int(matrix.size)
+        weights = (self._csr_struct(prefix, csr) if sparse
+                   else self.symbols.array(f"{prefix}_weights", "int8_t", w.data, "weights", exported=True))
+        bias = self.tensors[op.inputs[2]].data
+        fields = self._window_fields(op, x, y, k_h, k_w) + [
+            ("bias", self.symbols.array(f"{prefix}_bias", "int64_t", bias, "requant")),
+            ("multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
+            ("shift", self.symbols.array(f"{prefix}_shift", "int8_t", shift, "requant")),
+            ("activation_min", low),
+            ("activation_max", high),
+        ]
+        params = self._params(layer, "pqk_conv2d_s16_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
 
     @LOWERINGS.register("DEPTHWISE_CONV_2D")
@@ -588,6 +637,9 @@ class Lowering:
         self._add_or_subtract(layer, op, subtract=True)
 
     def _add_or_subtract(self, layer: Layer, op: Op, subtract: bool) -> None:
+        if self.tensors[op.outputs[0]].dtype == "int16":
+            self._add_or_subtract_s16(layer, op, subtract)
+            return
         (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
         p = add_params(s1, s2, out_scale)
@@ -632,6 +684,25 @@ class Lowering:
             for k, table in enumerate(tables)
         ] + [("fast_requantize", int(fast))]
         self._binary(layer, op, choice.kernel, "pqk_add_s8_lut_params_t", fields + output_fields)
+
+    def _add_or_subtract_s16(self, layer: Layer, op: Op, subtract: bool) -> None:
+        """16x8 ADD / SUB: TFLite Micro's general path with 15 bits of headroom (zero points are 0)."""
+        (s1, _), (s2, _) = (self.tensors[name].per_tensor_quant for name in op.inputs[:2])
+        output = self.tensors[op.outputs[0]]
+        out_scale, out_zp = output.per_tensor_quant
+        p = add_params(s1, s2, out_scale, ADD_LEFT_SHIFT_INT16)
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp, "int16")
+        # Each element is written after its inputs are read, in order: the output may take an input's place.
+        layer.in_place_of = next((name for name in op.inputs[:2] if self.tensors[name].shape == output.shape
+                                  and not self.tensors[name].is_constant), None)
+        fields = self._broadcast_fields(op) + [
+            ("input1_offset", 0), ("input2_offset", 0), ("left_shift", p.left_shift),
+            ("input1_multiplier", p.input1_multiplier), ("input1_shift", p.input1_shift),
+            ("input2_multiplier", p.input2_multiplier), ("input2_shift", p.input2_shift),
+            ("output_multiplier", p.output_multiplier), ("output_shift", p.output_shift),
+            ("output_zero_point", out_zp), ("activation_min", low), ("activation_max", high),
+        ]
+        self._binary(layer, op, "pqk_sub_s16" if subtract else "pqk_add_s16", "pqk_add_s8_params_t", fields)
 
     @LOWERINGS.register("MUL")
     def _mul(self, layer: Layer, op: Op) -> None:
@@ -694,7 +765,7 @@ class Lowering:
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
     # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
-    @LOWERINGS.register("RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "QUANTIZE")
+    @LOWERINGS.register("RELU", "RELU6", "HARD_SWISH", "LOGISTIC", "TANH")
     def _lut(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         _scale_zp(x, "input", op)
@@ -708,6 +779,38 @@ class Lowering:
         params = self._params(layer, "pqk_lut_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    @LOWERINGS.register("LEAKY_RELU")
+    def _leaky_relu(self, layer: Layer, op: Op) -> None:
+        """int8 by table; int16 (16x8 models) rescales each element by the identity or the alpha multiplier."""
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        if x.dtype == "int8":
+            self._lut(layer, op)
+            return
+        (identity, identity_shift), (alpha, alpha_shift) = leaky_relu_multipliers(
+            x.per_tensor_quant[0], op.attrs.alpha, y.per_tensor_quant[0])
+        layer.kernel = "pqk_leaky_relu_s16"
+        params = self._params(layer, "pqk_leaky_relu_s16_params_t", [
+            ("size", x.size), ("identity_multiplier", identity), ("identity_shift", identity_shift),
+            ("alpha_multiplier", alpha), ("alpha_shift", alpha_shift),
+        ])
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    @LOWERINGS.register("QUANTIZE")
+    def _quantize(self, layer: Layer, op: Op) -> None:
+        """int8 -> int8 by table; with an int16 or int32 side (16x8 models) TFLite Micro's Requantize."""
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        if x.dtype == "int8" and y.dtype == "int8":
+            self._lut(layer, op)
+            return
+        (in_scale, in_zp), (out_scale, out_zp) = x.per_tensor_quant, y.per_tensor_quant
+        multiplier, shift = requantize_multiplier(in_scale, out_scale)
+        layer.kernel = "pqk_quantize_s16"
+        params = self._params(layer, "pqk_quantize_s16_params_t", [
+            ("size", x.size), ("input_bytes", x.nbytes // x.size), ("output_bytes", y.nbytes // y.size),
+            ("input_zero_point", in_zp), ("output_zero_point", out_zp), ("multiplier", multiplier), ("shift", shift),
+        ])
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
     # The output is the input's bytes under another shape: a no-op alias for the memory plan.
     @LOWERINGS.register("RESHAPE", "SQUEEZE")
     def _reshape(self, layer: Layer, op: Op) -> None:
@@ -716,7 +819,7 @@ class Lowering:
     @LOWERINGS.register("PAD")
     def _pad(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
-        _, out_zp = _scale_zp(y, "output", op)
+        out_zp = y.per_tensor_quant[1]
         paddings = self.tensors[op.inputs[1]].data.astype(np.int64).reshape(-1, 2)
         rank = len(x.shape)
         if rank > 4:
@@ -729,7 +832,7 @@ class Lowering:
         for d in range(4):
             fields += [(f"input_shape[{d}]", shape[d]), (f"pad_before[{d}]", before[d]), (f"pad_after[{d}]", after[d])]
         fields.append(("pad_value", out_zp))
-        layer.kernel = "pqk_pad_s8"
+        layer.kernel = f"pqk_pad_{_element_suffix(x)}"
         params = self._params(layer, "pqk_pad_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
@@ -750,7 +853,7 @@ class Lowering:
                            offset)
 
     def _strided_copy(self, layer: Layer, op: Op, dims: list[tuple[int, int]], offset: int) -> None:
-        """pqk_strided_copy_s8 for an output whose axis k has (size, input stride in elements): axes of
+        """pqk_strided_copy_s8 (or _s16) for an output whose axis k has (size, input stride in elements): axes of
         size 1 dropped and adjacent axes that step through the input as one merged, at most 4 left."""
         merged: list[list[int]] = []
         for size, stride in dims:
@@ -765,7 +868,7 @@ class Lowering:
         merged = [[1, 0]] * (4 - len(merged)) + merged
         fields: list[tuple[str, object]] = [(f"output_shape[{d}]", merged[d][0]) for d in range(4)]
         fields += [(f"input_strides[{d}]", merged[d][1]) for d in range(4)] + [("input_offset", offset)]
-        layer.kernel = "pqk_strided_copy_s8"
+        layer.kernel = f"pqk_strided_copy_{_element_suffix(self.tensors[op.inputs[0]])}"
         params = self._params(layer, "pqk_strided_copy_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(op.outputs[0]))))
 

@@ -31,7 +31,7 @@ from pqk_mcu.ir.builder import bias_quant
 from pqk_mcu.ir.graph import Graph, Op, QuantParams, Tensor
 from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.shapes import brief_shape
-from pqk_mcu.ir.verify import verify_graph
+from pqk_mcu.ir.verify import BIAS_DTYPES, verify_graph
 
 MAX_MODEL_BYTES = 256 << 20
 
@@ -344,7 +344,8 @@ def _zero_bias(kind: str, base: str, taken: set[str], x: Tensor, weights: Tensor
         name, suffix = f"{base}_{suffix}", suffix + 1
     taken.add(name)
     channels = weights.shape[OP_DEFS[kind].weight_axis]
-    return Tensor(name, (channels,), "int32", bias_quant(x.quant, weights.quant), np.zeros(channels, dtype=np.int32))
+    dtype = BIAS_DTYPES.get(x.dtype, "int32")
+    return Tensor(name, (channels,), dtype, bias_quant(x.quant, weights.quant), np.zeros(channels, dtype=dtype))
 
 
 def _text(raw: bytes, limit: int | None = None) -> str:
@@ -434,6 +435,7 @@ def _quant(t: _RawTensor, where: str) -> QuantParams | None:
 
 
 def _check_activation_dtypes(raw: _RawModel, kinds: list[str], tensors: dict[int, Tensor]) -> None:
+<<<<<<< HEAD
     for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
         _check_op_dtypes(i, op, kind, tensors)
 
@@ -451,6 +453,26 @@ def _check_op_dtypes(i: int, op: _RawOp, kind: str, tensors: dict[int, Tensor]) 
         ):
             continue
         if t.dtype == "float32":
+=======
+    """Activations must be int8, or another type the op's definition lists (int16 on ops with a 16x8
+    form); float32 is allowed only on the QUANTIZE/DEQUANTIZE graph edges."""
+    for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
+        definition = OP_DEFS[kind]
+        edges = [(index, "input") for index in op.inputs if index >= 0] + [(index, "output") for index in op.outputs]
+        for index, role in edges:
+            t = tensors[index]
+            if t.is_constant or t.dtype in definition.activation_dtypes:
+                continue
+            if t.dtype == "float32" and (
+                (definition.float_input and role == "input") or (definition.float_output and role == "output")
+            ):
+                continue
+            if t.dtype == "float32":
+                raise UnsupportedModelError(
+                    f"op {i} ({kind}) has float32 {role} tensor {index} '{t.name}': float models are not supported, "
+                    "quantize the model to int8"
+                )
+>>>>>>> int16x8
             raise UnsupportedModelError(
                 f"op {i} ({kind}) has float32 {role} tensor {index} '{t.name}': float models are not supported, "
                 "quantize the model to int8"

@@ -34,7 +34,7 @@ from pqk_mcu.ir.ops import (
 )
 from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.shapes import infer_output_shapes
-from pqk_mcu.ir.verify import verify_graph
+from pqk_mcu.ir.verify import BIAS_DTYPES, verify_graph
 
 Pair = int | tuple[int, int]
 
@@ -82,10 +82,11 @@ class GraphBuilder:
         self._tensors[tensor.name] = tensor
         return tensor.name
 
-    def input(self, shape: Sequence[int], scale: float, zero_point: int, name: str | None = None) -> str:
-        """An int8 graph input."""
+    def input(self, shape: Sequence[int], scale: float, zero_point: int, name: str | None = None,
+              dtype: str = "int8") -> str:
+        """An int8 graph input (int16 for 16x8 models)."""
         name = name or f"input_{len(self._inputs)}"
-        self._add_tensor(Tensor(name, tuple(shape), "int8", per_tensor(scale, zero_point)))
+        self._add_tensor(Tensor(name, tuple(shape), dtype, per_tensor(scale, zero_point)))
         self._inputs.append(name)
         return name
 
@@ -141,7 +142,8 @@ class GraphBuilder:
                 return ""
             bias = np.zeros(weight_tensor.shape[OP_DEFS[kind].weight_axis], dtype=np.int32)
         quant = bias_quant(self._tensors[x].quant, weight_tensor.quant)
-        return self.constant(np.asarray(bias).reshape(-1), "int32", quant, name=f"{kind.lower()}_{len(self._ops)}/bias")
+        dtype = BIAS_DTYPES.get(self._tensors[x].dtype, "int32")
+        return self.constant(np.asarray(bias).reshape(-1), dtype, quant, name=f"{kind.lower()}_{len(self._ops)}/bias")
 
     def conv2d(
         self,
@@ -162,7 +164,8 @@ class GraphBuilder:
         b = self._bias("CONV_2D", x, w, bias)
         (stride_h, stride_w), (dilation_h, dilation_w) = _pair(stride), _pair(dilation)
         attrs = Conv2DAttrs(stride_h, stride_w, padding, dilation_h, dilation_w, activation)
-        return self._emit("CONV_2D", (x, w, b), attrs, per_tensor(out_scale, out_zero_point), name=name)
+        return self._emit("CONV_2D", (x, w, b), attrs, per_tensor(out_scale, out_zero_point), self.tensor(x).dtype,
+                          name=name)
 
     def depthwise_conv2d(
         self,
@@ -223,12 +226,13 @@ class GraphBuilder:
         """Any op from its kind, inputs and attributes; the output keeps the first input's quantization
         unless ``out_scale`` is given."""
         quant = self.quant(inputs[0]) if out_scale is None else per_tensor(out_scale, out_zero_point)
-        return self._emit(kind, inputs, attrs, quant, name=name)
+        return self._emit(kind, inputs, attrs, quant, self.tensor(inputs[0]).dtype, name=name)
 
     def binary(self, kind: str, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
                name: str | None = None) -> str:
         """Any element-wise op of two broadcast inputs (ADD, SUB, MUL, ...) with ElementwiseAttrs."""
-        return self._emit(kind, (a, b), ElementwiseAttrs(activation), per_tensor(out_scale, out_zero_point), name=name)
+        return self._emit(kind, (a, b), ElementwiseAttrs(activation), per_tensor(out_scale, out_zero_point),
+                          self.tensor(a).dtype, name=name)
 
     def add(self, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
             name: str | None = None) -> str:
@@ -250,9 +254,10 @@ class GraphBuilder:
     def softmax(self, x: str, beta: float = 1.0, name: str | None = None) -> str:
         return self._emit("SOFTMAX", (x,), SoftmaxAttrs(float(np.float32(beta))), per_tensor(*OP_DEFS["SOFTMAX"].fixed_output_quant), name=name)
 
-    def quantize(self, x: str, out_scale: float, out_zero_point: int, name: str | None = None) -> str:
-        """QUANTIZE float32 -> int8 (or int8 -> int8 requantization)."""
-        return self._emit("QUANTIZE", (x,), NoAttrs(), per_tensor(out_scale, out_zero_point), name=name)
+    def quantize(self, x: str, out_scale: float, out_zero_point: int, name: str | None = None,
+                 dtype: str = "int8") -> str:
+        """QUANTIZE float32 -> int8, or requantization to ``dtype`` (int8 or int16)."""
+        return self._emit("QUANTIZE", (x,), NoAttrs(), per_tensor(out_scale, out_zero_point), dtype, name=name)
 
     def dequantize(self, x: str, name: str | None = None) -> str:
         return self._emit("DEQUANTIZE", (x,), NoAttrs(), None, dtype="float32", name=name)
@@ -260,7 +265,7 @@ class GraphBuilder:
     def pad(self, x: str, paddings: Sequence[Sequence[int]], name: str | None = None) -> str:
         """PAD with the input's zero point; ``paddings`` is [rank, 2] (before, after)."""
         operand = self.constant(np.array(paddings, dtype=np.int32), "int32", name=f"pad_{len(self._ops)}/paddings")
-        return self._emit("PAD", (x, operand), NoAttrs(), self.quant(x), name=name)
+        return self._emit("PAD", (x, operand), NoAttrs(), self.quant(x), self.tensor(x).dtype, name=name)
 
     def mean(self, x: str, axes: Sequence[int], keep_dims: bool, out_scale: float, out_zero_point: int,
              name: str | None = None) -> str:

@@ -51,6 +51,9 @@ class OpDef:
     fuses_activation: bool = False  # the kernel ends in a clamp: a fused activation or a standalone RELU folds in
     float_input: bool = False  # input 0 may be float32 (QUANTIZE)
     float_output: bool = False  # the output is float32 (DEQUANTIZE)
+    # Activation types the op runs on: int16 (zero point 0) where TFLite's 16x8 form runs too (int8 weights).
+    activation_dtypes: tuple[str, ...] = ("int8",)
+    converts_dtype: bool = False  # input and output activation types may differ (QUANTIZE); else they agree
     # Normalizes attributes read from a file against the tensors: (attrs, inputs, outputs, where) -> attrs.
     resolve_attrs: Callable | None = None
     # Dtype and quantization rules of the op's own operands beyond the generic ones:

@@ -4,11 +4,14 @@ Each definition says arity, constant inputs, shape rule, quantization constraint
 activation fuses, and the .tflite options table, fields and operator version; the verifier, shape
 inference, builder, importer and exporter read it (see ``pqk_mcu.ir.opdef``).
 
+Activations are int8; ops whose definition lists int16 (``activation_dtypes``) also run TFLite's 16x8
+form (int16 activations with zero point 0, int8 weights, int64 biases).
+
 Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent optional):
 
 | kind               | inputs                                   | attrs                 |
 | ------------------ | ---------------------------------------- | --------------------- |
-| CONV_2D            | input, filter (OHWI), bias int32 or ""   | Conv2DAttrs           |
+| CONV_2D            | input, filter (OHWI), bias int32 (16x8: int64) or "" | Conv2DAttrs |
 | DEPTHWISE_CONV_2D  | input, filter (1HW(I*M)), bias or ""     | DepthwiseConv2DAttrs  |
 | FULLY_CONNECTED    | input, weights [out,in], bias or ""      | FullyConnectedAttrs   |
 | AVERAGE_POOL_2D    | input                                    | Pool2DAttrs           |
@@ -16,7 +19,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | ADD, SUB, MUL      | input1, input2 (broadcast)               | ElementwiseAttrs      |
 | RESHAPE            | input (+ optional const shape tensor)    | ReshapeAttrs          |
 | SOFTMAX            | input                                    | SoftmaxAttrs          |
-| QUANTIZE           | input (float32 or int8) -> int8          | NoAttrs               |
+| QUANTIZE           | input (float32, int8, int16, int32) -> int8 or int16 | NoAttrs   |
 | DEQUANTIZE         | input int8 -> float32                    | NoAttrs               |
 | PAD                | input, const paddings int32 [rank, 2]    | NoAttrs               |
 | MEAN               | input, const axes int32                  | MeanAttrs             |
@@ -68,6 +71,7 @@ from pqk_mcu.ir.shapes import (
 )
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+INT8_INT16 = ("int8", "int16")  # activation types of an op with a 16x8 form
 PADDINGS = ("SAME", "VALID")
 
 
@@ -258,11 +262,11 @@ def _quantize_version(op: Op, graph: Graph) -> int:
     return 2 if graph.tensor(op.inputs[0]).dtype == "int8" else 1  # 2: int8 -> int8 requantization
 
 
-def _binary(kind: str, options: str) -> OpDef:
+def _binary(kind: str, options: str, **constraints) -> OpDef:
     """An int8 element-wise op of two broadcast inputs with a fused activation."""
     return OpDef(
         kind, ElementwiseAttrs, broadcast_shape, inputs=(2, 2), fuses_activation=True,
-        tflite=TfliteOptions(options, _ACTIVATION_FIELD, version=2),
+        tflite=TfliteOptions(options, _ACTIVATION_FIELD, version=2), **constraints,
     )
 
 
@@ -274,7 +278,7 @@ def _unary(kind: str, **constraints) -> OpDef:
 SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     OpDef(
         "CONV_2D", Conv2DAttrs, conv2d_shape, inputs=(2, 3), optional_slots=(2,), constant_slots=(1, 2),
-        weight_axis=0, bias_required=True, fuses_activation=True,
+        weight_axis=0, bias_required=True, fuses_activation=True, activation_dtypes=INT8_INT16,
         tflite=TfliteOptions("Conv2DOptions", _WINDOW_FIELDS + _DILATION_FIELDS + _ACTIVATION_FIELD, required=True,
                              version=3),
     ),
@@ -307,8 +311,8 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
         )
         for kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D")
     ),
-    _binary("ADD", "AddOptions"),
-    _binary("SUB", "SubOptions"),
+    _binary("ADD", "AddOptions", activation_dtypes=INT8_INT16),
+    _binary("SUB", "SubOptions", activation_dtypes=INT8_INT16),
     _binary("MUL", "MulOptions"),
     OpDef(
         "RESHAPE", ReshapeAttrs, reshape_shape, inputs=(1, 2), constant_slots=(1,), same_quant="first",
@@ -319,15 +323,18 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
         tflite=TfliteOptions("SoftmaxOptions", (("beta", "beta"),), required=True, version=2),
     ),
     OpDef(
-        "QUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_input=True,
+        # int32 -> int16 / int8 and int8 <-> int16 too (TFLM's Requantize); float32 only -> int8.
+        "QUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_input=True, activation_dtypes=("int8", "int16", "int32"),
+        converts_dtype=True,
         tflite=TfliteOptions("QuantizeOptions", version=_quantize_version),
     ),
     OpDef(
-        "DEQUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_output=True,
+        "DEQUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_output=True, converts_dtype=True,
         tflite=TfliteOptions("DequantizeOptions", version=2),
     ),
     OpDef(
         "PAD", NoAttrs, pad_shape, inputs=(2, 2), constant_slots=(1,), same_quant="first", max_input_rank=5,
+        activation_dtypes=INT8_INT16,
         tflite=TfliteOptions("PadOptions", version=2),
     ),
     OpDef(
@@ -360,7 +367,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     OpDef(
         # TFLite Micro ignores the ellipsis and new-axis masks and the offset flag: files using them are refused.
         "STRIDED_SLICE", StridedSliceAttrs, strided_slice_shape, inputs=(4, 4), constant_slots=(1, 2, 3),
-        same_quant="first",
+        same_quant="first", activation_dtypes=INT8_INT16,
         tflite=TfliteOptions(
             "StridedSliceOptions",
             (("begin_mask", "beginMask"), ("end_mask", "endMask"), ("shrink_axis_mask", "shrinkAxisMask")),
@@ -382,7 +389,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
         tflite=TfliteOptions("PackOptions", (("values_count", "valuesCount"), ("axis", "axis")), version=2),
     ),
     OpDef("PRELU", NoAttrs, broadcast_shape, inputs=(2, 2), max_input_rank=4, tflite=TfliteOptions()),
-    OpDef("LEAKY_RELU", LeakyReluAttrs, same_shape, inputs=(1, 1),
+    OpDef("LEAKY_RELU", LeakyReluAttrs, same_shape, inputs=(1, 1), activation_dtypes=INT8_INT16,
           tflite=TfliteOptions("LeakyReluOptions", (("alpha", "alpha"),))),
 ))
 

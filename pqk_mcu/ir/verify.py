@@ -10,7 +10,7 @@ import math
 
 from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.graph import DTYPES, Graph, Op, Tensor
-from pqk_mcu.ir.opdef import OP_DEFS
+from pqk_mcu.ir.opdef import OP_DEFS, OpDef
 from pqk_mcu.ir.ops import ACTIVATIONS, PADDINGS
 from pqk_mcu.ir.shapes import ShapeError, infer_output_shapes
 
@@ -19,6 +19,8 @@ from pqk_mcu.ir.shapes import ShapeError, infer_output_shapes
 # compare with a relative tolerance well above float32 epsilon.
 BIAS_SCALE_RTOL = 1e-4
 INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+# Bias type per input type: 16x8 layers accumulate in int64 (TFLite's 16x8 converter writes int64 biases).
+BIAS_DTYPES = {"int8": "int32", "int16": "int64"}
 # TFLite Micro's kernels (concatenation, broadcasting ADD/MUL) handle at most 6 dimensions.
 MAX_RANK = 6
 
@@ -161,12 +163,19 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
             continue
         if definition.float_input and t.dtype == "float32":
             continue
-        _check_activation(t, where)
+        _check_activation(t, where, definition)
     if definition.float_output:
         if output.dtype != "float32":
             raise PqkError(f"{where}: output '{output.name}' must be float32, is {output.dtype}")
     else:
-        _check_activation(output, where)
+        _check_activation(output, where, definition)
+
+    if not definition.converts_dtype:
+        for slot, t in enumerate(inputs):
+            if t is not None and slot not in definition.constant_slots and t.dtype != output.dtype:
+                raise PqkError(f"{where}: input '{t.name}' is {t.dtype}, output '{output.name}' {output.dtype}; they must agree")
+    elif inputs[0].dtype == "float32" and output.dtype != "int8":
+        raise PqkError(f"{where}: a float32 input quantizes to int8 only, output '{output.name}' is {output.dtype}")
 
     if definition.weighted:
         _check_weights(op, where, inputs)
@@ -190,13 +199,24 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
             )
 
 
-def _check_activation(t: Tensor, where: str) -> None:
+def _check_activation(t: Tensor, where: str, definition: OpDef) -> None:
     if t.is_constant and t.dtype == "int8" and t.quant is not None and t.quant.axis is None:
         return  # a constant operand of ADD/MUL/CONCATENATION is fine when quantized per tensor
+    if t.dtype != "int8" and t.dtype in definition.activation_dtypes:
+        _check_wide_activation(t, where)
+        return
     if t.dtype != "int8":
         raise PqkError(f"{where}: tensor '{t.name}' is {t.dtype}; activations must be int8")
     if t.quant is None or t.quant.axis is not None:
         raise PqkError(f"{where}: int8 tensor '{t.name}' needs per-tensor quantization")
+
+
+def _check_wide_activation(t: Tensor, where: str) -> None:
+    """int16 / int32 activations: per tensor; TFLite's 16x8 kernels require int16 ones symmetric."""
+    if t.quant is None or t.quant.axis is not None:
+        raise PqkError(f"{where}: {t.dtype} tensor '{t.name}' needs per-tensor quantization")
+    if t.dtype == "int16" and t.quant.zero_point[0] != 0:
+        raise PqkError(f"{where}: int16 tensor '{t.name}' has zero point {t.quant.zero_point[0]}; int16 activations need 0")
 
 
 def _check_weights(op: Op, where: str, inputs: list) -> None:
@@ -208,13 +228,15 @@ def _check_weights(op: Op, where: str, inputs: list) -> None:
     axis = OP_DEFS[op.kind].weight_axis
     if w.quant.axis is not None and w.quant.axis != axis:
         raise PqkError(f"{where}: weights '{w.name}' are quantized along axis {w.quant.axis}, expected {axis}")
-    if (w.data == -128).any():
+    # TFLite's 16x8 converter writes -128; the 16x8 kernels (no packed formats) take it.
+    if x.dtype == "int8" and (w.data == -128).any():
         raise PqkError(f"{where}: weights '{w.name}' contain -128; symmetric int8 weights lie in [-127, 127]")
     bias = inputs[2] if len(inputs) > 2 else None
     if bias is None:
         return
-    if bias.dtype != "int32":
-        raise PqkError(f"{where}: bias '{bias.name}' must be int32, is {bias.dtype}")
+    bias_dtype = BIAS_DTYPES[x.dtype]
+    if bias.dtype != bias_dtype:
+        raise PqkError(f"{where}: bias '{bias.name}' must be {bias_dtype}, is {bias.dtype}")
     if bias.quant is None or any(z != 0 for z in bias.quant.zero_point):
         raise PqkError(f"{where}: bias '{bias.name}' must be quantized with zero point 0")
     out_channels = bias.shape[0]

@@ -88,17 +88,14 @@ def bench_graph(graph: Graph, board: Board | str, weight_format: str = "auto", m
                                runtime_sources=generated.runtime_sources)
         steps.update()
         core = generated.graph
-        inputs = [
-            np.random.default_rng(INPUT_SEED + i).integers(-128, 128, size=core.tensor(name).shape, dtype=np.int8)
-            for i, name in enumerate(core.inputs)
-        ]
+        inputs = [_random_input(core.tensor(name), INPUT_SEED + i) for i, name in enumerate(core.inputs)]
         input_bytes = b"".join(np.ascontiguousarray(x).tobytes() for x in inputs)
         counts = count_instructions(build.elf, board, input_bytes)
         steps.update()
         output = run_elf(build.elf, board, input_bytes)
         steps.update()
     expected = b"".join(
-        np.ascontiguousarray(y).astype(np.int8).tobytes() for y in run_reference(core, inputs)["outputs"]
+        np.ascontiguousarray(y).tobytes() for y in run_reference(core, inputs)["outputs"]
     )
     if len(counts["per_op"]) != len(generated.layers):
         raise PqkError(f"counted {len(counts['per_op'])} ops but the model has {len(generated.layers)}")
@@ -170,3 +167,9 @@ def render(result: BenchResult):
 
 
 __all__ = ["BenchResult", "bench_graph", "bench_model", "render", "write_json"]
+
+
+def _random_input(tensor, seed: int) -> np.ndarray:
+    """Uniform over the tensor's integer type (int8; int16 or int32 in 16x8 models)."""
+    limits = np.iinfo(tensor.dtype)
+    return np.random.default_rng(seed).integers(limits.min, limits.max + 1, size=tensor.shape, dtype=tensor.dtype)

@@ -52,7 +52,8 @@ def build_model(
 
         def edges(names, quant):
             return [
-                {"name": name, "shape": list(generated.graph.tensor(name).shape), "dtype": "int8",
+                {"name": name, "shape": list(generated.graph.tensor(name).shape),
+                 "dtype": generated.graph.tensor(name).dtype,
                  "scale": scale, "zero_point": zero_point}
                 for name, (scale, zero_point) in zip(names, quant)
             ]
@@ -78,27 +79,41 @@ def run_npy(elf: str | Path, board: Board | str, input_path: str | Path, output_
 
     With the ``firmware.json`` that ``pqk-mcu build`` writes next to the ELF, the input size is
     checked before QEMU starts and the output gets the model's shape; otherwise it is flat int8.
+    A 16x8 model's firmware takes and returns its edges' type (int16; int32 where QUANTIZE takes it).
     """
     try:
         array = np.load(input_path, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise PqkError(f"cannot read {input_path} as .npy: {error}") from None
-    if array.dtype != np.int8:
-        raise PqkError(f"{input_path}: the firmware takes int8 input (the C core's quantized values), got {array.dtype}")
     manifest_path = Path(elf).with_name(FIRMWARE_MANIFEST)
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
+    input_dtype = _edge_dtype(manifest, "inputs")
+    if input_dtype is None:
+        raise PqkError(f"{input_path}: the firmware's inputs differ in type; pqk-mcu run takes one array of one type")
+    if array.dtype != np.dtype(input_dtype):
+        raise PqkError(
+            f"{input_path}: the firmware takes {input_dtype} input (the C core's quantized values), got {array.dtype}"
+        )
     if manifest is not None:
         wanted = sum(int(np.prod(edge["shape"])) for edge in manifest["inputs"])
         if array.size != wanted:
-            raise PqkError(f"{input_path}: the model takes {wanted} int8 values, got {array.size} {list(array.shape)}")
+            raise PqkError(
+                f"{input_path}: the model takes {wanted} {input_dtype} values, got {array.size} {list(array.shape)}"
+            )
     result = run_firmware(elf, board, np.ascontiguousarray(array).tobytes(), timeout)
-    output = np.frombuffer(result.output, dtype=np.int8)
+    output = np.frombuffer(result.output, dtype=np.dtype(_edge_dtype(manifest, "outputs") or "int8").newbyteorder("<"))
     if manifest is not None and len(manifest["outputs"]) == 1:
         output = output.reshape(manifest["outputs"][0]["shape"])
     with atomic_file(output_path) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, output)
     return result
+
+
+def _edge_dtype(manifest: dict | None, role: str) -> str | None:
+    """The one type of the firmware's inputs or outputs (int8 without a manifest; None when they differ)."""
+    dtypes = {edge.get("dtype", "int8") for edge in manifest[role]} if manifest is not None else {"int8"}
+    return dtypes.pop() if len(dtypes) == 1 else None
 
 
 def flash_firmware(elf: str, board: str, dry_run: bool, tool: str | None) -> list[str]:

@@ -1,7 +1,7 @@
 """Bytes in and out of the generated int8 C core, in terms of the original graph.
 
-The C core (``pqk_model_invoke``) takes its inputs and returns its outputs as int8 bytes,
-concatenated in graph order. Models with float edges have their QUANTIZE/DEQUANTIZE edge ops
+The C core (``pqk_model_invoke``) takes its inputs and returns its outputs as int8 bytes (little-endian
+int16 in 16x8 models), concatenated in graph order. Models with float edges have their QUANTIZE/DEQUANTIZE edge ops
 split off by the pass pipeline; ``CoreIO`` runs those edge ops with the reference interpreter,
 so a backend that executes the C (QEMU, host) sees exactly the arrays the original graph
 takes and returns. Op-output traces (``pqk_after_op`` records, ``pqk_mcu.runner.trace``) map
@@ -44,9 +44,10 @@ class CoreIO:
                 array = self._edge(by_source[name], array)
             tensor = self.core.tensor(core_name)
             array = np.asarray(array)
-            if array.dtype != np.int8 or array.size != tensor.size:
+            if array.dtype != np.dtype(tensor.dtype) or array.size != tensor.size:
                 raise PqkError(
-                    f"input '{name}' must be int8 with {tensor.size} values for the C core, got {array.dtype}{array.shape}"
+                    f"input '{name}' must be {tensor.dtype} with {tensor.size} values for the C core, "
+                    f"got {array.dtype}{array.shape}"
                 )
             arrays[core_name] = np.ascontiguousarray(array)
         return arrays
@@ -70,7 +71,8 @@ class CoreIO:
         results, offset = [], 0
         for name, core_name in zip(self.original.outputs, self.core.outputs):
             tensor = self.core.tensor(core_name)
-            array = np.frombuffer(data, dtype=np.int8, count=tensor.size, offset=offset).reshape(tensor.shape)
+            array = np.frombuffer(data, dtype=_little_endian(tensor), count=tensor.size, offset=offset)
+            array = array.reshape(tensor.shape)
             offset += tensor.nbytes
             if name in by_target:
                 array = self._edge(by_target[name], array)
@@ -86,7 +88,8 @@ class CoreIO:
             tensor = self.core.tensor(self.layer_outputs[index])
             if len(data) != tensor.nbytes:
                 raise PqkError(f"trace of op {index} holds {len(data)} bytes, '{tensor.name}' has {tensor.nbytes}")
-            values[tensor.name] = np.frombuffer(data, dtype=np.int8).reshape(tensor.shape).copy()
+            array = np.frombuffer(data, dtype=_little_endian(tensor)).reshape(tensor.shape)
+            values[tensor.name] = array.astype(tensor.dtype)
         return values
 
     def result(self, core_inputs: dict[str, np.ndarray], data: bytes,
@@ -102,3 +105,8 @@ class CoreIO:
     def _edge(self, op: Op, array: np.ndarray) -> np.ndarray:
         return run_reference(edge_graph(self.original, op), [array])["outputs"][0]
 
+
+
+def _little_endian(tensor) -> np.dtype:
+    """The dtype of ``tensor``'s bytes as the C core (on little-endian targets) reads and writes them."""
+    return np.dtype(tensor.dtype).newbyteorder("<")

@@ -18,6 +18,7 @@ from pqk_mcu.quant.fixed_point import (
     fast_requantize_array,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_array,
+    multiply_by_quantized_multiplier_int64_array,
     mve_requantize_array,
     quantize_multiplier,
     rounding_divide_by_pot,
@@ -28,6 +29,8 @@ from pqk_mcu.quant.fixed_point import (
     wrap_int32,
 )
 from pqk_mcu.quant.params import (
+    ADD_LEFT_SHIFT_INT8,
+    ADD_LEFT_SHIFT_INT16,
     AddParams,
     HardSwishParams,
     SigmoidParams,
@@ -50,6 +53,8 @@ from pqk_mcu.quant.params import (
 )
 
 __all__ = [
+    "ADD_LEFT_SHIFT_INT8",
+    "ADD_LEFT_SHIFT_INT16",
     "INT8_MAX",
     "INT8_MIN",
     "INT32_MAX",
@@ -75,6 +80,7 @@ __all__ = [
     "mul_multiplier",
     "multiply_by_quantized_multiplier",
     "multiply_by_quantized_multiplier_array",
+    "multiply_by_quantized_multiplier_int64_array",
     "mve_requantize_array",
     "quantize_multiplier",
     "quantize_multiplier_greater_than_one",

@@ -21,6 +21,8 @@ INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 INT8_MIN = -128
 INT8_MAX = 127
+INT16_MIN = -(1 << 15)
+INT16_MAX = (1 << 15) - 1
 
 
 def tflite_round(value: float) -> int:
@@ -180,6 +182,18 @@ def multiply_by_quantized_multiplier_array(
     return rounding_divide_by_pot_array(srdhm_array(shifted, quantized_multiplier), right_shift)
 
 
+def multiply_by_quantized_multiplier_int64_array(
+    x: np.ndarray, quantized_multiplier: np.ndarray | int, shift: np.ndarray | int
+) -> np.ndarray:
+    """TFLite ``MultiplyByQuantizedMultiplier(int64_t x, ...)`` of the 16x8 kernels' 64-bit accumulators
+    (|x| < 2^47): the multiplier rounded to 16 bits, one rounding shift, the result narrowed to int32."""
+    multiplier = np.asarray(quantized_multiplier, dtype=np.int64)
+    reduced = np.where(multiplier < 0x7FFF0000, (multiplier + (1 << 15)) >> 16, 0x7FFF)
+    total_shift = 15 - np.asarray(shift, dtype=np.int64)
+    result = (np.asarray(x, dtype=np.int64) * reduced + (np.int64(1) << (total_shift - 1))) >> total_shift
+    return wrap_int32(result)
+
+
 # --------------------------------------------------------------------------------------------
 # Scale bookkeeping done the way TFLite's Prepare functions do it.
 
@@ -195,8 +209,8 @@ def conv_multipliers(input_scale: float, filter_scales, output_scale: float) -> 
     return (np.array([m for m, _ in pairs], dtype=np.int32), np.array([s for _, s in pairs], dtype=np.int32))
 
 
-def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
-    """``CalculateActivationRangeQuantized`` for int8 outputs.
+def activation_range(activation: str, scale: float, zero_point: int, dtype: str = "int8") -> tuple[int, int]:
+    """``CalculateActivationRangeQuantized`` for int8 (or int16) outputs.
 
     ``f / scale`` is evaluated in float32 and rounded like ``TfLiteRound`` on a float.
     """
@@ -204,12 +218,13 @@ def activation_range(activation: str, scale: float, zero_point: int) -> tuple[in
     def quantize(real: float) -> int:
         return int(zero_point) + tflite_round(float(np.float32(real) / np.float32(scale)))
 
+    low, high = (INT16_MIN, INT16_MAX) if dtype == "int16" else (INT8_MIN, INT8_MAX)
     if activation == "NONE":
-        return INT8_MIN, INT8_MAX
+        return low, high
     if activation == "RELU":
-        return max(INT8_MIN, quantize(0.0)), INT8_MAX
+        return max(low, quantize(0.0)), high
     if activation == "RELU6":
-        return max(INT8_MIN, quantize(0.0)), min(INT8_MAX, quantize(6.0))
+        return max(low, quantize(0.0)), min(high, quantize(6.0))
     if activation == "RELU_N1_TO_1":
-        return max(INT8_MIN, quantize(-1.0)), min(INT8_MAX, quantize(1.0))
+        return max(low, quantize(-1.0)), min(high, quantize(1.0))
     raise ValueError(f"unknown fused activation {activation!r}")

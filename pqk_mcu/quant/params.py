@@ -88,17 +88,19 @@ class AddParams:
 
 
 ADD_LEFT_SHIFT_INT8 = 20
+ADD_LEFT_SHIFT_INT16 = 15  # 16x8 ADD / SUB: 65535 << 15 still fits the int32 sum
 
 
-def add_params(input1_scale: float, input2_scale: float, output_scale: float) -> AddParams:
+def add_params(input1_scale: float, input2_scale: float, output_scale: float,
+               left_shift: int = ADD_LEFT_SHIFT_INT8) -> AddParams:
     twice_max_input_scale = 2 * float(max(_f32(input1_scale), _f32(input2_scale)))
     real_input1_multiplier = float(input1_scale) / twice_max_input_scale
     real_input2_multiplier = float(input2_scale) / twice_max_input_scale
-    real_output_multiplier = twice_max_input_scale / ((1 << ADD_LEFT_SHIFT_INT8) * float(output_scale))
+    real_output_multiplier = twice_max_input_scale / ((1 << left_shift) * float(output_scale))
     m1, s1 = quantize_multiplier_smaller_than_one_exp(real_input1_multiplier)
     m2, s2 = quantize_multiplier_smaller_than_one_exp(real_input2_multiplier)
     mo, so = quantize_multiplier_smaller_than_one_exp(real_output_multiplier)
-    return AddParams(ADD_LEFT_SHIFT_INT8, m1, s1, m2, s2, mo, so)
+    return AddParams(left_shift, m1, s1, m2, s2, mo, so)
 
 
 def add_input_table(zero_point: int, left_shift: int, multiplier: int, shift: int) -> np.ndarray:
@@ -167,10 +169,11 @@ def relu6_bounds(input_scale: float, input_zero_point: int) -> tuple[int, int]:
 
 
 def leaky_relu_multipliers(input_scale: float, alpha: float, output_scale: float) -> tuple[tuple[int, int], tuple[int, int]]:
-    """int8 LEAKY_RELU (``CalculateOpDataLeakyRelu``): ``(multiplier, shift)`` for inputs at or above the
-    zero point (in / out), then for those below (in * alpha / out, the product and quotient in float32)."""
-    identity = quantize_multiplier(float(_f32(input_scale) / _f32(output_scale)))
-    negative = quantize_multiplier(float(_f32(input_scale) * _f32(alpha) / _f32(output_scale)))
+    """LEAKY_RELU (``CalculateOpDataLeakyRelu``): ``(multiplier, shift)`` for inputs at or above the zero
+    point (in / out), then for those below (in * alpha / out), from the float32 values in double: float32
+    arithmetic differs from TFLite Micro where a product lands on a rounding tie."""
+    identity = quantize_multiplier(float(_f32(input_scale)) / float(_f32(output_scale)))
+    negative = quantize_multiplier(float(_f32(input_scale)) * float(_f32(alpha)) / float(_f32(output_scale)))
     return identity, negative
 
 

@@ -64,7 +64,8 @@ def leaky_relu(call: KernelCall) -> list[np.ndarray]:
         multiply_by_quantized_multiplier_array(centered, identity, identity_shift),
         multiply_by_quantized_multiplier_array(centered, negative, negative_shift),
     ).astype(np.int64) + out_zp
-    return [np.clip(values, INT8_MIN, INT8_MAX).astype(np.int8)]
+    limits = np.iinfo(call.output.dtype)  # int8, or int16 in 16x8 models
+    return [np.clip(values, limits.min, limits.max).astype(call.output.dtype)]
 
 
 @kernel("PRELU")

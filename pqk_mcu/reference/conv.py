@@ -1,4 +1,5 @@
-"""CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, exact to TFLM's int8 reference kernels.
+"""CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, exact to TFLM's int8 reference kernels (CONV_2D also
+to its 16x8 one: int16 input, int64 bias and accumulators).
 
 Accumulation: ``sum(filter * (input - input_zero_point)) + bias`` in int32, then the per-channel
 ``MultiplyByQuantizedMultiplier``, the output zero point and the fused-activation clamp
@@ -20,6 +21,7 @@ from pqk_mcu.quant import (
     conv_multipliers,
     fully_connected_multiplier,
     multiply_by_quantized_multiplier_array,
+    multiply_by_quantized_multiplier_int64_array,
 )
 from pqk_mcu.quant.fixed_point import wrap_int32
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
@@ -31,7 +33,10 @@ def _filter_scales(filter_tensor, channels: int) -> list[float]:
 
 
 def _requantize_accumulators(acc: np.ndarray, call: KernelCall, multiplier, shift) -> np.ndarray:
-    """int32 accumulators (+ bias) -> int8 output, channels on the last axis."""
+    """int32 accumulators (+ bias) -> int8 output, channels on the last axis; int16 inputs (16x8) keep
+    int64 accumulators and an int64 bias, as TFLM's ``ConvPerChannel<int64_t>``."""
+    if call.inputs[0].dtype == "int16":
+        return _requantize_wide_accumulators(acc, call, multiplier, shift)
     acc = wrap_int32(acc)
     if len(call.values) > 2 and call.values[2] is not None:
         acc = wrap_int32(acc + call.values[2].astype(np.int64))
@@ -39,6 +44,15 @@ def _requantize_accumulators(acc: np.ndarray, call: KernelCall, multiplier, shif
     low, high = activation_range(call.attrs.activation, out_scale, out_zp)
     scaled = multiply_by_quantized_multiplier_array(acc, multiplier, shift).astype(np.int64) + out_zp
     return np.clip(scaled, low, high).astype(np.int8)
+
+
+def _requantize_wide_accumulators(acc: np.ndarray, call: KernelCall, multiplier, shift) -> np.ndarray:
+    if len(call.values) > 2 and call.values[2] is not None:
+        acc = acc + call.values[2].astype(np.int64)
+    out_scale, out_zp = scale_and_zero_point(call.output)
+    low, high = activation_range(call.attrs.activation, out_scale, out_zp, "int16")
+    scaled = multiply_by_quantized_multiplier_int64_array(acc, multiplier, shift) + out_zp
+    return np.clip(scaled, low, high).astype(np.int16)
 
 
 def _requantize_filter_channels(acc: np.ndarray, call: KernelCall, channels: int) -> np.ndarray:

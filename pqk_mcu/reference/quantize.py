@@ -1,16 +1,15 @@
-"""QUANTIZE (float32 -> int8 and int8 -> int8) and DEQUANTIZE (int8 -> float32)."""
+"""QUANTIZE (float32 -> int8; int8, int16 or int32 -> int8 or int16) and DEQUANTIZE (int8 -> float32)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from pqk_mcu.quant import (
-    INT8_MAX,
-    INT8_MIN,
     affine_quantize_array,
     dequantize_array,
     multiply_by_quantized_multiplier_array,
     requantize_multiplier,
+    wrap_int32,
 )
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
 
@@ -21,11 +20,12 @@ def quantize(call: KernelCall) -> list[np.ndarray]:
     x = call.values[0]
     if call.inputs[0].dtype == "float32":
         return [affine_quantize_array(x, out_scale, out_zp)]
-    # int8 -> int8 requantization (TFLM ``Requantize``).
+    # Requantization (TFLM ``Requantize``): int8, int16 or int32 in, int8 or int16 out, in int32 arithmetic.
     in_scale, in_zp = scale_and_zero_point(call.inputs[0])
     multiplier, shift = requantize_multiplier(in_scale, out_scale)
-    scaled = multiply_by_quantized_multiplier_array(x.astype(np.int64) - in_zp, multiplier, shift)
-    return [np.clip(scaled.astype(np.int64) + out_zp, INT8_MIN, INT8_MAX).astype(np.int8)]
+    scaled = multiply_by_quantized_multiplier_array(wrap_int32(x.astype(np.int64) - in_zp), multiplier, shift)
+    limits = np.iinfo(call.output.dtype)
+    return [np.clip(wrap_int32(scaled + out_zp), limits.min, limits.max).astype(call.output.dtype)]
 
 
 @kernel("DEQUANTIZE")
