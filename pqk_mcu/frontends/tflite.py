@@ -30,8 +30,9 @@ from pqk_mcu.frontends.tflite_schema import (
 from pqk_mcu.ir.builder import bias_quant
 from pqk_mcu.ir.graph import Graph, Op, QuantParams, Tensor
 from pqk_mcu.ir.opdef import OP_DEFS
+from pqk_mcu.ir.ops import BIAS_DTYPES
 from pqk_mcu.ir.shapes import brief_shape
-from pqk_mcu.ir.verify import BIAS_DTYPES, verify_graph
+from pqk_mcu.ir.verify import verify_graph
 
 MAX_MODEL_BYTES = 256 << 20
 
@@ -312,7 +313,7 @@ def _build_graph(raw: _RawModel) -> Graph:
     _check_activation_dtypes(raw, kinds, tensors)
 
     ops = []
-    zero_biases: list[Tensor] = []
+    added: list[Tensor] = []  # constants the importer adds: zero biases, output shapes
     taken = set(names)
     for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
         attrs = _attrs(kind, op, i, [tensors.get(x) for x in op.inputs], [tensors[x] for x in op.outputs])
@@ -320,17 +321,30 @@ def _build_graph(raw: _RawModel) -> Graph:
         if OP_DEFS[kind].bias_required and len(inputs) >= 2 and (len(inputs) == 2 or not inputs[2]):
             bias = _zero_bias(kind, f"{kind.lower()}_{i}/zero_bias", taken, tensors[op.inputs[0]], tensors[op.inputs[1]])
             if bias is not None:
-                zero_biases.append(bias)
+                added.append(bias)
                 inputs = (inputs[0], inputs[1], bias.name)
+        shape_slot = OP_DEFS[kind].output_shape_slot
+        if shape_slot is not None and not tensors[op.inputs[shape_slot]].is_constant:
+            shape = _output_shape(f"{kind.lower()}_{i}/output_shape", taken, tensors[op.outputs[0]])
+            added.append(shape)
+            inputs = inputs[:shape_slot] + (shape.name,) + inputs[shape_slot + 1:]
         ops.append(Op(kind=kind, name=f"{kind.lower()}_{i}", inputs=inputs, outputs=op_outputs[i], attrs=attrs))
 
     return Graph(
-        tensors=tuple(tensors.values()) + tuple(zero_biases),
+        tensors=tuple(tensors.values()) + tuple(added),
         ops=tuple(ops),
         inputs=tuple(names[i] for i in raw.inputs),
         outputs=tuple(names[i] for i in raw.outputs),
         metadata=_metadata(raw),
     )
+
+
+def _unique_name(base: str, taken: set[str]) -> str:
+    name, suffix = base, 1
+    while name in taken:
+        name, suffix = f"{base}_{suffix}", suffix + 1
+    taken.add(name)
+    return name
 
 
 def _zero_bias(kind: str, base: str, taken: set[str], x: Tensor, weights: Tensor) -> Tensor | None:
@@ -339,13 +353,16 @@ def _zero_bias(kind: str, base: str, taken: set[str], x: Tensor, weights: Tensor
     which the verifier then reports)."""
     if x.quant is None or weights.quant is None or len(weights.shape) != 4:
         return None
-    name, suffix = base, 1
-    while name in taken:
-        name, suffix = f"{base}_{suffix}", suffix + 1
-    taken.add(name)
+    name = _unique_name(base, taken)
     channels = weights.shape[OP_DEFS[kind].weight_axis]
     dtype = BIAS_DTYPES.get(x.dtype, "int32")
     return Tensor(name, (channels,), dtype, bias_quant(x.quant, weights.quant), np.zeros(channels, dtype=dtype))
+
+
+def _output_shape(base: str, taken: set[str], output: Tensor) -> Tensor:
+    """The output's declared shape as the constant output-shape operand of an op whose file feeds it
+    from a graph input: TFLite Micro never reads that input's value (the graph input stays, unused)."""
+    return Tensor(_unique_name(base, taken), (len(output.shape),), "int32", data=np.array(output.shape, np.int32))
 
 
 def _text(raw: bytes, limit: int | None = None) -> str:
@@ -443,7 +460,8 @@ def _check_op_dtypes(i: int, op: _RawOp, kind: str, tensors: dict[int, Tensor]) 
     """Activations must be int8, or another type the op's definition lists (int16 on ops with a 16x8
     form); float32 is allowed only on the QUANTIZE/DEQUANTIZE graph edges."""
     definition = OP_DEFS[kind]
-    edges = [(index, "input") for index in op.inputs if index >= 0] + [(index, "output") for index in op.outputs]
+    edges = [(index, "input") for slot, index in enumerate(op.inputs) if index >= 0 and slot != definition.output_shape_slot]
+    edges += [(index, "output") for index in op.outputs]
     for index, role in edges:
         t = tensors[index]
         if t.is_constant or t.variable or t.dtype in definition.activation_dtypes:

@@ -20,6 +20,7 @@ import numpy as np
 
 from pqk_mcu.ir.graph import Graph, Op, QuantParams, Tensor
 from pqk_mcu.ir.ops import (
+    BIAS_DTYPES,
     ConcatenationAttrs,
     Conv2DAttrs,
     DepthwiseConv2DAttrs,
@@ -34,7 +35,7 @@ from pqk_mcu.ir.ops import (
 )
 from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.shapes import infer_output_shapes
-from pqk_mcu.ir.verify import BIAS_DTYPES, verify_graph
+from pqk_mcu.ir.verify import verify_graph
 
 Pair = int | tuple[int, int]
 

@@ -41,6 +41,9 @@ class OpDef:
     inputs: tuple[int, int]  # (fewest, most) inputs
     optional_slots: tuple[int, ...] = ()  # inputs a file may leave absent ("" in the IR)
     constant_slots: tuple[int, ...] = ()  # inputs that are constant operands, not activations
+    # Constant int32 output shape the kernel never reads (TFLite Micro takes the output tensor's shape): a
+    # file may feed it from a graph input, which the importer replaces by a constant of the output's shape.
+    output_shape_slot: int | None = None
     state_slots: tuple[int, ...] = ()  # inputs that are variable (state) tensors the op updates in place
     weight_axis: int | None = None  # per-channel quantization axis of a weighted op's weights (slot 1)
     bias_required: bool = False  # runtimes dereference the bias, so the IR always carries one (slot 2)

@@ -36,7 +36,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | RESIZE_NEAREST_NEIGHBOR | input NHWC, const size int32 [2]    | ResizeAttrs           |
 | PACK               | input0, input1, ... (one shape)          | PackAttrs             |
 | SVDF               | input, const weights_feature, const weights_time, const bias int32, variable state | SvdfAttrs |
-| TRANSPOSE_CONV     | const output shape int32 [4], filter (OHWI), input, bias int32 or "" | TransposeConvAttrs |
+| TRANSPOSE_CONV     | const output shape int32 [4], filter (OHWI), input, bias int32 (16x8: int64) or "" | TransposeConvAttrs |
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ from pqk_mcu.ir.shapes import (
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 INT8_INT16 = ("int8", "int16")  # activation types of an op with a 16x8 form
+# Bias type per input type: 16x8 layers accumulate in int64 (TFLite's 16x8 converter writes int64 biases).
+BIAS_DTYPES = {"int8": "int32", "int16": "int64"}
 PADDINGS = ("SAME", "VALID")
 
 
@@ -424,8 +426,8 @@ SUPPORTED_OPS += (define_op(OpDef(
 
 
 def _check_transpose_conv_operands(inputs: list, output: Tensor, where: str) -> None:
-    """int8 filter, symmetric, per tensor or per output channel (axis 0); an int32 bias of scale input
-    scale x filter scale (TFLite Micro's PopulateConvolutionQuantizationParams)."""
+    """int8 filter, symmetric, per tensor or per output channel (axis 0); an int32 bias (int64 for int16
+    inputs) of scale input scale x filter scale (TFLite Micro's PopulateConvolutionQuantizationParams)."""
     w, x = inputs[1], inputs[2]
     bias = inputs[3] if len(inputs) > 3 else None
     if w.dtype != "int8" or w.quant is None or any(z != 0 for z in w.quant.zero_point):
@@ -434,8 +436,9 @@ def _check_transpose_conv_operands(inputs: list, output: Tensor, where: str) -> 
         raise PqkError(f"{where}: filter '{w.name}' is quantized along axis {w.quant.axis}, expected 0")
     if bias is None:
         return
-    if bias.dtype != "int32" or bias.quant is None:
-        raise PqkError(f"{where}: bias '{bias.name}' must be quantized int32")
+    bias_dtype = BIAS_DTYPES[x.dtype]
+    if bias.dtype != bias_dtype or bias.quant is None:
+        raise PqkError(f"{where}: bias '{bias.name}' must be quantized {bias_dtype}")
     channels = w.shape[0]
     weight_scales = w.quant.scale if w.quant.per_channel else w.quant.scale * channels
     bias_scales = bias.quant.scale if bias.quant.per_channel else bias.quant.scale * channels
@@ -455,7 +458,8 @@ SUPPORTED_OPS += (define_op(OpDef(
     # Slot 2 is the input, so the op is not "weighted" in the registry's sense (slot 1 weights, slot 2
     # bias): dense weights only, not pruned or stored as CSR.
     "TRANSPOSE_CONV", TransposeConvAttrs, transpose_conv_shape, inputs=(3, 4), optional_slots=(3,),
-    constant_slots=(0, 1, 3), fuses_activation=True, check_operands=_check_transpose_conv_operands,
+    constant_slots=(0, 1, 3), output_shape_slot=0, fuses_activation=True, activation_dtypes=INT8_INT16,
+    check_operands=_check_transpose_conv_operands,
     tflite=TfliteOptions(
         "TransposeConvOptions",
         (("padding", "padding"), ("stride_w", "strideW"), ("stride_h", "strideH")) + _ACTIVATION_FIELD,

@@ -11,7 +11,7 @@ import math
 from pqk_mcu.errors import PqkError
 from pqk_mcu.ir.graph import DTYPES, Graph, Op, Tensor
 from pqk_mcu.ir.opdef import OP_DEFS, OpDef
-from pqk_mcu.ir.ops import ACTIVATIONS, PADDINGS
+from pqk_mcu.ir.ops import ACTIVATIONS, BIAS_DTYPES, PADDINGS
 from pqk_mcu.ir.shapes import ShapeError, infer_output_shapes
 
 # The bias scale is not read by TFLite Micro's kernels (they use input_scale * filter_scale); the
@@ -19,8 +19,6 @@ from pqk_mcu.ir.shapes import ShapeError, infer_output_shapes
 # compare with a relative tolerance well above float32 epsilon.
 BIAS_SCALE_RTOL = 1e-4
 INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
-# Bias type per input type: 16x8 layers accumulate in int64 (TFLite's 16x8 converter writes int64 biases).
-BIAS_DTYPES = {"int8": "int32", "int16": "int64"}
 # TFLite Micro's kernels (concatenation, broadcasting ADD/MUL) handle at most 6 dimensions.
 MAX_RANK = 6
 

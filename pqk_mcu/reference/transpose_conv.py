@@ -1,10 +1,11 @@
-"""TRANSPOSE_CONV, exact to TFLite Micro's int8 kernel (``reference_integer_ops::TransposeConv``).
+"""TRANSPOSE_CONV, exact to TFLite Micro's int8 and 16x8 kernels (``reference_integer_ops::TransposeConv``).
 
 Every input pixel scatters ``(input - input_zero_point) x filter`` onto the output window it
 touches (origin ``in * stride - padding``; TFLite's padding of a convolution from the output size
 back to the input size); the int32 sums plus the bias are requantized per output channel (the
 double-precision multipliers of ``PopulateConvolutionQuantizationParams``), offset by the output
-zero point and clamped to the fused activation's range.
+zero point and clamped to the fused activation's range. The 16x8 form (int16 input and output)
+sums in int64 with an int64 bias and requantizes with the 64-bit ``MultiplyByQuantizedMultiplier``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from pqk_mcu.ir.shapes import transpose_conv_padding
-from pqk_mcu.quant import activation_range, conv_multipliers, multiply_by_quantized_multiplier_array
+from pqk_mcu.quant import (
+    activation_range,
+    conv_multipliers,
+    multiply_by_quantized_multiplier_array,
+    multiply_by_quantized_multiplier_int64_array,
+)
 from pqk_mcu.quant.fixed_point import wrap_int32
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
 
@@ -41,11 +47,17 @@ def transpose_conv(call: KernelCall) -> list[np.ndarray]:
             contribution = centered[:, row_ok][:, :, col_ok] @ w[:, fy, fx, :].T
             # Distinct input pixels land on distinct output pixels for one filter tap.
             acc[:, rows[row_ok][:, None], cols[col_ok][None, :], :] += contribution
+    scales = list(w_tensor.quant.scale) if w_tensor.quant.per_channel else [w_tensor.quant.scale[0]] * out_c
+    multiplier, shift = conv_multipliers(in_scale, scales, out_scale)
+    if x_tensor.dtype == "int16":
+        if bias is not None:
+            acc = acc + bias.astype(np.int64)
+        scaled = multiply_by_quantized_multiplier_int64_array(acc, multiplier, shift) + out_zp
+        low, high = activation_range(a.activation, out_scale, out_zp, "int16")
+        return [np.clip(scaled, low, high).astype(np.int16)]
     acc = wrap_int32(acc)
     if bias is not None:
         acc = wrap_int32(acc + bias.astype(np.int64))
-    scales = list(w_tensor.quant.scale) if w_tensor.quant.per_channel else [w_tensor.quant.scale[0]] * out_c
-    multiplier, shift = conv_multipliers(in_scale, scales, out_scale)
     scaled = multiply_by_quantized_multiplier_array(acc, multiplier, shift).astype(np.int64) + out_zp
     low, high = activation_range(a.activation, out_scale, out_zp)
     return [np.clip(scaled, low, high).astype(np.int8)]
