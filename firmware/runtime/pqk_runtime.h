@@ -367,6 +367,20 @@ typedef struct {
 
 void pqk_leaky_relu_s16(const pqk_leaky_relu_s16_params_t *params, const int16_t *input, int16_t *output);
 
+/* TRANSPOSE_CONV of 16x8 models: pqk_transpose_conv_s8_params_t's geometry without zero points (0),
+ * an int64 bias, int64 accumulators and pqk_requantize_s64 (shift in [-31, 7]); int16 clamp. */
+typedef struct {
+    int32_t batches, input_h, input_w, input_c, output_h, output_w, output_c;
+    int32_t filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t activation_min, activation_max;
+    const int8_t *filter;      /* [output_c][filter_h][filter_w][input_c] */
+    const int64_t *bias;       /* [output_c], or NULL */
+    const int32_t *multiplier; /* [output_c] */
+    const int32_t *shift;      /* [output_c] */
+} pqk_transpose_conv_s16_params_t;
+
+void pqk_transpose_conv_s16(const pqk_transpose_conv_s16_params_t *params, const int16_t *input, int16_t *output);
+
 /* A variant's scratch argument takes its <kernel>_buffer_size() bytes: that function is the truth,
  * pqk_mcu.codegen.cost_model.scratch_bytes() its compile-time twin for the memory plan (the generated
  * code never calls it), and tests/test_codegen_scratch.py checks that the two agree. */

@@ -496,10 +496,7 @@ class Lowering:
         out_c, k_h, k_w, _ = w.shape
         matrix = w.data.reshape(out_c, -1)
         multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
-        if int(np.max(shift)) > 7:
-            raise UnsupportedModelError(
-                f"op {op.name} (CONV_2D): requantization scale too large (left shift {int(np.max(shift))} > 7)"
-            )
+        _check_wide_shift(op, shift)
         low, high = activation_range(op.attrs.activation, out_scale, out_zp, "int16")
         prefix = self._prefix(layer)
         csr = encode_csr(matrix)
@@ -996,14 +993,20 @@ class Lowering:
     def _transpose_conv(self, layer: Layer, op: Op) -> None:
         w, x, y = self.tensors[op.inputs[1]], self.tensors[op.inputs[2]], self.tensors[op.outputs[0]]
         bias = self.tensors[op.inputs[3]] if len(op.inputs) > 3 and op.inputs[3] else None
-        in_scale, in_zp = _scale_zp(x, "input", op)
-        out_scale, out_zp = _scale_zp(y, "output", op)
+        # 16x8: int16 data (zero point 0), int64 bias and accumulators.
+        wide = x.dtype == "int16"
+        if wide:
+            (in_scale, in_zp), (out_scale, out_zp) = x.per_tensor_quant, y.per_tensor_quant
+        else:
+            (in_scale, in_zp), (out_scale, out_zp) = _scale_zp(x, "input", op), _scale_zp(y, "output", op)
         n, out_h, out_w, out_c = y.shape
         _, k_h, k_w, in_c = w.shape
         a = op.attrs
         multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
         prefix = self._prefix(layer)
-        layer.kernel = "pqk_transpose_conv_s8"
+        if wide:
+            _check_wide_shift(op, shift)
+        layer.kernel = "pqk_transpose_conv_s16" if wide else "pqk_transpose_conv_s8"
         layer.macs = x.size * out_c * k_h * k_w
         fields = [
             ("batches", n), ("input_h", x.shape[1]), ("input_w", x.shape[2]), ("input_c", in_c),
@@ -1011,15 +1014,25 @@ class Lowering:
             ("filter_h", k_h), ("filter_w", k_w), ("stride_h", a.stride_h), ("stride_w", a.stride_w),
             ("pad_h", transpose_conv_padding(out_h, k_h, a.stride_h, a.padding)),
             ("pad_w", transpose_conv_padding(out_w, k_w, a.stride_w, a.padding)),
-            ("input_zero_point", in_zp), ("output_zero_point", out_zp),
-            *zip(("activation_min", "activation_max"), activation_range(a.activation, out_scale, out_zp)),
+            *(() if wide else (("input_zero_point", in_zp), ("output_zero_point", out_zp))),
+            *zip(("activation_min", "activation_max"),
+                 activation_range(a.activation, out_scale, out_zp, "int16" if wide else "int8")),
             ("filter", self.symbols.array(f"{prefix}_filter", "int8_t", w.data, "weights")),
-            ("bias", "NULL" if bias is None else self.symbols.array(f"{prefix}_bias", "int32_t", bias.data, "requant")),
+            ("bias", "NULL" if bias is None else self.symbols.array(f"{prefix}_bias", "int64_t" if wide else "int32_t",
+                                                                    bias.data, "requant")),
             ("multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
             ("shift", self.symbols.array(f"{prefix}_shift", "int32_t", shift, "requant")),
         ]
-        params = self._params(layer, "pqk_transpose_conv_s8_params_t", fields)
+        params = self._params(layer, f"{layer.kernel}_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 2), TensorRef(y.name))))
+
+
+def _check_wide_shift(op: Op, shift: np.ndarray) -> None:
+    """pqk_requantize_s64 (TFLite's 64-bit MultiplyByQuantizedMultiplier) shifts right by 15 - shift."""
+    if int(np.max(shift)) > 7:
+        raise UnsupportedModelError(
+            f"op {op.name} ({op.kind}): requantization scale too large (left shift {int(np.max(shift))} > 7)"
+        )
 
 
 def lower_graph(graph: Graph, weight_format: str, target: Target | None = None,

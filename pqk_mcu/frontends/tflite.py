@@ -94,6 +94,14 @@ def load_tflite(source: str | os.PathLike | bytes | bytearray | memoryview, name
     return graph
 
 
+def tflite_inputs(model_bytes: bytes) -> list[tuple[str, tuple[int, ...], str]]:
+    """(IR tensor name, shape, dtype) of each input of the file, in the file's order: those of the graph
+    ``load_tflite`` makes, and any it drops (TFLite Micro still expects them)."""
+    raw = _decode(bytes(model_bytes))
+    names = _unique_names(raw.tensors)
+    return [(names[i], tuple(raw.tensors[i].shape), _tensor(raw, i, names[i]).dtype) for i in raw.inputs]
+
+
 def read_model_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of the model file at ``path`` (a FIFO too), refusing more than ``MAX_MODEL_BYTES``: a
     device such as /dev/zero never ends, and no microcontroller holds such a model anyway."""
@@ -330,10 +338,13 @@ def _build_graph(raw: _RawModel) -> Graph:
             inputs = inputs[:shape_slot] + (shape.name,) + inputs[shape_slot + 1:]
         ops.append(Op(kind=kind, name=f"{kind.lower()}_{i}", inputs=inputs, outputs=op_outputs[i], attrs=attrs))
 
+    # A graph input only an output-shape operand read (replaced above) goes: nothing reads it.
+    read = {name for op in ops for name in op.inputs} | {names[i] for i in raw.outputs}
+    unread = {i for i in raw.inputs if names[i] not in read and not tensors[i].is_constant}
     return Graph(
-        tensors=tuple(tensors.values()) + tuple(added),
+        tensors=tuple(t for i, t in tensors.items() if i not in unread) + tuple(added),
         ops=tuple(ops),
-        inputs=tuple(names[i] for i in raw.inputs),
+        inputs=tuple(names[i] for i in raw.inputs if i not in unread),
         outputs=tuple(names[i] for i in raw.outputs),
         metadata=_metadata(raw),
     )
@@ -361,7 +372,7 @@ def _zero_bias(kind: str, base: str, taken: set[str], x: Tensor, weights: Tensor
 
 def _output_shape(base: str, taken: set[str], output: Tensor) -> Tensor:
     """The output's declared shape as the constant output-shape operand of an op whose file feeds it
-    from a graph input: TFLite Micro never reads that input's value (the graph input stays, unused)."""
+    from a graph input: TFLite Micro never reads that input's value, so the import drops the input."""
     return Tensor(_unique_name(base, taken), (len(output.shape),), "int32", data=np.array(output.shape, np.int32))
 
 

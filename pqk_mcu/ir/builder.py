@@ -225,9 +225,12 @@ class GraphBuilder:
     def op(self, kind: str, inputs: Sequence[str], attrs: OpAttrs, out_scale: float | None = None,
            out_zero_point: int = 0, name: str | None = None) -> str:
         """Any op from its kind, inputs and attributes; the output keeps the first input's quantization
-        unless ``out_scale`` is given."""
+        unless ``out_scale`` is given, and the type of the first activation input (TRANSPOSE_CONV's is
+        its third)."""
         quant = self.quant(inputs[0]) if out_scale is None else per_tensor(out_scale, out_zero_point)
-        return self._emit(kind, inputs, attrs, quant, self.tensor(inputs[0]).dtype, name=name)
+        constant_slots = OP_DEFS[kind].constant_slots
+        activation = next(name for slot, name in enumerate(inputs) if slot not in constant_slots)
+        return self._emit(kind, inputs, attrs, quant, self.tensor(activation).dtype, name=name)
 
     def binary(self, kind: str, a: str, b: str, out_scale: float, out_zero_point: int, activation: str = "NONE",
                name: str | None = None) -> str:

@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from pqk_mcu.errors import PqkError
+from pqk_mcu.frontends.tflite import tflite_inputs
 from pqk_mcu.ir.graph import Graph
 from pqk_mcu.pipeline.board_backend import board_backend
 from pqk_mcu.pipeline.host import host_backend
@@ -55,11 +56,7 @@ def tflm_backend(graph: Graph, model_bytes: bytes, inputs: Sequence[np.ndarray])
     ``graph`` is the import of those bytes (one IR op per operator). Otherwise only the graph
     outputs are compared.
     """
-    run = run_tflm(
-        model_bytes,
-        [np.ascontiguousarray(array, dtype=graph.tensor(name).dtype) for name, array in zip(graph.inputs, inputs)],
-        _arena_bytes(graph, model_bytes),
-    )
+    run = run_tflm(model_bytes, _tflm_inputs(graph, model_bytes, inputs), _arena_bytes(graph, model_bytes))
     outputs = [array.reshape(graph.tensor(name).shape) for array, name in zip(run.outputs, graph.outputs)]
     tensors: dict[str, np.ndarray] = {}
     if len(run.operator_outputs) == len(graph.ops):
@@ -67,6 +64,21 @@ def tflm_backend(graph: Graph, model_bytes: bytes, inputs: Sequence[np.ndarray])
             for name, array in zip(op.outputs, operator_outputs.values()):
                 tensors[name] = array.reshape(graph.tensor(name).shape)
     return {"outputs": outputs, "tensors": tensors}
+
+
+def _tflm_inputs(graph: Graph, model_bytes: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """One array per input of the file. An input the import dropped (a TRANSPOSE_CONV output shape
+    TFLite Micro never reads) gets zeros; the others match the graph's by name, or by position when
+    ``graph`` has as many inputs as the file."""
+    file_inputs = tflite_inputs(model_bytes)
+    if len(file_inputs) == len(graph.inputs):
+        given = dict(zip((name for name, _, _ in file_inputs), inputs))
+    else:
+        given = dict(zip(graph.inputs, inputs))
+    return [
+        np.ascontiguousarray(given[name], dtype=dtype) if name in given else np.zeros(shape, dtype=dtype)
+        for name, shape, dtype in file_inputs
+    ]
 
 
 def _arena_bytes(graph: Graph, model_bytes: bytes) -> int:
