@@ -34,8 +34,9 @@ def test_seanet_output_shape_input_becomes_a_constant(fixtures_dir):
     model = _seanet(fixtures_dir)
     graph = load_tflite(model)
     (op,) = graph.ops
-    assert [dtype for _, _, dtype in tflite_inputs(model)] == ["int32", "int16"]
-    assert graph.inputs == (op.inputs[2],)
+    shape_input, data_input = tflite_inputs(model)
+    assert shape_input[1] == "int32" and data_input == (op.inputs[2], "int16")
+    assert graph.inputs == (op.inputs[2],) and op.inputs[0] == shape_input[0]
     assert tuple(graph.tensor(op.inputs[0]).data) == graph.tensor(op.outputs[0]).shape == (1, 3, 12, 64)
     assert graph.tensor(op.inputs[3]).dtype == "int64"
 

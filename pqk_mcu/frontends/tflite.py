@@ -10,7 +10,7 @@ which finally passes ``verify_graph``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -94,12 +94,12 @@ def load_tflite(source: str | os.PathLike | bytes | bytearray | memoryview, name
     return graph
 
 
-def tflite_inputs(model_bytes: bytes) -> list[tuple[str, tuple[int, ...], str]]:
-    """(IR tensor name, shape, dtype) of each input of the file, in the file's order: those of the graph
-    ``load_tflite`` makes, and any it drops (TFLite Micro still expects them)."""
+def tflite_inputs(model_bytes: bytes) -> list[tuple[str, str]]:
+    """(IR tensor name, dtype) of each input of the file, in the file's order: the inputs of the graph
+    ``load_tflite`` makes, and any it folds into a constant (TFLite Micro still expects them)."""
     raw = _decode(bytes(model_bytes))
     names = _unique_names(raw.tensors)
-    return [(names[i], tuple(raw.tensors[i].shape), _tensor(raw, i, names[i]).dtype) for i in raw.inputs]
+    return [(names[i], _tensor(raw, i, names[i]).dtype) for i in raw.inputs]
 
 
 def read_model_bytes(path: str | os.PathLike) -> bytes:
@@ -319,9 +319,10 @@ def _build_graph(raw: _RawModel) -> Graph:
 
     tensors = {index: _tensor(raw, index, names[index]) for index in sorted(used)}
     _check_activation_dtypes(raw, kinds, tensors)
+    folded = _fold_output_shape_inputs(raw, kinds, tensors)
 
     ops = []
-    added: list[Tensor] = []  # constants the importer adds: zero biases, output shapes
+    zero_biases: list[Tensor] = []
     taken = set(names)
     for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
         attrs = _attrs(kind, op, i, [tensors.get(x) for x in op.inputs], [tensors[x] for x in op.outputs])
@@ -329,33 +330,17 @@ def _build_graph(raw: _RawModel) -> Graph:
         if OP_DEFS[kind].bias_required and len(inputs) >= 2 and (len(inputs) == 2 or not inputs[2]):
             bias = _zero_bias(kind, f"{kind.lower()}_{i}/zero_bias", taken, tensors[op.inputs[0]], tensors[op.inputs[1]])
             if bias is not None:
-                added.append(bias)
+                zero_biases.append(bias)
                 inputs = (inputs[0], inputs[1], bias.name)
-        shape_slot = OP_DEFS[kind].output_shape_slot
-        if shape_slot is not None and not tensors[op.inputs[shape_slot]].is_constant:
-            shape = _output_shape(f"{kind.lower()}_{i}/output_shape", taken, tensors[op.outputs[0]])
-            added.append(shape)
-            inputs = inputs[:shape_slot] + (shape.name,) + inputs[shape_slot + 1:]
         ops.append(Op(kind=kind, name=f"{kind.lower()}_{i}", inputs=inputs, outputs=op_outputs[i], attrs=attrs))
 
-    # A graph input only an output-shape operand read (replaced above) goes: nothing reads it.
-    read = {name for op in ops for name in op.inputs} | {names[i] for i in raw.outputs}
-    unread = {i for i in raw.inputs if names[i] not in read and not tensors[i].is_constant}
     return Graph(
-        tensors=tuple(t for i, t in tensors.items() if i not in unread) + tuple(added),
+        tensors=tuple(tensors.values()) + tuple(zero_biases),
         ops=tuple(ops),
-        inputs=tuple(names[i] for i in raw.inputs if i not in unread),
+        inputs=tuple(names[i] for i in raw.inputs if i not in folded),
         outputs=tuple(names[i] for i in raw.outputs),
         metadata=_metadata(raw),
     )
-
-
-def _unique_name(base: str, taken: set[str]) -> str:
-    name, suffix = base, 1
-    while name in taken:
-        name, suffix = f"{base}_{suffix}", suffix + 1
-    taken.add(name)
-    return name
 
 
 def _zero_bias(kind: str, base: str, taken: set[str], x: Tensor, weights: Tensor) -> Tensor | None:
@@ -364,16 +349,37 @@ def _zero_bias(kind: str, base: str, taken: set[str], x: Tensor, weights: Tensor
     which the verifier then reports)."""
     if x.quant is None or weights.quant is None or len(weights.shape) != 4:
         return None
-    name = _unique_name(base, taken)
+    name, suffix = base, 1
+    while name in taken:
+        name, suffix = f"{base}_{suffix}", suffix + 1
+    taken.add(name)
     channels = weights.shape[OP_DEFS[kind].weight_axis]
     dtype = BIAS_DTYPES.get(x.dtype, "int32")
     return Tensor(name, (channels,), dtype, bias_quant(x.quant, weights.quant), np.zeros(channels, dtype=dtype))
 
 
-def _output_shape(base: str, taken: set[str], output: Tensor) -> Tensor:
-    """The output's declared shape as the constant output-shape operand of an op whose file feeds it
-    from a graph input: TFLite Micro never reads that input's value, so the import drops the input."""
-    return Tensor(_unique_name(base, taken), (len(output.shape),), "int32", data=np.array(output.shape, np.int32))
+def _fold_output_shape_inputs(raw: _RawModel, kinds: list[str], tensors: dict[int, Tensor]) -> set[int]:
+    """Graph inputs that only feed output-shape operands (SEANet's TRANSPOSE_CONV) become constants of
+    the output's shape, in place in ``tensors``: TFLite Micro never reads their value. Returns their
+    indices, which leave the graph's inputs."""
+    folded: set[int] = set()
+    for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
+        slot = OP_DEFS[kind].output_shape_slot
+        if slot is None or slot >= len(op.inputs) or tensors[op.inputs[slot]].is_constant and op.inputs[slot] not in folded:
+            continue
+        index, output = op.inputs[slot], tensors[op.outputs[0]]
+        t = tensors[index]
+        other_uses = [k for k, other in enumerate(raw.ops) for s, x in enumerate(other.inputs)
+                      if x == index and s != OP_DEFS[kinds[k]].output_shape_slot]
+        if index not in raw.inputs or index in raw.outputs or other_uses or t.dtype != "int32" or t.shape != (4,):
+            raise UnsupportedModelError(f"op {i} ({kind}) takes its output shape from tensor {index} '{t.name}', "
+                                        "which is not a constant or a graph input only output shapes read")
+        if index in folded and tuple(t.data) != output.shape:
+            raise UnsupportedModelError(f"op {i} ({kind}) shares output shape tensor {index} '{t.name}' with "
+                                        "an op of another output shape")
+        tensors[index] = replace(t, data=np.array(output.shape, dtype=np.int32))
+        folded.add(index)
+    return folded
 
 
 def _text(raw: bytes, limit: int | None = None) -> str:

@@ -56,7 +56,7 @@ def tflm_backend(graph: Graph, model_bytes: bytes, inputs: Sequence[np.ndarray])
     ``graph`` is the import of those bytes (one IR op per operator). Otherwise only the graph
     outputs are compared.
     """
-    run = run_tflm(model_bytes, _tflm_inputs(graph, model_bytes, inputs), _arena_bytes(graph, model_bytes))
+    run = run_tflm(model_bytes, model_file_inputs(graph, model_bytes, inputs), _arena_bytes(graph, model_bytes))
     outputs = [array.reshape(graph.tensor(name).shape) for array, name in zip(run.outputs, graph.outputs)]
     tensors: dict[str, np.ndarray] = {}
     if len(run.operator_outputs) == len(graph.ops):
@@ -66,19 +66,15 @@ def tflm_backend(graph: Graph, model_bytes: bytes, inputs: Sequence[np.ndarray])
     return {"outputs": outputs, "tensors": tensors}
 
 
-def _tflm_inputs(graph: Graph, model_bytes: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """One array per input of the file. An input the import dropped (a TRANSPOSE_CONV output shape
-    TFLite Micro never reads) gets zeros; the others match the graph's by name, or by position when
-    ``graph`` has as many inputs as the file."""
+def model_file_inputs(graph: Graph, model_bytes: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """One array per input of the file: the graph's in order, and for an input the import folded into a
+    constant (a TRANSPOSE_CONV output shape) that constant's value."""
     file_inputs = tflite_inputs(model_bytes)
     if len(file_inputs) == len(graph.inputs):
-        given = dict(zip((name for name, _, _ in file_inputs), inputs))
-    else:
-        given = dict(zip(graph.inputs, inputs))
-    return [
-        np.ascontiguousarray(given[name], dtype=dtype) if name in given else np.zeros(shape, dtype=dtype)
-        for name, shape, dtype in file_inputs
-    ]
+        return [np.ascontiguousarray(array, dtype=graph.tensor(name).dtype) for name, array in zip(graph.inputs, inputs)]
+    given = dict(zip(graph.inputs, inputs))
+    return [np.ascontiguousarray(given[name] if name in given else graph.tensor(name).data, dtype=dtype)
+            for name, dtype in file_inputs]
 
 
 def _arena_bytes(graph: Graph, model_bytes: bytes) -> int:
