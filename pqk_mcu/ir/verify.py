@@ -169,8 +169,9 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
         _check_activation(output, where, definition)
 
     if not definition.converts_dtype:
+        operand_slots = (*definition.constant_slots, *definition.state_slots)  # their types are the op's own rules
         for slot, t in enumerate(inputs):
-            if t is not None and slot not in definition.constant_slots and t.dtype != output.dtype:
+            if t is not None and slot not in operand_slots and t.dtype != output.dtype:
                 raise PqkError(f"{where}: input '{t.name}' is {t.dtype}, output '{output.name}' {output.dtype}; they must agree")
     elif inputs[0].dtype == "float32" and output.dtype != "int8":
         raise PqkError(f"{where}: a float32 input quantizes to int8 only, output '{output.name}' is {output.dtype}")
