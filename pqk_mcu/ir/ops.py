@@ -20,7 +20,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | RESHAPE            | input (+ optional const shape tensor)    | ReshapeAttrs          |
 | SOFTMAX            | input                                    | SoftmaxAttrs          |
 | QUANTIZE           | input (float32, int8, int16, int32) -> int8 or int16 | NoAttrs   |
-| DEQUANTIZE         | input int8 -> float32                    | NoAttrs               |
+| DEQUANTIZE         | input int8 or int16 -> float32           | NoAttrs               |
 | PAD                | input, const paddings int32 [rank, 2]    | NoAttrs               |
 | MEAN               | input, const axes int32                  | MeanAttrs             |
 | CONCATENATION      | input0, input1, ...                      | ConcatenationAttrs    |
@@ -332,6 +332,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     ),
     OpDef(
         "DEQUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_output=True, converts_dtype=True,
+        activation_dtypes=INT8_INT16,
         tflite=TfliteOptions("DequantizeOptions", version=2),
     ),
     OpDef(

@@ -3,7 +3,7 @@
 Every pass is a pure function of a ``Graph``; ``run_pipeline`` applies a pipeline (``standard_pipeline``) in
 order and verifies the graph after each pass, so a pass that breaks an invariant is named at once.
 
-- ``split_float_edges`` removes a float32 -> int8 QUANTIZE that reads a graph input and an int8 ->
+- ``split_float_edges`` removes a float32 -> int8 QUANTIZE that reads a graph input and an int8 (or int16) ->
   float32 DEQUANTIZE that writes a graph output. The generated C core is int8 only; the host side
   converts with the reference's own QUANTIZE / DEQUANTIZE (``edge_graph`` rebuilds them). The split
   op names are recorded in the metadata under ``SPLIT_INPUTS_KEY`` / ``SPLIT_OUTPUTS_KEY``.
@@ -74,7 +74,7 @@ def split_float_edges(graph: Graph) -> Graph:
             op.kind == "DEQUANTIZE"
             and target in outputs
             and not consumers.get(target)
-            and tensors[source].dtype == "int8"
+            and tensors[source].dtype in ("int8", "int16")
             and source not in outputs
         ):
             outputs[outputs.index(target)] = source

@@ -30,8 +30,8 @@ def affine_quantize_array(values: np.ndarray, scale: float, zero_point: int) -> 
 
 
 def dequantize_array(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """int8 -> float32 (``Dequantize``): one float32 rounding of ``scale * (q - zero_point)``."""
+    """int8 or int16 -> float32 (``Dequantize``): one float32 rounding of ``scale * (q - zero_point)``."""
     centered = np.asarray(values, dtype=np.int64) - int(zero_point)
-    # scale (24-bit significand) times a 9-bit integer is exact in double: rounding once to
-    # float32 equals TFLM's float32 product.
+    # scale (24-bit significand) times a 9-bit (int8) or 17-bit (int16) integer is exact in double:
+    # rounding once to float32 equals TFLM's product, computed in double and cast.
     return (float(scale) * centered.astype(np.float64)).astype(np.float32)
