@@ -156,7 +156,8 @@ def _duplicate_subgraph(model) -> None:
     [
         (_set_opcode("LSH_PROJECTION"), UnsupportedModelError, ["op 0 (LSH_PROJECTION)", "not supported"]),
         (_set_opcode("CUSTOM"), UnsupportedModelError, ["op 0", "custom op"]),
-        (_set_tensor(0, type=schema.TensorType.INT16), UnsupportedModelError, ["int16", "tensor 0", "op 0 (FULLY_CONNECTED)"]),
+        # FULLY_CONNECTED runs 16x8, so an int16 input is held to 16x8's zero point 0
+        (_set_tensor(0, type=schema.TensorType.INT16), PqkError, ["op 0 (FULLY_CONNECTED)", "int16", "zero point -128"]),
         (_set_tensor(0, shapeSignature=[1, -1]), UnsupportedModelError, ["tensor 0", "dynamic shape"]),
         (_set_tensor(0, shape=[1, 0]), UnsupportedModelError, ["tensor 0", "zero-sized"]),
         (_set_tensor(2, buffer=99), PqkError, ["tensor 2", "buffer 99"]),

@@ -354,6 +354,21 @@ void pqk_conv2d_s16(const pqk_conv2d_s16_params_t *params, const int8_t *weights
 void pqk_conv2d_s16_csr(const pqk_conv2d_s16_params_t *params, const pqk_csr_s8_t *weights, const int16_t *input,
                         int16_t *output);
 
+/* DEPTHWISE_CONV_2D of 16x8 models: dense weights as in pqk_depthwise_conv2d_s8_params_t's comment,
+ * int64 bias and accumulators, requantization and clamp as pqk_conv2d_s16_params_t. */
+typedef struct {
+    pqk_window_t window;
+    int32_t depth_multiplier;
+    const int64_t *bias;       /* [output_c] */
+    const int32_t *multiplier; /* [output_c], Q31 in [2^30, 2^31) or 0 */
+    const int8_t *shift;       /* [output_c], in [-31, 7] */
+    int32_t activation_min;    /* int16 clamp */
+    int32_t activation_max;
+} pqk_depthwise_conv2d_s16_params_t;
+
+void pqk_depthwise_conv2d_s16(const pqk_depthwise_conv2d_s16_params_t *params, const int8_t *weights,
+                              const int16_t *input, int16_t *output);
+
 /* ADD / SUB of 16x8 models: pqk_add_s8_params_t with left_shift 15 and zero points 0. */
 void pqk_add_s16(const pqk_add_s8_params_t *params, const int16_t *input1, const int16_t *input2, int16_t *output);
 void pqk_sub_s16(const pqk_add_s8_params_t *params, const int16_t *input1, const int16_t *input2, int16_t *output);

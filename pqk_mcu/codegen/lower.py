@@ -489,14 +489,39 @@ class Lowering:
         layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
 
     def _conv_2d_s16(self, layer: Layer, op: Op) -> None:
-        """16x8 CONV_2D: int64 bias and accumulators. Weights are dense, or plain CSR when forced or (auto)
-        when CSR takes fewer bytes; the int8 kernels' packed and DSP formats do not apply."""
+        """16x8 CONV_2D: int64 bias and accumulators."""
         x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
-        (in_scale, _), (out_scale, out_zp) = x.per_tensor_quant, y.per_tensor_quant
+        (in_scale, _), (out_scale, _) = x.per_tensor_quant, y.per_tensor_quant
         out_c, k_h, k_w, _ = w.shape
-        matrix = w.data.reshape(out_c, -1)
         multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
+        self._wide_conv(layer, op, w.data.reshape(out_c, -1), self._window_fields(op, x, y, k_h, k_w),
+                        multiplier, shift)
+
+    def _fully_connected_s16(self, layer: Layer, op: Op) -> None:
+        """16x8 FULLY_CONNECTED: each input row is a 1x1 image with input_features channels through the
+        16x8 CONV_2D kernels; per-tensor weights repeat FULLY_CONNECTED's own multiplier per channel."""
+        x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
+        (in_scale, _), (out_scale, _) = x.per_tensor_quant, y.per_tensor_quant
+        out_features, in_features = w.shape
+        if w.quant.per_channel:
+            multiplier, shift = conv_multipliers(in_scale, w.quant.scale, out_scale)
+        else:
+            m, s = fully_connected_multiplier(in_scale, w.quant.scale[0], out_scale)
+            multiplier, shift = np.full(out_features, m), np.full(out_features, s)
+        window = dict(batches=x.size // in_features, input_h=1, input_w=1, input_c=in_features, output_h=1, output_w=1,
+                      output_c=out_features, filter_h=1, filter_w=1, stride_h=1, stride_w=1, dilation_h=1,
+                      dilation_w=1, pad_top=0, pad_left=0)
+        self._wide_conv(layer, op, w.data, [(f"window.{key}", value) for key, value in window.items()],
+                        multiplier, shift)
+
+    def _wide_conv(self, layer: Layer, op: Op, matrix: np.ndarray, window_fields: list[tuple[str, object]],
+                   multiplier: np.ndarray, shift: np.ndarray) -> None:
+        """pqk_conv2d_s16 over ``matrix`` (one row per output channel). Weights are dense, or plain CSR when
+        forced or (auto) when CSR takes fewer bytes; the int8 kernels' packed and DSP formats do not apply.
+        An absent bias (FULLY_CONNECTED) is zeros."""
+        y = self.tensors[op.outputs[0]]
         _check_wide_shift(op, shift)
+        out_scale, out_zp = y.per_tensor_quant
         low, high = activation_range(op.attrs.activation, out_scale, out_zp, "int16")
         prefix = self._prefix(layer)
         csr = encode_csr(matrix)
@@ -504,11 +529,12 @@ class Lowering:
         layer.kernel = "pqk_conv2d_s16_csr" if sparse else "pqk_conv2d_s16"
         layer.weight_format = "csr" if sparse else "dense"
         layer.sparsity = float((matrix == 0).mean())
-        layer.macs = y.shape[0] * y.shape[1] * y.shape[2] * int(matrix.size)
+        layer.macs = y.size // matrix.shape[0] * int(matrix.size)
         weights = (self._csr_struct(prefix, csr) if sparse
-                   else self.symbols.array(f"{prefix}_weights", "int8_t", w.data, "weights", exported=True))
-        bias = self.tensors[op.inputs[2]].data
-        fields = self._window_fields(op, x, y, k_h, k_w) + [
+                   else self.symbols.array(f"{prefix}_weights", "int8_t", matrix, "weights", exported=True))
+        has_bias = len(op.inputs) > 2 and op.inputs[2]
+        bias = self.tensors[op.inputs[2]].data if has_bias else np.zeros(matrix.shape[0], dtype=np.int64)
+        fields = window_fields + [
             ("bias", self.symbols.array(f"{prefix}_bias", "int64_t", bias, "requant")),
             ("multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
             ("shift", self.symbols.array(f"{prefix}_shift", "int8_t", shift, "requant")),
@@ -521,6 +547,9 @@ class Lowering:
     @LOWERINGS.register("DEPTHWISE_CONV_2D")
     def _depthwise_conv_2d(self, layer: Layer, op: Op) -> None:
         x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
+        if x.dtype == "int16":
+            self._depthwise_conv_2d_s16(layer, op)
+            return
         in_scale, in_zp = _scale_zp(x, "input", op)
         out_scale, _ = _scale_zp(y, "output", op)
         _, k_h, k_w, out_c = w.shape
@@ -536,9 +565,38 @@ class Lowering:
         params = self._params(layer, "pqk_depthwise_conv2d_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
 
+    def _depthwise_conv_2d_s16(self, layer: Layer, op: Op) -> None:
+        """16x8 DEPTHWISE_CONV_2D: dense weights (whatever the weight format, as TRANSPOSE_CONV), int64 bias
+        and accumulators."""
+        x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
+        (in_scale, _), (out_scale, out_zp) = x.per_tensor_quant, y.per_tensor_quant
+        _, k_h, k_w, out_c = w.shape
+        multiplier, shift = conv_multipliers(in_scale, self._filter_scales(w, out_c), out_scale)
+        _check_wide_shift(op, shift)
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp, "int16")
+        prefix = self._prefix(layer)
+        layer.kernel = "pqk_depthwise_conv2d_s16"
+        layer.weight_format = "dense"
+        layer.sparsity = float((w.data == 0).mean())
+        layer.macs = y.size * k_h * k_w
+        weights = self.symbols.array(f"{prefix}_weights", "int8_t", w.data, "weights", exported=True)
+        fields = self._window_fields(op, x, y, k_h, k_w) + [
+            ("depth_multiplier", op.attrs.depth_multiplier),
+            ("bias", self.symbols.array(f"{prefix}_bias", "int64_t", self.tensors[op.inputs[2]].data, "requant")),
+            ("multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
+            ("shift", self.symbols.array(f"{prefix}_shift", "int8_t", shift, "requant")),
+            ("activation_min", low),
+            ("activation_max", high),
+        ]
+        params = self._params(layer, "pqk_depthwise_conv2d_s16_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
+
     @LOWERINGS.register("FULLY_CONNECTED")
     def _fully_connected(self, layer: Layer, op: Op) -> None:
         x, w, y = self.tensors[op.inputs[0]], self.tensors[op.inputs[1]], self.tensors[op.outputs[0]]
+        if x.dtype == "int16":
+            self._fully_connected_s16(layer, op)
+            return
         in_scale, in_zp = _scale_zp(x, "input", op)
         out_scale, _ = _scale_zp(y, "output", op)
         out_features, in_features = w.shape

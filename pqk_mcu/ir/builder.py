@@ -189,7 +189,8 @@ class GraphBuilder:
         b = self._bias("DEPTHWISE_CONV_2D", x, w, bias)
         (stride_h, stride_w), (dilation_h, dilation_w) = _pair(stride), _pair(dilation)
         attrs = DepthwiseConv2DAttrs(stride_h, stride_w, padding, dilation_h, dilation_w, multiplier, activation)
-        return self._emit("DEPTHWISE_CONV_2D", (x, w, b), attrs, per_tensor(out_scale, out_zero_point), name=name)
+        return self._emit("DEPTHWISE_CONV_2D", (x, w, b), attrs, per_tensor(out_scale, out_zero_point),
+                          self.tensor(x).dtype, name=name)
 
     def fully_connected(
         self,
@@ -207,7 +208,8 @@ class GraphBuilder:
         w = self._weights("FULLY_CONNECTED", weights, weight_scale)
         b = self._bias("FULLY_CONNECTED", x, w, bias)
         attrs = FullyConnectedAttrs(activation, keep_num_dims)
-        return self._emit("FULLY_CONNECTED", (x, w, b), attrs, per_tensor(out_scale, out_zero_point), name=name)
+        return self._emit("FULLY_CONNECTED", (x, w, b), attrs, per_tensor(out_scale, out_zero_point),
+                          self.tensor(x).dtype, name=name)
 
     def _pool(self, kind: str, x: str, filter_size: Pair, stride: Pair, padding: str, activation: str, name) -> str:
         (filter_h, filter_w), (stride_h, stride_w) = _pair(filter_size), _pair(stride)

@@ -287,7 +287,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     OpDef(
         "DEPTHWISE_CONV_2D", DepthwiseConv2DAttrs, depthwise_shape, inputs=(2, 3), optional_slots=(2,),
         constant_slots=(1, 2), weight_axis=3, bias_required=True, fuses_activation=True,
-        resolve_attrs=_depth_multiplier_from_filter,
+        activation_dtypes=INT8_INT16, resolve_attrs=_depth_multiplier_from_filter,
         tflite=TfliteOptions(
             "DepthwiseConv2DOptions",
             _WINDOW_FIELDS + _DILATION_FIELDS + (("depth_multiplier", "depthMultiplier"),) + _ACTIVATION_FIELD,
@@ -296,7 +296,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     ),
     OpDef(
         "FULLY_CONNECTED", FullyConnectedAttrs, fully_connected_shape, inputs=(2, 3), optional_slots=(2,),
-        constant_slots=(1, 2), weight_axis=0, fuses_activation=True,
+        constant_slots=(1, 2), weight_axis=0, fuses_activation=True, activation_dtypes=INT8_INT16,
         tflite=TfliteOptions(
             "FullyConnectedOptions", _ACTIVATION_FIELD + (("keep_num_dims", "keepNumDims"),),
             only_values=(("weightsFormat", 0, "uses shuffled weights"),), version=_fully_connected_version,

@@ -1,5 +1,5 @@
-"""CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, exact to TFLM's int8 reference kernels (CONV_2D also
-to its 16x8 one: int16 input, int64 bias and accumulators).
+"""CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, exact to TFLM's int8 reference kernels and to their
+16x8 ones (int16 input, int64 bias and accumulators).
 
 Accumulation: ``sum(filter * (input - input_zero_point)) + bias`` in int32, then the per-channel
 ``MultiplyByQuantizedMultiplier``, the output zero point and the fused-activation clamp
