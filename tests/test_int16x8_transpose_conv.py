@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pqk_mcu.cli import main
 from pqk_mcu.codegen import generate_c
 from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite, tflite_inputs
@@ -127,3 +128,8 @@ def test_bit_exact_in_qemu(toolchain):
 def test_export_round_trip():
     graph = _graph()
     assert load_tflite(export_tflite(graph)) == graph
+
+
+def test_cli_verify_feeds_tflm_the_folded_output_shape(fixtures_dir, capsys):
+    main(["verify", str(fixtures_dir / "seanet_transpose_conv0.tflite"), "--inputs", "20"])
+    assert "verified 20/20 inputs bit-exact on reference" in capsys.readouterr().out
