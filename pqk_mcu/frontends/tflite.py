@@ -435,44 +435,24 @@ def _quant(t: _RawTensor, where: str) -> QuantParams | None:
 
 
 def _check_activation_dtypes(raw: _RawModel, kinds: list[str], tensors: dict[int, Tensor]) -> None:
-<<<<<<< HEAD
     for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
         _check_op_dtypes(i, op, kind, tensors)
 
 
 def _check_op_dtypes(i: int, op: _RawOp, kind: str, tensors: dict[int, Tensor]) -> None:
-    """Activations must be int8; float32 is allowed only on the QUANTIZE/DEQUANTIZE graph edges."""
+    """Activations must be int8, or another type the op's definition lists (int16 on ops with a 16x8
+    form); float32 is allowed only on the QUANTIZE/DEQUANTIZE graph edges."""
     definition = OP_DEFS[kind]
     edges = [(index, "input") for index in op.inputs if index >= 0] + [(index, "output") for index in op.outputs]
     for index, role in edges:
         t = tensors[index]
-        if t.is_constant or t.variable or t.dtype == "int8":
+        if t.is_constant or t.variable or t.dtype in definition.activation_dtypes:
             continue  # the op's definition rules a state tensor's dtype (the verifier checks it)
         if t.dtype == "float32" and (
             (definition.float_input and role == "input") or (definition.float_output and role == "output")
         ):
             continue
         if t.dtype == "float32":
-=======
-    """Activations must be int8, or another type the op's definition lists (int16 on ops with a 16x8
-    form); float32 is allowed only on the QUANTIZE/DEQUANTIZE graph edges."""
-    for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
-        definition = OP_DEFS[kind]
-        edges = [(index, "input") for index in op.inputs if index >= 0] + [(index, "output") for index in op.outputs]
-        for index, role in edges:
-            t = tensors[index]
-            if t.is_constant or t.dtype in definition.activation_dtypes:
-                continue
-            if t.dtype == "float32" and (
-                (definition.float_input and role == "input") or (definition.float_output and role == "output")
-            ):
-                continue
-            if t.dtype == "float32":
-                raise UnsupportedModelError(
-                    f"op {i} ({kind}) has float32 {role} tensor {index} '{t.name}': float models are not supported, "
-                    "quantize the model to int8"
-                )
->>>>>>> int16x8
             raise UnsupportedModelError(
                 f"op {i} ({kind}) has float32 {role} tensor {index} '{t.name}': float models are not supported, "
                 "quantize the model to int8"
