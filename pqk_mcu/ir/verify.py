@@ -180,10 +180,7 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
             if t is None or slot in definition.constant_slots or slot in definition.state_slots:
                 continue  # the op's check_operands rules a state tensor's dtype (SVDF: int8 or int16)
             if t.dtype != input_dtype:
-                raise PqkError(
-                    f"{where}: input '{t.name}' is {t.dtype}, output '{output.name}' {output.dtype}; "
-                    + ("an int16 output takes int8 inputs" if widened else "they must agree")
-                )
+                raise PqkError(f"{where}: input '{t.name}' is {t.dtype}, output '{output.name}' {output.dtype}; they must agree")
     elif inputs[0].dtype == "float32" and output.dtype != "int8":
         raise PqkError(f"{where}: a float32 input quantizes to int8 only, output '{output.name}' is {output.dtype}")
 
