@@ -231,18 +231,17 @@ def test_cli_inspect_marks_unsupported_ops(tmp_path: Path) -> None:
 
 
 def test_cli_inspect_lists_a_model_the_verifier_refuses(tmp_path: Path) -> None:
-    def weight_of_minus_128(model) -> None:
+    def misscaled_bias(model) -> None:
         subgraph = model.subgraphs[0]
-        buffer = model.buffers[subgraph.tensors[subgraph.operators[1].inputs[1]].buffer]
-        buffer.data = np.asarray(buffer.data, dtype=np.uint8).copy()
-        buffer.data[0] = 0x80
+        quantization = subgraph.tensors[subgraph.operators[1].inputs[2]].quantization
+        quantization.scale = [10 * float(quantization.scale[0])]
 
-    model = tmp_path / "minus_128.tflite"
-    model.write_bytes(_mutated(HELLO, weight_of_minus_128))
+    model = tmp_path / "misscaled_bias.tflite"
+    model.write_bytes(_mutated(HELLO, misscaled_bias))
     result = _cli("inspect", str(model), "--json")
     assert result.returncode == 0, result.stderr
     outline = json.loads(result.stdout)
-    assert "op 1 (FULLY_CONNECTED): weights" in outline["refusal"] and "contain -128" in outline["refusal"]
+    assert "op 1 (FULLY_CONNECTED): bias" in outline["refusal"] and "expected input scale x weight scale" in outline["refusal"]
     assert [op["unsupported"] for op in outline["ops"]] == ["", "", ""]  # each op imports; the graph is refused
 
 

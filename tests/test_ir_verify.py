@@ -154,6 +154,25 @@ def test_quantization_errors() -> None:
     _expect(_replace_tensor(graph, graph.inputs[0], quant=QuantParams((-0.1,), (0,))), "positive")
 
 
+def test_softmax_int16_output_and_weights_holding_minus_128() -> None:
+    """TFLite Micro's 8-in 16-out SOFTMAX (scale 1/65536, zero point -32768, which QUANTIZE takes on) and
+    int8 weights of -128 verify."""
+    graph = _small_graph()
+    fc = graph.ops[3]
+    weights = graph.tensor(fc.inputs[1])
+    verify_graph(_replace_tensor(graph, weights.name, data=np.full_like(weights.data, -128)))
+    wide = _replace_tensor(graph, graph.outputs[0], dtype="int16", quant=QuantParams((1 / 65536,), (-32768,)))
+    verify_graph(wide)
+    _expect(_replace_tensor(wide, graph.outputs[0], quant=QuantParams((1 / 65536,), (0,))),
+            "op 4 (SOFTMAX)", "zero point -32768")
+    b = GraphBuilder()
+    x = b.input((1, 4), 0.2, 0)
+    alone = b.build([b.softmax(x)])
+    alone = _replace_tensor(alone, alone.outputs[0], dtype="int16", quant=QuantParams((1 / 65536,), (-32768,)))
+    verify_graph(alone)
+    _expect(_replace_tensor(alone, x, dtype="int16"), "op 0 (SOFTMAX)", "'input_0' is int16")
+
+
 def test_float_edges_verify() -> None:
     b = GraphBuilder()
     x = b.quantize(b.float_input((1, 8)), 0.1, 0)

@@ -3,9 +3,9 @@ over sequences of invocations (the state carried from one to the next), the stat
 export, and the verifier holds the operands to TFLite Micro's rules.
 
 The real model is TFLite Micro's keyword_scrambled_8bit.tflite (random "scrambled" weights). Its core
-(ops 1..12: seven SVDFs and five FULLY_CONNECTEDs, int8 in and out) is cut out of the file; the
-full model also needs int16 QUANTIZE / SOFTMAX, and its FULLY_CONNECTED weights hold -128, which
-pqk-mcu refuses, so the cut clips them to -127.
+(ops 1..12: seven SVDFs and five FULLY_CONNECTEDs, int8 in and out) is cut out of the file; the full
+model (int16 QUANTIZE in, SOFTMAX int8 -> int16, QUANTIZE int16 -> int32 out; FULLY_CONNECTED weights
+holding -128) verifies on the reference, the host and cortex-m4.
 """
 
 from __future__ import annotations
@@ -37,16 +37,11 @@ ARENA = 400_000
 
 
 def keyword_scrambled_core() -> bytes:
-    """keyword_scrambled_8bit.tflite without its int16 edges (ops 1..12), FULLY_CONNECTED weights in [-127, 127]."""
+    """keyword_scrambled_8bit.tflite without its int16 / int32 edges (ops 1..12)."""
     model = schema.ModelT.InitFromPackedBuf(KEYWORD_SCRAMBLED.read_bytes(), 0)
     subgraph = model.subgraphs[0]
     subgraph.operators = subgraph.operators[1:13]
     subgraph.inputs, subgraph.outputs = [0], [50]
-    for operator in subgraph.operators:
-        if model.operatorCodes[operator.opcodeIndex].builtinCode == schema.BuiltinOperator.FULLY_CONNECTED:
-            buffer = model.buffers[subgraph.tensors[operator.inputs[1]].buffer]
-            weights = np.asarray(buffer.data, dtype=np.uint8).view(np.int8).copy()
-            buffer.data = np.maximum(weights, -127).view(np.uint8)
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
     return bytes(builder.Output())
@@ -123,14 +118,25 @@ def test_export_round_trip_keeps_the_state_tensors():
     assert svdf.BuiltinOptionsType() == schema.BuiltinOptions.SVDFOptions
 
 
-def test_the_full_model_is_refused_for_its_int16_edges_which_inspect_marks():
-    with pytest.raises(PqkError, match=r"op 0 \(QUANTIZE\) has int16 input"):
-        load_tflite(KEYWORD_SCRAMBLED)
+def test_inspect_outlines_the_full_model_without_refusals():
     outline = outline_tflite(KEYWORD_SCRAMBLED)
     assert [op.kind for op in outline].count("SVDF") == 7
-    assert [op.index for op in outline if op.unsupported] == [0, 13, 14]
-    assert outline[13].unsupported == "op 13 (SOFTMAX) has int16 output tensor 51 'tensor_51': only int8 activations are supported"
+    assert [op.index for op in outline if op.unsupported] == []
     assert outline[1].inputs == ["int8[1, 96]", "int8[64, 96]", "int8[64, 8]", "int32[64]", "int8[1, 512]"]
+    assert (outline[13].outputs, outline[14].outputs) == (["int16[1, 2]"], ["int32[1, 2]"])
+
+
+@pytest.mark.parametrize("board", ["reference", "host", "cortex-m4"])
+def test_the_full_model_verifies(request, board):
+    """``pqk-mcu verify keyword_scrambled_8bit.tflite --inputs 20``: the reference against TFLite Micro,
+    the host and cortex-m4 against the reference."""
+    if board != "reference":
+        request.getfixturevalue("toolchain")
+    graph = load_tflite(KEYWORD_SCRAMBLED)
+    assert (graph.tensor(graph.inputs[0]).dtype, graph.tensor(graph.outputs[0]).dtype) == ("int16", "int32")
+    assert any((graph.tensor(op.inputs[1]).data == -128).any() for op in graph.ops if op.kind == "FULLY_CONNECTED")
+    report = verify_model(graph, KEYWORD_SCRAMBLED.read_bytes(), board, random_inputs(graph, 20, seed=0))
+    assert report.inputs == 20 and report.mismatches == []
 
 
 def _replace_tensor(graph, name: str, **changes):

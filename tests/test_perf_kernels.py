@@ -24,33 +24,35 @@ RUNTIME = Path(__file__).resolve().parents[1] / "firmware" / "runtime"
 INPUTS = 3
 
 
-def _weights(rng, shape, sparsity):
-    w = rng.integers(-127, 128, size=shape).astype(np.int8)
+def _weights(rng, shape, sparsity, weight_min: int = -127):
+    w = rng.integers(weight_min, 128, size=shape).astype(np.int8)
+    if weight_min == -128:
+        w.reshape(-1)[::5] = -128  # every matrix, and most rows, hold it
     w[rng.random(shape) < sparsity] = 0
     return w
 
 
-def _graph(sparsity: float, seed: int = 0):
+def _graph(sparsity: float, seed: int = 0, weight_min: int = -127):
     """conv 3x3 (3 -> 8 channels, 63 pixels), depthwise SAME (narrow activation range), two
     in-place pointwise layers, depthwise VALID stride 2 (12 ch), average pool with padding,
-    conv 2x2 stride 2, FC."""
+    conv 2x2 stride 2, FC; weights in [weight_min, 127]."""
     rng = np.random.default_rng(seed)
     b = GraphBuilder()
     x = b.input((1, 9, 7, 3), scale=0.05, zero_point=-3)
-    x = b.conv2d(x, _weights(rng, (8, 3, 3, 3), sparsity), list(rng.uniform(0.002, 0.01, 8)),
+    x = b.conv2d(x, _weights(rng, (8, 3, 3, 3), sparsity, weight_min), list(rng.uniform(0.002, 0.01, 8)),
                  rng.integers(-500, 500, 8).astype(np.int32), 0.08, -128, stride=1, padding="SAME", activation="RELU")
-    x = b.depthwise_conv2d(x, _weights(rng, (1, 3, 3, 8), sparsity), list(rng.uniform(0.002, 0.02, 8)),
+    x = b.depthwise_conv2d(x, _weights(rng, (1, 3, 3, 8), sparsity, weight_min), list(rng.uniform(0.002, 0.02, 8)),
                            rng.integers(-300, 300, 8).astype(np.int32), 0.05, 7, padding="SAME", activation="RELU6")
-    x = b.conv2d(x, _weights(rng, (8, 1, 1, 8), sparsity), list(rng.uniform(0.002, 0.01, 8)),
+    x = b.conv2d(x, _weights(rng, (8, 1, 1, 8), sparsity, weight_min), list(rng.uniform(0.002, 0.01, 8)),
                  None, 0.06, -20, padding="SAME", activation="NONE")
-    x = b.conv2d(x, _weights(rng, (12, 1, 1, 8), sparsity), list(rng.uniform(0.002, 0.01, 12)),
+    x = b.conv2d(x, _weights(rng, (12, 1, 1, 8), sparsity, weight_min), list(rng.uniform(0.002, 0.01, 12)),
                  rng.integers(-500, 500, 12).astype(np.int32), 0.07, -128, activation="RELU")
-    x = b.depthwise_conv2d(x, _weights(rng, (1, 3, 3, 12), sparsity), list(rng.uniform(0.002, 0.02, 12)),
+    x = b.depthwise_conv2d(x, _weights(rng, (1, 3, 3, 12), sparsity, weight_min), list(rng.uniform(0.002, 0.02, 12)),
                            None, 0.05, -128, stride=2, padding="VALID", activation="RELU")
     x = b.average_pool2d(x, (2, 2), stride=1, padding="SAME")
-    x = b.conv2d(x, _weights(rng, (5, 2, 2, 12), sparsity), 0.004, None, 0.09, 3, stride=2, padding="SAME")
+    x = b.conv2d(x, _weights(rng, (5, 2, 2, 12), sparsity, weight_min), 0.004, None, 0.09, 3, stride=2, padding="SAME")
     x = b.reshape(x, (1, -1))
-    x = b.fully_connected(x, _weights(rng, (4, b.shape(x)[1]), sparsity), 0.01, None, 0.2, 0)
+    x = b.fully_connected(x, _weights(rng, (4, b.shape(x)[1]), sparsity, weight_min), 0.01, None, 0.2, 0)
     return b.build(outputs=[x])
 
 

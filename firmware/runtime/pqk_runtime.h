@@ -312,6 +312,8 @@ void pqk_prelu_s8(const pqk_prelu_s8_params_t *params, const int8_t *input, cons
 void pqk_maximum_minimum_s8(const pqk_maximum_minimum_s8_params_t *params, const int8_t *input1,
                             const int8_t *input2, int8_t *output);
 void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);
+/* The same parameters, output int16 with scale 1/65536 and zero point -32768 (TFLite Micro's 8-in 16-out form). */
+void pqk_softmax_s8_s16(const pqk_softmax_s8_params_t *params, const int8_t *input, int16_t *output);
 void pqk_svdf_s8(const pqk_svdf_s8_params_t *params, const int8_t *input, void *state, int8_t *output);
 void pqk_transpose_conv_s8(const pqk_transpose_conv_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
@@ -328,10 +330,10 @@ void pqk_concatenation_s8(const pqk_concatenation_s8_params_t *params, const int
 void pqk_pad_s16(const pqk_pad_s8_params_t *params, const int16_t *input, int16_t *output);
 void pqk_strided_copy_s16(const pqk_strided_copy_s8_params_t *params, const int16_t *input, int16_t *output);
 
-/* QUANTIZE of 16x8 models (TFLite Micro's Requantize): int8, int16 or int32 in, int8 or int16 out. */
+/* QUANTIZE of 16x8 models (TFLite Micro's Requantize): int8, int16 or int32 in and out. */
 typedef struct {
     int32_t size;
-    int32_t input_bytes, output_bytes; /* element sizes: 1, 2 or 4 in; 1 or 2 out */
+    int32_t input_bytes, output_bytes; /* element sizes: 1, 2 or 4 */
     int32_t input_zero_point, output_zero_point;
     int32_t multiplier, shift;
 } pqk_quantize_s16_params_t;

@@ -241,8 +241,8 @@ def _op_context(graph: Graph, layer: Layer, plan: MemoryPlan, macro_prefix: str,
         return plan.placements[arg.name].expression
 
     def argument(arg) -> str:
-        """int16 / int32 tensors (16x8 models) reach their kernels as typed pointers into the byte arena;
-        state tensors are typed arrays of their own."""
+        """int16 / int32 tensors (16x8 models) reach their kernels as typed pointers into the byte arena; state
+        arrays are declared with their own type."""
         if (not isinstance(arg, TensorRef) or arg.name == layer.scratch_name or arg.name in state_symbols
                 or graph.tensor(arg.name).dtype == "int8"):
             return resolve(arg)

@@ -801,7 +801,8 @@ class Lowering:
     def _softmax(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         scale, _ = _scale_zp(x, "input", op)
-        _scale_zp(y, "output", op)
+        if y.dtype == "int8":
+            _scale_zp(y, "output", op)
         p = softmax_params(op.attrs.beta, scale)
         # exp of every possible distance d = max - x (0..255) to the row maximum, as the reference
         # evaluates it; distances beyond diff_min contribute nothing (0 gives exactly that in C).
@@ -811,7 +812,7 @@ class Lowering:
         exps = gemmlowp.exp_on_negative_values(rescaled, SOFTMAX_SCALED_DIFF_INTEGER_BITS)
         table = np.where(used, exps, 0)
         depth = x.shape[-1]
-        layer.kernel = "pqk_softmax_s8"
+        layer.kernel = "pqk_softmax_s8_s16" if y.dtype == "int16" else "pqk_softmax_s8"
         fields = [
             ("rows", x.size // depth), ("depth", depth),
             ("exp_table", self.symbols.array(f"{self._prefix(layer)}_exp_table", "int32_t", table, "tables")),

@@ -365,7 +365,8 @@ def _fold_output_shape_inputs(raw: _RawModel, kinds: list[str], tensors: dict[in
     folded: set[int] = set()
     for i, (op, kind) in enumerate(zip(raw.ops, kinds)):
         slot = OP_DEFS[kind].output_shape_slot
-        if slot is None or slot >= len(op.inputs) or tensors[op.inputs[slot]].is_constant and op.inputs[slot] not in folded:
+        if slot is None or slot >= len(op.inputs) or (tensors[op.inputs[slot]].is_constant
+                                                      and op.inputs[slot] not in folded):
             continue
         index, output = op.inputs[slot], tensors[op.outputs[0]]
         t = tensors[index]
@@ -477,12 +478,15 @@ def _check_op_dtypes(i: int, op: _RawOp, kind: str, tensors: dict[int, Tensor]) 
     """Activations must be int8, or another type the op's definition lists (int16 on ops with a 16x8
     form); float32 is allowed only on the QUANTIZE/DEQUANTIZE graph edges."""
     definition = OP_DEFS[kind]
-    edges = [(index, "input") for slot, index in enumerate(op.inputs) if index >= 0 and slot != definition.output_shape_slot]
+    edges = [(index, "input") for slot, index in enumerate(op.inputs)
+             if index >= 0 and slot != definition.output_shape_slot]
     edges += [(index, "output") for index in op.outputs]
     for index, role in edges:
         t = tensors[index]
         if t.is_constant or t.variable or t.dtype in definition.activation_dtypes:
             continue  # the op's definition rules a state tensor's dtype (the verifier checks it)
+        if role == "output" and t.dtype == "int16" and definition.int16_output_quant is not None:
+            continue
         if t.dtype == "float32" and (
             (definition.float_input and role == "input") or (definition.float_output and role == "output")
         ):

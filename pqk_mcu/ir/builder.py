@@ -257,12 +257,15 @@ class GraphBuilder:
         operand = self.constant(np.array(shape, dtype=np.int32), "int32", name=f"reshape_{len(self._ops)}/shape")
         return self._emit("RESHAPE", (x, operand), ReshapeAttrs(tuple(shape)), self.quant(x), name=name)
 
-    def softmax(self, x: str, beta: float = 1.0, name: str | None = None) -> str:
-        return self._emit("SOFTMAX", (x,), SoftmaxAttrs(float(np.float32(beta))), per_tensor(*OP_DEFS["SOFTMAX"].fixed_output_quant), name=name)
+    def softmax(self, x: str, beta: float = 1.0, name: str | None = None, dtype: str = "int8") -> str:
+        """int8 output, or int16 (TFLite Micro's 8-in 16-out form)."""
+        definition = OP_DEFS["SOFTMAX"]
+        quant = definition.int16_output_quant if dtype == "int16" else definition.fixed_output_quant
+        return self._emit("SOFTMAX", (x,), SoftmaxAttrs(float(np.float32(beta))), per_tensor(*quant), dtype, name=name)
 
     def quantize(self, x: str, out_scale: float, out_zero_point: int, name: str | None = None,
                  dtype: str = "int8") -> str:
-        """QUANTIZE float32 -> int8, or requantization to ``dtype`` (int8 or int16)."""
+        """QUANTIZE float32 -> int8, or requantization to ``dtype`` (int8, int16 or int32)."""
         return self._emit("QUANTIZE", (x,), NoAttrs(), per_tensor(out_scale, out_zero_point), dtype, name=name)
 
     def dequantize(self, x: str, name: str | None = None) -> str:

@@ -18,8 +18,8 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | MAX_POOL_2D        | input                                    | Pool2DAttrs           |
 | ADD, SUB, MUL      | input1, input2 (broadcast)               | ElementwiseAttrs      |
 | RESHAPE            | input (+ optional const shape tensor)    | ReshapeAttrs          |
-| SOFTMAX            | input                                    | SoftmaxAttrs          |
-| QUANTIZE           | input (float32, int8, int16, int32) -> int8 or int16 | NoAttrs   |
+| SOFTMAX            | input int8 -> int8 or int16              | SoftmaxAttrs          |
+| QUANTIZE           | input (float32, int8, int16, int32) -> int8, int16 or int32 | NoAttrs |
 | DEQUANTIZE         | input int8 or int16 -> float32           | NoAttrs               |
 | PAD                | input, const paddings int32 [rank, 2]    | NoAttrs               |
 | MEAN               | input, const axes int32                  | MeanAttrs             |
@@ -322,10 +322,11 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     ),
     OpDef(
         "SOFTMAX", SoftmaxAttrs, same_shape, inputs=(1, 1), fixed_output_quant=(1.0 / 256, -128),
+        int16_output_quant=(1.0 / 65536, -32768),
         tflite=TfliteOptions("SoftmaxOptions", (("beta", "beta"),), required=True, version=2),
     ),
     OpDef(
-        # int32 -> int16 / int8 and int8 <-> int16 too (TFLM's Requantize); float32 only -> int8.
+        # int8, int16, int32 -> int8, int16, int32 too (TFLM's Requantize); float32 only -> int8.
         "QUANTIZE", NoAttrs, same_shape, inputs=(1, 1), float_input=True, activation_dtypes=("int8", "int16", "int32"),
         converts_dtype=True,
         tflite=TfliteOptions("QuantizeOptions", version=_quantize_version),

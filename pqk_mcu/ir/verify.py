@@ -162,16 +162,22 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
         if definition.float_input and t.dtype == "float32":
             continue
         _check_activation(t, where, definition)
+    widened = output.dtype == "int16" and definition.int16_output_quant is not None
     if definition.float_output:
         if output.dtype != "float32":
             raise PqkError(f"{where}: output '{output.name}' must be float32, is {output.dtype}")
+    elif widened:
+        if output.per_tensor_quant is None:
+            raise PqkError(f"{where}: int16 tensor '{output.name}' needs per-tensor quantization")
     else:
         _check_activation(output, where, definition)
 
     if not definition.converts_dtype:
-        operand_slots = (*definition.constant_slots, *definition.state_slots)  # their types are the op's own rules
+        input_dtype = "int8" if widened else output.dtype
         for slot, t in enumerate(inputs):
-            if t is not None and slot not in operand_slots and t.dtype != output.dtype:
+            if t is None or slot in definition.constant_slots or slot in definition.state_slots:
+                continue  # the op's check_operands rules a state tensor's dtype (SVDF: int8 or int16)
+            if t.dtype != input_dtype:
                 raise PqkError(f"{where}: input '{t.name}' is {t.dtype}, output '{output.name}' {output.dtype}; they must agree")
     elif inputs[0].dtype == "float32" and output.dtype != "int8":
         raise PqkError(f"{where}: a float32 input quantizes to int8 only, output '{output.name}' is {output.dtype}")
@@ -187,8 +193,9 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
                     f"{where}: input '{t.name}' and output '{output.name}' must share scale and zero point "
                     f"({_describe(t.quant)} vs {_describe(output.quant)})"
                 )
-    if definition.fixed_output_quant is not None:
-        scale, zero_point = definition.fixed_output_quant
+    fixed_quant = definition.int16_output_quant if widened else definition.fixed_output_quant
+    if fixed_quant is not None:
+        scale, zero_point = fixed_quant
         # Same acceptance as TFLite Micro's TF_LITE_ENSURE_NEAR(scale, 1/256, 0.001/256): its kernels
         # assume the exact scale and ignore the stored one.
         if not math.isclose(output.quant.scale[0], scale, rel_tol=1e-3) or output.quant.zero_point[0] != zero_point:
@@ -202,7 +209,7 @@ def _check_activation(t: Tensor, where: str, definition: OpDef) -> None:
     if t.is_constant and t.dtype == "int8" and t.quant is not None and t.quant.axis is None:
         return  # a constant operand of ADD/MUL/CONCATENATION is fine when quantized per tensor
     if t.dtype != "int8" and t.dtype in definition.activation_dtypes:
-        _check_wide_activation(t, where)
+        _check_wide_activation(t, where, symmetric=not definition.converts_dtype)
         return
     if t.dtype != "int8":
         raise PqkError(f"{where}: tensor '{t.name}' is {t.dtype}; activations must be int8")
@@ -210,11 +217,12 @@ def _check_activation(t: Tensor, where: str, definition: OpDef) -> None:
         raise PqkError(f"{where}: int8 tensor '{t.name}' needs per-tensor quantization")
 
 
-def _check_wide_activation(t: Tensor, where: str) -> None:
-    """int16 / int32 activations: per tensor; TFLite's 16x8 kernels require int16 ones symmetric."""
+def _check_wide_activation(t: Tensor, where: str, symmetric: bool) -> None:
+    """int16 / int32 activations: per tensor; TFLite's 16x8 kernels require int16 ones symmetric, its
+    Requantize (QUANTIZE) takes any zero point (SOFTMAX's int16 output has -32768)."""
     if t.quant is None or t.quant.axis is not None:
         raise PqkError(f"{where}: {t.dtype} tensor '{t.name}' needs per-tensor quantization")
-    if t.dtype == "int16" and t.quant.zero_point[0] != 0:
+    if symmetric and t.dtype == "int16" and t.quant.zero_point[0] != 0:
         raise PqkError(f"{where}: int16 tensor '{t.name}' has zero point {t.quant.zero_point[0]}; int16 activations need 0")
 
 
@@ -227,9 +235,6 @@ def _check_weights(op: Op, where: str, inputs: list) -> None:
     axis = OP_DEFS[op.kind].weight_axis
     if w.quant.axis is not None and w.quant.axis != axis:
         raise PqkError(f"{where}: weights '{w.name}' are quantized along axis {w.quant.axis}, expected {axis}")
-    # TFLite's 16x8 converter writes -128; the 16x8 kernels (no packed formats) take it.
-    if x.dtype == "int8" and (w.data == -128).any():
-        raise PqkError(f"{where}: weights '{w.name}' contain -128; symmetric int8 weights lie in [-127, 127]")
     bias = inputs[2] if len(inputs) > 2 else None
     if bias is None:
         return

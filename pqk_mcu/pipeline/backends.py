@@ -71,7 +71,8 @@ def model_file_inputs(graph: Graph, model_bytes: bytes, inputs: Sequence[np.ndar
     constant (a TRANSPOSE_CONV output shape) that constant's value."""
     file_inputs = tflite_inputs(model_bytes)
     if len(file_inputs) == len(graph.inputs):
-        return [np.ascontiguousarray(array, dtype=graph.tensor(name).dtype) for name, array in zip(graph.inputs, inputs)]
+        return [np.ascontiguousarray(array, dtype=graph.tensor(name).dtype)
+                for name, array in zip(graph.inputs, inputs)]
     given = dict(zip(graph.inputs, inputs))
     return [np.ascontiguousarray(given[name] if name in given else graph.tensor(name).data, dtype=dtype)
             for name, dtype in file_inputs]

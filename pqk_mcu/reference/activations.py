@@ -1,7 +1,7 @@
 """RELU, RELU6, LEAKY_RELU, PRELU, HARD_SWISH, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels.
 
 LOGISTIC and TANH rescale the input into Q4.27 and evaluate gemmlowp's fixed-point logistic /
-tanh; inputs beyond the representable radius saturate. SOFTMAX is TFLM's int8 -> int8 path
+tanh; inputs beyond the representable radius saturate. SOFTMAX is TFLM's int8 -> int8 (or int16) path
 (``reference_ops::Softmax``): differences to the row maximum are rescaled into Q5.26, exponentiated
 with ``exp_on_negative_values``, summed in Q12.19 and multiplied by gemmlowp's reciprocal.
 """
@@ -164,7 +164,8 @@ def tanh(call: KernelCall) -> list[np.ndarray]:
 
 @kernel("SOFTMAX")
 def softmax(call: KernelCall) -> list[np.ndarray]:
-    """Along the last axis; output scale 1/256, zero point -128 (fixed by TFLM)."""
+    """Along the last axis; output int8 with scale 1/256, zero point -128, or int16 with scale 1/65536,
+    zero point -32768 (fixed by TFLM)."""
     scale, _ = scale_and_zero_point(call.inputs[0])
     p = softmax_params(call.attrs.beta, scale)
     x = call.values[0].astype(np.int64)
@@ -176,7 +177,8 @@ def softmax(call: KernelCall) -> list[np.ndarray]:
     summands = gemmlowp.rescale(exps, 0, SOFTMAX_ACCUMULATION_INTEGER_BITS)
     sum_of_exps = wrap_int32(np.where(used, summands, 0).sum(axis=-1, keepdims=True))
     shifted_scale, num_bits_over_unit = gemmlowp.get_reciprocal(sum_of_exps, SOFTMAX_ACCUMULATION_INTEGER_BITS)
-    exponent = num_bits_over_unit + 31 - 8
+    limits = np.iinfo(call.output.dtype)
+    exponent = num_bits_over_unit + 31 - limits.bits
     unsaturated = rounding_divide_by_pot_array(srdhm_array(shifted_scale, exps), exponent).astype(np.int64)
-    values = np.clip(unsaturated + INT8_MIN, INT8_MIN, INT8_MAX)
-    return [np.where(used, values, INT8_MIN).astype(np.int8)]
+    values = np.clip(unsaturated + limits.min, limits.min, limits.max)
+    return [np.where(used, values, limits.min).astype(call.output.dtype)]

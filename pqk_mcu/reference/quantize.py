@@ -1,4 +1,5 @@
-"""QUANTIZE (float32 -> int8; int8, int16 or int32 -> int8 or int16) and DEQUANTIZE (int8 or int16 -> float32)."""
+"""QUANTIZE (float32 -> int8; int8, int16 or int32 -> int8, int16 or int32) and DEQUANTIZE (int8 or int16 ->
+float32)."""
 
 from __future__ import annotations
 
