@@ -26,7 +26,7 @@ from pqk_mcu.reference import run_reference
 from pqk_mcu.verify import random_inputs
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
-# TFLM's SEANet layers (tests/fixtures/seanet_<layer>.tflite) and the kernel each lowers to.
+# TFLM's SEANet layers (tests/fixtures/tflm/seanet_<layer>.tflite) and the kernel each lowers to.
 SEANET = {
     "pad0": "pqk_pad_s16",
     "strided_slice0": "pqk_strided_copy_s16",
@@ -39,7 +39,7 @@ SEANET = {
 
 
 def _seanet(fixtures_dir, layer: str) -> bytes:
-    return (fixtures_dir / f"seanet_{layer}.tflite").read_bytes()
+    return (fixtures_dir / "tflm" / f"seanet_{layer}.tflite").read_bytes()
 
 
 def _full_and_quiet(graph, count: int, seed: int) -> list:
@@ -93,7 +93,7 @@ def test_seanet_bench_counts_bit_exact_runs(toolchain, fixtures_dir, layer):
 
 
 def test_cli_build_and_run_take_and_return_int16(toolchain, fixtures_dir, tmp_path, capsys):
-    model = fixtures_dir / "seanet_leaky_relu0.tflite"
+    model = fixtures_dir / "tflm" / "seanet_leaky_relu0.tflite"
     out = tmp_path / "fw"
     main(["build", str(model), "--board", "cortex-m4", "-o", str(out)])
     graph = load_tflite(model)

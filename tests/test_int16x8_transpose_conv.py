@@ -22,7 +22,7 @@ from pqk_mcu.verify import random_inputs
 
 
 def _seanet(fixtures_dir) -> bytes:
-    return (fixtures_dir / "seanet_transpose_conv0.tflite").read_bytes()
+    return (fixtures_dir / "tflm" / "seanet_transpose_conv0.tflite").read_bytes()
 
 
 def _full_and_quiet(graph, count: int, seed: int) -> list:
@@ -131,5 +131,5 @@ def test_export_round_trip():
 
 
 def test_cli_verify_feeds_tflm_the_folded_output_shape(fixtures_dir, capsys):
-    main(["verify", str(fixtures_dir / "seanet_transpose_conv0.tflite"), "--inputs", "20"])
+    main(["verify", str(fixtures_dir / "tflm" / "seanet_transpose_conv0.tflite"), "--inputs", "20"])
     assert "verified 20/20 inputs bit-exact on reference" in capsys.readouterr().out
