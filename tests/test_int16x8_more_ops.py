@@ -17,6 +17,8 @@ from pqk_mcu.pipeline.verify import verify_model
 from pqk_mcu.reference import run_reference
 from pqk_mcu.verify import random_inputs
 
+from op_checks import assert_bit_exact
+
 
 def _dequantize_graph():
     """DEQUANTIZE of a 16x8 ADD's output: the C core returns int16, the host side converts."""
@@ -101,8 +103,7 @@ def test_depthwise_lowers_to_the_int16_kernel_and_runs_on_host(tmp_path):
     graph = _depthwise_graph()
     generated = generate_c(graph, tmp_path / "gen")
     assert [info.kernel for info in generated.layers] == ["pqk_depthwise_conv2d_s16"] * 4 + ["pqk_conv2d_s16"]
-    report = verify_model(graph, None, "host", random_inputs(graph, 3, seed=10))
-    assert report.inputs == 3 and report.mismatches == []
+    assert_bit_exact(graph, "host", 3, seed=10)
 
 
 @pytest.mark.parametrize("make", [_fully_connected_graph, _depthwise_graph])

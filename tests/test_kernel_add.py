@@ -15,7 +15,6 @@ import pytest
 
 from pqk_mcu.codegen import generate_c
 from pqk_mcu.codegen.cost_model import choose_add_kernel, fast_requant_bounds_hold
-from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.quant import (
     activation_range,
@@ -26,8 +25,8 @@ from pqk_mcu.quant import (
 )
 from pqk_mcu.reference.elementwise import add as reference_add
 from pqk_mcu.reference.registry import KernelCall
-from pqk_mcu.pipeline.verify import verify_model
-from pqk_mcu.verify import random_inputs
+
+from op_checks import assert_bit_exact
 
 ODD_COUNTS = (257, 129, 65, 7, 3, 1)  # largest first: the small ADDs then share its tables
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -123,23 +122,20 @@ def test_table_kernel_chosen_and_reference_equals_tflm(tmp_path, graph_name):
     else:
         assert kernels == ["pqk_add_s8_lut"] * 6 + ["pqk_add_s8"] + ["pqk_add_s8_lut"] * len(EXTREME_SCALES)
         assert ".fast_requantize = 0" in weights and ".fast_requantize = 1" in weights
-    report = verify_model(graph, export_tflite(graph), "reference", random_inputs(graph, 3, seed=1))
-    assert report.mismatches == []
+    assert_bit_exact(graph, "reference", 3, seed=1)
 
 
 @pytest.mark.parametrize("graph_name", sorted(GRAPHS))
 def test_table_kernel_bit_exact_on_host(graph_name):
     graph = GRAPHS[graph_name]()
-    report = verify_model(graph, None, "host", random_inputs(graph, 3, seed=2))
-    assert report.inputs == 3 and report.mismatches == []
+    assert_bit_exact(graph, "host", 3, seed=2)
 
 
 @pytest.mark.parametrize("board", ["cortex-m4", "cortex-m3"])
 @pytest.mark.parametrize("graph_name", sorted(GRAPHS))
 def test_table_kernel_bit_exact_in_qemu(toolchain, board, graph_name):
     graph = GRAPHS[graph_name]()
-    report = verify_model(graph, None, board, random_inputs(graph, 3, seed=3))
-    assert report.inputs == 3 and report.mismatches == []
+    assert_bit_exact(graph, board, 3, seed=3)
 
 
 def test_cost_model_pays_tables_only_where_they_save_more(tmp_path):

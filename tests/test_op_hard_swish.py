@@ -15,7 +15,8 @@ from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import NoAttrs
 from pqk_mcu.pipeline.verify import verify_model
 from pqk_mcu.reference import run_reference
-from pqk_mcu.verify import random_inputs
+
+from op_checks import assert_bit_exact
 
 
 def _graph(in_scale: float, out_scale: float, seed: int, shape=(1, 256)):
@@ -39,8 +40,7 @@ def test_reference_equals_tflm_on_every_input(seed):
 def test_bit_exact_on_host(tmp_path):
     graph = _graph(0.05, 0.04, seed=1, shape=(1, 5, 7, 3))
     assert [layer.kernel for layer in generate_c(graph, tmp_path / "gen").layers] == ["pqk_lut_s8"]
-    report = verify_model(graph, None, "host", random_inputs(graph, 3, seed=2))
-    assert report.inputs == 3 and report.mismatches == []
+    assert_bit_exact(graph, "host", 3, seed=2)
 
 
 def test_export_round_trip():

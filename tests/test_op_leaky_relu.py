@@ -13,7 +13,8 @@ from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import LeakyReluAttrs
 from pqk_mcu.pipeline.verify import verify_model
-from pqk_mcu.verify import random_inputs
+
+from op_checks import assert_bit_exact
 
 # (alpha, input scale, output scale): the usual slopes, none, a slope above 1, and an output scale that
 # makes the identity multiplier exceed 1.
@@ -39,8 +40,7 @@ def test_reference_equals_tflm_on_every_input(alpha, in_scale, out_scale):
 def test_bit_exact_on_host(tmp_path):
     graph = _leaky_relu_graph(0.2, 0.05, 0.04, seed=1, shape=(1, 5, 7, 3))
     assert [layer.kernel for layer in generate_c(graph, tmp_path / "gen").layers] == ["pqk_lut_s8"]
-    report = verify_model(graph, None, "host", random_inputs(graph, 3, seed=2))
-    assert report.inputs == 3 and report.mismatches == []
+    assert_bit_exact(graph, "host", 3, seed=2)
 
 
 def test_export_round_trip_keeps_alpha():

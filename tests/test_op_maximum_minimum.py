@@ -12,8 +12,8 @@ from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import NoAttrs
-from pqk_mcu.pipeline.verify import verify_model
-from pqk_mcu.verify import random_inputs
+
+from op_checks import assert_bit_exact
 
 
 def _graph():
@@ -34,20 +34,17 @@ def _graph():
 
 def test_reference_equals_tflm():
     graph = _graph()
-    report = verify_model(graph, export_tflite(graph), "reference", random_inputs(graph, 4, seed=1))
-    assert report.mismatches == []
+    assert_bit_exact(graph, "reference", 4, seed=1)
 
 
 def test_bit_exact_on_host():
     graph = _graph()
-    report = verify_model(graph, None, "host", random_inputs(graph, 3, seed=2))
-    assert report.inputs == 3 and report.mismatches == []
+    assert_bit_exact(graph, "host", 3, seed=2)
 
 
 def test_bit_exact_in_qemu(toolchain):
     graph = _graph()
-    report = verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=3))
-    assert report.inputs == 2 and report.mismatches == []
+    assert_bit_exact(graph, "cortex-m4", 2, seed=3)
 
 
 def test_export_round_trip():

@@ -13,8 +13,8 @@ from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import PackAttrs
-from pqk_mcu.pipeline.verify import verify_model
-from pqk_mcu.verify import random_inputs
+
+from op_checks import assert_bit_exact
 
 
 def _graph():
@@ -36,8 +36,7 @@ def test_shapes_and_kernel(tmp_path):
 
 def test_reference_equals_tflm():
     graph = _graph()
-    report = verify_model(graph, export_tflite(graph), "reference", random_inputs(graph, 2, seed=1))
-    assert report.mismatches == []
+    assert_bit_exact(graph, "reference", 2, seed=1)
 
 
 @pytest.mark.parametrize("board", ["host", "cortex-m4"])
@@ -45,8 +44,7 @@ def test_bit_exact_generated_c(board, request):
     if board != "host":
         request.getfixturevalue("toolchain")
     graph = _graph()
-    report = verify_model(graph, None, board, random_inputs(graph, 2, seed=2))
-    assert report.inputs == 2 and report.mismatches == []
+    assert_bit_exact(graph, board, 2, seed=2)
 
 
 def test_export_round_trip():

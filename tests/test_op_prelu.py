@@ -11,8 +11,8 @@ from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.ops import NoAttrs
-from pqk_mcu.pipeline.verify import verify_model
-from pqk_mcu.verify import random_inputs
+
+from op_checks import assert_bit_exact
 
 # (input scale, alpha scale, output scale): ordinary, an identity multiplier above 1, a tiny alpha scale.
 SCALES = ((0.05, 0.01, 0.04), (0.2, 0.004, 0.05), (0.02, 1e-4, 0.03))
@@ -38,8 +38,7 @@ def _graph():
 def test_reference_equals_tflm(tmp_path):
     graph = _graph()
     assert {layer.kernel for layer in generate_c(graph, tmp_path / "gen").layers} == {"pqk_prelu_s8"}
-    report = verify_model(graph, export_tflite(graph), "reference", random_inputs(graph, 4, seed=1))
-    assert report.mismatches == []
+    assert_bit_exact(graph, "reference", 4, seed=1)
 
 
 @pytest.mark.parametrize("board", ["host", "cortex-m4"])
@@ -47,8 +46,7 @@ def test_bit_exact_generated_c(board, request):
     if board != "host":
         request.getfixturevalue("toolchain")
     graph = _graph()
-    report = verify_model(graph, None, board, random_inputs(graph, 2, seed=2))
-    assert report.inputs == 2 and report.mismatches == []
+    assert_bit_exact(graph, board, 2, seed=2)
 
 
 def test_export_round_trip():

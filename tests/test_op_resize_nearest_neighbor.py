@@ -14,8 +14,8 @@ from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import ResizeAttrs
 from pqk_mcu.ir.shapes import nearest_source_indices
-from pqk_mcu.pipeline.verify import verify_model
-from pqk_mcu.verify import random_inputs
+
+from op_checks import assert_bit_exact
 
 SIZES = ((10, 14), (3, 4), (7, 5), (1, 1), (11, 3), (5, 7))
 FLAGS = ((False, False), (True, False), (False, True), (True, True))
@@ -40,8 +40,7 @@ def test_source_indices():
 def test_reference_equals_tflm(tmp_path):
     graph = _graph()
     assert {layer.kernel for layer in generate_c(graph, tmp_path / "gen").layers} == {"pqk_resize_nearest_s8"}
-    report = verify_model(graph, export_tflite(graph), "reference", random_inputs(graph, 2, seed=1))
-    assert report.mismatches == []
+    assert_bit_exact(graph, "reference", 2, seed=1)
 
 
 @pytest.mark.parametrize("board", ["host", "cortex-m4"])
@@ -49,8 +48,7 @@ def test_bit_exact_generated_c(board, request):
     if board != "host":
         request.getfixturevalue("toolchain")
     graph = _graph()
-    report = verify_model(graph, None, board, random_inputs(graph, 2, seed=2))
-    assert report.inputs == 2 and report.mismatches == []
+    assert_bit_exact(graph, board, 2, seed=2)
 
 
 def test_export_round_trip():

@@ -16,7 +16,8 @@ from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.frontends.tflite_schema import schema
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.pipeline.verify import verify_model
-from pqk_mcu.verify import random_inputs
+
+from op_checks import assert_bit_exact
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # (input1 scale, input2 scale, output scale): ordinary, a 10^4 ratio between the inputs, an output
@@ -65,21 +66,18 @@ def test_both_kernels_chosen_and_reference_equals_tflm(tmp_path):
     kernels = [layer.kernel for layer in generated.layers]
     assert {"pqk_add_s8_lut", "pqk_sub_s8"} <= set(kernels) <= {"pqk_add_s8_lut", "pqk_sub_s8"}
     assert (tmp_path / "gen" / "runtime" / "pqk_sub_s8.c").is_file()
-    report = verify_model(graph, export_tflite(graph), "reference", random_inputs(graph, 3, seed=1))
-    assert report.mismatches == []
+    assert_bit_exact(graph, "reference", 3, seed=1)
 
 
 def test_bit_exact_on_host():
     graph = _sub_graph()
-    report = verify_model(graph, None, "host", random_inputs(graph, 3, seed=2))
-    assert report.inputs == 3 and report.mismatches == []
+    assert_bit_exact(graph, "host", 3, seed=2)
 
 
 @pytest.mark.parametrize("board", ["cortex-m4", "cortex-m3"])
 def test_bit_exact_in_qemu(toolchain, board):
     graph = _sub_graph()
-    report = verify_model(graph, None, board, random_inputs(graph, 2, seed=3))
-    assert report.inputs == 2 and report.mismatches == []
+    assert_bit_exact(graph, board, 2, seed=3)
 
 
 def test_export_round_trip_writes_sub_version_2():

@@ -32,6 +32,8 @@ from pqk_mcu.pipeline.verify import verify_model
 from pqk_mcu.runner.tflm import run_tflm, run_tflm_sequence
 from pqk_mcu.verify import random_inputs
 
+from op_checks import assert_bit_exact
+
 KEYWORD_SCRAMBLED = FIXTURES / "tflm" / "keyword_scrambled_8bit.tflite"  # not among the fixtures every model test loads
 ARENA = 400_000
 
@@ -164,8 +166,7 @@ def test_verify_starts_every_input_from_the_initial_state():
     report = verify_model(graph, keyword_scrambled_core(), "reference", random_inputs(graph, 4, seed=1))
     assert report.inputs == 4 and report.mismatches == []
     graph = svdf_graph("int16", 2, 1, seed=4)
-    report = verify_model(graph, export_tflite(graph), "reference", random_inputs(graph, 4, seed=2))
-    assert report.inputs == 4 and report.mismatches == []
+    assert_bit_exact(graph, "reference", 4, seed=2)
 
 
 def _svdf_graphs():
@@ -190,15 +191,13 @@ def test_generated_c_keeps_the_state_outside_the_arena(tmp_path):
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_bit_exact_on_host(index):
     graph = list(_svdf_graphs())[index]
-    report = verify_model(graph, None, "host", random_inputs(graph, 4, seed=3))
-    assert report.inputs == 4 and report.mismatches == []
+    assert_bit_exact(graph, "host", 4, seed=3)
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_bit_exact_in_qemu(toolchain, index):
     graph = list(_svdf_graphs())[index]
-    report = verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=4))
-    assert report.inputs == 2 and report.mismatches == []
+    assert_bit_exact(graph, "cortex-m4", 2, seed=4)
 
 
 STREAM_PROGRAM = """\

@@ -19,8 +19,8 @@ from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.graph import QuantParams
 from pqk_mcu.ir.ops import TransposeConvAttrs
 from pqk_mcu.ir.verify import verify_graph
-from pqk_mcu.pipeline.verify import verify_model
-from pqk_mcu.verify import random_inputs
+
+from op_checks import assert_bit_exact
 
 
 def add_transpose_conv(b: GraphBuilder, x: str, rng, out_c: int, kernel: tuple[int, int], stride: tuple[int, int],
@@ -66,20 +66,17 @@ def _graph(cases=CASES, seed: int = 0):
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_reference_equals_tflm(case):
     graph = _graph([CASES[case]], seed=case)
-    report = verify_model(graph, export_tflite(graph), "reference", random_inputs(graph, 4, seed=case))
-    assert report.inputs == 4 and report.mismatches == []
+    assert_bit_exact(graph, "reference", 4, seed=case)
 
 
 def test_bit_exact_on_host():
     graph = _graph()
-    report = verify_model(graph, None, "host", random_inputs(graph, 3, seed=2))
-    assert report.inputs == 3 and report.mismatches == []
+    assert_bit_exact(graph, "host", 3, seed=2)
 
 
 def test_bit_exact_in_qemu(toolchain):
     graph = _graph()
-    report = verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=3))
-    assert report.inputs == 2 and report.mismatches == []
+    assert_bit_exact(graph, "cortex-m4", 2, seed=3)
 
 
 def test_export_round_trip_writes_versions_2_to_4():
@@ -99,8 +96,7 @@ def test_a_standalone_relu_folds_in():
     graph = b.build([b.relu(y)])
     core = core_graph(graph)
     assert [(op.kind, op.attrs.activation) for op in core.ops] == [("TRANSPOSE_CONV", "RELU")]
-    report = verify_model(graph, None, "host", random_inputs(graph, 2, seed=9))
-    assert report.inputs == 2 and report.mismatches == []
+    assert_bit_exact(graph, "host", 2, seed=9)
 
 
 def test_verifier_holds_the_filter_and_bias_to_tflite_micro_rules():

@@ -13,8 +13,8 @@ from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.ops import NoAttrs, StridedSliceAttrs
-from pqk_mcu.pipeline.verify import verify_model
-from pqk_mcu.verify import random_inputs
+
+from op_checks import assert_bit_exact
 
 PERMUTATIONS = ((0, 3, 1, 2), (0, 2, 3, 1), (3, 2, 1, 0), (0, 1, 3, 2), (1, 0, 2, 3))
 # (begin, end, strides, begin_mask, end_mask, shrink_axis_mask) on a [1, 6, 7, 4] input: plain ranges,
@@ -46,20 +46,17 @@ def _graph():
 def test_reference_equals_tflm(tmp_path):
     graph = _graph()
     assert {layer.kernel for layer in generate_c(graph, tmp_path / "gen").layers} == {"pqk_strided_copy_s8"}
-    report = verify_model(graph, export_tflite(graph), "reference", random_inputs(graph, 3, seed=1))
-    assert report.mismatches == []
+    assert_bit_exact(graph, "reference", 3, seed=1)
 
 
 def test_bit_exact_on_host():
     graph = _graph()
-    report = verify_model(graph, None, "host", random_inputs(graph, 3, seed=2))
-    assert report.inputs == 3 and report.mismatches == []
+    assert_bit_exact(graph, "host", 3, seed=2)
 
 
 def test_bit_exact_in_qemu(toolchain):
     graph = _graph()
-    report = verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=3))
-    assert report.inputs == 2 and report.mismatches == []
+    assert_bit_exact(graph, "cortex-m4", 2, seed=3)
 
 
 def test_export_round_trip():
