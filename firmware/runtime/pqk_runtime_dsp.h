@@ -22,6 +22,10 @@ void pqk_conv2d_s8_csr_dsp(const pqk_conv2d_s8_params_t *params, const pqk_packe
 int32_t pqk_conv2d_s8_csr_wide_dsp_buffer_size(const pqk_conv2d_s8_params_t *params);
 void pqk_conv2d_s8_csr_wide_dsp(const pqk_conv2d_s8_params_t *params, const uint32_t *weights, const int8_t *input,
                                 int8_t *output, int8_t *scratch);
+/* Weights: pqk_conv2d_s8_csr_wide_dsp's stream (few input channels, filters beyond 1x1; see the file). */
+int32_t pqk_conv2d_s8_csr_taps_dsp_buffer_size(const pqk_conv2d_s8_params_t *params);
+void pqk_conv2d_s8_csr_taps_dsp(const pqk_conv2d_s8_params_t *params, const uint32_t *weights, const int8_t *input,
+                                int8_t *output, int8_t *scratch);
 int32_t pqk_depthwise_conv2d_s8_dsp_buffer_size(const pqk_depthwise_conv2d_s8_params_t *params);
 /* Weights widened to int16 pairs in groups of four channels (see the file). */
 void pqk_depthwise_conv2d_s8_dsp(const pqk_depthwise_conv2d_s8_params_t *params, const int32_t *weights,

@@ -49,6 +49,11 @@ FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
 DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp and *_mla kernels
 WIDE_CONV_KERNEL = "pqk_conv2d_s8_csr_wide_dsp"
 WIDE_CONV_BLOCK = 8  # its BLOCK: output pixels computed together (a partial block costs a whole one)
+# Few input channels, filters beyond 1x1: the wide stream's nonzeros applied as taps to eight pixels of a row
+TAPS_CONV_KERNEL = "pqk_conv2d_s8_csr_taps_dsp"
+TAPS_CONV_BLOCK = 8  # its BLOCK: output pixels of one output row computed together
+TAPS_CONV_STEPS = (1, 2, 3, 4, 6, 8)  # the pixel steps (stride_w x input_c) it has an instance for
+WIDE_STREAM_KERNELS = frozenset({WIDE_CONV_KERNEL, TAPS_CONV_KERNEL})  # weights as weights.WideCsr
 GATHER_CONV_BLOCK = 4  # PQK_MVE_GATHER_PIXELS: output pixels the *_csr_mve convolutions compute together
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
@@ -99,7 +104,9 @@ class KernelCost:
     rows of the positions whose window reaches past the input (rows of their padded copies);
     group_chunk: chunks of pqk_fully_connected_s8_csr_mve's format (``weights.GatherRows``) x positions;
     unclamped_output: outputs (rows x positions) of a layer whose clamp does not start at or above the
-    output zero point (the general vector requantization). ``block``: the kernel computes this many
+    output zero point (the general vector requantization); row_block_mac / row_block_output: stored
+    weights / rows x the blocks of ``TAPS_CONV_BLOCK`` pixels of one output row (x its pixels for the
+    macs); patch_row / patch_byte: the rows and bytes pqk_conv2d_s8_csr_taps_dsp copies into its patches. ``block``: the kernel computes this many
     positions together, so the per-output terms count positions rounded up to it."""
 
     per_mac: float
@@ -129,6 +136,10 @@ class KernelCost:
     per_border_row: float = 0.0
     per_group_chunk: float = 0.0
     per_unclamped_output: float = 0.0
+    per_row_block_mac: float = 0.0
+    per_row_block_output: float = 0.0
+    per_patch_row: float = 0.0
+    per_patch_byte: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
 
@@ -136,7 +147,8 @@ class KernelCost:
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
           "tapped_output", "row", "tail_output", "empty_output", "single_output", "multi_output", "multi_padded",
           "tapped_row", "single_row", "tapped_line", "padded_call", "tap_position", "border_tap", "general_mac",
-          "chunk", "border_row", "group_chunk", "unclamped_output")
+          "chunk", "border_row", "group_chunk", "unclamped_output", "row_block_mac", "row_block_output",
+          "patch_row", "patch_byte")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -164,6 +176,9 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_tapped_output=1.66, per_tail_output=6.25, per_empty_output=3.74, per_single_output=0.02,
         per_tapped_line=13.71, per_padded_call=8.43, per_border_tap=8.55, per_chunk=1.7,
         per_unclamped_output=1.53, block=8),
+    "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 2%, n=28
+        per_mac=0.0, per_output=12.88, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=530.04,
+        per_row=275.75, per_row_block_mac=2.96, per_patch_row=76.8, per_patch_byte=1.22),
     "pqk_conv2d_s8_dsp": KernelCost(  # worst error 0%, n=54
         per_mac=0.24, per_output=10.5, per_tap_output=0.0, per_column=2.18, per_position=95.87, per_call=0.0,
         per_group_output=3.52, per_im2col_row=45.8, per_im2col_byte=3.92, per_tapped_output=4.0, per_row=2.92,
@@ -230,7 +245,8 @@ KERNEL_COSTS: dict[str, KernelCost] = {
 # Kernels that compute output pixels this many at a time, write a block only after reading its inputs
 # and run backward when their output starts after their input: they can run over their own input
 # with the output a little ahead of it or behind it (memory.write_lead).
-ORDERED_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_dsp": 4, "pqk_conv2d_s8_csr_dsp": 8, WIDE_CONV_KERNEL: 8}
+ORDERED_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_dsp": 4, "pqk_conv2d_s8_csr_dsp": 8, WIDE_CONV_KERNEL: 8,
+                                        TAPS_CONV_KERNEL: 1}  # its blocks start at each output row: any pixel
 
 
 @dataclass(frozen=True)
@@ -306,7 +322,28 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "border_row": (positions - _inside_positions(layout)) * layout.filter_h,
         "group_chunk": _group_chunks(matrix) * positions if sparse and layout.kind == "FULLY_CONNECTED" else 0,
         "unclamped_output": (not layout.negatives_clamped) * rows * blocked,
+        **_row_block_counts(layout, stored, rows),
     }
+
+
+def _row_block_counts(layout: "Layout", stored: int, rows: int) -> dict[str, int]:
+    """pqk_conv2d_s8_csr_taps_dsp's blocks: ``TAPS_CONV_BLOCK`` pixels of one output row, a patch of the
+    block's filter rows for those that are partial or reach past the input."""
+    if layout.kind == "FULLY_CONNECTED":
+        return {"row_block_mac": 0, "row_block_output": 0, "patch_row": 0, "patch_byte": 0}
+    output_h, output_w = _output_size(layout)
+    per_line = -(-output_w // TAPS_CONV_BLOCK)
+    blocks = layout.batches * output_h * per_line
+    starts = np.arange(per_line) * TAPS_CONV_BLOCK * layout.stride_w - layout.pad_left
+    last_column = layout.input_w - 1 - (TAPS_CONV_BLOCK - 1) * layout.stride_w - (layout.filter_w - 1) * layout.dilation_w
+    full = np.arange(per_line) * TAPS_CONV_BLOCK + TAPS_CONV_BLOCK <= output_w
+    columns_inside = int(np.count_nonzero(full & (starts >= 0) & (starts <= last_column)))
+    tops = np.arange(output_h) * layout.stride_h - layout.pad_top
+    rows_inside = int(np.count_nonzero((tops >= 0) & (tops + (layout.filter_h - 1) * layout.dilation_h < layout.input_h)))
+    patched = blocks - layout.batches * rows_inside * columns_inside
+    pitch = ((TAPS_CONV_BLOCK - 1) * layout.stride_w + (layout.filter_w - 1) * layout.dilation_w + 1) * layout.input_c
+    return {"row_block_mac": stored * blocks * TAPS_CONV_BLOCK, "row_block_output": rows * blocks,
+            "patch_row": patched * layout.filter_h, "patch_byte": patched * layout.filter_h * pitch}
 
 
 def _inside_positions(layout: "Layout") -> int:
@@ -392,6 +429,9 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
         # eight int16 lanes per column; beyond 1x1 nine filter rows
         WIDE_CONV_KERNEL: (2 * WIDE_CONV_BLOCK * columns
                            + (0 if pointwise else (1 + WIDE_CONV_BLOCK) * layout.filter_w * layout.input_c)),
+        # two int32 offsets per column, a patch row of eight windows per filter row
+        TAPS_CONV_KERNEL: 8 * columns + layout.filter_h * ((TAPS_CONV_BLOCK - 1) * layout.stride_w
+                                                           + (layout.filter_w - 1) * layout.dilation_w + 1) * layout.input_c,
         "pqk_depthwise_conv2d_s8_dsp": depthwise_ring,
         "pqk_depthwise_conv2d_s8_csr_dsp": layout.padded_h * layout.padded_w,  # one channel's padded plane
         # two pixels of int32 columns, rounded up to 4
@@ -451,6 +491,9 @@ def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None
             # where the packed format holds the layer its kernel keeps it: the wide kernel is often
             # faster there but needs twice the scratch (DS-CNN: 9,024 B of arena instead of 8,912)
             out.append(("csr", WIDE_CONV_KERNEL, scratch(WIDE_CONV_KERNEL), pointwise_same))
+        if (wide is not None and layout.stride_w * layout.input_c in TAPS_CONV_STEPS
+                and layout.filter_h * layout.filter_w > 1):
+            out.append(("csr", TAPS_CONV_KERNEL, scratch(TAPS_CONV_KERNEL), False))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         taps = layout.filter_h * layout.filter_w
         # The ring of pad_top + 1 input rows keeps every row an output row would overwrite before a later
@@ -618,7 +661,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
         if weight_format != "auto" and storage != weight_format:
             continue
         sparse = storage == "csr"
-        wide_choice = wide if kernel == WIDE_CONV_KERNEL else None
+        wide_choice = wide if kernel in WIDE_STREAM_KERNELS else None
         gather_choice = gather if kernel in MVE_GATHER_KERNELS else None
         packed_choice = (packed if sparse and kernel.endswith("_dsp") and kernel != FULLY_CONNECTED_CSR_DSP
                          and wide_choice is None else None)
