@@ -173,10 +173,45 @@ def test_layers_run_over_their_own_input(tmp_path, toolchain, target, weight_for
     layers, _ = lower_graph(core_graph(graph), weight_format, Target(has_dsp=True))
     plan = plan_memory(memory_request(core_graph(graph), layers))
     # over their input: the widening 1x1 and the 3x3 conv, the narrowing 1x1 that reads the strided output
-    # last, the ADD; the strided depthwise through its ring (the sparse depthwise kernel only at stride 1)
-    over_input = {"conv_2d_1/out", "conv_2d_2/out", "conv_2d_5/out", "add_6/out"}
-    assert over_input | ({"depthwise_conv_2d_3/out"} if weight_format == "dense" else set()) == plan.in_place
+    # last, the ADD; the strided depthwise (dense: through its ring; sparse: channel over channel)
+    assert {"conv_2d_1/out", "conv_2d_2/out", "depthwise_conv_2d_3/out", "conv_2d_5/out", "add_6/out"} == plan.in_place
     generated = generate_c(graph, tmp_path / "gen", weight_format=weight_format, board="cortex-m4")
     if weight_format == "csr":  # the sparse conv kernels run over their input in both directions too
-        assert {"pqk_conv2d_s8_csr_dsp", "pqk_conv2d_s8_csr_wide_dsp"} <= {layer.kernel for layer in generated.layers}
+        assert {"pqk_conv2d_s8_csr_dsp", "pqk_conv2d_s8_csr_wide_dsp",
+                "pqk_depthwise_conv2d_s8_csr_dsp"} <= {layer.kernel for layer in generated.layers}
     _assert_bit_exact(generated, target, tmp_path)
+
+
+def _strided_single_tap_graph():
+    """Two batches of odd-sized planes through sparse depthwise layers that change the shape, each over the
+    output of a 1x1 conv that nothing else reads (so in place; a 1x1 conv reads the last): 5x3 SAME stride 2 (two padding rows before:
+    the channels whose tap is in the filter's first row read a pixel an earlier output overwrites, and are
+    copied), 3x3 SAME stride (1, 2) (input and output rows one run), 3x3 VALID stride (2, 1); one channel
+    per filter position with a single tap, one with two, one with none."""
+    rng = np.random.default_rng(22)
+    b = GraphBuilder()
+    x = b.input((2, 11, 9, 3), scale=0.05, zero_point=-3)
+    for (k_h, k_w), stride, padding in (((5, 3), 2, "SAME"), ((3, 3), (1, 2), "SAME"), ((3, 3), (2, 1), "VALID")):
+        taps = k_h * k_w
+        channels = taps + 2
+        x = b.conv2d(x, rng.integers(-127, 128, size=(channels, 1, 1, b.shape(x)[3])).astype(np.int8),
+                     list(rng.uniform(0.002, 0.01, channels)), None, 0.1, -3)
+        weights = np.zeros((1, k_h, k_w, channels), dtype=np.int8)
+        for c in range(taps):
+            weights[0, c // k_w, c % k_w, c] = rng.integers(1, 128) * rng.choice([-1, 1])
+        weights[0, 0, 0, taps], weights[0, k_h - 1, 1, taps] = 90, -70  # then a channel without taps
+        x = b.depthwise_conv2d(x, weights, list(rng.uniform(0.002, 0.02, channels)),
+                               rng.integers(-300, 300, channels).astype(np.int32), 0.05, -128, stride=stride,
+                               padding=padding, activation="RELU")
+    return b.build(outputs=[b.conv2d(x, rng.integers(-127, 128, size=(4, 1, 1, b.shape(x)[3])).astype(np.int8), 0.004,
+                                     None, 0.1, 5)])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_sparse_depthwise_runs_over_its_own_input_whatever_the_stride(tmp_path, toolchain, target):
+    graph = _strided_single_tap_graph()
+    layers, _ = lower_graph(core_graph(graph), "csr", Target(has_dsp=True))
+    depthwise = [layer for layer in layers if layer.op.kind == "DEPTHWISE_CONV_2D"]
+    assert {layer.kernel for layer in depthwise} == {"pqk_depthwise_conv2d_s8_csr_dsp"}
+    assert {layer.output for layer in depthwise} <= plan_memory(memory_request(core_graph(graph), layers)).in_place
+    _assert_bit_exact(generate_c(graph, tmp_path / "gen", weight_format="csr", board="cortex-m4"), target, tmp_path)

@@ -14,9 +14,10 @@
  * reads the input directly (taps in the padding give a constant). Otherwise its plane is copied
  * into a padded plane in scratch (the border holds input_zero_point, written once), so every
  * nonzero tap is one load at a fixed offset with no bounds test, and channels with up to four
- * nonzeros keep weights and offsets in registers. Output may equal input (in place) whenever the
- * output has the input's shape: copied channels work on their copy, single-tap channels run in
- * an order that reads every input pixel before it is overwritten.
+ * nonzeros keep weights and offsets in registers. Output may equal input (in place), whatever the
+ * stride: output channel c overwrites input channel c only, copied channels work on their copy and
+ * single-tap channels run in an order that reads every input pixel before it is overwritten (where
+ * the shape changes, those whose order cannot are copied too: single_taps_in_order()).
  */
 #include "pqk_dsp.h"
 
@@ -288,6 +289,32 @@ static inline __attribute__((always_inline)) void single_tap_channel(
     }
 }
 
+/* The columns (bit per tap position) whose single-tap channels single_tap_channel() may run over their
+ * own input (output == input) when the shape changes (strides or VALID padding): its outputs run
+ * forward, and the input pixel an output reads minus the output's own index never decreases along
+ * them, so when the first output reads at or after its own index no output reads a pixel that an
+ * earlier one overwrote. The others are copied like multi-tap channels. */
+static uint32_t single_taps_in_order(const pqk_window_t *win)
+{
+    uint32_t in_order = 0;
+    int32_t column;
+    for (column = 0; column < win->filter_h * win->filter_w; ++column) {
+        const int32_t fy = column / win->filter_w;
+        const int32_t y0 = fy * win->dilation_h - win->pad_top;
+        const int32_t x0 = (column - fy * win->filter_w) * win->dilation_w - win->pad_left;
+        int32_t oy_first, oy_end, ox_first, ox_end;
+        inside_range(y0, win->stride_h, win->input_h, win->output_h, &oy_first, &oy_end);
+        inside_range(x0, win->stride_w, win->input_w, win->output_w, &ox_first, &ox_end);
+        if (oy_first == oy_end || ox_first == ox_end || /* all padding: reads nothing */
+            ((y0 > 0 || (y0 == 0 && x0 >= 0)) && /* single_tap_channel()'s forward order */
+             (oy_first * win->stride_h + y0) * win->input_w + ox_first * win->stride_w + x0 >=
+                 oy_first * win->output_w + ox_first)) {
+            in_order |= 1u << column;
+        }
+    }
+    return in_order;
+}
+
 /* rows x cols pixels of one channel of the input (from src, channels apart) into the padded plane
  * (from dst, rows plane_w apart). Out of line: its loop then keeps its registers whatever the
  * kernel's channel loop holds (inlined, it cost 2.5k to 6k instructions more per DS-CNN layer at
@@ -348,6 +375,9 @@ void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *par
     /* the record's high bits of the shift code (info_bits 11: shifts spread over more than four values),
      * as the bits of packed >> 6 that they are in the code */
     const int32_t high_code_bits = ((1 << (info_bits - 8)) - 1) << 2;
+    /* in place over an input of another shape: single-tap channels check their order */
+    const int shrinks = output == input && (win->output_h != win->input_h || win->output_w != win->input_w);
+    const uint32_t single_taps = shrinks ? single_taps_in_order(win) : 0;
     int32_t offsets[MAX_TAPS], taps[MAX_TAPS];
     int32_t b, c, k;
     memset(scratch, params->input_zero_point, (size_t)(plane_h * plane_w));
@@ -375,7 +405,7 @@ void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *par
                 q.right_shift = weights->right_shift_base + code;
                 q.offset = (int32_t)(base_offset << code);
             }
-            if (count == 1) {
+            if (count == 1 && (!shrinks || (single_taps >> first) & 1)) {
                 single_tap_channel(params, image, first, *value, bias, &q, c, out, mode);
                 ++value;
                 continue;

@@ -503,8 +503,8 @@ def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None
         if taps <= DEPTHWISE_MAX_TAPS:
             out.append(("dense", "pqk_depthwise_conv2d_s8_dsp", scratch("pqk_depthwise_conv2d_s8_dsp"), in_place))
         if packed is not None and taps <= DEPTHWISE_MAX_TAPS:
-            out.append(("csr", "pqk_depthwise_conv2d_s8_csr_dsp", scratch("pqk_depthwise_conv2d_s8_csr_dsp"),
-                        layout.same_shape))
+            # over its own input whatever the stride: output channel c overwrites input channel c only
+            out.append(("csr", "pqk_depthwise_conv2d_s8_csr_dsp", scratch("pqk_depthwise_conv2d_s8_csr_dsp"), True))
     return out
 
 
