@@ -185,7 +185,20 @@ static inline __attribute__((always_inline)) void block_channels(const taps_bloc
             acc6 = pqk_smlabt((uint32_t)(int32_t)x[6 * step], entry, acc6);
             acc7 = pqk_smlabt((uint32_t)(int32_t)x[7 * step], entry, acc7);
         } while (!(entry & LAST_OF_ROW));
-        if (usual) {
+        if (usual && count == BLOCK) {
+            pqk_fast_requant_t q;
+            q.right_shift = (int32_t)stream[0];
+            q.offset = (int32_t)stream[1];
+            q.multiplier = (int32_t)stream[2];
+            out[0] = (int8_t)pqk_fast_requantize_doubled(acc0, &q, USUAL_MODE);
+            out[out_c] = (int8_t)pqk_fast_requantize_doubled(acc1, &q, USUAL_MODE);
+            out[2 * out_c] = (int8_t)pqk_fast_requantize_doubled(acc2, &q, USUAL_MODE);
+            out[3 * out_c] = (int8_t)pqk_fast_requantize_doubled(acc3, &q, USUAL_MODE);
+            out[4 * out_c] = (int8_t)pqk_fast_requantize_doubled(acc4, &q, USUAL_MODE);
+            out[5 * out_c] = (int8_t)pqk_fast_requantize_doubled(acc5, &q, USUAL_MODE);
+            out[6 * out_c] = (int8_t)pqk_fast_requantize_doubled(acc6, &q, USUAL_MODE);
+            out[7 * out_c] = (int8_t)pqk_fast_requantize_doubled(acc7, &q, USUAL_MODE);
+        } else if (usual) {
             pqk_fast_requant_t q;
             int8_t *o = out;
             q.right_shift = (int32_t)stream[0];

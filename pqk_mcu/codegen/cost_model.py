@@ -176,9 +176,9 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_tapped_output=1.66, per_tail_output=6.25, per_empty_output=3.74, per_single_output=0.02,
         per_tapped_line=13.71, per_padded_call=8.43, per_border_tap=8.55, per_chunk=1.7,
         per_unclamped_output=1.53, block=8),
-    "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 2%, n=28
-        per_mac=0.0, per_output=12.88, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=530.04,
-        per_row=275.75, per_row_block_mac=2.96, per_patch_row=76.8, per_patch_byte=1.22),
+    "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 3%, n=28
+        per_mac=0.0, per_output=1.64, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_row=252.49, per_row_block_mac=2.96, per_row_block_output=68.66, per_patch_row=76.36, per_patch_byte=0.94),
     "pqk_conv2d_s8_dsp": KernelCost(  # worst error 0%, n=54
         per_mac=0.24, per_output=10.5, per_tap_output=0.0, per_column=2.18, per_position=95.87, per_call=0.0,
         per_group_output=3.52, per_im2col_row=45.8, per_im2col_byte=3.92, per_tapped_output=4.0, per_row=2.92,
