@@ -105,7 +105,7 @@ class KernelCost:
     group_chunk: chunks of pqk_fully_connected_s8_csr_mve's format (``weights.GatherRows``) x positions;
     unclamped_output: outputs (rows x positions) of a layer whose clamp does not start at or above the
     output zero point (the general vector requantization); row_block_mac / row_block_output: stored
-    weights / rows x the blocks of ``TAPS_CONV_BLOCK`` pixels of one output row (x its pixels for the
+    weights (at least one per row when sparse) / rows x the blocks of ``TAPS_CONV_BLOCK`` pixels of one output row (x its pixels for the
     macs); patch_row / patch_byte: the rows and bytes pqk_conv2d_s8_csr_taps_dsp copies into its patches. ``block``: the kernel computes this many
     positions together, so the per-output terms count positions rounded up to it."""
 
@@ -176,9 +176,9 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_tapped_output=1.66, per_tail_output=6.25, per_empty_output=3.74, per_single_output=0.02,
         per_tapped_line=13.71, per_padded_call=8.43, per_border_tap=8.55, per_chunk=1.7,
         per_unclamped_output=1.53, block=8),
-    "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 3%, n=28
-        per_mac=0.0, per_output=1.64, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
-        per_row=252.49, per_row_block_mac=2.96, per_row_block_output=68.66, per_patch_row=76.36, per_patch_byte=0.94),
+    "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 2%, n=28
+        per_mac=0.0, per_output=1.09, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_row=267.74, per_row_block_mac=3.0, per_row_block_output=67.87, per_patch_row=71.32, per_patch_byte=1.09),
     "pqk_conv2d_s8_dsp": KernelCost(  # worst error 0%, n=54
         per_mac=0.24, per_output=10.5, per_tap_output=0.0, per_column=2.18, per_position=95.87, per_call=0.0,
         per_group_output=3.52, per_im2col_row=45.8, per_im2col_byte=3.92, per_tapped_output=4.0, per_row=2.92,
@@ -322,13 +322,14 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "border_row": (positions - _inside_positions(layout)) * layout.filter_h,
         "group_chunk": _group_chunks(matrix) * positions if sparse and layout.kind == "FULLY_CONNECTED" else 0,
         "unclamped_output": (not layout.negatives_clamped) * rows * blocked,
-        **_row_block_counts(layout, stored, rows),
+        **_row_block_counts(layout, int(np.maximum(per_row, 1).sum()) if sparse else stored, rows),
     }
 
 
 def _row_block_counts(layout: "Layout", stored: int, rows: int) -> dict[str, int]:
     """pqk_conv2d_s8_csr_taps_dsp's blocks: ``TAPS_CONV_BLOCK`` pixels of one output row, a patch of the
-    block's filter rows for those that are partial or reach past the input."""
+    block's filter rows for those that are partial or reach past the input. ``stored``: its stream's
+    entries (a row without nonzeros has one)."""
     if layout.kind == "FULLY_CONNECTED":
         return {"row_block_mac": 0, "row_block_output": 0, "patch_row": 0, "patch_byte": 0}
     output_h, output_w = _output_size(layout)
