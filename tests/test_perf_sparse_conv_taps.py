@@ -106,8 +106,8 @@ def test_taps_conv_checked_requantization_bit_exact(tmp_path, toolchain, taps_pr
     _assert_bit_exact(generated, target, tmp_path)
 
 
-@pytest.mark.parametrize("target", ["cortex-m7", "cortex-m33"])
-def test_taps_conv_other_dsp_cores_bit_exact(tmp_path, toolchain, taps_preferred, target):
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-m33", "cortex-m55"])
+def test_taps_conv_other_dsp_cores_bit_exact(tmp_path, toolchain, taps_preferred, without_sparse_mve, target):
     generated = generate_c(_taps_graph(), tmp_path / "gen", board=target)
     assert len(_taps_layers(generated)) == 8
     _assert_bit_exact(generated, target, tmp_path)

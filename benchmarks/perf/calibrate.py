@@ -60,6 +60,26 @@ def _small_graph(sparsity: float, seed: int):
     return b.build(outputs=[b.fully_connected(x, weights((10, b.shape(x)[1])), 0.002, None, 0.1, 0)])
 
 
+def _few_channel_graph(sparsity: float, seed: int):
+    """Convolutions over few input channels with large filters (pqk_conv2d_s8_csr_taps_dsp's layers): the
+    micro_speech layer (10x8 stride 2 over one channel), then 5x5 and 3x3 stride 2 over three channels."""
+    rng = np.random.default_rng(seed)
+
+    def weights(shape):
+        w = rng.integers(-127, 128, size=shape).astype(np.int8)
+        w[rng.random(shape) < sparsity] = 0
+        return w
+
+    b = GraphBuilder()
+    x = b.input((1, 49, 40, 1), scale=0.1, zero_point=0)
+    x = b.conv2d(x, weights((8, 10, 8, 1)), 0.002, None, 0.05, -128, stride=2, padding="SAME", activation="RELU")
+    x = b.conv2d(x, weights((3, 1, 1, 8)), 0.003, None, 0.05, -128, activation="RELU")
+    x = b.conv2d(x, weights((12, 5, 5, 3)), 0.002, None, 0.05, -128, padding="SAME", activation="RELU")
+    x = b.conv2d(x, weights((3, 1, 1, 12)), 0.003, None, 0.05, -128, activation="RELU")
+    return b.build(outputs=[b.conv2d(x, weights((16, 3, 3, 3)), 0.002, None, 0.05, -128, stride=2, padding="SAME",
+                                     activation="RELU")])
+
+
 def fit_board(kernel: str) -> str:
     return "cortex-m4" if kernel.endswith("_dsp") else "cortex-m55" if kernel.endswith("_mve") else "cortex-m3"
 
@@ -100,7 +120,8 @@ def fresh_measurements(graphs):
 
 
 def small_graphs():
-    return [(f"small-{s}", _small_graph(s, 1)) for s in (0.0, 0.6, 0.9, 1.0)]  # 1.0: rows without nonzeros
+    return ([(f"small-{s}", _small_graph(s, 1)) for s in (0.0, 0.6, 0.9, 1.0)]  # 1.0: rows without nonzeros
+            + [(f"few-channel-{s}", _few_channel_graph(s, 2)) for s in (0.8, 0.9, 0.95)])
 
 
 def more_graphs():
