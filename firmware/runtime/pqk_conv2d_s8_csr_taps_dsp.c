@@ -98,8 +98,8 @@ static inline PQK_NO_LIBC_CALLS void fill_bytes(int8_t *dst, uint32_t word, int3
 
 /* The filter rows of ``count`` windows starting at input row iy0, column ix0 of ``image`` into the
  * patch: taps outside the input, and those of missing pixels, are input_zero_point. */
-static PQK_NO_LIBC_CALLS void fill_patch(const pqk_conv2d_s8_params_t *params, const int8_t *image, int32_t iy0, int32_t ix0,
-                       int32_t count, int8_t *patch)
+static PQK_NO_LIBC_CALLS void fill_patch(const pqk_conv2d_s8_params_t *params, const int8_t *image, int32_t iy0,
+                                         int32_t ix0, int32_t count, int8_t *patch)
 {
     const pqk_window_t *win = &params->window;
     const int32_t channels = win->input_c, pitch = patch_pitch(win);
@@ -107,16 +107,18 @@ static PQK_NO_LIBC_CALLS void fill_patch(const pqk_conv2d_s8_params_t *params, c
     const int32_t lead = (ix0 < 0 ? -ix0 : 0) * channels;
     const int32_t reach = (win->input_w - ix0) * channels; /* bytes of the row up to the input's end */
     const int32_t body_end = reach < used ? reach : used;
+    const int32_t row_step = win->dilation_h * win->input_w * channels, input_h = win->input_h;
     const uint32_t fill = (uint32_t)(uint8_t)params->input_zero_point * 0x01010101u;
-    int32_t fy;
-    for (fy = 0; fy < win->filter_h; ++fy, patch += pitch) {
-        const int32_t iy = iy0 + fy * win->dilation_h;
-        if (iy < 0 || iy >= win->input_h) {
+    int8_t *const end = patch + win->filter_h * pitch;
+    /* the first body byte of the row (an offset: the row may lie above the input) */
+    int32_t at = (iy0 * win->input_w + ix0) * channels + lead, iy = iy0;
+    for (; patch != end; patch += pitch, at += row_step, iy += win->dilation_h) {
+        if (iy < 0 || iy >= input_h) {
             fill_bytes(patch, fill, pitch);
             continue;
         }
         fill_bytes(patch, fill, lead);
-        copy_bytes(patch + lead, image + (iy * win->input_w + ix0) * channels + lead, body_end - lead);
+        copy_bytes(patch + lead, image + at, body_end - lead);
         fill_bytes(patch + body_end, fill, pitch - body_end);
     }
 }
