@@ -169,15 +169,23 @@ static inline __attribute__((always_inline)) void block_channels(const taps_bloc
     int8_t *out = block->output;
     int32_t oc;
     for (oc = 0; oc < out_c; ++oc, ++out) {
-        /* twice the sum (doubled bias and values); the first entry starts from the bias */
-        const int32_t bias = (int32_t)*stream++;
-        int32_t acc0 = bias, acc1 = bias, acc2 = bias, acc3 = bias, acc4 = bias, acc5 = bias, acc6 = bias, acc7 = bias;
-        uint32_t entry;
-        do {
-            const int8_t *x;
+        /* twice the sum (doubled bias and values); the first entry starts from the bias (no copies of it) */
+        const int32_t bias = (int32_t)stream[0];
+        uint32_t entry = stream[1];
+        const int8_t *x = origin + offsets[entry & COLUMN_MASK];
+        /* the value is the entry's high half; a loaded byte's low half is itself */
+        int32_t acc0 = pqk_smlabt((uint32_t)(int32_t)x[0], entry, bias);
+        int32_t acc1 = pqk_smlabt((uint32_t)(int32_t)x[step], entry, bias);
+        int32_t acc2 = pqk_smlabt((uint32_t)(int32_t)x[2 * step], entry, bias);
+        int32_t acc3 = pqk_smlabt((uint32_t)(int32_t)x[3 * step], entry, bias);
+        int32_t acc4 = pqk_smlabt((uint32_t)(int32_t)x[4 * step], entry, bias);
+        int32_t acc5 = pqk_smlabt((uint32_t)(int32_t)x[5 * step], entry, bias);
+        int32_t acc6 = pqk_smlabt((uint32_t)(int32_t)x[6 * step], entry, bias);
+        int32_t acc7 = pqk_smlabt((uint32_t)(int32_t)x[7 * step], entry, bias);
+        stream += 2;
+        while (!(entry & LAST_OF_ROW)) {
             entry = *stream++;
             x = origin + offsets[entry & COLUMN_MASK];
-            /* the value is the entry's high half; a loaded byte's low half is itself */
             acc0 = pqk_smlabt((uint32_t)(int32_t)x[0], entry, acc0);
             acc1 = pqk_smlabt((uint32_t)(int32_t)x[step], entry, acc1);
             acc2 = pqk_smlabt((uint32_t)(int32_t)x[2 * step], entry, acc2);
@@ -186,7 +194,7 @@ static inline __attribute__((always_inline)) void block_channels(const taps_bloc
             acc5 = pqk_smlabt((uint32_t)(int32_t)x[5 * step], entry, acc5);
             acc6 = pqk_smlabt((uint32_t)(int32_t)x[6 * step], entry, acc6);
             acc7 = pqk_smlabt((uint32_t)(int32_t)x[7 * step], entry, acc7);
-        } while (!(entry & LAST_OF_ROW));
+        }
         if (usual && count == BLOCK) {
             pqk_fast_requant_t q;
             q.right_shift = (int32_t)stream[0];

@@ -177,8 +177,8 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_tapped_line=13.71, per_padded_call=8.43, per_border_tap=8.55, per_chunk=1.7,
         per_unclamped_output=1.53, block=8),
     "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 2%, n=28
-        per_mac=0.0, per_output=1.09, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
-        per_row=267.74, per_row_block_mac=3.0, per_row_block_output=67.87, per_patch_row=71.32, per_patch_byte=1.09),
+        per_mac=0.0, per_output=0.55, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_row=279.02, per_row_block_mac=2.75, per_row_block_output=67.17, per_patch_row=67.14, per_patch_byte=1.08),
     "pqk_conv2d_s8_dsp": KernelCost(  # worst error 0%, n=54
         per_mac=0.24, per_output=10.5, per_tap_output=0.0, per_column=2.18, per_position=95.87, per_call=0.0,
         per_group_output=3.52, per_im2col_row=45.8, per_im2col_byte=3.92, per_tapped_output=4.0, per_row=2.92,
