@@ -31,6 +31,8 @@ from pqk_mcu.reference import run_reference
 from pqk_mcu.runner.tflm import run_tflm, run_tflm_sequence
 from pqk_mcu.verify import random_inputs
 
+from op_checks import STREAM_PROGRAM
+
 MICRO_SPEECH_LSTM = FIXTURES / "tflm" / "micro_speech_lstm.tflite"
 ARENA = 1 << 20
 
@@ -150,3 +152,53 @@ def test_verifier_holds_lstm_to_tflite_micro_rules(change, message):
     graph = lstm_graph(seed=0)
     with pytest.raises(PqkError, match=re.escape(message)):
         verify_graph(change(graph, graph.ops[0]))
+
+
+@pytest.mark.parametrize("case", LSTM_CASES)
+def test_bit_exact_on_host(case):
+    graph = lstm_graph(**LSTM_CASES[case])
+    report = verify_model(graph, None, "host", random_inputs(graph, 4, seed=3))
+    assert report.inputs == 4 and report.mismatches == []
+
+
+@pytest.mark.parametrize("case", ["clipped", "cell_scale_2^-14", "time_major_batch_2"])
+def test_bit_exact_in_qemu(toolchain, case):
+    graph = lstm_graph(**LSTM_CASES[case])
+    report = verify_model(graph, None, "cortex-m4", random_inputs(graph, 2, seed=4))
+    assert report.inputs == 2 and report.mismatches == []
+
+
+def test_generated_c_keeps_both_states_outside_the_arena(tmp_path):
+    generated = generate_c(load_tflite(MICRO_SPEECH_LSTM), tmp_path / "gen")
+    assert [layer.kernel for layer in generated.layers][0] == "pqk_lstm_s8"
+    model_c = (tmp_path / "gen" / "model.c").read_text()
+    assert "static int8_t pqk_state0[80];" in model_c and "static int16_t pqk_state1[80];" in model_c
+    assert "pqk_state0[i] = -1;" in model_c  # the hidden state starts at its zero point, as TFLite Micro's
+    assert "#define PQK_MODEL_HAS_STATE 1" in (tmp_path / "gen" / "model.h").read_text()
+
+
+@pytest.mark.parametrize("case", ["clipped", "time_major_batch_2"])
+def test_generated_c_carries_the_state_across_invocations(tmp_path, case):
+    """The C model is a stream like TFLite Micro's interpreter: each invocation continues from the last
+    one's hidden and cell state; pqk_model_reset() starts over."""
+    graph = lstm_graph(**LSTM_CASES[case])
+    generate_c(graph, tmp_path / "gen")
+    (tmp_path / "main.c").write_text(STREAM_PROGRAM)
+    runtime = tmp_path / "gen" / "runtime"
+    executable = tmp_path / "stream"
+    sources = [tmp_path / "gen" / "model.c", tmp_path / "gen" / "model_weights.c", runtime / "pqk_lstm_s8.c",
+               tmp_path / "main.c"]
+    command = ["gcc", "-std=c99", "-Wall", "-Werror", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+               "-I", str(tmp_path / "gen"), "-I", str(runtime), *map(str, sources), "-o", str(executable)]
+    subprocess.run(command, check=True)
+    rng = np.random.default_rng(8)
+    shape = graph.tensor_map[graph.inputs[0]].shape
+    inputs = [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(5)]
+    (tmp_path / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
+    subprocess.run([str(executable), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")], check=True)
+    outputs = np.frombuffer((tmp_path / "out.bin").read_bytes(), dtype=np.int8).reshape(len(inputs) + 1, -1)
+    model_bytes = export_tflite(graph)
+    expected = [run.outputs[0].reshape(-1) for run in run_tflm_sequence(model_bytes, [[x] for x in inputs], ARENA)]
+    expected.append(run_tflm(model_bytes, [inputs[0]], ARENA).outputs[0].reshape(-1))
+    np.testing.assert_array_equal(outputs, np.array(expected))
+    assert len({row.tobytes() for row in outputs[:-1]}) > 1 and (outputs[-1] == outputs[0]).all()
