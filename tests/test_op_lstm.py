@@ -25,6 +25,7 @@ from pqk_mcu.frontends.tflite import load_tflite, outline_tflite
 from pqk_mcu.frontends.tflite_schema import schema
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.ops import LstmAttrs
+from pqk_mcu.ir.summary import summarize
 from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.pipeline.verify import verify_model
 from pqk_mcu.reference import run_reference
@@ -131,6 +132,7 @@ def test_inspect_no_longer_marks_the_lstm_unsupported():
     assert [op.index for op in outline if op.unsupported] == []
     assert outline[0].kind == "UNIDIRECTIONAL_SEQUENCE_LSTM"
     assert outline[0].inputs[18:20] == ["int8[1, 80]", "int16[1, 80]"]
+    assert summarize(load_tflite(MICRO_SPEECH_LSTM)).layers[0].params == "cell clip 10"
 
 
 def _replace_tensor(graph, name: str, **changes):
