@@ -14,15 +14,16 @@ import dataclasses
 import re
 import subprocess
 
+import flatbuffers
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, REPO
 from pqk_mcu.codegen import generate_c
-from pqk_mcu.errors import PqkError
+from pqk_mcu.errors import PqkError, UnsupportedModelError
 from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite, outline_tflite
-from pqk_mcu.frontends.tflite_schema import schema
+from pqk_mcu.frontends.tflite_schema import FILE_IDENTIFIER, schema
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
 from pqk_mcu.ir.ops import LstmAttrs
 from pqk_mcu.ir.summary import summarize
@@ -204,3 +205,20 @@ def test_generated_c_carries_the_state_across_invocations(tmp_path, case):
     expected.append(run_tflm(model_bytes, [inputs[0]], ARENA).outputs[0].reshape(-1))
     np.testing.assert_array_equal(outputs, np.array(expected))
     assert len({row.tobytes() for row in outputs[:-1]}) > 1 and (outputs[-1] == outputs[0]).all()
+
+
+def _with_cell_activation(code: int) -> bytes:
+    model = schema.ModelT.InitFromPackedBuf(MICRO_SPEECH_LSTM.read_bytes(), 0)
+    model.subgraphs[0].operators[0].builtinOptions.fusedActivationFunction = code
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def test_a_cell_gate_activation_other_than_tanh_is_refused_cleanly(tmp_path):
+    with pytest.raises(UnsupportedModelError, match=r"op 0 \(UNIDIRECTIONAL_SEQUENCE_LSTM\) uses cell gate activation code 1"):
+        load_tflite(_with_cell_activation(1))
+    path = tmp_path / "relu_lstm.tflite"
+    path.write_bytes(_with_cell_activation(1))
+    result = subprocess.run([str(REPO / ".venv" / "bin" / "pqk-mcu"), "verify", str(path)], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
