@@ -47,7 +47,8 @@ def lstm_graph(seed: int, cell_scale_power: int = -11, cell_clip: float = 0.0, b
     x = b.input((steps, batch, input_size) if time_major else (batch, steps, input_size), 0.05, 3)
 
     def weights(columns: int) -> str:
-        return b.constant(rng.integers(-127, 128, (units, columns)), "int8", per_tensor(float(rng.uniform(0.004, 0.02))))
+        scale = float(rng.uniform(0.004, 0.02))
+        return b.constant(rng.integers(-127, 128, (units, columns)), "int8", per_tensor(scale))
 
     input_weights = [weights(input_size) for _ in range(4)]
     recurrent_weights = [weights(units) for _ in range(4)]
@@ -216,9 +217,11 @@ def _with_cell_activation(code: int) -> bytes:
 
 
 def test_a_cell_gate_activation_other_than_tanh_is_refused_cleanly(tmp_path):
-    with pytest.raises(UnsupportedModelError, match=r"op 0 \(UNIDIRECTIONAL_SEQUENCE_LSTM\) uses cell gate activation code 1"):
+    message = r"op 0 \(UNIDIRECTIONAL_SEQUENCE_LSTM\) uses cell gate activation code 1"
+    with pytest.raises(UnsupportedModelError, match=message):
         load_tflite(_with_cell_activation(1))
     path = tmp_path / "relu_lstm.tflite"
     path.write_bytes(_with_cell_activation(1))
-    result = subprocess.run([str(REPO / ".venv" / "bin" / "pqk-mcu"), "verify", str(path)], capture_output=True, text=True)
+    command = [str(REPO / ".venv" / "bin" / "pqk-mcu"), "verify", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")

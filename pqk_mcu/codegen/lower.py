@@ -1078,30 +1078,35 @@ class Lowering:
         recurrent_bias = [_fold_zero_point(np.zeros(units), w.data, hidden_zp) for w in recurrent_weights]
         prefix = self._prefix(layer)
 
-        def gate_arrays(name: str, ctype: str, arrays, category: str) -> str:
-            return self.symbols.array(f"{prefix}_{name}", ctype, np.concatenate([np.reshape(a, -1) for a in arrays]),
-                                      category)
+        def gate_arrays(name: str, ctype: str, arrays, category: str = "requant") -> str:
+            """One array of the four gates' values, one gate after the other."""
+            values = np.concatenate([np.reshape(a, -1) for a in arrays])
+            return self.symbols.array(f"{prefix}_{name}", ctype, values, category)
 
+        input_multipliers, input_shifts = zip(*p.input_multipliers)
+        recurrent_multipliers, recurrent_shifts = zip(*p.recurrent_multipliers)
+        sigmoid_table = self.symbols.array(f"{self.symbol_prefix}_sigmoid_table", "uint16_t", SIGMOID_TABLE_UINT16,
+                                           "tables")
         layer.kernel = "pqk_lstm_s8"
         layer.macs = steps * batches * 4 * units * (input_size + units)
         fields = [
             ("batches", batches), ("steps", steps), ("input_size", input_size), ("units", units),
             ("time_major", int(op.attrs.time_major)), ("hidden_zero_point", hidden_zp),
-            ("input_multiplier", gate_arrays("input_multiplier", "int32_t", [m for m, _ in p.input_multipliers], "requant")),
-            ("input_shift", gate_arrays("input_shift", "int32_t", [s for _, s in p.input_multipliers], "requant")),
-            ("recurrent_multiplier", gate_arrays("recurrent_multiplier", "int32_t",
-                                                 [m for m, _ in p.recurrent_multipliers], "requant")),
-            ("recurrent_shift", gate_arrays("recurrent_shift", "int32_t", [s for _, s in p.recurrent_multipliers], "requant")),
+            ("input_multiplier", gate_arrays("input_multiplier", "int32_t", input_multipliers)),
+            ("input_shift", gate_arrays("input_shift", "int32_t", input_shifts)),
+            ("recurrent_multiplier", gate_arrays("recurrent_multiplier", "int32_t", recurrent_multipliers)),
+            ("recurrent_shift", gate_arrays("recurrent_shift", "int32_t", recurrent_shifts)),
             ("forget_multiplier", p.forget_multiplier[0]), ("forget_shift", p.forget_multiplier[1]),
             ("input_gate_multiplier", p.input_multiplier[0]), ("input_gate_shift", p.input_multiplier[1]),
             ("hidden_multiplier", p.hidden_multiplier[0]), ("hidden_shift", p.hidden_multiplier[1]),
             ("cell_tanh_multiplier", cell_tanh_multiplier), ("cell_tanh_shift", cell_tanh_shift),
             ("cell_clip", p.cell_clip),
             ("input_weights", gate_arrays("input_weights", "int8_t", [w.data for w in input_weights], "weights")),
-            ("recurrent_weights", gate_arrays("recurrent_weights", "int8_t", [w.data for w in recurrent_weights], "weights")),
-            ("input_bias", gate_arrays("input_bias", "int32_t", input_bias, "requant")),
-            ("recurrent_bias", gate_arrays("recurrent_bias", "int32_t", recurrent_bias, "requant")),
-            ("sigmoid_table", self.symbols.array(f"{self.symbol_prefix}_sigmoid_table", "uint16_t", SIGMOID_TABLE_UINT16, "tables")),
+            ("recurrent_weights", gate_arrays("recurrent_weights", "int8_t", [w.data for w in recurrent_weights],
+                                              "weights")),
+            ("input_bias", gate_arrays("input_bias", "int32_t", input_bias)),
+            ("recurrent_bias", gate_arrays("recurrent_bias", "int32_t", recurrent_bias)),
+            ("sigmoid_table", sigmoid_table),
         ]
         params = self._params(layer, "pqk_lstm_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(hidden.name),

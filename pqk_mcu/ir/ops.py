@@ -37,7 +37,8 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | PACK               | input0, input1, ... (one shape)          | PackAttrs             |
 | SVDF               | input, const weights_feature, const weights_time, const bias int32, variable state | SvdfAttrs |
 | TRANSPOSE_CONV     | const output shape int32 [4], filter (OHWI), input, bias int32 (16x8: int64) or "" | TransposeConvAttrs |
-| UNIDIRECTIONAL_SEQUENCE_LSTM | input [B,T,I], const input weights x4 [U,I], const recurrent weights x4 [U,U], "" x3, const biases int32 x4, "" x2, variable hidden int8 [B,U], variable cell int16 [B,U], "" x4 | LstmAttrs |
+| UNIDIRECTIONAL_SEQUENCE_LSTM | input [B,T,I], const input weights x4 [U,I], const recurrent weights x4 [U,U], |
+|                    | "" x3, const biases int32 x4, "" x2, variable hidden int8 [B,U], cell int16 [B,U], "" x4 | LstmAttrs |
 """
 
 from __future__ import annotations

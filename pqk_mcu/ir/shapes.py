@@ -358,11 +358,14 @@ def lstm_shape(op: Op, inputs: list) -> tuple[int, ...]:
     _require_rank(x, 3, "input")
     units = inputs[5].shape[0]
     batch = x.shape[1] if op.attrs.time_major else x.shape[0]
-    for slot, expected in [(s, (units, x.shape[2])) for s in (1, 2, 3, 4)] + [(s, (units, units)) for s in (5, 6, 7, 8)] \
-            + [(s, (units,)) for s in (12, 13, 14, 15)]:
+    expected_shapes = {**{slot: (units, x.shape[2]) for slot in (1, 2, 3, 4)},
+                       **{slot: (units, units) for slot in (5, 6, 7, 8)},
+                       **{slot: (units,) for slot in (12, 13, 14, 15)}}
+    for slot, expected in expected_shapes.items():
         if inputs[slot].shape != expected:
             raise ShapeError(f"input {slot} '{inputs[slot].name}' has shape {inputs[slot].shape}, expected {expected}")
     for slot, role in ((18, "hidden state"), (19, "cell state")):
         if inputs[slot].size != batch * units:
-            raise ShapeError(f"{role} '{inputs[slot].name}' has shape {inputs[slot].shape}, expected {batch * units} values")
+            raise ShapeError(f"{role} '{inputs[slot].name}' has shape {inputs[slot].shape}, "
+                             f"expected {batch * units} values")
     return (x.shape[0], x.shape[1], units)

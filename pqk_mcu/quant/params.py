@@ -219,7 +219,6 @@ def svdf_multipliers(input_scale: float, feature_scale: float, state_scale: floa
     return quantize_multiplier(feature_to_state), quantize_multiplier(time_to_output)
 
 
-
 # TFLite Micro's integer LSTM (``lstm_eval_common.cc``, the 8x8->16 form: int8 activations and weights,
 # int16 cell state): every gate's pre-activation is int16 with scale 2^-12 (Q3.12), every gate's output
 # int16 with scale 2^-15 (Q0.15).
