@@ -87,8 +87,9 @@ def export_tflite(graph: Graph) -> bytes:
         operator.outputs = [tensor_index[name] for name in op.outputs]
         intermediates = OP_DEFS[op.kind].tflite.intermediates
         if intermediates is not None:
-            operator.intermediates = list(range(len(tensors), len(tensors) + len(intermediates(op, graph))))
-            tensors.extend(_tensor(t, 0) for t in intermediates(op, graph))
+            extra = [_tensor(t, 0) for t in intermediates(op, graph)]
+            operator.intermediates = list(range(len(tensors), len(tensors) + len(extra)))
+            tensors.extend(extra)
         options = _options(op)
         if options is not None:
             operator.builtinOptionsType = options_type(OP_DEFS[op.kind].tflite.table)
