@@ -22,6 +22,7 @@ from pqk_mcu.ir.graph import QuantParams
 from pqk_mcu.pipeline.backends import model_file_inputs
 from pqk_mcu.ir.ops import (
     LeakyReluAttrs,
+    LstmAttrs,
     NoAttrs,
     PackAttrs,
     ResizeAttrs,
@@ -142,7 +143,14 @@ def _every_op_graph() -> Graph:
     transpose_conv_weights = b.constant(weights((10, 2, 2, 10)), "int8", QuantParams((0.01,), (0,)))
     output_shape = b.constant(np.array([1, 2, 2, 10]), "int32")
     y = b.op("TRANSPOSE_CONV", (output_shape, transpose_conv_weights, y), TransposeConvAttrs(2, 2, "SAME", "RELU"), 0.3, 0)
-    y = b.reshape(b.mean(y, [1, 2], True, 0.2, 0), [1, 10])
+    y = b.reshape(b.mean(y, [1, 2], True, 0.2, 0), [1, 2, 5])
+    # Two time steps of 5 features into 5 units; the hidden (int8) and cell (int16) states are variable tensors.
+    lstm_weights = [b.constant(weights((5, 5)), "int8", per_tensor(0.01)) for _ in range(8)]
+    lstm_biases = [b.constant(rng.integers(-500, 500, 5), "int32", per_tensor(0.0005)) for _ in range(4)]
+    lstm_states = (b.state((1, 5), "int8", 1 / 128, 0), b.state((1, 5), "int16", 2.0 ** -11, 0))
+    lstm_inputs = (y, *lstm_weights, "", "", "", *lstm_biases, "", "", *lstm_states, "", "", "", "")
+    y = b.op("UNIDIRECTIONAL_SEQUENCE_LSTM", lstm_inputs, LstmAttrs(cell_clip=3.0), 1 / 128, 0)
+    y = b.reshape(y, [1, 10])
     y = b.dequantize(b.softmax(b.tanh(b.logistic(y)), beta=0.5))
     b.metadata("pqk_labels", "yes\nno")
     return b.build([y])

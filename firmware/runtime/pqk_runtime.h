@@ -228,6 +228,27 @@ typedef struct {
     const int32_t *shift;      /* [output_c] */
 } pqk_transpose_conv_s8_params_t;
 
+/* UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite Micro's integer kernel: int8 input, weights and hidden state,
+ * int16 cell state, no peephole, projection or layer norm); see pqk_lstm_s8.c. Per-gate arrays hold
+ * the four gates in TFLite's order (input, forget, cell, output), one after the other. */
+typedef struct {
+    int32_t batches, steps, input_size, units;
+    int32_t time_major; /* 1: input [steps][batches][input_size], output [steps][batches][units] */
+    int32_t hidden_zero_point;
+    const int32_t *input_multiplier, *input_shift;         /* [4]: input x input weights -> Q3.12 */
+    const int32_t *recurrent_multiplier, *recurrent_shift; /* [4]: hidden x recurrent weights -> Q3.12 */
+    int32_t forget_multiplier, forget_shift;               /* forget gate x cell state -> cell state */
+    int32_t input_gate_multiplier, input_gate_shift;       /* input gate x cell gate -> cell state */
+    int32_t hidden_multiplier, hidden_shift;               /* tanh(cell) x output gate -> hidden state */
+    int32_t cell_tanh_multiplier, cell_tanh_shift;         /* cell state -> the int16 tanh's input */
+    int32_t cell_clip;                                     /* |cell state| limit; 0: none */
+    const int8_t *input_weights;                           /* [4][units][input_size] */
+    const int8_t *recurrent_weights;                       /* [4][units][units] */
+    const int32_t *input_bias;     /* [4][units]: bias - input zero point x row sum */
+    const int32_t *recurrent_bias; /* [4][units]: -hidden zero point x row sum */
+    const uint16_t *sigmoid_table; /* [256]: sigmoid(i / 24) in unsigned Q0.16, TFLite's */
+} pqk_lstm_s8_params_t;
+
 /* Element-wise int8 -> int8 function given by its table of all 256 inputs:
  * output[i] = table[input[i] + 128]. Used for LOGISTIC, TANH, RELU, RELU6 and int8 QUANTIZE; the
  * tables come from the reference interpreter, so they are exact by construction. */
@@ -314,6 +335,8 @@ void pqk_maximum_minimum_s8(const pqk_maximum_minimum_s8_params_t *params, const
 void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);
 /* The same parameters, output int16 with scale 1/65536 and zero point -32768 (TFLite Micro's 8-in 16-out form). */
 void pqk_softmax_s8_s16(const pqk_softmax_s8_params_t *params, const int8_t *input, int16_t *output);
+void pqk_lstm_s8(const pqk_lstm_s8_params_t *params, const int8_t *input, int8_t *hidden_state,
+                 int16_t *cell_state, int8_t *output);
 void pqk_svdf_s8(const pqk_svdf_s8_params_t *params, const int8_t *input, void *state, int8_t *output);
 void pqk_transpose_conv_s8(const pqk_transpose_conv_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);

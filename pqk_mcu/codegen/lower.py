@@ -81,7 +81,13 @@ from pqk_mcu.quant import (
     wrap_int32,
 )
 from pqk_mcu.quant import gemmlowp
-from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS, svdf_multipliers
+from pqk_mcu.quant.params import (
+    SIGMOID_TABLE_UINT16,
+    SOFTMAX_SCALED_DIFF_INTEGER_BITS,
+    lstm_params,
+    lstm_tanh_input_scaling,
+    svdf_multipliers,
+)
 
 ARRAY_CATEGORIES = ("weights", "indices", "requant", "tables")
 # Packed CSR's interleaved nonzeros (uint16: a 9-bit doubled value, a row-end bit, a 6-bit column): the
@@ -206,6 +212,11 @@ def _scale_zp(tensor: Tensor, role: str, op: Op) -> tuple[float, int]:
     return quant
 
 
+def _fold_zero_point(bias: np.ndarray, matrix: np.ndarray, input_zp: int) -> np.ndarray:
+    """bias + (-input_zero_point) * row sums: the kernels then multiply raw int8 values."""
+    return wrap_int32(bias.astype(np.int64) - input_zp * matrix.astype(np.int64).sum(axis=1))
+
+
 def _element_suffix(tensor: Tensor) -> str:
     """The C kernel name's element type for a data-movement op: s8, or s16 in 16x8 models."""
     return "s16" if tensor.dtype == "int16" else "s8"
@@ -293,12 +304,12 @@ class Lowering:
         ] + ([("requant.checked", 1)] if layer.requant_checked else [])
 
     def _folded_bias(self, op: Op, matrix: np.ndarray, input_zp: int) -> np.ndarray:
-        """bias + (-input_zero_point) * row sums: the kernels then multiply raw int8 values."""
+        """The op's bias (zeros without one) with the input zero point folded in (``_fold_zero_point``)."""
         rows = matrix.shape[0]
         bias = np.zeros(rows, dtype=np.int64)
         if len(op.inputs) > 2 and op.inputs[2]:
             bias = self.tensors[op.inputs[2]].data.astype(np.int64).reshape(-1)
-        return wrap_int32(bias - input_zp * matrix.astype(np.int64).sum(axis=1))
+        return _fold_zero_point(bias, matrix, input_zp)
 
     def _weights(self, layer: Layer, matrix: np.ndarray, dense_values: np.ndarray, dense_kernel: str,
                  positions: int, requant: tuple | None = None) -> str:
@@ -1047,6 +1058,59 @@ class Lowering:
         ]
         params = self._params(layer, "pqk_svdf_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(state.name), TensorRef(y.name))))
+
+    @LOWERINGS.register("UNIDIRECTIONAL_SEQUENCE_LSTM")
+    def _unidirectional_sequence_lstm(self, layer: Layer, op: Op) -> None:
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        hidden, cell = self.tensors[op.inputs[18]], self.tensors[op.inputs[19]]
+        input_weights = [self.tensors[op.inputs[slot]] for slot in (1, 2, 3, 4)]
+        recurrent_weights = [self.tensors[op.inputs[slot]] for slot in (5, 6, 7, 8)]
+        biases = [self.tensors[op.inputs[slot]].data for slot in (12, 13, 14, 15)]
+        in_scale, in_zp = _scale_zp(x, "input", op)
+        hidden_scale, hidden_zp = _scale_zp(hidden, "hidden state", op)
+        p = lstm_params(in_scale, [w.quant.scale[0] for w in input_weights], hidden_scale,
+                        [w.quant.scale[0] for w in recurrent_weights], cell.quant.scale[0], op.attrs.cell_clip)
+        cell_tanh_multiplier, cell_tanh_shift = lstm_tanh_input_scaling(p.cell_scale_power)
+        steps, batches = (x.shape[0], x.shape[1]) if op.attrs.time_major else (x.shape[1], x.shape[0])
+        units, input_size = input_weights[0].shape
+        # The zero points fold into the biases (the recurrent products have none: TFLite Micro passes no bias).
+        input_bias = [_fold_zero_point(b, w.data, in_zp) for b, w in zip(biases, input_weights)]
+        recurrent_bias = [_fold_zero_point(np.zeros(units), w.data, hidden_zp) for w in recurrent_weights]
+        prefix = self._prefix(layer)
+
+        def gate_arrays(name: str, ctype: str, arrays, category: str = "requant") -> str:
+            """One array of the four gates' values, one gate after the other."""
+            values = np.concatenate([np.reshape(a, -1) for a in arrays])
+            return self.symbols.array(f"{prefix}_{name}", ctype, values, category)
+
+        input_multipliers, input_shifts = zip(*p.input_multipliers)
+        recurrent_multipliers, recurrent_shifts = zip(*p.recurrent_multipliers)
+        sigmoid_table = self.symbols.array(f"{self.symbol_prefix}_sigmoid_table", "uint16_t", SIGMOID_TABLE_UINT16,
+                                           "tables")
+        layer.kernel = "pqk_lstm_s8"
+        layer.macs = steps * batches * 4 * units * (input_size + units)
+        fields = [
+            ("batches", batches), ("steps", steps), ("input_size", input_size), ("units", units),
+            ("time_major", int(op.attrs.time_major)), ("hidden_zero_point", hidden_zp),
+            ("input_multiplier", gate_arrays("input_multiplier", "int32_t", input_multipliers)),
+            ("input_shift", gate_arrays("input_shift", "int32_t", input_shifts)),
+            ("recurrent_multiplier", gate_arrays("recurrent_multiplier", "int32_t", recurrent_multipliers)),
+            ("recurrent_shift", gate_arrays("recurrent_shift", "int32_t", recurrent_shifts)),
+            ("forget_multiplier", p.forget_multiplier[0]), ("forget_shift", p.forget_multiplier[1]),
+            ("input_gate_multiplier", p.input_multiplier[0]), ("input_gate_shift", p.input_multiplier[1]),
+            ("hidden_multiplier", p.hidden_multiplier[0]), ("hidden_shift", p.hidden_multiplier[1]),
+            ("cell_tanh_multiplier", cell_tanh_multiplier), ("cell_tanh_shift", cell_tanh_shift),
+            ("cell_clip", p.cell_clip),
+            ("input_weights", gate_arrays("input_weights", "int8_t", [w.data for w in input_weights], "weights")),
+            ("recurrent_weights", gate_arrays("recurrent_weights", "int8_t", [w.data for w in recurrent_weights],
+                                              "weights")),
+            ("input_bias", gate_arrays("input_bias", "int32_t", input_bias)),
+            ("recurrent_bias", gate_arrays("recurrent_bias", "int32_t", recurrent_bias)),
+            ("sigmoid_table", sigmoid_table),
+        ]
+        params = self._params(layer, "pqk_lstm_s8_params_t", fields)
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(hidden.name),
+                                               TensorRef(cell.name), TensorRef(y.name))))
 
     @LOWERINGS.register("TRANSPOSE_CONV")
     def _transpose_conv(self, layer: Layer, op: Op) -> None:

@@ -25,6 +25,9 @@ class TfliteOptions:
     # (table field, the only supported value, what another value means) for fields the IR does not model.
     only_values: tuple[tuple[str, int, str], ...] = ()
     version: int | Callable[[Op, Graph], int] = 1  # operator version of the int8 form (TFLite's op_version.cc)
+    # Tensors the exporter lists as the operator's intermediates: (op, graph) -> tensors. TFLite (not
+    # TFLite Micro, and not the IR) reads quantization from them; the importer ignores them.
+    intermediates: Callable | None = None
 
     def operator_version(self, op: Op, graph: Graph) -> int:
         return self.version if isinstance(self.version, int) else self.version(op, graph)

@@ -37,6 +37,8 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | PACK               | input0, input1, ... (one shape)          | PackAttrs             |
 | SVDF               | input, const weights_feature, const weights_time, const bias int32, variable state | SvdfAttrs |
 | TRANSPOSE_CONV     | const output shape int32 [4], filter (OHWI), input, bias int32 (16x8: int64) or "" | TransposeConvAttrs |
+| UNIDIRECTIONAL_SEQUENCE_LSTM | input [B,T,I], const input weights x4 [U,I], const recurrent weights x4 [U,U], |
+|                    | "" x3, const biases int32 x4, "" x2, variable hidden int8 [B,U], cell int16 [B,U], "" x4 | LstmAttrs |
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pqk_mcu.errors import PqkError, UnsupportedModelError
-from pqk_mcu.ir.graph import Graph, Op, Tensor
+from pqk_mcu.ir.graph import Graph, Op, QuantParams, Tensor
 from pqk_mcu.ir.opdef import OpDef, TfliteOptions, define_op
 from pqk_mcu.ir.shapes import (
     broadcast_shape,
@@ -56,6 +58,7 @@ from pqk_mcu.ir.shapes import (
     conv2d_shape,
     depthwise_shape,
     fully_connected_shape,
+    lstm_shape,
     mean_shape,
     pack_shape,
     pad_shape,
@@ -192,6 +195,14 @@ class TransposeConvAttrs:
     activation: str = "NONE"
 
 
+@dataclass(frozen=True)
+class LstmAttrs:
+    cell_clip: float = 0.0  # |cell state| limit in real units; 0: none
+    time_major: bool = False  # input and output [T, B, ...] instead of [B, T, ...]
+    # The cell gate's nonlinearity as TFLite's fused activation code; TFLite Micro runs only TANH (4).
+    cell_activation: int = 4
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -210,6 +221,7 @@ OpAttrs = (
     | PackAttrs
     | SvdfAttrs
     | TransposeConvAttrs
+    | LstmAttrs
 )
 
 _WINDOW_FIELDS = (("padding", "padding"), ("stride_h", "strideH"), ("stride_w", "strideW"))
@@ -466,5 +478,64 @@ SUPPORTED_OPS += (define_op(OpDef(
         "TransposeConvOptions",
         (("padding", "padding"), ("stride_w", "strideW"), ("stride_h", "strideH")) + _ACTIVATION_FIELD,
         required=True, version=_transpose_conv_version,
+    ),
+)).kind,)
+
+
+LSTM_TANH = 4  # TFLite's ActivationFunctionType.TANH
+# Peephole (9-11), projection (16-17) and layer norm (20-23) inputs: TFLite Micro's LSTM runs without them.
+_LSTM_VARIANT_SLOTS = (9, 10, 11, 16, 17, 20, 21, 22, 23)
+
+
+def _check_lstm_attrs(attrs: LstmAttrs, inputs: list, outputs: list, where: str) -> LstmAttrs:
+    if attrs.cell_activation != LSTM_TANH:
+        raise UnsupportedModelError(f"{where} uses cell gate activation code {attrs.cell_activation} (not tanh), "
+                                    "which pqk-mcu does not support")
+    return attrs
+
+
+def _check_lstm_operands(inputs: list, output: Tensor, where: str) -> None:
+    """TFLite Micro's integer LSTM (8x8->16): int8 input, output and hidden state, int8 weights and
+    int32 biases, an int16 cell state, all quantized per tensor, weights and cell state symmetric."""
+    present = [slot for slot in _LSTM_VARIANT_SLOTS if inputs[slot] is not None]
+    if present:
+        raise UnsupportedModelError(f"{where} has peephole, projection or layer norm inputs (slots {present}), "
+                                    "which pqk-mcu does not support")
+    for slot in range(1, 9):
+        w = inputs[slot]
+        if w.dtype != "int8" or w.per_tensor_quant is None or w.quant.zero_point[0] != 0:
+            raise PqkError(f"{where}: weights '{w.name}' must be int8 quantized per tensor with zero point 0")
+    for slot in range(12, 16):
+        if inputs[slot].dtype != "int32":
+            raise PqkError(f"{where}: bias '{inputs[slot].name}' must be int32")
+    hidden, cell = inputs[18], inputs[19]
+    if hidden.dtype != "int8" or hidden.per_tensor_quant is None:
+        raise PqkError(f"{where}: hidden state '{hidden.name}' must be int8 quantized per tensor")
+    if cell.dtype != "int16" or cell.per_tensor_quant is None or cell.quant.zero_point[0] != 0:
+        raise PqkError(f"{where}: cell state '{cell.name}' must be int16 quantized per tensor with zero point 0")
+
+
+def _lstm_intermediates(op: Op, graph: Graph) -> tuple[Tensor, ...]:
+    """What TFLite's (not TFLite Micro's) integer LSTM reads from the operator's five intermediates, as
+    the converter writes them: the four gates' Q3.12 pre-activations (read only with layer norm) and the
+    effective hidden state, quantized as the hidden state. They hold no data (shape [0]): TFLite Micro
+    refuses an intermediate of non-zero size."""
+    gates = tuple(Tensor(f"{op.name}/{gate}_intermediate", (0,), "int16", QuantParams((2.0 ** -12,), (0,)))
+                  for gate in ("input_to_input", "input_to_forget", "input_to_cell", "input_to_output"))
+    hidden = graph.tensor(op.inputs[18])
+    return gates + (Tensor(f"{op.name}/effective_hidden_scale_intermediate", (0,), "int8", hidden.quant),)
+
+
+SUPPORTED_OPS += (define_op(OpDef(
+    "UNIDIRECTIONAL_SEQUENCE_LSTM", LstmAttrs, lstm_shape, inputs=(24, 24), optional_slots=_LSTM_VARIANT_SLOTS,
+    constant_slots=(1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 15), state_slots=(18, 19),
+    resolve_attrs=_check_lstm_attrs, check_operands=_check_lstm_operands,
+    tflite=TfliteOptions(
+        "UnidirectionalSequenceLSTMOptions",
+        (("cell_clip", "cellClip"), ("time_major", "timeMajor"), ("cell_activation", "fusedActivationFunction")),
+        required=True,
+        only_values=(("asymmetricQuantizeInputs", 0, "uses hybrid quantization"),
+                     ("diagonalRecurrentTensors", 0, "uses diagonal recurrent weights")),
+        intermediates=_lstm_intermediates,
     ),
 )).kind,)

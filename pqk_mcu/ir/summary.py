@@ -135,6 +135,10 @@ def _params(op: Op) -> str:
         parts.append(f"rank {a.rank}")
     if hasattr(a, "beta"):
         parts.append(f"beta {a.beta:g}")
+    if getattr(a, "cell_clip", 0.0):
+        parts.append(f"cell clip {a.cell_clip:g}")
+    if getattr(a, "time_major", False):
+        parts.append("time major")
     if getattr(a, "activation", "NONE") != "NONE":
         parts.append(a.activation)
     return " ".join(parts)

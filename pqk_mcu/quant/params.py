@@ -217,3 +217,80 @@ def svdf_multipliers(input_scale: float, feature_scale: float, state_scale: floa
     feature_to_state = float(_f32(input_scale) * _f32(feature_scale) / _f32(state_scale))
     time_to_output = float(_f32(state_scale) * _f32(time_scale) / _f32(output_scale))
     return quantize_multiplier(feature_to_state), quantize_multiplier(time_to_output)
+
+
+# TFLite Micro's integer LSTM (``lstm_eval_common.cc``, the 8x8->16 form: int8 activations and weights,
+# int16 cell state): every gate's pre-activation is int16 with scale 2^-12 (Q3.12), every gate's output
+# int16 with scale 2^-15 (Q0.15).
+LSTM_GATE_INPUT_SCALE = 2.0 ** -12
+LSTM_GATE_OUTPUT_SCALE = 2.0 ** -15
+
+# ``sigmoid_table_uint16``: sigmoid(i / 24) in unsigned Q0.16, the table TFLite's int16 LOGISTIC and
+# TANH interpolate (tanh(x) = 2 sigmoid(2x) - 1); the values are TFLite's, not recomputed.
+SIGMOID_TABLE_UINT16 = np.array([
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794, 41432, 42064, 42688,
+    43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409,
+    51865, 52311, 52745, 53169, 53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433,
+    57724, 58007, 58280, 58544, 58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110,
+    61279, 61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990, 63090, 63186,
+    63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308,
+    64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900,
+    64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208,
+    65221, 65234, 65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360, 65367,
+    65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433, 65438, 65442, 65445, 65449,
+    65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491,
+    65493, 65495, 65497, 65498, 65500, 65501, 65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513,
+    65514, 65515, 65516, 65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530,
+    65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533,
+    65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
+], dtype=np.uint16)
+
+
+@dataclass(frozen=True)
+class LstmParams:
+    """Integer parameters of TFLite Micro's int8 LSTM (``PrepareGateParametersInteger``,
+    ``CreateLstmCellStateInfo``). Gates in TFLite's order: input, forget, cell, output."""
+
+    input_multipliers: tuple[tuple[int, int], ...]  # input x input weights -> gate pre-activation
+    recurrent_multipliers: tuple[tuple[int, int], ...]  # hidden state x recurrent weights -> gate
+    forget_multiplier: tuple[int, int]  # forget gate x cell state -> cell state
+    input_multiplier: tuple[int, int]  # input gate x cell gate -> cell state
+    hidden_multiplier: tuple[int, int]  # tanh(cell state) x output gate -> hidden state
+    cell_scale_power: int  # cell state scale = 2^cell_scale_power
+    cell_clip: int  # |cell state| limit in cell-state units; 0: no clipping
+
+
+def lstm_params(input_scale: float, input_weight_scales, hidden_scale: float, recurrent_weight_scales,
+                cell_scale: float, cell_clip: float) -> LstmParams:
+    """The four gates' fully connected multipliers are ``GetQuantizedConvolutionMultipler``'s (float32
+    product); the element-wise products' are ``CreateInterGateMulParams``' (double)."""
+
+    def mul(scale1: float, scale2: float, output_scale: float) -> tuple[int, int]:
+        return quantize_multiplier(float(scale1) * float(scale2) / float(output_scale))
+
+    clip = 0
+    if cell_clip > 0:
+        clip = int(min(max(float(cell_clip) / float(cell_scale), -32768.0), 32767.0))
+    return LstmParams(
+        input_multipliers=tuple(fully_connected_multiplier(input_scale, s, LSTM_GATE_INPUT_SCALE)
+                                for s in input_weight_scales),
+        recurrent_multipliers=tuple(fully_connected_multiplier(hidden_scale, s, LSTM_GATE_INPUT_SCALE)
+                                    for s in recurrent_weight_scales),
+        forget_multiplier=mul(LSTM_GATE_OUTPUT_SCALE, cell_scale, cell_scale),
+        input_multiplier=mul(LSTM_GATE_OUTPUT_SCALE, LSTM_GATE_OUTPUT_SCALE, cell_scale),
+        hidden_multiplier=mul(LSTM_GATE_OUTPUT_SCALE, LSTM_GATE_OUTPUT_SCALE, hidden_scale),
+        # CheckedLog2 rounds: a cell scale that is not a power of two runs as the nearest one, as in TFLM.
+        cell_scale_power=round(math.log2(cell_scale)),
+        cell_clip=clip,
+    )
+
+
+def lstm_tanh_input_scaling(scale_power: int) -> tuple[int, int]:
+    """(multiplier, right shift) that bring an int16 value of scale 2^scale_power to the int16 TANH's
+    input, (x * multiplier + rounding) >> shift (``lstm_internal::Tanh``; 3 is the table's 3/4 range
+    expansion). The cell gate's Q3.12 pre-activation takes (3, 0), as the sigmoid gates do."""
+    left_shift = 15 + scale_power - 3
+    if left_shift >= 0:
+        return 3 << left_shift, 0
+    return 3, -left_shift
