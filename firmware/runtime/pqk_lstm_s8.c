@@ -15,56 +15,7 @@
  * new one goes to the output row first and becomes the state when the step's units are done.
  * Sums fit int32: |sum| <= (input_size + units) x 127 x 255 + |bias|.
  */
-#include "pqk_requantize.h"
-#include "pqk_runtime.h"
-
-#define PQK_LSTM_GATES 4
-#define PQK_LSTM_CELL_GATE 2 /* gate order: input, forget, cell, output */
-
-/* reference_integer_ops::Logistic (int16, power-of-two scale): Q3.12 -> Q0.15. */
-static int16_t pqk_lstm_sigmoid(const uint16_t *table, int32_t value)
-{
-    const int32_t scaled = value * 3;
-    const uint32_t magnitude = (uint32_t)(scaled < 0 ? -scaled : scaled);
-    const uint32_t step = magnitude >> 9;
-    uint32_t result;
-    if (step >= 255u) {
-        result = 0x7FFFu << 10;
-    } else {
-        const uint32_t low = table[step], high = table[step + 1u];
-        result = (low << 9) + (magnitude & 0x1FFu) * (high - low);
-    }
-    result = scaled >= 0 ? result + (1u << 9) : (1u << 25) - result + (1u << 9) - 1u;
-    return (int16_t)(result >> 10);
-}
-
-/* reference_integer_ops::Tanh (int16): the input rescaled by (value x multiplier + rounding) >> shift,
- * into Q0.15. */
-static int16_t pqk_lstm_tanh(const uint16_t *table, int32_t value, int32_t multiplier, int32_t shift)
-{
-    const int32_t rounding = shift > 0 ? (int32_t)1 << (shift - 1) : 0;
-    const int32_t scaled = (value * multiplier + rounding) >> shift;
-    const uint32_t magnitude = (uint32_t)(scaled < 0 ? -scaled : scaled);
-    const uint32_t step = magnitude >> 8;
-    int32_t result;
-    if (step >= 255u) {
-        result = 0xFFFF << 8;
-    } else {
-        const uint32_t low = table[step], high = table[step + 1u];
-        result = (int32_t)((low << 8) + (magnitude & 0xFFu) * (high - low));
-    }
-    result = scaled >= 0 ? result - (1 << 23) + (1 << 7) : -result + (1 << 23) + (1 << 7) - 1;
-    return (int16_t)(result >> 8);
-}
-
-static int32_t pqk_lstm_dot(const int8_t *weights, const int8_t *values, int32_t count, int32_t sum)
-{
-    int32_t i;
-    for (i = 0; i < count; ++i) {
-        sum += weights[i] * values[i];
-    }
-    return sum;
-}
+#include "pqk_lstm.h"
 
 /* One time step of one batch (or of every batch at once, time major: one row each). */
 static void pqk_lstm_step(const pqk_lstm_s8_params_t *params, const int8_t *input, int8_t *hidden,
@@ -73,45 +24,17 @@ static void pqk_lstm_step(const pqk_lstm_s8_params_t *params, const int8_t *inpu
     const int32_t units = params->units;
     int32_t u, g;
     for (u = 0; u < units; ++u) {
-        int16_t gates[PQK_LSTM_GATES];
+        int32_t from_input[PQK_LSTM_GATES], from_hidden[PQK_LSTM_GATES];
         for (g = 0; g < PQK_LSTM_GATES; ++g) {
             const int32_t row = g * units + u;
-            const int32_t from_input = pqk_requantize(
-                pqk_lstm_dot(params->input_weights + row * params->input_size, input, params->input_size,
-                             params->input_bias[row]),
-                params->input_multiplier[g], params->input_shift[g]);
-            const int32_t from_hidden = pqk_requantize(
-                pqk_lstm_dot(params->recurrent_weights + row * units, hidden, units, params->recurrent_bias[row]),
-                params->recurrent_multiplier[g], params->recurrent_shift[g]);
-            const int32_t sum = pqk_clamp_s16(from_input, INT16_MIN, INT16_MAX)
-                                + pqk_clamp_s16(from_hidden, INT16_MIN, INT16_MAX);
-            const int16_t pre_activation = pqk_clamp_s16(sum, INT16_MIN, INT16_MAX);
-            gates[g] = g == PQK_LSTM_CELL_GATE ? pqk_lstm_tanh(params->sigmoid_table, pre_activation, 3, 0)
-                                               : pqk_lstm_sigmoid(params->sigmoid_table, pre_activation);
+            from_input[g] = pqk_lstm_dot(params->input_weights + row * params->input_size, input, params->input_size,
+                                         params->input_bias[row]);
+            from_hidden[g] = pqk_lstm_dot(params->recurrent_weights + row * units, hidden, units,
+                                          params->recurrent_bias[row]);
         }
-        {
-            const int32_t kept = pqk_requantize(gates[1] * cell[u], params->forget_multiplier, params->forget_shift);
-            const int32_t added = pqk_requantize(gates[0] * gates[PQK_LSTM_CELL_GATE], params->input_gate_multiplier,
-                                                 params->input_gate_shift);
-            int32_t value = pqk_clamp_s16(pqk_clamp_s16(kept, INT16_MIN, INT16_MAX)
-                                          + pqk_clamp_s16(added, INT16_MIN, INT16_MAX), INT16_MIN, INT16_MAX);
-            if (params->cell_clip > 0) {
-                value = value < -params->cell_clip ? -params->cell_clip
-                                                   : (value > params->cell_clip ? params->cell_clip : value);
-            }
-            cell[u] = (int16_t)value;
-            {
-                const int16_t activated = pqk_lstm_tanh(params->sigmoid_table, value, params->cell_tanh_multiplier,
-                                                        params->cell_tanh_shift);
-                const int32_t scaled = pqk_requantize(activated * gates[3], params->hidden_multiplier,
-                                                      params->hidden_shift);
-                output[u] = pqk_clamp_s8(scaled + params->hidden_zero_point, INT8_MIN, INT8_MAX);
-            }
-        }
+        pqk_lstm_unit(params, from_input, from_hidden, cell + u, output + u);
     }
-    for (u = 0; u < units; ++u) {
-        hidden[u] = output[u];
-    }
+    pqk_lstm_keep_hidden(units, output, hidden);
 }
 
 void pqk_lstm_s8(const pqk_lstm_s8_params_t *params, const int8_t *input, int8_t *hidden_state,
@@ -121,7 +44,7 @@ void pqk_lstm_s8(const pqk_lstm_s8_params_t *params, const int8_t *input, int8_t
     int32_t b, t;
     for (b = 0; b < params->batches; ++b) {
         for (t = 0; t < params->steps; ++t) {
-            const int32_t row = params->time_major ? t * params->batches + b : b * params->steps + t;
+            const int32_t row = pqk_lstm_row(params, b, t);
             pqk_lstm_step(params, input + row * params->input_size, hidden_state + b * units,
                           cell_state + b * units, output + row * units);
         }

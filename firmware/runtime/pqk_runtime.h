@@ -242,8 +242,8 @@ typedef struct {
     int32_t hidden_multiplier, hidden_shift;               /* tanh(cell) x output gate -> hidden state */
     int32_t cell_tanh_multiplier, cell_tanh_shift;         /* cell state -> the int16 tanh's input */
     int32_t cell_clip;                                     /* |cell state| limit; 0: none */
-    const int8_t *input_weights;                           /* [4][units][input_size] */
-    const int8_t *recurrent_weights;                       /* [4][units][units] */
+    const int8_t *input_weights;                           /* [4][units][input_size] (pqk_lstm_s8_dsp: row quads; CSR: NULL) */
+    const int8_t *recurrent_weights;                       /* [4][units][units] (likewise) */
     const int32_t *input_bias;     /* [4][units]: bias - input zero point x row sum */
     const int32_t *recurrent_bias; /* [4][units]: -hidden zero point x row sum */
     const uint16_t *sigmoid_table; /* [256]: sigmoid(i / 24) in unsigned Q0.16, TFLite's */
@@ -337,6 +337,10 @@ void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, 
 void pqk_softmax_s8_s16(const pqk_softmax_s8_params_t *params, const int8_t *input, int16_t *output);
 void pqk_lstm_s8(const pqk_lstm_s8_params_t *params, const int8_t *input, int8_t *hidden_state,
                  int16_t *cell_state, int8_t *output);
+/* Either weight matrix (or both) in CSR with its rows unit by unit; NULL: the params' dense matrix. */
+void pqk_lstm_s8_csr(const pqk_lstm_s8_params_t *params, const pqk_csr_s8_t *input_weights,
+                     const pqk_csr_s8_t *recurrent_weights, const int8_t *input, int8_t *hidden_state,
+                     int16_t *cell_state, int8_t *output);
 void pqk_svdf_s8(const pqk_svdf_s8_params_t *params, const int8_t *input, void *state, int8_t *output);
 void pqk_transpose_conv_s8(const pqk_transpose_conv_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);

@@ -643,7 +643,63 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     return min(choices, key=score)
 
 
-__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "MLA_FAST_REQUANT_KERNELS", "ORDERED_WRITE_BLOCKS", "AddChoice",
-           "KernelChoice", "KernelCost", "Layout", "Target", "add_requantization", "average_pool_kernel",
-           "choose_add_kernel", "choose_kernel", "estimate_instructions", "fast_requant_bounds_hold",
+
+# UNIDIRECTIONAL_SEQUENCE_LSTM per time step of each batch, cortex-m4 (QEMU counts on micro_speech_lstm,
+# dense and pruned to 0.8 / 0.9): instructions per stored weight of a weight matrix (the four gates' rows;
+# dense: every weight, pqk_lstm_s8_dsp's columns padded to 4; CSR: the nonzeros) and per gate row (its
+# share of the unit's activations and state update, the same in every kernel). pqk_lstm_s8_csr computes
+# a dense matrix as pqk_lstm_s8 does.
+LSTM_PRODUCT_COSTS: dict[str, tuple[float, float]] = {
+    "pqk_lstm_s8": (4.86, 118.0),
+    "pqk_lstm_s8_dsp": (1.49, 118.0),
+    "pqk_lstm_s8_csr": (6.01, 118.0),
+}
+
+
+@dataclass(frozen=True)
+class LstmChoice:
+    kernel: str
+    csr: tuple[CsrMatrix | None, CsrMatrix | None]  # input, recurrent weights in CSR (None: dense)
+    estimated_instructions: int
+
+
+def choose_lstm_kernel(input_weights: np.ndarray, recurrent_weights: np.ndarray, unit_major: tuple[np.ndarray, ...],
+                       sequence_steps: int, weight_format: str, target: Target) -> LstmChoice:
+    """The LSTM kernel and each weight matrix's storage (``input_weights`` / ``recurrent_weights``: the
+    four gates' rows [4 x units][columns]; ``unit_major``: the same two matrices with their rows unit by
+    unit, as pqk_lstm_s8_csr stores CSR) with the lowest ``instructions + INSTRUCTIONS_PER_BYTE * bytes``
+    over ``sequence_steps`` (time steps x batches); dense is pqk_lstm_s8_dsp on DSP cores."""
+    if weight_format not in WEIGHT_FORMATS:
+        raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
+    dense_kernel = "pqk_lstm_s8_dsp" if target.has_dsp else "pqk_lstm_s8"
+    csrs = tuple(encode_csr(matrix) for matrix in unit_major)
+
+    def dense_cost(kernel: str, matrix: np.ndarray) -> tuple[float, int]:
+        rows, columns = matrix.shape
+        stored = rows * ((columns + 3) & ~3) if kernel == "pqk_lstm_s8_dsp" else matrix.size
+        per_weight, per_row = LSTM_PRODUCT_COSTS[kernel]
+        return sequence_steps * (per_weight * stored + per_row * rows), stored
+
+    def csr_cost(csr: CsrMatrix) -> tuple[float, int]:
+        per_nonzero, per_row = LSTM_PRODUCT_COSTS["pqk_lstm_s8_csr"]
+        return sequence_steps * (per_nonzero * csr.values.size + per_row * csr.shape[0]), csr.nbytes
+
+    candidates = []
+    for sparse in ((False, False), (True, False), (False, True), (True, True)):
+        storage = "csr" if all(sparse) else "dense" if not any(sparse) else "mixed"
+        if weight_format != "auto" and storage != weight_format:
+            continue
+        kernel = "pqk_lstm_s8_csr" if any(sparse) else dense_kernel
+        costs = [csr_cost(csr) if is_csr else dense_cost("pqk_lstm_s8" if any(sparse) else kernel, matrix)
+                 for is_csr, csr, matrix in zip(sparse, csrs, (input_weights, recurrent_weights))]
+        instructions = sum(cost for cost, _ in costs)
+        score = instructions + INSTRUCTIONS_PER_BYTE * sum(stored for _, stored in costs)
+        candidates.append((score, LstmChoice(kernel, tuple(c if s else None for s, c in zip(sparse, csrs)),
+                                             int(round(instructions)))))
+    return min(candidates, key=lambda candidate: candidate[0])[1]
+
+
+__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "LSTM_PRODUCT_COSTS", "MLA_FAST_REQUANT_KERNELS", "ORDERED_WRITE_BLOCKS", "AddChoice",
+           "KernelChoice", "KernelCost", "Layout", "LstmChoice", "Target", "add_requantization", "average_pool_kernel",
+           "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "estimate_instructions", "fast_requant_bounds_hold",
            "fast_requant_exact", "layer_counts", "scratch_bytes"]

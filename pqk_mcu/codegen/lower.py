@@ -38,6 +38,7 @@ from pqk_mcu.codegen.cost_model import (
     average_pool_kernel,
     choose_add_kernel,
     choose_kernel,
+    choose_lstm_kernel,
     fast_requant_bounds_hold,
     fast_requant_exact,
 )
@@ -1078,16 +1079,33 @@ class Lowering:
         recurrent_bias = [_fold_zero_point(np.zeros(units), w.data, hidden_zp) for w in recurrent_weights]
         prefix = self._prefix(layer)
 
-        def gate_arrays(name: str, ctype: str, arrays, category: str = "requant") -> str:
+        def gate_arrays(name: str, ctype: str, arrays) -> str:
             """One array of the four gates' values, one gate after the other."""
             values = np.concatenate([np.reshape(a, -1) for a in arrays])
-            return self.symbols.array(f"{prefix}_{name}", ctype, values, category)
+            return self.symbols.array(f"{prefix}_{name}", ctype, values, "requant")
 
         input_multipliers, input_shifts = zip(*p.input_multipliers)
         recurrent_multipliers, recurrent_shifts = zip(*p.recurrent_multipliers)
         sigmoid_table = self.symbols.array(f"{self.symbol_prefix}_sigmoid_table", "uint16_t", SIGMOID_TABLE_UINT16,
                                            "tables")
-        layer.kernel = "pqk_lstm_s8"
+        matrices = [np.concatenate([w.data for w in weights]) for weights in (input_weights, recurrent_weights)]
+        # pqk_lstm_s8_csr and pqk_lstm_s8_dsp read a unit's four gate rows together: rows unit by unit.
+        unit_major = [m.reshape(4, units, -1).transpose(1, 0, 2).reshape(4 * units, -1) for m in matrices]
+        choice = choose_lstm_kernel(*matrices, unit_major, steps * batches, self.weight_format, self.target)
+        weight_fields, csr_arguments = [], []
+        for name, matrix, rows_by_unit, csr in zip(("input_weights", "recurrent_weights"), matrices, unit_major,
+                                                   choice.csr):
+            if csr is not None:
+                weight_fields.append((name, "NULL"))
+                csr_arguments.append(self._csr_struct(f"{prefix}_{name}", csr))
+                continue
+            dense = encode_row_quads(rows_by_unit) if choice.kernel == "pqk_lstm_s8_dsp" else matrix
+            weight_fields.append((name, self.symbols.array(f"{prefix}_{name}", "int8_t", dense, "weights")))
+            csr_arguments.append("NULL")
+        layer.kernel = choice.kernel
+        layer.weight_format = "csr" if choice.kernel == "pqk_lstm_s8_csr" else "dense"
+        layer.sparsity = float(np.mean(np.concatenate([m.reshape(-1) for m in matrices]) == 0))
+        layer.estimated_instructions = choice.estimated_instructions
         layer.macs = steps * batches * 4 * units * (input_size + units)
         fields = [
             ("batches", batches), ("steps", steps), ("input_size", input_size), ("units", units),
@@ -1101,15 +1119,14 @@ class Lowering:
             ("hidden_multiplier", p.hidden_multiplier[0]), ("hidden_shift", p.hidden_multiplier[1]),
             ("cell_tanh_multiplier", cell_tanh_multiplier), ("cell_tanh_shift", cell_tanh_shift),
             ("cell_clip", p.cell_clip),
-            ("input_weights", gate_arrays("input_weights", "int8_t", [w.data for w in input_weights], "weights")),
-            ("recurrent_weights", gate_arrays("recurrent_weights", "int8_t", [w.data for w in recurrent_weights],
-                                              "weights")),
+            *weight_fields,
             ("input_bias", gate_arrays("input_bias", "int32_t", input_bias)),
             ("recurrent_bias", gate_arrays("recurrent_bias", "int32_t", recurrent_bias)),
             ("sigmoid_table", sigmoid_table),
         ]
         params = self._params(layer, "pqk_lstm_s8_params_t", fields)
-        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(hidden.name),
+        weights = tuple(csr_arguments) if layer.kernel == "pqk_lstm_s8_csr" else ()
+        layer.calls.append(Call(layer.kernel, (params, *weights, self._operand(layer, 0), TensorRef(hidden.name),
                                                TensorRef(cell.name), TensorRef(y.name))))
 
     @LOWERINGS.register("TRANSPOSE_CONV")

@@ -1,0 +1,113 @@
+/* pqk_lstm.h: what the UNIDIRECTIONAL_SEQUENCE_LSTM kernels share (pqk_lstm_s8.c describes the
+ * arithmetic): the int16 sigmoid and tanh, the portable dot product and the update of one unit from its
+ * gates' accumulators. The kernels differ only in how they compute those accumulators.
+ */
+#ifndef PQK_LSTM_H
+#define PQK_LSTM_H
+
+#include "pqk_requantize.h"
+#include "pqk_runtime.h"
+
+#define PQK_LSTM_GATES 4
+#define PQK_LSTM_CELL_GATE 2 /* gate order: input, forget, cell, output */
+
+/* reference_integer_ops::Logistic (int16, power-of-two scale): Q3.12 -> Q0.15. */
+static inline int16_t pqk_lstm_sigmoid(const uint16_t *table, int32_t value)
+{
+    const int32_t scaled = value * 3;
+    const uint32_t magnitude = (uint32_t)(scaled < 0 ? -scaled : scaled);
+    const uint32_t step = magnitude >> 9;
+    uint32_t result;
+    if (step >= 255u) {
+        result = 0x7FFFu << 10;
+    } else {
+        const uint32_t low = table[step], high = table[step + 1u];
+        result = (low << 9) + (magnitude & 0x1FFu) * (high - low);
+    }
+    result = scaled >= 0 ? result + (1u << 9) : (1u << 25) - result + (1u << 9) - 1u;
+    return (int16_t)(result >> 10);
+}
+
+/* reference_integer_ops::Tanh (int16): the input rescaled by (value x multiplier + rounding) >> shift,
+ * into Q0.15. */
+static inline int16_t pqk_lstm_tanh(const uint16_t *table, int32_t value, int32_t multiplier, int32_t shift)
+{
+    const int32_t rounding = shift > 0 ? (int32_t)1 << (shift - 1) : 0;
+    const int32_t scaled = (value * multiplier + rounding) >> shift;
+    const uint32_t magnitude = (uint32_t)(scaled < 0 ? -scaled : scaled);
+    const uint32_t step = magnitude >> 8;
+    int32_t result;
+    if (step >= 255u) {
+        result = 0xFFFF << 8;
+    } else {
+        const uint32_t low = table[step], high = table[step + 1u];
+        result = (int32_t)((low << 8) + (magnitude & 0xFFu) * (high - low));
+    }
+    result = scaled >= 0 ? result - (1 << 23) + (1 << 7) : -result + (1 << 23) + (1 << 7) - 1;
+    return (int16_t)(result >> 8);
+}
+
+static inline int32_t pqk_lstm_dot(const int8_t *weights, const int8_t *values, int32_t count, int32_t sum)
+{
+    int32_t i;
+    for (i = 0; i < count; ++i) {
+        sum += weights[i] * values[i];
+    }
+    return sum;
+}
+
+/* The input (or time-major) row of batch b at step t. */
+static inline int32_t pqk_lstm_row(const pqk_lstm_s8_params_t *params, int32_t b, int32_t t)
+{
+    return params->time_major ? t * params->batches + b : b * params->steps + t;
+}
+
+/* Unit u's gates from its accumulators (per gate: input x input weights + input bias, old hidden x
+ * recurrent weights + recurrent bias), then its cell state and its new hidden state, written to output. */
+static inline void pqk_lstm_unit(const pqk_lstm_s8_params_t *params, const int32_t *from_input_sums,
+                                 const int32_t *from_hidden_sums, int16_t *cell, int8_t *output)
+{
+    int16_t gates[PQK_LSTM_GATES];
+    int32_t g;
+    for (g = 0; g < PQK_LSTM_GATES; ++g) {
+        const int32_t from_input = pqk_requantize(from_input_sums[g], params->input_multiplier[g],
+                                                  params->input_shift[g]);
+        const int32_t from_hidden = pqk_requantize(from_hidden_sums[g], params->recurrent_multiplier[g],
+                                                   params->recurrent_shift[g]);
+        const int32_t sum = pqk_clamp_s16(from_input, INT16_MIN, INT16_MAX)
+                            + pqk_clamp_s16(from_hidden, INT16_MIN, INT16_MAX);
+        const int16_t pre_activation = pqk_clamp_s16(sum, INT16_MIN, INT16_MAX);
+        gates[g] = g == PQK_LSTM_CELL_GATE ? pqk_lstm_tanh(params->sigmoid_table, pre_activation, 3, 0)
+                                           : pqk_lstm_sigmoid(params->sigmoid_table, pre_activation);
+    }
+    {
+        const int32_t kept = pqk_requantize(gates[1] * *cell, params->forget_multiplier, params->forget_shift);
+        const int32_t added = pqk_requantize(gates[0] * gates[PQK_LSTM_CELL_GATE], params->input_gate_multiplier,
+                                             params->input_gate_shift);
+        int32_t value = pqk_clamp_s16(pqk_clamp_s16(kept, INT16_MIN, INT16_MAX)
+                                      + pqk_clamp_s16(added, INT16_MIN, INT16_MAX), INT16_MIN, INT16_MAX);
+        if (params->cell_clip > 0) {
+            value = value < -params->cell_clip ? -params->cell_clip
+                                               : (value > params->cell_clip ? params->cell_clip : value);
+        }
+        *cell = (int16_t)value;
+        {
+            const int16_t activated = pqk_lstm_tanh(params->sigmoid_table, value, params->cell_tanh_multiplier,
+                                                    params->cell_tanh_shift);
+            const int32_t scaled = pqk_requantize(activated * gates[3], params->hidden_multiplier,
+                                                  params->hidden_shift);
+            *output = pqk_clamp_s8(scaled + params->hidden_zero_point, INT8_MIN, INT8_MAX);
+        }
+    }
+}
+
+/* The step's new hidden state (in the output row) becomes the state once every unit has read the old one. */
+static inline void pqk_lstm_keep_hidden(int32_t units, const int8_t *output, int8_t *hidden)
+{
+    int32_t u;
+    for (u = 0; u < units; ++u) {
+        hidden[u] = output[u];
+    }
+}
+
+#endif /* PQK_LSTM_H */
