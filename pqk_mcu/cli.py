@@ -128,7 +128,8 @@ def verify(model: str, board: str, count: int, seed: int, input_file: str | None
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Pruned .tflite ('-': standard output).")
 def prune(model: str, sparsity: float, out_path: str) -> None:
-    """Zero the smallest-magnitude weights of every conv / depthwise / FC layer of MODEL (.tflite)."""
+    """Zero the smallest-magnitude weights of every weighted layer of MODEL (.tflite): conv, depthwise, FC and
+    TRANSPOSE_CONV filters, SVDF feature weights, LSTM gate weights."""
     from pqk_mcu.pipeline.load import prune_model
 
     prune_model(model, sparsity, out_path)

@@ -49,6 +49,8 @@ class OpDef:
     output_shape_slot: int | None = None
     state_slots: tuple[int, ...] = ()  # inputs that are variable (state) tensors the op updates in place
     weight_axis: int | None = None  # per-channel quantization axis of a weighted op's weights (slot 1)
+    # Constant int8 weight inputs that magnitude pruning zeroes besides a weighted op's slot 1 (``pruned_slots``).
+    prunable_slots: tuple[int, ...] = ()
     bias_required: bool = False  # runtimes dereference the bias, so the IR always carries one (slot 2)
     # Quantization the int8 kernel assumes: "first" (the first input's equals the output's) or "all" inputs'.
     same_quant: str = ""
@@ -73,6 +75,11 @@ class OpDef:
     def weighted(self) -> bool:
         """Slot 1 holds int8 weights (pruned, stored dense or CSR), slot 2 an optional int32 bias."""
         return self.weight_axis is not None
+
+    @property
+    def pruned_slots(self) -> tuple[int, ...]:
+        """The inputs ``pqk_mcu.ir.prune`` zeroes: a weighted op's weights and the ``prunable_slots``."""
+        return ((1,) if self.weighted else ()) + self.prunable_slots
 
 
 OP_DEFS: dict[str, OpDef] = {}

@@ -432,6 +432,7 @@ def _check_svdf_operands(inputs: list, output: Tensor, where: str) -> None:
 SUPPORTED_OPS += (define_op(OpDef(
     # TFLite Micro dereferences the bias in Prepare, so it is required; the state is the model's memory.
     "SVDF", SvdfAttrs, svdf_shape, inputs=(5, 5), constant_slots=(1, 2, 3), state_slots=(4,),
+    prunable_slots=(1,),  # weights_feature (weights_time filters the state over time and stays as it is)
     check_operands=_check_svdf_operands,
     tflite=TfliteOptions("SVDFOptions", (("rank", "rank"), ("unapplied_activation", "fusedActivationFunction")),
                          required=True, only_values=(("asymmetricQuantizeInputs", 0, "uses hybrid quantization"),),
@@ -470,9 +471,10 @@ def _transpose_conv_version(op: Op, graph: Graph) -> int:
 
 SUPPORTED_OPS += (define_op(OpDef(
     # Slot 2 is the input, so the op is not "weighted" in the registry's sense (slot 1 weights, slot 2
-    # bias): dense weights only, not pruned or stored as CSR.
+    # bias): its filter is pruned, but stored dense.
     "TRANSPOSE_CONV", TransposeConvAttrs, transpose_conv_shape, inputs=(3, 4), optional_slots=(3,),
-    constant_slots=(0, 1, 3), output_shape_slot=0, fuses_activation=True, activation_dtypes=INT8_INT16,
+    constant_slots=(0, 1, 3), output_shape_slot=0, prunable_slots=(1,), fuses_activation=True,
+    activation_dtypes=INT8_INT16,
     check_operands=_check_transpose_conv_operands,
     tflite=TfliteOptions(
         "TransposeConvOptions",
@@ -529,6 +531,7 @@ def _lstm_intermediates(op: Op, graph: Graph) -> tuple[Tensor, ...]:
 SUPPORTED_OPS += (define_op(OpDef(
     "UNIDIRECTIONAL_SEQUENCE_LSTM", LstmAttrs, lstm_shape, inputs=(24, 24), optional_slots=_LSTM_VARIANT_SLOTS,
     constant_slots=(1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 15), state_slots=(18, 19),
+    prunable_slots=(1, 2, 3, 4, 5, 6, 7, 8),  # the gate weights
     resolve_attrs=_check_lstm_attrs, check_operands=_check_lstm_operands,
     tflite=TfliteOptions(
         "UnidirectionalSequenceLSTMOptions",
