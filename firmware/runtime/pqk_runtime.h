@@ -209,7 +209,7 @@ typedef struct {
     int32_t input_zero_point, state_zero_point, output_zero_point;
     int32_t feature_multiplier, feature_shift; /* input x weights_feature -> state */
     int32_t time_multiplier, time_shift;       /* state x weights_time -> output */
-    const int8_t *weights_feature;             /* [filters][input_size] */
+    const int8_t *weights_feature;             /* [filters][input_size] (pqk_svdf_s8_csr: NULL) */
     const void *weights_time;                  /* [filters][memory], the state's type */
     const int32_t *bias;                       /* [filters / rank] */
 } pqk_svdf_s8_params_t;
@@ -342,6 +342,8 @@ void pqk_lstm_s8_csr(const pqk_lstm_s8_params_t *params, const pqk_csr_s8_t *inp
                      const pqk_csr_s8_t *recurrent_weights, const int8_t *input, int8_t *hidden_state,
                      int16_t *cell_state, int8_t *output);
 void pqk_svdf_s8(const pqk_svdf_s8_params_t *params, const int8_t *input, void *state, int8_t *output);
+void pqk_svdf_s8_csr(const pqk_svdf_s8_params_t *params, const pqk_csr_s8_t *weights_feature, const int8_t *input,
+                     void *state, int8_t *output);
 void pqk_transpose_conv_s8(const pqk_transpose_conv_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_pad_s8(const pqk_pad_s8_params_t *params, const int8_t *input, int8_t *output);

@@ -699,7 +699,30 @@ def choose_lstm_kernel(input_weights: np.ndarray, recurrent_weights: np.ndarray,
     return min(candidates, key=lambda candidate: candidate[0])[1]
 
 
-__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "LSTM_PRODUCT_COSTS", "MLA_FAST_REQUANT_KERNELS", "ORDERED_WRITE_BLOCKS", "AddChoice",
+# SVDF's feature products (input x weights_feature [filters][input_size]) per batch, cortex-m4 (QEMU counts
+# on keyword_scrambled_8bit, dense and pruned to 0.9): instructions per stored weight (dense: all, CSR: the
+# nonzeros). The rest of the op (the state's shift, the time products) costs the same in both kernels.
+SVDF_FEATURE_COSTS: dict[str, float] = {"pqk_svdf_s8": 5.9, "pqk_svdf_s8_csr": 7.0}
+
+
+def choose_svdf_kernel(weights_feature: np.ndarray, batches: int, weight_format: str) -> tuple[str, CsrMatrix | None, int]:
+    """(kernel, the feature weights in CSR or None for dense, estimated instructions of the feature products):
+    the lower ``instructions + INSTRUCTIONS_PER_BYTE * bytes``."""
+    if weight_format not in WEIGHT_FORMATS:
+        raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
+    csr = encode_csr(weights_feature)
+    candidates = []
+    for kernel, stored, nbytes in (("pqk_svdf_s8", weights_feature.size, weights_feature.size),
+                                   ("pqk_svdf_s8_csr", csr.values.size, csr.nbytes)):
+        if weight_format != "auto" and (kernel == "pqk_svdf_s8_csr") != (weight_format == "csr"):
+            continue
+        instructions = batches * SVDF_FEATURE_COSTS[kernel] * stored
+        candidates.append((instructions + INSTRUCTIONS_PER_BYTE * nbytes, kernel, int(round(instructions))))
+    _, kernel, instructions = min(candidates)
+    return kernel, csr if kernel == "pqk_svdf_s8_csr" else None, instructions
+
+
+__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "LSTM_PRODUCT_COSTS", "MLA_FAST_REQUANT_KERNELS", "ORDERED_WRITE_BLOCKS", "SVDF_FEATURE_COSTS", "AddChoice",
            "KernelChoice", "KernelCost", "Layout", "LstmChoice", "Target", "add_requantization", "average_pool_kernel",
-           "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "estimate_instructions", "fast_requant_bounds_hold",
+           "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "choose_svdf_kernel", "estimate_instructions", "fast_requant_bounds_hold",
            "fast_requant_exact", "layer_counts", "scratch_bytes"]

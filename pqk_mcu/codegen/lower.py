@@ -39,6 +39,7 @@ from pqk_mcu.codegen.cost_model import (
     choose_add_kernel,
     choose_kernel,
     choose_lstm_kernel,
+    choose_svdf_kernel,
     fast_requant_bounds_hold,
     fast_requant_exact,
 )
@@ -1045,7 +1046,10 @@ class Lowering:
         filters, memory = time.shape
         prefix = self._prefix(layer)
         time_ctype = f"{time.dtype}_t"
-        layer.kernel = "pqk_svdf_s8"
+        layer.kernel, csr, layer.estimated_instructions = choose_svdf_kernel(feature.data, x.shape[0],
+                                                                             self.weight_format)
+        layer.weight_format = "dense" if csr is None else "csr"
+        layer.sparsity = float(np.mean(feature.data == 0))
         layer.macs = x.shape[0] * filters * (x.shape[1] + memory)
         fields = [
             ("batches", x.shape[0]), ("input_size", x.shape[1]), ("filters", filters), ("memory", memory),
@@ -1053,12 +1057,15 @@ class Lowering:
             ("input_zero_point", in_zp), ("state_zero_point", state_zp), ("output_zero_point", out_zp),
             ("feature_multiplier", feature_m), ("feature_shift", feature_s),
             ("time_multiplier", time_m), ("time_shift", time_s),
-            ("weights_feature", self.symbols.array(f"{prefix}_weights_feature", "int8_t", feature.data, "weights")),
+            ("weights_feature", "NULL" if csr is not None
+             else self.symbols.array(f"{prefix}_weights_feature", "int8_t", feature.data, "weights")),
             ("weights_time", self.symbols.array(f"{prefix}_weights_time", time_ctype, time.data, "weights")),
             ("bias", self.symbols.array(f"{prefix}_bias", "int32_t", bias.data, "requant")),
         ]
         params = self._params(layer, "pqk_svdf_s8_params_t", fields)
-        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(state.name), TensorRef(y.name))))
+        weights = () if csr is None else (self._csr_struct(f"{prefix}_weights_feature", csr),)
+        layer.calls.append(Call(layer.kernel, (params, *weights, self._operand(layer, 0), TensorRef(state.name),
+                                               TensorRef(y.name))))
 
     @LOWERINGS.register("UNIDIRECTIONAL_SEQUENCE_LSTM")
     def _unidirectional_sequence_lstm(self, layer: Layer, op: Op) -> None:
