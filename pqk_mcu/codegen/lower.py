@@ -81,6 +81,13 @@ from pqk_mcu.quant import (
     wrap_int32,
 )
 from pqk_mcu.quant import gemmlowp
+from pqk_mcu.quant.int16_activations import (
+    MAX_SIGMOID_INPUT_MULTIPLIER_INT16,
+    SIGMOID_TABLE_UINT16,
+    sigmoid_input_params_int16,
+    softmax_input_params_int16,
+    softmax_luts_int16,
+)
 from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS, svdf_multipliers
 
 ARRAY_CATEGORIES = ("weights", "indices", "requant", "tables")
@@ -800,6 +807,9 @@ class Lowering:
     @LOWERINGS.register("SOFTMAX")
     def _softmax(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        if x.dtype == "int16":
+            self._softmax_s16(layer, op)
+            return
         scale, _ = _scale_zp(x, "input", op)
         if y.dtype == "int8":
             _scale_zp(y, "output", op)
@@ -820,8 +830,44 @@ class Lowering:
         params = self._params(layer, "pqk_softmax_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    def _softmax_s16(self, layer: Layer, op: Op) -> None:
+        """int16 -> int16: TFLite Micro's two interpolated tables, built here as its Prepare builds them."""
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        multiplier, shift = softmax_input_params_int16(op.attrs.beta, x.per_tensor_quant[0])
+        exp_table, reciprocal_table = softmax_luts_int16()
+        prefix = self._prefix(layer)
+        depth = x.shape[-1]
+        layer.kernel = "pqk_softmax_s16"
+        params = self._params(layer, "pqk_softmax_s16_params_t", [
+            ("rows", x.size // depth), ("depth", depth), ("input_multiplier", multiplier), ("input_shift", shift),
+            ("exp_table", self.symbols.array(f"{prefix}_exp_table", "int16_t", exp_table, "tables")),
+            ("reciprocal_table", self.symbols.array(f"{prefix}_reciprocal_table", "int16_t", reciprocal_table,
+                                                    "tables")),
+        ])
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    @LOWERINGS.register("LOGISTIC", "TANH")
+    def _logistic_tanh(self, layer: Layer, op: Op) -> None:
+        """int8 by table; int16 (16x8 models) interpolates TFLite's sigmoid table in pqk_logistic_s16 /
+        pqk_tanh_s16."""
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        if x.dtype == "int8":
+            self._lut(layer, op)
+            return
+        multiplier, shift = sigmoid_input_params_int16(x.per_tensor_quant[0], tanh=op.kind == "TANH")
+        if multiplier > MAX_SIGMOID_INPUT_MULTIPLIER_INT16:
+            raise UnsupportedModelError(f"op {op.name} ({op.kind}): input scale {x.per_tensor_quant[0]:.6g} is above "
+                                        "the 2.67 that TFLite Micro's int16 kernel handles")
+        layer.kernel = f"pqk_{op.kind.lower()}_s16"
+        params = self._params(layer, "pqk_sigmoid_s16_params_t", [
+            ("size", x.size), ("input_multiplier", multiplier), ("input_shift", shift),
+            ("sigmoid_table", self.symbols.array(f"{self._prefix(layer)}_sigmoid_table", "uint16_t",
+                                                 SIGMOID_TABLE_UINT16, "tables")),
+        ])
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
     # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
-    @LOWERINGS.register("RELU", "RELU6", "HARD_SWISH", "LOGISTIC", "TANH")
+    @LOWERINGS.register("RELU", "RELU6", "HARD_SWISH")
     def _lut(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         _scale_zp(x, "input", op)

@@ -18,7 +18,7 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | MAX_POOL_2D        | input                                    | Pool2DAttrs           |
 | ADD, SUB, MUL      | input1, input2 (broadcast)               | ElementwiseAttrs      |
 | RESHAPE            | input (+ optional const shape tensor)    | ReshapeAttrs          |
-| SOFTMAX            | input int8 -> int8 or int16              | SoftmaxAttrs          |
+| SOFTMAX            | input int8 -> int8 or int16, int16 -> int16 | SoftmaxAttrs       |
 | QUANTIZE           | input (float32, int8, int16, int32) -> int8, int16 or int32 | NoAttrs |
 | DEQUANTIZE         | input int8 or int16 -> float32           | NoAttrs               |
 | PAD                | input, const paddings int32 [rank, 2]    | NoAttrs               |
@@ -322,7 +322,8 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     ),
     OpDef(
         "SOFTMAX", SoftmaxAttrs, same_shape, inputs=(1, 1), fixed_output_quant=(1.0 / 256, -128),
-        int16_output_quant=(1.0 / 65536, -32768),
+        int16_output_quant=(1.0 / 65536, -32768), activation_dtypes=INT8_INT16,
+        int16_form_output_quant=(1.0 / 32768, 0),
         tflite=TfliteOptions("SoftmaxOptions", (("beta", "beta"),), required=True, version=2),
     ),
     OpDef(
@@ -355,8 +356,10 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     # TFLite Micro's RELU6 clamps in the input's quantization; litert's rescales, so only equal
     # quantization means the same thing on both.
     _unary("RELU6", same_quant="first"),
-    _unary("LOGISTIC", fixed_output_quant=(1.0 / 256, -128)),
-    _unary("TANH", fixed_output_quant=(1.0 / 128, 0)),
+    _unary("LOGISTIC", fixed_output_quant=(1.0 / 256, -128), activation_dtypes=INT8_INT16,
+           int16_form_output_quant=(1.0 / 32768, 0)),
+    _unary("TANH", fixed_output_quant=(1.0 / 128, 0), activation_dtypes=INT8_INT16,
+           int16_form_output_quant=(1.0 / 32768, 0)),
     OpDef("HARD_SWISH", NoAttrs, same_shape, inputs=(1, 1), tflite=TfliteOptions("HardSwishOptions")),
     *(
         # TFLite Micro compares the raw int8 values: inputs and output share one quantization.

@@ -162,7 +162,8 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
         if definition.float_input and t.dtype == "float32":
             continue
         _check_activation(t, where, definition)
-    widened = output.dtype == "int16" and definition.int16_output_quant is not None
+    widened = (output.dtype == "int16" and definition.int16_output_quant is not None
+               and inputs[0] is not None and inputs[0].dtype == "int8")
     if definition.float_output:
         if output.dtype != "float32":
             raise PqkError(f"{where}: output '{output.name}' must be float32, is {output.dtype}")
@@ -193,7 +194,12 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
                     f"{where}: input '{t.name}' and output '{output.name}' must share scale and zero point "
                     f"({_describe(t.quant)} vs {_describe(output.quant)})"
                 )
-    fixed_quant = definition.int16_output_quant if widened else definition.fixed_output_quant
+    if widened:
+        fixed_quant = definition.int16_output_quant
+    elif output.dtype == "int16" and definition.int16_form_output_quant is not None:
+        fixed_quant = definition.int16_form_output_quant
+    else:
+        fixed_quant = definition.fixed_output_quant
     if fixed_quant is not None:
         scale, zero_point = fixed_quant
         # Same acceptance as TFLite Micro's TF_LITE_ENSURE_NEAR(scale, 1/256, 0.001/256): its kernels
