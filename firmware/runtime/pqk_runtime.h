@@ -421,6 +421,9 @@ typedef struct {
 
 void pqk_softmax_s16(const pqk_softmax_s16_params_t *params, const int16_t *input, int16_t *output);
 
+/* MUL of 16x8 models: pqk_mul_s8_params_t with zero offsets and zero point, an int16 clamp. */
+void pqk_mul_s16(const pqk_mul_s8_params_t *params, const int16_t *input1, const int16_t *input2, int16_t *output);
+
 /* A variant's scratch argument takes its <kernel>_buffer_size() bytes: that function is the truth,
  * pqk_mcu.codegen.cost_model.scratch_bytes() its compile-time twin for the memory plan (the generated
  * code never calls it), and tests/test_codegen_scratch.py checks that the two agree. */

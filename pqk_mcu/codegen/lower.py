@@ -768,6 +768,9 @@ class Lowering:
 
     @LOWERINGS.register("MUL")
     def _mul(self, layer: Layer, op: Op) -> None:
+        if self.tensors[op.outputs[0]].dtype == "int16":
+            self._mul_s16(layer, op)
+            return
         (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
         multiplier, shift = mul_multiplier(s1, s2, out_scale)
@@ -778,6 +781,18 @@ class Lowering:
             ("output_zero_point", out_zp), ("activation_min", low), ("activation_max", high),
         ]
         self._binary(layer, op, "pqk_mul_s8", "pqk_mul_s8_params_t", fields)
+
+    def _mul_s16(self, layer: Layer, op: Op) -> None:
+        """16x8 MUL: TFLite Micro's int16 Mul, zero points 0."""
+        (s1, _), (s2, _) = (self.tensors[name].per_tensor_quant for name in op.inputs[:2])
+        out_scale, out_zp = self.tensors[op.outputs[0]].per_tensor_quant
+        multiplier, shift = mul_multiplier(s1, s2, out_scale)
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp, "int16")
+        fields = self._broadcast_fields(op) + [
+            ("input1_offset", 0), ("input2_offset", 0), ("output_multiplier", multiplier), ("output_shift", shift),
+            ("output_zero_point", 0), ("activation_min", low), ("activation_max", high),
+        ]
+        self._binary(layer, op, "pqk_mul_s16", "pqk_mul_s8_params_t", fields)
 
     @LOWERINGS.register("PRELU")
     def _prelu(self, layer: Layer, op: Op) -> None:

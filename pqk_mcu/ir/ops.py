@@ -315,7 +315,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     ),
     _binary("ADD", "AddOptions", activation_dtypes=INT8_INT16),
     _binary("SUB", "SubOptions", activation_dtypes=INT8_INT16),
-    _binary("MUL", "MulOptions"),
+    _binary("MUL", "MulOptions", activation_dtypes=INT8_INT16),
     OpDef(
         "RESHAPE", ReshapeAttrs, reshape_shape, inputs=(1, 2), constant_slots=(1,), same_quant="first",
         resolve_attrs=_reshape_target, tflite=TfliteOptions("ReshapeOptions", (("new_shape", "newShape"),)),
