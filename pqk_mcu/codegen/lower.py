@@ -20,6 +20,7 @@ import numpy as np
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.opdef import OP_DEFS, Implementations
+from pqk_mcu.ir.ops import split_sizes
 from pqk_mcu.ir.shapes import (
     conv_output_size,
     nearest_source_indices,
@@ -972,22 +973,30 @@ class Lowering:
     def _strided_copy(self, layer: Layer, op: Op, dims: list[tuple[int, int]], offset: int) -> None:
         """pqk_strided_copy_s8 (or _s16) for an output whose axis k has (size, input stride in elements): axes of
         size 1 dropped and adjacent axes that step through the input as one merged, at most 4 left."""
-        merged: list[list[int]] = []
-        for size, stride in dims:
-            if size == 1:
-                continue
-            if merged and merged[-1][1] == stride * size:
-                merged[-1] = [merged[-1][0] * size, stride]
-            else:
-                merged.append([size, stride])
-        if len(merged) > 4:
-            raise UnsupportedModelError(f"op {op.name} ({op.kind}): moves data along {len(merged)} axes (at most 4)")
-        merged = [[1, 0]] * (4 - len(merged)) + merged
-        fields: list[tuple[str, object]] = [(f"output_shape[{d}]", merged[d][0]) for d in range(4)]
-        fields += [(f"input_strides[{d}]", merged[d][1]) for d in range(4)] + [("input_offset", offset)]
         layer.kernel = f"pqk_strided_copy_{_element_suffix(self.tensors[op.inputs[0]])}"
-        params = self._params(layer, "pqk_strided_copy_s8_params_t", fields)
+        params = self._params(layer, "pqk_strided_copy_s8_params_t", _strided_copy_fields(op, dims, offset))
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(op.outputs[0]))))
+
+    @LOWERINGS.register("SPLIT", "SPLIT_V", "UNPACK")
+    def _split(self, layer: Layer, op: Op) -> None:
+        """One strided copy per output, each into its own buffer: a part along the axis (SPLIT, SPLIT_V) or
+        one index of it (UNPACK)."""
+        slot = 1 if op.kind == "SPLIT" else 0
+        x = self.tensors[op.inputs[slot]]
+        element_strides = _element_strides(x.shape)
+        if op.kind == "UNPACK":
+            axis, starts = op.attrs.axis, list(range(op.attrs.num))
+        else:
+            axis, sizes = split_sizes(op, [self.tensors[name] for name in op.inputs])
+            starts = [int(start) for start in np.cumsum([0, *sizes[:-1]])]
+        layer.kernel = f"pqk_strided_copy_{_element_suffix(x)}"
+        for part, (output, start) in enumerate(zip(op.outputs, starts)):
+            y = self.tensors[output]
+            kept = [a for a in range(len(x.shape)) if not (op.kind == "UNPACK" and a == axis)]
+            dims = [(size, element_strides[a]) for size, a in zip(y.shape, kept)]
+            params = "&" + self.symbols.struct(f"{self._prefix(layer)}_part{part}_params", "pqk_strided_copy_s8_params_t",
+                                               _strided_copy_fields(op, dims, start * element_strides[axis]))
+            layer.calls.append(Call(layer.kernel, (params, self._operand(layer, slot), TensorRef(output))))
 
     @LOWERINGS.register("RESIZE_NEAREST_NEIGHBOR")
     def _resize_nearest_neighbor(self, layer: Layer, op: Op) -> None:
@@ -1145,6 +1154,23 @@ class Lowering:
         ]
         params = self._params(layer, f"{layer.kernel}_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 2), TensorRef(y.name))))
+
+
+def _strided_copy_fields(op: Op, dims: list[tuple[int, int]], offset: int) -> list[tuple[str, object]]:
+    """pqk_strided_copy_s8_params_t's fields for an output whose axis k has (size, input stride in elements)."""
+    merged: list[list[int]] = []
+    for size, stride in dims:
+        if size == 1:
+            continue
+        if merged and merged[-1][1] == stride * size:
+            merged[-1] = [merged[-1][0] * size, stride]
+        else:
+            merged.append([size, stride])
+    if len(merged) > 4:
+        raise UnsupportedModelError(f"op {op.name} ({op.kind}): moves data along {len(merged)} axes (at most 4)")
+    merged = [[1, 0]] * (4 - len(merged)) + merged
+    fields: list[tuple[str, object]] = [(f"output_shape[{d}]", merged[d][0]) for d in range(4)]
+    return fields + [(f"input_strides[{d}]", merged[d][1]) for d in range(4)] + [("input_offset", offset)]
 
 
 def _check_wide_shift(op: Op, shift: np.ndarray) -> None:

@@ -126,6 +126,21 @@ class GraphBuilder:
         self._ops.append(op)
         return output
 
+    def parts(self, kind: str, inputs: Sequence[str], attrs: OpAttrs) -> list[str]:
+        """An op with one output per part (SPLIT, SPLIT_V, UNPACK); the outputs keep the activation input's type
+        and quantization. Returns the output names."""
+        constant_slots = OP_DEFS[kind].constant_slots
+        source = self.tensor(next(name for slot, name in enumerate(inputs) if slot not in constant_slots))
+        index = len(self._ops)
+        op_name = f"{kind.lower()}_{index}"
+        probe = Op(kind, op_name, tuple(inputs), (), attrs)
+        shapes = infer_output_shapes(probe, self._tensors)
+        outputs = [f"{op_name}/out{k}" for k in range(len(shapes))]
+        for output, shape in zip(outputs, shapes):
+            self._add_tensor(Tensor(output, shape, source.dtype, source.quant))
+        self._ops.append(Op(kind, op_name, tuple(inputs), tuple(outputs), attrs))
+        return outputs
+
     def _weights(self, kind: str, data: np.ndarray, scale: float | Sequence[float]) -> str:
         scales = np.atleast_1d(np.asarray(scale, dtype=np.float64))
         axis = OP_DEFS[kind].weight_axis

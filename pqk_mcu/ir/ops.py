@@ -37,6 +37,9 @@ Op kinds use TFLite's builtin names. Inputs per kind (TFLite order, "" = absent 
 | PACK               | input0, input1, ... (one shape)          | PackAttrs             |
 | SVDF               | input, const weights_feature, const weights_time, const bias int32, variable state | SvdfAttrs |
 | TRANSPOSE_CONV     | const output shape int32 [4], filter (OHWI), input, bias int32 (16x8: int64) or "" | TransposeConvAttrs |
+| SPLIT              | const axis int32 scalar, input -> num_splits equal parts | SplitAttrs      |
+| SPLIT_V            | input, const size_splits int32, const axis int32 scalar -> one part per size | SplitAttrs |
+| UNPACK             | input -> num outputs, each without ``axis`` | UnpackAttrs        |
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from pqk_mcu.errors import PqkError, UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.opdef import OpDef, TfliteOptions, define_op
 from pqk_mcu.ir.shapes import (
+    ShapeError,
     broadcast_shape,
     brief_shape,
     concatenation_shape,
@@ -192,6 +196,17 @@ class TransposeConvAttrs:
     activation: str = "NONE"
 
 
+@dataclass(frozen=True)
+class SplitAttrs:
+    num_splits: int = 0  # the number of outputs
+
+
+@dataclass(frozen=True)
+class UnpackAttrs:
+    num: int = 0  # the number of outputs: the input's size along ``axis``
+    axis: int = 0  # the input axis the outputs drop
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -210,6 +225,8 @@ OpAttrs = (
     | PackAttrs
     | SvdfAttrs
     | TransposeConvAttrs
+    | SplitAttrs
+    | UnpackAttrs
 )
 
 _WINDOW_FIELDS = (("padding", "padding"), ("stride_h", "strideH"), ("stride_w", "strideW"))
@@ -471,3 +488,74 @@ SUPPORTED_OPS += (define_op(OpDef(
         required=True, version=_transpose_conv_version,
     ),
 )).kind,)
+
+
+def split_axis(axis: Tensor | None, x: Tensor) -> int:
+    """SPLIT / SPLIT_V's constant scalar axis, counted from the front (TFLite Micro accepts a negative one)."""
+    if axis is None or not axis.is_constant or axis.dtype != "int32" or axis.size != 1:
+        raise ShapeError("axis must be a constant int32 scalar")
+    value = int(axis.data.reshape(-1)[0])
+    if not -len(x.shape) <= value < len(x.shape):
+        raise ShapeError(f"axis {value} is out of range for input '{x.name}' {x.shape}")
+    return value % len(x.shape)
+
+
+def split_sizes(op: Op, inputs: list) -> tuple[int, list[int]]:
+    """The axis and the size of each output along it, of a SPLIT (equal parts) or SPLIT_V (its size_splits,
+    one -1 taking the rest)."""
+    if op.kind == "SPLIT":
+        axis_tensor, x = inputs
+        axis = split_axis(axis_tensor, x)
+        count = op.attrs.num_splits
+        if count < 1 or x.shape[axis] % count:
+            raise ShapeError(f"num_splits {count} does not divide axis {axis} of '{x.name}' {x.shape}")
+        return axis, [x.shape[axis] // count] * count
+    x, size_splits, axis_tensor = inputs
+    axis = split_axis(axis_tensor, x)
+    if not size_splits.is_constant or size_splits.dtype != "int32" or len(size_splits.shape) != 1:
+        raise ShapeError("size_splits must be a constant 1-D int32 tensor")
+    sizes = [int(v) for v in size_splits.data]
+    if len(sizes) != op.attrs.num_splits:
+        raise ShapeError(f"size_splits has {len(sizes)} entries, num_splits is {op.attrs.num_splits}")
+    if sizes.count(-1) == 1:
+        sizes[sizes.index(-1)] = x.shape[axis] - (sum(sizes) + 1)
+    if any(size < 1 for size in sizes) or sum(sizes) != x.shape[axis]:
+        raise ShapeError(f"size_splits {brief_shape([int(v) for v in size_splits.data])} do not split axis {axis} "
+                         f"of '{x.name}' {x.shape} into non-empty parts")
+    return axis, sizes
+
+
+def _split_shapes(op: Op, inputs: list) -> tuple[tuple[int, ...], ...]:
+    x = inputs[1] if op.kind == "SPLIT" else inputs[0]
+    axis, sizes = split_sizes(op, inputs)
+    return tuple((*x.shape[:axis], size, *x.shape[axis + 1:]) for size in sizes)
+
+
+def _unpack_shapes(op: Op, inputs: list) -> tuple[tuple[int, ...], ...]:
+    x, axis = inputs[0], op.attrs.axis
+    if not 0 <= axis < len(x.shape):
+        raise ShapeError(f"axis {axis} is out of range for input '{x.name}' {x.shape}")
+    if op.attrs.num != x.shape[axis]:
+        raise ShapeError(f"num {op.attrs.num} is not the size {x.shape[axis]} of axis {axis} of '{x.name}' {x.shape}")
+    return ((*x.shape[:axis], *x.shape[axis + 1:]),) * op.attrs.num
+
+
+def _unpack_axis_from_end(attrs: UnpackAttrs, inputs: list, outputs: list, where: str) -> UnpackAttrs:
+    """A negative axis counts from the end of the input (the IR keeps it non-negative)."""
+    if attrs.axis < 0 and inputs and inputs[0] is not None:
+        return replace(attrs, axis=attrs.axis + len(inputs[0].shape))
+    return attrs
+
+
+SUPPORTED_OPS += tuple(define_op(definition).kind for definition in (
+    # Values move unchanged into one output per part (TFLite Micro copies without rescaling).
+    OpDef("SPLIT", SplitAttrs, _split_shapes, inputs=(2, 2), constant_slots=(0,), multiple_outputs=True,
+          activation_dtypes=INT8_INT16,
+          tflite=TfliteOptions("SplitOptions", (("num_splits", "numSplits"),), required=True, version=2)),
+    OpDef("SPLIT_V", SplitAttrs, _split_shapes, inputs=(3, 3), constant_slots=(1, 2), multiple_outputs=True,
+          activation_dtypes=INT8_INT16,
+          tflite=TfliteOptions("SplitVOptions", (("num_splits", "numSplits"),), required=True, version=2)),
+    OpDef("UNPACK", UnpackAttrs, _unpack_shapes, inputs=(1, 1), multiple_outputs=True, activation_dtypes=INT8_INT16,
+          resolve_attrs=_unpack_axis_from_end,
+          tflite=TfliteOptions("UnpackOptions", (("num", "num"), ("axis", "axis")), required=True, version=2)),
+))

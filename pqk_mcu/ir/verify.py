@@ -33,6 +33,8 @@ def verify_graph(graph: Graph) -> None:
             shapes = infer_output_shapes(op, tensors)
         except ShapeError as error:
             raise PqkError(f"{where}: {error}") from None
+        if len(shapes) != len(op.outputs):
+            raise PqkError(f"{where}: has {len(op.outputs)} outputs, the op produces {len(shapes)}")
         for name, shape in zip(op.outputs, shapes):
             if tensors[name].shape != shape:
                 raise PqkError(f"{where}: output '{name}' has shape {tensors[name].shape}, the op produces {shape}")
@@ -119,7 +121,7 @@ def _check_structure(graph: Graph, tensors: dict[str, Tensor]) -> None:
                 raise PqkError(f"{where}: input '{name}' is used before any op produces it")
             if slot in definition.constant_slots and not tensors[name].is_constant:
                 raise PqkError(f"{where}: input {slot} '{name}' must be a constant")
-        if len(op.outputs) != 1:
+        if len(op.outputs) != 1 and not (definition.multiple_outputs and op.outputs):
             raise PqkError(f"{where}: has {len(op.outputs)} outputs, expected 1")
         for name in op.outputs:
             if name not in tensors:
@@ -183,6 +185,12 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
     elif inputs[0].dtype == "float32" and output.dtype != "int8":
         raise PqkError(f"{where}: a float32 input quantizes to int8 only, output '{output.name}' is {output.dtype}")
 
+    if definition.multiple_outputs:
+        source = next(t for slot, t in enumerate(inputs) if t is not None and slot not in definition.constant_slots)
+        for t in (tensors[name] for name in op.outputs):
+            if t.dtype != source.dtype or t.quant != source.quant:
+                raise PqkError(f"{where}: output '{t.name}' must keep input '{source.name}''s type and quantization "
+                               f"({t.dtype} {_describe(t.quant)} vs {source.dtype} {_describe(source.quant)})")
     if definition.weighted:
         _check_weights(op, where, inputs)
     if definition.check_operands is not None:
