@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pqk_mcu.errors import PqkError
+from pqk_mcu.codegen import generate_c
+from pqk_mcu.errors import PqkError, UnsupportedModelError
 from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.builder import GraphBuilder, per_tensor
@@ -96,3 +97,9 @@ def test_verifier_holds_the_int16_output_quantization(kind):
     tensors = tuple(wrong if t.name == output.name else t for t in graph.tensors)
     with pytest.raises(PqkError, match="must have scale 3.05176e-05|must have scale 3.0517578125e-05"):
         verify_graph(graph.replace(tensors=tensors))
+
+
+def test_input_scale_beyond_the_int16_kernel_is_refused(tmp_path):
+    """Above 2.67 the input multiplier exceeds the 32767 that keeps TFLite Micro's int32 product in range."""
+    with pytest.raises(UnsupportedModelError, match=r"input scale 3 is above the 2.67"):
+        generate_c(_unary_graph("tanh", 3.0), tmp_path / "model")

@@ -1,4 +1,5 @@
-"""RELU, RELU6, LEAKY_RELU, PRELU, HARD_SWISH, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels.
+"""RELU, RELU6, LEAKY_RELU, PRELU, HARD_SWISH, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels;
+LOGISTIC, TANH and SOFTMAX on int16 inputs run ``activations_int16``.
 
 LOGISTIC and TANH rescale the input into Q4.27 and evaluate gemmlowp's fixed-point logistic /
 tanh; inputs beyond the representable radius saturate. SOFTMAX is TFLM's int8 -> int8 (or int16) path
