@@ -994,8 +994,9 @@ class Lowering:
             y = self.tensors[output]
             kept = [a for a in range(len(x.shape)) if not (op.kind == "UNPACK" and a == axis)]
             dims = [(size, element_strides[a]) for size, a in zip(y.shape, kept)]
-            params = "&" + self.symbols.struct(f"{self._prefix(layer)}_part{part}_params", "pqk_strided_copy_s8_params_t",
-                                               _strided_copy_fields(op, dims, start * element_strides[axis]))
+            fields = _strided_copy_fields(op, dims, start * element_strides[axis])
+            params = "&" + self.symbols.struct(f"{self._prefix(layer)}_part{part}_params",
+                                               "pqk_strided_copy_s8_params_t", fields)
             layer.calls.append(Call(layer.kernel, (params, self._operand(layer, slot), TensorRef(output))))
 
     @LOWERINGS.register("RESIZE_NEAREST_NEIGHBOR")

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 
@@ -281,17 +282,25 @@ def _quantize_version(op: Op, graph: Graph) -> int:
     return 2 if graph.tensor(op.inputs[0]).dtype == "int8" else 1  # 2: int8 -> int8 requantization
 
 
-def _binary(kind: str, options: str, **constraints) -> OpDef:
+def _version_by_input_type(int16: int, slot: int = 0) -> Callable[[Op, Graph], int]:
+    """The operator version of an op whose int8 form is version 2 and int16 form ``int16`` (TFLite's
+    op_version.cc), by the type of its activation input ``slot``."""
+    def version(op: Op, graph: Graph) -> int:
+        return int16 if graph.tensor(op.inputs[slot]).dtype == "int16" else 2
+    return version
+
+
+def _binary(kind: str, options: str, version: int | Callable[[Op, Graph], int] = 2, **constraints) -> OpDef:
     """An int8 element-wise op of two broadcast inputs with a fused activation."""
     return OpDef(
         kind, ElementwiseAttrs, broadcast_shape, inputs=(2, 2), fuses_activation=True,
-        tflite=TfliteOptions(options, _ACTIVATION_FIELD, version=2), **constraints,
+        tflite=TfliteOptions(options, _ACTIVATION_FIELD, version=version), **constraints,
     )
 
 
-def _unary(kind: str, **constraints) -> OpDef:
+def _unary(kind: str, version: int | Callable[[Op, Graph], int] = 2, **constraints) -> OpDef:
     """An int8 element-wise op of one input without attributes or options table."""
-    return OpDef(kind, NoAttrs, same_shape, inputs=(1, 1), tflite=TfliteOptions(version=2), **constraints)
+    return OpDef(kind, NoAttrs, same_shape, inputs=(1, 1), tflite=TfliteOptions(version=version), **constraints)
 
 
 SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
@@ -332,7 +341,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     ),
     _binary("ADD", "AddOptions", activation_dtypes=INT8_INT16),
     _binary("SUB", "SubOptions", activation_dtypes=INT8_INT16),
-    _binary("MUL", "MulOptions", activation_dtypes=INT8_INT16),
+    _binary("MUL", "MulOptions", _version_by_input_type(4), activation_dtypes=INT8_INT16),
     OpDef(
         "RESHAPE", ReshapeAttrs, reshape_shape, inputs=(1, 2), constant_slots=(1,), same_quant="first",
         resolve_attrs=_reshape_target, tflite=TfliteOptions("ReshapeOptions", (("new_shape", "newShape"),)),
@@ -341,7 +350,7 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
         "SOFTMAX", SoftmaxAttrs, same_shape, inputs=(1, 1), fixed_output_quant=(1.0 / 256, -128),
         int16_output_quant=(1.0 / 65536, -32768), activation_dtypes=INT8_INT16,
         int16_form_output_quant=(1.0 / 32768, 0),
-        tflite=TfliteOptions("SoftmaxOptions", (("beta", "beta"),), required=True, version=2),
+        tflite=TfliteOptions("SoftmaxOptions", (("beta", "beta"),), required=True, version=_version_by_input_type(3)),
     ),
     OpDef(
         # int8, int16, int32 -> int8, int16, int32 too (TFLM's Requantize); float32 only -> int8.
@@ -373,9 +382,9 @@ SUPPORTED_OPS = tuple(define_op(definition).kind for definition in (
     # TFLite Micro's RELU6 clamps in the input's quantization; litert's rescales, so only equal
     # quantization means the same thing on both.
     _unary("RELU6", same_quant="first"),
-    _unary("LOGISTIC", fixed_output_quant=(1.0 / 256, -128), activation_dtypes=INT8_INT16,
+    _unary("LOGISTIC", _version_by_input_type(3), fixed_output_quant=(1.0 / 256, -128), activation_dtypes=INT8_INT16,
            int16_form_output_quant=(1.0 / 32768, 0)),
-    _unary("TANH", fixed_output_quant=(1.0 / 128, 0), activation_dtypes=INT8_INT16,
+    _unary("TANH", _version_by_input_type(3), fixed_output_quant=(1.0 / 128, 0), activation_dtypes=INT8_INT16,
            int16_form_output_quant=(1.0 / 32768, 0)),
     OpDef("HARD_SWISH", NoAttrs, same_shape, inputs=(1, 1), tflite=TfliteOptions("HardSwishOptions")),
     *(
@@ -551,11 +560,14 @@ SUPPORTED_OPS += tuple(define_op(definition).kind for definition in (
     # Values move unchanged into one output per part (TFLite Micro copies without rescaling).
     OpDef("SPLIT", SplitAttrs, _split_shapes, inputs=(2, 2), constant_slots=(0,), multiple_outputs=True,
           activation_dtypes=INT8_INT16,
-          tflite=TfliteOptions("SplitOptions", (("num_splits", "numSplits"),), required=True, version=2)),
+          tflite=TfliteOptions("SplitOptions", (("num_splits", "numSplits"),), required=True,
+                               version=_version_by_input_type(4, slot=1))),
     OpDef("SPLIT_V", SplitAttrs, _split_shapes, inputs=(3, 3), constant_slots=(1, 2), multiple_outputs=True,
           activation_dtypes=INT8_INT16,
-          tflite=TfliteOptions("SplitVOptions", (("num_splits", "numSplits"),), required=True, version=2)),
+          tflite=TfliteOptions("SplitVOptions", (("num_splits", "numSplits"),), required=True,
+                               version=_version_by_input_type(1))),
     OpDef("UNPACK", UnpackAttrs, _unpack_shapes, inputs=(1, 1), multiple_outputs=True, activation_dtypes=INT8_INT16,
           resolve_attrs=_unpack_axis_from_end,
-          tflite=TfliteOptions("UnpackOptions", (("num", "num"), ("axis", "axis")), required=True, version=2)),
+          tflite=TfliteOptions("UnpackOptions", (("num", "num"), ("axis", "axis")), required=True,
+                               version=_version_by_input_type(4))),
 ))
