@@ -47,9 +47,10 @@ def _softmax_graph(rows: int, depth: int, scale: float, beta: float):
 
 
 # (rows, depth, input scale, beta): one class and many, scales where the whole row is within exp's
-# [-10, 0] and where most of it is beyond, betas other than 1
+# [-10, 0] and where most of it is beyond, betas other than 1; 10 / 65535 spreads the int16 range over the
+# whole exp table (its 512 segments)
 SOFTMAX_CASES = [(1, 1, 0.001, 1.0), (3, 10, 2.0 ** -12, 1.0), (2, 100, 0.0003, 0.5), (4, 7, 0.00002, 2.0),
-                 (1, 1000, 0.002, 1.0), (5, 33, 0.05, 0.25)]
+                 (1, 1000, 0.002, 1.0), (5, 33, 0.05, 0.25), (8, 2000, 10 / 65535, 1.0)]
 
 
 @pytest.mark.parametrize("case", SOFTMAX_CASES)
@@ -77,6 +78,10 @@ def test_every_input_on_host(toolchain):
     x = b.input((256, 256), 0.0003, 0, dtype="int16")
     graph = b.build([b.logistic(x), b.tanh(x)])
     assert verify_model(graph, None, "host", [[EVERY_INT16]]).mismatches == []
+
+
+def test_softmax_over_the_whole_exp_table_on_host(toolchain):
+    assert_bit_exact(_softmax_graph(8, 2000, 10 / 65535, 1.0), "host", 2, seed=5)
 
 
 def test_in_qemu(toolchain):
