@@ -22,11 +22,11 @@ import numpy as np
 from pqk_mcu.codegen.weights import (
     GATHER_LANES,
     MVE_ROWS,
+    PAIRS_MAX_FEATURES,
+    PAIRS_NARROW_FEATURES,
     ROWS_GROUP,
     ROWS_LANES,
     ROWS_PANEL,
-    PAIRS_MAX_FEATURES,
-    PAIRS_NARROW_FEATURES,
     WEIGHT_FORMATS,
     ColumnPairs,
     CsrMatrix,
@@ -107,8 +107,7 @@ class KernelCost:
     unclamped_output: outputs (rows x positions) of a layer whose clamp does not start at or above the
     output zero point (the general vector requantization); pair_slot / single_slot / narrow_single_slot: the
     pairs and singles (halfword singles of narrow layers) of pqk_fully_connected_s8_csr_pairs_dsp's format
-    (``weights.ColumnPairs``, padding included) x positions.
-    ``block``: the kernel computes this many
+    (``weights.ColumnPairs``, padding included) x positions. ``block``: the kernel computes this many
     positions together, so the per-output terms count positions rounded up to it."""
 
     per_mac: float

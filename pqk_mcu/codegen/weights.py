@@ -561,20 +561,14 @@ class ColumnPairs:
         return int(self.stream.nbytes) - self.value_bytes
 
 
-def _row_pairs(row: np.ndarray) -> tuple[list[int], list[int]]:
-    """The first columns of the row's pairs and its single columns, left to right."""
-    pairs, singles = [], []
-    nonzero = row != 0
-    j, cols = 0, row.size
-    while j < cols:
-        if nonzero[j] and j + 1 < cols and nonzero[j + 1]:
-            pairs.append(j)
-            j += 2
-            continue
-        if nonzero[j]:
-            singles.append(j)
-        j += 1
-    return pairs, singles
+def _row_pairs(row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first columns of the row's pairs and its single columns, ascending: a run of n adjacent nonzeros
+    holds n // 2 pairs from its left, then a single where n is odd."""
+    edges = np.diff(np.concatenate(([0], (row != 0).astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = ends - starts
+    pairs = np.concatenate([np.arange(start, end - 1, 2) for start, end in zip(starts, ends)] or [np.zeros(0, int)])
+    return pairs.astype(np.int64), (ends - 1)[lengths % 2 == 1].astype(np.int64)
 
 
 def encode_column_pairs(matrix: np.ndarray) -> ColumnPairs | None:
@@ -587,7 +581,7 @@ def encode_column_pairs(matrix: np.ndarray) -> ColumnPairs | None:
     words: list[int] = []
     pair_slots = single_slots = 0
     for row in matrix:
-        pairs, singles = _row_pairs(row)
+        pairs, singles = (columns.tolist() for columns in _row_pairs(row))
         pair_count = -(-len(pairs) // PAIRS_GROUP) * PAIRS_GROUP
         single_count = -(-len(singles) // SINGLES_GROUP) * SINGLES_GROUP
         pair_slots += pair_count
@@ -608,13 +602,9 @@ def encode_column_pairs(matrix: np.ndarray) -> ColumnPairs | None:
 
 def column_pair_slots(matrix: np.ndarray) -> tuple[int, int]:
     """(pairs, singles) of ``encode_column_pairs(matrix)`` with padding, counted without encoding."""
-    nonzero = np.asarray(matrix) != 0
     pair_slots = single_slots = 0
-    for row in nonzero:
-        # runs of nonzeros: a run of length n holds n // 2 pairs and n % 2 singles
-        edges = np.diff(np.concatenate(([0], row.astype(np.int8), [0])))
-        runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
-        pairs, singles = int((runs // 2).sum()), int((runs % 2).sum())
-        pair_slots += -(-pairs // PAIRS_GROUP) * PAIRS_GROUP
-        single_slots += -(-singles // SINGLES_GROUP) * SINGLES_GROUP
+    for row in np.asarray(matrix):
+        pairs, singles = _row_pairs(row)
+        pair_slots += -(-pairs.size // PAIRS_GROUP) * PAIRS_GROUP
+        single_slots += -(-singles.size // SINGLES_GROUP) * SINGLES_GROUP
     return pair_slots, single_slots
