@@ -371,6 +371,10 @@ class Lowering:
             return self._wide_weights(layer, choice.wide)
         if choice.gather is not None:
             return self._gather_weights(layer, choice.gather)
+        if choice.pairs is not None:
+            # values and offsets interleaved: the flash report counts half of the stream as each
+            return self.symbols.array(f"{prefix}_value_columns", "uint32_t", choice.pairs.stream, VALUE_COLUMNS,
+                                      exported=True)
         if choice.kernel == "pqk_fully_connected_s8_dsp":
             dense_values = encode_row_quads(matrix)
         elif choice.kernel in ("pqk_conv2d_s8_mve", "pqk_fully_connected_s8_mve"):
