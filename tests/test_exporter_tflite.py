@@ -26,10 +26,12 @@ from pqk_mcu.ir.ops import (
     NoAttrs,
     PackAttrs,
     ResizeAttrs,
+    SplitAttrs,
     SqueezeAttrs,
     StridedSliceAttrs,
     SvdfAttrs,
     TransposeConvAttrs,
+    UnpackAttrs,
 )
 
 
@@ -133,6 +135,12 @@ def _every_op_graph() -> Graph:
     y = b.op("STRIDED_SLICE", (y, zeros, zeros, ones), StridedSliceAttrs(end_mask=0b1111))
     y = b.reshape(b.op("SQUEEZE", (b.mean(y, [1, 2], True, 0.1, 0),), SqueezeAttrs((1,))), [1, -1])
     y = b.fully_connected(y, weights((10, 16)), [0.01] * 10, None, 0.3, 0, activation="RELU_N1_TO_1")
+    # ops of several outputs, their parts put back in another order
+    first, rest = b.parts("SPLIT_V", (y, b.constant(np.array([3, -1]), "int32"), b.constant(np.array(-1), "int32")),
+                          SplitAttrs(2))
+    y = b.concatenation([rest, first], axis=1)
+    y = b.concatenation(b.parts("SPLIT", (b.constant(np.array(1), "int32"), y), SplitAttrs(2))[::-1], axis=1)
+    y = b.reshape(b.parts("UNPACK", (y,), UnpackAttrs(1, 0))[0], [1, 10])
     # int16 state and time weights and a RELU: litert's int8 SVDF takes no other.
     feature = b.constant(weights((20, 10)), "int8", per_tensor(0.01))
     time = b.constant(rng.integers(-3000, 3000, (20, 3)), "int16", per_tensor(1e-4))

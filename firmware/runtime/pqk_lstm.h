@@ -1,51 +1,17 @@
 /* pqk_lstm.h: what the UNIDIRECTIONAL_SEQUENCE_LSTM kernels share (pqk_lstm_s8.c describes the
- * arithmetic): the int16 sigmoid and tanh, the portable dot product and the update of one unit from its
- * gates' accumulators. The kernels differ only in how they compute those accumulators.
+ * arithmetic): the portable dot product and the update of one unit from its gates' accumulators
+ * (sigmoid and tanh from pqk_int16_activations.h). The kernels differ only in how they compute those
+ * accumulators.
  */
 #ifndef PQK_LSTM_H
 #define PQK_LSTM_H
 
+#include "pqk_int16_activations.h"
 #include "pqk_requantize.h"
 #include "pqk_runtime.h"
 
 #define PQK_LSTM_GATES 4
 #define PQK_LSTM_CELL_GATE 2 /* gate order: input, forget, cell, output */
-
-/* reference_integer_ops::Logistic (int16, power-of-two scale): Q3.12 -> Q0.15. */
-static inline int16_t pqk_lstm_sigmoid(const uint16_t *table, int32_t value)
-{
-    const int32_t scaled = value * 3;
-    const uint32_t magnitude = (uint32_t)(scaled < 0 ? -scaled : scaled);
-    const uint32_t step = magnitude >> 9;
-    uint32_t result;
-    if (step >= 255u) {
-        result = 0x7FFFu << 10;
-    } else {
-        const uint32_t low = table[step], high = table[step + 1u];
-        result = (low << 9) + (magnitude & 0x1FFu) * (high - low);
-    }
-    result = scaled >= 0 ? result + (1u << 9) : (1u << 25) - result + (1u << 9) - 1u;
-    return (int16_t)(result >> 10);
-}
-
-/* reference_integer_ops::Tanh (int16): the input rescaled by (value x multiplier + rounding) >> shift,
- * into Q0.15. */
-static inline int16_t pqk_lstm_tanh(const uint16_t *table, int32_t value, int32_t multiplier, int32_t shift)
-{
-    const int32_t rounding = shift > 0 ? (int32_t)1 << (shift - 1) : 0;
-    const int32_t scaled = (value * multiplier + rounding) >> shift;
-    const uint32_t magnitude = (uint32_t)(scaled < 0 ? -scaled : scaled);
-    const uint32_t step = magnitude >> 8;
-    int32_t result;
-    if (step >= 255u) {
-        result = 0xFFFF << 8;
-    } else {
-        const uint32_t low = table[step], high = table[step + 1u];
-        result = (int32_t)((low << 8) + (magnitude & 0xFFu) * (high - low));
-    }
-    result = scaled >= 0 ? result - (1 << 23) + (1 << 7) : -result + (1 << 23) + (1 << 7) - 1;
-    return (int16_t)(result >> 8);
-}
 
 static inline int32_t pqk_lstm_dot(const int8_t *weights, const int8_t *values, int32_t count, int32_t sum)
 {
@@ -77,8 +43,8 @@ static inline void pqk_lstm_unit(const pqk_lstm_s8_params_t *params, const int32
         const int32_t sum = pqk_clamp_s16(from_input, INT16_MIN, INT16_MAX)
                             + pqk_clamp_s16(from_hidden, INT16_MIN, INT16_MAX);
         const int16_t pre_activation = pqk_clamp_s16(sum, INT16_MIN, INT16_MAX);
-        gates[g] = g == PQK_LSTM_CELL_GATE ? pqk_lstm_tanh(params->sigmoid_table, pre_activation, 3, 0)
-                                           : pqk_lstm_sigmoid(params->sigmoid_table, pre_activation);
+        gates[g] = g == PQK_LSTM_CELL_GATE ? pqk_table_tanh(params->sigmoid_table, pre_activation, 3, 0)
+                                           : pqk_table_sigmoid(params->sigmoid_table, pre_activation, 3, 0);
     }
     {
         const int32_t kept = pqk_requantize(gates[1] * *cell, params->forget_multiplier, params->forget_shift);
@@ -92,7 +58,7 @@ static inline void pqk_lstm_unit(const pqk_lstm_s8_params_t *params, const int32
         }
         *cell = (int16_t)value;
         {
-            const int16_t activated = pqk_lstm_tanh(params->sigmoid_table, value, params->cell_tanh_multiplier,
+            const int16_t activated = pqk_table_tanh(params->sigmoid_table, value, params->cell_tanh_multiplier,
                                                     params->cell_tanh_shift);
             const int32_t scaled = pqk_requantize(activated * gates[3], params->hidden_multiplier,
                                                   params->hidden_shift);

@@ -427,6 +427,32 @@ typedef struct {
 
 void pqk_transpose_conv_s16(const pqk_transpose_conv_s16_params_t *params, const int16_t *input, int16_t *output);
 
+/* LOGISTIC and TANH of 16x8 models (TFLite Micro's int16 kernels, zero points 0, output scale 2^-15):
+ * the input rescaled to (x * input_multiplier + rounding) >> input_shift interpolates sigmoid_table. */
+typedef struct {
+    int32_t size;
+    int32_t input_multiplier;       /* in [1, 32767] */
+    int32_t input_shift;            /* rounding right shift, in [0, 31] */
+    const uint16_t *sigmoid_table;  /* [256] sigmoid(i / 24) in unsigned Q0.16 */
+} pqk_sigmoid_s16_params_t;
+
+void pqk_logistic_s16(const pqk_sigmoid_s16_params_t *params, const int16_t *input, int16_t *output);
+void pqk_tanh_s16(const pqk_sigmoid_s16_params_t *params, const int16_t *input, int16_t *output);
+
+/* SOFTMAX int16 -> int16 (TFLite Micro's SoftmaxInt16): differences to the row maximum requantized by
+ * (input_multiplier, input_shift) index exp_table; the normalized row sum indexes reciprocal_table. */
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_multiplier, input_shift; /* pqk_requantize's multiplier and shift */
+    const int16_t *exp_table;        /* [513] exp over [-10, 0] in Q0.15 */
+    const int16_t *reciprocal_table; /* [513] 1 / (1 + x) over [0, 1] in Q0.15 */
+} pqk_softmax_s16_params_t;
+
+void pqk_softmax_s16(const pqk_softmax_s16_params_t *params, const int16_t *input, int16_t *output);
+
+/* MUL of 16x8 models: pqk_mul_s8_params_t with zero offsets and zero point, an int16 clamp. */
+void pqk_mul_s16(const pqk_mul_s8_params_t *params, const int16_t *input1, const int16_t *input2, int16_t *output);
+
 /* A variant's scratch argument takes its <kernel>_buffer_size() bytes: that function is the truth,
  * pqk_mcu.codegen.cost_model.scratch_bytes() its compile-time twin for the memory plan (the generated
  * code never calls it), and tests/test_codegen_scratch.py checks that the two agree. */

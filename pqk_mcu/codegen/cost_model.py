@@ -22,10 +22,13 @@ import numpy as np
 from pqk_mcu.codegen.weights import (
     GATHER_LANES,
     MVE_ROWS,
+    PAIRS_MAX_FEATURES,
+    PAIRS_NARROW_FEATURES,
     ROWS_GROUP,
     ROWS_LANES,
     ROWS_PANEL,
     WEIGHT_FORMATS,
+    ColumnPairs,
     CsrMatrix,
     GatherCsr,
     GatherRows,
@@ -33,8 +36,10 @@ from pqk_mcu.codegen.weights import (
     PackedCsr,
     WideCsr,
     channel_pair_lanes_fit,
+    column_pair_slots,
     encode_channel_pairs,
     encode_channel_quads,
+    encode_column_pairs,
     encode_csr,
     encode_row_chunks,
     encode_row_quads,
@@ -52,6 +57,7 @@ WIDE_CONV_BLOCK = 8  # its BLOCK: output pixels computed together (a partial blo
 GATHER_CONV_BLOCK = 4  # PQK_MVE_GATHER_PIXELS: output pixels the *_csr_mve convolutions compute together
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
+FULLY_CONNECTED_PAIRS_DSP = "pqk_fully_connected_s8_csr_pairs_dsp"  # on column pairs (weights.ColumnPairs)
 
 BASELINE_CORES = ("cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m23")  # Thumb without Thumb-2
 
@@ -99,7 +105,9 @@ class KernelCost:
     rows of the positions whose window reaches past the input (rows of their padded copies);
     group_chunk: chunks of pqk_fully_connected_s8_csr_mve's format (``weights.GatherRows``) x positions;
     unclamped_output: outputs (rows x positions) of a layer whose clamp does not start at or above the
-    output zero point (the general vector requantization). ``block``: the kernel computes this many
+    output zero point (the general vector requantization); pair_slot / single_slot / narrow_single_slot: the
+    pairs and singles (halfword singles of narrow layers) of pqk_fully_connected_s8_csr_pairs_dsp's format
+    (``weights.ColumnPairs``, padding included) x positions. ``block``: the kernel computes this many
     positions together, so the per-output terms count positions rounded up to it."""
 
     per_mac: float
@@ -129,6 +137,9 @@ class KernelCost:
     per_border_row: float = 0.0
     per_group_chunk: float = 0.0
     per_unclamped_output: float = 0.0
+    per_pair_slot: float = 0.0
+    per_single_slot: float = 0.0
+    per_narrow_single_slot: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
 
@@ -136,7 +147,8 @@ class KernelCost:
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
           "tapped_output", "row", "tail_output", "empty_output", "single_output", "multi_output", "multi_padded",
           "tapped_row", "single_row", "tapped_line", "padded_call", "tap_position", "border_tap", "general_mac",
-          "chunk", "border_row", "group_chunk", "unclamped_output")
+          "chunk", "border_row", "group_chunk", "unclamped_output", "pair_slot", "single_slot",
+          "narrow_single_slot")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -214,6 +226,12 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_fully_connected_s8_csr_dsp": KernelCost(  # worst error 2%, n=52
         per_mac=4.45, per_output=0.0, per_tap_output=25.74, per_column=0.01, per_position=0.0, per_call=88.43,
         per_tapped_output=0.2, per_multi_output=2.84, per_group_chunk=3.09, per_unclamped_output=1.95),
+    # its FC layers of the zoo at 50-95% forced onto it; the per-channel and narrow-clamp layers of
+    # tests/test_perf_kernels_fully_connected.py cost more per output (up to 39% under, the tiny ones)
+    "pqk_fully_connected_s8_csr_pairs_dsp": KernelCost(  # worst error 4%, n=50 (zoo)
+        per_mac=0.0, per_output=20.31, per_tap_output=0.0, per_column=2.29, per_position=118.12, per_call=0.0,
+        per_tapped_output=3.91, per_unclamped_output=1.61, per_pair_slot=2.99, per_single_slot=3.53,
+        per_narrow_single_slot=3.93),
     "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 5%, n=19
         per_mac=0.0, per_output=0.0, per_tap_output=2.95, per_column=0.0, per_position=0.0, per_call=130.59,
         per_empty_output=9.81, per_multi_output=1.74, per_chunk=0.03, per_group_chunk=17.64,
@@ -273,6 +291,7 @@ class KernelChoice:
     packed: PackedCsr | None = None  # the *_csr_dsp kernels' format (csr then None)
     wide: WideCsr | None = None  # pqk_conv2d_s8_csr_wide_dsp's format (csr then None)
     gather: GatherCsr | GatherTaps | GatherRows | None = None  # the *_csr_mve kernels' format (csr then None)
+    pairs: ColumnPairs | None = None  # pqk_fully_connected_s8_csr_pairs_dsp's format (csr then None)
     scratch_bytes: int = 0  # the kernel's _buffer_size() (``scratch_bytes()``); 0 = no scratch argument
     in_place: bool = False  # output may be placed over the input
     requant_checked: bool = False  # a *_dsp / *_smlal kernel outside pqk_dsp.h's fast bounds (requant.checked)
@@ -291,6 +310,8 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
     output_h, _ = _output_size(layout)
     padded = layout.batches * layout.padded_h * layout.padded_w
     tapped, single = int(np.count_nonzero(per_row)), int(np.count_nonzero(per_row == 1))
+    pair_slots, single_slots = (column_pair_slots(matrix) if sparse and layout.kind == "FULLY_CONNECTED"
+                                else (0, 0))
     return {
         "mac": stored * positions, "output": rows * blocked, "tap_output": taps * rows * positions,
         "column": columns * blocked, "position": blocked, "call": 1, "group_output": -(-columns // 4) * rows * blocked,
@@ -306,6 +327,9 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "border_row": (positions - _inside_positions(layout)) * layout.filter_h,
         "group_chunk": _group_chunks(matrix) * positions if sparse and layout.kind == "FULLY_CONNECTED" else 0,
         "unclamped_output": (not layout.negatives_clamped) * rows * blocked,
+        "pair_slot": pair_slots * positions,
+        "single_slot": (columns > PAIRS_NARROW_FEATURES) * single_slots * positions,
+        "narrow_single_slot": (columns <= PAIRS_NARROW_FEATURES) * single_slots * positions,
     }
 
 
@@ -385,6 +409,7 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
         # one input row widened to int16 pairs, or only its last group where the kernel reads the row
         # directly (DIRECT_OUTPUTS = 8)
         "pqk_fully_connected_s8_dsp": 8 * ((columns + 3) // 4) if rows > 8 else 8,
+        FULLY_CONNECTED_PAIRS_DSP: 2 * ((columns + 4) & ~3),  # the input row widened to int16, a zero after it
         # four pixels' columns widened to int16
         "pqk_conv2d_s8_dsp": 4 * ((columns + 3) & ~3) * 2 + im2col_row,
         # eight pixels' columns as bytes, and the input with its width padding filled in
@@ -443,6 +468,8 @@ def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None
     if layout.kind == "FULLY_CONNECTED":
         out.append(("dense", "pqk_fully_connected_s8_dsp", scratch("pqk_fully_connected_s8_dsp"), False))
         out.append(("csr", FULLY_CONNECTED_CSR_DSP, 0, False))
+        if matrix.shape[1] <= PAIRS_MAX_FEATURES:
+            out.append(("csr", FULLY_CONNECTED_PAIRS_DSP, scratch(FULLY_CONNECTED_PAIRS_DSP), False))
     elif layout.kind == "CONV_2D":
         out.append(("dense", "pqk_conv2d_s8_dsp", scratch("pqk_conv2d_s8_dsp"), pointwise_same))
         if packed is not None:
@@ -620,9 +647,11 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
         sparse = storage == "csr"
         wide_choice = wide if kernel == WIDE_CONV_KERNEL else None
         gather_choice = gather if kernel in MVE_GATHER_KERNELS else None
-        packed_choice = (packed if sparse and kernel.endswith("_dsp") and kernel != FULLY_CONNECTED_CSR_DSP
+        packed_choice = (packed if sparse and kernel.endswith("_dsp")
+                         and kernel not in (FULLY_CONNECTED_CSR_DSP, FULLY_CONNECTED_PAIRS_DSP)
                          and wide_choice is None else None)
-        stored = wide_choice or packed_choice or gather_choice
+        pairs_choice = encode_column_pairs(matrix) if kernel == FULLY_CONNECTED_PAIRS_DSP else None
+        stored = wide_choice or packed_choice or gather_choice or pairs_choice
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
             estimated_instructions=estimate_instructions(kernel, matrix, layout, sparse),
@@ -630,8 +659,10 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
                           else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix, layout.depth_multiplier)),
             index_bytes=stored.index_bytes if stored else (csr.index_bytes if sparse else 0),
             csr=csr if sparse and stored is None else None,
-            requant_bytes=(stored.requant_bytes if stored and gather_choice is None else REQUANT_BYTES_PER_ROW * rows),
-            packed=packed_choice, wide=wide_choice, gather=gather_choice, scratch_bytes=scratch, in_place=in_place,
+            requant_bytes=(stored.requant_bytes if stored and gather_choice is None and pairs_choice is None
+                           else REQUANT_BYTES_PER_ROW * rows),
+            packed=packed_choice, wide=wide_choice, gather=gather_choice, pairs=pairs_choice, scratch_bytes=scratch,
+            in_place=in_place,
             requant_checked=(kernel.endswith(("_dsp", "_mve")) or kernel in MLA_FAST_REQUANT_KERNELS)
             and not fast_requant,
         ))

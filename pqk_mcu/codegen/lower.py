@@ -20,6 +20,7 @@ import numpy as np
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.opdef import OP_DEFS, Implementations
+from pqk_mcu.ir.ops import split_sizes
 from pqk_mcu.ir.shapes import (
     conv_output_size,
     nearest_source_indices,
@@ -83,12 +84,13 @@ from pqk_mcu.quant import (
     wrap_int32,
 )
 from pqk_mcu.quant import gemmlowp
-from pqk_mcu.quant.params import (
+from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS, lstm_params, lstm_tanh_input_scaling, svdf_multipliers
+from pqk_mcu.quant.int16_activations import (
+    MAX_SIGMOID_INPUT_MULTIPLIER_INT16,
     SIGMOID_TABLE_UINT16,
-    SOFTMAX_SCALED_DIFF_INTEGER_BITS,
-    lstm_params,
-    lstm_tanh_input_scaling,
-    svdf_multipliers,
+    sigmoid_input_params_int16,
+    softmax_input_params_int16,
+    softmax_luts_int16,
 )
 
 ARRAY_CATEGORIES = ("weights", "indices", "requant", "tables")
@@ -371,6 +373,10 @@ class Lowering:
             return self._wide_weights(layer, choice.wide)
         if choice.gather is not None:
             return self._gather_weights(layer, choice.gather)
+        if choice.pairs is not None:
+            # values and offsets interleaved: the flash report counts half of the stream as each
+            return self.symbols.array(f"{prefix}_value_columns", "uint32_t", choice.pairs.stream, VALUE_COLUMNS,
+                                      exported=True)
         if choice.kernel == "pqk_fully_connected_s8_dsp":
             dense_values = encode_row_quads(matrix)
         elif choice.kernel in ("pqk_conv2d_s8_mve", "pqk_fully_connected_s8_mve"):
@@ -774,6 +780,9 @@ class Lowering:
 
     @LOWERINGS.register("MUL")
     def _mul(self, layer: Layer, op: Op) -> None:
+        if self.tensors[op.outputs[0]].dtype == "int16":
+            self._mul_s16(layer, op)
+            return
         (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
         multiplier, shift = mul_multiplier(s1, s2, out_scale)
@@ -784,6 +793,18 @@ class Lowering:
             ("output_zero_point", out_zp), ("activation_min", low), ("activation_max", high),
         ]
         self._binary(layer, op, "pqk_mul_s8", "pqk_mul_s8_params_t", fields)
+
+    def _mul_s16(self, layer: Layer, op: Op) -> None:
+        """16x8 MUL: TFLite Micro's int16 Mul, zero points 0."""
+        (s1, _), (s2, _) = (self.tensors[name].per_tensor_quant for name in op.inputs[:2])
+        out_scale, out_zp = self.tensors[op.outputs[0]].per_tensor_quant
+        multiplier, shift = mul_multiplier(s1, s2, out_scale)
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp, "int16")
+        fields = self._broadcast_fields(op) + [
+            ("input1_offset", 0), ("input2_offset", 0), ("output_multiplier", multiplier), ("output_shift", shift),
+            ("output_zero_point", 0), ("activation_min", low), ("activation_max", high),
+        ]
+        self._binary(layer, op, "pqk_mul_s16", "pqk_mul_s8_params_t", fields)
 
     @LOWERINGS.register("PRELU")
     def _prelu(self, layer: Layer, op: Op) -> None:
@@ -813,6 +834,9 @@ class Lowering:
     @LOWERINGS.register("SOFTMAX")
     def _softmax(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        if x.dtype == "int16":
+            self._softmax_s16(layer, op)
+            return
         scale, _ = _scale_zp(x, "input", op)
         if y.dtype == "int8":
             _scale_zp(y, "output", op)
@@ -833,8 +857,44 @@ class Lowering:
         params = self._params(layer, "pqk_softmax_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    def _softmax_s16(self, layer: Layer, op: Op) -> None:
+        """int16 -> int16: TFLite Micro's two interpolated tables, built here as its Prepare builds them."""
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        multiplier, shift = softmax_input_params_int16(op.attrs.beta, x.per_tensor_quant[0])
+        exp_table, reciprocal_table = softmax_luts_int16()
+        prefix = self._prefix(layer)
+        depth = x.shape[-1]
+        layer.kernel = "pqk_softmax_s16"
+        params = self._params(layer, "pqk_softmax_s16_params_t", [
+            ("rows", x.size // depth), ("depth", depth), ("input_multiplier", multiplier), ("input_shift", shift),
+            ("exp_table", self.symbols.array(f"{prefix}_exp_table", "int16_t", exp_table, "tables")),
+            ("reciprocal_table", self.symbols.array(f"{prefix}_reciprocal_table", "int16_t", reciprocal_table,
+                                                    "tables")),
+        ])
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    @LOWERINGS.register("LOGISTIC", "TANH")
+    def _logistic_tanh(self, layer: Layer, op: Op) -> None:
+        """int8 by table; int16 (16x8 models) interpolates TFLite's sigmoid table in pqk_logistic_s16 /
+        pqk_tanh_s16."""
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        if x.dtype == "int8":
+            self._lut(layer, op)
+            return
+        multiplier, shift = sigmoid_input_params_int16(x.per_tensor_quant[0], tanh=op.kind == "TANH")
+        if multiplier > MAX_SIGMOID_INPUT_MULTIPLIER_INT16:
+            raise UnsupportedModelError(f"op {op.name} ({op.kind}): input scale {x.per_tensor_quant[0]:.6g} is above "
+                                        "the 2.67 that TFLite Micro's int16 kernel handles")
+        layer.kernel = f"pqk_{op.kind.lower()}_s16"
+        params = self._params(layer, "pqk_sigmoid_s16_params_t", [
+            ("size", x.size), ("input_multiplier", multiplier), ("input_shift", shift),
+            ("sigmoid_table", self.symbols.array(f"{self._prefix(layer)}_sigmoid_table", "uint16_t",
+                                                 SIGMOID_TABLE_UINT16, "tables")),
+        ])
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
     # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
-    @LOWERINGS.register("RELU", "RELU6", "HARD_SWISH", "LOGISTIC", "TANH")
+    @LOWERINGS.register("RELU", "RELU6", "HARD_SWISH")
     def _lut(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         _scale_zp(x, "input", op)
@@ -924,22 +984,31 @@ class Lowering:
     def _strided_copy(self, layer: Layer, op: Op, dims: list[tuple[int, int]], offset: int) -> None:
         """pqk_strided_copy_s8 (or _s16) for an output whose axis k has (size, input stride in elements): axes of
         size 1 dropped and adjacent axes that step through the input as one merged, at most 4 left."""
-        merged: list[list[int]] = []
-        for size, stride in dims:
-            if size == 1:
-                continue
-            if merged and merged[-1][1] == stride * size:
-                merged[-1] = [merged[-1][0] * size, stride]
-            else:
-                merged.append([size, stride])
-        if len(merged) > 4:
-            raise UnsupportedModelError(f"op {op.name} ({op.kind}): moves data along {len(merged)} axes (at most 4)")
-        merged = [[1, 0]] * (4 - len(merged)) + merged
-        fields: list[tuple[str, object]] = [(f"output_shape[{d}]", merged[d][0]) for d in range(4)]
-        fields += [(f"input_strides[{d}]", merged[d][1]) for d in range(4)] + [("input_offset", offset)]
         layer.kernel = f"pqk_strided_copy_{_element_suffix(self.tensors[op.inputs[0]])}"
-        params = self._params(layer, "pqk_strided_copy_s8_params_t", fields)
+        params = self._params(layer, "pqk_strided_copy_s8_params_t", _strided_copy_fields(op, dims, offset))
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(op.outputs[0]))))
+
+    @LOWERINGS.register("SPLIT", "SPLIT_V", "UNPACK")
+    def _split(self, layer: Layer, op: Op) -> None:
+        """One strided copy per output, each into its own buffer: a part along the axis (SPLIT, SPLIT_V) or
+        one index of it (UNPACK)."""
+        slot = 1 if op.kind == "SPLIT" else 0
+        x = self.tensors[op.inputs[slot]]
+        element_strides = _element_strides(x.shape)
+        if op.kind == "UNPACK":
+            axis, starts = op.attrs.axis, list(range(op.attrs.num))
+        else:
+            axis, sizes = split_sizes(op, [self.tensors[name] for name in op.inputs])
+            starts = [int(start) for start in np.cumsum([0, *sizes[:-1]])]
+        layer.kernel = f"pqk_strided_copy_{_element_suffix(x)}"
+        for part, (output, start) in enumerate(zip(op.outputs, starts)):
+            y = self.tensors[output]
+            kept = [a for a in range(len(x.shape)) if not (op.kind == "UNPACK" and a == axis)]
+            dims = [(size, element_strides[a]) for size, a in zip(y.shape, kept)]
+            fields = _strided_copy_fields(op, dims, start * element_strides[axis])
+            params = "&" + self.symbols.struct(f"{self._prefix(layer)}_part{part}_params",
+                                               "pqk_strided_copy_s8_params_t", fields)
+            layer.calls.append(Call(layer.kernel, (params, self._operand(layer, slot), TensorRef(output))))
 
     @LOWERINGS.register("RESIZE_NEAREST_NEIGHBOR")
     def _resize_nearest_neighbor(self, layer: Layer, op: Op) -> None:
@@ -1172,6 +1241,23 @@ class Lowering:
         ]
         params = self._params(layer, f"{layer.kernel}_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 2), TensorRef(y.name))))
+
+
+def _strided_copy_fields(op: Op, dims: list[tuple[int, int]], offset: int) -> list[tuple[str, object]]:
+    """pqk_strided_copy_s8_params_t's fields for an output whose axis k has (size, input stride in elements)."""
+    merged: list[list[int]] = []
+    for size, stride in dims:
+        if size == 1:
+            continue
+        if merged and merged[-1][1] == stride * size:
+            merged[-1] = [merged[-1][0] * size, stride]
+        else:
+            merged.append([size, stride])
+    if len(merged) > 4:
+        raise UnsupportedModelError(f"op {op.name} ({op.kind}): moves data along {len(merged)} axes (at most 4)")
+    merged = [[1, 0]] * (4 - len(merged)) + merged
+    fields: list[tuple[str, object]] = [(f"output_shape[{d}]", merged[d][0]) for d in range(4)]
+    return fields + [(f"input_strides[{d}]", merged[d][1]) for d in range(4)] + [("input_offset", offset)]
 
 
 def _check_wide_shift(op: Op, shift: np.ndarray) -> None:

@@ -57,8 +57,13 @@ class OpDef:
     fixed_output_quant: tuple[float, int] | None = None  # (scale, zero point) TFLite Micro requires
     # (scale, zero point) TFLite Micro requires of an int16 output from int8 inputs (SOFTMAX's 8-in 16-out form)
     int16_output_quant: tuple[float, int] | None = None
+    # (scale, zero point) TFLite Micro requires of the output of the int16 form (int16 in, int16 out)
+    int16_form_output_quant: tuple[float, int] | None = None
     max_input_rank: int | None = None  # where TFLite Micro's kernel accepts less than the IR's general limit
     fuses_activation: bool = False  # the kernel ends in a clamp: a fused activation or a standalone RELU folds in
+    # One output per part (SPLIT, UNPACK): the shape rule returns a shape per output, and every output keeps
+    # the activation input's type and quantization (values move unchanged).
+    multiple_outputs: bool = False
     float_input: bool = False  # input 0 may be float32 (QUANTIZE)
     float_output: bool = False  # the output is float32 (DEQUANTIZE)
     # Activation types the op runs on: int16 (zero point 0) where TFLite's 16x8 form runs too (int8 weights).

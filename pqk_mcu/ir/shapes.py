@@ -46,7 +46,8 @@ def infer_output_shapes(op: Op, tensors: Mapping[str, Tensor]) -> tuple[tuple[in
     definition = OP_DEFS.get(op.kind)
     if definition is None:
         raise ShapeError(f"no shape rule for op kind {op.kind}")
-    return (definition.shape_rule(op, inputs),)
+    shapes = definition.shape_rule(op, inputs)
+    return tuple(shapes) if definition.multiple_outputs else (shapes,)
 
 
 def brief_shape(values: list[int]) -> str:

@@ -114,7 +114,7 @@ def _macs(op: Op, x: Tensor, weights: Tensor, output: Tensor) -> int:
 
 def _params(op: Op) -> str:
     a = op.attrs
-    parts = []
+    parts = [f"{len(op.outputs)} outputs"] if len(op.outputs) > 1 else []  # the output column shows the first
     if hasattr(a, "filter_h"):
         parts.append(f"filter {a.filter_h}x{a.filter_w}")
     if hasattr(a, "stride_h"):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from pqk_mcu.quant import multiply_by_quantized_multiplier_array
-from pqk_mcu.quant.params import SIGMOID_TABLE_UINT16, lstm_params, lstm_tanh_input_scaling
+from pqk_mcu.quant.params import lstm_params, lstm_tanh_input_scaling
+from pqk_mcu.reference.activations_int16 import table_sigmoid, table_tanh
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
 
 INPUT_WEIGHT_SLOTS = (1, 2, 3, 4)  # input, forget, cell, output gates
@@ -22,33 +23,6 @@ RECURRENT_WEIGHT_SLOTS = (5, 6, 7, 8)
 BIAS_SLOTS = (12, 13, 14, 15)
 HIDDEN_STATE_SLOT = 18
 CELL_STATE_SLOT = 19
-_TABLE = SIGMOID_TABLE_UINT16.astype(np.int64)
-
-
-def sigmoid_int16(x: np.ndarray) -> np.ndarray:
-    """int16 LOGISTIC of a Q3.12 value into Q0.15 (``reference_integer_ops::Logistic``, power-of-two case)."""
-    scaled = x.astype(np.int64) * 3
-    magnitude = np.abs(scaled)
-    step = magnitude >> 9
-    index = np.minimum(step, 254)
-    low, high = _TABLE[index], _TABLE[index + 1]
-    result = np.where(step >= 255, 0x7FFF << 10, (low << 9) + (magnitude & 0x1FF) * (high - low))
-    result = np.where(scaled >= 0, result + (1 << 9), (1 << 25) - result + (1 << 9) - 1)
-    return (result >> 10).astype(np.int16)
-
-
-def tanh_int16(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
-    """int16 TANH into Q0.15 (``reference_integer_ops::Tanh``), the input rescaled by
-    (x * multiplier + rounding) >> shift."""
-    rounding = (1 << (shift - 1)) if shift > 0 else 0
-    scaled = (x.astype(np.int64) * multiplier + rounding) >> shift
-    magnitude = np.abs(scaled)
-    step = magnitude >> 8
-    index = np.minimum(step, 254)
-    low, high = _TABLE[index], _TABLE[index + 1]
-    result = np.where(step >= 255, 0xFFFF << 8, (low << 8) + (magnitude & 0xFF) * (high - low))
-    result = np.where(scaled >= 0, result - (1 << 23) + (1 << 7), -result + (1 << 23) + (1 << 7) - 1)
-    return (result >> 8).astype(np.int16)
 
 
 def _saturate(values: np.ndarray, dtype) -> np.ndarray:
@@ -71,7 +45,7 @@ def unidirectional_sequence_lstm(call: KernelCall) -> list[np.ndarray]:
     p = lstm_params(in_scale, [tensors[s].quant.scale[0] for s in INPUT_WEIGHT_SLOTS], hidden_scale,
                     [tensors[s].quant.scale[0] for s in RECURRENT_WEIGHT_SLOTS], cell_scale, call.attrs.cell_clip)
     cell_tanh = lstm_tanh_input_scaling(p.cell_scale_power)
-    gate_tanh = lstm_tanh_input_scaling(-12)
+    gate_rescale = lstm_tanh_input_scaling(-12)  # Q3.12 into the table's steps, sigmoid and tanh alike
     input_weights = [values[s].astype(np.int64) for s in INPUT_WEIGHT_SLOTS]
     recurrent_weights = [values[s].astype(np.int64) for s in RECURRENT_WEIGHT_SLOTS]
     biases = [values[s].astype(np.int64) for s in BIAS_SLOTS]
@@ -93,14 +67,14 @@ def unidirectional_sequence_lstm(call: KernelCall) -> list[np.ndarray]:
             from_hidden = _saturate(multiply_by_quantized_multiplier_array(
                 recurrent @ recurrent_weights[g].T, *p.recurrent_multipliers[g]), np.int16)
             pre = _saturate(from_input.astype(np.int64) + from_hidden, np.int16)
-            gates.append(tanh_int16(pre, *gate_tanh) if g == 2 else sigmoid_int16(pre))
+            gates.append(table_tanh(pre, *gate_rescale) if g == 2 else table_sigmoid(pre, *gate_rescale))
         input_gate, forget_gate, cell_gate, output_gate = gates
         kept = _saturate(_product(forget_gate, cell, p.forget_multiplier), np.int16)
         added = _saturate(_product(input_gate, cell_gate, p.input_multiplier), np.int16)
         cell = _saturate(kept.astype(np.int64) + added, np.int16).astype(np.int64)
         if p.cell_clip:
             cell = np.clip(cell, -p.cell_clip, p.cell_clip)
-        hidden = _saturate(_product(tanh_int16(cell, *cell_tanh), output_gate, p.hidden_multiplier) + hidden_zp,
+        hidden = _saturate(_product(table_tanh(cell, *cell_tanh), output_gate, p.hidden_multiplier) + hidden_zp,
                            np.int8).astype(np.int64)
         output[:, t, :] = hidden
     if call.attrs.time_major:
