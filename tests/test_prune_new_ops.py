@@ -6,17 +6,21 @@ TensorFlow Lite Micro runs them and the reference equals it; the host and cortex
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from conftest import FIXTURES
+from pqk_mcu.codegen import generate_c
 from pqk_mcu.exporters.tflite import export_tflite
 from pqk_mcu.frontends.tflite import load_tflite
 from pqk_mcu.ir.prune import prune_by_magnitude
 from pqk_mcu.pipeline.verify import verify_model
 from pqk_mcu.verify import random_inputs
 
-from test_op_transpose_conv import _graph as transpose_conv_graph
+from test_op_transpose_conv import CASES as TRANSPOSE_CONV_CASES, _graph as transpose_conv_graph
+from test_perf_kernels import _assert_bit_exact
 
 MICRO_SPEECH_LSTM = FIXTURES / "tflm" / "micro_speech_lstm.tflite"
 KEYWORD_SCRAMBLED = FIXTURES / "tflm" / "keyword_scrambled_8bit.tflite"
@@ -74,3 +78,22 @@ def test_pruned_transpose_conv_verifies(toolchain):
         model_bytes = export_tflite(graph) if board == "reference" else None
         report = verify_model(graph, model_bytes, board, random_inputs(graph, 2, seed=5))
         assert report.inputs == 2 and report.mismatches == []
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+@pytest.mark.parametrize("case", range(len(TRANSPOSE_CONV_CASES)))
+def test_pruned_transpose_conv_runs_on_csr(tmp_path, toolchain, target, case):
+    """pqk_transpose_conv_s8_csr on the test layers (strides, SAME and VALID, with and without bias, fused
+    activations) pruned to 0.7 with every third tap row empty."""
+    graph = prune_by_magnitude(transpose_conv_graph([TRANSPOSE_CONV_CASES[case]], seed=case), 0.7)
+    name = graph.ops[0].inputs[1]
+
+    def empty_rows(tensor):
+        data = tensor.data.copy()
+        data.reshape(-1, data.shape[-1])[::3] = 0
+        return dataclasses.replace(tensor, data=data)
+
+    graph = graph.replace(tensors=tuple(empty_rows(t) if t.name == name else t for t in graph.tensors))
+    generated = generate_c(graph, tmp_path / "gen", weight_format="csr", board="cortex-m4")
+    assert generated.layers[0].kernel == "pqk_transpose_conv_s8_csr"
+    _assert_bit_exact(generated, target, tmp_path)

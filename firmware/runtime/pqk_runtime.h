@@ -222,7 +222,7 @@ typedef struct {
     int32_t filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
     int32_t input_zero_point, output_zero_point;
     int32_t activation_min, activation_max;
-    const int8_t *filter;      /* [output_c][filter_h][filter_w][input_c] */
+    const int8_t *filter;      /* [output_c][filter_h][filter_w][input_c] (CSR: NULL) */
     const int32_t *bias;       /* [output_c], or NULL */
     const int32_t *multiplier; /* [output_c] */
     const int32_t *shift;      /* [output_c] */
@@ -345,6 +345,9 @@ void pqk_svdf_s8(const pqk_svdf_s8_params_t *params, const int8_t *input, void *
 void pqk_svdf_s8_csr(const pqk_svdf_s8_params_t *params, const pqk_csr_s8_t *weights_feature, const int8_t *input,
                      void *state, int8_t *output);
 void pqk_transpose_conv_s8(const pqk_transpose_conv_s8_params_t *params, const int8_t *input, int8_t *output);
+/* The filter in CSR (rows: taps [output_c][filter_h][filter_w] over input_c); the params' filter NULL. */
+void pqk_transpose_conv_s8_csr(const pqk_transpose_conv_s8_params_t *params, const pqk_csr_s8_t *filter,
+                               const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_pad_s8(const pqk_pad_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_resize_nearest_s8(const pqk_resize_nearest_s8_params_t *params, const int8_t *input, int8_t *output);

@@ -753,7 +753,38 @@ def choose_svdf_kernel(weights_feature: np.ndarray, batches: int, weight_format:
     return kernel, csr if kernel == "pqk_svdf_s8_csr" else None, instructions
 
 
-__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "LSTM_PRODUCT_COSTS", "MLA_FAST_REQUANT_KERNELS", "ORDERED_WRITE_BLOCKS", "SVDF_FEATURE_COSTS", "AddChoice",
+# TRANSPOSE_CONV (int8), cortex-m4 (QEMU counts on two layers, 8x8x16 -> 16x16x16 and 6x6x64 -> 12x12x8, 3x3
+# stride 2, dense and pruned to 0.9): instructions per product computed (dense: every weight of a tap that
+# reaches the input; CSR: its nonzeros) and per filter tap row visited (output pixels x output channels x
+# taps, each checked against the input), by kernel.
+TRANSPOSE_CONV_COSTS: dict[str, tuple[float, float]] = {
+    "pqk_transpose_conv_s8": (5.28, 23.9),
+    "pqk_transpose_conv_s8_csr": (9.2, 37.8),
+}
+
+
+def choose_transpose_conv_kernel(taps: np.ndarray, products: int, tap_visits: int,
+                                 weight_format: str) -> tuple[str, CsrMatrix | None, int]:
+    """(kernel, the filter in CSR or None for dense, estimated instructions) for the filter's tap rows
+    ``taps`` [output_c x filter_h x filter_w][input_c], ``products`` the dense kernel's multiplications and
+    ``tap_visits`` its tap rows visited: the lower ``instructions + INSTRUCTIONS_PER_BYTE * bytes``."""
+    if weight_format not in WEIGHT_FORMATS:
+        raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
+    csr = encode_csr(taps)
+    density = csr.values.size / taps.size if taps.size else 0.0
+    candidates = []
+    for kernel, computed, nbytes in (("pqk_transpose_conv_s8", products, taps.size),
+                                     ("pqk_transpose_conv_s8_csr", products * density, csr.nbytes)):
+        if weight_format != "auto" and (kernel == "pqk_transpose_conv_s8_csr") != (weight_format == "csr"):
+            continue
+        per_product, per_tap = TRANSPOSE_CONV_COSTS[kernel]
+        instructions = per_product * computed + per_tap * tap_visits
+        candidates.append((instructions + INSTRUCTIONS_PER_BYTE * nbytes, kernel, int(round(instructions))))
+    _, kernel, instructions = min(candidates)
+    return kernel, csr if kernel == "pqk_transpose_conv_s8_csr" else None, instructions
+
+
+__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "LSTM_PRODUCT_COSTS", "MLA_FAST_REQUANT_KERNELS", "ORDERED_WRITE_BLOCKS", "SVDF_FEATURE_COSTS", "TRANSPOSE_CONV_COSTS", "AddChoice",
            "KernelChoice", "KernelCost", "Layout", "LstmChoice", "Target", "add_requantization", "average_pool_kernel",
-           "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "choose_svdf_kernel", "estimate_instructions", "fast_requant_bounds_hold",
+           "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "choose_svdf_kernel", "choose_transpose_conv_kernel", "estimate_instructions", "fast_requant_bounds_hold",
            "fast_requant_exact", "layer_counts", "scratch_bytes"]

@@ -41,6 +41,7 @@ from pqk_mcu.codegen.cost_model import (
     choose_kernel,
     choose_lstm_kernel,
     choose_svdf_kernel,
+    choose_transpose_conv_kernel,
     fast_requant_bounds_hold,
     fast_requant_exact,
 )
@@ -1222,8 +1223,15 @@ class Lowering:
         prefix = self._prefix(layer)
         if wide:
             _check_wide_shift(op, shift)
-        layer.kernel = "pqk_transpose_conv_s16" if wide else "pqk_transpose_conv_s8"
         layer.macs = x.size * out_c * k_h * k_w
+        filter_csr = None
+        layer.kernel = "pqk_transpose_conv_s16"  # 16x8: a dense filter, whatever the weight format
+        if not wide:
+            # The taps' rows over the input channels; each output pixel checks every tap of every channel.
+            layer.kernel, filter_csr, layer.estimated_instructions = choose_transpose_conv_kernel(
+                w.data.reshape(-1, in_c), layer.macs, y.size * k_h * k_w, self.weight_format)
+            layer.weight_format = "dense" if filter_csr is None else "csr"
+            layer.sparsity = float(np.mean(w.data == 0))
         fields = [
             ("batches", n), ("input_h", x.shape[1]), ("input_w", x.shape[2]), ("input_c", in_c),
             ("output_h", out_h), ("output_w", out_w), ("output_c", out_c),
@@ -1233,14 +1241,16 @@ class Lowering:
             *(() if wide else (("input_zero_point", in_zp), ("output_zero_point", out_zp))),
             *zip(("activation_min", "activation_max"),
                  activation_range(a.activation, out_scale, out_zp, "int16" if wide else "int8")),
-            ("filter", self.symbols.array(f"{prefix}_filter", "int8_t", w.data, "weights")),
+            ("filter", "NULL" if filter_csr is not None
+             else self.symbols.array(f"{prefix}_filter", "int8_t", w.data, "weights")),
             ("bias", "NULL" if bias is None else self.symbols.array(f"{prefix}_bias", "int64_t" if wide else "int32_t",
                                                                     bias.data, "requant")),
             ("multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
             ("shift", self.symbols.array(f"{prefix}_shift", "int32_t", shift, "requant")),
         ]
-        params = self._params(layer, f"{layer.kernel}_params_t", fields)
-        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 2), TensorRef(y.name))))
+        params = self._params(layer, f"pqk_transpose_conv_{'s16' if wide else 's8'}_params_t", fields)
+        weights = () if filter_csr is None else (self._csr_struct(f"{prefix}_filter", filter_csr),)
+        layer.calls.append(Call(layer.kernel, (params, *weights, self._operand(layer, 2), TensorRef(y.name))))
 
 
 def _strided_copy_fields(op: Op, dims: list[tuple[int, int]], offset: int) -> list[tuple[str, object]]:

@@ -500,7 +500,7 @@ def _transpose_conv_version(op: Op, graph: Graph) -> int:
 
 SUPPORTED_OPS += (define_op(OpDef(
     # Slot 2 is the input, so the op is not "weighted" in the registry's sense (slot 1 weights, slot 2
-    # bias): its filter is pruned, but stored dense.
+    # bias): its filter is pruned by prunable_slots and stored dense or CSR by its own lowering (int8).
     "TRANSPOSE_CONV", TransposeConvAttrs, transpose_conv_shape, inputs=(3, 4), optional_slots=(3,),
     constant_slots=(0, 1, 3), output_shape_slot=0, prunable_slots=(1,), fuses_activation=True,
     activation_dtypes=INT8_INT16,
