@@ -24,15 +24,16 @@ static void pqk_lstm_step(const pqk_lstm_s8_params_t *params, const int8_t *inpu
     const int32_t units = params->units;
     int32_t u, g;
     for (u = 0; u < units; ++u) {
-        int32_t from_input[PQK_LSTM_GATES], from_hidden[PQK_LSTM_GATES];
+        int16_t gates[PQK_LSTM_GATES];
         for (g = 0; g < PQK_LSTM_GATES; ++g) {
             const int32_t row = g * units + u;
-            from_input[g] = pqk_lstm_dot(params->input_weights + row * params->input_size, input, params->input_size,
-                                         params->input_bias[row]);
-            from_hidden[g] = pqk_lstm_dot(params->recurrent_weights + row * units, hidden, units,
-                                          params->recurrent_bias[row]);
+            gates[g] = pqk_lstm_gate(
+                params, g,
+                pqk_lstm_dot(params->input_weights + row * params->input_size, input, params->input_size,
+                             params->input_bias[row]),
+                pqk_lstm_dot(params->recurrent_weights + row * units, hidden, units, params->recurrent_bias[row]));
         }
-        pqk_lstm_unit(params, from_input, from_hidden, cell + u, output + u);
+        pqk_lstm_update(params, gates, cell + u, output + u);
     }
     pqk_lstm_keep_hidden(units, output, hidden);
 }

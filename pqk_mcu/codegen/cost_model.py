@@ -736,7 +736,8 @@ def choose_lstm_kernel(input_weights: np.ndarray, recurrent_weights: np.ndarray,
 SVDF_FEATURE_COSTS: dict[str, float] = {"pqk_svdf_s8": 5.9, "pqk_svdf_s8_csr": 7.0}
 
 
-def choose_svdf_kernel(weights_feature: np.ndarray, batches: int, weight_format: str) -> tuple[str, CsrMatrix | None, int]:
+def choose_svdf_kernel(weights_feature: np.ndarray, batches: int,
+                       weight_format: str) -> tuple[str, CsrMatrix | None, int]:
     """(kernel, the feature weights in CSR or None for dense, estimated instructions of the feature products):
     the lower ``instructions + INSTRUCTIONS_PER_BYTE * bytes``."""
     if weight_format not in WEIGHT_FORMATS:
@@ -784,7 +785,9 @@ def choose_transpose_conv_kernel(taps: np.ndarray, products: int, tap_visits: in
     return kernel, csr if kernel == "pqk_transpose_conv_s8_csr" else None, instructions
 
 
-__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "LSTM_PRODUCT_COSTS", "MLA_FAST_REQUANT_KERNELS", "ORDERED_WRITE_BLOCKS", "SVDF_FEATURE_COSTS", "TRANSPOSE_CONV_COSTS", "AddChoice",
-           "KernelChoice", "KernelCost", "Layout", "LstmChoice", "Target", "add_requantization", "average_pool_kernel",
-           "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "choose_svdf_kernel", "choose_transpose_conv_kernel", "estimate_instructions", "fast_requant_bounds_hold",
-           "fast_requant_exact", "layer_counts", "scratch_bytes"]
+__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "LSTM_PRODUCT_COSTS", "MLA_FAST_REQUANT_KERNELS",
+           "ORDERED_WRITE_BLOCKS", "SVDF_FEATURE_COSTS", "TRANSPOSE_CONV_COSTS", "AddChoice", "KernelChoice",
+           "KernelCost", "Layout", "LstmChoice", "Target", "add_requantization", "average_pool_kernel",
+           "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "choose_svdf_kernel",
+           "choose_transpose_conv_kernel", "estimate_instructions", "fast_requant_bounds_hold", "fast_requant_exact",
+           "layer_counts", "scratch_bytes"]
