@@ -128,7 +128,8 @@ def verify(model: str, board: str, count: int, seed: int, input_file: str | None
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Pruned .tflite ('-': standard output).")
 def prune(model: str, sparsity: float, out_path: str) -> None:
-    """Zero the smallest-magnitude weights of every conv / depthwise / FC layer of MODEL (.tflite)."""
+    """Zero the smallest-magnitude weights of every weighted layer of MODEL (.tflite): conv, depthwise, FC and
+    TRANSPOSE_CONV filters, SVDF feature weights, LSTM gate weights."""
     from pqk_mcu.pipeline.load import prune_model
 
     prune_model(model, sparsity, out_path)
@@ -290,20 +291,23 @@ def train(task, model, sparsity, phases, data_dir, out, epochs, batch_size, lr, 
 @click.option("--ablation", "ablations", multiple=True, type=KeyValues(),
               help="Extra PQK run with options key=value[,key=value].")
 @augment_option
-@click.option("--seed", default=0, show_default=True, type=SEED)
+@click.option("--seeds", default="0", show_default=True, type=NumberList(SEED),
+              help="Training seeds: the grid for each (the data is drawn with the first).")
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(1, 64), help="DDP processes per run.")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="Runs trained at once (processes).")
-def experiment(task, out, data_dir, model, widths, epochs, sparsities, ablations, augment, seed, nproc, jobs) -> None:
+def experiment(task, out, data_dir, model, widths, epochs, sparsities, ablations, augment, seeds, nproc, jobs) -> None:
     """Comparison grid: float, int8 QAT, phase 1 and PQK at each sparsity -> results.json/.md + plot."""
     from pqk_mcu.pipeline.train import run_experiment_grid
 
     rows = run_experiment_grid(
         task, out, data_dir, model, widths, _epochs_per_phase(epochs, (1, 2)) if epochs else None, sparsities,
-        ablations, augment, seed, nproc, jobs,
+        ablations, augment, seeds, nproc, jobs,
     )
     for row in rows:
-        click.echo(f"{row['method']:7s} x{row['width']:<5g} {row['variant'] or '':24s} "
-                   f"sparsity {row['sparsity']:.3f}  accuracy {row['accuracy']:.4f}")
+        extra = "".join(f"  {key.removeprefix('accuracy_')} {value:.4f}" for key, value in row.items()
+                        if key.startswith("accuracy_"))
+        click.echo(f"{row['method']:7s} x{row['width']:<5g} {row['variant'] or '':24s} seed {row['seed']:<3d} "
+                   f"sparsity {row['sparsity']:.3f}  accuracy {row['accuracy']:.4f}{extra}")
     click.echo(f"results: {out}/results.json, {out}/results.md, {out}/accuracy_vs_sparsity.png")
 
 

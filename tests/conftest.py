@@ -63,3 +63,14 @@ def without_sparse_mve(monkeypatch):
 
     for kernel in ("pqk_conv2d_s8_csr_mve", "pqk_depthwise_conv2d_s8_csr_mve", "pqk_fully_connected_s8_csr_mve"):
         monkeypatch.setitem(KERNEL_COSTS, kernel, dataclasses.replace(KERNEL_COSTS[kernel], per_call=1e12))
+
+
+@pytest.fixture
+def without_column_pairs(monkeypatch):
+    """pqk_fully_connected_s8_csr_pairs_dsp never chosen: tests of the CSR FC kernels on DSP cores keep running those."""
+    import dataclasses
+
+    from pqk_mcu.codegen.cost_model import FULLY_CONNECTED_PAIRS_DSP, KERNEL_COSTS
+
+    cost = dataclasses.replace(KERNEL_COSTS[FULLY_CONNECTED_PAIRS_DSP], per_call=1e12)
+    monkeypatch.setitem(KERNEL_COSTS, FULLY_CONNECTED_PAIRS_DSP, cost)

@@ -36,7 +36,8 @@ SCRATCH_KERNELS = {
     "DEPTHWISE_CONV_2D": ("pqk_depthwise_conv2d_s8_dsp", "pqk_depthwise_conv2d_s8_csr_dsp",
                           "pqk_depthwise_conv2d_s8_mla", "pqk_depthwise_conv2d_s8_mve",
                           "pqk_depthwise_conv2d_s8_csr_mve"),
-    "FULLY_CONNECTED": ("pqk_fully_connected_s8_dsp", "pqk_fully_connected_s8_mve", "pqk_fully_connected_s8_csr_mve"),
+    "FULLY_CONNECTED": ("pqk_fully_connected_s8_dsp", "pqk_fully_connected_s8_mve", "pqk_fully_connected_s8_csr_mve",
+                        "pqk_fully_connected_s8_csr_pairs_dsp"),
 }
 PARAMS_TYPES = {"CONV_2D": "pqk_conv2d_s8_params_t", "DEPTHWISE_CONV_2D": "pqk_depthwise_conv2d_s8_params_t",
                 "FULLY_CONNECTED": "pqk_fully_connected_s8_params_t"}

@@ -295,3 +295,6 @@ def test_kws_task_evaluates_on_the_noisy_test_split(corpus: Path):
     noisy = load_task("kws", corpus, augment_copies=1, test_split="noisy", cache=False, progress=False)
     assert np.array_equal(noisy.test[1], clean.test[1]) and not np.allclose(noisy.test[0], clean.test[0])
     assert np.array_equal(noisy.val[0], clean.val[0]) and np.array_equal(noisy.train[0], clean.train[0])
+    # A corpus with the noisy split reports it beside the clean test (the experiment's noisy column).
+    assert list(clean.extra_tests) == ["noisy"] and noisy.extra_tests == {}
+    assert all(np.array_equal(a, b) for a, b in zip(clean.extra_tests["noisy"], noisy.test))

@@ -22,13 +22,16 @@ from pqk_mcu.ir.graph import QuantParams
 from pqk_mcu.pipeline.backends import model_file_inputs
 from pqk_mcu.ir.ops import (
     LeakyReluAttrs,
+    LstmAttrs,
     NoAttrs,
     PackAttrs,
     ResizeAttrs,
+    SplitAttrs,
     SqueezeAttrs,
     StridedSliceAttrs,
     SvdfAttrs,
     TransposeConvAttrs,
+    UnpackAttrs,
 )
 
 
@@ -132,6 +135,12 @@ def _every_op_graph() -> Graph:
     y = b.op("STRIDED_SLICE", (y, zeros, zeros, ones), StridedSliceAttrs(end_mask=0b1111))
     y = b.reshape(b.op("SQUEEZE", (b.mean(y, [1, 2], True, 0.1, 0),), SqueezeAttrs((1,))), [1, -1])
     y = b.fully_connected(y, weights((10, 16)), [0.01] * 10, None, 0.3, 0, activation="RELU_N1_TO_1")
+    # ops of several outputs, their parts put back in another order
+    first, rest = b.parts("SPLIT_V", (y, b.constant(np.array([3, -1]), "int32"), b.constant(np.array(-1), "int32")),
+                          SplitAttrs(2))
+    y = b.concatenation([rest, first], axis=1)
+    y = b.concatenation(b.parts("SPLIT", (b.constant(np.array(1), "int32"), y), SplitAttrs(2))[::-1], axis=1)
+    y = b.reshape(b.parts("UNPACK", (y,), UnpackAttrs(1, 0))[0], [1, 10])
     # int16 state and time weights and a RELU: litert's int8 SVDF takes no other.
     feature = b.constant(weights((20, 10)), "int8", per_tensor(0.01))
     time = b.constant(rng.integers(-3000, 3000, (20, 3)), "int16", per_tensor(1e-4))
@@ -142,7 +151,14 @@ def _every_op_graph() -> Graph:
     transpose_conv_weights = b.constant(weights((10, 2, 2, 10)), "int8", QuantParams((0.01,), (0,)))
     output_shape = b.constant(np.array([1, 2, 2, 10]), "int32")
     y = b.op("TRANSPOSE_CONV", (output_shape, transpose_conv_weights, y), TransposeConvAttrs(2, 2, "SAME", "RELU"), 0.3, 0)
-    y = b.reshape(b.mean(y, [1, 2], True, 0.2, 0), [1, 10])
+    y = b.reshape(b.mean(y, [1, 2], True, 0.2, 0), [1, 2, 5])
+    # Two time steps of 5 features into 5 units; the hidden (int8) and cell (int16) states are variable tensors.
+    lstm_weights = [b.constant(weights((5, 5)), "int8", per_tensor(0.01)) for _ in range(8)]
+    lstm_biases = [b.constant(rng.integers(-500, 500, 5), "int32", per_tensor(0.0005)) for _ in range(4)]
+    lstm_states = (b.state((1, 5), "int8", 1 / 128, 0), b.state((1, 5), "int16", 2.0 ** -11, 0))
+    lstm_inputs = (y, *lstm_weights, "", "", "", *lstm_biases, "", "", *lstm_states, "", "", "", "")
+    y = b.op("UNIDIRECTIONAL_SEQUENCE_LSTM", lstm_inputs, LstmAttrs(cell_clip=3.0), 1 / 128, 0)
+    y = b.reshape(y, [1, 10])
     y = b.dequantize(b.softmax(b.tanh(b.logistic(y)), beta=0.5))
     b.metadata("pqk_labels", "yes\nno")
     return b.build([y])

@@ -32,7 +32,7 @@ from pqk_mcu.pipeline.verify import verify_model
 from pqk_mcu.runner.tflm import run_tflm, run_tflm_sequence
 from pqk_mcu.verify import random_inputs
 
-from op_checks import assert_bit_exact
+from op_checks import STREAM_PROGRAM, assert_bit_exact
 
 KEYWORD_SCRAMBLED = FIXTURES / "tflm" / "keyword_scrambled_8bit.tflite"  # not among the fixtures every model test loads
 ARENA = 400_000
@@ -198,34 +198,6 @@ def test_bit_exact_on_host(index):
 def test_bit_exact_in_qemu(toolchain, index):
     graph = list(_svdf_graphs())[index]
     assert_bit_exact(graph, "cortex-m4", 2, seed=4)
-
-
-STREAM_PROGRAM = """\
-#include <stdio.h>
-#include "model.h"
-/* Invokes the model on every sample of argv[1] in turn (the state carried), then resets it and
- * invokes the first sample again; writes every output to argv[2]. */
-int main(int argc, char **argv)
-{
-    static int8_t input[PQK_MODEL_INPUT_SIZE], first[PQK_MODEL_INPUT_SIZE], output[PQK_MODEL_OUTPUT_SIZE];
-    FILE *in = fopen(argv[1], "rb"), *out = fopen(argv[2], "wb");
-    int count = 0;
-    (void)argc;
-    while (fread(input, 1, sizeof input, in) == sizeof input) {
-        if (count++ == 0) {
-            for (size_t i = 0; i < sizeof input; ++i) first[i] = input[i];
-        }
-        pqk_model_invoke(input, output);
-        fwrite(output, 1, sizeof output, out);
-    }
-    pqk_model_reset();
-    pqk_model_invoke(first, output);
-    fwrite(output, 1, sizeof output, out);
-    fclose(in);
-    fclose(out);
-    return 0;
-}
-"""
 
 
 @pytest.mark.parametrize("state_dtype", ["int8", "int16"])

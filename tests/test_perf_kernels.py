@@ -178,7 +178,7 @@ def test_single_tap_depthwise_one_pass_through_rows(tmp_path, toolchain, target)
     _assert_bit_exact(generated, target, tmp_path)
 
 
-def test_csr_row_lengths_and_row_pointers(tmp_path, toolchain):
+def test_csr_row_lengths_and_row_pointers(tmp_path, toolchain, without_column_pairs):
     """Rows of at most 255 nonzeros are delimited by one length byte each; a longer row switches
     the layer to row pointers, which the portable kernels walk the same way."""
     from pqk_mcu.codegen.weights import encode_csr

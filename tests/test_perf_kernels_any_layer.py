@@ -184,10 +184,10 @@ def test_layers_run_over_their_own_input(tmp_path, toolchain, target, weight_for
 
 def _strided_single_tap_graph():
     """Two batches of odd-sized planes through sparse depthwise layers that change the shape, each over the
-    output of a 1x1 conv that nothing else reads (so in place; a 1x1 conv reads the last): 5x3 SAME stride 2 (two padding rows before:
-    the channels whose tap is in the filter's first row read a pixel an earlier output overwrites, and are
-    copied), 3x3 SAME stride (1, 2) (input and output rows one run), 3x3 VALID stride (2, 1); one channel
-    per filter position with a single tap, one with two, one with none."""
+    output of a 1x1 conv that nothing else reads (so in place; a 1x1 conv reads the last): 5x3 SAME stride 2
+    (two padding rows before: the channels whose tap is in the filter's first row read a pixel an earlier
+    output overwrites, and are copied), 3x3 SAME stride (1, 2) (input and output rows one run), 3x3 VALID
+    stride (2, 1); one channel per filter position with a single tap, one with two, one with none."""
     rng = np.random.default_rng(22)
     b = GraphBuilder()
     x = b.input((2, 11, 9, 3), scale=0.05, zero_point=-3)

@@ -1,21 +1,27 @@
-"""FULLY_CONNECTED on DSP cores: pqk_fully_connected_s8_dsp (dense, input widened once) and
-pqk_fully_connected_s8_csr_dsp (CSR), against the reference, on the host (plain-C DSP fallbacks under
-ASan/UBSan) and on cortex-m4 in QEMU (the real instructions and the assembly).
+"""FULLY_CONNECTED on DSP cores: pqk_fully_connected_s8_dsp (dense, input widened once),
+pqk_fully_connected_s8_csr_dsp (CSR) and pqk_fully_connected_s8_csr_pairs_dsp (column pairs and singles),
+against the reference, on the host (plain-C DSP fallbacks under ASan/UBSan) and on cortex-m4 in QEMU (the
+real instructions and the assembly).
 
 Layers of 1, 3, 7, 65, 129 and 257 input features onto 1 to 129 outputs (quads and column groups with
 tails; layers of at most 8 outputs read their input directly), batches 1 and 3, per-tensor and
 per-channel weights, activations onto all of int8 and narrower, sparsities 0.5, 0.9 and 0.99 with
 empty rows, 16-bit columns and row pointers, and channels outside pqk_dsp.h's fast-requantization
-bounds (requant.checked). A 1x1 convolution on a 1x1 input runs as FULLY_CONNECTED (IR pass
+bounds (requant.checked); the column-pair kernel on layers of at most 128 inputs (halfword singles) and
+wider, rows of odd and even pair and single group counts, outputs over several 32-row chunks. A 1x1 convolution on a 1x1 input runs as FULLY_CONNECTED (IR pass
 single_pixel_conv_to_fully_connected), with the same outputs in the reference.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from pqk_mcu.codegen import generate_c
+from pqk_mcu.codegen.cost_model import FULLY_CONNECTED_PAIRS_DSP, KERNEL_COSTS
+from pqk_mcu.codegen.weights import column_pair_slots, encode_column_pairs
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.codegen import core_graph
 from pqk_mcu.reference import run_reference
@@ -66,7 +72,7 @@ def test_dense_fully_connected_dsp(tmp_path, toolchain, target, batches):
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("batches,outside_bounds", [(1, False), (3, True)])
-def test_sparse_fully_connected_dsp(tmp_path, toolchain, target, batches, outside_bounds):
+def test_sparse_fully_connected_dsp(tmp_path, toolchain, without_column_pairs, target, batches, outside_bounds):
     generated = generate_c(_fully_connected_graph(batches, sparse=True, outside_bounds=outside_bounds),
                            tmp_path / "gen", weight_format="csr", board="cortex-m4")
     kernels = [layer.kernel for layer in generated.layers]
@@ -76,6 +82,49 @@ def test_sparse_fully_connected_dsp(tmp_path, toolchain, target, batches, outsid
     assert "row_ptr_u16" in weights_c and "col_u16" in weights_c and "row_len_u8" in weights_c
     assert (".requant.checked = 1" in weights_c) == outside_bounds
     _assert_bit_exact(generated, target, tmp_path)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("batches,outside_bounds", [(1, False), (3, True)])
+def test_column_pairs_fully_connected_dsp(tmp_path, toolchain, monkeypatch, target, batches, outside_bounds):
+    # on every layer (the cost model would give some to pqk_fully_connected_s8_csr_dsp)
+    cost = dataclasses.replace(KERNEL_COSTS[FULLY_CONNECTED_PAIRS_DSP], per_call=-1e9)
+    monkeypatch.setitem(KERNEL_COSTS, FULLY_CONNECTED_PAIRS_DSP, cost)
+    generated = generate_c(_fully_connected_graph(batches, sparse=True, outside_bounds=outside_bounds),
+                           tmp_path / "gen", weight_format="csr", board="cortex-m4")
+    assert {layer.kernel for layer in generated.layers} == {FULLY_CONNECTED_PAIRS_DSP}
+    weights_c = (generated.out_dir / "model_weights.c").read_text()
+    assert (".requant.checked = 1" in weights_c) == outside_bounds
+    _assert_bit_exact(generated, target, tmp_path)
+
+
+def _signed_half(value: int) -> int:
+    return value & 0xFFFF
+
+
+def test_column_pairs_layout():
+    """pqk_fully_connected_s8_csr_pairs_dsp's stream: per row a header (pair bytes | single bytes << 16), pairs of
+    adjacent nonzeros (from the left) as (value pair, offset) in groups of two, singles in groups of four as
+    value << 16 | offset, up to 128 inputs as halfwords offset | value << 8; offsets are 2 * column."""
+    wide = np.zeros((3, 300), dtype=np.int8)
+    wide[1, [3, 4, 5, 299]] = [-128, 7, 9, -1]
+    wide[2, [0, 1, 2, 3]] = [1, -1, 127, -2]
+    pairs = encode_column_pairs(wide)
+    assert not pairs.narrow and (pairs.pair_slots, pairs.single_slots) == column_pair_slots(wide) == (4, 4)
+    word = lambda low, high: _signed_half(low) | _signed_half(high) << 16  # noqa: E731
+    assert pairs.stream.tolist() == [
+        0,
+        16 | 16 << 16, word(-128, 7), 6, 0, 0, word(10, 9), word(598, -1), 0, 0,
+        16, word(1, -1), 0, word(127, -2), 4,
+    ]
+    assert pairs.value_bytes == 4 * 4 + 2 * 4 and pairs.index_bytes == pairs.stream.nbytes - pairs.value_bytes
+    narrow = encode_column_pairs(wide[:, :128])
+    assert narrow.narrow and narrow.stream.tolist() == [
+        0,
+        16 | 8 << 16, word(-128, 7), 6, 0, 0, (10 | (9 << 8)), 0,
+        16, word(1, -1), 0, word(127, -2), 4,
+    ]
+    assert encode_column_pairs(np.zeros((1, 8192), dtype=np.int8)) is None
 
 
 def _single_pixel_conv_graph(batches: int):

@@ -190,6 +190,25 @@ def test_experiment_grid_repeats_for_each_width():
         experiment_grid("kws", widths=(0.0,))
 
 
+def test_experiment_grid_repeats_for_each_seed_and_summarizes_them():
+    from pqk_mcu.errors import PqkError
+    from pqk_mcu.train.experiment import experiment_grid, summarize, summary_table
+
+    runs = experiment_grid("kws", sparsities=(0.8,), seeds=(0, 3))
+    assert [(r.name, r.config.seed, r.continues) for r in runs] == [
+        ("float", 0, None), ("int8", 0, None), ("phase1-s0.8", 0, None), ("phase1-s0.8-long", 0, None),
+        ("pqk-s0.8", 0, "phase1-s0.8"), ("float-seed3", 3, None), ("int8-seed3", 3, None),
+        ("phase1-s0.8-seed3", 3, None), ("phase1-s0.8-long-seed3", 3, None), ("pqk-s0.8-seed3", 3, "phase1-s0.8-seed3")]
+    with pytest.raises(PqkError, match="seeds must be distinct"):
+        experiment_grid("kws", seeds=(1, 1))
+    row = dict(task="kws", model="ds-cnn", width=1.0, method="pqk", variant="", target_sparsity=0.8, sparsity=0.8)
+    summary = summarize([{**row, "seed": 0, "accuracy": 0.90, "accuracy_noisy": 0.70},
+                         {**row, "seed": 1, "accuracy": 0.94, "accuracy_noisy": 0.74}])
+    assert summary == [{**row, "seeds": 2, "sparsity_std": 0.0, "accuracy": 0.92, "accuracy_std": 0.0283,
+                        "accuracy_noisy": 0.72, "accuracy_noisy_std": 0.0283}]
+    assert "| pqk | - | 0.80 | 2 | 0.800 | 92.00 ± 2.83% | 72.00 ± 2.83% |" in summary_table(summary)
+
+
 def test_experiment_grid_writes_results_table_and_plot(tiny_digits, tmp_path):
     from pqk_mcu.train.experiment import run_experiment
 

@@ -209,7 +209,7 @@ typedef struct {
     int32_t input_zero_point, state_zero_point, output_zero_point;
     int32_t feature_multiplier, feature_shift; /* input x weights_feature -> state */
     int32_t time_multiplier, time_shift;       /* state x weights_time -> output */
-    const int8_t *weights_feature;             /* [filters][input_size] */
+    const int8_t *weights_feature;             /* [filters][input_size] (pqk_svdf_s8_csr: NULL) */
     const void *weights_time;                  /* [filters][memory], the state's type */
     const int32_t *bias;                       /* [filters / rank] */
 } pqk_svdf_s8_params_t;
@@ -222,11 +222,32 @@ typedef struct {
     int32_t filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
     int32_t input_zero_point, output_zero_point;
     int32_t activation_min, activation_max;
-    const int8_t *filter;      /* [output_c][filter_h][filter_w][input_c] */
+    const int8_t *filter;      /* [output_c][filter_h][filter_w][input_c] (CSR: NULL) */
     const int32_t *bias;       /* [output_c], or NULL */
     const int32_t *multiplier; /* [output_c] */
     const int32_t *shift;      /* [output_c] */
 } pqk_transpose_conv_s8_params_t;
+
+/* UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite Micro's integer kernel: int8 input, weights and hidden state,
+ * int16 cell state, no peephole, projection or layer norm); see pqk_lstm_s8.c. Per-gate arrays hold
+ * the four gates in TFLite's order (input, forget, cell, output), one after the other. */
+typedef struct {
+    int32_t batches, steps, input_size, units;
+    int32_t time_major; /* 1: input [steps][batches][input_size], output [steps][batches][units] */
+    int32_t hidden_zero_point;
+    const int32_t *input_multiplier, *input_shift;         /* [4]: input x input weights -> Q3.12 */
+    const int32_t *recurrent_multiplier, *recurrent_shift; /* [4]: hidden x recurrent weights -> Q3.12 */
+    int32_t forget_multiplier, forget_shift;               /* forget gate x cell state -> cell state */
+    int32_t input_gate_multiplier, input_gate_shift;       /* input gate x cell gate -> cell state */
+    int32_t hidden_multiplier, hidden_shift;               /* tanh(cell) x output gate -> hidden state */
+    int32_t cell_tanh_multiplier, cell_tanh_shift;         /* cell state -> the int16 tanh's input */
+    int32_t cell_clip;                                     /* |cell state| limit; 0: none */
+    const int8_t *input_weights;                           /* [4][units][input_size] (pqk_lstm_s8_dsp: row quads; CSR: NULL) */
+    const int8_t *recurrent_weights;                       /* [4][units][units] (likewise) */
+    const int32_t *input_bias;     /* [4][units]: bias - input zero point x row sum */
+    const int32_t *recurrent_bias; /* [4][units]: -hidden zero point x row sum */
+    const uint16_t *sigmoid_table; /* [256]: sigmoid(i / 24) in unsigned Q0.16, TFLite's */
+} pqk_lstm_s8_params_t;
 
 /* Element-wise int8 -> int8 function given by its table of all 256 inputs:
  * output[i] = table[input[i] + 128]. Used for LOGISTIC, TANH, RELU, RELU6 and int8 QUANTIZE; the
@@ -314,8 +335,19 @@ void pqk_maximum_minimum_s8(const pqk_maximum_minimum_s8_params_t *params, const
 void pqk_softmax_s8(const pqk_softmax_s8_params_t *params, const int8_t *input, int8_t *output);
 /* The same parameters, output int16 with scale 1/65536 and zero point -32768 (TFLite Micro's 8-in 16-out form). */
 void pqk_softmax_s8_s16(const pqk_softmax_s8_params_t *params, const int8_t *input, int16_t *output);
+void pqk_lstm_s8(const pqk_lstm_s8_params_t *params, const int8_t *input, int8_t *hidden_state,
+                 int16_t *cell_state, int8_t *output);
+/* Either weight matrix (or both) in CSR with its rows unit by unit; NULL: the params' dense matrix. */
+void pqk_lstm_s8_csr(const pqk_lstm_s8_params_t *params, const pqk_csr_s8_t *input_weights,
+                     const pqk_csr_s8_t *recurrent_weights, const int8_t *input, int8_t *hidden_state,
+                     int16_t *cell_state, int8_t *output);
 void pqk_svdf_s8(const pqk_svdf_s8_params_t *params, const int8_t *input, void *state, int8_t *output);
+void pqk_svdf_s8_csr(const pqk_svdf_s8_params_t *params, const pqk_csr_s8_t *weights_feature, const int8_t *input,
+                     void *state, int8_t *output);
 void pqk_transpose_conv_s8(const pqk_transpose_conv_s8_params_t *params, const int8_t *input, int8_t *output);
+/* The filter in CSR (rows: taps [output_c][filter_h][filter_w] over input_c); the params' filter NULL. */
+void pqk_transpose_conv_s8_csr(const pqk_transpose_conv_s8_params_t *params, const pqk_csr_s8_t *filter,
+                               const int8_t *input, int8_t *output);
 void pqk_lut_s8(const pqk_lut_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_pad_s8(const pqk_pad_s8_params_t *params, const int8_t *input, int8_t *output);
 void pqk_resize_nearest_s8(const pqk_resize_nearest_s8_params_t *params, const int8_t *input, int8_t *output);
@@ -397,6 +429,32 @@ typedef struct {
 } pqk_transpose_conv_s16_params_t;
 
 void pqk_transpose_conv_s16(const pqk_transpose_conv_s16_params_t *params, const int16_t *input, int16_t *output);
+
+/* LOGISTIC and TANH of 16x8 models (TFLite Micro's int16 kernels, zero points 0, output scale 2^-15):
+ * the input rescaled to (x * input_multiplier + rounding) >> input_shift interpolates sigmoid_table. */
+typedef struct {
+    int32_t size;
+    int32_t input_multiplier;       /* in [1, 32767] */
+    int32_t input_shift;            /* rounding right shift, in [0, 31] */
+    const uint16_t *sigmoid_table;  /* [256] sigmoid(i / 24) in unsigned Q0.16 */
+} pqk_sigmoid_s16_params_t;
+
+void pqk_logistic_s16(const pqk_sigmoid_s16_params_t *params, const int16_t *input, int16_t *output);
+void pqk_tanh_s16(const pqk_sigmoid_s16_params_t *params, const int16_t *input, int16_t *output);
+
+/* SOFTMAX int16 -> int16 (TFLite Micro's SoftmaxInt16): differences to the row maximum requantized by
+ * (input_multiplier, input_shift) index exp_table; the normalized row sum indexes reciprocal_table. */
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_multiplier, input_shift; /* pqk_requantize's multiplier and shift */
+    const int16_t *exp_table;        /* [513] exp over [-10, 0] in Q0.15 */
+    const int16_t *reciprocal_table; /* [513] 1 / (1 + x) over [0, 1] in Q0.15 */
+} pqk_softmax_s16_params_t;
+
+void pqk_softmax_s16(const pqk_softmax_s16_params_t *params, const int16_t *input, int16_t *output);
+
+/* MUL of 16x8 models: pqk_mul_s8_params_t with zero offsets and zero point, an int16 clamp. */
+void pqk_mul_s16(const pqk_mul_s8_params_t *params, const int16_t *input1, const int16_t *input2, int16_t *output);
 
 /* A variant's scratch argument takes its <kernel>_buffer_size() bytes: that function is the truth,
  * pqk_mcu.codegen.cost_model.scratch_bytes() its compile-time twin for the memory plan (the generated

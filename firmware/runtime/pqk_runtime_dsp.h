@@ -40,6 +40,13 @@ void pqk_fully_connected_s8_dsp(const pqk_fully_connected_s8_params_t *params, c
 /* Plain CSR weights (pqk_csr_s8_t); no scratch. */
 void pqk_fully_connected_s8_csr_dsp(const pqk_fully_connected_s8_params_t *params, const pqk_csr_s8_t *weights,
                                     const int8_t *input, int8_t *output);
+/* Column pairs and singles in one uint32 stream; scratch: one input row widened to int16. */
+int32_t pqk_fully_connected_s8_csr_pairs_dsp_buffer_size(const pqk_fully_connected_s8_params_t *params);
+void pqk_fully_connected_s8_csr_pairs_dsp(const pqk_fully_connected_s8_params_t *params, const uint32_t *weights,
+                                          const int8_t *input, int8_t *output, int8_t *scratch);
+/* Weight matrices in row quads of their rows unit by unit (see the file); no scratch. */
+void pqk_lstm_s8_dsp(const pqk_lstm_s8_params_t *params, const int8_t *input, int8_t *hidden_state,
+                     int16_t *cell_state, int8_t *output);
 /* Channels a multiple of 4, at most 256 taps per window; no scratch. */
 void pqk_avg_pool2d_s8_dsp(const pqk_pool2d_s8_params_t *params, const int8_t *input, int8_t *output);
 

@@ -1,4 +1,5 @@
-/* pqk_strided_copy_s16: int16 TRANSPOSE and STRIDED_SLICE (16x8 models) as one strided gather.
+/* pqk_strided_copy_s16: int16 TRANSPOSE, STRIDED_SLICE and each output of SPLIT / UNPACK (16x8 models) as one
+ * strided gather.
  *
  * output [d0][d1][d2][d3] int16, written in order; each element is read from
  * input + input_offset + i0 * input_strides[0] + ... + i3 * input_strides[3] (strides in elements, may be

@@ -1,4 +1,4 @@
-/* pqk_strided_copy_s8: int8 TRANSPOSE and STRIDED_SLICE as one strided gather.
+/* pqk_strided_copy_s8: int8 TRANSPOSE, STRIDED_SLICE and each output of SPLIT / UNPACK as one strided gather.
  *
  * output [d0][d1][d2][d3] int8, written in order; each element is read from
  * input + input_offset + i0 * input_strides[0] + ... + i3 * input_strides[3] (strides in elements, may be

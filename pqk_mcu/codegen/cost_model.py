@@ -22,10 +22,13 @@ import numpy as np
 from pqk_mcu.codegen.weights import (
     GATHER_LANES,
     MVE_ROWS,
+    PAIRS_MAX_FEATURES,
+    PAIRS_NARROW_FEATURES,
     ROWS_GROUP,
     ROWS_LANES,
     ROWS_PANEL,
     WEIGHT_FORMATS,
+    ColumnPairs,
     CsrMatrix,
     GatherCsr,
     GatherRows,
@@ -33,8 +36,10 @@ from pqk_mcu.codegen.weights import (
     PackedCsr,
     WideCsr,
     channel_pair_lanes_fit,
+    column_pair_slots,
     encode_channel_pairs,
     encode_channel_quads,
+    encode_column_pairs,
     encode_csr,
     encode_row_chunks,
     encode_row_quads,
@@ -57,6 +62,7 @@ WIDE_STREAM_KERNELS = frozenset({WIDE_CONV_KERNEL, TAPS_CONV_KERNEL})  # weights
 GATHER_CONV_BLOCK = 4  # PQK_MVE_GATHER_PIXELS: output pixels the *_csr_mve convolutions compute together
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
+FULLY_CONNECTED_PAIRS_DSP = "pqk_fully_connected_s8_csr_pairs_dsp"  # on column pairs (weights.ColumnPairs)
 
 BASELINE_CORES = ("cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m23")  # Thumb without Thumb-2
 
@@ -104,9 +110,12 @@ class KernelCost:
     rows of the positions whose window reaches past the input (rows of their padded copies);
     group_chunk: chunks of pqk_fully_connected_s8_csr_mve's format (``weights.GatherRows``) x positions;
     unclamped_output: outputs (rows x positions) of a layer whose clamp does not start at or above the
-    output zero point (the general vector requantization); row_block_mac / row_block_output: stored
-    weights (at least one per row when sparse) / rows x the blocks of ``TAPS_CONV_BLOCK`` pixels of one output row (x its pixels for the
-    macs); patch_row / patch_byte: the rows and bytes pqk_conv2d_s8_csr_taps_dsp copies into its patches. ``block``: the kernel computes this many
+    output zero point (the general vector requantization); pair_slot / single_slot / narrow_single_slot: the
+    pairs and singles (halfword singles of narrow layers) of pqk_fully_connected_s8_csr_pairs_dsp's format
+    (``weights.ColumnPairs``, padding included) x positions; row_block_mac / row_block_output: stored
+    weights (at least one per row when sparse) / rows x the blocks of ``TAPS_CONV_BLOCK`` pixels of one
+    output row (x its pixels for the macs); patch_row / patch_byte: the rows and bytes
+    pqk_conv2d_s8_csr_taps_dsp copies into its patches. ``block``: the kernel computes this many
     positions together, so the per-output terms count positions rounded up to it."""
 
     per_mac: float
@@ -136,6 +145,9 @@ class KernelCost:
     per_border_row: float = 0.0
     per_group_chunk: float = 0.0
     per_unclamped_output: float = 0.0
+    per_pair_slot: float = 0.0
+    per_single_slot: float = 0.0
+    per_narrow_single_slot: float = 0.0
     per_row_block_mac: float = 0.0
     per_row_block_output: float = 0.0
     per_patch_row: float = 0.0
@@ -147,8 +159,8 @@ class KernelCost:
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
           "tapped_output", "row", "tail_output", "empty_output", "single_output", "multi_output", "multi_padded",
           "tapped_row", "single_row", "tapped_line", "padded_call", "tap_position", "border_tap", "general_mac",
-          "chunk", "border_row", "group_chunk", "unclamped_output", "row_block_mac", "row_block_output",
-          "patch_row", "patch_byte")
+          "chunk", "border_row", "group_chunk", "unclamped_output", "pair_slot", "single_slot",
+          "narrow_single_slot", "row_block_mac", "row_block_output", "patch_row", "patch_byte")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -229,6 +241,12 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_fully_connected_s8_csr_dsp": KernelCost(  # worst error 2%, n=52
         per_mac=4.45, per_output=0.0, per_tap_output=25.74, per_column=0.01, per_position=0.0, per_call=88.43,
         per_tapped_output=0.2, per_multi_output=2.84, per_group_chunk=3.09, per_unclamped_output=1.95),
+    # its FC layers of the zoo at 50-95% forced onto it; the per-channel and narrow-clamp layers of
+    # tests/test_perf_kernels_fully_connected.py cost more per output (up to 39% under, the tiny ones)
+    "pqk_fully_connected_s8_csr_pairs_dsp": KernelCost(  # worst error 4%, n=50 (zoo)
+        per_mac=0.0, per_output=20.31, per_tap_output=0.0, per_column=2.29, per_position=118.12, per_call=0.0,
+        per_tapped_output=3.91, per_unclamped_output=1.61, per_pair_slot=2.99, per_single_slot=3.53,
+        per_narrow_single_slot=3.93),
     "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 5%, n=19
         per_mac=0.0, per_output=0.0, per_tap_output=2.95, per_column=0.0, per_position=0.0, per_call=130.59,
         per_empty_output=9.81, per_multi_output=1.74, per_chunk=0.03, per_group_chunk=17.64,
@@ -289,6 +307,7 @@ class KernelChoice:
     packed: PackedCsr | None = None  # the *_csr_dsp kernels' format (csr then None)
     wide: WideCsr | None = None  # pqk_conv2d_s8_csr_wide_dsp's format (csr then None)
     gather: GatherCsr | GatherTaps | GatherRows | None = None  # the *_csr_mve kernels' format (csr then None)
+    pairs: ColumnPairs | None = None  # pqk_fully_connected_s8_csr_pairs_dsp's format (csr then None)
     scratch_bytes: int = 0  # the kernel's _buffer_size() (``scratch_bytes()``); 0 = no scratch argument
     in_place: bool = False  # output may be placed over the input
     requant_checked: bool = False  # a *_dsp / *_smlal kernel outside pqk_dsp.h's fast bounds (requant.checked)
@@ -307,6 +326,8 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
     output_h, _ = _output_size(layout)
     padded = layout.batches * layout.padded_h * layout.padded_w
     tapped, single = int(np.count_nonzero(per_row)), int(np.count_nonzero(per_row == 1))
+    pair_slots, single_slots = (column_pair_slots(matrix) if sparse and layout.kind == "FULLY_CONNECTED"
+                                else (0, 0))
     return {
         "mac": stored * positions, "output": rows * blocked, "tap_output": taps * rows * positions,
         "column": columns * blocked, "position": blocked, "call": 1, "group_output": -(-columns // 4) * rows * blocked,
@@ -322,6 +343,9 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "border_row": (positions - _inside_positions(layout)) * layout.filter_h,
         "group_chunk": _group_chunks(matrix) * positions if sparse and layout.kind == "FULLY_CONNECTED" else 0,
         "unclamped_output": (not layout.negatives_clamped) * rows * blocked,
+        "pair_slot": pair_slots * positions,
+        "single_slot": (columns > PAIRS_NARROW_FEATURES) * single_slots * positions,
+        "narrow_single_slot": (columns <= PAIRS_NARROW_FEATURES) * single_slots * positions,
         **_row_block_counts(layout, int(np.maximum(per_row, 1).sum()) if sparse else stored, rows),
     }
 
@@ -336,13 +360,15 @@ def _row_block_counts(layout: "Layout", stored: int, rows: int) -> dict[str, int
     per_line = -(-output_w // TAPS_CONV_BLOCK)
     blocks = layout.batches * output_h * per_line
     starts = np.arange(per_line) * TAPS_CONV_BLOCK * layout.stride_w - layout.pad_left
-    last_column = layout.input_w - 1 - (TAPS_CONV_BLOCK - 1) * layout.stride_w - (layout.filter_w - 1) * layout.dilation_w
+    span_w = (TAPS_CONV_BLOCK - 1) * layout.stride_w + (layout.filter_w - 1) * layout.dilation_w + 1  # input columns
+    last_column = layout.input_w - span_w  # the last start of a block inside the input
     full = np.arange(per_line) * TAPS_CONV_BLOCK + TAPS_CONV_BLOCK <= output_w
     columns_inside = int(np.count_nonzero(full & (starts >= 0) & (starts <= last_column)))
     tops = np.arange(output_h) * layout.stride_h - layout.pad_top
-    rows_inside = int(np.count_nonzero((tops >= 0) & (tops + (layout.filter_h - 1) * layout.dilation_h < layout.input_h)))
+    bottoms = tops + (layout.filter_h - 1) * layout.dilation_h
+    rows_inside = int(np.count_nonzero((tops >= 0) & (bottoms < layout.input_h)))
     patched = blocks - layout.batches * rows_inside * columns_inside
-    pitch = ((TAPS_CONV_BLOCK - 1) * layout.stride_w + (layout.filter_w - 1) * layout.dilation_w + 1) * layout.input_c
+    pitch = span_w * layout.input_c
     return {"row_block_mac": stored * blocks * TAPS_CONV_BLOCK, "row_block_output": rows * blocks,
             "patch_row": patched * layout.filter_h, "patch_byte": patched * layout.filter_h * pitch}
 
@@ -423,6 +449,7 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
         # one input row widened to int16 pairs, or only its last group where the kernel reads the row
         # directly (DIRECT_OUTPUTS = 8)
         "pqk_fully_connected_s8_dsp": 8 * ((columns + 3) // 4) if rows > 8 else 8,
+        FULLY_CONNECTED_PAIRS_DSP: 2 * ((columns + 4) & ~3),  # the input row widened to int16, a zero after it
         # four pixels' columns widened to int16
         "pqk_conv2d_s8_dsp": 4 * ((columns + 3) & ~3) * 2 + im2col_row,
         # eight pixels' columns as bytes, and the input with its width padding filled in
@@ -431,8 +458,8 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
         WIDE_CONV_KERNEL: (2 * WIDE_CONV_BLOCK * columns
                            + (0 if pointwise else (1 + WIDE_CONV_BLOCK) * layout.filter_w * layout.input_c)),
         # two int32 offsets per column, a patch row of eight windows per filter row
-        TAPS_CONV_KERNEL: 8 * columns + layout.filter_h * ((TAPS_CONV_BLOCK - 1) * layout.stride_w
-                                                           + (layout.filter_w - 1) * layout.dilation_w + 1) * layout.input_c,
+        TAPS_CONV_KERNEL: 8 * columns + layout.filter_h * layout.input_c * (
+            (TAPS_CONV_BLOCK - 1) * layout.stride_w + (layout.filter_w - 1) * layout.dilation_w + 1),
         "pqk_depthwise_conv2d_s8_dsp": depthwise_ring,
         "pqk_depthwise_conv2d_s8_csr_dsp": layout.padded_h * layout.padded_w,  # one channel's padded plane
         # two pixels of int32 columns, rounded up to 4
@@ -484,6 +511,8 @@ def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None
     if layout.kind == "FULLY_CONNECTED":
         out.append(("dense", "pqk_fully_connected_s8_dsp", scratch("pqk_fully_connected_s8_dsp"), False))
         out.append(("csr", FULLY_CONNECTED_CSR_DSP, 0, False))
+        if matrix.shape[1] <= PAIRS_MAX_FEATURES:
+            out.append(("csr", FULLY_CONNECTED_PAIRS_DSP, scratch(FULLY_CONNECTED_PAIRS_DSP), False))
     elif layout.kind == "CONV_2D":
         out.append(("dense", "pqk_conv2d_s8_dsp", scratch("pqk_conv2d_s8_dsp"), pointwise_same))
         if packed is not None:
@@ -664,9 +693,11 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
         sparse = storage == "csr"
         wide_choice = wide if kernel in WIDE_STREAM_KERNELS else None
         gather_choice = gather if kernel in MVE_GATHER_KERNELS else None
-        packed_choice = (packed if sparse and kernel.endswith("_dsp") and kernel != FULLY_CONNECTED_CSR_DSP
+        packed_choice = (packed if sparse and kernel.endswith("_dsp")
+                         and kernel not in (FULLY_CONNECTED_CSR_DSP, FULLY_CONNECTED_PAIRS_DSP)
                          and wide_choice is None else None)
-        stored = wide_choice or packed_choice or gather_choice
+        pairs_choice = encode_column_pairs(matrix) if kernel == FULLY_CONNECTED_PAIRS_DSP else None
+        stored = wide_choice or packed_choice or gather_choice or pairs_choice
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
             estimated_instructions=estimate_instructions(kernel, matrix, layout, sparse),
@@ -674,8 +705,10 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
                           else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix, layout.depth_multiplier)),
             index_bytes=stored.index_bytes if stored else (csr.index_bytes if sparse else 0),
             csr=csr if sparse and stored is None else None,
-            requant_bytes=(stored.requant_bytes if stored and gather_choice is None else REQUANT_BYTES_PER_ROW * rows),
-            packed=packed_choice, wide=wide_choice, gather=gather_choice, scratch_bytes=scratch, in_place=in_place,
+            requant_bytes=(stored.requant_bytes if stored and gather_choice is None and pairs_choice is None
+                           else REQUANT_BYTES_PER_ROW * rows),
+            packed=packed_choice, wide=wide_choice, gather=gather_choice, pairs=pairs_choice, scratch_bytes=scratch,
+            in_place=in_place,
             requant_checked=(kernel.endswith(("_dsp", "_mve")) or kernel in MLA_FAST_REQUANT_KERNELS)
             and not fast_requant,
         ))
@@ -687,7 +720,120 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     return min(choices, key=score)
 
 
-__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "MLA_FAST_REQUANT_KERNELS", "ORDERED_WRITE_BLOCKS", "AddChoice",
-           "KernelChoice", "KernelCost", "Layout", "Target", "add_requantization", "average_pool_kernel",
-           "choose_add_kernel", "choose_kernel", "estimate_instructions", "fast_requant_bounds_hold",
-           "fast_requant_exact", "layer_counts", "scratch_bytes"]
+
+# UNIDIRECTIONAL_SEQUENCE_LSTM per time step of each batch, cortex-m4 (QEMU counts on micro_speech_lstm,
+# dense and pruned to 0.8 / 0.9): instructions per stored weight of a weight matrix (the four gates' rows;
+# dense: every weight, pqk_lstm_s8_dsp's columns padded to 4; CSR: the nonzeros) and per gate row (its
+# share of the unit's activations and state update, the same in every kernel). pqk_lstm_s8_csr computes
+# a dense matrix as pqk_lstm_s8 does.
+LSTM_PRODUCT_COSTS: dict[str, tuple[float, float]] = {
+    "pqk_lstm_s8": (4.86, 118.0),
+    "pqk_lstm_s8_dsp": (1.49, 118.0),
+    "pqk_lstm_s8_csr": (6.01, 118.0),
+}
+
+
+@dataclass(frozen=True)
+class LstmChoice:
+    kernel: str
+    csr: tuple[CsrMatrix | None, CsrMatrix | None]  # input, recurrent weights in CSR (None: dense)
+    estimated_instructions: int
+
+
+def choose_lstm_kernel(input_weights: np.ndarray, recurrent_weights: np.ndarray, unit_major: tuple[np.ndarray, ...],
+                       sequence_steps: int, weight_format: str, target: Target) -> LstmChoice:
+    """The LSTM kernel and each weight matrix's storage (``input_weights`` / ``recurrent_weights``: the
+    four gates' rows [4 x units][columns]; ``unit_major``: the same two matrices with their rows unit by
+    unit, as pqk_lstm_s8_csr stores CSR) with the lowest ``instructions + INSTRUCTIONS_PER_BYTE * bytes``
+    over ``sequence_steps`` (time steps x batches); dense is pqk_lstm_s8_dsp on DSP cores."""
+    if weight_format not in WEIGHT_FORMATS:
+        raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
+    dense_kernel = "pqk_lstm_s8_dsp" if target.has_dsp else "pqk_lstm_s8"
+    csrs = tuple(encode_csr(matrix) for matrix in unit_major)
+
+    def dense_cost(kernel: str, matrix: np.ndarray) -> tuple[float, int]:
+        rows, columns = matrix.shape
+        stored = rows * ((columns + 3) & ~3) if kernel == "pqk_lstm_s8_dsp" else matrix.size
+        per_weight, per_row = LSTM_PRODUCT_COSTS[kernel]
+        return sequence_steps * (per_weight * stored + per_row * rows), stored
+
+    def csr_cost(csr: CsrMatrix) -> tuple[float, int]:
+        per_nonzero, per_row = LSTM_PRODUCT_COSTS["pqk_lstm_s8_csr"]
+        return sequence_steps * (per_nonzero * csr.values.size + per_row * csr.shape[0]), csr.nbytes
+
+    candidates = []
+    for sparse in ((False, False), (True, False), (False, True), (True, True)):
+        storage = "csr" if all(sparse) else "dense" if not any(sparse) else "mixed"
+        if weight_format != "auto" and storage != weight_format:
+            continue
+        kernel = "pqk_lstm_s8_csr" if any(sparse) else dense_kernel
+        costs = [csr_cost(csr) if is_csr else dense_cost("pqk_lstm_s8" if any(sparse) else kernel, matrix)
+                 for is_csr, csr, matrix in zip(sparse, csrs, (input_weights, recurrent_weights))]
+        instructions = sum(cost for cost, _ in costs)
+        score = instructions + INSTRUCTIONS_PER_BYTE * sum(stored for _, stored in costs)
+        candidates.append((score, LstmChoice(kernel, tuple(c if s else None for s, c in zip(sparse, csrs)),
+                                             int(round(instructions)))))
+    return min(candidates, key=lambda candidate: candidate[0])[1]
+
+
+# SVDF's feature products (input x weights_feature [filters][input_size]) per batch, cortex-m4 (QEMU counts
+# on keyword_scrambled_8bit, dense and pruned to 0.9): instructions per stored weight (dense: all, CSR: the
+# nonzeros). The rest of the op (the state's shift, the time products) costs the same in both kernels.
+SVDF_FEATURE_COSTS: dict[str, float] = {"pqk_svdf_s8": 5.9, "pqk_svdf_s8_csr": 7.0}
+
+
+def choose_svdf_kernel(weights_feature: np.ndarray, batches: int,
+                       weight_format: str) -> tuple[str, CsrMatrix | None, int]:
+    """(kernel, the feature weights in CSR or None for dense, estimated instructions of the feature products):
+    the lower ``instructions + INSTRUCTIONS_PER_BYTE * bytes``."""
+    if weight_format not in WEIGHT_FORMATS:
+        raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
+    csr = encode_csr(weights_feature)
+    candidates = []
+    for kernel, stored, nbytes in (("pqk_svdf_s8", weights_feature.size, weights_feature.size),
+                                   ("pqk_svdf_s8_csr", csr.values.size, csr.nbytes)):
+        if weight_format != "auto" and (kernel == "pqk_svdf_s8_csr") != (weight_format == "csr"):
+            continue
+        instructions = batches * SVDF_FEATURE_COSTS[kernel] * stored
+        candidates.append((instructions + INSTRUCTIONS_PER_BYTE * nbytes, kernel, int(round(instructions))))
+    _, kernel, instructions = min(candidates)
+    return kernel, csr if kernel == "pqk_svdf_s8_csr" else None, instructions
+
+
+# TRANSPOSE_CONV (int8), cortex-m4 (QEMU counts on two layers, 8x8x16 -> 16x16x16 and 6x6x64 -> 12x12x8, 3x3
+# stride 2, dense and pruned to 0.9): instructions per product computed (dense: every weight of a tap that
+# reaches the input; CSR: its nonzeros) and per filter tap row visited (output pixels x output channels x
+# taps, each checked against the input), by kernel.
+TRANSPOSE_CONV_COSTS: dict[str, tuple[float, float]] = {
+    "pqk_transpose_conv_s8": (5.28, 23.9),
+    "pqk_transpose_conv_s8_csr": (9.2, 37.8),
+}
+
+
+def choose_transpose_conv_kernel(taps: np.ndarray, products: int, tap_visits: int,
+                                 weight_format: str) -> tuple[str, CsrMatrix | None, int]:
+    """(kernel, the filter in CSR or None for dense, estimated instructions) for the filter's tap rows
+    ``taps`` [output_c x filter_h x filter_w][input_c], ``products`` the dense kernel's multiplications and
+    ``tap_visits`` its tap rows visited: the lower ``instructions + INSTRUCTIONS_PER_BYTE * bytes``."""
+    if weight_format not in WEIGHT_FORMATS:
+        raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
+    csr = encode_csr(taps)
+    density = csr.values.size / taps.size if taps.size else 0.0
+    candidates = []
+    for kernel, computed, nbytes in (("pqk_transpose_conv_s8", products, taps.size),
+                                     ("pqk_transpose_conv_s8_csr", products * density, csr.nbytes)):
+        if weight_format != "auto" and (kernel == "pqk_transpose_conv_s8_csr") != (weight_format == "csr"):
+            continue
+        per_product, per_tap = TRANSPOSE_CONV_COSTS[kernel]
+        instructions = per_product * computed + per_tap * tap_visits
+        candidates.append((instructions + INSTRUCTIONS_PER_BYTE * nbytes, kernel, int(round(instructions))))
+    _, kernel, instructions = min(candidates)
+    return kernel, csr if kernel == "pqk_transpose_conv_s8_csr" else None, instructions
+
+
+__all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "LSTM_PRODUCT_COSTS", "MLA_FAST_REQUANT_KERNELS",
+           "ORDERED_WRITE_BLOCKS", "SVDF_FEATURE_COSTS", "TRANSPOSE_CONV_COSTS", "AddChoice", "KernelChoice",
+           "KernelCost", "Layout", "LstmChoice", "Target", "add_requantization", "average_pool_kernel",
+           "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "choose_svdf_kernel",
+           "choose_transpose_conv_kernel", "estimate_instructions", "fast_requant_bounds_hold", "fast_requant_exact",
+           "layer_counts", "scratch_bytes"]

@@ -20,6 +20,7 @@ import numpy as np
 from pqk_mcu.errors import UnsupportedModelError
 from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.opdef import OP_DEFS, Implementations
+from pqk_mcu.ir.ops import split_sizes
 from pqk_mcu.ir.shapes import (
     conv_output_size,
     nearest_source_indices,
@@ -38,6 +39,9 @@ from pqk_mcu.codegen.cost_model import (
     average_pool_kernel,
     choose_add_kernel,
     choose_kernel,
+    choose_lstm_kernel,
+    choose_svdf_kernel,
+    choose_transpose_conv_kernel,
     fast_requant_bounds_hold,
     fast_requant_exact,
 )
@@ -81,7 +85,14 @@ from pqk_mcu.quant import (
     wrap_int32,
 )
 from pqk_mcu.quant import gemmlowp
-from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS, svdf_multipliers
+from pqk_mcu.quant.params import SOFTMAX_SCALED_DIFF_INTEGER_BITS, lstm_params, lstm_tanh_input_scaling, svdf_multipliers
+from pqk_mcu.quant.int16_activations import (
+    MAX_SIGMOID_INPUT_MULTIPLIER_INT16,
+    SIGMOID_TABLE_UINT16,
+    sigmoid_input_params_int16,
+    softmax_input_params_int16,
+    softmax_luts_int16,
+)
 
 ARRAY_CATEGORIES = ("weights", "indices", "requant", "tables")
 # Packed CSR's interleaved nonzeros (uint16: a 9-bit doubled value, a row-end bit, a 6-bit column): the
@@ -206,6 +217,11 @@ def _scale_zp(tensor: Tensor, role: str, op: Op) -> tuple[float, int]:
     return quant
 
 
+def _fold_zero_point(bias: np.ndarray, matrix: np.ndarray, input_zp: int) -> np.ndarray:
+    """bias + (-input_zero_point) * row sums: the kernels then multiply raw int8 values."""
+    return wrap_int32(bias.astype(np.int64) - input_zp * matrix.astype(np.int64).sum(axis=1))
+
+
 def _element_suffix(tensor: Tensor) -> str:
     """The C kernel name's element type for a data-movement op: s8, or s16 in 16x8 models."""
     return "s16" if tensor.dtype == "int16" else "s8"
@@ -293,12 +309,12 @@ class Lowering:
         ] + ([("requant.checked", 1)] if layer.requant_checked else [])
 
     def _folded_bias(self, op: Op, matrix: np.ndarray, input_zp: int) -> np.ndarray:
-        """bias + (-input_zero_point) * row sums: the kernels then multiply raw int8 values."""
+        """The op's bias (zeros without one) with the input zero point folded in (``_fold_zero_point``)."""
         rows = matrix.shape[0]
         bias = np.zeros(rows, dtype=np.int64)
         if len(op.inputs) > 2 and op.inputs[2]:
             bias = self.tensors[op.inputs[2]].data.astype(np.int64).reshape(-1)
-        return wrap_int32(bias - input_zp * matrix.astype(np.int64).sum(axis=1))
+        return _fold_zero_point(bias, matrix, input_zp)
 
     def _weights(self, layer: Layer, matrix: np.ndarray, dense_values: np.ndarray, dense_kernel: str,
                  positions: int, requant: tuple | None = None) -> str:
@@ -358,6 +374,10 @@ class Lowering:
             return self._wide_weights(layer, choice.wide)
         if choice.gather is not None:
             return self._gather_weights(layer, choice.gather)
+        if choice.pairs is not None:
+            # values and offsets interleaved: the flash report counts half of the stream as each
+            return self.symbols.array(f"{prefix}_value_columns", "uint32_t", choice.pairs.stream, VALUE_COLUMNS,
+                                      exported=True)
         if choice.kernel == "pqk_fully_connected_s8_dsp":
             dense_values = encode_row_quads(matrix)
         elif choice.kernel in ("pqk_conv2d_s8_mve", "pqk_fully_connected_s8_mve"):
@@ -761,6 +781,9 @@ class Lowering:
 
     @LOWERINGS.register("MUL")
     def _mul(self, layer: Layer, op: Op) -> None:
+        if self.tensors[op.outputs[0]].dtype == "int16":
+            self._mul_s16(layer, op)
+            return
         (s1, z1), (s2, z2) = (_scale_zp(self.tensors[name], "input", op) for name in op.inputs[:2])
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
         multiplier, shift = mul_multiplier(s1, s2, out_scale)
@@ -771,6 +794,18 @@ class Lowering:
             ("output_zero_point", out_zp), ("activation_min", low), ("activation_max", high),
         ]
         self._binary(layer, op, "pqk_mul_s8", "pqk_mul_s8_params_t", fields)
+
+    def _mul_s16(self, layer: Layer, op: Op) -> None:
+        """16x8 MUL: TFLite Micro's int16 Mul, zero points 0."""
+        (s1, _), (s2, _) = (self.tensors[name].per_tensor_quant for name in op.inputs[:2])
+        out_scale, out_zp = self.tensors[op.outputs[0]].per_tensor_quant
+        multiplier, shift = mul_multiplier(s1, s2, out_scale)
+        low, high = activation_range(op.attrs.activation, out_scale, out_zp, "int16")
+        fields = self._broadcast_fields(op) + [
+            ("input1_offset", 0), ("input2_offset", 0), ("output_multiplier", multiplier), ("output_shift", shift),
+            ("output_zero_point", 0), ("activation_min", low), ("activation_max", high),
+        ]
+        self._binary(layer, op, "pqk_mul_s16", "pqk_mul_s8_params_t", fields)
 
     @LOWERINGS.register("PRELU")
     def _prelu(self, layer: Layer, op: Op) -> None:
@@ -800,6 +835,9 @@ class Lowering:
     @LOWERINGS.register("SOFTMAX")
     def _softmax(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        if x.dtype == "int16":
+            self._softmax_s16(layer, op)
+            return
         scale, _ = _scale_zp(x, "input", op)
         if y.dtype == "int8":
             _scale_zp(y, "output", op)
@@ -820,8 +858,44 @@ class Lowering:
         params = self._params(layer, "pqk_softmax_s8_params_t", fields)
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
 
+    def _softmax_s16(self, layer: Layer, op: Op) -> None:
+        """int16 -> int16: TFLite Micro's two interpolated tables, built here as its Prepare builds them."""
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        multiplier, shift = softmax_input_params_int16(op.attrs.beta, x.per_tensor_quant[0])
+        exp_table, reciprocal_table = softmax_luts_int16()
+        prefix = self._prefix(layer)
+        depth = x.shape[-1]
+        layer.kernel = "pqk_softmax_s16"
+        params = self._params(layer, "pqk_softmax_s16_params_t", [
+            ("rows", x.size // depth), ("depth", depth), ("input_multiplier", multiplier), ("input_shift", shift),
+            ("exp_table", self.symbols.array(f"{prefix}_exp_table", "int16_t", exp_table, "tables")),
+            ("reciprocal_table", self.symbols.array(f"{prefix}_reciprocal_table", "int16_t", reciprocal_table,
+                                                    "tables")),
+        ])
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
+    @LOWERINGS.register("LOGISTIC", "TANH")
+    def _logistic_tanh(self, layer: Layer, op: Op) -> None:
+        """int8 by table; int16 (16x8 models) interpolates TFLite's sigmoid table in pqk_logistic_s16 /
+        pqk_tanh_s16."""
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        if x.dtype == "int8":
+            self._lut(layer, op)
+            return
+        multiplier, shift = sigmoid_input_params_int16(x.per_tensor_quant[0], tanh=op.kind == "TANH")
+        if multiplier > MAX_SIGMOID_INPUT_MULTIPLIER_INT16:
+            raise UnsupportedModelError(f"op {op.name} ({op.kind}): input scale {x.per_tensor_quant[0]:.6g} is above "
+                                        "the 2.67 that TFLite Micro's int16 kernel handles")
+        layer.kernel = f"pqk_{op.kind.lower()}_s16"
+        params = self._params(layer, "pqk_sigmoid_s16_params_t", [
+            ("size", x.size), ("input_multiplier", multiplier), ("input_shift", shift),
+            ("sigmoid_table", self.symbols.array(f"{self._prefix(layer)}_sigmoid_table", "uint16_t",
+                                                 SIGMOID_TABLE_UINT16, "tables")),
+        ])
+        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(y.name))))
+
     # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
-    @LOWERINGS.register("RELU", "RELU6", "HARD_SWISH", "LOGISTIC", "TANH")
+    @LOWERINGS.register("RELU", "RELU6", "HARD_SWISH")
     def _lut(self, layer: Layer, op: Op) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         _scale_zp(x, "input", op)
@@ -911,22 +985,31 @@ class Lowering:
     def _strided_copy(self, layer: Layer, op: Op, dims: list[tuple[int, int]], offset: int) -> None:
         """pqk_strided_copy_s8 (or _s16) for an output whose axis k has (size, input stride in elements): axes of
         size 1 dropped and adjacent axes that step through the input as one merged, at most 4 left."""
-        merged: list[list[int]] = []
-        for size, stride in dims:
-            if size == 1:
-                continue
-            if merged and merged[-1][1] == stride * size:
-                merged[-1] = [merged[-1][0] * size, stride]
-            else:
-                merged.append([size, stride])
-        if len(merged) > 4:
-            raise UnsupportedModelError(f"op {op.name} ({op.kind}): moves data along {len(merged)} axes (at most 4)")
-        merged = [[1, 0]] * (4 - len(merged)) + merged
-        fields: list[tuple[str, object]] = [(f"output_shape[{d}]", merged[d][0]) for d in range(4)]
-        fields += [(f"input_strides[{d}]", merged[d][1]) for d in range(4)] + [("input_offset", offset)]
         layer.kernel = f"pqk_strided_copy_{_element_suffix(self.tensors[op.inputs[0]])}"
-        params = self._params(layer, "pqk_strided_copy_s8_params_t", fields)
+        params = self._params(layer, "pqk_strided_copy_s8_params_t", _strided_copy_fields(op, dims, offset))
         layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(op.outputs[0]))))
+
+    @LOWERINGS.register("SPLIT", "SPLIT_V", "UNPACK")
+    def _split(self, layer: Layer, op: Op) -> None:
+        """One strided copy per output, each into its own buffer: a part along the axis (SPLIT, SPLIT_V) or
+        one index of it (UNPACK)."""
+        slot = 1 if op.kind == "SPLIT" else 0
+        x = self.tensors[op.inputs[slot]]
+        element_strides = _element_strides(x.shape)
+        if op.kind == "UNPACK":
+            axis, starts = op.attrs.axis, list(range(op.attrs.num))
+        else:
+            axis, sizes = split_sizes(op, [self.tensors[name] for name in op.inputs])
+            starts = [int(start) for start in np.cumsum([0, *sizes[:-1]])]
+        layer.kernel = f"pqk_strided_copy_{_element_suffix(x)}"
+        for part, (output, start) in enumerate(zip(op.outputs, starts)):
+            y = self.tensors[output]
+            kept = [a for a in range(len(x.shape)) if not (op.kind == "UNPACK" and a == axis)]
+            dims = [(size, element_strides[a]) for size, a in zip(y.shape, kept)]
+            fields = _strided_copy_fields(op, dims, start * element_strides[axis])
+            params = "&" + self.symbols.struct(f"{self._prefix(layer)}_part{part}_params",
+                                               "pqk_strided_copy_s8_params_t", fields)
+            layer.calls.append(Call(layer.kernel, (params, self._operand(layer, slot), TensorRef(output))))
 
     @LOWERINGS.register("RESIZE_NEAREST_NEIGHBOR")
     def _resize_nearest_neighbor(self, layer: Layer, op: Op) -> None:
@@ -1033,7 +1116,10 @@ class Lowering:
         filters, memory = time.shape
         prefix = self._prefix(layer)
         time_ctype = f"{time.dtype}_t"
-        layer.kernel = "pqk_svdf_s8"
+        layer.kernel, csr, layer.estimated_instructions = choose_svdf_kernel(feature.data, x.shape[0],
+                                                                             self.weight_format)
+        layer.weight_format = "dense" if csr is None else "csr"
+        layer.sparsity = float(np.mean(feature.data == 0))
         layer.macs = x.shape[0] * filters * (x.shape[1] + memory)
         fields = [
             ("batches", x.shape[0]), ("input_size", x.shape[1]), ("filters", filters), ("memory", memory),
@@ -1041,12 +1127,84 @@ class Lowering:
             ("input_zero_point", in_zp), ("state_zero_point", state_zp), ("output_zero_point", out_zp),
             ("feature_multiplier", feature_m), ("feature_shift", feature_s),
             ("time_multiplier", time_m), ("time_shift", time_s),
-            ("weights_feature", self.symbols.array(f"{prefix}_weights_feature", "int8_t", feature.data, "weights")),
+            ("weights_feature", "NULL" if csr is not None
+             else self.symbols.array(f"{prefix}_weights_feature", "int8_t", feature.data, "weights")),
             ("weights_time", self.symbols.array(f"{prefix}_weights_time", time_ctype, time.data, "weights")),
             ("bias", self.symbols.array(f"{prefix}_bias", "int32_t", bias.data, "requant")),
         ]
         params = self._params(layer, "pqk_svdf_s8_params_t", fields)
-        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 0), TensorRef(state.name), TensorRef(y.name))))
+        weights = () if csr is None else (self._csr_struct(f"{prefix}_weights_feature", csr),)
+        layer.calls.append(Call(layer.kernel, (params, *weights, self._operand(layer, 0), TensorRef(state.name),
+                                               TensorRef(y.name))))
+
+    @LOWERINGS.register("UNIDIRECTIONAL_SEQUENCE_LSTM")
+    def _unidirectional_sequence_lstm(self, layer: Layer, op: Op) -> None:
+        x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        hidden, cell = self.tensors[op.inputs[18]], self.tensors[op.inputs[19]]
+        input_weights = [self.tensors[op.inputs[slot]] for slot in (1, 2, 3, 4)]
+        recurrent_weights = [self.tensors[op.inputs[slot]] for slot in (5, 6, 7, 8)]
+        biases = [self.tensors[op.inputs[slot]].data for slot in (12, 13, 14, 15)]
+        in_scale, in_zp = _scale_zp(x, "input", op)
+        hidden_scale, hidden_zp = _scale_zp(hidden, "hidden state", op)
+        p = lstm_params(in_scale, [w.quant.scale[0] for w in input_weights], hidden_scale,
+                        [w.quant.scale[0] for w in recurrent_weights], cell.quant.scale[0], op.attrs.cell_clip)
+        cell_tanh_multiplier, cell_tanh_shift = lstm_tanh_input_scaling(p.cell_scale_power)
+        steps, batches = (x.shape[0], x.shape[1]) if op.attrs.time_major else (x.shape[1], x.shape[0])
+        units, input_size = input_weights[0].shape
+        # The zero points fold into the biases (the recurrent products have none: TFLite Micro passes no bias).
+        input_bias = [_fold_zero_point(b, w.data, in_zp) for b, w in zip(biases, input_weights)]
+        recurrent_bias = [_fold_zero_point(np.zeros(units), w.data, hidden_zp) for w in recurrent_weights]
+        prefix = self._prefix(layer)
+
+        def gate_arrays(name: str, ctype: str, arrays) -> str:
+            """One array of the four gates' values, one gate after the other."""
+            values = np.concatenate([np.reshape(a, -1) for a in arrays])
+            return self.symbols.array(f"{prefix}_{name}", ctype, values, "requant")
+
+        input_multipliers, input_shifts = zip(*p.input_multipliers)
+        recurrent_multipliers, recurrent_shifts = zip(*p.recurrent_multipliers)
+        sigmoid_table = self.symbols.array(f"{self.symbol_prefix}_sigmoid_table", "uint16_t", SIGMOID_TABLE_UINT16,
+                                           "tables")
+        matrices = [np.concatenate([w.data for w in weights]) for weights in (input_weights, recurrent_weights)]
+        # pqk_lstm_s8_csr and pqk_lstm_s8_dsp read a unit's four gate rows together: rows unit by unit.
+        unit_major = [m.reshape(4, units, -1).transpose(1, 0, 2).reshape(4 * units, -1) for m in matrices]
+        choice = choose_lstm_kernel(*matrices, unit_major, steps * batches, self.weight_format, self.target)
+        weight_fields, csr_arguments = [], []
+        for name, matrix, rows_by_unit, csr in zip(("input_weights", "recurrent_weights"), matrices, unit_major,
+                                                   choice.csr):
+            if csr is not None:
+                weight_fields.append((name, "NULL"))
+                csr_arguments.append(self._csr_struct(f"{prefix}_{name}", csr))
+                continue
+            dense = encode_row_quads(rows_by_unit) if choice.kernel == "pqk_lstm_s8_dsp" else matrix
+            weight_fields.append((name, self.symbols.array(f"{prefix}_{name}", "int8_t", dense, "weights")))
+            csr_arguments.append("NULL")
+        layer.kernel = choice.kernel
+        layer.weight_format = "csr" if choice.kernel == "pqk_lstm_s8_csr" else "dense"
+        layer.sparsity = float(np.mean(np.concatenate([m.reshape(-1) for m in matrices]) == 0))
+        layer.estimated_instructions = choice.estimated_instructions
+        layer.macs = steps * batches * 4 * units * (input_size + units)
+        fields = [
+            ("batches", batches), ("steps", steps), ("input_size", input_size), ("units", units),
+            ("time_major", int(op.attrs.time_major)), ("hidden_zero_point", hidden_zp),
+            ("input_multiplier", gate_arrays("input_multiplier", "int32_t", input_multipliers)),
+            ("input_shift", gate_arrays("input_shift", "int32_t", input_shifts)),
+            ("recurrent_multiplier", gate_arrays("recurrent_multiplier", "int32_t", recurrent_multipliers)),
+            ("recurrent_shift", gate_arrays("recurrent_shift", "int32_t", recurrent_shifts)),
+            ("forget_multiplier", p.forget_multiplier[0]), ("forget_shift", p.forget_multiplier[1]),
+            ("input_gate_multiplier", p.input_multiplier[0]), ("input_gate_shift", p.input_multiplier[1]),
+            ("hidden_multiplier", p.hidden_multiplier[0]), ("hidden_shift", p.hidden_multiplier[1]),
+            ("cell_tanh_multiplier", cell_tanh_multiplier), ("cell_tanh_shift", cell_tanh_shift),
+            ("cell_clip", p.cell_clip),
+            *weight_fields,
+            ("input_bias", gate_arrays("input_bias", "int32_t", input_bias)),
+            ("recurrent_bias", gate_arrays("recurrent_bias", "int32_t", recurrent_bias)),
+            ("sigmoid_table", sigmoid_table),
+        ]
+        params = self._params(layer, "pqk_lstm_s8_params_t", fields)
+        weights = tuple(csr_arguments) if layer.kernel == "pqk_lstm_s8_csr" else ()
+        layer.calls.append(Call(layer.kernel, (params, *weights, self._operand(layer, 0), TensorRef(hidden.name),
+                                               TensorRef(cell.name), TensorRef(y.name))))
 
     @LOWERINGS.register("TRANSPOSE_CONV")
     def _transpose_conv(self, layer: Layer, op: Op) -> None:
@@ -1065,8 +1223,15 @@ class Lowering:
         prefix = self._prefix(layer)
         if wide:
             _check_wide_shift(op, shift)
-        layer.kernel = "pqk_transpose_conv_s16" if wide else "pqk_transpose_conv_s8"
         layer.macs = x.size * out_c * k_h * k_w
+        filter_csr = None
+        layer.kernel = "pqk_transpose_conv_s16"  # 16x8: a dense filter, whatever the weight format
+        if not wide:
+            # The taps' rows over the input channels; each output pixel checks every tap of every channel.
+            layer.kernel, filter_csr, layer.estimated_instructions = choose_transpose_conv_kernel(
+                w.data.reshape(-1, in_c), layer.macs, y.size * k_h * k_w, self.weight_format)
+            layer.weight_format = "dense" if filter_csr is None else "csr"
+            layer.sparsity = float(np.mean(w.data == 0))
         fields = [
             ("batches", n), ("input_h", x.shape[1]), ("input_w", x.shape[2]), ("input_c", in_c),
             ("output_h", out_h), ("output_w", out_w), ("output_c", out_c),
@@ -1076,14 +1241,33 @@ class Lowering:
             *(() if wide else (("input_zero_point", in_zp), ("output_zero_point", out_zp))),
             *zip(("activation_min", "activation_max"),
                  activation_range(a.activation, out_scale, out_zp, "int16" if wide else "int8")),
-            ("filter", self.symbols.array(f"{prefix}_filter", "int8_t", w.data, "weights")),
+            ("filter", "NULL" if filter_csr is not None
+             else self.symbols.array(f"{prefix}_filter", "int8_t", w.data, "weights")),
             ("bias", "NULL" if bias is None else self.symbols.array(f"{prefix}_bias", "int64_t" if wide else "int32_t",
                                                                     bias.data, "requant")),
             ("multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
             ("shift", self.symbols.array(f"{prefix}_shift", "int32_t", shift, "requant")),
         ]
-        params = self._params(layer, f"{layer.kernel}_params_t", fields)
-        layer.calls.append(Call(layer.kernel, (params, self._operand(layer, 2), TensorRef(y.name))))
+        params = self._params(layer, f"pqk_transpose_conv_{'s16' if wide else 's8'}_params_t", fields)
+        weights = () if filter_csr is None else (self._csr_struct(f"{prefix}_filter", filter_csr),)
+        layer.calls.append(Call(layer.kernel, (params, *weights, self._operand(layer, 2), TensorRef(y.name))))
+
+
+def _strided_copy_fields(op: Op, dims: list[tuple[int, int]], offset: int) -> list[tuple[str, object]]:
+    """pqk_strided_copy_s8_params_t's fields for an output whose axis k has (size, input stride in elements)."""
+    merged: list[list[int]] = []
+    for size, stride in dims:
+        if size == 1:
+            continue
+        if merged and merged[-1][1] == stride * size:
+            merged[-1] = [merged[-1][0] * size, stride]
+        else:
+            merged.append([size, stride])
+    if len(merged) > 4:
+        raise UnsupportedModelError(f"op {op.name} ({op.kind}): moves data along {len(merged)} axes (at most 4)")
+    merged = [[1, 0]] * (4 - len(merged)) + merged
+    fields: list[tuple[str, object]] = [(f"output_shape[{d}]", merged[d][0]) for d in range(4)]
+    return fields + [(f"input_strides[{d}]", merged[d][1]) for d in range(4)] + [("input_offset", offset)]
 
 
 def _check_wide_shift(op: Op, shift: np.ndarray) -> None:

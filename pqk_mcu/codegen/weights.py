@@ -22,6 +22,9 @@ connected one groups of four rows in chunks of 16 offsets within a panel of 256 
 ``encode_gather_rows``).
 The *_csr_dsp kernels take packed CSR (``PackedCsr``): the same nonzeros with each row's bias,
 multiplier and shift packed next to the row (about 7 bytes per row instead of 9 plus its length).
+pqk_fully_connected_s8_csr_pairs_dsp takes column pairs (``ColumnPairs``, ``encode_column_pairs``): per row
+the nonzeros in adjacent columns two at a time (an int16 value pair and the offset of its input pair),
+the others one word each (value and offset), so that a pair costs one load and one SMLAD.
 """
 
 from __future__ import annotations
@@ -527,3 +530,81 @@ def encode_gather_rows(matrix: np.ndarray) -> GatherRows | None:
         counts.append(chunks - 1)
     return GatherRows(chunks=np.frombuffer(b"".join(stream), dtype="<u4").astype(np.uint32),
                       group_chunks=np.array(counts, dtype=np.uint8))
+
+
+# Column pairs (pqk_fully_connected_s8_csr_pairs_dsp): groups of two pairs or of four singles.
+PAIRS_GROUP, SINGLES_GROUP = 2, 4
+PAIRS_MAX_FEATURES = 8191  # a row's pair bytes (8 per column at most) and its offsets fit 16 bits
+PAIRS_NARROW_FEATURES = 128  # NARROW_FEATURES: up to here singles are halfwords (8-bit offsets 2 * j)
+
+
+@dataclass(frozen=True)
+class ColumnPairs:
+    """A FULLY_CONNECTED matrix as pqk_fully_connected_s8_csr_pairs_dsp reads it: one uint32 stream, per row
+    a header (pair bytes | single bytes << 16), its pairs as (w_j | w_j+1 << 16, 2 * j) in groups of two (an
+    odd last pair padded with (0, 0)), then its singles as w_j << 16 | 2 * j in groups of four (padded with
+    0; ``narrow``, at most PAIRS_NARROW_FEATURES columns: halfwords 2 * j | w_j << 8, two per word, the
+    first in the low half); j ascending, 2 * j the byte offset of input j widened to int16. Adjacent
+    nonzeros pair from the left (the most pairs a run of nonzeros holds)."""
+
+    stream: np.ndarray
+    pair_slots: int  # pairs with padding
+    single_slots: int  # singles with padding
+    narrow: bool
+
+    @property
+    def value_bytes(self) -> int:
+        return 4 * self.pair_slots + (1 if self.narrow else 2) * self.single_slots
+
+    @property
+    def index_bytes(self) -> int:
+        return int(self.stream.nbytes) - self.value_bytes
+
+
+def _row_pairs(row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first columns of the row's pairs and its single columns, ascending: a run of n adjacent nonzeros
+    holds n // 2 pairs from its left, then a single where n is odd."""
+    edges = np.diff(np.concatenate(([0], (row != 0).astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = ends - starts
+    pairs = np.concatenate([np.arange(start, end - 1, 2) for start, end in zip(starts, ends)] or [np.zeros(0, int)])
+    return pairs.astype(np.int64), (ends - 1)[lengths % 2 == 1].astype(np.int64)
+
+
+def encode_column_pairs(matrix: np.ndarray) -> ColumnPairs | None:
+    """``matrix`` [rows][cols] in pqk_fully_connected_s8_csr_pairs_dsp's format, or None where it has more
+    than PAIRS_MAX_FEATURES columns."""
+    matrix = np.asarray(matrix, dtype=np.int8)
+    if matrix.shape[1] > PAIRS_MAX_FEATURES:
+        return None
+    narrow = matrix.shape[1] <= PAIRS_NARROW_FEATURES
+    words: list[int] = []
+    pair_slots = single_slots = 0
+    for row in matrix:
+        pairs, singles = (columns.tolist() for columns in _row_pairs(row))
+        pair_count = -(-len(pairs) // PAIRS_GROUP) * PAIRS_GROUP
+        single_count = -(-len(singles) // SINGLES_GROUP) * SINGLES_GROUP
+        pair_slots += pair_count
+        single_slots += single_count
+        words.append(8 * pair_count | (2 if narrow else 4) * single_count << 16)
+        for j in pairs:
+            words += [(int(row[j]) & 0xFFFF) | (int(row[j + 1]) & 0xFFFF) << 16, 2 * j]
+        words += [0, 0] * (pair_count - len(pairs))
+        if narrow:
+            halves = [2 * j | (int(row[j]) & 0xFF) << 8 for j in singles] + [0] * (single_count - len(singles))
+            words += [low | high << 16 for low, high in zip(halves[::2], halves[1::2])]
+        else:
+            words += [(int(row[j]) & 0xFFFF) << 16 | 2 * j for j in singles]
+            words += [0] * (single_count - len(singles))
+    return ColumnPairs(stream=np.array(words, dtype=np.uint32), pair_slots=pair_slots, single_slots=single_slots,
+                       narrow=narrow)
+
+
+def column_pair_slots(matrix: np.ndarray) -> tuple[int, int]:
+    """(pairs, singles) of ``encode_column_pairs(matrix)`` with padding, counted without encoding."""
+    pair_slots = single_slots = 0
+    for row in np.asarray(matrix):
+        pairs, singles = _row_pairs(row)
+        pair_slots += -(-pairs.size // PAIRS_GROUP) * PAIRS_GROUP
+        single_slots += -(-singles.size // SINGLES_GROUP) * SINGLES_GROUP
+    return pair_slots, single_slots

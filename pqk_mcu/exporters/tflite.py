@@ -85,6 +85,11 @@ def export_tflite(graph: Graph) -> bytes:
         operator.opcodeIndex = opcode_index[key]
         operator.inputs = [tensor_index[name] if name else -1 for name in op.inputs]
         operator.outputs = [tensor_index[name] for name in op.outputs]
+        intermediates = OP_DEFS[op.kind].tflite.intermediates
+        if intermediates is not None:
+            extra = [_tensor(t, 0) for t in intermediates(op, graph)]
+            operator.intermediates = list(range(len(tensors), len(tensors) + len(extra)))
+            tensors.extend(extra)
         options = _options(op)
         if options is not None:
             operator.builtinOptionsType = options_type(OP_DEFS[op.kind].tflite.table)

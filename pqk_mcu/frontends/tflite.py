@@ -485,8 +485,6 @@ def _check_op_dtypes(i: int, op: _RawOp, kind: str, tensors: dict[int, Tensor]) 
         t = tensors[index]
         if t.is_constant or t.variable or t.dtype in definition.activation_dtypes:
             continue  # the op's definition rules a state tensor's dtype (the verifier checks it)
-        if role == "output" and t.dtype == "int16" and definition.int16_output_quant is not None:
-            continue
         if t.dtype == "float32" and (
             (definition.float_input and role == "input") or (definition.float_output and role == "output")
         ):

@@ -126,6 +126,21 @@ class GraphBuilder:
         self._ops.append(op)
         return output
 
+    def parts(self, kind: str, inputs: Sequence[str], attrs: OpAttrs) -> list[str]:
+        """An op with one output per part (SPLIT, SPLIT_V, UNPACK); the outputs keep the activation input's type
+        and quantization. Returns the output names."""
+        constant_slots = OP_DEFS[kind].constant_slots
+        source = self.tensor(next(name for slot, name in enumerate(inputs) if slot not in constant_slots))
+        index = len(self._ops)
+        op_name = f"{kind.lower()}_{index}"
+        probe = Op(kind, op_name, tuple(inputs), (), attrs)
+        shapes = infer_output_shapes(probe, self._tensors)
+        outputs = [f"{op_name}/out{k}" for k in range(len(shapes))]
+        for output, shape in zip(outputs, shapes):
+            self._add_tensor(Tensor(output, shape, source.dtype, source.quant))
+        self._ops.append(Op(kind, op_name, tuple(inputs), tuple(outputs), attrs))
+        return outputs
+
     def _weights(self, kind: str, data: np.ndarray, scale: float | Sequence[float]) -> str:
         scales = np.atleast_1d(np.asarray(scale, dtype=np.float64))
         axis = OP_DEFS[kind].weight_axis
@@ -258,9 +273,12 @@ class GraphBuilder:
         return self._emit("RESHAPE", (x, operand), ReshapeAttrs(tuple(shape)), self.quant(x), name=name)
 
     def softmax(self, x: str, beta: float = 1.0, name: str | None = None, dtype: str = "int8") -> str:
-        """int8 output, or int16 (TFLite Micro's 8-in 16-out form)."""
+        """int8 output, or int16 (TFLite Micro's 8-in 16-out form); an int16 input gives int16."""
         definition = OP_DEFS["SOFTMAX"]
-        quant = definition.int16_output_quant if dtype == "int16" else definition.fixed_output_quant
+        if self.tensor(x).dtype == "int16":
+            dtype, quant = "int16", definition.int16_form_output_quant
+        else:
+            quant = definition.int16_output_quant if dtype == "int16" else definition.fixed_output_quant
         return self._emit("SOFTMAX", (x,), SoftmaxAttrs(float(np.float32(beta))), per_tensor(*quant), dtype, name=name)
 
     def quantize(self, x: str, out_scale: float, out_zero_point: int, name: str | None = None,
@@ -298,10 +316,16 @@ class GraphBuilder:
         return self._emit("RELU6", (x,), NoAttrs(), self.quant(x), name=name)
 
     def logistic(self, x: str, name: str | None = None) -> str:
-        return self._emit("LOGISTIC", (x,), NoAttrs(), per_tensor(*OP_DEFS["LOGISTIC"].fixed_output_quant), name=name)
+        return self._fixed_output("LOGISTIC", x, name)
 
     def tanh(self, x: str, name: str | None = None) -> str:
-        return self._emit("TANH", (x,), NoAttrs(), per_tensor(*OP_DEFS["TANH"].fixed_output_quant), name=name)
+        return self._fixed_output("TANH", x, name)
+
+    def _fixed_output(self, kind: str, x: str, name: str | None) -> str:
+        """A one-input op whose output quantization TFLite Micro fixes (per input type)."""
+        definition, dtype = OP_DEFS[kind], self.tensor(x).dtype
+        quant = definition.int16_form_output_quant if dtype == "int16" else definition.fixed_output_quant
+        return self._emit(kind, (x,), NoAttrs(), per_tensor(*quant), dtype, name=name)
 
     # -- result ------------------------------------------------------------------------------
 

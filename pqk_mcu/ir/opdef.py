@@ -25,6 +25,9 @@ class TfliteOptions:
     # (table field, the only supported value, what another value means) for fields the IR does not model.
     only_values: tuple[tuple[str, int, str], ...] = ()
     version: int | Callable[[Op, Graph], int] = 1  # operator version of the int8 form (TFLite's op_version.cc)
+    # Tensors the exporter lists as the operator's intermediates: (op, graph) -> tensors. TFLite (not
+    # TFLite Micro, and not the IR) reads quantization from them; the importer ignores them.
+    intermediates: Callable | None = None
 
     def operator_version(self, op: Op, graph: Graph) -> int:
         return self.version if isinstance(self.version, int) else self.version(op, graph)
@@ -46,14 +49,21 @@ class OpDef:
     output_shape_slot: int | None = None
     state_slots: tuple[int, ...] = ()  # inputs that are variable (state) tensors the op updates in place
     weight_axis: int | None = None  # per-channel quantization axis of a weighted op's weights (slot 1)
+    # Constant int8 weight inputs that magnitude pruning zeroes besides a weighted op's slot 1 (``pruned_slots``).
+    prunable_slots: tuple[int, ...] = ()
     bias_required: bool = False  # runtimes dereference the bias, so the IR always carries one (slot 2)
     # Quantization the int8 kernel assumes: "first" (the first input's equals the output's) or "all" inputs'.
     same_quant: str = ""
     fixed_output_quant: tuple[float, int] | None = None  # (scale, zero point) TFLite Micro requires
     # (scale, zero point) TFLite Micro requires of an int16 output from int8 inputs (SOFTMAX's 8-in 16-out form)
     int16_output_quant: tuple[float, int] | None = None
+    # (scale, zero point) TFLite Micro requires of the output of the int16 form (int16 in, int16 out)
+    int16_form_output_quant: tuple[float, int] | None = None
     max_input_rank: int | None = None  # where TFLite Micro's kernel accepts less than the IR's general limit
     fuses_activation: bool = False  # the kernel ends in a clamp: a fused activation or a standalone RELU folds in
+    # One output per part (SPLIT, UNPACK): the shape rule returns a shape per output, and every output keeps
+    # the activation input's type and quantization (values move unchanged).
+    multiple_outputs: bool = False
     float_input: bool = False  # input 0 may be float32 (QUANTIZE)
     float_output: bool = False  # the output is float32 (DEQUANTIZE)
     # Activation types the op runs on: int16 (zero point 0) where TFLite's 16x8 form runs too (int8 weights).
@@ -70,6 +80,11 @@ class OpDef:
     def weighted(self) -> bool:
         """Slot 1 holds int8 weights (pruned, stored dense or CSR), slot 2 an optional int32 bias."""
         return self.weight_axis is not None
+
+    @property
+    def pruned_slots(self) -> tuple[int, ...]:
+        """The inputs ``pqk_mcu.ir.prune`` zeroes: a weighted op's weights and the ``prunable_slots``."""
+        return ((1,) if self.weighted else ()) + self.prunable_slots
 
 
 OP_DEFS: dict[str, OpDef] = {}

@@ -26,10 +26,12 @@ def prune_array(weights: np.ndarray, sparsity: float) -> np.ndarray:
 
 
 def prune_by_magnitude(graph: Graph, sparsity: float) -> Graph:
-    """Zero the smallest-magnitude ``sparsity`` fraction of every conv / depthwise / FC weight tensor."""
+    """Zero the smallest-magnitude ``sparsity`` fraction of every weight tensor the op registry marks for
+    pruning (``OpDef.pruned_slots``): conv / depthwise / FC / TRANSPOSE_CONV filters, SVDF feature weights,
+    the LSTM's gate weights."""
     if not 0.0 <= sparsity < 1.0:
         raise PqkError(f"sparsity must be in [0, 1), got {sparsity:g}")
-    weight_names = {op.inputs[1] for op in graph.ops if OP_DEFS[op.kind].weighted}
+    weight_names = {op.inputs[slot] for op in graph.ops for slot in OP_DEFS[op.kind].pruned_slots}
     tensors = tuple(
         dataclasses.replace(t, data=prune_array(t.data, sparsity)) if t.name in weight_names and t.is_constant else t
         for t in graph.tensors

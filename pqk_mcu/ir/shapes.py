@@ -46,7 +46,8 @@ def infer_output_shapes(op: Op, tensors: Mapping[str, Tensor]) -> tuple[tuple[in
     definition = OP_DEFS.get(op.kind)
     if definition is None:
         raise ShapeError(f"no shape rule for op kind {op.kind}")
-    return (definition.shape_rule(op, inputs),)
+    shapes = definition.shape_rule(op, inputs)
+    return tuple(shapes) if definition.multiple_outputs else (shapes,)
 
 
 def brief_shape(values: list[int]) -> str:
@@ -348,3 +349,24 @@ def transpose_conv_padding(output_size: int, filter_size: int, stride: int, padd
     called with the transposed convolution's output size (the size of the forward convolution's input)."""
     forward = conv_output_size(output_size, filter_size, stride, 1, padding)
     return padding_before(output_size, filter_size, stride, 1, forward)[0]
+
+
+def lstm_shape(op: Op, inputs: list) -> tuple[int, ...]:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM: input [batch, time, input_size] ([time, batch, ...] time major),
+    input weights [units, input_size], recurrent weights [units, units], biases [units], hidden and
+    cell state of batch x units values -> [batch, time, units] (time major: [time, batch, units])."""
+    x = inputs[0]
+    _require_rank(x, 3, "input")
+    units = inputs[5].shape[0]
+    batch = x.shape[1] if op.attrs.time_major else x.shape[0]
+    expected_shapes = {**{slot: (units, x.shape[2]) for slot in (1, 2, 3, 4)},
+                       **{slot: (units, units) for slot in (5, 6, 7, 8)},
+                       **{slot: (units,) for slot in (12, 13, 14, 15)}}
+    for slot, expected in expected_shapes.items():
+        if inputs[slot].shape != expected:
+            raise ShapeError(f"input {slot} '{inputs[slot].name}' has shape {inputs[slot].shape}, expected {expected}")
+    for slot, role in ((18, "hidden state"), (19, "cell state")):
+        if inputs[slot].size != batch * units:
+            raise ShapeError(f"{role} '{inputs[slot].name}' has shape {inputs[slot].shape}, "
+                             f"expected {batch * units} values")
+    return (x.shape[0], x.shape[1], units)

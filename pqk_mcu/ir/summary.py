@@ -114,7 +114,7 @@ def _macs(op: Op, x: Tensor, weights: Tensor, output: Tensor) -> int:
 
 def _params(op: Op) -> str:
     a = op.attrs
-    parts = []
+    parts = [f"{len(op.outputs)} outputs"] if len(op.outputs) > 1 else []  # the output column shows the first
     if hasattr(a, "filter_h"):
         parts.append(f"filter {a.filter_h}x{a.filter_w}")
     if hasattr(a, "stride_h"):
@@ -135,6 +135,10 @@ def _params(op: Op) -> str:
         parts.append(f"rank {a.rank}")
     if hasattr(a, "beta"):
         parts.append(f"beta {a.beta:g}")
+    if getattr(a, "cell_clip", 0.0):
+        parts.append(f"cell clip {a.cell_clip:g}")
+    if getattr(a, "time_major", False):
+        parts.append("time major")
     if getattr(a, "activation", "NONE") != "NONE":
         parts.append(a.activation)
     return " ".join(parts)

@@ -33,6 +33,8 @@ def verify_graph(graph: Graph) -> None:
             shapes = infer_output_shapes(op, tensors)
         except ShapeError as error:
             raise PqkError(f"{where}: {error}") from None
+        if len(shapes) != len(op.outputs):
+            raise PqkError(f"{where}: has {len(op.outputs)} outputs, the op produces {len(shapes)}")
         for name, shape in zip(op.outputs, shapes):
             if tensors[name].shape != shape:
                 raise PqkError(f"{where}: output '{name}' has shape {tensors[name].shape}, the op produces {shape}")
@@ -119,7 +121,7 @@ def _check_structure(graph: Graph, tensors: dict[str, Tensor]) -> None:
                 raise PqkError(f"{where}: input '{name}' is used before any op produces it")
             if slot in definition.constant_slots and not tensors[name].is_constant:
                 raise PqkError(f"{where}: input {slot} '{name}' must be a constant")
-        if len(op.outputs) != 1:
+        if len(op.outputs) != 1 and not (definition.multiple_outputs and op.outputs):
             raise PqkError(f"{where}: has {len(op.outputs)} outputs, expected 1")
         for name in op.outputs:
             if name not in tensors:
@@ -162,7 +164,8 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
         if definition.float_input and t.dtype == "float32":
             continue
         _check_activation(t, where, definition)
-    widened = output.dtype == "int16" and definition.int16_output_quant is not None
+    widened = (output.dtype == "int16" and definition.int16_output_quant is not None
+               and inputs[0] is not None and inputs[0].dtype == "int8")
     if definition.float_output:
         if output.dtype != "float32":
             raise PqkError(f"{where}: output '{output.name}' must be float32, is {output.dtype}")
@@ -182,6 +185,12 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
     elif inputs[0].dtype == "float32" and output.dtype != "int8":
         raise PqkError(f"{where}: a float32 input quantizes to int8 only, output '{output.name}' is {output.dtype}")
 
+    if definition.multiple_outputs:
+        source = next(t for slot, t in enumerate(inputs) if t is not None and slot not in definition.constant_slots)
+        for t in (tensors[name] for name in op.outputs):
+            if t.dtype != source.dtype or t.quant != source.quant:
+                raise PqkError(f"{where}: output '{t.name}' must keep input '{source.name}''s type and quantization "
+                               f"({t.dtype} {_describe(t.quant)} vs {source.dtype} {_describe(source.quant)})")
     if definition.weighted:
         _check_weights(op, where, inputs)
     if definition.check_operands is not None:
@@ -193,7 +202,12 @@ def _check_quantization(op: Op, where: str, tensors: dict[str, Tensor]) -> None:
                     f"{where}: input '{t.name}' and output '{output.name}' must share scale and zero point "
                     f"({_describe(t.quant)} vs {_describe(output.quant)})"
                 )
-    fixed_quant = definition.int16_output_quant if widened else definition.fixed_output_quant
+    if widened:
+        fixed_quant = definition.int16_output_quant
+    elif output.dtype == "int16" and definition.int16_form_output_quant is not None:
+        fixed_quant = definition.int16_form_output_quant
+    else:
+        fixed_quant = definition.fixed_output_quant
     if fixed_quant is not None:
         scale, zero_point = fixed_quant
         # Same acceptance as TFLite Micro's TF_LITE_ENSURE_NEAR(scale, 1/256, 0.001/256): its kernels

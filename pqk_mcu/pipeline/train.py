@@ -69,10 +69,10 @@ def train_model(task: str, model: str | None, sparsity: float, phases: tuple[int
 
 
 def run_experiment_grid(task: str, out: str, data_dir: str | None, model: str | None, widths, epochs, sparsities,
-                        ablations, augment: str, seed: int, nproc: int, jobs: int) -> list[dict]:
+                        ablations, augment: str, seeds: tuple[int, ...], nproc: int, jobs: int) -> list[dict]:
     """``pqk-mcu experiment``: the comparison grid's rows (results.json/.md and the plot written to ``out``)."""
     require_training_stack()  # before the imports below, which need torch
     from pqk_mcu.train.experiment import run_experiment
 
     return run_experiment(task, out, data_dir, model=model, widths=widths, epochs=epochs, sparsities=sparsities,
-                          ablations=ablations, augment=augment, seed=seed, nproc=nproc, jobs=jobs)
+                          ablations=ablations, augment=augment, seeds=seeds, nproc=nproc, jobs=jobs)

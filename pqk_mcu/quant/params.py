@@ -217,3 +217,58 @@ def svdf_multipliers(input_scale: float, feature_scale: float, state_scale: floa
     feature_to_state = float(_f32(input_scale) * _f32(feature_scale) / _f32(state_scale))
     time_to_output = float(_f32(state_scale) * _f32(time_scale) / _f32(output_scale))
     return quantize_multiplier(feature_to_state), quantize_multiplier(time_to_output)
+
+
+# TFLite Micro's integer LSTM (``lstm_eval_common.cc``, the 8x8->16 form: int8 activations and weights,
+# int16 cell state): every gate's pre-activation is int16 with scale 2^-12 (Q3.12), every gate's output
+# int16 with scale 2^-15 (Q0.15).
+LSTM_GATE_INPUT_SCALE = 2.0 ** -12
+LSTM_GATE_OUTPUT_SCALE = 2.0 ** -15
+
+@dataclass(frozen=True)
+class LstmParams:
+    """Integer parameters of TFLite Micro's int8 LSTM (``PrepareGateParametersInteger``,
+    ``CreateLstmCellStateInfo``). Gates in TFLite's order: input, forget, cell, output."""
+
+    input_multipliers: tuple[tuple[int, int], ...]  # input x input weights -> gate pre-activation
+    recurrent_multipliers: tuple[tuple[int, int], ...]  # hidden state x recurrent weights -> gate
+    forget_multiplier: tuple[int, int]  # forget gate x cell state -> cell state
+    input_multiplier: tuple[int, int]  # input gate x cell gate -> cell state
+    hidden_multiplier: tuple[int, int]  # tanh(cell state) x output gate -> hidden state
+    cell_scale_power: int  # cell state scale = 2^cell_scale_power
+    cell_clip: int  # |cell state| limit in cell-state units; 0: no clipping
+
+
+def lstm_params(input_scale: float, input_weight_scales, hidden_scale: float, recurrent_weight_scales,
+                cell_scale: float, cell_clip: float) -> LstmParams:
+    """The four gates' fully connected multipliers are ``GetQuantizedConvolutionMultipler``'s (float32
+    product); the element-wise products' are ``CreateInterGateMulParams``' (double)."""
+
+    def mul(scale1: float, scale2: float, output_scale: float) -> tuple[int, int]:
+        return quantize_multiplier(float(scale1) * float(scale2) / float(output_scale))
+
+    clip = 0
+    if cell_clip > 0:
+        clip = int(min(max(float(cell_clip) / float(cell_scale), -32768.0), 32767.0))
+    return LstmParams(
+        input_multipliers=tuple(fully_connected_multiplier(input_scale, s, LSTM_GATE_INPUT_SCALE)
+                                for s in input_weight_scales),
+        recurrent_multipliers=tuple(fully_connected_multiplier(hidden_scale, s, LSTM_GATE_INPUT_SCALE)
+                                    for s in recurrent_weight_scales),
+        forget_multiplier=mul(LSTM_GATE_OUTPUT_SCALE, cell_scale, cell_scale),
+        input_multiplier=mul(LSTM_GATE_OUTPUT_SCALE, LSTM_GATE_OUTPUT_SCALE, cell_scale),
+        hidden_multiplier=mul(LSTM_GATE_OUTPUT_SCALE, LSTM_GATE_OUTPUT_SCALE, hidden_scale),
+        # CheckedLog2 rounds: a cell scale that is not a power of two runs as the nearest one, as in TFLM.
+        cell_scale_power=round(math.log2(cell_scale)),
+        cell_clip=clip,
+    )
+
+
+def lstm_tanh_input_scaling(scale_power: int) -> tuple[int, int]:
+    """(multiplier, right shift) that bring an int16 value of scale 2^scale_power to the int16 TANH's
+    input, (x * multiplier + rounding) >> shift (``lstm_internal::Tanh``; 3 is the table's 3/4 range
+    expansion). The cell gate's Q3.12 pre-activation takes (3, 0), as the sigmoid gates do."""
+    left_shift = 15 + scale_power - 3
+    if left_shift >= 0:
+        return 3 << left_shift, 0
+    return 3, -left_shift

@@ -6,7 +6,7 @@ lookup table of a one-input int8 op (lowering and the activation-fusion pass tak
 """
 
 from pqk_mcu.reference import activations, conv, data_movement, elementwise, pooling, quantize, reduce  # noqa: F401
-from pqk_mcu.reference import svdf, transpose_conv  # noqa: F401
+from pqk_mcu.reference import lstm, split, svdf, transpose_conv  # noqa: F401
 from pqk_mcu.reference.interpreter import run_reference, unary_table
 from pqk_mcu.reference.registry import KERNELS, KernelCall, kernel
 

@@ -1,4 +1,5 @@
-"""RELU, RELU6, LEAKY_RELU, PRELU, HARD_SWISH, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels.
+"""RELU, RELU6, LEAKY_RELU, PRELU, HARD_SWISH, LOGISTIC, TANH and SOFTMAX (int8), exact to TFLM's reference kernels;
+LOGISTIC, TANH and SOFTMAX on int16 inputs run ``activations_int16``.
 
 LOGISTIC and TANH rescale the input into Q4.27 and evaluate gemmlowp's fixed-point logistic /
 tanh; inputs beyond the representable radius saturate. SOFTMAX is TFLM's int8 -> int8 (or int16) path
@@ -29,6 +30,7 @@ from pqk_mcu.quant import (
 from pqk_mcu.quant import gemmlowp
 from pqk_mcu.quant.params import SIGMOID_INPUT_INTEGER_BITS, SOFTMAX_SCALED_DIFF_INTEGER_BITS
 from pqk_mcu.errors import UnsupportedModelError
+from pqk_mcu.reference.activations_int16 import logistic_int16, softmax_int16, tanh_int16
 from pqk_mcu.reference.registry import KernelCall, kernel, scale_and_zero_point
 
 SOFTMAX_ACCUMULATION_INTEGER_BITS = 12
@@ -146,7 +148,9 @@ def _sigmoid_input(call: KernelCall):
 
 @kernel("LOGISTIC")
 def logistic(call: KernelCall) -> list[np.ndarray]:
-    """Output scale 1/256, zero point -128 (fixed by TFLM)."""
+    """Output scale 1/256, zero point -128 (fixed by TFLM); int16: 2^-15, zero point 0."""
+    if call.inputs[0].dtype == "int16":
+        return [logistic_int16(call.values[0], call.inputs[0].quant.scale[0])]
     rescaled, below, above = _sigmoid_input(call)
     q0 = gemmlowp.logistic(rescaled, SIGMOID_INPUT_INTEGER_BITS)
     values = np.clip(rounding_divide_by_pot_array(q0, 31 - 8).astype(np.int64) - 128, INT8_MIN, INT8_MAX)
@@ -155,7 +159,9 @@ def logistic(call: KernelCall) -> list[np.ndarray]:
 
 @kernel("TANH")
 def tanh(call: KernelCall) -> list[np.ndarray]:
-    """Output scale 1/128, zero point 0: TFLM adds no output zero point."""
+    """Output scale 1/128, zero point 0: TFLM adds no output zero point; int16: 2^-15, zero point 0."""
+    if call.inputs[0].dtype == "int16":
+        return [tanh_int16(call.values[0], call.inputs[0].quant.scale[0])]
     rescaled, below, above = _sigmoid_input(call)
     q0 = gemmlowp.tanh(rescaled, SIGMOID_INPUT_INTEGER_BITS)
     values = np.clip(rounding_divide_by_pot_array(q0, 31 - 7), INT8_MIN, INT8_MAX)
@@ -165,8 +171,10 @@ def tanh(call: KernelCall) -> list[np.ndarray]:
 @kernel("SOFTMAX")
 def softmax(call: KernelCall) -> list[np.ndarray]:
     """Along the last axis; output int8 with scale 1/256, zero point -128, or int16 with scale 1/65536,
-    zero point -32768 (fixed by TFLM)."""
+    zero point -32768 (fixed by TFLM); int16 -> int16 with scale 2^-15, zero point 0."""
     scale, _ = scale_and_zero_point(call.inputs[0])
+    if call.inputs[0].dtype == "int16":
+        return [softmax_int16(call.values[0], scale, call.attrs.beta)]
     p = softmax_params(call.attrs.beta, scale)
     x = call.values[0].astype(np.int64)
     diff = x - x.max(axis=-1, keepdims=True)

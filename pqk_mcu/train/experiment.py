@@ -15,7 +15,11 @@ Outputs in ``<out>``: ``results.json`` (one row per run: task, model, width, met
 measured fraction of zero weights in the exported model, accuracy on the test split, tflite path,
 bit-exact export check, KWS training augmentation), ``results.md`` (the same as a Markdown table)
 and ``accuracy_vs_sparsity.png``.
-``widths`` repeats the grid for each channel-width multiplier of the model (rows carry ``width``).
+``widths`` repeats the grid for each channel-width multiplier of the model (rows carry ``width``), ``seeds``
+for each training seed (initialization, batch order, pruning and QAT draws; rows carry ``seed``; every run
+trains on the one data set drawn with the first seed). ``results.md`` opens with the mean ± sample standard
+deviation over seeds per method, width and sparsity (``summarize``), the plot shows those; further test
+splits of the data (KWS corpus v2: noisy) get their own accuracy columns and plot panel.
 ``ablations`` add PQK runs at the middle sparsity with ``PqkOptions`` overrides (e.g. ``tau=4``,
 ``teacher_bn=shared``, ``teacher_precision=int8``, ``kd_weight=0``) as rows with that ``variant``.
 """
@@ -30,6 +34,8 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from pqk_mcu.atomic import atomic_file, write_text_atomic
 from pqk_mcu.errors import PqkError
@@ -63,23 +69,27 @@ def experiment_grid(
     sparsities: tuple[float, ...] = SPARSITIES,
     ablations: tuple[dict[str, str], ...] = (),
     widths: tuple[float, ...] = (1.0,),
+    seeds: tuple[int, ...] = (0,),
     **overrides,
 ) -> list[GridRun]:
-    """Every run of the comparison for each model width, runs that continue another after the one they
-    continue. Runs of width 1 are named ``float``, ``phase1-s0.8``, ...; other widths add ``-w<width>``."""
+    """Every run of the comparison for each model width and training seed, runs that continue another after
+    the one they continue. Runs of width 1 and seed 0 are named ``float``, ``phase1-s0.8``, ...; other widths
+    add ``-w<width>``, other seeds ``-seed<seed>``."""
     if task not in PRESETS:
         raise PqkError(f"no experiment preset for task {task!r} (choose from {', '.join(PRESETS)})")
     if not widths or min(widths) <= 0:
         raise PqkError(f"widths must be positive numbers, got {widths}")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise PqkError(f"seeds must be distinct, got {seeds}")
     preset = PRESETS[task]
     first, second = epochs or preset["epochs"]
     long = dict(phases=(1,), epochs=(first + second, 0))
     middle = sorted(sparsities)[len(sparsities) // 2]
     runs = []
-    for width in widths:
+    for width, seed in itertools.product(widths, seeds):
         base = TrainConfig(task=task, model=model or preset["model"], batch_size=preset["batch_size"], width=width,
-                           **overrides)
-        suffix = "" if width == 1 else f"-w{width:g}"
+                           seed=seed, **overrides)
+        suffix = ("" if width == 1 else f"-w{width:g}") + ("" if seed == 0 else f"-seed{seed}")
         runs += [
             GridRun(f"float{suffix}", "", dataclasses.replace(base, quantize=False, sparsity=0.0, **long)),
             GridRun(f"int8{suffix}", "", dataclasses.replace(base, sparsity=0.0, **long)),
@@ -137,7 +147,7 @@ def run_experiment(
 
     out = Path(out_dir)
     runs = experiment_grid(task, **grid_options)
-    data = data or load_run_data(runs[0].config, data_dir)
+    data = data or load_run_data(runs[0].config, data_dir)  # one data set (first seed's draws) for every run
     metrics: dict[str, dict] = {}
     with tqdm(total=len(runs), desc=f"experiment {task}", unit="run") as progress:
         for wave in (tuple(r for r in runs if not r.continues), tuple(r for r in runs if r.continues)):
@@ -154,8 +164,8 @@ def run_experiment(
                     progress.update(1)
     rows = [_row(task, run, metrics[run.name], out) for run in runs]
     write_text_atomic(out / "results.json", json.dumps(rows, indent=2) + "\n")
-    write_text_atomic(out / "results.md", markdown_table(rows))
-    plot_results(rows, out / "accuracy_vs_sparsity.png")
+    write_text_atomic(out / "results.md", summary_table(summarize(rows)) + "\n" + markdown_table(rows))
+    plot_results(summarize(rows), out / "accuracy_vs_sparsity.png")
     return rows
 
 
@@ -166,7 +176,8 @@ def _row(task: str, run: GridRun, metrics: dict, out: Path) -> dict:
         "target_sparsity": config.sparsity, "sparsity": round(metrics["sparsity"], 4),
         "accuracy": round(metrics["accuracy"], 4), "tflite": _relative(metrics["tflite"], out),
         "bit_exact": _bit_exact(metrics), "epochs": sum(config.epochs) if 2 in config.phases else config.epochs[0],
-        "augment": config.augment if task == "kws" else None,
+        "augment": config.augment if task == "kws" else None, "seed": config.seed,
+        **{key: round(value, 4) for key, value in sorted(metrics.items()) if key.startswith("accuracy_")},
         "seconds": metrics["seconds"],
     }
 
@@ -185,45 +196,101 @@ def _bit_exact(metrics: dict) -> str | None:
     return None if check is None else f"{check['bit_exact']}/{check['examples']}"
 
 
+def _extra_splits(rows: list[dict]) -> list[str]:
+    """Names of the further test splits the rows report (``accuracy_<name>``)."""
+    return sorted({key.removeprefix("accuracy_") for r in rows for key in r
+                   if key.startswith("accuracy_") and not key.endswith("_std")})
+
+
 def markdown_table(rows: list[dict]) -> str:
+    """One line per run."""
+    extra = _extra_splits(rows)
     lines = [
-        "| task | model | width | method | variant | target sparsity | measured sparsity | accuracy | export bit-exact | tflite |",
-        "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- |",
+        "| task | model | width | method | variant | target sparsity | seed | measured sparsity | accuracy | "
+        + "".join(f"accuracy ({name}) | " for name in extra) + "export bit-exact | tflite |",
+        "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | " + "---: | " * len(extra) + "---: | --- |",
     ]
     for r in rows:
         lines.append(
             f"| {r['task']} | {r['model']} | {r['width']:g} | {r['method']} | {r['variant'] or '-'} | {r['target_sparsity']:.2f} | "
-            f"{r['sparsity']:.3f} | {100 * r['accuracy']:.2f}% | {r['bit_exact'] or '-'} | {r['tflite'] or '-'} |"
+            f"{r.get('seed', 0)} | {r['sparsity']:.3f} | {100 * r['accuracy']:.2f}% | "
+            + "".join(f"{100 * r[f'accuracy_{name}']:.2f}% | " for name in extra)
+            + f"{r['bit_exact'] or '-'} | {r['tflite'] or '-'} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def plot_results(rows: list[dict], path: Path) -> None:
-    """Accuracy vs measured sparsity, one series per method and width (ablation variants as extra points)."""
+def summarize(rows: list[dict]) -> list[dict]:
+    """Rows of the same run but for its seed merged: mean and sample standard deviation (0 for one seed) of
+    each accuracy and of the measured sparsity, with ``seeds`` the number of runs."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["task"], r["model"], r["width"], r["method"], r["variant"], r["target_sparsity"]), []).append(r)
+    summary = []
+    for (task, model, width, method, variant, target), members in groups.items():
+        entry = {"task": task, "model": model, "width": width, "method": method, "variant": variant,
+                 "target_sparsity": target, "seeds": len(members)}
+        for key in ["sparsity", "accuracy"] + [f"accuracy_{name}" for name in _extra_splits(members)]:
+            values = np.array([m[key] for m in members if key in m], np.float64)
+            entry[key] = round(float(values.mean()), 4)
+            entry[f"{key}_std"] = round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 4)
+        summary.append(entry)
+    return summary
+
+
+def summary_table(summary: list[dict]) -> str:
+    """Mean ± standard deviation over seeds, one line per method, width and sparsity."""
+    extra = _extra_splits(summary)
+    lines = [
+        "| task | model | width | method | variant | target sparsity | seeds | measured sparsity | accuracy | "
+        + "".join(f"accuracy ({name}) | " for name in extra),
+        "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | " + "---: | " * len(extra),
+    ]
+    for r in summary:
+        accuracies = ["accuracy"] + [f"accuracy_{name}" for name in extra]
+        lines.append(
+            f"| {r['task']} | {r['model']} | {r['width']:g} | {r['method']} | {r['variant'] or '-'} | "
+            f"{r['target_sparsity']:.2f} | {r['seeds']} | {r['sparsity']:.3f} | "
+            + "".join(f"{100 * r[key]:.2f} ± {100 * r[f'{key}_std']:.2f}% | " if key in r else "- | " for key in accuracies)
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(summary: list[dict], path: Path) -> None:
+    """Mean accuracy (± std over seeds as error bars) vs measured sparsity, one series per method and width
+    (ablation variants as extra points); a second panel per further test split (e.g. noisy)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(6, 4))
-    widths = sorted({r["width"] for r in rows})
-    for width, linestyle in zip(widths, itertools.cycle(("-", "--", ":", "-."))):
-        for method, marker in zip(METHODS, "osD^"):
-            points = sorted((r["sparsity"], r["accuracy"]) for r in rows
-                            if r["method"] == method and r["width"] == width and not r["variant"])
-            if points:
-                xs, ys = zip(*points)
-                label = method if len(widths) == 1 else f"{method}, width x{width:g}"
-                axes.plot(xs, [100 * y for y in ys], marker=marker, linestyle=linestyle, label=label)
-    for r in rows:
-        if r["variant"]:
-            axes.scatter([r["sparsity"]], [100 * r["accuracy"]], marker="x", color="gray")
-            axes.annotate(r["variant"], (r["sparsity"], 100 * r["accuracy"]), fontsize=6)
-    task, model = rows[0]["task"], rows[0]["model"]
-    title = f"{task}: {model}" + ("" if widths == [1.0] else ", width x" + "/".join(f"{w:g}" for w in widths))
-    axes.set(xlabel="measured weight sparsity of the exported model", ylabel="test accuracy (%)", title=title)
-    axes.grid(alpha=0.3)
-    axes.legend()
+    splits = ["accuracy"] + [f"accuracy_{name}" for name in _extra_splits(summary)]
+    figure, panels = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4), squeeze=False)
+    widths = sorted({r["width"] for r in summary})
+    for axes, key in zip(panels[0], splits):
+        for width, linestyle in zip(widths, itertools.cycle(("-", "--", ":", "-."))):
+            for method, marker in zip(METHODS, "osD^"):
+                points = sorted((r["sparsity"], r[key], r[f"{key}_std"]) for r in summary
+                                if r["method"] == method and r["width"] == width and not r["variant"] and key in r)
+                if points:
+                    xs, ys, errors = zip(*points)
+                    label = method if len(widths) == 1 else f"{method}, width x{width:g}"
+                    axes.errorbar(xs, [100 * y for y in ys], yerr=[100 * e for e in errors], marker=marker,
+                                  linestyle=linestyle, capsize=3, label=label)
+        for r in summary:
+            if r["variant"] and key in r:
+                axes.errorbar([r["sparsity"]], [100 * r[key]], yerr=[100 * r[f"{key}_std"]], marker="x", color="gray",
+                              capsize=3)
+                axes.annotate(r["variant"], (r["sparsity"], 100 * r[key]), fontsize=6)
+        task, model = summary[0]["task"], summary[0]["model"]
+        title = f"{task}: {model}" + ("" if widths == [1.0] else ", width x" + "/".join(f"{w:g}" for w in widths))
+        if key != "accuracy":
+            title += f", {key.removeprefix('accuracy_')} test split"
+        seeds = max(r["seeds"] for r in summary)
+        ylabel = "test accuracy (%)" + ("" if seeds == 1 else f", mean ± std over {seeds} seeds")
+        axes.set(xlabel="measured weight sparsity of the exported model", ylabel=ylabel, title=title)
+        axes.grid(alpha=0.3)
+        axes.legend()
     figure.tight_layout()
     with atomic_file(path) as tmp:
         figure.savefig(tmp, format="png", dpi=120)

@@ -4,7 +4,8 @@ Output folder: ``checkpoint.pt`` (resumable), ``model.tflite`` (int8 student; no
 ``metrics.json``. The exported file is read back with ``pqk_mcu.frontends.tflite.load_tflite`` and
 run by the reference interpreter on test examples; ``export_check`` records how many outputs match
 the PyTorch integer simulation bit for bit. Accuracy is that of the integer model on the test split
-(``export.int8_accuracy``); float runs report the float model's accuracy.
+(``export.int8_accuracy``); float runs report the float model's accuracy. Further test splits of the
+data (``TaskData.extra_tests``, e.g. KWS corpus v2's noisy one) add ``accuracy_<name>``.
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ def train_and_export(config: TrainConfig, data: TaskData, out_dir: str | os.Path
                        export_check=check)
     else:
         metrics.update(sparsity=0.0, accuracy=evaluate(result.model, x_test, y_test), tflite=None)
+    for name, (x_extra, y_extra) in sorted(data.extra_tests.items()):
+        accuracy = int8_accuracy if config.quantize else evaluate
+        metrics[f"accuracy_{name}"] = accuracy(result.model, x_extra, y_extra)
     metrics["seconds"] = round(time.monotonic() - started, 1)
     write_text_atomic(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n")
     return metrics

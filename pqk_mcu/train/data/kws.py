@@ -58,6 +58,25 @@ def clip_features(clips: np.ndarray, progress: bool = False, desc: str = "mfcc",
     return out
 
 
+def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, zipfile.BadZipFile):  # damaged cache: compute again and replace it
+        return None
+
+
+def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    try:
+        with atomic_file(path) as tmp:
+            with tmp.open("wb") as handle:
+                np.savez(handle, **arrays)
+    except OSError as error:  # a read-only data folder still trains, just without the cache
+        warnings.warn(f"could not cache KWS features in {path.parent}: {error}", stacklevel=2)
+
+
 def _cache_key(dataset: SpeechCommands, settings: dict) -> str:
     """Digest of every input of the features: files (name, size, mtime), settings and the code computing them."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
@@ -112,25 +131,30 @@ def load_kws(data_dir: str | Path, *, seed: int = 0, augment_copies: int = 2,
     settings = {"seed": seed, "augment_copies": augment_copies, "classes": dataset.class_names,
                 "augment": None if augment is None else asdict(augment), "test_split": test_split}
     cache_path = dataset.root / CACHE_DIR / f"kws-{_cache_key(dataset, settings)}.npz"
-    arrays = None
-    if cache and cache_path.exists():
-        try:
-            with np.load(cache_path) as stored:
-                arrays = {name: stored[name] for name in stored.files}
-        except (OSError, ValueError, zipfile.BadZipFile):  # damaged cache: compute again and replace it
-            arrays = None
+    arrays = _read_cache(cache_path) if cache else None
     if arrays is None:
         arrays = _compute(dataset, seed, augment_copies, augment, progress)
         if cache:
-            try:
-                with atomic_file(cache_path) as tmp:
-                    with tmp.open("wb") as handle:
-                        np.savez(handle, **arrays)
-            except OSError as error:  # a read-only data folder still trains, just without the cache
-                warnings.warn(f"could not cache KWS features in {cache_path.parent}: {error}", stacklevel=2)
+            _write_cache(cache_path, arrays)
+    extra_tests = {}
+    if test_split == "clean" and dataset.has_noisy_test:
+        extra_tests["noisy"] = _noisy_test(data_dir, dataset, cache, progress)
     return TaskData("kws", train=(arrays["x_train"], arrays["y_train"]), val=(arrays["x_val"], arrays["y_val"]),
                     test=(arrays["x_test"], arrays["y_test"]), class_names=dataset.class_names,
-                    input_shape=KWS_INPUT_SHAPE)
+                    input_shape=KWS_INPUT_SHAPE, extra_tests=extra_tests)
+
+
+def _noisy_test(data_dir: str | Path, clean: SpeechCommands, cache: bool, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the noisy test split (its own cache entry: it depends on no training setting)."""
+    dataset = SpeechCommands(data_dir, test_split="noisy")
+    cache_path = dataset.root / CACHE_DIR / f"kws-noisy-test-{_cache_key(dataset, {'classes': clean.class_names})}.npz"
+    arrays = _read_cache(cache_path) if cache else None
+    if arrays is None:
+        clips, labels = dataset.load_split("test", progress=progress)
+        arrays = {"x": clip_features(clips, progress, "mfcc noisy test"), "y": labels}
+        if cache:
+            _write_cache(cache_path, arrays)
+    return arrays["x"], arrays["y"]
 
 
 class KwsTrainingSet(torch.utils.data.Dataset):

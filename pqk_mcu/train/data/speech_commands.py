@@ -154,6 +154,11 @@ class SpeechCommands:
             self.splits["test"] = self._noisy(self.splits["test"])
         self._backgrounds: list[np.ndarray] | None = None
 
+    @property
+    def has_noisy_test(self) -> bool:
+        """Whether the folder holds the noisy test split of ``pqk-mcu data synth-kws``."""
+        return (self.root / NOISY_TESTING_LIST).is_file()
+
     def _noisy(self, refs: list[ClipRef]) -> list[ClipRef]:
         """``refs`` with each clip replaced by its copy in ``_test_noisy_`` (listed in ``testing_noisy_list.txt``)."""
         listed = _read_list(self.root, NOISY_TESTING_LIST)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,7 +11,11 @@ Split = tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class TaskData:
-    """Three splits of (x float32 NHWC, y int64 class index), their class names and per-example shape."""
+    """Three splits of (x float32 NHWC, y int64 class index), their class names and per-example shape.
+
+    ``extra_tests`` holds further test splits by name (KWS corpus v2: ``"noisy"``, the test clips mixed
+    with noise), reported beside the test accuracy.
+    """
 
     task: str
     train: Split
@@ -19,6 +23,7 @@ class TaskData:
     test: Split
     class_names: tuple[str, ...]
     input_shape: tuple[int, ...]
+    extra_tests: dict[str, Split] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
