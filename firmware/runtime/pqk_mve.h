@@ -68,10 +68,16 @@ static inline int pqk_mve_windows_pad(const pqk_window_t *win)
     return win->pad_top > 0 || win->pad_left > 0 || last_y >= win->input_h || last_x >= win->input_w;
 }
 
+/* Channels rounded up to whole groups of four (pqk_mve_requantize_pixels() reads their sums by VLD4). */
+static inline int32_t pqk_mve_round4(int32_t channels)
+{
+    return (channels + 3) & ~3;
+}
+
 /* Scratch of pqk_mve_gather_conv(): the sums of four pixels, and one patch per pixel where windows pad. */
 static inline int32_t pqk_mve_gather_buffer_size(const pqk_window_t *win)
 {
-    return PQK_MVE_GATHER_PIXELS * (4 * win->output_c + (pqk_mve_windows_pad(win) ? pqk_mve_patch_bytes(win) : 0));
+    return PQK_MVE_GATHER_PIXELS * (4 * pqk_mve_round4(win->output_c) + (pqk_mve_windows_pad(win) ? pqk_mve_patch_bytes(win) : 0));
 }
 
 #if PQK_HAVE_MVE
@@ -417,24 +423,76 @@ static inline void pqk_mve_patch(const pqk_window_t *win, const int8_t *image, i
     }
 }
 
-/* Outputs of every channel at the first `count` pixels of one block (all four: `whole`), their sums in sums[channel][pixel]:
- * requantized with each channel's multiplier and shift as scalars, scattered to out + pixel * output_c. */
+/* The usual requantization (PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT) of `groups` groups of four
+ * channels at all four pixels of a block, their sums in sums[channel][pixel]: per group one VLDRW gather
+ * per pixel (the lanes: the group's channels; q6 their sums' addresses, stepped by the first gather's
+ * writeback) and the channels' bias, multiplier and shift as vectors; pixel i's outputs at o[i].
+ * Register map: %[b], %[m], %[e] walk the biases, multipliers and shifts, %[o0..o3] the pixels'
+ * outputs (VLDRB.S32 / VSTRB.32 take low registers: "l"), %[zp] the output zero point; lr counts the groups (WLS/LE); q0 biases, q1 multipliers,
+ * q2 shifts (-e), q4 / q5 activation_min / max, q6 the addresses, q7 the pixel's sums. */
+static __attribute__((noinline)) void pqk_mve_requantize_groups(const pqk_requant_s8_t *rq, const int32_t *sums,
+                                                                int32_t groups, int8_t *o0, int32_t rows)
+{
+    const int32_t *b = rq->bias, *m = rq->multiplier;
+    const int8_t *e = rq->shift;
+    int8_t *o1 = o0 + rows, *o2 = o1 + rows, *o3 = o2 + rows;
+    /* one group before the first: the gathers' writeback steps to each group */
+    const uint32x4_t at = vaddq_n_u32(vshlq_n_u32(vidupq_n_u32(0, 4), 2), (uint32_t)(uintptr_t)sums - 64);
+#define PQK_MVE_REQUANTIZE_PIXEL(o)                                                                         \
+    "vadd.i32 q7, q7, q0\n\t"                                                                              \
+    "vqrdmulh.s32 q7, q7, q1\n\t"                                                                          \
+    "vrshl.s32 q7, q7, q2\n\t"                                                                             \
+    "vadd.i32 q7, q7, %[zp]\n\t"                                                                           \
+    "vmax.s32 q7, q7, q4\n\t"                                                                              \
+    "vmin.s32 q7, q7, q5\n\t"                                                                              \
+    "vstrb.32 q7, [%[" o "]], #4\n\t"
+    __asm__ volatile("vmov q6, %q[at]\n\t"
+                     "vdup.32 q4, %[lo]\n\t"
+                     "vdup.32 q5, %[hi]\n\t"
+                     "wls lr, %[groups], 2f\n"
+                     "1:\n\t"
+                     "vldrw.u32 q7, [q6, #64]!\n\t"
+                     "vldrw.u32 q0, [%[b]], #16\n\t"
+                     "vldrw.u32 q1, [%[m]], #16\n\t"
+                     "vldrb.s32 q2, [%[e]], #4\n\t"
+                     PQK_MVE_REQUANTIZE_PIXEL("o0")
+                     "vldrw.u32 q7, [q6, #4]\n\t"
+                     PQK_MVE_REQUANTIZE_PIXEL("o1")
+                     "vldrw.u32 q7, [q6, #8]\n\t"
+                     PQK_MVE_REQUANTIZE_PIXEL("o2")
+                     "vldrw.u32 q7, [q6, #12]\n\t"
+                     PQK_MVE_REQUANTIZE_PIXEL("o3")
+                     "le lr, 1b\n"
+                     "2:"
+                     : [b] "+r"(b), [m] "+r"(m), [e] "+l"(e), [o0] "+l"(o0), [o1] "+l"(o1), [o2] "+l"(o2),
+                       [o3] "+l"(o3)
+                     : [groups] "r"(groups), [at] "w"(at), [zp] "r"(rq->output_zero_point),
+                       [lo] "r"(rq->activation_min), [hi] "r"(rq->activation_max)
+                     : "q0", "q1", "q2", "q4", "q5", "q6", "q7", "lr", "memory");
+#undef PQK_MVE_REQUANTIZE_PIXEL
+}
+
+/* Outputs of every channel at the first `count` pixels of one block, their sums in sums[channel][pixel]
+ * (channels rounded up to four), requantized four channels at a time: with `groups_done` groups
+ * already written (by pqk_mve_requantize_groups()), the rest here: one VLDRW gather per pixel puts its
+ * four sums in the lanes, requantized with the channels' multipliers and shifts as vectors and stored
+ * contiguously at out + pixel * rows; the last group of channels predicated. */
 static inline __attribute__((always_inline)) void pqk_mve_requantize_pixels(const pqk_requant_s8_t *rq,
                                                                            const int32_t *sums, int32_t rows,
-                                                                           int8_t *out, uint32x4_t offsets,
-                                                                           int32_t count, int whole, int mode)
+                                                                           int8_t *out, int32_t count,
+                                                                           int32_t groups_done, int mode)
 {
     const pqk_mve_clamp_t clamp = pqk_mve_clamp_of(rq);
-    const int32_t *bias = rq->bias, *multiplier = rq->multiplier;
-    const int8_t *shift = rq->shift;
-    int32_t r;
-    for (r = 0; r < rows; ++r) {
-        const int32x4_t acc = vaddq_n_s32(vldrwq_s32(sums + 4 * r), bias[r]);
-        const int32x4_t y = pqk_mve_requantize_n(acc, multiplier[r], shift[r], &clamp, mode);
-        if (whole) {
-            vstrbq_scatter_offset_s32(out + r, offsets, y);
-        } else {
-            vstrbq_scatter_offset_p_s32(out + r, offsets, y, vctp32q((uint32_t)count));
+    int32_t c, pixel;
+    for (c = 4 * groups_done; c < rows; c += 4) {
+        const mve_pred16_t p = vctp32q((uint32_t)(rows - c));
+        const int32x4_t b = vldrwq_z_s32(rq->bias + c, p), m = vldrwq_z_s32(rq->multiplier + c, p);
+        const int32x4_t e = vldrbq_z_s32(rq->shift + c, p);
+        for (pixel = 0; pixel < count; ++pixel) {
+            /* byte offsets of the group's sums at this pixel */
+            const uint32x4_t at = vshlq_n_u32(vidupq_n_u32((uint32_t)pixel, 4), 2);
+            const int32x4_t s = vldrwq_gather_offset_s32(sums + 4 * c, at);
+            vstrbq_p_s32(out + pixel * rows + c, pqk_mve_requantize(vaddq_s32(s, b), m, e, &clamp, mode), p);
         }
     }
 }
@@ -457,10 +515,9 @@ static inline __attribute__((always_inline)) void pqk_mve_gather_conv(const pqk_
     const int32_t image_bytes = win->input_h * input_w * channels, patch_bytes = pqk_mve_patch_bytes(win);
     const int32_t reach_h = (win->filter_h - 1) * win->dilation_h, reach_w = (win->filter_w - 1) * win->dilation_w;
     const int usual = pqk_mve_mode(rq) == (PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
-    const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
     const int8x16_t padding = vdupq_n_s8((int8_t)input_zero_point);
     int32_t *const sums = (int32_t *)(void *)scratch;
-    int8_t *const patches = scratch + PQK_MVE_GATHER_PIXELS * 4 * out_c;
+    int8_t *const patches = scratch + PQK_MVE_GATHER_PIXELS * 4 * pqk_mve_round4(out_c);
     const int8_t *x[PQK_MVE_GATHER_PIXELS];
     int32_t b = 0, oy = 0, ox = 0, first, lane;
     for (first = 0; first < pixels; first += PQK_MVE_GATHER_PIXELS) {
@@ -498,13 +555,13 @@ static inline __attribute__((always_inline)) void pqk_mve_gather_conv(const pqk_
             pqk_mve_gather_sums((const uint16_t *)stream, counts, out_c, x[0], x[1], x[2], x[3], sums);
         }
         if (usual && count == PQK_MVE_GATHER_PIXELS) {
-            pqk_mve_requantize_pixels(rq, sums, out_c, out, offsets, count, 1,
+            pqk_mve_requantize_groups(rq, sums, out_c / 4, out, out_c);
+            pqk_mve_requantize_pixels(rq, sums, out_c, out, count, out_c / 4,
                                       PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
         } else if (usual) {
-            pqk_mve_requantize_pixels(rq, sums, out_c, out, offsets, count, 0,
-                                      PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
+            pqk_mve_requantize_pixels(rq, sums, out_c, out, count, 0, PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
         } else {
-            pqk_mve_requantize_pixels(rq, sums, out_c, out, offsets, count, count == PQK_MVE_GATHER_PIXELS, 0);
+            pqk_mve_requantize_pixels(rq, sums, out_c, out, count, 0, 0);
         }
     }
 }

@@ -418,12 +418,12 @@ def _width_padded_bytes(layout: Layout) -> int:
 
 
 def _gather_buffer_size(layout: Layout, rows: int) -> int:
-    """pqk_mve.h pqk_mve_gather_buffer_size(): four pixels' sums, and a patch per pixel (the window laid
+    """pqk_mve.h pqk_mve_gather_buffer_size(): four pixels' sums (channels rounded up to four), and a patch per pixel (the window laid
     out as in the input, rounded up to 16 bytes) where windows reach past the input."""
     reach = (layout.filter_h - 1) * layout.dilation_h * layout.input_w + (layout.filter_w - 1) * layout.dilation_w
     pads = (layout.pad_top > 0 or layout.pad_left > 0 or layout.padded_h - layout.pad_top > layout.input_h
             or layout.padded_w - layout.pad_left > layout.input_w)
-    return GATHER_CONV_BLOCK * (4 * rows + (((reach + 1) * layout.input_c + 15) & ~15 if pads else 0))
+    return GATHER_CONV_BLOCK * (4 * (-(-rows // 4) * 4) + (((reach + 1) * layout.input_c + 15) & ~15 if pads else 0))
 
 
 def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None,
