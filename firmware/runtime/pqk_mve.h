@@ -400,6 +400,28 @@ static inline void pqk_mve_patch(const pqk_window_t *win, const int8_t *image, i
     const int32_t first = ix0 < 0 ? (-ix0 < filter_w ? -ix0 : filter_w) : 0;
     const int32_t last = input_w - ix0 < filter_w ? input_w - ix0 : filter_w;
     int32_t fy, fx;
+    if (dilation_w == 1 && span <= 16) {
+        /* a filter row in one vector: one load of its inside bytes (the lanes `inside`, loaded from where
+         * the row's window starts, which wraps before the input like the gathers' addresses), the rest padding */
+        const mve_pred16_t inside = last > first ? vctp8q((uint32_t)(last * channels)) &
+                                                       (mve_pred16_t)~vctp8q((uint32_t)(first * channels))
+                                                 : 0;
+        const mve_pred16_t row_lanes = vctp8q((uint32_t)span);
+        const int32_t dilation_h = win->dilation_h, filter_h = win->filter_h, step = dilation_h * row_bytes;
+        const uintptr_t start = (uintptr_t)image + (uintptr_t)(ix0 * channels);
+        int8_t *out = patch;
+        int32_t iy = iy0;
+        for (fy = 0; fy < filter_h; ++fy, iy += dilation_h) {
+            int8x16_t bytes = padding;
+            if (iy >= 0 && iy < input_h) {
+                const int8_t *const row = (const int8_t *)(start + (uintptr_t)(iy * row_bytes));
+                bytes = vpselq_s8(vldrbq_z_s8(row, inside), padding, inside);
+            }
+            vstrbq_p_s8(out, bytes, row_lanes);
+            out += step;
+        }
+        return;
+    }
     for (fy = 0; fy < win->filter_h; ++fy) {
         const int32_t iy = iy0 + fy * win->dilation_h;
         int8_t *const out = patch + fy * win->dilation_h * row_bytes;
