@@ -4,7 +4,7 @@ Host gcc cannot run MVE (the *_mve files compile to nothing there), so the kerne
 (mps3-an547, cortex-m55), on small pruned graphs that cover their branches: odd channel counts (1, 3, 7,
 65, 129, 257) that leave partial chunks of eight gathered nonzeros, partial groups of four FC rows and
 partial four-pixel blocks; strides 1 and 2, SAME and VALID padding (windows read from zero-point
-patches), dilation; depth multipliers 1, 2 and 8; an in-place pointwise layer; FC inputs beyond one
+bands), dilation; depth multipliers 1, 2 and 8; an in-place pointwise layer; FC inputs beyond one
 256-feature panel; sparsities 0.5, 0.9 and 0.99 (rows, channels and FC groups without nonzeros);
 activation ranges narrower than int8 and without a clamp at the zero point (the general vector
 requantization); channels outside pqk_dsp.h's fast requantization bounds.
@@ -83,6 +83,27 @@ def _fully_connected_graph(sparsity: float, batches: int):
     return b.build(outputs=[x])
 
 
+def _narrow_graph(sparsity: float, wide: bool):
+    """Two images one pixel wide (a block of four pixels spans four output rows, and images): CONV_2D
+    3x3 SAME 3 -> 5, DEPTHWISE_CONV_2D 3x3 SAME stride 2, CONV_2D 1x4 SAME (a window row wider than
+    the image); or (wide) three images two pixels wide: DEPTHWISE_CONV_2D 2x2 VALID."""
+    rng = np.random.default_rng(33)
+    b = GraphBuilder()
+    if wide:
+        y = b.input((3, 5, 2, 6), scale=0.05, zero_point=2)
+        return b.build(outputs=[b.depthwise_conv2d(y, _weights(rng, (1, 2, 2, 6), sparsity),
+                                                   list(rng.uniform(0.002, 0.02, 6)), None, 0.05, -128,
+                                                   padding="VALID", activation="RELU")])
+    x = b.input((2, 9, 1, 3), scale=0.05, zero_point=-3)
+    x = b.conv2d(x, _weights(rng, (5, 3, 3, 3), sparsity), list(rng.uniform(0.002, 0.01, 5)),
+                 rng.integers(-500, 500, 5).astype(np.int32), 0.08, -128, padding="SAME", activation="RELU")
+    x = b.depthwise_conv2d(x, _weights(rng, (1, 3, 3, 5), sparsity), list(rng.uniform(0.002, 0.02, 5)), None,
+                           0.05, -128, stride=2, padding="SAME", activation="RELU")
+    x = b.conv2d(x, _weights(rng, (6, 1, 4, 5), sparsity), list(rng.uniform(0.002, 0.01, 6)), None, 0.08, 4,
+                 padding="SAME", activation="NONE")
+    return b.build(outputs=[x])
+
+
 def _kernels(generated):
     return [layer.kernel for layer in generated.layers if layer.kernel]
 
@@ -97,8 +118,8 @@ def forced(monkeypatch):
 @pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.99])
 def test_convolutions_bit_exact(tmp_path, toolchain, forced, sparsity):
     generated = generate_c(_conv_graph(sparsity), tmp_path / "gen", weight_format="csr", board=BOARD)
-    # the last layer's 5x5 window is wider than its 3-pixel rows: no gathered format
-    assert _kernels(generated)[:5] == [CONV] * 5 and _kernels(generated)[5] != CONV
+    # the last layer's 5x5 window is wider than its 3-pixel rows: its windows read bands wider than the input
+    assert _kernels(generated) == [CONV] * 6
     if sparsity == 0.9:  # the 129 -> 129 pointwise layer runs in place
         calls = [line.split("(", 1)[1].split(", ") for line in (generated.out_dir / "model.c").read_text().splitlines()
                  if line.strip().startswith(CONV + "(")]
@@ -110,6 +131,13 @@ def test_convolutions_bit_exact(tmp_path, toolchain, forced, sparsity):
 def test_depthwise_bit_exact(tmp_path, toolchain, forced, sparsity):
     generated = generate_c(_depthwise_graph(sparsity), tmp_path / "gen", weight_format="csr", board=BOARD)
     assert _kernels(generated).count(DEPTHWISE) == 5
+    _assert_bit_exact(generated, BOARD, tmp_path)
+
+
+@pytest.mark.parametrize("sparsity,wide", [(0.5, False), (0.9, False), (0.5, True)])
+def test_bands_of_narrow_images(tmp_path, toolchain, forced, sparsity, wide):
+    generated = generate_c(_narrow_graph(sparsity, wide), tmp_path / "gen", weight_format="csr", board=BOARD)
+    assert _kernels(generated) == ([DEPTHWISE] if wide else [CONV, DEPTHWISE, CONV])
     _assert_bit_exact(generated, BOARD, tmp_path)
 
 

@@ -53,14 +53,7 @@ static inline int32_t pqk_mve_sums_bytes(int32_t out_c)
     return 2 * ((out_c + PQK_MVE_ROWS - 1) / PQK_MVE_ROWS) * PQK_MVE_ROWS * (int32_t)sizeof(int32_t);
 }
 
-/* Bytes of a patch: a window laid out as in the input (rows input_w * input_c bytes apart), rounded up to 16. */
-static inline int32_t pqk_mve_patch_bytes(const pqk_window_t *win)
-{
-    const int32_t reach = (win->filter_h - 1) * win->dilation_h * win->input_w + (win->filter_w - 1) * win->dilation_w;
-    return ((reach + 1) * win->input_c + 15) & ~15;
-}
-
-/* Whether some window reaches past the input (its pixels then read a patch). */
+/* Whether some window reaches past the input (its pixels then read a band). */
 static inline int pqk_mve_windows_pad(const pqk_window_t *win)
 {
     const int32_t last_y = (win->output_h - 1) * win->stride_h - win->pad_top + (win->filter_h - 1) * win->dilation_h;
@@ -68,16 +61,38 @@ static inline int pqk_mve_windows_pad(const pqk_window_t *win)
     return win->pad_top > 0 || win->pad_left > 0 || last_y >= win->input_h || last_x >= win->input_w;
 }
 
-/* Channels rounded up to whole groups of four (pqk_mve_requantize_pixels() reads their sums by VLD4). */
+/* Columns of a band: the input columns every window of an output row covers, from -pad_left on. Where
+ * windows pad, the gathered offsets step input rows by this many columns (pqk_mcu.codegen.cost_model.
+ * gather_row_width), else by input_w. */
+static inline int32_t pqk_mve_band_w(const pqk_window_t *win)
+{
+    return (win->output_w - 1) * win->stride_w + (win->filter_w - 1) * win->dilation_w + 1;
+}
+
+/* Bytes of a band: the rows of one output row's windows, padding included (rows pqk_mve_band_w() columns). */
+static inline int32_t pqk_mve_band_bytes(const pqk_window_t *win)
+{
+    return ((win->filter_h - 1) * win->dilation_h + 1) * pqk_mve_band_w(win) * win->input_c;
+}
+
+/* Bands pqk_mve_gather_conv() keeps: one per output row that a block of pixels can span. */
+static inline int32_t pqk_mve_bands(const pqk_window_t *win)
+{
+    const int32_t bands = 1 + (PQK_MVE_GATHER_PIXELS - 1 + win->output_w - 1) / win->output_w;
+    return bands < PQK_MVE_GATHER_PIXELS ? bands : PQK_MVE_GATHER_PIXELS;
+}
+
+/* Channels rounded up to whole groups of four (pqk_mve_requantize_pixels() reads their sums by VLDRW gathers). */
 static inline int32_t pqk_mve_round4(int32_t channels)
 {
     return (channels + 3) & ~3;
 }
 
-/* Scratch of pqk_mve_gather_conv(): the sums of four pixels, and one patch per pixel where windows pad. */
+/* Scratch of pqk_mve_gather_conv(): the sums of four pixels, and its bands where windows pad. */
 static inline int32_t pqk_mve_gather_buffer_size(const pqk_window_t *win)
 {
-    return PQK_MVE_GATHER_PIXELS * (4 * pqk_mve_round4(win->output_c) + (pqk_mve_windows_pad(win) ? pqk_mve_patch_bytes(win) : 0));
+    return PQK_MVE_GATHER_PIXELS * 4 * pqk_mve_round4(win->output_c) +
+           (pqk_mve_windows_pad(win) ? pqk_mve_bands(win) * pqk_mve_band_bytes(win) : 0);
 }
 
 #if PQK_HAVE_MVE
@@ -387,60 +402,26 @@ static __attribute__((noinline)) void pqk_mve_gather_tap_sums(const int32_t *w, 
                      : "q2", "q3", "lr", "memory", "cc");
 }
 
-/* The window whose origin is input row iy0, column ix0 of image (either may be outside) into patch,
- * laid out as in the input; taps outside = padding. Locals hold the geometry: the byte stores could
- * alias *win as far as the compiler knows. */
-static inline void pqk_mve_patch(const pqk_window_t *win, const int8_t *image, int32_t iy0, int32_t ix0,
-                                 int8x16_t padding, int8_t *patch)
+/* The band of output row oy of image: input rows oy * stride_h - pad_top + fy * dilation_h (the others
+ * of its span are never read), each pqk_mve_band_w() columns from -pad_left, padding outside the input.
+ * Locals hold the geometry: the byte stores could alias *win as far as the compiler knows. */
+static inline void pqk_mve_band(const pqk_window_t *win, const int8_t *image, int32_t oy, int8x16_t padding,
+                                int8_t *band)
 {
-    const int32_t channels = win->input_c, input_w = win->input_w, input_h = win->input_h;
-    const int32_t filter_w = win->filter_w, dilation_w = win->dilation_w;
-    const int32_t row_bytes = input_w * channels, span = filter_w * channels;
-    /* dilation_w 1: taps ix0 + [first, last) of a filter row are inside the input */
-    const int32_t first = ix0 < 0 ? (-ix0 < filter_w ? -ix0 : filter_w) : 0;
-    const int32_t last = input_w - ix0 < filter_w ? input_w - ix0 : filter_w;
-    int32_t fy, fx;
-    if (dilation_w == 1 && span <= 16) {
-        /* a filter row in one vector: one load of its inside bytes (the lanes `inside`, loaded from where
-         * the row's window starts, which wraps before the input like the gathers' addresses), the rest padding */
-        const mve_pred16_t inside = last > first ? vctp8q((uint32_t)(last * channels)) &
-                                                       (mve_pred16_t)~vctp8q((uint32_t)(first * channels))
-                                                 : 0;
-        const mve_pred16_t row_lanes = vctp8q((uint32_t)span);
-        const int32_t dilation_h = win->dilation_h, filter_h = win->filter_h, step = dilation_h * row_bytes;
-        const uintptr_t start = (uintptr_t)image + (uintptr_t)(ix0 * channels);
-        int8_t *out = patch;
-        int32_t iy = iy0;
-        for (fy = 0; fy < filter_h; ++fy, iy += dilation_h) {
-            int8x16_t bytes = padding;
-            if (iy >= 0 && iy < input_h) {
-                const int8_t *const row = (const int8_t *)(start + (uintptr_t)(iy * row_bytes));
-                bytes = vpselq_s8(vldrbq_z_s8(row, inside), padding, inside);
-            }
-            vstrbq_p_s8(out, bytes, row_lanes);
-            out += step;
-        }
-        return;
-    }
-    for (fy = 0; fy < win->filter_h; ++fy) {
-        const int32_t iy = iy0 + fy * win->dilation_h;
-        int8_t *const out = patch + fy * win->dilation_h * row_bytes;
-        const int8_t *const row = image + iy * row_bytes;
-        if ((iy < 0 || iy >= input_h) && dilation_w == 1) {
-            pqk_mve_fill(out, padding, span);
-        } else if (dilation_w == 1 && last > first) {
-            pqk_mve_fill(out, padding, first * channels);
-            pqk_mve_copy(out + first * channels, row + (ix0 + first) * channels, (last - first) * channels);
-            pqk_mve_fill(out + last * channels, padding, span - last * channels);
+    const int32_t channels = win->input_c, input_h = win->input_h, dilation_h = win->dilation_h;
+    const int32_t filter_h = win->filter_h, row_bytes = win->input_w * channels;
+    const int32_t band_row = pqk_mve_band_w(win) * channels, left = win->pad_left * channels;
+    /* the input's bytes of a band row: those of the input row up to the band's end */
+    const int32_t inside = row_bytes < band_row - left ? row_bytes : band_row - left;
+    const int32_t step = dilation_h * band_row;
+    int32_t fy, iy = oy * win->stride_h - win->pad_top;
+    for (fy = 0; fy < filter_h; ++fy, iy += dilation_h, band += step) {
+        if (iy < 0 || iy >= input_h) {
+            pqk_mve_fill(band, padding, band_row);
         } else {
-            for (fx = 0; fx < filter_w; ++fx) {
-                const int32_t ix = ix0 + fx * dilation_w;
-                if (iy >= 0 && iy < input_h && ix >= 0 && ix < input_w) {
-                    pqk_mve_copy(out + fx * dilation_w * channels, row + ix * channels, channels);
-                } else {
-                    pqk_mve_fill(out + fx * dilation_w * channels, padding, channels);
-                }
-            }
+            pqk_mve_fill(band, padding, left);
+            pqk_mve_copy(band + left, image + iy * row_bytes, inside);
+            pqk_mve_fill(band + left + inside, padding, band_row - left - inside);
         }
     }
 }
@@ -521,45 +502,57 @@ static inline __attribute__((always_inline)) void pqk_mve_requantize_pixels(cons
 
 /* A convolution (CONV_2D, or DEPTHWISE_CONV_2D whose offsets pick each channel's input channel) with
  * sparse gathered weights, four output pixels at a time: each pixel's window is read in place in the
- * input where it is inside, else from a patch in scratch (padding = input_zero_point); every output
- * channel is summed at the four pixels (taps 0: stream and counts of pqk_gather_csr_s8_t, by
- * pqk_mve_gather_sums(); taps 1: of pqk_gather_taps_s8_t, by pqk_mve_gather_tap_sums()), then each
- * channel's four sums are requantized together and scattered. A block's sums are complete before its outputs are written, so a
- * 1x1 stride-1 convolution with output_c == input_c may run in place. Scratch: pqk_mve_gather_buffer_size(). */
+ * input, or where windows pad, in the band of its output row (pqk_mve_band(), padding =
+ * input_zero_point; built when the pixels reach the row, in a ring of pqk_mve_bands() bands); every
+ * output channel is summed at the four pixels (taps 0: stream and counts of pqk_gather_csr_s8_t, by
+ * pqk_mve_gather_sums(); taps 1: of pqk_gather_taps_s8_t, by pqk_mve_gather_tap_sums()), then the
+ * sums are requantized four channels at a time. A block's sums are complete before its outputs are
+ * written, so a 1x1 stride-1 convolution with output_c == input_c may run in place. Scratch:
+ * pqk_mve_gather_buffer_size(). */
 static inline __attribute__((always_inline)) void pqk_mve_gather_conv(const pqk_window_t *win, int32_t input_zero_point,
                                                                      const pqk_requant_s8_t *rq, const void *stream,
                                                                      const uint8_t *counts, int taps,
                                                                      const int8_t *input, int8_t *output,
                                                                      int8_t *scratch)
 {
-    const int32_t out_c = win->output_c, input_w = win->input_w, channels = win->input_c;
-    const int32_t pixels = win->batches * win->output_h * win->output_w;
-    const int32_t image_bytes = win->input_h * input_w * channels, patch_bytes = pqk_mve_patch_bytes(win);
-    const int32_t reach_h = (win->filter_h - 1) * win->dilation_h, reach_w = (win->filter_w - 1) * win->dilation_w;
+    const int32_t out_c = win->output_c, output_w = win->output_w, output_h = win->output_h;
+    const int32_t input_w = win->input_w, channels = win->input_c;
+    const int32_t pixels = win->batches * output_h * output_w;
+    const int32_t image_bytes = win->input_h * input_w * channels;
+    const int32_t band_bytes = pqk_mve_band_bytes(win), bands = pqk_mve_bands(win);
+    const int32_t column_bytes = win->stride_w * channels, row_step = win->stride_h * input_w * channels;
+    const int pads = pqk_mve_windows_pad(win);
     const int usual = pqk_mve_mode(rq) == (PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
     const int8x16_t padding = vdupq_n_s8((int8_t)input_zero_point);
     int32_t *const sums = (int32_t *)(void *)scratch;
-    int8_t *const patches = scratch + PQK_MVE_GATHER_PIXELS * 4 * pqk_mve_round4(out_c);
+    int8_t *const ring = scratch + PQK_MVE_GATHER_PIXELS * 4 * pqk_mve_round4(out_c);
     const int8_t *x[PQK_MVE_GATHER_PIXELS];
-    int32_t b = 0, oy = 0, ox = 0, first, lane;
+    /* line: the pixel's output row over all batches; built: the last line with a band, in band */
+    int32_t oy = 0, ox = 0, line = 0, built = -1, first, lane;
+    const int8_t *image = input, *row = input - win->pad_top * input_w * channels - win->pad_left * channels;
+    int8_t *band = ring + (bands - 1) * band_bytes;
     for (first = 0; first < pixels; first += PQK_MVE_GATHER_PIXELS) {
         const int32_t count = pixels - first < PQK_MVE_GATHER_PIXELS ? pixels - first : PQK_MVE_GATHER_PIXELS;
         int8_t *const out = output + first * out_c;
         for (lane = 0; lane < count; ++lane) {
-            const int32_t iy0 = oy * win->stride_h - win->pad_top, ix0 = ox * win->stride_w - win->pad_left;
-            const int8_t *const image = input + b * image_bytes;
-            if (iy0 >= 0 && ix0 >= 0 && iy0 + reach_h < win->input_h && ix0 + reach_w < input_w) {
-                x[lane] = image + (iy0 * input_w + ix0) * channels;
+            if (!pads) {
+                x[lane] = row + ox * column_bytes;
             } else {
-                int8_t *const patch = patches + lane * patch_bytes;
-                pqk_mve_patch(win, image, iy0, ix0, padding, patch);
-                x[lane] = patch;
+                if (line != built) {
+                    band = band == ring + (bands - 1) * band_bytes ? ring : band + band_bytes;
+                    pqk_mve_band(win, image, oy, padding, band);
+                    built = line;
+                }
+                x[lane] = band + ox * column_bytes;
             }
-            if (++ox == win->output_w) {
+            if (++ox == output_w) {
                 ox = 0;
-                if (++oy == win->output_h) {
+                ++line;
+                row += row_step;
+                if (++oy == output_h) {
                     oy = 0;
-                    ++b;
+                    image += image_bytes;
+                    row = image - win->pad_top * input_w * channels - win->pad_left * channels;
                 }
             }
         }
@@ -569,7 +562,7 @@ static inline __attribute__((always_inline)) void pqk_mve_gather_conv(const pqk_
         if (taps) {
             uint32_t pixels[PQK_MVE_GATHER_PIXELS];
             for (lane = 0; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
-                /* wraps below x0 (a patch before the input): the gather's address wraps alike */
+                /* wraps below x0 (a band before the input): the gather's address wraps alike */
                 pixels[lane] = (uint32_t)((uintptr_t)x[lane] - (uintptr_t)x[0]);
             }
             pqk_mve_gather_tap_sums((const int32_t *)stream, counts, out_c, x[0], vld1q_u32(pixels), sums);

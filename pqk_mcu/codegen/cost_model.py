@@ -417,13 +417,39 @@ def _width_padded_bytes(layout: Layout) -> int:
     return (layout.batches * layout.input_h * layout.padded_w + layout.filter_w) * layout.input_c
 
 
-def _gather_buffer_size(layout: Layout, rows: int) -> int:
-    """pqk_mve.h pqk_mve_gather_buffer_size(): four pixels' sums (channels rounded up to four), and a patch per pixel (the window laid
-    out as in the input, rounded up to 16 bytes) where windows reach past the input."""
-    reach = (layout.filter_h - 1) * layout.dilation_h * layout.input_w + (layout.filter_w - 1) * layout.dilation_w
-    pads = (layout.pad_top > 0 or layout.pad_left > 0 or layout.padded_h - layout.pad_top > layout.input_h
+def _windows_pad(layout: Layout) -> bool:
+    """pqk_mve.h pqk_mve_windows_pad(): some window reaches past the input."""
+    return (layout.pad_top > 0 or layout.pad_left > 0 or layout.padded_h - layout.pad_top > layout.input_h
             or layout.padded_w - layout.pad_left > layout.input_w)
-    return GATHER_CONV_BLOCK * (4 * (-(-rows // 4) * 4) + (((reach + 1) * layout.input_c + 15) & ~15 if pads else 0))
+
+
+def gather_row_width(layout: Layout) -> int:
+    """Columns between the input rows of the *_csr_mve convolutions' gathered offsets: where windows pad,
+    the width of the bands they read (pqk_mve.h pqk_mve_band_w(): the columns of an output row's
+    windows), else the input's."""
+    if not _windows_pad(layout):
+        return layout.input_w
+    _, output_w = _output_size(layout)
+    return (output_w - 1) * layout.stride_w + (layout.filter_w - 1) * layout.dilation_w + 1
+
+
+def _band_rows(layout: Layout) -> int:
+    """Filter rows the *_csr_mve convolutions copy into bands: each output row's where windows pad."""
+    output_h, _ = _output_size(layout)
+    return _windows_pad(layout) * layout.batches * output_h * layout.filter_h
+
+
+def _gather_buffer_size(layout: Layout, rows: int) -> int:
+    """pqk_mve.h pqk_mve_gather_buffer_size(): four pixels' sums (channels rounded up to four), and where
+    windows pad, a band per output row that a block of four pixels can span (the rows of the row's
+    windows, ``gather_row_width`` columns each)."""
+    sums = GATHER_CONV_BLOCK * 4 * (-(-rows // 4) * 4)
+    if not _windows_pad(layout):
+        return sums
+    _, output_w = _output_size(layout)
+    bands = min(GATHER_CONV_BLOCK, 1 + (GATHER_CONV_BLOCK - 2 + output_w) // output_w)
+    reach = (layout.filter_h - 1) * layout.dilation_h + 1
+    return sums + bands * reach * gather_row_width(layout) * layout.input_c
 
 
 def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None,

@@ -40,6 +40,7 @@ from pqk_mcu.codegen.cost_model import (
     choose_kernel,
     fast_requant_bounds_hold,
     fast_requant_exact,
+    gather_row_width,
 )
 from pqk_mcu.codegen.memory import write_lead
 from pqk_mcu.codegen.weights import (
@@ -425,9 +426,8 @@ class Lowering:
         """The matrix in the *_csr_mve kernels' format (None where it does not fit)."""
         if op.kind == "FULLY_CONNECTED":
             return encode_gather_rows(matrix)
-        if (layout.filter_w - 1) * layout.dilation_w >= layout.input_w:
-            return None  # a window row wider than the input: its rows would overlap in the kernel's patches
-        window = (layout.filter_h, layout.filter_w, layout.dilation_h, layout.dilation_w, layout.input_w, layout.input_c)
+        window = (layout.filter_h, layout.filter_w, layout.dilation_h, layout.dilation_w, gather_row_width(layout),
+                  layout.input_c)
         if op.kind == "CONV_2D":
             return encode_gather(matrix, conv_column_offsets(*window)[None, :])
         return encode_gather_taps(matrix, depthwise_offsets(matrix.shape[0], layout.depth_multiplier, *window))
