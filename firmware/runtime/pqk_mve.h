@@ -333,43 +333,54 @@ static inline __attribute__((always_inline)) int32x4_t pqk_mve_requantize_n(int3
 
 /* sums[channel][pixel] of every output channel (`rows`) at the four pixels whose windows start at x0..x3:
  * each chunk of pqk_gather_csr_s8_t is gathered at every pixel (VLDRB.S16 by its eight offsets) and
- * multiplied with its weights (VMLADAVA.S16). Register map: %[w] walks the chunks, %[n] the chunk
- * counts, %[s] the sums, %[rows] counts the channels down; %[a0..a3] the pixels' sums (VMLADAVA needs
- * even registers: "Te"); lr counts the channel's chunks (WLS/LE); q0 the offsets, q1 the weights,
+ * multiplied with its weights (VMLADAV.S16 for a channel's first chunk, which sets the sums, VMLADAVA.S16
+ * for the others; a channel without chunks stores zeros). Register map: %[w] walks the chunks, %[n] the
+ * chunk counts, %[s] the sums, %[rows] counts the channels down; %[a0..a3] the pixels' sums (VMLADAVA
+ * needs even registers: "Te"); lr counts the channel's chunks (WLS/LE); q0 the offsets, q1 the weights,
  * q2/q3 the gathered inputs. Not inlined: the loop takes twelve general registers and lr. */
 static __attribute__((noinline)) void pqk_mve_gather_sums(const uint16_t *w, const uint8_t *n, int32_t rows,
                                                           const int8_t *x0, const int8_t *x1, const int8_t *x2,
                                                           const int8_t *x3, int32_t *sums)
 {
     int32_t a0, a1, a2, a3;
+#define PQK_MVE_GATHER_CHUNK(op)                                                                            \
+    "vldrh.u16 q0, [%[w]], #16\n\t"                                                                          \
+    "vldrb.s16 q1, [%[w]], #8\n\t"                                                                           \
+    "vldrb.s16 q2, [%[x0], q0]\n\t"                                                                          \
+    "vldrb.s16 q3, [%[x1], q0]\n\t"                                                                          \
+    op " %[a0], q2, q1\n\t"                                                                                  \
+    "vldrb.s16 q2, [%[x2], q0]\n\t"                                                                          \
+    op " %[a1], q3, q1\n\t"                                                                                  \
+    "vldrb.s16 q3, [%[x3], q0]\n\t"                                                                          \
+    op " %[a2], q2, q1\n\t"                                                                                  \
+    op " %[a3], q3, q1\n\t"
     __asm__ volatile("1:\n\t"
                      "ldrb lr, [%[n]], #1\n\t"
-                     "mov %[a0], #0\n\t"
-                     "mov %[a1], #0\n\t"
-                     "mov %[a2], #0\n\t"
-                     "mov %[a3], #0\n\t"
+                     "wls lr, lr, 4f\n\t"
+                     PQK_MVE_GATHER_CHUNK("vmladav.s16")
+                     "sub lr, lr, #1\n\t"
                      "wls lr, lr, 3f\n"
                      "2:\n\t"
-                     "vldrh.u16 q0, [%[w]], #16\n\t"
-                     "vldrb.s16 q1, [%[w]], #8\n\t"
-                     "vldrb.s16 q2, [%[x0], q0]\n\t"
-                     "vldrb.s16 q3, [%[x1], q0]\n\t"
-                     "vmladava.s16 %[a0], q2, q1\n\t"
-                     "vldrb.s16 q2, [%[x2], q0]\n\t"
-                     "vmladava.s16 %[a1], q3, q1\n\t"
-                     "vldrb.s16 q3, [%[x3], q0]\n\t"
-                     "vmladava.s16 %[a2], q2, q1\n\t"
-                     "vmladava.s16 %[a3], q3, q1\n\t"
+                     PQK_MVE_GATHER_CHUNK("vmladava.s16")
                      "le lr, 2b\n"
                      "3:\n\t"
                      "strd %[a0], %[a1], [%[s]], #8\n\t"
                      "strd %[a2], %[a3], [%[s]], #8\n\t"
                      "subs %[rows], %[rows], #1\n\t"
-                     "bne 1b"
+                     "bne 1b\n\t"
+                     "b 5f\n"
+                     "4:\n\t"
+                     "mov %[a0], #0\n\t"
+                     "mov %[a1], #0\n\t"
+                     "mov %[a2], #0\n\t"
+                     "mov %[a3], #0\n\t"
+                     "b 3b\n"
+                     "5:"
                      : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [w] "+r"(w), [n] "+r"(n),
                        [s] "+r"(sums), [rows] "+r"(rows)
                      : [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3)
                      : "q0", "q1", "q2", "q3", "lr", "memory", "cc");
+#undef PQK_MVE_GATHER_CHUNK
 }
 
 /* sums[channel][pixel] of every output channel (`rows`) at the four pixels whose windows start at x0 and at
