@@ -95,12 +95,13 @@ class KernelCost:
     plane bytes; tap_position: filter taps x positions (a gather's cost per tap and at the borders);
     border_tap: filter taps x positions whose window reaches into the padding; general_mac: mac where
     the requantization takes a kernel's general path (``Layout.general_requant``); chunk: the rows'
-    chunks of ``lanes`` nonzeros (each row's nonzeros / lanes rounded up) x positions; border_row: filter
-    rows of the positions whose window reaches past the input (rows of their padded copies);
+    chunks of ``lanes`` nonzeros (each row's nonzeros / lanes rounded up) x positions;
     group_chunk: chunks of pqk_fully_connected_s8_csr_mve's format (``weights.GatherRows``) x positions;
     unclamped_output: outputs (rows x positions) of a layer whose clamp does not start at or above the
-    output zero point (the general vector requantization). ``block``: the kernel computes this many
-    positions together, so the per-output terms count positions rounded up to it."""
+    output zero point (the general vector requantization); band_row / band_byte: filter rows and their
+    bytes that the *_csr_mve convolutions copy into bands (``gather_row_width``) where windows pad.
+    ``block``: the kernel computes this many positions together, so the per-output terms count positions
+    rounded up to it."""
 
     per_mac: float
     per_output: float
@@ -126,9 +127,10 @@ class KernelCost:
     per_border_tap: float = 0.0
     per_general_mac: float = 0.0
     per_chunk: float = 0.0
-    per_border_row: float = 0.0
     per_group_chunk: float = 0.0
     per_unclamped_output: float = 0.0
+    per_band_row: float = 0.0
+    per_band_byte: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
 
@@ -136,7 +138,7 @@ class KernelCost:
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
           "tapped_output", "row", "tail_output", "empty_output", "single_output", "multi_output", "multi_padded",
           "tapped_row", "single_row", "tapped_line", "padded_call", "tap_position", "border_tap", "general_mac",
-          "chunk", "border_row", "group_chunk", "unclamped_output")
+          "chunk", "group_chunk", "unclamped_output", "band_row", "band_byte")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -154,11 +156,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=2.36, per_output=4.48, per_tap_output=0.02, per_column=0.88, per_position=18.61,
         per_call=940.28, per_group_output=0.07, per_empty_output=2.51, per_single_output=1.1,
         per_multi_padded=0.1, per_tapped_row=40.11, per_padded_call=22.99, per_unclamped_output=1.96),
-    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=50
-        per_mac=0.01, per_output=5.59, per_tap_output=0.0, per_column=0.0, per_position=70.39, per_call=97.39,
-        per_im2col_byte=0.04, per_tail_output=0.26, per_empty_output=0.11, per_single_output=0.26,
-        per_multi_padded=0.08, per_tapped_row=1.45, per_tapped_line=0.46, per_chunk=2.71, per_border_row=68.51,
-        per_unclamped_output=3.67, block=4, lanes=8),
+    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 1%, n=94
+        per_mac=0.0, per_output=3.93, per_tap_output=0.0, per_column=0.0, per_position=42.17, per_call=172.56,
+        per_im2col_byte=0.01, per_row=1.28, per_tail_output=0.19, per_empty_output=1.07, per_single_row=1.83,
+        per_tapped_line=0.31, per_padded_call=0.28, per_tap_position=0.03, per_chunk=2.75,
+        per_unclamped_output=5.3, per_band_row=75.59, per_band_byte=0.21, block=4, lanes=8),
     "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=57
         per_mac=0.05, per_output=0.0, per_tap_output=0.0, per_column=2.62, per_position=0.0, per_call=3742.6,
         per_tapped_output=1.66, per_tail_output=6.25, per_empty_output=3.74, per_single_output=0.02,
@@ -188,11 +190,10 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=7.57, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=62.93,
         per_row=37.29, per_empty_output=0.37, per_multi_padded=5.02, per_tapped_row=152.62,
         per_single_row=155.56, per_padded_call=3.89),
-    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=39
-        per_mac=0.46, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=32.96, per_call=0.0,
-        per_im2col_row=10.52, per_tapped_output=0.81, per_tail_output=4.03, per_empty_output=1.83,
-        per_multi_output=0.27, per_single_row=6.15, per_tapped_line=2.43, per_chunk=0.79, per_border_row=85.25,
-        block=4),
+    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=37
+        per_mac=0.03, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=52.98, per_call=193.18,
+        per_tail_output=3.67, per_empty_output=0.28, per_multi_output=0.01, per_tapped_line=1.25,
+        per_chunk=1.22, per_band_row=71.37, per_band_byte=0.14, block=4),
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=52
         per_mac=1.96, per_output=21.84, per_tap_output=0.0, per_column=8.91, per_position=0.0, per_call=201.5,
         per_empty_output=0.63, per_single_output=0.41, per_multi_padded=0.15, per_single_row=0.69,
@@ -303,9 +304,9 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "border_tap": taps * (positions - _inside_positions(layout)),
         "general_mac": layout.general_requant * stored * positions,
         "chunk": int((-(-per_row // lanes)).sum()) * blocked,
-        "border_row": (positions - _inside_positions(layout)) * layout.filter_h,
         "group_chunk": _group_chunks(matrix) * positions if sparse and layout.kind == "FULLY_CONNECTED" else 0,
         "unclamped_output": (not layout.negatives_clamped) * rows * blocked,
+        "band_row": _band_rows(layout), "band_byte": _band_rows(layout) * gather_row_width(layout) * layout.input_c,
     }
 
 
