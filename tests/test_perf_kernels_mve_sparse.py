@@ -1,4 +1,5 @@
-"""Sparse Helium (MVE) kernels (*_csr_mve.c) of cortex-m55 against the reference, bit for bit.
+"""Sparse Helium (MVE) kernels (*_csr_mve.c, pqk_conv2d_s8_csr_taps_mve.c) of cortex-m55 against the
+reference, bit for bit (the convolutions by both CONV_2D kernels).
 
 Host gcc cannot run MVE (the *_mve files compile to nothing there), so the kernels run only in QEMU
 (mps3-an547, cortex-m55), on small pruned graphs that cover their branches: odd channel counts (1, 3, 7,
@@ -41,6 +42,7 @@ from test_perf_kernels_mve import _conv_graph
 
 BOARD = "cortex-m55"
 CONV, DEPTHWISE, FC = "pqk_conv2d_s8_csr_mve", "pqk_depthwise_conv2d_s8_csr_mve", "pqk_fully_connected_s8_csr_mve"
+TAPS = "pqk_conv2d_s8_csr_taps_mve"
 
 
 def _depthwise_graph(sparsity: float):
@@ -109,20 +111,24 @@ def _kernels(generated):
 
 
 @pytest.fixture
-def forced(monkeypatch):
-    """The sparse Helium kernels on every layer they can run (the cost model would give tiny layers to others)."""
-    for kernel in (CONV, DEPTHWISE, FC):
+def forced(monkeypatch, request):
+    """The sparse Helium kernels on every layer they can run (the cost model would give tiny layers to others);
+    CONV_2D by pqk_conv2d_s8_csr_mve, or by the kernel a test parametrizes it with. Returns that kernel."""
+    conv = getattr(request, "param", CONV)
+    for kernel in (conv, DEPTHWISE, FC):
         monkeypatch.setitem(KERNEL_COSTS, kernel, dataclasses.replace(KERNEL_COSTS[kernel], per_call=-1e9))
+    return conv
 
 
+@pytest.mark.parametrize("forced", [CONV, TAPS], indirect=True)
 @pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.99])
 def test_convolutions_bit_exact(tmp_path, toolchain, forced, sparsity):
     generated = generate_c(_conv_graph(sparsity), tmp_path / "gen", weight_format="csr", board=BOARD)
     # the last layer's 5x5 window is wider than its 3-pixel rows: its windows read bands wider than the input
-    assert _kernels(generated) == [CONV] * 6
+    assert _kernels(generated) == [forced] * 6
     if sparsity == 0.9:  # the 129 -> 129 pointwise layer runs in place
         calls = [line.split("(", 1)[1].split(", ") for line in (generated.out_dir / "model.c").read_text().splitlines()
-                 if line.strip().startswith(CONV + "(")]
+                 if line.strip().startswith(forced + "(")]
         assert any(args[2] == args[3] for args in calls)
     _assert_bit_exact(generated, BOARD, tmp_path)
 
@@ -134,10 +140,11 @@ def test_depthwise_bit_exact(tmp_path, toolchain, forced, sparsity):
     _assert_bit_exact(generated, BOARD, tmp_path)
 
 
+@pytest.mark.parametrize("forced", [CONV, TAPS], indirect=True)
 @pytest.mark.parametrize("sparsity,wide", [(0.5, False), (0.9, False), (0.5, True)])
 def test_bands_of_narrow_images(tmp_path, toolchain, forced, sparsity, wide):
     generated = generate_c(_narrow_graph(sparsity, wide), tmp_path / "gen", weight_format="csr", board=BOARD)
-    assert _kernels(generated) == ([DEPTHWISE] if wide else [CONV, DEPTHWISE, CONV])
+    assert _kernels(generated) == ([DEPTHWISE] if wide else [forced, DEPTHWISE, forced])
     _assert_bit_exact(generated, BOARD, tmp_path)
 
 
@@ -149,10 +156,11 @@ def test_fully_connected_bit_exact(tmp_path, toolchain, forced, sparsity, batche
     _assert_bit_exact(generated, BOARD, tmp_path)
 
 
+@pytest.mark.parametrize("forced", [CONV, TAPS], indirect=True)
 def test_channels_outside_fast_bounds(tmp_path, toolchain, forced):
     graph = prune_by_magnitude(_outside_fast_bounds_graph(), 0.7)
     generated = generate_c(graph, tmp_path / "gen", weight_format="csr", board=BOARD)
-    assert _kernels(generated) == [CONV, DEPTHWISE, CONV, FC]
+    assert _kernels(generated) == [forced, DEPTHWISE, forced, FC]
     assert (generated.out_dir / "model_weights.c").read_text().count(".requant.checked = 1") == 4
     _assert_bit_exact(generated, BOARD, tmp_path)
 

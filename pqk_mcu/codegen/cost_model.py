@@ -33,9 +33,11 @@ from pqk_mcu.codegen.weights import (
     PackedCsr,
     WideCsr,
     channel_pair_lanes_fit,
+    conv_column_offsets,
     encode_channel_pairs,
     encode_channel_quads,
     encode_csr,
+    encode_gather_taps,
     encode_row_chunks,
     encode_row_quads,
 )
@@ -156,11 +158,16 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=2.36, per_output=4.48, per_tap_output=0.02, per_column=0.88, per_position=18.61,
         per_call=940.28, per_group_output=0.07, per_empty_output=2.51, per_single_output=1.1,
         per_multi_padded=0.1, per_tapped_row=40.11, per_padded_call=22.99, per_unclamped_output=1.96),
-    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 1%, n=94
-        per_mac=0.0, per_output=3.93, per_tap_output=0.0, per_column=0.0, per_position=42.17, per_call=172.56,
-        per_im2col_byte=0.01, per_row=1.28, per_tail_output=0.19, per_empty_output=1.07, per_single_row=1.83,
-        per_tapped_line=0.31, per_padded_call=0.28, per_tap_position=0.03, per_chunk=2.75,
-        per_unclamped_output=5.3, per_band_row=75.59, per_band_byte=0.21, block=4, lanes=8),
+    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 1%, n=101
+        per_mac=0.0, per_output=3.95, per_tap_output=0.0, per_column=0.0, per_position=40.5, per_call=191.86,
+        per_im2col_byte=0.02, per_row=1.01, per_tail_output=0.24, per_empty_output=1.07, per_multi_output=0.02,
+        per_single_row=2.28, per_tapped_line=0.22, per_padded_call=0.57, per_tap_position=0.03, per_chunk=2.75,
+        per_unclamped_output=5.29, per_band_row=74.7, per_band_byte=0.19, block=4, lanes=8),
+    "pqk_conv2d_s8_csr_taps_mve": KernelCost(  # worst error 1%, n=90
+        per_mac=0.0, per_output=3.72, per_tap_output=0.0, per_column=0.01, per_position=39.13, per_call=196.4,
+        per_row=1.05, per_tail_output=0.27, per_empty_output=0.05, per_multi_output=0.01, per_single_row=1.64,
+        per_tapped_line=0.14, per_padded_call=0.53, per_tap_position=0.04, per_chunk=1.25,
+        per_unclamped_output=5.3, per_band_row=74.45, per_band_byte=0.23, block=4),
     "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=57
         per_mac=0.05, per_output=0.0, per_tap_output=0.0, per_column=2.62, per_position=0.0, per_call=3742.6,
         per_tapped_output=1.66, per_tail_output=6.25, per_empty_output=3.74, per_single_output=0.02,
@@ -190,10 +197,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=7.57, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=62.93,
         per_row=37.29, per_empty_output=0.37, per_multi_padded=5.02, per_tapped_row=152.62,
         per_single_row=155.56, per_padded_call=3.89),
-    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=37
-        per_mac=0.03, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=52.98, per_call=193.18,
-        per_tail_output=3.67, per_empty_output=0.28, per_multi_output=0.01, per_tapped_line=1.25,
-        per_chunk=1.22, per_band_row=71.37, per_band_byte=0.14, block=4),
+    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 3%, n=42
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=44.58, per_call=123.62,
+        per_tail_output=3.95, per_empty_output=0.21, per_multi_output=0.01, per_single_row=0.33,
+        per_tapped_line=0.71, per_padded_call=1.35, per_chunk=1.25, per_band_row=83.84, per_band_byte=0.09,
+        block=4),
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=52
         per_mac=1.96, per_output=21.84, per_tap_output=0.0, per_column=8.91, per_position=0.0, per_call=201.5,
         per_empty_output=0.63, per_single_output=0.41, per_multi_padded=0.15, per_single_row=0.69,
@@ -404,6 +412,7 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
         "pqk_fully_connected_s8_csr_mve": 4 * -(-rows // ROWS_GROUP) * ROWS_GROUP,  # every group's sums
         "pqk_conv2d_s8_csr_mve": _gather_buffer_size(layout, rows),
         "pqk_depthwise_conv2d_s8_csr_mve": _gather_buffer_size(layout, rows),
+        "pqk_conv2d_s8_csr_taps_mve": _gather_buffer_size(layout, rows),
     }
     return sizes.get(kernel, 0)
 
@@ -432,6 +441,13 @@ def gather_row_width(layout: Layout) -> int:
         return layout.input_w
     _, output_w = _output_size(layout)
     return (output_w - 1) * layout.stride_w + (layout.filter_w - 1) * layout.dilation_w + 1
+
+
+def conv_gather_offsets(layout: Layout) -> np.ndarray:
+    """Byte offset from a window's origin of every column of a CONV_2D row as the *_csr_mve convolutions
+    gather it (input rows ``gather_row_width`` columns apart)."""
+    return conv_column_offsets(layout.filter_h, layout.filter_w, layout.dilation_h, layout.dilation_w,
+                               gather_row_width(layout), layout.input_c)
 
 
 def _band_rows(layout: Layout) -> int:
@@ -492,7 +508,9 @@ def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None
     return out
 
 
-MVE_GATHER_KERNELS = frozenset({"pqk_conv2d_s8_csr_mve", "pqk_depthwise_conv2d_s8_csr_mve",
+CONV_TAPS_KERNEL = "pqk_conv2d_s8_csr_taps_mve"
+MVE_GATHER_KERNELS = frozenset({"pqk_conv2d_s8_csr_mve", CONV_TAPS_KERNEL,
+                                "pqk_depthwise_conv2d_s8_csr_mve",
                                 "pqk_fully_connected_s8_csr_mve"})
 
 
@@ -519,11 +537,12 @@ def _mla_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, 
     return out
 
 
-def _mve_candidates(layout: Layout, matrix: np.ndarray,
-                    gather: GatherCsr | GatherTaps | GatherRows | None = None) -> list[tuple[str, str, int, bool]]:
+def _mve_candidates(layout: Layout, matrix: np.ndarray, gather: GatherCsr | GatherTaps | GatherRows | None = None,
+                    conv_taps: GatherTaps | None = None) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the Helium variants that can run this layer; they run
     any requantization exactly. The sparse ones where ``gather`` holds the matrix in their format
-    (``weights.encode_gather`` / ``encode_gather_rows``)."""
+    (``weights.encode_gather`` / ``encode_gather_rows``), pqk_conv2d_s8_csr_taps_mve where ``conv_taps``
+    holds a CONV_2D's in its own (``weights.encode_gather_taps``)."""
 
     def scratch(kernel: str) -> int:
         return scratch_bytes(kernel, layout, *matrix.shape)
@@ -539,6 +558,8 @@ def _mve_candidates(layout: Layout, matrix: np.ndarray,
         out.append(("dense", "pqk_conv2d_s8_mve", scratch("pqk_conv2d_s8_mve"), pointwise_same))
         if isinstance(gather, GatherCsr):
             out.append(("csr", "pqk_conv2d_s8_csr_mve", scratch("pqk_conv2d_s8_csr_mve"), pointwise_same))
+        if conv_taps is not None:
+            out.append(("csr", CONV_TAPS_KERNEL, scratch(CONV_TAPS_KERNEL), pointwise_same))
     elif layout.kind == "DEPTHWISE_CONV_2D":
         if layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS and matrix.min(initial=0) > -128:
             # int16 sums of two products
@@ -632,7 +653,10 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     sparsity = 1.0 - nonzeros / matrix.size if matrix.size else 0.0
     csr = encode_csr(matrix)
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
-    mve = _mve_candidates(layout, matrix, gather) if target.has_mve else []
+    # rows with few nonzeros: a CONV_2D's nonzeros one at a time (pqk_conv2d_s8_csr_taps_mve)
+    conv_taps = (encode_gather_taps(matrix, conv_gather_offsets(layout)[None, :])
+                 if target.has_mve and isinstance(gather, GatherCsr) else None)
+    mve = _mve_candidates(layout, matrix, gather, conv_taps) if target.has_mve else []
     if target.has_dsp:
         # A dense Helium kernel makes the dense DSP one moot (16 MACs per instruction against 2; their
         # fits come from different cores and disagree most on small layers, e.g. a 3x3 over one channel)
@@ -646,7 +670,8 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
             continue
         sparse = storage == "csr"
         wide_choice = wide if kernel == WIDE_CONV_KERNEL else None
-        gather_choice = gather if kernel in MVE_GATHER_KERNELS else None
+        gather_choice = (conv_taps if kernel == CONV_TAPS_KERNEL else gather if kernel in MVE_GATHER_KERNELS
+                         else None)
         packed_choice = (packed if sparse and kernel.endswith("_dsp") and kernel != FULLY_CONNECTED_CSR_DSP
                          and wide_choice is None else None)
         stored = wide_choice or packed_choice or gather_choice

@@ -38,6 +38,7 @@ from pqk_mcu.codegen.cost_model import (
     average_pool_kernel,
     choose_add_kernel,
     choose_kernel,
+    conv_gather_offsets,
     fast_requant_bounds_hold,
     fast_requant_exact,
     gather_row_width,
@@ -50,7 +51,6 @@ from pqk_mcu.codegen.weights import (
     GatherTaps,
     PackedCsr,
     WideCsr,
-    conv_column_offsets,
     depthwise_offsets,
     encode_channel_pairs,
     encode_channel_quads,
@@ -426,10 +426,10 @@ class Lowering:
         """The matrix in the *_csr_mve kernels' format (None where it does not fit)."""
         if op.kind == "FULLY_CONNECTED":
             return encode_gather_rows(matrix)
+        if op.kind == "CONV_2D":
+            return encode_gather(matrix, conv_gather_offsets(layout)[None, :])
         window = (layout.filter_h, layout.filter_w, layout.dilation_h, layout.dilation_w, gather_row_width(layout),
                   layout.input_c)
-        if op.kind == "CONV_2D":
-            return encode_gather(matrix, conv_column_offsets(*window)[None, :])
         return encode_gather_taps(matrix, depthwise_offsets(matrix.shape[0], layout.depth_multiplier, *window))
 
     def _gather_weights(self, layer: Layer, gather: GatherCsr | GatherTaps | GatherRows) -> str:
