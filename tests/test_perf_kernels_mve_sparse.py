@@ -206,3 +206,13 @@ def test_sparse_kernels_chosen_only_with_mve():
     assert choose_kernel(matrix, "pqk_conv2d_s8", layout, "auto", dsp, True, gather=gather).kernel != CONV
     assert estimate_instructions(CONV, matrix, layout, True) < estimate_instructions("pqk_conv2d_s8_mve", matrix,
                                                                                      layout, False)
+
+
+def test_rows_with_few_nonzeros_take_the_taps_kernel():
+    """A 1x1 8 -> 16 at 90% (about one nonzero per row): a nonzero at a time beats chunks of eight."""
+    rng = np.random.default_rng(34)
+    matrix = _weights(rng, (16, 8), 0.9)
+    layout = Layout(kind="CONV_2D", positions=48 * 48, input_c=8, input_w=48, input_h=48, padded_h=48, padded_w=48)
+    gather = encode_gather(matrix, conv_column_offsets(1, 1, 1, 1, 48, 8)[None, :])
+    mve = Target(has_dsp=True, thumb2=True, has_mve=True)
+    assert choose_kernel(matrix, "pqk_conv2d_s8", layout, "auto", mve, True, gather=gather).kernel == TAPS
