@@ -211,29 +211,34 @@ static __attribute__((noinline)) void pqk_mve_sums(const int8_t *w, const int8_t
     }
 }
 
-/* Copy `bytes` bytes: whole vectors, then the tail predicated (nothing past either end is touched). */
+/* Copy `bytes` bytes by a tail-predicated loop (WLSTP/LETP: the last vector's lanes past the end are
+ * off, nothing past either end is touched). Register map: %[dst] / %[src] walk the bytes, lr counts
+ * them down, q0 the vector. */
 static inline void pqk_mve_copy(int8_t *dst, const int8_t *src, int32_t bytes)
 {
-    int32_t k;
-    for (k = 0; k + 16 <= bytes; k += 16) {
-        vst1q_s8(dst + k, vld1q_s8(src + k));
-    }
-    if (k < bytes) {
-        const mve_pred16_t p = vctp8q((uint32_t)(bytes - k));
-        vstrbq_p_s8(dst + k, vldrbq_z_s8(src + k, p), p);
-    }
+    __asm__ volatile("wlstp.8 lr, %[n], 2f\n"
+                     "1:\n\t"
+                     "vldrb.8 q0, [%[src]], #16\n\t"
+                     "vstrb.8 q0, [%[dst]], #16\n\t"
+                     "letp lr, 1b\n"
+                     "2:"
+                     : [dst] "+r"(dst), [src] "+r"(src)
+                     : [n] "r"(bytes)
+                     : "q0", "lr", "memory");
 }
 
-/* Fill `bytes` bytes with `value`: whole vectors, then the tail predicated. */
+/* Fill `bytes` bytes with `value` by a tail-predicated loop (as pqk_mve_copy(): %[dst] walks the bytes,
+ * lr counts them down). */
 static inline void pqk_mve_fill(int8_t *dst, int8x16_t value, int32_t bytes)
 {
-    int32_t k;
-    for (k = 0; k + 16 <= bytes; k += 16) {
-        vst1q_s8(dst + k, value);
-    }
-    if (k < bytes) {
-        vstrbq_p_s8(dst + k, value, vctp8q((uint32_t)(bytes - k)));
-    }
+    __asm__ volatile("wlstp.8 lr, %[n], 2f\n"
+                     "1:\n\t"
+                     "vstrb.8 %q[value], [%[dst]], #16\n\t"
+                     "letp lr, 1b\n"
+                     "2:"
+                     : [dst] "+r"(dst)
+                     : [n] "r"(bytes), [value] "w"(value)
+                     : "lr", "memory");
 }
 
 /* Copy a row of `columns` bytes into dst by chunks of 16 (dst advancing by dst_stride); the last
