@@ -261,29 +261,27 @@ static inline __attribute__((always_inline)) void pqk_mve_requantize_row(const p
     const pqk_mve_clamp_t clamp = pqk_mve_clamp_of(rq);
     const int32_t *bias = rq->bias, *multiplier = rq->multiplier;
     const int8_t *shift = rq->shift;
+    const int32_t step = 4 * per_channel;
     int32x4_t m = vdupq_n_s32(multiplier[0]), e = vdupq_n_s32(shift[0]);
     int32_t c;
-    if (per_channel) {
-        for (c = 0; c + 4 <= count; c += 4) {
-            vstrbq_s32(out + c, pqk_mve_requantize(vaddq_s32(vldrwq_s32(sums + c), vldrwq_s32(bias + c)),
-                                                   vldrwq_s32(multiplier + c), vldrbq_s32(shift + c), &clamp, mode));
+    for (c = 0; c + 4 <= count; c += 4) {
+        if (per_channel) {
+            m = vldrwq_s32(multiplier);
+            e = vldrbq_s32(shift);
         }
-    } else {
-        /* one multiplier and shift: the loop keeps them in registers */
-        for (c = 0; c + 4 <= count; c += 4) {
-            vstrbq_s32(out + c, pqk_mve_requantize(vaddq_s32(vldrwq_s32(sums + c), vldrwq_s32(bias + c)), m, e,
-                                                   &clamp, mode));
-        }
+        vstrbq_s32(out + c, pqk_mve_requantize(vaddq_s32(vldrwq_s32(sums + c), vldrwq_s32(bias)), m, e, &clamp, mode));
+        bias += 4;
+        multiplier += step;
+        shift += step;
     }
     if (c < count) {
         const mve_pred16_t p = vctp32q((uint32_t)(count - c));
         if (per_channel) {
-            m = vldrwq_z_s32(multiplier + c, p);
-            e = vldrbq_z_s32(shift + c, p);
+            m = vldrwq_z_s32(multiplier, p);
+            e = vldrbq_z_s32(shift, p);
         }
         vstrbq_p_s32(out + c,
-                     pqk_mve_requantize(vaddq_s32(vldrwq_s32(sums + c), vldrwq_z_s32(bias + c, p)), m, e, &clamp,
-                                        mode),
+                     pqk_mve_requantize(vaddq_s32(vldrwq_s32(sums + c), vldrwq_z_s32(bias, p)), m, e, &clamp, mode),
                      p);
     }
 }

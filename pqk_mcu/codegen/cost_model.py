@@ -158,16 +158,16 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=2.36, per_output=4.48, per_tap_output=0.02, per_column=0.88, per_position=18.61,
         per_call=940.28, per_group_output=0.07, per_empty_output=2.51, per_single_output=1.1,
         per_multi_padded=0.1, per_tapped_row=40.11, per_padded_call=22.99, per_unclamped_output=1.96),
-    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 1%, n=101
-        per_mac=0.0, per_output=3.95, per_tap_output=0.0, per_column=0.0, per_position=40.5, per_call=191.86,
-        per_im2col_byte=0.02, per_row=1.01, per_tail_output=0.24, per_empty_output=1.07, per_multi_output=0.02,
-        per_single_row=2.28, per_tapped_line=0.22, per_padded_call=0.57, per_tap_position=0.03, per_chunk=2.75,
-        per_unclamped_output=5.29, per_band_row=74.7, per_band_byte=0.19, block=4, lanes=8),
+    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=101
+        per_mac=0.0, per_output=3.98, per_tap_output=0.0, per_column=0.0, per_position=36.77, per_call=201.24,
+        per_row=0.67, per_tail_output=0.19, per_empty_output=1.1, per_single_output=0.02, per_tapped_row=0.13,
+        per_tapped_line=0.28, per_padded_call=0.35, per_chunk=2.75, per_unclamped_output=4.78,
+        per_band_row=30.77, per_band_byte=0.23, block=4, lanes=8),
     "pqk_conv2d_s8_csr_taps_mve": KernelCost(  # worst error 1%, n=90
-        per_mac=0.0, per_output=3.72, per_tap_output=0.0, per_column=0.01, per_position=39.13, per_call=196.4,
-        per_row=1.05, per_tail_output=0.27, per_empty_output=0.05, per_multi_output=0.01, per_single_row=1.64,
-        per_tapped_line=0.14, per_padded_call=0.53, per_tap_position=0.04, per_chunk=1.25,
-        per_unclamped_output=5.3, per_band_row=74.45, per_band_byte=0.23, block=4),
+        per_mac=0.0, per_output=3.76, per_tap_output=0.0, per_column=0.0, per_position=35.27, per_call=209.93,
+        per_row=0.29, per_tail_output=0.2, per_empty_output=0.08, per_single_output=0.01, per_tapped_row=0.55,
+        per_tapped_line=0.16, per_padded_call=0.43, per_chunk=1.25, per_unclamped_output=4.79,
+        per_band_row=30.44, per_band_byte=0.24, block=4),
     "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=57
         per_mac=0.05, per_output=0.0, per_tap_output=0.0, per_column=2.62, per_position=0.0, per_call=3742.6,
         per_tapped_output=1.66, per_tail_output=6.25, per_empty_output=3.74, per_single_output=0.02,
@@ -197,11 +197,10 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=7.57, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=62.93,
         per_row=37.29, per_empty_output=0.37, per_multi_padded=5.02, per_tapped_row=152.62,
         per_single_row=155.56, per_padded_call=3.89),
-    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 3%, n=42
-        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=44.58, per_call=123.62,
-        per_tail_output=3.95, per_empty_output=0.21, per_multi_output=0.01, per_single_row=0.33,
-        per_tapped_line=0.71, per_padded_call=1.35, per_chunk=1.25, per_band_row=83.84, per_band_byte=0.09,
-        block=4),
+    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 1%, n=43
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=40.0, per_call=260.58,
+        per_tail_output=3.84, per_empty_output=0.12, per_tapped_line=0.61, per_padded_call=0.92, per_chunk=1.25,
+        per_band_row=27.65, per_band_byte=0.14, block=4),
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=52
         per_mac=1.96, per_output=21.84, per_tap_output=0.0, per_column=8.91, per_position=0.0, per_call=201.5,
         per_empty_output=0.63, per_single_output=0.41, per_multi_padded=0.15, per_single_row=0.69,
