@@ -540,6 +540,8 @@ static inline __attribute__((always_inline)) void pqk_mve_gather_conv(const pqk_
     const int pads = pqk_mve_windows_pad(win);
     const int usual = pqk_mve_mode(rq) == (PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
     const int8x16_t padding = vdupq_n_s8((int8_t)input_zero_point);
+    /* the pixels' offsets from the first of an in-row block (the tap gathers') */
+    const uint32x4_t consecutive = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)column_bytes);
     int32_t *const sums = (int32_t *)(void *)scratch;
     int8_t *const ring = scratch + PQK_MVE_GATHER_PIXELS * 4 * pqk_mve_round4(out_c);
     const int8_t *x[PQK_MVE_GATHER_PIXELS];
@@ -550,38 +552,53 @@ static inline __attribute__((always_inline)) void pqk_mve_gather_conv(const pqk_
     for (first = 0; first < pixels; first += PQK_MVE_GATHER_PIXELS) {
         const int32_t count = pixels - first < PQK_MVE_GATHER_PIXELS ? pixels - first : PQK_MVE_GATHER_PIXELS;
         int8_t *const out = output + first * out_c;
-        for (lane = 0; lane < count; ++lane) {
-            if (!pads) {
-                x[lane] = row + ox * column_bytes;
-            } else {
-                if (line != built) {
-                    band = band == ring + (bands - 1) * band_bytes ? ring : band + band_bytes;
-                    pqk_mve_band(win, image, oy, padding, band);
-                    built = line;
-                }
-                x[lane] = band + ox * column_bytes;
+        /* a block inside one output row (not its last pixel), its band built: the pixels one stride apart */
+        const int in_row = count == PQK_MVE_GATHER_PIXELS && ox + PQK_MVE_GATHER_PIXELS < output_w &&
+                           (!pads || line == built);
+        if (in_row) {
+            x[0] = (pads ? band : row) + ox * column_bytes;
+            for (lane = 1; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
+                x[lane] = x[lane - 1] + column_bytes;
             }
-            if (++ox == output_w) {
-                ox = 0;
-                ++line;
-                row += row_step;
-                if (++oy == output_h) {
-                    oy = 0;
-                    image += image_bytes;
-                    row = image - win->pad_top * input_w * channels - win->pad_left * channels;
+            ox += PQK_MVE_GATHER_PIXELS;
+        } else {
+            for (lane = 0; lane < count; ++lane) {
+                if (!pads) {
+                    x[lane] = row + ox * column_bytes;
+                } else {
+                    if (line != built) {
+                        band = band == ring + (bands - 1) * band_bytes ? ring : band + band_bytes;
+                        pqk_mve_band(win, image, oy, padding, band);
+                        built = line;
+                    }
+                    x[lane] = band + ox * column_bytes;
+                }
+                if (++ox == output_w) {
+                    ox = 0;
+                    ++line;
+                    row += row_step;
+                    if (++oy == output_h) {
+                        oy = 0;
+                        image += image_bytes;
+                        row = image - win->pad_top * input_w * channels - win->pad_left * channels;
+                    }
                 }
             }
-        }
-        for (; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
-            x[lane] = x[count - 1]; /* the missing pixels of the last block: sums never stored */
+            for (; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
+                x[lane] = x[count - 1]; /* the missing pixels of the last block: sums never stored */
+            }
         }
         if (taps) {
-            uint32_t pixels[PQK_MVE_GATHER_PIXELS];
-            for (lane = 0; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
-                /* wraps below x0 (a band before the input): the gather's address wraps alike */
-                pixels[lane] = (uint32_t)((uintptr_t)x[lane] - (uintptr_t)x[0]);
+            uint32x4_t offsets = consecutive;
+            if (!in_row) {
+                uint32_t apart[PQK_MVE_GATHER_PIXELS];
+                for (lane = 0; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
+                    /* wraps below x0 (a band before the input): the gather's address wraps alike */
+                    apart[lane] = (uint32_t)((uintptr_t)x[lane] - (uintptr_t)x[0]);
+                }
+                offsets = vld1q_u32(apart);
             }
-            pqk_mve_gather_tap_sums((const int32_t *)stream, counts, out_c, x[0], vld1q_u32(pixels), sums);
+            pqk_mve_gather_tap_sums((const int32_t *)stream, counts, out_c, x[0], offsets, sums);
         } else {
             pqk_mve_gather_sums((const uint16_t *)stream, counts, out_c, x[0], x[1], x[2], x[3], sums);
         }
