@@ -158,16 +158,16 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=2.36, per_output=4.48, per_tap_output=0.02, per_column=0.88, per_position=18.61,
         per_call=940.28, per_group_output=0.07, per_empty_output=2.51, per_single_output=1.1,
         per_multi_padded=0.1, per_tapped_row=40.11, per_padded_call=22.99, per_unclamped_output=1.96),
-    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=101
-        per_mac=0.0, per_output=3.98, per_tap_output=0.0, per_column=0.0, per_position=36.77, per_call=201.24,
-        per_row=0.67, per_tail_output=0.19, per_empty_output=1.1, per_single_output=0.02, per_tapped_row=0.13,
-        per_tapped_line=0.28, per_padded_call=0.35, per_chunk=2.75, per_unclamped_output=4.78,
-        per_band_row=30.77, per_band_byte=0.23, block=4, lanes=8),
-    "pqk_conv2d_s8_csr_taps_mve": KernelCost(  # worst error 1%, n=90
-        per_mac=0.0, per_output=3.76, per_tap_output=0.0, per_column=0.0, per_position=35.27, per_call=209.93,
-        per_row=0.29, per_tail_output=0.2, per_empty_output=0.08, per_single_output=0.01, per_tapped_row=0.55,
-        per_tapped_line=0.16, per_padded_call=0.43, per_chunk=1.25, per_unclamped_output=4.79,
-        per_band_row=30.44, per_band_byte=0.24, block=4),
+    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=101
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=22.35, per_call=363.17,
+        per_tapped_output=0.3, per_tail_output=0.22, per_empty_output=5.27, per_single_output=3.67,
+        per_multi_output=3.71, per_tapped_line=0.84, per_padded_call=0.44, per_chunk=2.74,
+        per_unclamped_output=4.81, per_band_row=37.14, per_band_byte=0.28, block=4, lanes=8),
+    "pqk_conv2d_s8_csr_taps_mve": KernelCost(  # worst error 3%, n=90
+        per_mac=0.0, per_output=3.68, per_tap_output=0.0, per_column=0.0, per_position=19.36, per_call=395.92,
+        per_tapped_output=0.11, per_tail_output=0.25, per_empty_output=0.39, per_multi_output=0.05,
+        per_tapped_line=0.66, per_padded_call=0.57, per_chunk=1.24, per_unclamped_output=4.81,
+        per_band_row=36.29, per_band_byte=0.32, block=4),
     "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=57
         per_mac=0.05, per_output=0.0, per_tap_output=0.0, per_column=2.62, per_position=0.0, per_call=3742.6,
         per_tapped_output=1.66, per_tail_output=6.25, per_empty_output=3.74, per_single_output=0.02,
@@ -197,10 +197,10 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=7.57, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=62.93,
         per_row=37.29, per_empty_output=0.37, per_multi_padded=5.02, per_tapped_row=152.62,
         per_single_row=155.56, per_padded_call=3.89),
-    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 1%, n=43
-        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=40.0, per_call=260.58,
-        per_tail_output=3.84, per_empty_output=0.12, per_tapped_line=0.61, per_padded_call=0.92, per_chunk=1.25,
-        per_band_row=27.65, per_band_byte=0.14, block=4),
+    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=43
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=23.35, per_call=175.76,
+        per_tapped_output=0.27, per_tail_output=3.87, per_empty_output=0.44, per_tapped_line=0.82,
+        per_padded_call=2.26, per_chunk=1.25, per_band_row=49.85, per_band_byte=0.08, block=4),
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=52
         per_mac=1.96, per_output=21.84, per_tap_output=0.0, per_column=8.91, per_position=0.0, per_call=201.5,
         per_empty_output=0.63, per_single_output=0.41, per_multi_padded=0.15, per_single_row=0.69,
@@ -222,10 +222,9 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_fully_connected_s8_csr_dsp": KernelCost(  # worst error 2%, n=52
         per_mac=4.45, per_output=0.0, per_tap_output=25.74, per_column=0.01, per_position=0.0, per_call=88.43,
         per_tapped_output=0.2, per_multi_output=2.84, per_group_chunk=3.09, per_unclamped_output=1.95),
-    "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 5%, n=19
-        per_mac=0.0, per_output=0.0, per_tap_output=2.95, per_column=0.0, per_position=0.0, per_call=130.59,
-        per_empty_output=9.81, per_multi_output=1.74, per_chunk=0.03, per_group_chunk=17.64,
-        per_unclamped_output=2.12),
+    "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 7%, n=62
+        per_mac=0.0, per_output=0.0, per_tap_output=3.25, per_column=0.0, per_position=123.97, per_call=0.0,
+        per_tapped_output=0.19, per_single_output=0.2, per_group_chunk=19.07, per_unclamped_output=3.51),
     "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 25%, n=38
         per_mac=1.19, per_output=14.29, per_tap_output=0.0, per_column=1.26, per_position=0.0, per_call=206.89,
         per_empty_output=1.49, per_single_output=1.31, per_unclamped_output=8.01),
