@@ -177,11 +177,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=0.24, per_output=10.5, per_tap_output=0.0, per_column=2.18, per_position=95.87, per_call=0.0,
         per_group_output=3.52, per_im2col_row=45.8, per_im2col_byte=3.92, per_tapped_output=4.0, per_row=2.92,
         per_empty_output=4.02, per_multi_output=0.02, per_padded_call=1.22, per_unclamped_output=1.19, block=4),
-    "pqk_conv2d_s8_mve": KernelCost(  # worst error 4%, n=41
-        per_mac=0.12, per_output=3.71, per_tap_output=0.0, per_column=0.0, per_position=156.17, per_call=0.0,
-        per_im2col_row=34.79, per_im2col_byte=1.46, per_empty_output=1.94, per_multi_output=0.54,
-        per_tapped_row=0.64, per_single_row=70.05, per_tapped_line=4.67, per_padded_call=9.92,
-        per_unclamped_output=1.13),
+    "pqk_conv2d_s8_mve": KernelCost(  # worst error 5%, n=67
+        per_mac=0.0, per_output=3.84, per_tap_output=0.02, per_column=0.0, per_position=182.82, per_call=0.0,
+        per_group_output=0.51, per_im2col_row=29.48, per_im2col_byte=0.97, per_tail_output=1.35,
+        per_empty_output=1.01, per_single_output=2.23, per_tapped_line=3.36, per_unclamped_output=1.19,
+        per_band_row=9.22),
     "pqk_conv2d_s8_smlal": KernelCost(  # worst error 5%, n=66
         per_mac=0.0, per_output=30.09, per_tap_output=0.0, per_column=1.81, per_position=128.51, per_call=0.0,
         per_group_output=3.62, per_im2col_row=42.76, per_im2col_byte=6.22, per_tapped_output=0.28,
