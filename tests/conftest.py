@@ -56,12 +56,13 @@ def arm_elf(path: Path, address: int = 0x0800_0000, machine: int = 40) -> Path:
 
 @pytest.fixture
 def without_sparse_mve(monkeypatch):
-    """The *_csr_mve kernels never chosen: tests of the DSP kernels on cortex-m55 keep running those."""
+    """The sparse Helium kernels never chosen: tests of the DSP kernels on cortex-m55 keep running those."""
     import dataclasses
 
     from pqk_mcu.codegen.cost_model import KERNEL_COSTS
 
-    for kernel in ("pqk_conv2d_s8_csr_mve", "pqk_depthwise_conv2d_s8_csr_mve", "pqk_fully_connected_s8_csr_mve"):
+    for kernel in ("pqk_conv2d_s8_csr_mve", "pqk_conv2d_s8_csr_taps_mve", "pqk_depthwise_conv2d_s8_csr_mve",
+                   "pqk_fully_connected_s8_csr_mve"):
         monkeypatch.setitem(KERNEL_COSTS, kernel, dataclasses.replace(KERNEL_COSTS[kernel], per_call=1e12))
 
 

@@ -1,10 +1,11 @@
-"""Sparse Helium (MVE) kernels (*_csr_mve.c) of cortex-m55 against the reference, bit for bit.
+"""Sparse Helium (MVE) kernels (*_csr_mve.c, pqk_conv2d_s8_csr_taps_mve.c) of cortex-m55 against the
+reference, bit for bit (the convolutions by both CONV_2D kernels).
 
 Host gcc cannot run MVE (the *_mve files compile to nothing there), so the kernels run only in QEMU
 (mps3-an547, cortex-m55), on small pruned graphs that cover their branches: odd channel counts (1, 3, 7,
 65, 129, 257) that leave partial chunks of eight gathered nonzeros, partial groups of four FC rows and
 partial four-pixel blocks; strides 1 and 2, SAME and VALID padding (windows read from zero-point
-patches), dilation; depth multipliers 1, 2 and 8; an in-place pointwise layer; FC inputs beyond one
+bands), dilation; depth multipliers 1, 2 and 8; an in-place pointwise layer; FC inputs beyond one
 256-feature panel; sparsities 0.5, 0.9 and 0.99 (rows, channels and FC groups without nonzeros);
 activation ranges narrower than int8 and without a clamp at the zero point (the general vector
 requantization); channels outside pqk_dsp.h's fast requantization bounds.
@@ -41,6 +42,7 @@ from test_perf_kernels_mve import _conv_graph
 
 BOARD = "cortex-m55"
 CONV, DEPTHWISE, FC = "pqk_conv2d_s8_csr_mve", "pqk_depthwise_conv2d_s8_csr_mve", "pqk_fully_connected_s8_csr_mve"
+TAPS = "pqk_conv2d_s8_csr_taps_mve"
 
 
 def _depthwise_graph(sparsity: float):
@@ -83,25 +85,50 @@ def _fully_connected_graph(sparsity: float, batches: int):
     return b.build(outputs=[x])
 
 
+def _narrow_graph(sparsity: float, wide: bool):
+    """Two images one pixel wide (a block of four pixels spans four output rows, and images): CONV_2D
+    3x3 SAME 3 -> 5, DEPTHWISE_CONV_2D 3x3 SAME stride 2, CONV_2D 1x4 SAME (a window row wider than
+    the image); or (wide) three images two pixels wide: DEPTHWISE_CONV_2D 2x2 VALID."""
+    rng = np.random.default_rng(33)
+    b = GraphBuilder()
+    if wide:
+        y = b.input((3, 5, 2, 6), scale=0.05, zero_point=2)
+        return b.build(outputs=[b.depthwise_conv2d(y, _weights(rng, (1, 2, 2, 6), sparsity),
+                                                   list(rng.uniform(0.002, 0.02, 6)), None, 0.05, -128,
+                                                   padding="VALID", activation="RELU")])
+    x = b.input((2, 9, 1, 3), scale=0.05, zero_point=-3)
+    x = b.conv2d(x, _weights(rng, (5, 3, 3, 3), sparsity), list(rng.uniform(0.002, 0.01, 5)),
+                 rng.integers(-500, 500, 5).astype(np.int32), 0.08, -128, padding="SAME", activation="RELU")
+    x = b.depthwise_conv2d(x, _weights(rng, (1, 3, 3, 5), sparsity), list(rng.uniform(0.002, 0.02, 5)), None,
+                           0.05, -128, stride=2, padding="SAME", activation="RELU")
+    x = b.conv2d(x, _weights(rng, (6, 1, 4, 5), sparsity), list(rng.uniform(0.002, 0.01, 6)), None, 0.08, 4,
+                 padding="SAME", activation="NONE")
+    return b.build(outputs=[x])
+
+
 def _kernels(generated):
     return [layer.kernel for layer in generated.layers if layer.kernel]
 
 
 @pytest.fixture
-def forced(monkeypatch):
-    """The sparse Helium kernels on every layer they can run (the cost model would give tiny layers to others)."""
-    for kernel in (CONV, DEPTHWISE, FC):
+def forced(monkeypatch, request):
+    """The sparse Helium kernels on every layer they can run (the cost model would give tiny layers to others);
+    CONV_2D by pqk_conv2d_s8_csr_mve, or by the kernel a test parametrizes it with. Returns that kernel."""
+    conv = getattr(request, "param", CONV)
+    for kernel in (conv, DEPTHWISE, FC):
         monkeypatch.setitem(KERNEL_COSTS, kernel, dataclasses.replace(KERNEL_COSTS[kernel], per_call=-1e9))
+    return conv
 
 
+@pytest.mark.parametrize("forced", [CONV, TAPS], indirect=True)
 @pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.99])
 def test_convolutions_bit_exact(tmp_path, toolchain, forced, sparsity):
     generated = generate_c(_conv_graph(sparsity), tmp_path / "gen", weight_format="csr", board=BOARD)
-    # the last layer's 5x5 window is wider than its 3-pixel rows: no gathered format
-    assert _kernels(generated)[:5] == [CONV] * 5 and _kernels(generated)[5] != CONV
+    # the last layer's 5x5 window is wider than its 3-pixel rows: its windows read bands wider than the input
+    assert _kernels(generated) == [forced] * 6
     if sparsity == 0.9:  # the 129 -> 129 pointwise layer runs in place
         calls = [line.split("(", 1)[1].split(", ") for line in (generated.out_dir / "model.c").read_text().splitlines()
-                 if line.strip().startswith(CONV + "(")]
+                 if line.strip().startswith(forced + "(")]
         assert any(args[2] == args[3] for args in calls)
     _assert_bit_exact(generated, BOARD, tmp_path)
 
@@ -113,6 +140,14 @@ def test_depthwise_bit_exact(tmp_path, toolchain, forced, sparsity):
     _assert_bit_exact(generated, BOARD, tmp_path)
 
 
+@pytest.mark.parametrize("forced", [CONV, TAPS], indirect=True)
+@pytest.mark.parametrize("sparsity,wide", [(0.5, False), (0.9, False), (0.5, True)])
+def test_bands_of_narrow_images(tmp_path, toolchain, forced, sparsity, wide):
+    generated = generate_c(_narrow_graph(sparsity, wide), tmp_path / "gen", weight_format="csr", board=BOARD)
+    assert _kernels(generated) == ([DEPTHWISE] if wide else [forced, DEPTHWISE, forced])
+    _assert_bit_exact(generated, BOARD, tmp_path)
+
+
 @pytest.mark.parametrize("sparsity,batches", [(0.5, 1), (0.9, 2), (0.99, 3)])
 def test_fully_connected_bit_exact(tmp_path, toolchain, forced, sparsity, batches):
     generated = generate_c(_fully_connected_graph(sparsity, batches), tmp_path / "gen", weight_format="csr",
@@ -121,10 +156,11 @@ def test_fully_connected_bit_exact(tmp_path, toolchain, forced, sparsity, batche
     _assert_bit_exact(generated, BOARD, tmp_path)
 
 
+@pytest.mark.parametrize("forced", [CONV, TAPS], indirect=True)
 def test_channels_outside_fast_bounds(tmp_path, toolchain, forced):
     graph = prune_by_magnitude(_outside_fast_bounds_graph(), 0.7)
     generated = generate_c(graph, tmp_path / "gen", weight_format="csr", board=BOARD)
-    assert _kernels(generated) == [CONV, DEPTHWISE, CONV, FC]
+    assert _kernels(generated) == [forced, DEPTHWISE, forced, FC]
     assert (generated.out_dir / "model_weights.c").read_text().count(".requant.checked = 1") == 4
     _assert_bit_exact(generated, BOARD, tmp_path)
 
@@ -170,3 +206,13 @@ def test_sparse_kernels_chosen_only_with_mve():
     assert choose_kernel(matrix, "pqk_conv2d_s8", layout, "auto", dsp, True, gather=gather).kernel != CONV
     assert estimate_instructions(CONV, matrix, layout, True) < estimate_instructions("pqk_conv2d_s8_mve", matrix,
                                                                                      layout, False)
+
+
+def test_rows_with_few_nonzeros_take_the_taps_kernel():
+    """A 1x1 8 -> 16 at 90% (about one nonzero per row): a nonzero at a time beats chunks of eight."""
+    rng = np.random.default_rng(34)
+    matrix = _weights(rng, (16, 8), 0.9)
+    layout = Layout(kind="CONV_2D", positions=48 * 48, input_c=8, input_w=48, input_h=48, padded_h=48, padded_w=48)
+    gather = encode_gather(matrix, conv_column_offsets(1, 1, 1, 1, 48, 8)[None, :])
+    mve = Target(has_dsp=True, thumb2=True, has_mve=True)
+    assert choose_kernel(matrix, "pqk_conv2d_s8", layout, "auto", mve, True, gather=gather).kernel == TAPS

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from pqk_mcu.codegen import core_graph, generate_c
-from pqk_mcu.codegen.cost_model import KERNEL_COSTS, TAPS_CONV_KERNEL, KernelCost, Target
+from pqk_mcu.codegen.cost_model import KERNEL_COSTS, DSP_TAPS_CONV_KERNEL, KernelCost, Target
 from pqk_mcu.codegen.generate import memory_request
 from pqk_mcu.codegen.lower import lower_graph
 from pqk_mcu.codegen.memory import plan_memory
@@ -29,7 +29,7 @@ from test_perf_sparse_conv import _conv
 @pytest.fixture
 def taps_preferred(monkeypatch):
     """The tap kernel estimated free: it runs every layer it can."""
-    monkeypatch.setitem(KERNEL_COSTS, TAPS_CONV_KERNEL, KernelCost(per_mac=0.0, per_output=0.0, per_tap_output=0.0,
+    monkeypatch.setitem(KERNEL_COSTS, DSP_TAPS_CONV_KERNEL, KernelCost(per_mac=0.0, per_output=0.0, per_tap_output=0.0,
                                                                    per_column=0.0, per_position=0.0, per_call=0.0))
 
 
@@ -78,7 +78,7 @@ def _requant_checked_graph():
 
 
 def _taps_layers(generated):
-    return [layer for layer in generated.layers if layer.kernel == TAPS_CONV_KERNEL]
+    return [layer for layer in generated.layers if layer.kernel == DSP_TAPS_CONV_KERNEL]
 
 
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
@@ -92,7 +92,7 @@ def test_taps_conv_bit_exact(tmp_path, toolchain, taps_preferred, target):
 def test_taps_conv_runs_over_its_own_input(tmp_path, toolchain, taps_preferred, target):
     graph = _batches_in_place_graph()
     layers, _ = lower_graph(core_graph(graph), "auto", Target(has_dsp=True))
-    assert layers[1].kernel == TAPS_CONV_KERNEL
+    assert layers[1].kernel == DSP_TAPS_CONV_KERNEL
     assert layers[1].output in plan_memory(memory_request(core_graph(graph), layers)).in_place
     generated = generate_c(graph, tmp_path / "gen", board="cortex-m4")
     _assert_bit_exact(generated, target, tmp_path)
@@ -101,7 +101,7 @@ def test_taps_conv_runs_over_its_own_input(tmp_path, toolchain, taps_preferred, 
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
 def test_taps_conv_checked_requantization_bit_exact(tmp_path, toolchain, taps_preferred, target):
     generated = generate_c(_requant_checked_graph(), tmp_path / "gen", board="cortex-m4")
-    assert [layer.kernel for layer in generated.layers] == [TAPS_CONV_KERNEL]
+    assert [layer.kernel for layer in generated.layers] == [DSP_TAPS_CONV_KERNEL]
     assert ".requant.checked = 1" in (generated.out_dir / "model_weights.c").read_text()
     _assert_bit_exact(generated, target, tmp_path)
 
@@ -124,5 +124,5 @@ def test_micro_speech_layer_takes_the_tap_kernel_when_pruned():
         layers, _ = lower_graph(core_graph(graph), "auto", Target(has_dsp=True))
         return layers[0].kernel
 
-    assert kernel(0.9) == TAPS_CONV_KERNEL
-    assert kernel(0.5) != TAPS_CONV_KERNEL
+    assert kernel(0.9) == DSP_TAPS_CONV_KERNEL
+    assert kernel(0.5) != DSP_TAPS_CONV_KERNEL

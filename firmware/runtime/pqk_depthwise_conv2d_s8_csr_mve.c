@@ -5,7 +5,8 @@
  * weights pqk_gather_taps_s8_t of the [output_c][filter_h * filter_w] matrix
  *         (pqk_mcu.codegen.weights.encode_gather_taps: per output channel oc its nonzero taps, each as
  *         the byte offset of its input from the window's origin, input channel oc / depth_multiplier
- *         included, and its weight)
+ *         included, and its weight; input rows pqk_mve_band_w() columns apart where windows pad,
+ *         else input_w)
  * output  [batches][output_h][output_w][output_c]           int8 in [activation_min, activation_max]
  * scratch pqk_depthwise_conv2d_s8_csr_mve_buffer_size() bytes.
  * Same bytes as pqk_depthwise_conv2d_s8, for any geometry and requantization.

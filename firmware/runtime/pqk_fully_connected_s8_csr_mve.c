@@ -80,8 +80,12 @@ void pqk_fully_connected_s8_csr_mve(const pqk_fully_connected_s8_params_t *param
     for (b = 0; b < params->batches; ++b) {
         gather_rows_sums(weights->chunks, weights->group_chunks, (outputs + GROUP - 1) / GROUP, input + b * features,
                          sums);
-        if (usual) {
-            pqk_mve_requantize_row(&params->requant, params->per_channel, sums, outputs, output + b * outputs,
+        /* per_channel a constant in each instantiation: no test of it in the loop */
+        if (usual && params->per_channel) {
+            pqk_mve_requantize_row(&params->requant, 1, sums, outputs, output + b * outputs,
+                                   PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
+        } else if (usual) {
+            pqk_mve_requantize_row(&params->requant, 0, sums, outputs, output + b * outputs,
                                    PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
         } else {
             pqk_mve_requantize_row(&params->requant, params->per_channel, sums, outputs, output + b * outputs, 0);

@@ -53,14 +53,7 @@ static inline int32_t pqk_mve_sums_bytes(int32_t out_c)
     return 2 * ((out_c + PQK_MVE_ROWS - 1) / PQK_MVE_ROWS) * PQK_MVE_ROWS * (int32_t)sizeof(int32_t);
 }
 
-/* Bytes of a patch: a window laid out as in the input (rows input_w * input_c bytes apart), rounded up to 16. */
-static inline int32_t pqk_mve_patch_bytes(const pqk_window_t *win)
-{
-    const int32_t reach = (win->filter_h - 1) * win->dilation_h * win->input_w + (win->filter_w - 1) * win->dilation_w;
-    return ((reach + 1) * win->input_c + 15) & ~15;
-}
-
-/* Whether some window reaches past the input (its pixels then read a patch). */
+/* Whether some window reaches past the input (its pixels then read a band). */
 static inline int pqk_mve_windows_pad(const pqk_window_t *win)
 {
     const int32_t last_y = (win->output_h - 1) * win->stride_h - win->pad_top + (win->filter_h - 1) * win->dilation_h;
@@ -68,10 +61,38 @@ static inline int pqk_mve_windows_pad(const pqk_window_t *win)
     return win->pad_top > 0 || win->pad_left > 0 || last_y >= win->input_h || last_x >= win->input_w;
 }
 
-/* Scratch of pqk_mve_gather_conv(): the sums of four pixels, and one patch per pixel where windows pad. */
+/* Columns of a band: the input columns every window of an output row covers, from -pad_left on. Where
+ * windows pad, the gathered offsets step input rows by this many columns (pqk_mcu.codegen.cost_model.
+ * gather_row_width), else by input_w. */
+static inline int32_t pqk_mve_band_w(const pqk_window_t *win)
+{
+    return (win->output_w - 1) * win->stride_w + (win->filter_w - 1) * win->dilation_w + 1;
+}
+
+/* Bytes of a band: the rows of one output row's windows, padding included (rows pqk_mve_band_w() columns). */
+static inline int32_t pqk_mve_band_bytes(const pqk_window_t *win)
+{
+    return ((win->filter_h - 1) * win->dilation_h + 1) * pqk_mve_band_w(win) * win->input_c;
+}
+
+/* Bands pqk_mve_gather_conv() keeps: one per output row that a block of pixels can span. */
+static inline int32_t pqk_mve_bands(const pqk_window_t *win)
+{
+    const int32_t bands = 1 + (PQK_MVE_GATHER_PIXELS - 1 + win->output_w - 1) / win->output_w;
+    return bands < PQK_MVE_GATHER_PIXELS ? bands : PQK_MVE_GATHER_PIXELS;
+}
+
+/* Channels rounded up to whole groups of four (pqk_mve_requantize_pixels() reads their sums by VLDRW gathers). */
+static inline int32_t pqk_mve_round4(int32_t channels)
+{
+    return (channels + 3) & ~3;
+}
+
+/* Scratch of pqk_mve_gather_conv(): the sums of four pixels, and its bands where windows pad. */
 static inline int32_t pqk_mve_gather_buffer_size(const pqk_window_t *win)
 {
-    return PQK_MVE_GATHER_PIXELS * (4 * win->output_c + (pqk_mve_windows_pad(win) ? pqk_mve_patch_bytes(win) : 0));
+    return PQK_MVE_GATHER_PIXELS * 4 * pqk_mve_round4(win->output_c) +
+           (pqk_mve_windows_pad(win) ? pqk_mve_bands(win) * pqk_mve_band_bytes(win) : 0);
 }
 
 #if PQK_HAVE_MVE
@@ -190,29 +211,34 @@ static __attribute__((noinline)) void pqk_mve_sums(const int8_t *w, const int8_t
     }
 }
 
-/* Copy `bytes` bytes: whole vectors, then the tail predicated (nothing past either end is touched). */
+/* Copy `bytes` bytes by a tail-predicated loop (WLSTP/LETP: the last vector's lanes past the end are
+ * off, nothing past either end is touched). Register map: %[dst] / %[src] walk the bytes, lr counts
+ * them down, q0 the vector. */
 static inline void pqk_mve_copy(int8_t *dst, const int8_t *src, int32_t bytes)
 {
-    int32_t k;
-    for (k = 0; k + 16 <= bytes; k += 16) {
-        vst1q_s8(dst + k, vld1q_s8(src + k));
-    }
-    if (k < bytes) {
-        const mve_pred16_t p = vctp8q((uint32_t)(bytes - k));
-        vstrbq_p_s8(dst + k, vldrbq_z_s8(src + k, p), p);
-    }
+    __asm__ volatile("wlstp.8 lr, %[n], 2f\n"
+                     "1:\n\t"
+                     "vldrb.8 q0, [%[src]], #16\n\t"
+                     "vstrb.8 q0, [%[dst]], #16\n\t"
+                     "letp lr, 1b\n"
+                     "2:"
+                     : [dst] "+r"(dst), [src] "+r"(src)
+                     : [n] "r"(bytes)
+                     : "q0", "lr", "memory");
 }
 
-/* Fill `bytes` bytes with `value`: whole vectors, then the tail predicated. */
+/* Fill `bytes` bytes with `value` by a tail-predicated loop (as pqk_mve_copy(): %[dst] walks the bytes,
+ * lr counts them down). */
 static inline void pqk_mve_fill(int8_t *dst, int8x16_t value, int32_t bytes)
 {
-    int32_t k;
-    for (k = 0; k + 16 <= bytes; k += 16) {
-        vst1q_s8(dst + k, value);
-    }
-    if (k < bytes) {
-        vstrbq_p_s8(dst + k, value, vctp8q((uint32_t)(bytes - k)));
-    }
+    __asm__ volatile("wlstp.8 lr, %[n], 2f\n"
+                     "1:\n\t"
+                     "vstrb.8 %q[value], [%[dst]], #16\n\t"
+                     "letp lr, 1b\n"
+                     "2:"
+                     : [dst] "+r"(dst)
+                     : [n] "r"(bytes), [value] "w"(value)
+                     : "lr", "memory");
 }
 
 /* Copy a row of `columns` bytes into dst by chunks of 16 (dst advancing by dst_stride); the last
@@ -312,43 +338,54 @@ static inline __attribute__((always_inline)) int32x4_t pqk_mve_requantize_n(int3
 
 /* sums[channel][pixel] of every output channel (`rows`) at the four pixels whose windows start at x0..x3:
  * each chunk of pqk_gather_csr_s8_t is gathered at every pixel (VLDRB.S16 by its eight offsets) and
- * multiplied with its weights (VMLADAVA.S16). Register map: %[w] walks the chunks, %[n] the chunk
- * counts, %[s] the sums, %[rows] counts the channels down; %[a0..a3] the pixels' sums (VMLADAVA needs
- * even registers: "Te"); lr counts the channel's chunks (WLS/LE); q0 the offsets, q1 the weights,
+ * multiplied with its weights (VMLADAV.S16 for a channel's first chunk, which sets the sums, VMLADAVA.S16
+ * for the others; a channel without chunks stores zeros). Register map: %[w] walks the chunks, %[n] the
+ * chunk counts, %[s] the sums, %[rows] counts the channels down; %[a0..a3] the pixels' sums (VMLADAVA
+ * needs even registers: "Te"); lr counts the channel's chunks (WLS/LE); q0 the offsets, q1 the weights,
  * q2/q3 the gathered inputs. Not inlined: the loop takes twelve general registers and lr. */
 static __attribute__((noinline)) void pqk_mve_gather_sums(const uint16_t *w, const uint8_t *n, int32_t rows,
                                                           const int8_t *x0, const int8_t *x1, const int8_t *x2,
                                                           const int8_t *x3, int32_t *sums)
 {
     int32_t a0, a1, a2, a3;
+#define PQK_MVE_GATHER_CHUNK(op)                                                                            \
+    "vldrh.u16 q0, [%[w]], #16\n\t"                                                                          \
+    "vldrb.s16 q1, [%[w]], #8\n\t"                                                                           \
+    "vldrb.s16 q2, [%[x0], q0]\n\t"                                                                          \
+    "vldrb.s16 q3, [%[x1], q0]\n\t"                                                                          \
+    op " %[a0], q2, q1\n\t"                                                                                  \
+    "vldrb.s16 q2, [%[x2], q0]\n\t"                                                                          \
+    op " %[a1], q3, q1\n\t"                                                                                  \
+    "vldrb.s16 q3, [%[x3], q0]\n\t"                                                                          \
+    op " %[a2], q2, q1\n\t"                                                                                  \
+    op " %[a3], q3, q1\n\t"
     __asm__ volatile("1:\n\t"
                      "ldrb lr, [%[n]], #1\n\t"
-                     "mov %[a0], #0\n\t"
-                     "mov %[a1], #0\n\t"
-                     "mov %[a2], #0\n\t"
-                     "mov %[a3], #0\n\t"
+                     "wls lr, lr, 4f\n\t"
+                     PQK_MVE_GATHER_CHUNK("vmladav.s16")
+                     "sub lr, lr, #1\n\t"
                      "wls lr, lr, 3f\n"
                      "2:\n\t"
-                     "vldrh.u16 q0, [%[w]], #16\n\t"
-                     "vldrb.s16 q1, [%[w]], #8\n\t"
-                     "vldrb.s16 q2, [%[x0], q0]\n\t"
-                     "vldrb.s16 q3, [%[x1], q0]\n\t"
-                     "vmladava.s16 %[a0], q2, q1\n\t"
-                     "vldrb.s16 q2, [%[x2], q0]\n\t"
-                     "vmladava.s16 %[a1], q3, q1\n\t"
-                     "vldrb.s16 q3, [%[x3], q0]\n\t"
-                     "vmladava.s16 %[a2], q2, q1\n\t"
-                     "vmladava.s16 %[a3], q3, q1\n\t"
+                     PQK_MVE_GATHER_CHUNK("vmladava.s16")
                      "le lr, 2b\n"
                      "3:\n\t"
                      "strd %[a0], %[a1], [%[s]], #8\n\t"
                      "strd %[a2], %[a3], [%[s]], #8\n\t"
                      "subs %[rows], %[rows], #1\n\t"
-                     "bne 1b"
+                     "bne 1b\n\t"
+                     "b 5f\n"
+                     "4:\n\t"
+                     "mov %[a0], #0\n\t"
+                     "mov %[a1], #0\n\t"
+                     "mov %[a2], #0\n\t"
+                     "mov %[a3], #0\n\t"
+                     "b 3b\n"
+                     "5:"
                      : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [w] "+r"(w), [n] "+r"(n),
                        [s] "+r"(sums), [rows] "+r"(rows)
                      : [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3)
                      : "q0", "q1", "q2", "q3", "lr", "memory", "cc");
+#undef PQK_MVE_GATHER_CHUNK
 }
 
 /* sums[channel][pixel] of every output channel (`rows`) at the four pixels whose windows start at x0 and at
@@ -381,130 +418,198 @@ static __attribute__((noinline)) void pqk_mve_gather_tap_sums(const int32_t *w, 
                      : "q2", "q3", "lr", "memory", "cc");
 }
 
-/* The window whose origin is input row iy0, column ix0 of image (either may be outside) into patch,
- * laid out as in the input; taps outside = padding. Locals hold the geometry: the byte stores could
- * alias *win as far as the compiler knows. */
-static inline void pqk_mve_patch(const pqk_window_t *win, const int8_t *image, int32_t iy0, int32_t ix0,
-                                 int8x16_t padding, int8_t *patch)
+/* The band of output row oy of image: input rows oy * stride_h - pad_top + fy * dilation_h (the others
+ * of its span are never read), each pqk_mve_band_w() columns from -pad_left, padding outside the input.
+ * Locals hold the geometry: the byte stores could alias *win as far as the compiler knows. */
+static inline void pqk_mve_band(const pqk_window_t *win, const int8_t *image, int32_t oy, int8x16_t padding,
+                                int8_t *band)
 {
-    const int32_t channels = win->input_c, input_w = win->input_w, input_h = win->input_h;
-    const int32_t filter_w = win->filter_w, dilation_w = win->dilation_w;
-    const int32_t row_bytes = input_w * channels, span = filter_w * channels;
-    /* dilation_w 1: taps ix0 + [first, last) of a filter row are inside the input */
-    const int32_t first = ix0 < 0 ? (-ix0 < filter_w ? -ix0 : filter_w) : 0;
-    const int32_t last = input_w - ix0 < filter_w ? input_w - ix0 : filter_w;
-    int32_t fy, fx;
-    for (fy = 0; fy < win->filter_h; ++fy) {
-        const int32_t iy = iy0 + fy * win->dilation_h;
-        int8_t *const out = patch + fy * win->dilation_h * row_bytes;
-        const int8_t *const row = image + iy * row_bytes;
-        if ((iy < 0 || iy >= input_h) && dilation_w == 1) {
-            pqk_mve_fill(out, padding, span);
-        } else if (dilation_w == 1 && last > first) {
-            pqk_mve_fill(out, padding, first * channels);
-            pqk_mve_copy(out + first * channels, row + (ix0 + first) * channels, (last - first) * channels);
-            pqk_mve_fill(out + last * channels, padding, span - last * channels);
+    const int32_t channels = win->input_c, input_h = win->input_h, dilation_h = win->dilation_h;
+    const int32_t filter_h = win->filter_h, row_bytes = win->input_w * channels;
+    const int32_t band_row = pqk_mve_band_w(win) * channels, left = win->pad_left * channels;
+    /* the input's bytes of a band row: those of the input row up to the band's end */
+    const int32_t inside = row_bytes < band_row - left ? row_bytes : band_row - left;
+    const int32_t step = dilation_h * band_row;
+    int32_t fy, iy = oy * win->stride_h - win->pad_top;
+    for (fy = 0; fy < filter_h; ++fy, iy += dilation_h, band += step) {
+        if (iy < 0 || iy >= input_h) {
+            pqk_mve_fill(band, padding, band_row);
         } else {
-            for (fx = 0; fx < filter_w; ++fx) {
-                const int32_t ix = ix0 + fx * dilation_w;
-                if (iy >= 0 && iy < input_h && ix >= 0 && ix < input_w) {
-                    pqk_mve_copy(out + fx * dilation_w * channels, row + ix * channels, channels);
-                } else {
-                    pqk_mve_fill(out + fx * dilation_w * channels, padding, channels);
-                }
-            }
+            pqk_mve_fill(band, padding, left);
+            pqk_mve_copy(band + left, image + iy * row_bytes, inside);
+            pqk_mve_fill(band + left + inside, padding, band_row - left - inside);
         }
     }
 }
 
-/* Outputs of every channel at the first `count` pixels of one block (all four: `whole`), their sums in sums[channel][pixel]:
- * requantized with each channel's multiplier and shift as scalars, scattered to out + pixel * output_c. */
+/* The usual requantization (PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT) of `groups` groups of four
+ * channels at all four pixels of a block, their sums in sums[channel][pixel]: per group one VLDRW gather
+ * per pixel (the lanes: the group's channels; q6 their sums' addresses, stepped by the first gather's
+ * writeback) and the channels' bias, multiplier and shift as vectors; pixel i's outputs at o[i].
+ * Register map: %[b], %[m], %[e] walk the biases, multipliers and shifts, %[o0..o3] the pixels'
+ * outputs (VLDRB.S32 / VSTRB.32 take low registers: "l"), %[zp] the output zero point; lr counts the groups (WLS/LE); q0 biases, q1 multipliers,
+ * q2 shifts (-e), q4 / q5 activation_min / max, q6 the addresses, q7 the pixel's sums. */
+static __attribute__((noinline)) void pqk_mve_requantize_groups(const pqk_requant_s8_t *rq, const int32_t *sums,
+                                                                int32_t groups, int8_t *o0, int32_t rows)
+{
+    const int32_t *b = rq->bias, *m = rq->multiplier;
+    const int8_t *e = rq->shift;
+    int8_t *o1 = o0 + rows, *o2 = o1 + rows, *o3 = o2 + rows;
+    /* one group before the first: the gathers' writeback steps to each group */
+    const uint32x4_t at = vaddq_n_u32(vshlq_n_u32(vidupq_n_u32(0, 4), 2), (uint32_t)(uintptr_t)sums - 64);
+#define PQK_MVE_REQUANTIZE_PIXEL(o)                                                                         \
+    "vadd.i32 q7, q7, q0\n\t"                                                                              \
+    "vqrdmulh.s32 q7, q7, q1\n\t"                                                                          \
+    "vrshl.s32 q7, q7, q2\n\t"                                                                             \
+    "vadd.i32 q7, q7, %[zp]\n\t"                                                                           \
+    "vmax.s32 q7, q7, q4\n\t"                                                                              \
+    "vmin.s32 q7, q7, q5\n\t"                                                                              \
+    "vstrb.32 q7, [%[" o "]], #4\n\t"
+    __asm__ volatile("vmov q6, %q[at]\n\t"
+                     "vdup.32 q4, %[lo]\n\t"
+                     "vdup.32 q5, %[hi]\n\t"
+                     "wls lr, %[groups], 2f\n"
+                     "1:\n\t"
+                     "vldrw.u32 q7, [q6, #64]!\n\t"
+                     "vldrw.u32 q0, [%[b]], #16\n\t"
+                     "vldrw.u32 q1, [%[m]], #16\n\t"
+                     "vldrb.s32 q2, [%[e]], #4\n\t"
+                     PQK_MVE_REQUANTIZE_PIXEL("o0")
+                     "vldrw.u32 q7, [q6, #4]\n\t"
+                     PQK_MVE_REQUANTIZE_PIXEL("o1")
+                     "vldrw.u32 q7, [q6, #8]\n\t"
+                     PQK_MVE_REQUANTIZE_PIXEL("o2")
+                     "vldrw.u32 q7, [q6, #12]\n\t"
+                     PQK_MVE_REQUANTIZE_PIXEL("o3")
+                     "le lr, 1b\n"
+                     "2:"
+                     : [b] "+r"(b), [m] "+r"(m), [e] "+l"(e), [o0] "+l"(o0), [o1] "+l"(o1), [o2] "+l"(o2),
+                       [o3] "+l"(o3)
+                     : [groups] "r"(groups), [at] "w"(at), [zp] "r"(rq->output_zero_point),
+                       [lo] "r"(rq->activation_min), [hi] "r"(rq->activation_max)
+                     : "q0", "q1", "q2", "q4", "q5", "q6", "q7", "lr", "memory");
+#undef PQK_MVE_REQUANTIZE_PIXEL
+}
+
+/* Outputs of every channel at the first `count` pixels of one block, their sums in sums[channel][pixel]
+ * (channels rounded up to four), requantized four channels at a time: with `groups_done` groups
+ * already written (by pqk_mve_requantize_groups()), the rest here: one VLDRW gather per pixel puts its
+ * four sums in the lanes, requantized with the channels' multipliers and shifts as vectors and stored
+ * contiguously at out + pixel * rows; the last group of channels predicated. */
 static inline __attribute__((always_inline)) void pqk_mve_requantize_pixels(const pqk_requant_s8_t *rq,
                                                                            const int32_t *sums, int32_t rows,
-                                                                           int8_t *out, uint32x4_t offsets,
-                                                                           int32_t count, int whole, int mode)
+                                                                           int8_t *out, int32_t count,
+                                                                           int32_t groups_done, int mode)
 {
     const pqk_mve_clamp_t clamp = pqk_mve_clamp_of(rq);
-    const int32_t *bias = rq->bias, *multiplier = rq->multiplier;
-    const int8_t *shift = rq->shift;
-    int32_t r;
-    for (r = 0; r < rows; ++r) {
-        const int32x4_t acc = vaddq_n_s32(vldrwq_s32(sums + 4 * r), bias[r]);
-        const int32x4_t y = pqk_mve_requantize_n(acc, multiplier[r], shift[r], &clamp, mode);
-        if (whole) {
-            vstrbq_scatter_offset_s32(out + r, offsets, y);
-        } else {
-            vstrbq_scatter_offset_p_s32(out + r, offsets, y, vctp32q((uint32_t)count));
+    int32_t c, pixel;
+    for (c = 4 * groups_done; c < rows; c += 4) {
+        const mve_pred16_t p = vctp32q((uint32_t)(rows - c));
+        const int32x4_t b = vldrwq_z_s32(rq->bias + c, p), m = vldrwq_z_s32(rq->multiplier + c, p);
+        const int32x4_t e = vldrbq_z_s32(rq->shift + c, p);
+        for (pixel = 0; pixel < count; ++pixel) {
+            /* byte offsets of the group's sums at this pixel */
+            const uint32x4_t at = vshlq_n_u32(vidupq_n_u32((uint32_t)pixel, 4), 2);
+            const int32x4_t s = vldrwq_gather_offset_s32(sums + 4 * c, at);
+            vstrbq_p_s32(out + pixel * rows + c, pqk_mve_requantize(vaddq_s32(s, b), m, e, &clamp, mode), p);
         }
     }
 }
 
 /* A convolution (CONV_2D, or DEPTHWISE_CONV_2D whose offsets pick each channel's input channel) with
  * sparse gathered weights, four output pixels at a time: each pixel's window is read in place in the
- * input where it is inside, else from a patch in scratch (padding = input_zero_point); every output
- * channel is summed at the four pixels (taps 0: stream and counts of pqk_gather_csr_s8_t, by
- * pqk_mve_gather_sums(); taps 1: of pqk_gather_taps_s8_t, by pqk_mve_gather_tap_sums()), then each
- * channel's four sums are requantized together and scattered. A block's sums are complete before its outputs are written, so a
- * 1x1 stride-1 convolution with output_c == input_c may run in place. Scratch: pqk_mve_gather_buffer_size(). */
+ * input, or where windows pad, in the band of its output row (pqk_mve_band(), padding =
+ * input_zero_point; built when the pixels reach the row, in a ring of pqk_mve_bands() bands); every
+ * output channel is summed at the four pixels (taps 0: stream and counts of pqk_gather_csr_s8_t, by
+ * pqk_mve_gather_sums(); taps 1: of pqk_gather_taps_s8_t, by pqk_mve_gather_tap_sums()), then the
+ * sums are requantized four channels at a time. A block's sums are complete before its outputs are
+ * written, so a 1x1 stride-1 convolution with output_c == input_c may run in place. Scratch:
+ * pqk_mve_gather_buffer_size(). */
 static inline __attribute__((always_inline)) void pqk_mve_gather_conv(const pqk_window_t *win, int32_t input_zero_point,
                                                                      const pqk_requant_s8_t *rq, const void *stream,
                                                                      const uint8_t *counts, int taps,
                                                                      const int8_t *input, int8_t *output,
                                                                      int8_t *scratch)
 {
-    const int32_t out_c = win->output_c, input_w = win->input_w, channels = win->input_c;
-    const int32_t pixels = win->batches * win->output_h * win->output_w;
-    const int32_t image_bytes = win->input_h * input_w * channels, patch_bytes = pqk_mve_patch_bytes(win);
-    const int32_t reach_h = (win->filter_h - 1) * win->dilation_h, reach_w = (win->filter_w - 1) * win->dilation_w;
+    const int32_t out_c = win->output_c, output_w = win->output_w, output_h = win->output_h;
+    const int32_t input_w = win->input_w, channels = win->input_c;
+    const int32_t pixels = win->batches * output_h * output_w;
+    const int32_t image_bytes = win->input_h * input_w * channels;
+    const int32_t band_bytes = pqk_mve_band_bytes(win), bands = pqk_mve_bands(win);
+    const int32_t column_bytes = win->stride_w * channels, row_step = win->stride_h * input_w * channels;
+    const int pads = pqk_mve_windows_pad(win);
     const int usual = pqk_mve_mode(rq) == (PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
-    const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
     const int8x16_t padding = vdupq_n_s8((int8_t)input_zero_point);
+    /* the pixels' offsets from the first of an in-row block (the tap gathers') */
+    const uint32x4_t consecutive = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)column_bytes);
     int32_t *const sums = (int32_t *)(void *)scratch;
-    int8_t *const patches = scratch + PQK_MVE_GATHER_PIXELS * 4 * out_c;
+    int8_t *const ring = scratch + PQK_MVE_GATHER_PIXELS * 4 * pqk_mve_round4(out_c);
     const int8_t *x[PQK_MVE_GATHER_PIXELS];
-    int32_t b = 0, oy = 0, ox = 0, first, lane;
+    /* line: the pixel's output row over all batches; built: the last line with a band, in band */
+    int32_t oy = 0, ox = 0, line = 0, built = -1, first, lane;
+    const int8_t *image = input, *row = input - win->pad_top * input_w * channels - win->pad_left * channels;
+    int8_t *band = ring + (bands - 1) * band_bytes;
     for (first = 0; first < pixels; first += PQK_MVE_GATHER_PIXELS) {
         const int32_t count = pixels - first < PQK_MVE_GATHER_PIXELS ? pixels - first : PQK_MVE_GATHER_PIXELS;
         int8_t *const out = output + first * out_c;
-        for (lane = 0; lane < count; ++lane) {
-            const int32_t iy0 = oy * win->stride_h - win->pad_top, ix0 = ox * win->stride_w - win->pad_left;
-            const int8_t *const image = input + b * image_bytes;
-            if (iy0 >= 0 && ix0 >= 0 && iy0 + reach_h < win->input_h && ix0 + reach_w < input_w) {
-                x[lane] = image + (iy0 * input_w + ix0) * channels;
-            } else {
-                int8_t *const patch = patches + lane * patch_bytes;
-                pqk_mve_patch(win, image, iy0, ix0, padding, patch);
-                x[lane] = patch;
+        /* a block inside one output row (not its last pixel), its band built: the pixels one stride apart */
+        const int in_row = count == PQK_MVE_GATHER_PIXELS && ox + PQK_MVE_GATHER_PIXELS < output_w &&
+                           (!pads || line == built);
+        if (in_row) {
+            x[0] = (pads ? band : row) + ox * column_bytes;
+            for (lane = 1; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
+                x[lane] = x[lane - 1] + column_bytes;
             }
-            if (++ox == win->output_w) {
-                ox = 0;
-                if (++oy == win->output_h) {
-                    oy = 0;
-                    ++b;
+            ox += PQK_MVE_GATHER_PIXELS;
+        } else {
+            for (lane = 0; lane < count; ++lane) {
+                if (!pads) {
+                    x[lane] = row + ox * column_bytes;
+                } else {
+                    if (line != built) {
+                        band = band == ring + (bands - 1) * band_bytes ? ring : band + band_bytes;
+                        pqk_mve_band(win, image, oy, padding, band);
+                        built = line;
+                    }
+                    x[lane] = band + ox * column_bytes;
+                }
+                if (++ox == output_w) {
+                    ox = 0;
+                    ++line;
+                    row += row_step;
+                    if (++oy == output_h) {
+                        oy = 0;
+                        image += image_bytes;
+                        row = image - win->pad_top * input_w * channels - win->pad_left * channels;
+                    }
                 }
             }
-        }
-        for (; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
-            x[lane] = x[count - 1]; /* the missing pixels of the last block: sums never stored */
+            for (; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
+                x[lane] = x[count - 1]; /* the missing pixels of the last block: sums never stored */
+            }
         }
         if (taps) {
-            uint32_t pixels[PQK_MVE_GATHER_PIXELS];
-            for (lane = 0; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
-                /* wraps below x0 (a patch before the input): the gather's address wraps alike */
-                pixels[lane] = (uint32_t)((uintptr_t)x[lane] - (uintptr_t)x[0]);
+            uint32x4_t offsets = consecutive;
+            if (!in_row) {
+                uint32_t apart[PQK_MVE_GATHER_PIXELS];
+                for (lane = 0; lane < PQK_MVE_GATHER_PIXELS; ++lane) {
+                    /* wraps below x0 (a band before the input): the gather's address wraps alike */
+                    apart[lane] = (uint32_t)((uintptr_t)x[lane] - (uintptr_t)x[0]);
+                }
+                offsets = vld1q_u32(apart);
             }
-            pqk_mve_gather_tap_sums((const int32_t *)stream, counts, out_c, x[0], vld1q_u32(pixels), sums);
+            pqk_mve_gather_tap_sums((const int32_t *)stream, counts, out_c, x[0], offsets, sums);
         } else {
             pqk_mve_gather_sums((const uint16_t *)stream, counts, out_c, x[0], x[1], x[2], x[3], sums);
         }
         if (usual && count == PQK_MVE_GATHER_PIXELS) {
-            pqk_mve_requantize_pixels(rq, sums, out_c, out, offsets, count, 1,
+            pqk_mve_requantize_groups(rq, sums, out_c / 4, out, out_c);
+            pqk_mve_requantize_pixels(rq, sums, out_c, out, count, out_c / 4,
                                       PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
         } else if (usual) {
-            pqk_mve_requantize_pixels(rq, sums, out_c, out, offsets, count, 0,
-                                      PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
+            pqk_mve_requantize_pixels(rq, sums, out_c, out, count, 0, PQK_MVE_NEGATIVES_CLAMPED | PQK_MVE_NO_LEFT_SHIFT);
         } else {
-            pqk_mve_requantize_pixels(rq, sums, out_c, out, offsets, count, count == PQK_MVE_GATHER_PIXELS, 0);
+            pqk_mve_requantize_pixels(rq, sums, out_c, out, count, 0, 0);
         }
     }
 }

@@ -10,19 +10,21 @@
 
 #include "pqk_runtime.h"
 
-/* Sparse weights of pqk_conv2d_s8_csr_mve (pqk_mcu.codegen.weights.GatherCsr): each output channel's nonzeros in chunks of 8, a chunk being 8 uint16 byte offsets from
- * the window's origin in the input (((fy * dilation_h * input_w + fx * dilation_w) * input_c + input
- * channel) then its 8 int8 weights (4 uint16), a short last chunk padded with zero weights at offset 0;
- * row_chunks: per output channel its number of chunks (0 to 254). */
+/* Sparse weights of pqk_conv2d_s8_csr_mve (pqk_mcu.codegen.weights.GatherCsr): each output channel's
+ * nonzeros in chunks of 8, a chunk being 8 uint16 byte offsets from the window's origin in the input
+ * (((fy * dilation_h * row_w + fx * dilation_w) * input_c + input channel), row_w = input_w, or
+ * pqk_mve_band_w() where windows pad) then its 8 int8 weights (4 uint16), a short last chunk padded
+ * with zero weights at offset 0; row_chunks: per output channel its number of chunks (0 to 254). */
 typedef struct {
     const uint16_t *chunks;
     const uint8_t *row_chunks;
 } pqk_gather_csr_s8_t;
 
-/* Sparse weights of pqk_depthwise_conv2d_s8_csr_mve (pqk_mcu.codegen.weights.GatherTaps): per output
- * channel its nonzero taps, each two int32, the byte offset of its input from the window's origin
- * ((fy * dilation_h * input_w + fx * dilation_w) * input_c + input channel) and its weight; row_taps:
- * per output channel its number of taps. */
+/* Sparse weights of pqk_depthwise_conv2d_s8_csr_mve and pqk_conv2d_s8_csr_taps_mve
+ * (pqk_mcu.codegen.weights.GatherTaps): per output channel its nonzero taps, each two int32, the byte
+ * offset of its input from the window's origin ((fy * dilation_h * row_w + fx * dilation_w) * input_c +
+ * input channel, row_w as for pqk_gather_csr_s8_t) and its weight; row_taps: per output channel its
+ * number of taps. */
 typedef struct {
     const int32_t *taps;
     const uint8_t *row_taps;
@@ -56,6 +58,9 @@ int32_t pqk_depthwise_conv2d_s8_csr_mve_buffer_size(const pqk_depthwise_conv2d_s
 void pqk_depthwise_conv2d_s8_csr_mve(const pqk_depthwise_conv2d_s8_params_t *params,
                                      const pqk_gather_taps_s8_t *weights, const int8_t *input, int8_t *output,
                                      int8_t *scratch);
+int32_t pqk_conv2d_s8_csr_taps_mve_buffer_size(const pqk_conv2d_s8_params_t *params);
+void pqk_conv2d_s8_csr_taps_mve(const pqk_conv2d_s8_params_t *params, const pqk_gather_taps_s8_t *weights,
+                                const int8_t *input, int8_t *output, int8_t *scratch);
 int32_t pqk_fully_connected_s8_csr_mve_buffer_size(const pqk_fully_connected_s8_params_t *params);
 void pqk_fully_connected_s8_csr_mve(const pqk_fully_connected_s8_params_t *params,
                                     const pqk_gather_rows_s8_t *weights, const int8_t *input, int8_t *output,

@@ -37,10 +37,12 @@ from pqk_mcu.codegen.weights import (
     WideCsr,
     channel_pair_lanes_fit,
     column_pair_slots,
+    conv_column_offsets,
     encode_channel_pairs,
     encode_channel_quads,
     encode_column_pairs,
     encode_csr,
+    encode_gather_taps,
     encode_row_chunks,
     encode_row_quads,
 )
@@ -55,10 +57,10 @@ DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp and *_mla kernels
 WIDE_CONV_KERNEL = "pqk_conv2d_s8_csr_wide_dsp"
 WIDE_CONV_BLOCK = 8  # its BLOCK: output pixels computed together (a partial block costs a whole one)
 # Few input channels, filters beyond 1x1: the wide stream's nonzeros applied as taps to eight pixels of a row
-TAPS_CONV_KERNEL = "pqk_conv2d_s8_csr_taps_dsp"
+DSP_TAPS_CONV_KERNEL = "pqk_conv2d_s8_csr_taps_dsp"
 TAPS_CONV_BLOCK = 8  # its BLOCK: output pixels of one output row computed together
 TAPS_CONV_STEPS = (1, 2, 3, 4, 6, 8)  # the pixel steps (stride_w x input_c) it has an instance for
-WIDE_STREAM_KERNELS = frozenset({WIDE_CONV_KERNEL, TAPS_CONV_KERNEL})  # weights as weights.WideCsr
+WIDE_STREAM_KERNELS = frozenset({WIDE_CONV_KERNEL, DSP_TAPS_CONV_KERNEL})  # weights as weights.WideCsr
 GATHER_CONV_BLOCK = 4  # PQK_MVE_GATHER_PIXELS: output pixels the *_csr_mve convolutions compute together
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
@@ -106,8 +108,7 @@ class KernelCost:
     plane bytes; tap_position: filter taps x positions (a gather's cost per tap and at the borders);
     border_tap: filter taps x positions whose window reaches into the padding; general_mac: mac where
     the requantization takes a kernel's general path (``Layout.general_requant``); chunk: the rows'
-    chunks of ``lanes`` nonzeros (each row's nonzeros / lanes rounded up) x positions; border_row: filter
-    rows of the positions whose window reaches past the input (rows of their padded copies);
+    chunks of ``lanes`` nonzeros (each row's nonzeros / lanes rounded up) x positions;
     group_chunk: chunks of pqk_fully_connected_s8_csr_mve's format (``weights.GatherRows``) x positions;
     unclamped_output: outputs (rows x positions) of a layer whose clamp does not start at or above the
     output zero point (the general vector requantization); pair_slot / single_slot / narrow_single_slot: the
@@ -115,8 +116,10 @@ class KernelCost:
     (``weights.ColumnPairs``, padding included) x positions; row_block_mac / row_block_output: stored
     weights (at least one per row when sparse) / rows x the blocks of ``TAPS_CONV_BLOCK`` pixels of one
     output row (x its pixels for the macs); patch_row / patch_byte: the rows and bytes
-    pqk_conv2d_s8_csr_taps_dsp copies into its patches. ``block``: the kernel computes this many
-    positions together, so the per-output terms count positions rounded up to it."""
+    pqk_conv2d_s8_csr_taps_dsp copies into its patches; band_row / band_byte: filter rows and their
+    bytes that the *_csr_mve convolutions copy into bands (``gather_row_width``) where windows pad.
+    ``block``: the kernel computes this many positions together, so the per-output terms count positions
+    rounded up to it."""
 
     per_mac: float
     per_output: float
@@ -142,7 +145,6 @@ class KernelCost:
     per_border_tap: float = 0.0
     per_general_mac: float = 0.0
     per_chunk: float = 0.0
-    per_border_row: float = 0.0
     per_group_chunk: float = 0.0
     per_unclamped_output: float = 0.0
     per_pair_slot: float = 0.0
@@ -152,6 +154,8 @@ class KernelCost:
     per_row_block_output: float = 0.0
     per_patch_row: float = 0.0
     per_patch_byte: float = 0.0
+    per_band_row: float = 0.0
+    per_band_byte: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
 
@@ -159,8 +163,9 @@ class KernelCost:
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
           "tapped_output", "row", "tail_output", "empty_output", "single_output", "multi_output", "multi_padded",
           "tapped_row", "single_row", "tapped_line", "padded_call", "tap_position", "border_tap", "general_mac",
-          "chunk", "border_row", "group_chunk", "unclamped_output", "pair_slot", "single_slot",
-          "narrow_single_slot", "row_block_mac", "row_block_output", "patch_row", "patch_byte")
+          "chunk", "group_chunk", "unclamped_output", "pair_slot", "single_slot",
+          "narrow_single_slot", "row_block_mac", "row_block_output", "patch_row", "patch_byte", "band_row",
+          "band_byte")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -178,11 +183,16 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=2.36, per_output=4.48, per_tap_output=0.02, per_column=0.88, per_position=18.61,
         per_call=940.28, per_group_output=0.07, per_empty_output=2.51, per_single_output=1.1,
         per_multi_padded=0.1, per_tapped_row=40.11, per_padded_call=22.99, per_unclamped_output=1.96),
-    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=50
-        per_mac=0.01, per_output=5.59, per_tap_output=0.0, per_column=0.0, per_position=70.39, per_call=97.39,
-        per_im2col_byte=0.04, per_tail_output=0.26, per_empty_output=0.11, per_single_output=0.26,
-        per_multi_padded=0.08, per_tapped_row=1.45, per_tapped_line=0.46, per_chunk=2.71, per_border_row=68.51,
-        per_unclamped_output=3.67, block=4, lanes=8),
+    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=101
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=22.35, per_call=363.17,
+        per_tapped_output=0.3, per_tail_output=0.22, per_empty_output=5.27, per_single_output=3.67,
+        per_multi_output=3.71, per_tapped_line=0.84, per_padded_call=0.44, per_chunk=2.74,
+        per_unclamped_output=4.81, per_band_row=37.14, per_band_byte=0.28, block=4, lanes=8),
+    "pqk_conv2d_s8_csr_taps_mve": KernelCost(  # worst error 3%, n=90
+        per_mac=0.0, per_output=3.68, per_tap_output=0.0, per_column=0.0, per_position=19.36, per_call=395.92,
+        per_tapped_output=0.11, per_tail_output=0.25, per_empty_output=0.39, per_multi_output=0.05,
+        per_tapped_line=0.66, per_padded_call=0.57, per_chunk=1.24, per_unclamped_output=4.81,
+        per_band_row=36.29, per_band_byte=0.32, block=4),
     "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=57
         per_mac=0.05, per_output=0.0, per_tap_output=0.0, per_column=2.62, per_position=0.0, per_call=3742.6,
         per_tapped_output=1.66, per_tail_output=6.25, per_empty_output=3.74, per_single_output=0.02,
@@ -195,11 +205,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=0.24, per_output=10.5, per_tap_output=0.0, per_column=2.18, per_position=95.87, per_call=0.0,
         per_group_output=3.52, per_im2col_row=45.8, per_im2col_byte=3.92, per_tapped_output=4.0, per_row=2.92,
         per_empty_output=4.02, per_multi_output=0.02, per_padded_call=1.22, per_unclamped_output=1.19, block=4),
-    "pqk_conv2d_s8_mve": KernelCost(  # worst error 4%, n=41
-        per_mac=0.12, per_output=3.71, per_tap_output=0.0, per_column=0.0, per_position=156.17, per_call=0.0,
-        per_im2col_row=34.79, per_im2col_byte=1.46, per_empty_output=1.94, per_multi_output=0.54,
-        per_tapped_row=0.64, per_single_row=70.05, per_tapped_line=4.67, per_padded_call=9.92,
-        per_unclamped_output=1.13),
+    "pqk_conv2d_s8_mve": KernelCost(  # worst error 5%, n=67
+        per_mac=0.0, per_output=3.84, per_tap_output=0.02, per_column=0.0, per_position=182.82, per_call=0.0,
+        per_group_output=0.51, per_im2col_row=29.48, per_im2col_byte=0.97, per_tail_output=1.35,
+        per_empty_output=1.01, per_single_output=2.23, per_tapped_line=3.36, per_unclamped_output=1.19,
+        per_band_row=9.22),
     "pqk_conv2d_s8_smlal": KernelCost(  # worst error 5%, n=66
         per_mac=0.0, per_output=30.09, per_tap_output=0.0, per_column=1.81, per_position=128.51, per_call=0.0,
         per_group_output=3.62, per_im2col_row=42.76, per_im2col_byte=6.22, per_tapped_output=0.28,
@@ -215,11 +225,10 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=7.57, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=62.93,
         per_row=37.29, per_empty_output=0.37, per_multi_padded=5.02, per_tapped_row=152.62,
         per_single_row=155.56, per_padded_call=3.89),
-    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=39
-        per_mac=0.46, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=32.96, per_call=0.0,
-        per_im2col_row=10.52, per_tapped_output=0.81, per_tail_output=4.03, per_empty_output=1.83,
-        per_multi_output=0.27, per_single_row=6.15, per_tapped_line=2.43, per_chunk=0.79, per_border_row=85.25,
-        block=4),
+    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=43
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=23.35, per_call=175.76,
+        per_tapped_output=0.27, per_tail_output=3.87, per_empty_output=0.44, per_tapped_line=0.82,
+        per_padded_call=2.26, per_chunk=1.25, per_band_row=49.85, per_band_byte=0.08, block=4),
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=52
         per_mac=1.96, per_output=21.84, per_tap_output=0.0, per_column=8.91, per_position=0.0, per_call=201.5,
         per_empty_output=0.63, per_single_output=0.41, per_multi_padded=0.15, per_single_row=0.69,
@@ -247,10 +256,9 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=0.0, per_output=20.31, per_tap_output=0.0, per_column=2.29, per_position=118.12, per_call=0.0,
         per_tapped_output=3.91, per_unclamped_output=1.61, per_pair_slot=2.99, per_single_slot=3.53,
         per_narrow_single_slot=3.93),
-    "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 5%, n=19
-        per_mac=0.0, per_output=0.0, per_tap_output=2.95, per_column=0.0, per_position=0.0, per_call=130.59,
-        per_empty_output=9.81, per_multi_output=1.74, per_chunk=0.03, per_group_chunk=17.64,
-        per_unclamped_output=2.12),
+    "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 7%, n=62
+        per_mac=0.0, per_output=0.0, per_tap_output=3.25, per_column=0.0, per_position=123.97, per_call=0.0,
+        per_tapped_output=0.19, per_single_output=0.2, per_group_chunk=19.07, per_unclamped_output=3.51),
     "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 25%, n=38
         per_mac=1.19, per_output=14.29, per_tap_output=0.0, per_column=1.26, per_position=0.0, per_call=206.89,
         per_empty_output=1.49, per_single_output=1.31, per_unclamped_output=8.01),
@@ -264,7 +272,7 @@ KERNEL_COSTS: dict[str, KernelCost] = {
 # and run backward when their output starts after their input: they can run over their own input
 # with the output a little ahead of it or behind it (memory.write_lead).
 ORDERED_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_dsp": 4, "pqk_conv2d_s8_csr_dsp": 8, WIDE_CONV_KERNEL: 8,
-                                        TAPS_CONV_KERNEL: 1}  # its blocks start at each output row: any pixel
+                                        DSP_TAPS_CONV_KERNEL: 1}  # its blocks start at each output row: any pixel
 
 
 @dataclass(frozen=True)
@@ -340,13 +348,13 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "border_tap": taps * (positions - _inside_positions(layout)),
         "general_mac": layout.general_requant * stored * positions,
         "chunk": int((-(-per_row // lanes)).sum()) * blocked,
-        "border_row": (positions - _inside_positions(layout)) * layout.filter_h,
         "group_chunk": _group_chunks(matrix) * positions if sparse and layout.kind == "FULLY_CONNECTED" else 0,
         "unclamped_output": (not layout.negatives_clamped) * rows * blocked,
         "pair_slot": pair_slots * positions,
         "single_slot": (columns > PAIRS_NARROW_FEATURES) * single_slots * positions,
         "narrow_single_slot": (columns <= PAIRS_NARROW_FEATURES) * single_slots * positions,
         **_row_block_counts(layout, int(np.maximum(per_row, 1).sum()) if sparse else stored, rows),
+        "band_row": _band_rows(layout), "band_byte": _band_rows(layout) * gather_row_width(layout) * layout.input_c,
     }
 
 
@@ -458,7 +466,7 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
         WIDE_CONV_KERNEL: (2 * WIDE_CONV_BLOCK * columns
                            + (0 if pointwise else (1 + WIDE_CONV_BLOCK) * layout.filter_w * layout.input_c)),
         # two int32 offsets per column, a patch row of eight windows per filter row
-        TAPS_CONV_KERNEL: 8 * columns + layout.filter_h * layout.input_c * (
+        DSP_TAPS_CONV_KERNEL: 8 * columns + layout.filter_h * layout.input_c * (
             (TAPS_CONV_BLOCK - 1) * layout.stride_w + (layout.filter_w - 1) * layout.dilation_w + 1),
         "pqk_depthwise_conv2d_s8_dsp": depthwise_ring,
         "pqk_depthwise_conv2d_s8_csr_dsp": layout.padded_h * layout.padded_w,  # one channel's padded plane
@@ -471,6 +479,7 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
         "pqk_fully_connected_s8_csr_mve": 4 * -(-rows // ROWS_GROUP) * ROWS_GROUP,  # every group's sums
         "pqk_conv2d_s8_csr_mve": _gather_buffer_size(layout, rows),
         "pqk_depthwise_conv2d_s8_csr_mve": _gather_buffer_size(layout, rows),
+        "pqk_conv2d_s8_csr_taps_mve": _gather_buffer_size(layout, rows),
     }
     return sizes.get(kernel, 0)
 
@@ -485,13 +494,46 @@ def _width_padded_bytes(layout: Layout) -> int:
     return (layout.batches * layout.input_h * layout.padded_w + layout.filter_w) * layout.input_c
 
 
-def _gather_buffer_size(layout: Layout, rows: int) -> int:
-    """pqk_mve.h pqk_mve_gather_buffer_size(): four pixels' sums, and a patch per pixel (the window laid
-    out as in the input, rounded up to 16 bytes) where windows reach past the input."""
-    reach = (layout.filter_h - 1) * layout.dilation_h * layout.input_w + (layout.filter_w - 1) * layout.dilation_w
-    pads = (layout.pad_top > 0 or layout.pad_left > 0 or layout.padded_h - layout.pad_top > layout.input_h
+def _windows_pad(layout: Layout) -> bool:
+    """pqk_mve.h pqk_mve_windows_pad(): some window reaches past the input."""
+    return (layout.pad_top > 0 or layout.pad_left > 0 or layout.padded_h - layout.pad_top > layout.input_h
             or layout.padded_w - layout.pad_left > layout.input_w)
-    return GATHER_CONV_BLOCK * (4 * rows + (((reach + 1) * layout.input_c + 15) & ~15 if pads else 0))
+
+
+def gather_row_width(layout: Layout) -> int:
+    """Columns between the input rows of the *_csr_mve convolutions' gathered offsets: where windows pad,
+    the width of the bands they read (pqk_mve.h pqk_mve_band_w(): the columns of an output row's
+    windows), else the input's."""
+    if not _windows_pad(layout):
+        return layout.input_w
+    _, output_w = _output_size(layout)
+    return (output_w - 1) * layout.stride_w + (layout.filter_w - 1) * layout.dilation_w + 1
+
+
+def conv_gather_offsets(layout: Layout) -> np.ndarray:
+    """Byte offset from a window's origin of every column of a CONV_2D row as the *_csr_mve convolutions
+    gather it (input rows ``gather_row_width`` columns apart)."""
+    return conv_column_offsets(layout.filter_h, layout.filter_w, layout.dilation_h, layout.dilation_w,
+                               gather_row_width(layout), layout.input_c)
+
+
+def _band_rows(layout: Layout) -> int:
+    """Filter rows the *_csr_mve convolutions copy into bands: each output row's where windows pad."""
+    output_h, _ = _output_size(layout)
+    return _windows_pad(layout) * layout.batches * output_h * layout.filter_h
+
+
+def _gather_buffer_size(layout: Layout, rows: int) -> int:
+    """pqk_mve.h pqk_mve_gather_buffer_size(): four pixels' sums (channels rounded up to four), and where
+    windows pad, a band per output row that a block of four pixels can span (the rows of the row's
+    windows, ``gather_row_width`` columns each)."""
+    sums = GATHER_CONV_BLOCK * 4 * (-(-rows // 4) * 4)
+    if not _windows_pad(layout):
+        return sums
+    _, output_w = _output_size(layout)
+    bands = min(GATHER_CONV_BLOCK, 1 + (GATHER_CONV_BLOCK - 2 + output_w) // output_w)
+    reach = (layout.filter_h - 1) * layout.dilation_h + 1
+    return sums + bands * reach * gather_row_width(layout) * layout.input_c
 
 
 def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None,
@@ -523,7 +565,7 @@ def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None
             out.append(("csr", WIDE_CONV_KERNEL, scratch(WIDE_CONV_KERNEL), pointwise_same))
         if (wide is not None and layout.stride_w * layout.input_c in TAPS_CONV_STEPS
                 and layout.filter_h * layout.filter_w > 1):
-            out.append(("csr", TAPS_CONV_KERNEL, scratch(TAPS_CONV_KERNEL), False))
+            out.append(("csr", DSP_TAPS_CONV_KERNEL, scratch(DSP_TAPS_CONV_KERNEL), False))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         taps = layout.filter_h * layout.filter_w
         # The ring of pad_top + 1 input rows keeps every row an output row would overwrite before a later
@@ -538,7 +580,9 @@ def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None
     return out
 
 
-MVE_GATHER_KERNELS = frozenset({"pqk_conv2d_s8_csr_mve", "pqk_depthwise_conv2d_s8_csr_mve",
+MVE_TAPS_CONV_KERNEL = "pqk_conv2d_s8_csr_taps_mve"
+MVE_GATHER_KERNELS = frozenset({"pqk_conv2d_s8_csr_mve", MVE_TAPS_CONV_KERNEL,
+                                "pqk_depthwise_conv2d_s8_csr_mve",
                                 "pqk_fully_connected_s8_csr_mve"})
 
 
@@ -565,11 +609,12 @@ def _mla_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, 
     return out
 
 
-def _mve_candidates(layout: Layout, matrix: np.ndarray,
-                    gather: GatherCsr | GatherTaps | GatherRows | None = None) -> list[tuple[str, str, int, bool]]:
+def _mve_candidates(layout: Layout, matrix: np.ndarray, gather: GatherCsr | GatherTaps | GatherRows | None = None,
+                    conv_taps: GatherTaps | None = None) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the Helium variants that can run this layer; they run
     any requantization exactly. The sparse ones where ``gather`` holds the matrix in their format
-    (``weights.encode_gather`` / ``encode_gather_rows``)."""
+    (``weights.encode_gather`` / ``encode_gather_rows``), pqk_conv2d_s8_csr_taps_mve where ``conv_taps``
+    holds a CONV_2D's in its own (``weights.encode_gather_taps``)."""
 
     def scratch(kernel: str) -> int:
         return scratch_bytes(kernel, layout, *matrix.shape)
@@ -585,6 +630,8 @@ def _mve_candidates(layout: Layout, matrix: np.ndarray,
         out.append(("dense", "pqk_conv2d_s8_mve", scratch("pqk_conv2d_s8_mve"), pointwise_same))
         if isinstance(gather, GatherCsr):
             out.append(("csr", "pqk_conv2d_s8_csr_mve", scratch("pqk_conv2d_s8_csr_mve"), pointwise_same))
+        if conv_taps is not None:
+            out.append(("csr", MVE_TAPS_CONV_KERNEL, scratch(MVE_TAPS_CONV_KERNEL), pointwise_same))
     elif layout.kind == "DEPTHWISE_CONV_2D":
         if layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS and matrix.min(initial=0) > -128:
             # int16 sums of two products
@@ -678,7 +725,10 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     sparsity = 1.0 - nonzeros / matrix.size if matrix.size else 0.0
     csr = encode_csr(matrix)
     candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
-    mve = _mve_candidates(layout, matrix, gather) if target.has_mve else []
+    # rows with few nonzeros: a CONV_2D's nonzeros one at a time (pqk_conv2d_s8_csr_taps_mve)
+    conv_taps = (encode_gather_taps(matrix, conv_gather_offsets(layout)[None, :])
+                 if target.has_mve and isinstance(gather, GatherCsr) else None)
+    mve = _mve_candidates(layout, matrix, gather, conv_taps) if target.has_mve else []
     if target.has_dsp:
         # A dense Helium kernel makes the dense DSP one moot (16 MACs per instruction against 2; their
         # fits come from different cores and disagree most on small layers, e.g. a 3x3 over one channel)
@@ -692,7 +742,8 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
             continue
         sparse = storage == "csr"
         wide_choice = wide if kernel in WIDE_STREAM_KERNELS else None
-        gather_choice = gather if kernel in MVE_GATHER_KERNELS else None
+        gather_choice = (conv_taps if kernel == MVE_TAPS_CONV_KERNEL else gather if kernel in MVE_GATHER_KERNELS
+                         else None)
         packed_choice = (packed if sparse and kernel.endswith("_dsp")
                          and kernel not in (FULLY_CONNECTED_CSR_DSP, FULLY_CONNECTED_PAIRS_DSP)
                          and wide_choice is None else None)

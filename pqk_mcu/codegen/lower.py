@@ -42,8 +42,10 @@ from pqk_mcu.codegen.cost_model import (
     choose_lstm_kernel,
     choose_svdf_kernel,
     choose_transpose_conv_kernel,
+    conv_gather_offsets,
     fast_requant_bounds_hold,
     fast_requant_exact,
+    gather_row_width,
 )
 from pqk_mcu.codegen.memory import write_lead
 from pqk_mcu.codegen.weights import (
@@ -53,7 +55,6 @@ from pqk_mcu.codegen.weights import (
     GatherTaps,
     PackedCsr,
     WideCsr,
-    conv_column_offsets,
     depthwise_offsets,
     encode_channel_pairs,
     encode_channel_quads,
@@ -445,11 +446,10 @@ class Lowering:
         """The matrix in the *_csr_mve kernels' format (None where it does not fit)."""
         if op.kind == "FULLY_CONNECTED":
             return encode_gather_rows(matrix)
-        if (layout.filter_w - 1) * layout.dilation_w >= layout.input_w:
-            return None  # a window row wider than the input: its rows would overlap in the kernel's patches
-        window = (layout.filter_h, layout.filter_w, layout.dilation_h, layout.dilation_w, layout.input_w, layout.input_c)
         if op.kind == "CONV_2D":
-            return encode_gather(matrix, conv_column_offsets(*window)[None, :])
+            return encode_gather(matrix, conv_gather_offsets(layout)[None, :])
+        window = (layout.filter_h, layout.filter_w, layout.dilation_h, layout.dilation_w, gather_row_width(layout),
+                  layout.input_c)
         return encode_gather_taps(matrix, depthwise_offsets(matrix.shape[0], layout.depth_multiplier, *window))
 
     def _gather_weights(self, layer: Layer, gather: GatherCsr | GatherTaps | GatherRows) -> str:
