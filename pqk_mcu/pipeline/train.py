@@ -65,6 +65,7 @@ def train_model(task: str, model: str | None, sparsity: float, phases: tuple[int
     if not metrics:
         return None
     summary = {k: metrics.get(k) for k in ("method", "sparsity", "accuracy", "tflite", "export_check")}
+    summary |= {k: v for k, v in metrics.items() if k.startswith("accuracy_")}  # further test splits (noisy)
     return summary, f"{out}/{METRICS_NAME}"
 
 
