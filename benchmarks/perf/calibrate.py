@@ -10,6 +10,8 @@ Measurements: the per-layer counts of the committed `make bench` results (zoo.js
 weight format forced on small graphs of other shapes (small layers: per-call costs); with ``--run``
 also on the DS-CNN and the fixtures (slow).
 Run: .venv/bin/python benchmarks/perf/calibrate.py [--run]
+``--report`` fits nothing: it lists every zoo.json layer whose current estimate is more than 5% off its
+count, by kernel, with the layer's counts.
 """
 
 from __future__ import annotations
@@ -80,27 +82,58 @@ def _few_channel_graph(sparsity: float, seed: int):
                                      activation="RELU")])
 
 
+def _fully_connected_graph(widths: list[int], seed: int, batches: int = 1, per_channel: bool = False,
+                           activation: str = "RELU", zero_point: int = -128, outside_fast_bounds: bool = False):
+    """A chain of FULLY_CONNECTED layers ``widths[i]`` -> ``widths[i + 1]`` (pqk_fully_connected_s8_dsp's
+    row quads: few and many rows and columns, partial quads and groups); every second layer without
+    activation; ``outside_fast_bounds``: per channel, each layer's second channel with a scale that
+    pqk_dsp.h's fast requantization cannot take (requant.checked)."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder()
+    x = b.input((batches, widths[0]), scale=0.1, zero_point=0)
+    for index, (columns, rows) in enumerate(zip(widths, widths[1:])):
+        weights = rng.integers(-127, 128, size=(rows, columns)).astype(np.int8)
+        scale = list(rng.uniform(0.001, 0.004, rows)) if per_channel or outside_fast_bounds else 0.002
+        if outside_fast_bounds and rows > 1:
+            scale[1] = 1e-9
+        plain = index % 2 == 1
+        x = b.fully_connected(x, weights, scale, None, 0.0125 * np.sqrt(columns), 3 if plain else zero_point,
+                              activation="NONE" if plain else activation)
+    return b.build(outputs=[x])
+
+
 def fit_board(kernel: str) -> str:
     return "cortex-m4" if kernel.endswith("_dsp") else "cortex-m55" if kernel.endswith("_mve") else "cortex-m3"
 
 
-def _rows(graph, board: str, weight_format: str, measured: list[dict]) -> list[tuple[str, dict, int]]:
-    """(kernel, counts, measured instructions) of the weighted layers whose kernel is fitted on ``board``."""
+def _rows(graph, board: str, weight_format: str, measured: list[dict],
+          any_board: bool = False) -> list[tuple[str, dict, int, str]]:
+    """(kernel, counts, measured instructions, layer name) of the weighted layers whose kernel is fitted
+    on ``board`` (``any_board``: of every weighted layer)."""
     layers, _ = lower_graph(core_graph(graph), weight_format, Target.from_board(board))
     rows = []
     for layer, result in zip(layers, measured):
         kernel = result["kernel"]
-        if layer.cost_shape is not None and kernel in KERNEL_COSTS and fit_board(kernel) == board:
+        if layer.cost_shape is not None and kernel in KERNEL_COSTS and (any_board or fit_board(kernel) == board):
             cost = KERNEL_COSTS[kernel]
             counts = layer_counts(*layer.cost_shape, result["format"] == "csr", cost.block, cost.lanes)
-            rows.append((kernel, counts, result["instructions"]))
+            rows.append((kernel, counts, result["instructions"], result["name"]))
+    return rows
+
+
+def zoo_measurements(any_board: bool = False):
+    """The rows of zoo.json's runs, the layer names prefixed with model, sparsity and board."""
+    rows = []
+    for run in json.loads((HERE / "zoo.json").read_text())["runs"]:
+        where = f'{run["model"]} {run["sparsity"]} {run["board"]}'
+        rows += [(kernel, counts, instructions, f"{where} {name}") for kernel, counts, instructions, name
+                 in _rows(zoo_graph(run["model"], run["sparsity"]), run["board"], run["format"], run["layers"],
+                          any_board)]
     return rows
 
 
 def committed_measurements():
-    rows = []
-    for run in json.loads((HERE / "zoo.json").read_text())["runs"]:
-        rows += _rows(zoo_graph(run["model"], run["sparsity"]), run["board"], run["format"], run["layers"])
+    rows = zoo_measurements()
     dscnn = json.loads((HERE / "results.json").read_text())
     for run in dscnn["runs"]:
         rows += _rows(dscnn_graph(run["sparsity"], seed=dscnn["seed"]), run["board"], run["format"], run["layers"])
@@ -121,7 +154,14 @@ def fresh_measurements(graphs):
 
 def small_graphs():
     return ([(f"small-{s}", _small_graph(s, 1)) for s in (0.0, 0.6, 0.9, 1.0)]  # 1.0: rows without nonzeros
-            + [(f"few-channel-{s}", _few_channel_graph(s, 2)) for s in (0.8, 0.9, 0.95)])
+            + [(f"few-channel-{s}", _few_channel_graph(s, 2)) for s in (0.8, 0.9, 0.95)]
+            + [("fc-a", _fully_connected_graph([37, 5, 130, 3, 9, 64, 12, 1, 20], 0)),
+               ("fc-b", _fully_connected_graph([50, 7, 256, 2, 33, 17, 6, 300, 10], 1, per_channel=True)),
+               ("fc-c", _fully_connected_graph([24, 11, 96, 8, 13, 40], 2, batches=3)),
+               ("fc-d", _fully_connected_graph([200, 4, 64, 1, 128, 16, 5, 8], 3, activation="RELU6", zero_point=-5)),
+               ("fc-e", _fully_connected_graph([45, 21, 70, 6], 4, outside_fast_bounds=True)),
+               ("fc-f", _fully_connected_graph([16, 128, 8, 128, 16, 640, 4, 32, 2], 5)),
+               ("fc-g", _fully_connected_graph([63, 29, 130, 10, 7, 66], 6, batches=2, per_channel=True))])
 
 
 def more_graphs():
@@ -129,15 +169,30 @@ def more_graphs():
             + [(path.stem, load_tflite(path)) for path in sorted(FIXTURES.glob("*.tflite"))])
 
 
+# Kernels whose loops the counts follow one by one: fitted on those counts only (over all of them the
+# fit takes terms that match the zoo's few shapes of these kernels and miss others).
+KERNEL_TERMS = {
+    "pqk_fully_connected_s8_dsp": ("call", "position", "output", "quad_group", "direct_group", "widened_group",
+                                   "direct_tail", "partial_quad", "channel_output", "general_output",
+                                   "checked_output"),
+    "pqk_depthwise_conv2d_s8_csr_dsp": ("call", "padded_call", "tapped_row", "single_row", "multi_output",
+                                        "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
+                                        "strided_tap_output", "copy_row", "copy_byte", "looped_output",
+                                        "multi_mac"),
+}
+
+
 def fit(rows):
     by_kernel = defaultdict(dict)
-    for kernel, counts, instructions in rows:  # identical layers measured twice count once
+    for kernel, counts, instructions, _ in rows:  # identical layers measured twice count once
         by_kernel[kernel][tuple(counts[name] for name in COUNTS)] = instructions
     for kernel in sorted(by_kernel):
         features = np.array(list(by_kernel[kernel]), dtype=float)
         target = np.array(list(by_kernel[kernel].values()), dtype=float)
         weights = 1.0 / target  # relative error
-        coefficients, _ = nnls(features * weights[:, None], target * weights)
+        used = np.array([name in KERNEL_TERMS.get(kernel, COUNTS) for name in COUNTS])
+        coefficients = np.zeros(len(COUNTS))
+        coefficients[used], _ = nnls(features[:, used] * weights[:, None], target * weights)
         estimate = features @ coefficients
         worst = np.max(np.abs(estimate - target) / target)
         terms = [f"per_{name}={round(float(c), 2)}" for index, (name, c) in enumerate(zip(COUNTS, coefficients))
@@ -148,6 +203,30 @@ def fit(rows):
         print(f'    "{kernel}": KernelCost(  # worst error {worst:.0%}, n={len(target)}', *lines, sep="\n")
 
 
+def report(rows, tolerance: float = 0.05):
+    """Every layer whose estimate (the current KERNEL_COSTS) is more than ``tolerance`` off its count,
+    grouped by kernel, with its nonzero counts."""
+    misses = defaultdict(list)
+    totals = defaultdict(int)
+    worst = defaultdict(float)
+    for kernel, counts, instructions, where in rows:
+        totals[kernel] += 1
+        error = KERNEL_COSTS[kernel].instructions(counts) / instructions - 1
+        worst[kernel] = max(worst[kernel], error, key=abs)
+        if abs(error) > tolerance:
+            misses[kernel].append((error, where, instructions, (1 + error) * instructions, counts))
+    for kernel in sorted(totals):
+        print(f"{kernel}: {len(misses[kernel])} of {totals[kernel]} layers more than {tolerance:.0%} off "
+              f"(worst {worst[kernel]:+.1%})")
+        for error, where, instructions, estimate, counts in sorted(misses[kernel], key=lambda miss: -abs(miss[0])):
+            nonzero = " ".join(f"{name}={value}" for name, value in counts.items() if value)
+            print(f"  {error:+.1%} {where}: measured {instructions:,} estimated {estimate:,.0f}\n      {nonzero}")
+    print(f"total: {sum(map(len, misses.values()))} of {sum(totals.values())} layers more than {tolerance:.0%} off")
+
+
 if __name__ == "__main__":
-    graphs = small_graphs() + (more_graphs() if sys.argv[1:] == ["--run"] else [])
-    fit(committed_measurements() + fresh_measurements(graphs))
+    if sys.argv[1:] == ["--report"]:
+        report(zoo_measurements(any_board=True))
+    else:
+        graphs = small_graphs() + (more_graphs() if sys.argv[1:] == ["--run"] else [])
+        fit(committed_measurements() + fresh_measurements(graphs))

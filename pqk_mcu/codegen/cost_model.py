@@ -54,6 +54,7 @@ INSTRUCTIONS_PER_BYTE = 1.0
 FAST_REQUANT_ACC_LIMIT = 1 << 30
 FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
 DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp and *_mla kernels
+DIRECT_OUTPUTS = 8  # pqk_fully_connected_s8_dsp's DIRECT_OUTPUTS: up to this many rows it reads its input directly
 WIDE_CONV_KERNEL = "pqk_conv2d_s8_csr_wide_dsp"
 WIDE_CONV_BLOCK = 8  # its BLOCK: output pixels computed together (a partial block costs a whole one)
 # Few input channels, filters beyond 1x1: the wide stream's nonzeros applied as taps to eight pixels of a row
@@ -118,6 +119,21 @@ class KernelCost:
     output row (x its pixels for the macs); patch_row / patch_byte: the rows and bytes
     pqk_conv2d_s8_csr_taps_dsp copies into its patches; band_row / band_byte: filter rows and their
     bytes that the *_csr_mve convolutions copy into bands (``gather_row_width``) where windows pad.
+    pqk_fully_connected_s8_dsp's row quads (``_row_quad_counts``): quad_group: row quads x column groups
+    of four x positions; direct_group: those of a layer that reads its input directly (at most
+    ``DIRECT_OUTPUTS`` rows); widened_group: column groups x positions of the others (the widened input
+    row); direct_tail: row quads x positions of a direct layer whose width is not a multiple of four;
+    partial_quad: positions of a layer whose rows are not a multiple of four; channel_output /
+    general_output / checked_output: outputs (rows x positions) of a layer with a multiplier per row /
+    whose requantization takes the general path / with channels outside the fast bounds.
+    pqk_depthwise_conv2d_s8_csr_dsp's channels (``_packed_depthwise_counts``, x batches): constant_group:
+    the passes over rows without nonzeros (up to four adjacent ones each); fill_eight / fill_rest: the
+    outputs that its constant runs store (those passes' and the single-nonzero rows' outputs whose tap
+    is in the padding), eights of a run / the rest; tap_run / unit_tap_output / strided_tap_output: the
+    runs of a single-nonzero row's outputs whose tap is inside the input and those outputs, stride 1 /
+    larger; copy_row / copy_byte: input rows and bytes copied into the padded plane for the rows with
+    several nonzeros; looped_output: outputs of rows with more than four nonzeros; multi_mac: nonzeros of
+    rows with several x positions.
     ``block``: the kernel computes this many positions together, so the per-output terms count positions
     rounded up to it."""
 
@@ -156,8 +172,30 @@ class KernelCost:
     per_patch_byte: float = 0.0
     per_band_row: float = 0.0
     per_band_byte: float = 0.0
+    per_quad_group: float = 0.0
+    per_direct_group: float = 0.0
+    per_widened_group: float = 0.0
+    per_direct_tail: float = 0.0
+    per_partial_quad: float = 0.0
+    per_channel_output: float = 0.0
+    per_general_output: float = 0.0
+    per_checked_output: float = 0.0
+    per_constant_group: float = 0.0
+    per_fill_eight: float = 0.0
+    per_fill_rest: float = 0.0
+    per_tap_run: float = 0.0
+    per_unit_tap_output: float = 0.0
+    per_strided_tap_output: float = 0.0
+    per_copy_row: float = 0.0
+    per_copy_byte: float = 0.0
+    per_looped_output: float = 0.0
+    per_multi_mac: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
+
+    def instructions(self, counts: dict[str, int]) -> float:
+        """The estimate for a layer's ``layer_counts``."""
+        return sum(getattr(self, "per_" + name) * counts[name] for name in COUNTS)
 
 
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
@@ -165,7 +203,10 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
           "tapped_row", "single_row", "tapped_line", "padded_call", "tap_position", "border_tap", "general_mac",
           "chunk", "group_chunk", "unclamped_output", "pair_slot", "single_slot",
           "narrow_single_slot", "row_block_mac", "row_block_output", "patch_row", "patch_byte", "band_row",
-          "band_byte")
+          "band_byte", "quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad",
+          "channel_output", "general_output", "checked_output", "constant_group", "fill_eight", "fill_rest",
+          "tap_run", "unit_tap_output", "strided_tap_output", "copy_row", "copy_byte", "looped_output",
+          "multi_mac")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -221,10 +262,12 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_depthwise_conv2d_s8_csr": KernelCost(  # worst error 3%, n=13
         per_mac=26.67, per_output=58.06, per_tap_output=0.0, per_column=0.0, per_position=25.16, per_call=0.0,
         per_tapped_output=7.96, per_single_output=4.81),
-    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(  # worst error 17%, n=52
-        per_mac=7.57, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=62.93,
-        per_row=37.29, per_empty_output=0.37, per_multi_padded=5.02, per_tapped_row=152.62,
-        per_single_row=155.56, per_padded_call=3.89),
+    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(  # worst error 5%, n=65
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=267.92,
+        per_tapped_row=174.48, per_single_row=108.13, per_padded_call=0.28, per_constant_group=120.42,
+        per_fill_eight=15.48, per_fill_rest=4.59, per_tap_run=27.16, per_unit_tap_output=6.93,
+        per_strided_tap_output=8.3, per_copy_row=20.71, per_copy_byte=4.73, per_looped_output=20.02,
+        per_multi_mac=7.23),
     "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=43
         per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=23.35, per_call=175.76,
         per_tapped_output=0.27, per_tail_output=3.87, per_empty_output=0.44, per_tapped_line=0.82,
@@ -259,9 +302,10 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 7%, n=62
         per_mac=0.0, per_output=0.0, per_tap_output=3.25, per_column=0.0, per_position=123.97, per_call=0.0,
         per_tapped_output=0.19, per_single_output=0.2, per_group_chunk=19.07, per_unclamped_output=3.51),
-    "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 25%, n=38
-        per_mac=1.19, per_output=14.29, per_tap_output=0.0, per_column=1.26, per_position=0.0, per_call=206.89,
-        per_empty_output=1.49, per_single_output=1.31, per_unclamped_output=8.01),
+    "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 4%, n=78
+        per_mac=0.0, per_output=16.24, per_tap_output=0.0, per_column=0.0, per_position=51.68, per_call=82.69,
+        per_quad_group=18.91, per_direct_group=2.05, per_widened_group=9.23, per_direct_tail=24.73,
+        per_partial_quad=74.06, per_channel_output=4.15, per_general_output=16.65, per_checked_output=10.4),
     "pqk_fully_connected_s8_mve": KernelCost(  # worst error 6%, n=23
         per_mac=0.16, per_output=0.0, per_tap_output=4.47, per_column=1.07, per_position=171.2, per_call=0.0,
         per_tail_output=5.48, per_empty_output=5.47, per_multi_output=2.11, per_unclamped_output=2.41),
@@ -300,6 +344,8 @@ class Layout:
     padded_w: int = 1
     output_c: int = 1  # output channels (FULLY_CONNECTED: output features)
     negatives_clamped: bool = True  # activation_min >= output zero point (the requantization's usual mode)
+    per_channel: bool = True  # a multiplier per row (FULLY_CONNECTED may have one for the layer)
+    outside_fast_bounds: bool = False  # channels outside pqk_dsp.h's fast bounds (*_dsp: requant.checked)
 
 
 @dataclass(frozen=True)
@@ -355,7 +401,96 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "narrow_single_slot": (columns <= PAIRS_NARROW_FEATURES) * single_slots * positions,
         **_row_block_counts(layout, int(np.maximum(per_row, 1).sum()) if sparse else stored, rows),
         "band_row": _band_rows(layout), "band_byte": _band_rows(layout) * gather_row_width(layout) * layout.input_c,
+        **_row_quad_counts(layout, rows, columns),
+        **_packed_depthwise_counts(matrix, layout, sparse),
     }
+
+
+def _row_quad_counts(layout: "Layout", rows: int, columns: int) -> dict[str, int]:
+    """pqk_fully_connected_s8_dsp's loops over its row quads (``weights.encode_row_quads``): a pass of
+    the quad's sums per column group, the input row widened per batch unless the layer has at most
+    ``DIRECT_OUTPUTS`` rows (then read directly, its partial last group through a second pass), the
+    outputs requantized per row."""
+    if layout.kind != "FULLY_CONNECTED":
+        return dict.fromkeys(("quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad",
+                              "channel_output", "general_output", "checked_output"), 0)
+    positions = layout.positions
+    quads, groups = -(-rows // 4), -(-columns // 4)
+    direct = rows <= DIRECT_OUTPUTS
+    outputs = rows * positions
+    return {"quad_group": quads * groups * positions, "direct_group": direct * quads * groups * positions,
+            "widened_group": (not direct) * groups * positions,
+            "direct_tail": (direct and columns % 4 != 0) * quads * positions,
+            "partial_quad": (rows % 4 != 0) * positions, "channel_output": layout.per_channel * outputs,
+            "general_output": layout.general_requant * outputs,
+            "checked_output": layout.outside_fast_bounds * outputs}
+
+
+def _packed_depthwise_counts(matrix: np.ndarray, layout: "Layout", sparse: bool) -> dict[str, int]:
+    """pqk_depthwise_conv2d_s8_csr_dsp's work per channel, from its row's nonzeros: a row without any
+    is a constant (up to four adjacent ones stored together, a run of constants per pixel); one with
+    a single nonzero reads the input directly where its tap is inside it (one run, or one per output
+    row where input and output rows step differently) and stores constants elsewhere; the others copy
+    their input plane into the padded plane and take every nonzero at every output (unrolled up to
+    four). Single-nonzero channels that the kernel copies when it runs in place over an input of
+    another shape (single_taps_in_order()) count as direct: the cost model does not know the memory
+    plan."""
+    counts = dict.fromkeys(("constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
+                            "strided_tap_output", "copy_row", "copy_byte", "looped_output", "multi_mac"), 0)
+    if not sparse or layout.kind != "DEPTHWISE_CONV_2D":
+        return counts
+    output_h, output_w = _output_size(layout)
+    pixels = output_h * output_w
+
+    def fill(outputs: int, runs: int = 1) -> None:
+        counts["fill_eight"] += runs * (outputs // 8)
+        counts["fill_rest"] += runs * (outputs % 8)
+
+    def inside(start: int, step: int, size: int, count: int) -> tuple[int, int]:  # the C inside_range()
+        low = 0 if start >= 0 else (step - 1 - start) // step
+        high = 0 if size - start <= 0 else (size - start + step - 1) // step
+        first = min(low, count)
+        return first, max(first, min(high, count))
+
+    copied_rows = min(layout.input_h, layout.padded_h - layout.pad_top)
+    copied_columns = min(layout.input_w, layout.padded_w - layout.pad_left)
+    nonzeros = np.count_nonzero(matrix, axis=1)
+    channel = 0
+    while channel < nonzeros.size:
+        count = int(nonzeros[channel])
+        if count == 0:
+            group = 1
+            while group < 4 and channel + group < nonzeros.size and nonzeros[channel + group] == 0:
+                group += 1
+            counts["constant_group"] += 1
+            fill(pixels, 2 if group == 3 else 1)  # a word, halfword or byte per pixel; three: a halfword and a byte
+            channel += group
+            continue
+        if count == 1:
+            column = int(np.flatnonzero(matrix[channel])[0])
+            tap_y, tap_x = divmod(column, layout.filter_w)
+            first_y, end_y = inside(tap_y * layout.dilation_h - layout.pad_top, layout.stride_h, layout.input_h,
+                                    output_h)
+            first_x, end_x = inside(tap_x * layout.dilation_w - layout.pad_left, layout.stride_w, layout.input_w,
+                                    output_w)
+            if first_y == end_y or first_x == end_x:
+                fill(pixels)
+            else:
+                width, height = end_x - first_x, end_y - first_y
+                one_run = layout.stride_h * layout.input_w == output_w * layout.stride_w
+                counts["tap_run"] += 1 if one_run else height
+                counts["unit_tap_output" if layout.stride_w == 1 else "strided_tap_output"] += (
+                    (height - 1) * output_w + width if one_run else height * width)
+                fill(first_y * output_w)
+                fill((output_h - end_y) * output_w)
+                fill(height, output_w - width)
+        else:
+            counts["copy_row"] += copied_rows
+            counts["copy_byte"] += copied_rows * copied_columns
+            counts["looped_output"] += (count > 4) * pixels
+            counts["multi_mac"] += count * pixels
+        channel += 1
+    return {name: value * layout.batches for name, value in counts.items()}
 
 
 def _row_block_counts(layout: "Layout", stored: int, rows: int) -> dict[str, int]:
@@ -412,8 +547,7 @@ def _group_chunks(matrix: np.ndarray) -> int:
 
 def estimate_instructions(kernel: str, matrix: np.ndarray, layout: "Layout", sparse: bool) -> int:
     cost = KERNEL_COSTS[kernel]
-    counts = layer_counts(matrix, layout, sparse, cost.block, cost.lanes)
-    return int(round(sum(getattr(cost, "per_" + name) * counts[name] for name in COUNTS)))
+    return int(round(cost.instructions(layer_counts(matrix, layout, sparse, cost.block, cost.lanes))))
 
 
 def _output_size(layout: "Layout") -> tuple[int, int]:
@@ -456,7 +590,7 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
     sizes = {
         # one input row widened to int16 pairs, or only its last group where the kernel reads the row
         # directly (DIRECT_OUTPUTS = 8)
-        "pqk_fully_connected_s8_dsp": 8 * ((columns + 3) // 4) if rows > 8 else 8,
+        "pqk_fully_connected_s8_dsp": 8 * ((columns + 3) // 4) if rows > DIRECT_OUTPUTS else 8,
         FULLY_CONNECTED_PAIRS_DSP: 2 * ((columns + 4) & ~3),  # the input row widened to int16, a zero after it
         # four pixels' columns widened to int16
         "pqk_conv2d_s8_dsp": 4 * ((columns + 3) & ~3) * 2 + im2col_row,

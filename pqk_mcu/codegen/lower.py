@@ -318,10 +318,11 @@ class Lowering:
         return _fold_zero_point(bias, matrix, input_zp)
 
     def _weights(self, layer: Layer, matrix: np.ndarray, dense_values: np.ndarray, dense_kernel: str,
-                 positions: int, requant: tuple | None = None) -> str:
+                 positions: int, requant: tuple | None = None, per_channel: bool = True) -> str:
         """Store the weights in the format of the kernel the cost model picks; returns the weights argument.
 
-        ``requant`` is (folded bias, multiplier, shift): the DSP kernels need them within bounds."""
+        ``requant`` is (folded bias, multiplier, shift): the DSP kernels need them within bounds;
+        ``per_channel``: a multiplier per row (else one for the layer)."""
         op = layer.op
         fast = requant is not None and fast_requant_exact(matrix, *requant)
         out_scale, out_zp = _scale_zp(self.tensors[op.outputs[0]], "output", op)
@@ -344,7 +345,8 @@ class Lowering:
                 padded_w=(y.shape[2] - 1) * a.stride_w + (k_w - 1) * a.dilation_w + 1, general_requant=general,
             )
         layout = dataclasses.replace(layout, negatives_clamped=activation_range(op.attrs.activation, out_scale,
-                                                                                out_zp)[0] >= out_zp)
+                                                                                out_zp)[0] >= out_zp,
+                                     per_channel=per_channel, outside_fast_bounds=requant is not None and not fast)
         packed = None
         if fast and self.target.has_dsp:
             depthwise = op.kind == "DEPTHWISE_CONV_2D"
@@ -631,7 +633,8 @@ class Lowering:
             multiplier, shift = np.array([m]), np.array([s])
         batches = x.size // in_features
         bias = self._folded_bias(op, w.data, in_zp)
-        weights = self._weights(layer, w.data, w.data, "pqk_fully_connected_s8", batches, (bias, multiplier, shift))
+        weights = self._weights(layer, w.data, w.data, "pqk_fully_connected_s8", batches, (bias, multiplier, shift),
+                                bool(w.quant.per_channel))
         fields: list[tuple[str, object]] = [
             ("batches", batches), ("input_features", in_features), ("output_features", out_features),
             ("per_channel", int(w.quant.per_channel)),
