@@ -251,11 +251,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_group_output=0.51, per_im2col_row=29.48, per_im2col_byte=0.97, per_tail_output=1.35,
         per_empty_output=1.01, per_single_output=2.23, per_tapped_line=3.36, per_unclamped_output=1.19,
         per_band_row=9.22),
-    "pqk_conv2d_s8_smlal": KernelCost(  # worst error 5%, n=66
-        per_mac=0.0, per_output=30.09, per_tap_output=0.0, per_column=1.81, per_position=128.51, per_call=0.0,
-        per_group_output=3.62, per_im2col_row=42.76, per_im2col_byte=6.22, per_tapped_output=0.28,
-        per_row=55.57, per_tail_output=1.08, per_single_output=0.37, per_tapped_row=8.7, per_tap_position=0.61,
-        per_unclamped_output=0.66),
+    "pqk_conv2d_s8_smlal": KernelCost(  # worst error 1%, n=81
+        per_mac=0.0, per_output=15.5, per_tap_output=0.01, per_column=5.0, per_position=124.52, per_call=0.0,
+        per_group_output=3.51, per_im2col_row=42.12, per_im2col_byte=3.85, per_tapped_output=13.9,
+        per_tail_output=1.06, per_empty_output=13.99, per_multi_output=0.28, per_padded_call=2.88,
+        per_unclamped_output=0.81, block=2),
     "pqk_depthwise_conv2d_s8": KernelCost(  # worst error 6%, n=17
         per_mac=20.97, per_output=66.9, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
         per_empty_output=70.94, per_multi_output=46.81, per_multi_padded=0.37, per_padded_call=7.36),

@@ -1,0 +1,65 @@
+"""The counts that pqk_mcu.codegen.cost_model estimates kernels from, pinned on small layers worked out by hand
+from the kernels' loops (firmware/runtime/pqk_fully_connected_s8_dsp.c, pqk_depthwise_conv2d_s8_csr_dsp.c)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pqk_mcu.codegen.cost_model import Layout, layer_counts
+
+ROW_QUAD_COUNTS = ("quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad", "channel_output",
+                   "general_output", "checked_output")
+PACKED_DEPTHWISE_COUNTS = ("constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
+                           "strided_tap_output", "copy_row", "copy_byte", "looped_output", "multi_mac")
+
+
+def _pick(counts: dict[str, int], names: tuple[str, ...]) -> dict[str, int]:
+    return {name: counts[name] for name in names}
+
+
+def test_row_quad_counts_of_a_direct_and_a_widened_fully_connected_layer():
+    # 6 rows: two quads (the second partial), read directly; 10 columns: three groups (the last partial)
+    direct = Layout(kind="FULLY_CONNECTED", positions=2, input_c=10, output_c=6, per_channel=False)
+    assert _pick(layer_counts(np.ones((6, 10), np.int8), direct, sparse=False), ROW_QUAD_COUNTS) == {
+        "quad_group": 12, "direct_group": 12, "widened_group": 0, "direct_tail": 4, "partial_quad": 2,
+        "channel_output": 0, "general_output": 0, "checked_output": 0}
+    # 12 rows: three full quads, the input row widened; per channel, a narrow clamp, a channel outside the bounds
+    widened = Layout(kind="FULLY_CONNECTED", positions=1, input_c=8, output_c=12, general_requant=True,
+                     outside_fast_bounds=True)
+    assert _pick(layer_counts(np.ones((12, 8), np.int8), widened, sparse=False), ROW_QUAD_COUNTS) == {
+        "quad_group": 6, "direct_group": 0, "widened_group": 2, "direct_tail": 0, "partial_quad": 0,
+        "channel_output": 12, "general_output": 12, "checked_output": 12}
+
+
+def _depthwise_channels() -> np.ndarray:
+    """3x3 taps of seven channels: three without nonzeros (one pass, a halfword and a byte run), the
+    centre tap, the top-left tap, two taps, six taps."""
+    matrix = np.zeros((7, 9), np.int8)
+    matrix[3, 4] = 5
+    matrix[4, 0] = -3
+    matrix[5, [1, 7]] = 2
+    matrix[6, [0, 2, 3, 5, 6, 8]] = 1
+    return matrix
+
+
+def test_packed_depthwise_counts_stride_1():
+    # 4x4 input, SAME: 4x4 outputs (16), padded plane 6x6; rows of input and output step together (one run)
+    layout = Layout(kind="DEPTHWISE_CONV_2D", positions=16, filter_h=3, filter_w=3, input_c=7, input_w=4,
+                    pad_top=1, pad_left=1, input_h=4, padded_h=6, padded_w=6, output_c=7)
+    assert _pick(layer_counts(_depthwise_channels(), layout, sparse=True), PACKED_DEPTHWISE_COUNTS) == {
+        # constants: two runs of 16; top-left tap: row 0 (4) and column 0 of rows 1-3 (3) in the padding
+        "constant_group": 1, "fill_eight": 4, "fill_rest": 7,
+        "tap_run": 2, "unit_tap_output": 16 + 11, "strided_tap_output": 0,  # centre: all 16, top-left: 3x3
+        "copy_row": 8, "copy_byte": 32, "looped_output": 16, "multi_mac": (2 + 6) * 16}
+
+
+def test_packed_depthwise_counts_stride_2_and_dense():
+    # 6x6 input, SAME stride 2 (no padding before): 3x3 outputs, padded plane 7x7; a run per output row
+    layout = Layout(kind="DEPTHWISE_CONV_2D", positions=9, filter_h=3, filter_w=3, input_c=7, input_w=6,
+                    stride_h=2, stride_w=2, input_h=6, padded_h=7, padded_w=7, output_c=7)
+    counts = layer_counts(_depthwise_channels(), layout, sparse=True)
+    assert _pick(counts, PACKED_DEPTHWISE_COUNTS) == {
+        "constant_group": 1, "fill_eight": 2, "fill_rest": 2, "tap_run": 6, "unit_tap_output": 0,
+        "strided_tap_output": 18, "copy_row": 12, "copy_byte": 72, "looped_output": 9, "multi_mac": 72}
+    # a dense kernel has no channel paths
+    assert not any(_pick(layer_counts(_depthwise_channels(), layout, sparse=False), PACKED_DEPTHWISE_COUNTS).values())
