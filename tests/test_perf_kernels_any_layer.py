@@ -11,11 +11,13 @@ depth multipliers 1, 2 and 8, which the pipeline runs as convolutions. Each grap
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from pqk_mcu.codegen import generate_c
-from pqk_mcu.codegen.cost_model import Target
+from pqk_mcu.codegen.cost_model import KERNEL_COSTS, Target
 from pqk_mcu.codegen.generate import memory_request
 from pqk_mcu.codegen.lower import lower_graph
 from pqk_mcu.codegen.memory import plan_memory
@@ -208,7 +210,11 @@ def _strided_single_tap_graph():
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_sparse_depthwise_runs_over_its_own_input_whatever_the_stride(tmp_path, toolchain, target):
+def test_sparse_depthwise_runs_over_its_own_input_whatever_the_stride(tmp_path, toolchain, target, monkeypatch):
+    # the portable CSR kernel runs the last, smallest layer faster (4,703 instructions against 7,972 on
+    # cortex-m4, measured) and the cost model knows it: kept off here, where the packed kernel is under test
+    portable = "pqk_depthwise_conv2d_s8_csr"
+    monkeypatch.setitem(KERNEL_COSTS, portable, dataclasses.replace(KERNEL_COSTS[portable], per_call=1e12))
     graph = _strided_single_tap_graph()
     layers, _ = lower_graph(core_graph(graph), "csr", Target(has_dsp=True))
     depthwise = [layer for layer in layers if layer.op.kind == "DEPTHWISE_CONV_2D"]

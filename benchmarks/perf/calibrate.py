@@ -211,10 +211,11 @@ def report(rows, tolerance: float = 0.05):
     worst = defaultdict(float)
     for kernel, counts, instructions, where in rows:
         totals[kernel] += 1
-        error = KERNEL_COSTS[kernel].instructions(counts) / instructions - 1
+        estimate = KERNEL_COSTS[kernel].instructions(counts)
+        error = estimate / instructions - 1
         worst[kernel] = max(worst[kernel], error, key=abs)
         if abs(error) > tolerance:
-            misses[kernel].append((error, where, instructions, (1 + error) * instructions, counts))
+            misses[kernel].append((error, where, instructions, estimate, counts))
     for kernel in sorted(totals):
         print(f"{kernel}: {len(misses[kernel])} of {totals[kernel]} layers more than {tolerance:.0%} off "
               f"(worst {worst[kernel]:+.1%})")
