@@ -3,13 +3,15 @@ from the kernels' loops (firmware/runtime/pqk_fully_connected_s8_dsp.c, pqk_dept
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from pqk_mcu.codegen.cost_model import Layout, layer_counts
 
 ROW_QUAD_COUNTS = ("quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad", "channel_output",
                    "general_output", "checked_output")
-PACKED_DEPTHWISE_COUNTS = ("constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
+PACKED_DEPTHWISE_COUNTS = ("tapped_channel", "single_channel", "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
                            "strided_tap_output", "copy_row", "copy_byte", "looped_output", "multi_mac")
 
 
@@ -46,11 +48,17 @@ def test_packed_depthwise_counts_stride_1():
     # 4x4 input, SAME: 4x4 outputs (16), padded plane 6x6; rows of input and output step together (one run)
     layout = Layout(kind="DEPTHWISE_CONV_2D", positions=16, filter_h=3, filter_w=3, input_c=7, input_w=4,
                     pad_top=1, pad_left=1, input_h=4, padded_h=6, padded_w=6, output_c=7)
-    assert _pick(layer_counts(_depthwise_channels(), layout, sparse=True), PACKED_DEPTHWISE_COUNTS) == {
+    counts = _pick(layer_counts(_depthwise_channels(), layout, sparse=True), PACKED_DEPTHWISE_COUNTS)
+    assert counts == {
+        "tapped_channel": 4, "single_channel": 2,
         # constants: two runs of 16; top-left tap: row 0 (4) and column 0 of rows 1-3 (3) in the padding
         "constant_group": 1, "fill_eight": 4, "fill_rest": 7,
         "tap_run": 2, "unit_tap_output": 16 + 11, "strided_tap_output": 0,  # centre: all 16, top-left: 3x3
         "copy_row": 8, "copy_byte": 32, "looped_output": 16, "multi_mac": (2 + 6) * 16}
+    # the kernel runs its channels once per batch
+    batched = dataclasses.replace(layout, positions=32, batches=2)
+    assert _pick(layer_counts(_depthwise_channels(), batched, sparse=True), PACKED_DEPTHWISE_COUNTS) == {
+        name: 2 * value for name, value in counts.items()}
 
 
 def test_packed_depthwise_counts_stride_2_and_dense():
@@ -59,7 +67,7 @@ def test_packed_depthwise_counts_stride_2_and_dense():
                     stride_h=2, stride_w=2, input_h=6, padded_h=7, padded_w=7, output_c=7)
     counts = layer_counts(_depthwise_channels(), layout, sparse=True)
     assert _pick(counts, PACKED_DEPTHWISE_COUNTS) == {
-        "constant_group": 1, "fill_eight": 2, "fill_rest": 2, "tap_run": 6, "unit_tap_output": 0,
+        "tapped_channel": 4, "single_channel": 2, "constant_group": 1, "fill_eight": 2, "fill_rest": 2, "tap_run": 6, "unit_tap_output": 0,
         "strided_tap_output": 18, "copy_row": 12, "copy_byte": 72, "looped_output": 9, "multi_mac": 72}
     # a dense kernel has no channel paths
     assert not any(_pick(layer_counts(_depthwise_channels(), layout, sparse=False), PACKED_DEPTHWISE_COUNTS).values())

@@ -175,7 +175,7 @@ KERNEL_TERMS = {
     "pqk_fully_connected_s8_dsp": ("call", "position", "output", "quad_group", "direct_group", "widened_group",
                                    "direct_tail", "partial_quad", "channel_output", "general_output",
                                    "checked_output"),
-    "pqk_depthwise_conv2d_s8_csr_dsp": ("call", "padded_call", "tapped_row", "single_row", "multi_output",
+    "pqk_depthwise_conv2d_s8_csr_dsp": ("call", "padded_call", "tapped_channel", "single_channel", "multi_output",
                                         "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
                                         "strided_tap_output", "copy_row", "copy_byte", "looped_output",
                                         "multi_mac"),

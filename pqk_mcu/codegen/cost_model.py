@@ -126,8 +126,9 @@ class KernelCost:
     partial_quad: positions of a layer whose rows are not a multiple of four; channel_output /
     general_output / checked_output: outputs (rows x positions) of a layer with a multiplier per row /
     whose requantization takes the general path / with channels outside the fast bounds.
-    pqk_depthwise_conv2d_s8_csr_dsp's channels (``_packed_depthwise_counts``, x batches): constant_group:
-    the passes over rows without nonzeros (up to four adjacent ones each); fill_eight / fill_rest: the
+    pqk_depthwise_conv2d_s8_csr_dsp's channels (``_packed_depthwise_counts``, x batches): tapped_channel /
+    single_channel: rows with some / one nonzero; constant_group: the passes over rows without nonzeros
+    (up to four adjacent ones each); fill_eight / fill_rest: the
     outputs that its constant runs store (those passes' and the single-nonzero rows' outputs whose tap
     is in the padding), eights of a run / the rest; tap_run / unit_tap_output / strided_tap_output: the
     runs of a single-nonzero row's outputs whose tap is inside the input and those outputs, stride 1 /
@@ -180,6 +181,8 @@ class KernelCost:
     per_channel_output: float = 0.0
     per_general_output: float = 0.0
     per_checked_output: float = 0.0
+    per_tapped_channel: float = 0.0
+    per_single_channel: float = 0.0
     per_constant_group: float = 0.0
     per_fill_eight: float = 0.0
     per_fill_rest: float = 0.0
@@ -204,7 +207,7 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
           "chunk", "group_chunk", "unclamped_output", "pair_slot", "single_slot",
           "narrow_single_slot", "row_block_mac", "row_block_output", "patch_row", "patch_byte", "band_row",
           "band_byte", "quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad",
-          "channel_output", "general_output", "checked_output", "constant_group", "fill_eight", "fill_rest",
+          "channel_output", "general_output", "checked_output", "tapped_channel", "single_channel", "constant_group", "fill_eight", "fill_rest",
           "tap_run", "unit_tap_output", "strided_tap_output", "copy_row", "copy_byte", "looped_output",
           "multi_mac")
 
@@ -264,7 +267,7 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_tapped_output=7.96, per_single_output=4.81),
     "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(  # worst error 5%, n=65
         per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=267.92,
-        per_tapped_row=174.48, per_single_row=108.13, per_padded_call=0.28, per_constant_group=120.42,
+        per_tapped_channel=174.48, per_single_channel=108.13, per_padded_call=0.28, per_constant_group=120.42,
         per_fill_eight=15.48, per_fill_rest=4.59, per_tap_run=27.16, per_unit_tap_output=6.93,
         per_strided_tap_output=8.3, per_copy_row=20.71, per_copy_byte=4.73, per_looped_output=20.02,
         per_multi_mac=7.23),
@@ -435,7 +438,7 @@ def _packed_depthwise_counts(matrix: np.ndarray, layout: "Layout", sparse: bool)
     four). Single-nonzero channels that the kernel copies when it runs in place over an input of
     another shape (single_taps_in_order()) count as direct: the cost model does not know the memory
     plan."""
-    counts = dict.fromkeys(("constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
+    counts = dict.fromkeys(("tapped_channel", "single_channel", "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
                             "strided_tap_output", "copy_row", "copy_byte", "looped_output", "multi_mac"), 0)
     if not sparse or layout.kind != "DEPTHWISE_CONV_2D":
         return counts
@@ -466,7 +469,9 @@ def _packed_depthwise_counts(matrix: np.ndarray, layout: "Layout", sparse: bool)
             fill(pixels, 2 if group == 3 else 1)  # a word, halfword or byte per pixel; three: a halfword and a byte
             channel += group
             continue
+        counts["tapped_channel"] += 1
         if count == 1:
+            counts["single_channel"] += 1
             column = int(np.flatnonzero(matrix[channel])[0])
             tap_y, tap_x = divmod(column, layout.filter_w)
             first_y, end_y = inside(tap_y * layout.dilation_h - layout.pad_top, layout.stride_h, layout.input_h,
