@@ -11,8 +11,9 @@ from pqk_mcu.codegen.cost_model import Layout, layer_counts
 
 ROW_QUAD_COUNTS = ("quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad", "channel_output",
                    "general_output", "checked_output")
-PACKED_DEPTHWISE_COUNTS = ("tapped_channel", "single_channel", "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
-                           "strided_tap_output", "copy_row", "copy_byte", "looped_output", "multi_mac")
+PACKED_DEPTHWISE_COUNTS = ("tapped_channel", "single_channel", "constant_group", "fill_eight", "fill_rest", "tap_run",
+                           "unit_tap_output", "strided_tap_output", "copy_row", "copy_byte", "looped_output",
+                           "multi_mac")
 
 
 def _pick(counts: dict[str, int], names: tuple[str, ...]) -> dict[str, int]:
@@ -67,7 +68,8 @@ def test_packed_depthwise_counts_stride_2_and_dense():
                     stride_h=2, stride_w=2, input_h=6, padded_h=7, padded_w=7, output_c=7)
     counts = layer_counts(_depthwise_channels(), layout, sparse=True)
     assert _pick(counts, PACKED_DEPTHWISE_COUNTS) == {
-        "tapped_channel": 4, "single_channel": 2, "constant_group": 1, "fill_eight": 2, "fill_rest": 2, "tap_run": 6, "unit_tap_output": 0,
+        "tapped_channel": 4, "single_channel": 2, "constant_group": 1, "fill_eight": 2, "fill_rest": 2,
+        "tap_run": 6, "unit_tap_output": 0,
         "strided_tap_output": 18, "copy_row": 12, "copy_byte": 72, "looped_output": 9, "multi_mac": 72}
     # a dense kernel has no channel paths
     assert not any(_pick(layer_counts(_depthwise_channels(), layout, sparse=False), PACKED_DEPTHWISE_COUNTS).values())

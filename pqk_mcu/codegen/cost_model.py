@@ -128,13 +128,12 @@ class KernelCost:
     whose requantization takes the general path / with channels outside the fast bounds.
     pqk_depthwise_conv2d_s8_csr_dsp's channels (``_packed_depthwise_counts``, x batches): tapped_channel /
     single_channel: rows with some / one nonzero; constant_group: the passes over rows without nonzeros
-    (up to four adjacent ones each); fill_eight / fill_rest: the
-    outputs that its constant runs store (those passes' and the single-nonzero rows' outputs whose tap
-    is in the padding), eights of a run / the rest; tap_run / unit_tap_output / strided_tap_output: the
-    runs of a single-nonzero row's outputs whose tap is inside the input and those outputs, stride 1 /
-    larger; copy_row / copy_byte: input rows and bytes copied into the padded plane for the rows with
-    several nonzeros; looped_output: outputs of rows with more than four nonzeros; multi_mac: nonzeros of
-    rows with several x positions.
+    (up to four adjacent ones each); fill_eight / fill_rest: the outputs that its constant runs store
+    (those passes' and the single-nonzero rows' outputs whose tap is in the padding), eights of a run /
+    the rest; tap_run / unit_tap_output / strided_tap_output: the runs of a single-nonzero row's outputs
+    whose tap is inside the input and those outputs, stride 1 / larger; copy_row / copy_byte: input rows
+    and bytes copied into the padded plane for the rows with several nonzeros; looped_output: outputs of
+    rows with more than four nonzeros; multi_mac: nonzeros of rows with several x positions.
     ``block``: the kernel computes this many positions together, so the per-output terms count positions
     rounded up to it."""
 
@@ -207,9 +206,9 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
           "chunk", "group_chunk", "unclamped_output", "pair_slot", "single_slot",
           "narrow_single_slot", "row_block_mac", "row_block_output", "patch_row", "patch_byte", "band_row",
           "band_byte", "quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad",
-          "channel_output", "general_output", "checked_output", "tapped_channel", "single_channel", "constant_group", "fill_eight", "fill_rest",
-          "tap_run", "unit_tap_output", "strided_tap_output", "copy_row", "copy_byte", "looped_output",
-          "multi_mac")
+          "channel_output", "general_output", "checked_output", "tapped_channel", "single_channel",
+          "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output", "strided_tap_output",
+          "copy_row", "copy_byte", "looped_output", "multi_mac")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -438,8 +437,9 @@ def _packed_depthwise_counts(matrix: np.ndarray, layout: "Layout", sparse: bool)
     four). Single-nonzero channels that the kernel copies when it runs in place over an input of
     another shape (single_taps_in_order()) count as direct: the cost model does not know the memory
     plan."""
-    counts = dict.fromkeys(("tapped_channel", "single_channel", "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
-                            "strided_tap_output", "copy_row", "copy_byte", "looped_output", "multi_mac"), 0)
+    counts = dict.fromkeys(("tapped_channel", "single_channel", "constant_group", "fill_eight", "fill_rest", "tap_run",
+                            "unit_tap_output", "strided_tap_output", "copy_row", "copy_byte", "looped_output",
+                            "multi_mac"), 0)
     if not sparse or layout.kind != "DEPTHWISE_CONV_2D":
         return counts
     output_h, output_w = _output_size(layout)
@@ -466,7 +466,7 @@ def _packed_depthwise_counts(matrix: np.ndarray, layout: "Layout", sparse: bool)
             while group < 4 and channel + group < nonzeros.size and nonzeros[channel + group] == 0:
                 group += 1
             counts["constant_group"] += 1
-            fill(pixels, 2 if group == 3 else 1)  # a word, halfword or byte per pixel; three: a halfword and a byte
+            fill(pixels, 2 if group == 3 else 1)  # a word, halfword or byte per pixel (three: halfword and byte)
             channel += group
             continue
         counts["tapped_channel"] += 1
