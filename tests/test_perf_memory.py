@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqk_mcu.codegen.memory import REGION_ARENA, MemoryRequest, plan_memory, write_lead
+from pqk_mcu.codegen.memory import REGION_ARENA, MemoryRequest, plan_every_pair, plan_memory, write_lead
 
 
 @st.composite
@@ -123,3 +123,15 @@ def test_a_lead_places_the_output_before_or_after_its_input():
         plan = plan_memory(request)
         assert plan.placements["a"].offset - plan.placements["b"].offset == lead
         assert plan.arena_bytes == 200 + max(0, lead - 100) + max(0, -lead)
+
+
+def test_a_chain_that_drifts_too_far_drops_a_pair():
+    # each output 60 bytes before its input: as one chain the four tensors span 280 bytes, with the middle
+    # pair dropped two chains of 160 that take turns in 200
+    sizes = {"x": 10, "a": 100, "b": 100, "c": 100, "d": 100, "y": 4}
+    request = MemoryRequest(sizes=sizes, op_inputs=[["x"], ["a"], ["b"], ["c"], ["d"]],
+                            op_outputs=[["a"], ["b"], ["c"], ["d"], ["y"]], graph_inputs=["x"], graph_outputs=["y"],
+                            in_place=[("b", "a", 60), ("c", "b", 60), ("d", "c", 60)])
+    assert plan_every_pair(request).arena_bytes == 280
+    plan = plan_memory(request)
+    assert plan.arena_bytes == 200 and plan.in_place == frozenset({"b", "d"})

@@ -320,6 +320,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
 ORDERED_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_dsp": 4, "pqk_conv2d_s8_csr_dsp": 8, WIDE_CONV_KERNEL: 8,
                                         DSP_TAPS_CONV_KERNEL: 1}  # its blocks start at each output row: any pixel
 
+# Kernels that compute output pixels this many at a time and write a block only after reading its inputs,
+# always forward: they can run over their own input with the output ahead of it (memory.write_lead).
+FORWARD_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_mve": 2, "pqk_conv2d_s8_csr_mve": 4,
+                                        "pqk_conv2d_s8_csr_taps_mve": 4, "pqk_depthwise_conv2d_s8_csr_mve": 4}
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -1026,4 +1031,4 @@ __all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "LSTM_PRODUCT_COSTS", "
            "KernelCost", "Layout", "LstmChoice", "Target", "add_requantization", "average_pool_kernel",
            "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "choose_svdf_kernel",
            "choose_transpose_conv_kernel", "estimate_instructions", "fast_requant_bounds_hold", "fast_requant_exact",
-           "layer_counts", "scratch_bytes"]
+           "layer_counts", "scratch_bytes", "FORWARD_WRITE_BLOCKS"]

@@ -32,6 +32,7 @@ from pqk_mcu.ir.shapes import (
 )
 from pqk_mcu.reference import unary_table
 from pqk_mcu.codegen.cost_model import (
+    FORWARD_WRITE_BLOCKS,
     ORDERED_WRITE_BLOCKS,
     Layout,
     Target,
@@ -360,10 +361,12 @@ class Lowering:
                                gather)
         prefix = self._prefix(layer)
         layer.scratch_bytes = choice.scratch_bytes
-        layer.in_place_of = op.inputs[0] if choice.in_place or choice.kernel in ORDERED_WRITE_BLOCKS else None
+        block = ORDERED_WRITE_BLOCKS.get(choice.kernel) or FORWARD_WRITE_BLOCKS.get(choice.kernel)
+        layer.in_place_of = op.inputs[0] if choice.in_place or block else None
         if layer.in_place_of and not choice.in_place:
             x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
-            layer.in_place_lead = write_lead(x.shape, y.shape, layout, ORDERED_WRITE_BLOCKS[choice.kernel])
+            layer.in_place_lead = write_lead(x.shape, y.shape, layout, block,
+                                             backward=choice.kernel in ORDERED_WRITE_BLOCKS)
         layer.kernel = choice.kernel
         layer.weight_format = choice.format
         layer.sparsity = choice.sparsity

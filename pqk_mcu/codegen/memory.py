@@ -13,12 +13,14 @@ that no later op reads. A chain of such ops then runs in a single buffer instead
 A pair carries a lead: the output starts that many bytes before the input (0: at the input). A
 kernel that reads its input in order and writes each output pixel only after reading what it
 needs can run over its own input once its output leads far enough (``write_lead``): a 3x3 conv by
-a row of pixels, a 1x1 conv that widens the channels by the growth of the tensor.
+a row of pixels, a 1x1 conv that widens the channels by the growth of the tensor. A chain of pairs is
+one rigid buffer in which each output that leads its input moves the tensors before it up by the lead:
+the plan drops the pairs whose drift costs more than they save.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -64,6 +66,23 @@ class MemoryPlan:
 
 
 def plan_memory(request: MemoryRequest) -> MemoryPlan:
+    """The plan with every legal in-place pair, less the pairs whose dropping lowers the arena, the
+    best drop first: a chain of pairs is one rigid buffer, and each output that leads its input
+    shifts the rest of the chain by its lead, which past some point costs more than the pair saves."""
+    kept = list(request.in_place)
+    best = plan_every_pair(request)
+    while kept:
+        trial, dropped = min(((plan_every_pair(replace(request, in_place=[p for p in kept if p != pair])), pair)
+                              for pair in kept), key=lambda item: item[0].arena_bytes)
+        if trial.arena_bytes >= best.arena_bytes:
+            break
+        kept.remove(dropped)
+        best = trial
+    return best
+
+
+def plan_every_pair(request: MemoryRequest) -> MemoryPlan:
+    """The plan with every in-place pair of ``request`` taken where it is legal and saves bytes."""
     groups = _alias_groups(request)
     buffers, in_place = _in_place_buffers(request, groups)
     placements: dict[str, Placement] = {}
@@ -205,13 +224,14 @@ def _in_place_buffers(
     return sorted((members for members in buffers if members), key=lambda m: sorted(m)), frozenset(merged)
 
 
-def write_lead(input_shape, output_shape, window, block: int) -> int:
+def write_lead(input_shape, output_shape, window, block: int, backward: bool = True) -> int:
     """Where a windowed op's output [batches][h][w][c] may start relative to its input, in bytes before it
     (negative: after it), so that running over the input loses nothing; the smaller of the two ways.
 
     The kernel computes ``block`` output pixels at a time and writes a block only after reading its
-    inputs, forward when its output starts at or before its input and backward when after it
-    (memmove's rule). A block's writes may then reach no input byte that a block after it reads.
+    inputs, forward when its output starts at or before its input and, where it can (``backward``),
+    backward when after it (memmove's rule). A block's writes may then reach no input byte that a
+    block after it reads.
     ``window``: filter_h/w, stride_h/w, dilation_h/w, pad_top/left."""
     batches, input_h, input_w, input_c = input_shape
     _, output_h, output_w, output_c = output_shape
@@ -240,6 +260,8 @@ def write_lead(input_shape, output_shape, window, block: int) -> int:
     # forward: block b writes [start_b, end_b) x output_c; later blocks read from read_from[end_b] on
     read_from = np.append(np.minimum.accumulate(first_byte[::-1])[::-1], never)
     forward = _align(max(0, int((ends * output_c - read_from[ends]).max(initial=0))))
+    if not backward:
+        return forward
     # backward: later blocks are the earlier pixels, read up to read_to[start_b]
     read_to = np.concatenate(([-never], np.maximum.accumulate(end_byte)))
     backward = _align(max(ARENA_ALIGNMENT, int((read_to[starts] - starts * output_c).max(initial=0))))
