@@ -13,8 +13,8 @@
  * four channels, one LDM loads their four weights, four MLA. Taps in the padding read a row of
  * input_zero_point bytes kept in scratch, so the tap loop has no branches; the tap table ends with
  * NULL, which ends the loop. Channels past the last group of four run one by one. In place (output ==
- * input, allowed when stride is 1 and the output has the input's shape): the input rows that output
- * rows overwrite but later rows still read are kept in a ring of pad_top + 1 rows in scratch.
+ * input, allowed when no output row is longer than an input row, any stride): the input rows that
+ * output rows overwrite but later rows still read are kept in a ring of pad_top + 1 rows in scratch.
  */
 #include "pqk_mla.h"
 

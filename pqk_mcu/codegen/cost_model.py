@@ -323,7 +323,8 @@ ORDERED_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_dsp": 4, "pqk_conv2d_s8_c
 # Kernels that compute output pixels this many at a time and write a block only after reading its inputs,
 # always forward: they can run over their own input with the output ahead of it (memory.write_lead).
 FORWARD_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_mve": 2, "pqk_conv2d_s8_csr_mve": 4,
-                                        "pqk_conv2d_s8_csr_taps_mve": 4, "pqk_depthwise_conv2d_s8_csr_mve": 4}
+                                        "pqk_conv2d_s8_csr_taps_mve": 4, "pqk_depthwise_conv2d_s8_csr_mve": 4,
+                                        "pqk_conv2d_s8_smlal": 2}
 
 
 @dataclass(frozen=True)
@@ -747,7 +748,9 @@ def _mla_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, 
                     in_place))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         if layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS:
-            in_place = layout.same_shape and layout.stride_h == layout.stride_w == 1 and layout.dilation_h == 1
+            # the ring of pad_top + 1 input rows, as pqk_depthwise_conv2d_s8_dsp's: any stride
+            output_h, output_w = _output_size(layout)
+            in_place = output_h <= layout.input_h and output_w <= layout.input_w and layout.dilation_h == 1
             out.append(("dense", "pqk_depthwise_conv2d_s8_mla",
                         scratch_bytes("pqk_depthwise_conv2d_s8_mla", layout, *matrix.shape), in_place))
     return out

@@ -1,13 +1,15 @@
-"""Helium (MVE) convolutions of cortex-m55 run over their own input, output ahead of it, bit for bit.
+"""Convolutions that write each block of output pixels after reading its inputs, always forward, run over
+their own input with the output ahead of it, bit for bit.
 
-The *_mve convolutions compute a block of output pixels (pqk_conv2d_s8_mve: two, the gathering ones:
-four) from their inputs before writing it, always forward, so the memory plan may place their output
-up to ``memory.write_lead(..., backward=False)`` bytes before their input (cost_model.FORWARD_WRITE_BLOCKS).
-Two batches of odd-sized planes and odd channel counts through layers that do: a 1x1 conv that widens
-the channels (output ending where its input ends), a 3x3 SAME conv (output a row ahead), a strided
-depthwise, another widening 1x1, a depthwise SAME stride 1 and one with multiplier 2 VALID stride
-(2, 1), a 5x3 SAME conv with stride (1, 2); dense, and sparse by both gathering CONV_2D kernels. Host
-gcc cannot run MVE: QEMU (mps3-an547) only.
+The memory plan may place such a kernel's output up to ``memory.write_lead(..., backward=False)`` bytes
+before its input (cost_model.FORWARD_WRITE_BLOCKS): the Helium (MVE) convolutions of cortex-m55
+(pqk_conv2d_s8_mve: two pixels a block, the gathering ones: four) and pqk_conv2d_s8_smlal of cortex-m3
+(two); pqk_depthwise_conv2d_s8_mla runs over its input through its ring of input rows whatever the
+stride. Two batches of odd-sized planes and odd channel counts through layers that do: a 1x1 conv that
+widens the channels, a 3x3 SAME conv (output a row ahead), a strided depthwise, another widening 1x1, a
+depthwise SAME stride 1 and one with multiplier 2 VALID stride (2, 1), a 5x3 SAME conv with stride
+(1, 2); dense, and sparse by both gathering CONV_2D kernels. Host gcc cannot run MVE: the cortex-m55
+kernels run in QEMU (mps3-an547) only, the cortex-m3 ones on the host (ASan/UBSan) and in QEMU.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from test_perf_kernels import _assert_bit_exact, _weights
 
 BOARD = "cortex-m55"
 CONV, TAPS, DEPTHWISE = "pqk_conv2d_s8_csr_mve", "pqk_conv2d_s8_csr_taps_mve", "pqk_depthwise_conv2d_s8_csr_mve"
+SMLAL, MLA_DEPTHWISE = "pqk_conv2d_s8_smlal", "pqk_depthwise_conv2d_s8_mla"
 
 
 def _forward_graph(sparsity: float):
@@ -65,33 +68,42 @@ def forced(monkeypatch, request):
     return request.param
 
 
-def _generate_over_input(graph, weight_format: str, kernels: set[str], tmp_path, monkeypatch):
+def _generate_over_input(graph, board: str, weight_format: str, over_input: dict[int, str], tmp_path, monkeypatch):
     """The C of ``graph`` with every in-place pair the plan may take (``plan_every_pair``: the arena's
-    own plan drops some here), after checking that every layer from the widening 1x1 to the 5x3 conv
-    but the dense depthwise ones runs by one of ``kernels`` over its own input, the 1x1 and the 3x3
-    ahead of it."""
+    own plan drops some here), after checking that the layers of ``over_input`` (index -> kernel) and
+    no others run over their own input, the widening 1x1 and the 3x3 conv ahead of it."""
     core = core_graph(graph)
-    layers, _ = lower_graph(core, weight_format, Target.from_board(BOARD))
+    layers, _ = lower_graph(core, weight_format, Target.from_board(board))
     plan = plan_every_pair(memory_request(core, layers))
-    over_input = [layer for layer in layers if layer.output in plan.in_place]
-    assert {layer.kernel for layer in over_input} == kernels
-    assert [layer.index for layer in over_input] == ([1, 2, 3, 4, 5, 6, 7] if DEPTHWISE in kernels else [1, 2, 4, 7])
-    for layer in over_input:
-        lead = plan.placements[layer.in_place_of].offset - plan.placements[layer.output].offset
-        assert lead == layer.in_place_lead >= 0 and (lead > 0 or layer.index > 2)
+    assert {layer.index: layer.kernel for layer in layers if layer.output in plan.in_place} == over_input
+    for layer in layers:
+        if layer.output in plan.in_place:
+            lead = plan.placements[layer.in_place_of].offset - plan.placements[layer.output].offset
+            assert lead == layer.in_place_lead >= 0 and (lead > 0 or layer.index > 2)
     monkeypatch.setattr(generate, "plan_memory", plan_every_pair)
-    return generate_c(graph, tmp_path / "gen", weight_format=weight_format, board=BOARD)
+    return generate_c(graph, tmp_path / "gen", weight_format=weight_format, board=board)
 
 
 @pytest.mark.parametrize("forced", [CONV, TAPS], indirect=True)
-def test_sparse_convolutions_run_ahead_of_their_input(tmp_path, toolchain, monkeypatch, forced):
-    generated = _generate_over_input(_forward_graph(0.6), "csr", {forced, DEPTHWISE}, tmp_path, monkeypatch)
+def test_sparse_helium_convolutions_run_ahead_of_their_input(tmp_path, toolchain, monkeypatch, forced):
+    over_input = {1: forced, 2: forced, 3: DEPTHWISE, 4: forced, 5: DEPTHWISE, 6: DEPTHWISE, 7: forced}
+    generated = _generate_over_input(_forward_graph(0.6), BOARD, "csr", over_input, tmp_path, monkeypatch)
     _assert_bit_exact(generated, BOARD, tmp_path)
 
 
-def test_dense_convolutions_run_ahead_of_their_input(tmp_path, toolchain, monkeypatch):
-    generated = _generate_over_input(_forward_graph(0.0), "dense", {"pqk_conv2d_s8_mve"}, tmp_path, monkeypatch)
+def test_dense_helium_convolutions_run_ahead_of_their_input(tmp_path, toolchain, monkeypatch):
+    over_input = dict.fromkeys((1, 2, 4, 7), "pqk_conv2d_s8_mve")  # pqk_depthwise_conv2d_s8_mve does not
+    generated = _generate_over_input(_forward_graph(0.0), BOARD, "dense", over_input, tmp_path, monkeypatch)
     _assert_bit_exact(generated, BOARD, tmp_path)
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m3"])
+def test_cortex_m3_kernels_run_ahead_of_their_input(tmp_path, toolchain, monkeypatch, target):
+    """pqk_conv2d_s8_smlal ahead of its input, pqk_depthwise_conv2d_s8_mla over it through its ring of
+    input rows, strided too (the 5x3 conv and the multiplier-2 depthwise take the portable kernels)."""
+    over_input = {1: SMLAL, 2: SMLAL, 3: MLA_DEPTHWISE, 4: SMLAL, 5: MLA_DEPTHWISE}
+    generated = _generate_over_input(_forward_graph(0.0), "cortex-m3", "dense", over_input, tmp_path, monkeypatch)
+    _assert_bit_exact(generated, target, tmp_path)
 
 
 def test_forward_only_lead_of_a_widening_pointwise_conv():
