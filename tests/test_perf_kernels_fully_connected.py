@@ -3,10 +3,10 @@ pqk_fully_connected_s8_csr_dsp (CSR) and pqk_fully_connected_s8_csr_pairs_dsp (c
 against the reference, on the host (plain-C DSP fallbacks under ASan/UBSan) and on cortex-m4 in QEMU (the
 real instructions and the assembly).
 
-Layers of 1, 3, 7, 65, 129 and 257 input features onto 1 to 129 outputs (quads and column groups with
-tails; layers of at most 8 outputs read their input directly), batches 1 and 3, per-tensor and
-per-channel weights, activations onto all of int8 and narrower, sparsities 0.5, 0.9 and 0.99 with
-empty rows, 16-bit columns and row pointers, and channels outside pqk_dsp.h's fast-requantization
+Layers of 1, 3, 4, 7, 65, 129 and 257 input features onto 1 to 129 outputs (quads and column groups with
+tails; layers of at most 8 outputs, or 16 over whole column groups, read their input directly, without
+scratch), batches 1 and 3, per-tensor and per-channel weights, activations onto all of int8 and
+narrower, sparsities 0.5, 0.9 and 0.99 with empty rows, 16-bit columns and row pointers, and channels outside pqk_dsp.h's fast-requantization
 bounds (requant.checked); the column-pair kernel on layers of at most 128 inputs (halfword singles) and
 wider, rows of odd and even pair and single group counts, outputs over several 32-row chunks. A 1x1 convolution on a 1x1 input runs as FULLY_CONNECTED (IR pass
 single_pixel_conv_to_fully_connected), with the same outputs in the reference.
@@ -33,7 +33,7 @@ LAYERS = (
     (257, 129, True, "RELU", -128, 0.5), (129, 65, False, "NONE", 3, 0.9), (65, 7, True, "RELU6", -5, 0.99),
     (7, 3, True, "NONE", 0, 0.5), (3, 66, False, "RELU", -128, 0.5), (66, 9, True, "NONE", 1, 0.9),
     (9, 1, True, "NONE", -2, 0.0), (1, 5, True, "NONE", 4, 0.0), (5, 600, False, "RELU", -128, 0.9),
-    (600, 4, True, "NONE", 6, 0.5),
+    (600, 4, True, "NONE", 6, 0.5), (4, 13, True, "NONE", -1, 0.5),
 )
 
 

@@ -166,3 +166,17 @@ def test_vector_requantization_twin():
         acc = ties << -shift
         expected = [min(max(multiply_by_quantized_multiplier(int(a), 1 << 30, shift), -128), 127) for a in acc]
         assert mve_requantize_array(acc, 1 << 30, shift, 0, -128, 127).tolist() == expected
+
+
+def test_fully_connected_single_batch(tmp_path, toolchain):
+    """One batch: rows of whole 16-byte chunks (32 and 256 features) read where they are, the others (48 + 1,
+    65) copied into scratch; scratch for one pixel's sums only."""
+    rng = np.random.default_rng(24)
+    b = GraphBuilder()
+    x = b.input((1, 32), scale=0.05, zero_point=-3)
+    for features, outputs in ((32, 256), (256, 49), (49, 65), (65, 19)):
+        x = b.fully_connected(x, _weights(rng, (outputs, features), 0.0), list(rng.uniform(0.002, 0.01, outputs)),
+                              rng.integers(-500, 500, outputs).astype(np.int32), 0.2, 1, activation="RELU")
+    generated = generate_c(b.build(outputs=[x]), tmp_path / "gen", weight_format="dense", board=BOARD)
+    assert _kernels(generated) == ["pqk_fully_connected_s8_mve"] * 4
+    _assert_bit_exact(generated, BOARD, tmp_path)

@@ -6,6 +6,7 @@
  *         quad q, group g, row r, byte i = W[4q + r][4g + i]  (pqk_mcu.codegen.weights.encode_row_quads)
  * output  [batches][output_features]                int8 in [activation_min, activation_max]
  * scratch pqk_fully_connected_s8_dsp_buffer_size() bytes, 4-byte aligned: one input row widened to int16
+ *         (none, and scratch may be NULL, where the layer reads its input directly)
  * acc = folded bias + sum(w * x); requantized per output feature (or once per layer, per_channel 0).
  * Same bytes as pqk_fully_connected_s8.
  *
@@ -18,14 +19,23 @@
  */
 #include "pqk_dsp.h"
 
-/* A layer of at most DIRECT_OUTPUTS outputs reads its input bytes directly (two SXTB16 per group and
- * quad): widening the row would cost more than it saves. Only its last, partial group is widened. */
+/* A direct layer reads its input bytes directly (two SXTB16 per group and quad) and needs no scratch:
+ * one of at most DIRECT_OUTPUTS outputs, where widening the row would cost more than it saves, or of
+ * at most DIRECT_WHOLE_OUTPUTS over whole column groups, where it costs about as much. Only the last,
+ * partial group of a direct layer is widened, on the stack. */
 #define DIRECT_OUTPUTS 8
+#define DIRECT_WHOLE_OUTPUTS 16
 
-/* Bytes of one widened input row: two words per column group. */
+static int is_direct(const pqk_fully_connected_s8_params_t *params)
+{
+    return params->output_features <= DIRECT_OUTPUTS ||
+           (params->output_features <= DIRECT_WHOLE_OUTPUTS && params->input_features % 4 == 0);
+}
+
+/* Bytes of one widened input row: two words per column group (none for a direct layer). */
 int32_t pqk_fully_connected_s8_dsp_buffer_size(const pqk_fully_connected_s8_params_t *params)
 {
-    return params->output_features > DIRECT_OUTPUTS ? 8 * ((params->input_features + 3) / 4) : 8;
+    return is_direct(params) ? 0 : 8 * ((params->input_features + 3) / 4);
 }
 
 /* x[0 .. features) (direct: only the last, partial group) -> pairs: words 2g = (x[4g], x[4g + 2]), 2g + 1 = (x[4g + 1], x[4g + 3]) as int16
@@ -158,7 +168,7 @@ static inline __attribute__((always_inline)) const int8_t *sums_of_row(const int
 
 static inline __attribute__((always_inline)) void run(const pqk_fully_connected_s8_params_t *params,
                                                       const int8_t *weights, const int8_t *input, int8_t *output,
-                                                      uint32_t *pairs, int mode)
+                                                      uint32_t *row_pairs, int mode)
 {
     const pqk_requant_s8_t *rq = &params->requant;
     const int32_t features = params->input_features, outputs = params->output_features;
@@ -168,8 +178,10 @@ static inline __attribute__((always_inline)) void run(const pqk_fully_connected_
     const int8_t *const shifts = rq->shift;
     const uint32_t odd_zero_point = pqk_odd_zero_point(rq);
     const int32_t full_quads_end = outputs & ~3;
-    const int direct = outputs <= DIRECT_OUTPUTS;
-    const uint32_t *const pairs_end = pairs + 2 * ((features + 3) / 4);
+    const int direct = is_direct(params);
+    uint32_t last_group[2]; /* a direct layer's last, partial group widened */
+    uint32_t *const pairs = direct ? last_group : row_pairs;
+    const uint32_t *const pairs_end = direct ? pairs + 2 : pairs + 2 * ((features + 3) / 4);
     const pqk_fast_requant_t layer_q = pqk_fast_requant_make(multipliers[0], shifts[0], odd_zero_point, mode);
     int32_t b, o, i;
     for (b = 0; b < batches; ++b) {

@@ -11,16 +11,22 @@
  * Two batches at a time (one for the last of an odd count): their rows are copied into scratch
  * interleaved by 16-byte chunks (the last chunk zero-filled: nothing past a row is read), and
  * pqk_mve_rows_x_pixels() runs three output features per pass with VMLADAVA.S8 (16 MACs per
- * instruction), then requantizes four at a time.
+ * instruction), then requantizes four at a time. A single batch whose row is whole chunks is read
+ * where it is, and its scratch holds one pixel's sums only.
  */
 #include "pqk_mve.h"
 
 #define BATCHES 2
 
-/* The block of two batches' rows (rounded up to 16 bytes) and their sums. */
+/* The block of two batches' rows (rounded up to 16 bytes) and their sums; for a single batch its row
+ * (none when it is whole chunks) and its sums. */
 int32_t pqk_fully_connected_s8_mve_buffer_size(const pqk_fully_connected_s8_params_t *params)
 {
-    return BATCHES * ((params->input_features + 15) & ~15) + pqk_mve_sums_bytes(params->output_features);
+    const int32_t row_bytes = (params->input_features + 15) & ~15;
+    if (params->batches == 1) {
+        return (row_bytes == params->input_features ? 0 : row_bytes) + pqk_mve_sums_bytes(params->output_features) / 2;
+    }
+    return BATCHES * row_bytes + pqk_mve_sums_bytes(params->output_features);
 }
 
 #if PQK_HAVE_MVE
@@ -32,6 +38,16 @@ void pqk_fully_connected_s8_mve(const pqk_fully_connected_s8_params_t *params, c
     const int32_t row_bytes = (features + 15) & ~15;
     int32_t *const sums = (int32_t *)(void *)(scratch + BATCHES * row_bytes);
     int32_t first, lane;
+    if (params->batches == 1) {
+        const int8_t *block = input;
+        if (row_bytes != features) {
+            pqk_mve_interleave_row(input, features, scratch, 16);
+            block = scratch;
+        }
+        pqk_mve_rows_x_pixels(&params->requant, weights, params->per_channel, outputs, row_bytes >> 4, block, 1,
+                              output, outputs, (int32_t *)(void *)(block == input ? scratch : scratch + row_bytes));
+        return;
+    }
     for (first = 0; first < params->batches; first += BATCHES) {
         const int32_t count = params->batches - first < BATCHES ? params->batches - first : BATCHES;
         for (lane = 0; lane < count; ++lane) {

@@ -55,6 +55,7 @@ FAST_REQUANT_ACC_LIMIT = 1 << 30
 FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
 DEPTHWISE_MAX_TAPS = 64  # MAX_TAPS of the depthwise *_dsp and *_mla kernels
 DIRECT_OUTPUTS = 8  # pqk_fully_connected_s8_dsp's DIRECT_OUTPUTS: up to this many rows it reads its input directly
+DIRECT_WHOLE_OUTPUTS = 16  # its DIRECT_WHOLE_OUTPUTS: so does a layer of up to this many over whole column groups
 WIDE_CONV_KERNEL = "pqk_conv2d_s8_csr_wide_dsp"
 WIDE_CONV_BLOCK = 8  # its BLOCK: output pixels computed together (a partial block costs a whole one)
 # Few input channels, filters beyond 1x1: the wide stream's nonzeros applied as taps to eight pixels of a row
@@ -120,8 +121,8 @@ class KernelCost:
     pqk_conv2d_s8_csr_taps_dsp copies into its patches; band_row / band_byte: filter rows and their
     bytes that the *_csr_mve convolutions copy into bands (``gather_row_width``) where windows pad.
     pqk_fully_connected_s8_dsp's row quads (``_row_quad_counts``): quad_group: row quads x column groups
-    of four x positions; direct_group: those of a layer that reads its input directly (at most
-    ``DIRECT_OUTPUTS`` rows); widened_group: column groups x positions of the others (the widened input
+    of four x positions; direct_group: those of a layer that reads its input directly
+    (``fully_connected_direct``); widened_group: column groups x positions of the others (the widened input
     row); direct_tail: row quads x positions of a direct layer whose width is not a multiple of four;
     partial_quad: positions of a layer whose rows are not a multiple of four; channel_output /
     general_output / checked_output: outputs (rows x positions) of a layer with a multiplier per row /
@@ -414,17 +415,22 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
     }
 
 
+def fully_connected_direct(rows: int, columns: int) -> bool:
+    """pqk_fully_connected_s8_dsp's is_direct(): the layer reads its input directly, without scratch."""
+    return rows <= DIRECT_OUTPUTS or (rows <= DIRECT_WHOLE_OUTPUTS and columns % 4 == 0)
+
+
 def _row_quad_counts(layout: "Layout", rows: int, columns: int) -> dict[str, int]:
     """pqk_fully_connected_s8_dsp's loops over its row quads (``weights.encode_row_quads``): a pass of
     the quad's sums per column group, the input row widened per batch unless the layer has at most
-    ``DIRECT_OUTPUTS`` rows (then read directly, its partial last group through a second pass), the
-    outputs requantized per row."""
+    ``DIRECT_OUTPUTS`` rows or ``DIRECT_WHOLE_OUTPUTS`` over whole column groups (then read directly,
+    its partial last group through a second pass), the outputs requantized per row."""
     if layout.kind != "FULLY_CONNECTED":
         return dict.fromkeys(("quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad",
                               "channel_output", "general_output", "checked_output"), 0)
     positions = layout.positions
     quads, groups = -(-rows // 4), -(-columns // 4)
-    direct = rows <= DIRECT_OUTPUTS
+    direct = fully_connected_direct(rows, columns)
     outputs = rows * positions
     return {"quad_group": quads * groups * positions, "direct_group": direct * quads * groups * positions,
             "widened_group": (not direct) * groups * positions,
@@ -595,13 +601,13 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
     im2col_row = 0 if pointwise else columns  # one im2col row of a filter beyond 1x1
     mve_row = (columns + 15) & ~15  # pqk_mve.h: a row rounded up to a vector
     # two pixels' (or batches') rows and sums (pqk_mve.h pqk_mve_sums_bytes(): rows rounded up to 3)
-    mve_block = 2 * mve_row + 2 * -(-rows // MVE_ROWS) * MVE_ROWS * 4
+    mve_sums = 2 * -(-rows // MVE_ROWS) * MVE_ROWS * 4
+    mve_block = 2 * mve_row + mve_sums
     # the depthwise *_dsp / *_mla kernels: a padding row and the in-place ring of pad_top + 1 input rows
     depthwise_ring = ((layout.input_c + 3) & ~3) + (layout.pad_top + 1) * layout.input_w * layout.input_c
     sizes = {
-        # one input row widened to int16 pairs, or only its last group where the kernel reads the row
-        # directly (DIRECT_OUTPUTS = 8)
-        "pqk_fully_connected_s8_dsp": 8 * ((columns + 3) // 4) if rows > DIRECT_OUTPUTS else 8,
+        # one input row widened to int16 pairs, none where the kernel reads the row directly
+        "pqk_fully_connected_s8_dsp": 0 if fully_connected_direct(rows, columns) else 8 * ((columns + 3) // 4),
         FULLY_CONNECTED_PAIRS_DSP: 2 * ((columns + 4) & ~3),  # the input row widened to int16, a zero after it
         # four pixels' columns widened to int16
         "pqk_conv2d_s8_dsp": 4 * ((columns + 3) & ~3) * 2 + im2col_row,
@@ -618,7 +624,9 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
         # two pixels of int32 columns, rounded up to 4
         "pqk_conv2d_s8_smlal": 2 * 4 * ((columns + 3) & ~3) + im2col_row,
         "pqk_depthwise_conv2d_s8_mla": depthwise_ring,
-        "pqk_fully_connected_s8_mve": mve_block,
+        # a single batch: its row only where it is not whole vectors (else read in place), one pixel's sums
+        "pqk_fully_connected_s8_mve": (mve_block if layout.positions > 1
+                                       else (0 if columns % 16 == 0 else mve_row) + mve_sums // 2),
         "pqk_conv2d_s8_mve": mve_block + (0 if pointwise else mve_row),
         "pqk_depthwise_conv2d_s8_mve": (layout.input_c + 15) & ~15,  # a padding row of a vector's width
         "pqk_fully_connected_s8_csr_mve": 4 * -(-rows // ROWS_GROUP) * ROWS_GROUP,  # every group's sums

@@ -644,7 +644,10 @@ class Lowering:
         ]
         fields += self._requant_fields(layer, op, bias, multiplier, shift)
         params = self._params(layer, "pqk_fully_connected_s8_params_t", fields)
-        layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
+        args = (params, weights, self._operand(layer, 0), TensorRef(y.name))
+        if layer.kernel == "pqk_fully_connected_s8_dsp" and not layer.scratch_bytes:
+            args += ("NULL",)  # reads its input directly: no scratch
+        layer.calls.append(Call(layer.kernel, args))
 
     @staticmethod
     def _filter_scales(w: Tensor, channels: int) -> list[float]:
