@@ -26,12 +26,16 @@ def test_row_quad_counts_of_a_direct_and_a_widened_fully_connected_layer():
     assert _pick(layer_counts(np.ones((6, 10), np.int8), direct, sparse=False), ROW_QUAD_COUNTS) == {
         "quad_group": 12, "direct_group": 12, "widened_group": 0, "direct_tail": 4, "partial_quad": 2,
         "channel_output": 0, "general_output": 0, "checked_output": 0}
-    # 12 rows: three full quads, the input row widened; per channel, a narrow clamp, a channel outside the bounds
-    widened = Layout(kind="FULLY_CONNECTED", positions=1, input_c=8, output_c=12, general_requant=True,
+    # 12 rows: three full quads, over 10 columns (not whole groups) the input row widened; per channel, a narrow
+    # clamp, a channel outside the bounds
+    widened = Layout(kind="FULLY_CONNECTED", positions=1, input_c=10, output_c=12, general_requant=True,
                      outside_fast_bounds=True)
-    assert _pick(layer_counts(np.ones((12, 8), np.int8), widened, sparse=False), ROW_QUAD_COUNTS) == {
-        "quad_group": 6, "direct_group": 0, "widened_group": 2, "direct_tail": 0, "partial_quad": 0,
+    assert _pick(layer_counts(np.ones((12, 10), np.int8), widened, sparse=False), ROW_QUAD_COUNTS) == {
+        "quad_group": 9, "direct_group": 0, "widened_group": 3, "direct_tail": 0, "partial_quad": 0,
         "channel_output": 12, "general_output": 12, "checked_output": 12}
+    # over 8 columns (whole groups) up to 16 rows read the input directly
+    whole = Layout(kind="FULLY_CONNECTED", positions=1, input_c=8, output_c=12, per_channel=False)
+    assert _pick(layer_counts(np.ones((12, 8), np.int8), whole, sparse=False), ROW_QUAD_COUNTS)["direct_group"] == 6
 
 
 def _depthwise_channels() -> np.ndarray:
