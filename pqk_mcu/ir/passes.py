@@ -21,6 +21,15 @@ order and verifies the graph after each pass, so a pass that breaks an invariant
   FULLY_CONNECTED it equals (filter OHWI -> [O][C], keep_num_dims so the output keeps its shape),
   which the FC kernels run without a convolution's per-pixel setup.
 
+- ``eliminate_dead_channels`` shrinks pruned networks. An output channel of a FULLY_CONNECTED /
+  CONV_2D whose weights are all zero outputs one constant; where only such layers read its tensor, and
+  read every element of a channel through their weights' input channel (FC features = channels, or a
+  1x1 / VALID convolution, which no padding reaches), the constant's contribution moves into their
+  int32 biases (unless that overflows) and their columns become zero. A channel whose columns are zero
+  in every reader is removed from the producer (weights, bias, per-channel scales), its output and the
+  readers' weights; repeated until nothing changes (removing a column can empty a row upstream). The
+  shrunk tensors get new names, so layer-by-layer comparison against the original graph skips them.
+
 RESHAPE needs no pass: code generation places its output on the same bytes as its input (a no-op
 alias), see ``pqk_mcu.codegen.memory``.
 """
@@ -34,11 +43,17 @@ from typing import Callable
 
 import numpy as np
 
+from pqk_mcu.ir.builder import bias_quant
 from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.ops import Conv2DAttrs, FullyConnectedAttrs
 from pqk_mcu.ir.verify import verify_graph
-from pqk_mcu.quant import activation_range
+from pqk_mcu.quant import (
+    activation_range,
+    conv_multipliers,
+    fully_connected_multiplier,
+    multiply_by_quantized_multiplier,
+)
 
 Pass = Callable[[Graph], Graph]
 # (op, its input, its output) -> the int8 output for every input -128..127.
@@ -189,7 +204,7 @@ def single_pixel_conv_to_fully_connected(graph: Graph) -> Graph:
 def standard_pipeline(unary_table: UnaryTable) -> tuple[Pass, ...]:
     """The passes code generation runs, in order."""
     return (split_float_edges, functools.partial(fuse_activations, unary_table=unary_table),
-            single_channel_depthwise_to_conv, single_pixel_conv_to_fully_connected)
+            single_channel_depthwise_to_conv, single_pixel_conv_to_fully_connected, eliminate_dead_channels)
 
 
 def run_pipeline(graph: Graph, pipeline: tuple[Pass, ...]) -> Graph:
@@ -219,3 +234,194 @@ def edge_graph(original: Graph, op: Op) -> Graph:
         inputs=tuple(name for name in op.inputs if name and not original.tensor(name).is_constant),
         outputs=op.outputs,
     )
+
+
+# -- dead channels ------------------------------------------------------------------------------------
+
+DEAD_CHANNEL_OPS = ("FULLY_CONNECTED", "CONV_2D")
+INT32_RANGE = (-(1 << 31), (1 << 31) - 1)
+
+
+def _owned_constant(graph: Graph, tensors: dict[str, Tensor], consumers: dict[str, list[Op]], name: str) -> bool:
+    """A constant only this one op reads, so rewriting it changes nothing else."""
+    return (name in tensors and tensors[name].is_constant and len(consumers.get(name, [])) == 1
+            and name not in graph.outputs)
+
+
+def _channel_op(graph: Graph, tensors: dict[str, Tensor], consumers: dict[str, list[Op]], op: Op) -> bool:
+    """An int8 FULLY_CONNECTED / CONV_2D whose constant weights (and int32 bias) only it reads."""
+    if op.kind not in DEAD_CHANNEL_OPS:
+        return False
+    bias = op.inputs[2] if len(op.inputs) > 2 else ""
+    return (
+        tensors[op.inputs[0]].dtype == "int8"
+        and tensors[op.outputs[0]].dtype == "int8"
+        and _owned_constant(graph, tensors, consumers, op.inputs[1])
+        and (not bias or (_owned_constant(graph, tensors, consumers, bias) and tensors[bias].dtype == "int32"))
+    )
+
+
+def _reads_whole_channels(tensors: dict[str, Tensor], op: Op, name: str) -> bool:
+    """``op`` reads every element of channel k of ``name`` (last axis) only through its weights' input
+    channel k, and never a padded position: a FULLY_CONNECTED whose features are the tensor's channels,
+    or a CONV_2D whose padding cannot reach the input (1x1 filter or VALID)."""
+    if op.inputs[0] != name or name in op.inputs[1:]:
+        return False
+    weights = tensors[op.inputs[1]]
+    if op.kind == "FULLY_CONNECTED":
+        return tensors[name].shape[-1] == weights.shape[1]
+    return weights.shape[1:3] == (1, 1) or op.attrs.padding == "VALID"
+
+
+def _constant_channel_value(tensors: dict[str, Tensor], op: Op, channel: int) -> int:
+    """What channel ``channel`` of ``op`` outputs when its weights there are all zero: its bias requantized
+    as the reference does (per-tensor FULLY_CONNECTED: ``fully_connected_multiplier``, else per channel)."""
+    x, weights, y = tensors[op.inputs[0]], tensors[op.inputs[1]], tensors[op.outputs[0]]
+    bias = int(tensors[op.inputs[2]].data[channel]) if len(op.inputs) > 2 and op.inputs[2] else 0
+    (in_scale, _), (out_scale, out_zp) = x.per_tensor_quant, y.per_tensor_quant
+    scales = weights.quant.scale
+    if op.kind == "FULLY_CONNECTED" and not weights.quant.per_channel:
+        multiplier, shift = fully_connected_multiplier(in_scale, scales[0], out_scale)
+    else:
+        multipliers, shifts = conv_multipliers(in_scale, [scales[channel if len(scales) > 1 else 0]], out_scale)
+        multiplier, shift = int(multipliers[0]), int(shifts[0])
+    low, high = activation_range(op.attrs.activation, out_scale, out_zp)
+    return min(max(multiply_by_quantized_multiplier(bias, multiplier, shift) + out_zp, low), high)
+
+
+def _fresh_name(base: str, taken: set[str]) -> str:
+    name, count = f"{base}/live", 1
+    while name in taken:
+        count += 1
+        name = f"{base}/live{count}"
+    taken.add(name)
+    return name
+
+
+def _with_bias(tensors: dict[str, Tensor], op: Op, taken: set[str]) -> tuple[Op, Tensor]:
+    """``op`` and its int32 bias tensor, a new zero one (quantized input scale x weight scale) if it has none."""
+    if len(op.inputs) > 2 and op.inputs[2]:
+        return op, tensors[op.inputs[2]]
+    weights = tensors[op.inputs[1]]
+    channels = weights.shape[0]
+    bias = Tensor(_fresh_name(f"{op.name}/bias", taken), (channels,), "int32",
+                  bias_quant(tensors[op.inputs[0]].quant, weights.quant), np.zeros(channels, dtype=np.int32))
+    return dataclasses.replace(op, inputs=(*op.inputs[:2], bias.name)), bias
+
+
+class _ChannelGraph:
+    """A mutable working copy of a graph's tensors (in order) and ops for ``eliminate_dead_channels``."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.tensors = dict(graph.tensor_map)
+        self.ops = list(graph.ops)
+        self.taken = set(self.tensors)
+        self.changed = False
+
+    def step(self) -> bool:
+        """Fold or remove the channels of one producer; False once there is nothing left to do."""
+        for producer, readers in self._foldable_channels():
+            if self._fold_constant_channels(producer, readers) or self._remove_unread_channels(producer, readers):
+                self.changed = True
+                return True
+        return False
+
+    def result(self) -> Graph:
+        if not self.changed:
+            return self.graph
+        used = {name for op in self.ops for name in (*op.inputs, *op.outputs) if name}
+        used |= set(self.graph.inputs) | set(self.graph.outputs)
+        return self.graph.replace(tensors=tuple(t for t in self.tensors.values() if t.name in used),
+                                  ops=tuple(self.ops))
+
+    def _foldable_channels(self) -> list[tuple[Op, list[Op]]]:
+        """(producer, readers) for every activation a channel op writes and only channel ops read, whole."""
+        consumers = self.graph.replace(ops=tuple(self.ops)).consumers()
+        result = []
+        for op in self.ops:
+            if not _channel_op(self.graph, self.tensors, consumers, op):
+                continue
+            readers = consumers.get(op.outputs[0], [])
+            if readers and all(_channel_op(self.graph, self.tensors, consumers, reader)
+                               and _reads_whole_channels(self.tensors, reader, op.outputs[0]) for reader in readers):
+                result.append((op, readers))
+        return result
+
+    def _fold_constant_channels(self, producer: Op, readers: list[Op]) -> bool:
+        """Move each all-zero-weight channel's constant value into the readers' biases (where the sum stays
+        within int32) and zero its columns there."""
+        weights = self.tensors[producer.inputs[1]].data
+        empty = [c for c in range(weights.shape[0]) if not weights[c].any()]
+        zero_point = self.tensors[producer.outputs[0]].quant.zero_point[0]
+        values = {c: _constant_channel_value(self.tensors, producer, c) - zero_point for c in empty}
+        folded_any = False
+        for reader in readers:
+            reader_weights = self.tensors[reader.inputs[1]]
+            columns = reader_weights.data.reshape(reader_weights.shape[0], -1, reader_weights.shape[-1])
+            live = [c for c in empty if columns[:, :, c].any()]
+            if not live:
+                continue
+            new_reader, bias = _with_bias(self.tensors, reader, self.taken)
+            folded = bias.data.astype(np.int64) + sum(
+                columns[:, :, c].astype(np.int64).sum(axis=1) * values[c] for c in live
+            )
+            if folded.min() < INT32_RANGE[0] or folded.max() > INT32_RANGE[1]:
+                continue
+            cleared = np.array(reader_weights.data)
+            cleared[..., live] = 0
+            self.tensors[reader_weights.name] = dataclasses.replace(reader_weights, data=cleared)
+            self.tensors[bias.name] = dataclasses.replace(bias, data=folded.astype(np.int32))
+            self.ops[self.ops.index(reader)] = new_reader
+            folded_any = True
+        return folded_any
+
+    def _remove_unread_channels(self, producer: Op, readers: list[Op]) -> bool:
+        """Drop the channels every reader's weights ignore (all-zero columns) from the producer, its output
+        and the readers' weights, all renamed; at least one channel stays."""
+        output = self.tensors[producer.outputs[0]]
+        if output.name in self.graph.outputs:
+            return False
+        channels = output.shape[-1]
+        read = np.zeros(channels, dtype=bool)
+        for reader in readers:
+            read |= self.tensors[reader.inputs[1]].data.reshape(-1, channels).any(axis=0)
+        if read.all() or (channels == 1 and not read.any()):
+            return False
+        keep = np.flatnonzero(read) if read.any() else np.array([0])
+        renamed = {output.name: self._taken_along(output, keep, axis=len(output.shape) - 1)}
+        for slot in (1, 2):
+            if len(producer.inputs) > slot and producer.inputs[slot]:
+                renamed[producer.inputs[slot]] = self._taken_along(self.tensors[producer.inputs[slot]], keep, axis=0)
+        for reader in readers:
+            weights = self.tensors[reader.inputs[1]]
+            renamed[weights.name] = self._taken_along(weights, keep, axis=len(weights.shape) - 1)
+        for op in (producer, *readers):
+            self.ops[self.ops.index(op)] = dataclasses.replace(
+                op,
+                inputs=tuple(renamed[n].name if n in renamed else n for n in op.inputs),
+                outputs=tuple(renamed[n].name if n in renamed else n for n in op.outputs),
+            )
+        self.tensors = {renamed[name].name if name in renamed else name: renamed.get(name, t)
+                        for name, t in self.tensors.items()}
+        return True
+
+    def _taken_along(self, tensor: Tensor, keep: np.ndarray, axis: int) -> Tensor:
+        """``tensor`` with only channels ``keep`` along ``axis`` (its data and per-axis quantization), renamed."""
+        quant = tensor.quant
+        if quant is not None and quant.axis == axis:
+            quant = dataclasses.replace(quant, scale=tuple(quant.scale[k] for k in keep),
+                                        zero_point=tuple(quant.zero_point[k] for k in keep))
+        shape = list(tensor.shape)
+        shape[axis] = len(keep)
+        data = None if tensor.data is None else np.take(tensor.data, keep, axis=axis)
+        return dataclasses.replace(tensor, name=_fresh_name(tensor.name, self.taken), shape=tuple(shape),
+                                   quant=quant, data=data)
+
+
+def eliminate_dead_channels(graph: Graph) -> Graph:
+    """Fold constant channels into the next layers' biases and remove the channels no layer reads."""
+    work = _ChannelGraph(graph)
+    while work.step():
+        pass
+    return work.result()
