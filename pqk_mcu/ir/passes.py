@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from typing import Callable
 
 import numpy as np
@@ -240,6 +241,7 @@ def edge_graph(original: Graph, op: Op) -> Graph:
 
 DEAD_CHANNEL_OPS = ("FULLY_CONNECTED", "CONV_2D")
 INT32_RANGE = (-(1 << 31), (1 << 31) - 1)
+LIVE_SUFFIX = re.compile(r"/live\d+(_\d+)?$")
 
 
 def _owned_constant(graph: Graph, tensors: dict[str, Tensor], consumers: dict[str, list[Op]], name: str) -> bool:
@@ -289,11 +291,12 @@ def _constant_channel_value(tensors: dict[str, Tensor], op: Op, channel: int) ->
     return min(max(multiply_by_quantized_multiplier(bias, multiplier, shift) + out_zp, low), high)
 
 
-def _fresh_name(base: str, taken: set[str]) -> str:
-    name, count = f"{base}/live", 1
+def _fresh_name(candidate: str, taken: set[str]) -> str:
+    """``candidate``, or with the first free ``_2``, ``_3``... appended; recorded as taken."""
+    name, count = candidate, 1
     while name in taken:
         count += 1
-        name = f"{base}/live{count}"
+        name = f"{candidate}_{count}"
     taken.add(name)
     return name
 
@@ -304,7 +307,7 @@ def _with_bias(tensors: dict[str, Tensor], op: Op, taken: set[str]) -> tuple[Op,
         return op, tensors[op.inputs[2]]
     weights = tensors[op.inputs[1]]
     channels = weights.shape[0]
-    bias = Tensor(_fresh_name(f"{op.name}/bias", taken), (channels,), "int32",
+    bias = Tensor(_fresh_name(f"{op.name}/folded_bias", taken), (channels,), "int32",
                   bias_quant(tensors[op.inputs[0]].quant, weights.quant), np.zeros(channels, dtype=np.int32))
     return dataclasses.replace(op, inputs=(*op.inputs[:2], bias.name)), bias
 
@@ -415,8 +418,9 @@ class _ChannelGraph:
         shape = list(tensor.shape)
         shape[axis] = len(keep)
         data = None if tensor.data is None else np.take(tensor.data, keep, axis=axis)
-        return dataclasses.replace(tensor, name=_fresh_name(tensor.name, self.taken), shape=tuple(shape),
-                                   quant=quant, data=data)
+        # "<name>/live<channels>": once per shrink, not once per round
+        name = _fresh_name(f"{LIVE_SUFFIX.sub('', tensor.name)}/live{len(keep)}", self.taken)
+        return dataclasses.replace(tensor, name=name, shape=tuple(shape), quant=quant, data=data)
 
 
 def eliminate_dead_channels(graph: Graph) -> Graph:
