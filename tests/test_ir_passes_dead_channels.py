@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pqk_mcu.codegen import generate_c
 from pqk_mcu.ir.builder import GraphBuilder
@@ -210,6 +212,51 @@ def test_padded_convolution_reader_is_left_alone(padding, shrinks):
     shrunk = eliminate_dead_channels(graph)
     assert (_weight_shapes(shrunk)[0][0] == 3) == shrinks
     _assert_same_outputs(graph, shrunk)
+
+
+@st.composite
+def pruned_chains(draw):
+    """2 to 5 layers (FC with keep_num_dims, 1x1 / 3x3 VALID / 3x3 SAME convolutions) on [N, H, W, C] tensors,
+    weights up to 95% zero with whole rows zero, per-tensor or per-channel, any activation and zero point; some
+    layer outputs also graph outputs or read by a RELU (which the pass must leave alone)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    b = GraphBuilder()
+    side = draw(st.integers(1, 7))
+    x = b.input((draw(st.integers(1, 2)), side, side, draw(st.integers(1, 6))), scale=0.05,
+                zero_point=draw(st.integers(-128, 127)))
+    outputs = []
+    for _ in range(draw(st.integers(2, 5))):
+        _, height, width, channels = b.shape(x)
+        kinds = ["fc", "conv1x1", "conv_same"] + (["conv_valid"] if min(height, width) >= 3 else [])
+        kind, out_c = draw(st.sampled_from(kinds)), draw(st.integers(1, 10))
+        size = 3 if kind in ("conv_valid", "conv_same") else 1
+        w = rng.integers(-127, 128, size=(out_c, size, size, channels)).astype(np.int8)
+        w[rng.random(w.shape) < draw(st.sampled_from((0.0, 0.5, 0.8, 0.95)))] = 0
+        w[rng.random(out_c) < draw(st.sampled_from((0.0, 0.3, 0.7)))] = 0
+        scale = _scale(rng, out_c, draw(st.booleans()))
+        bias = rng.integers(-5000, 5000, out_c).astype(np.int32) if draw(st.booleans()) else None
+        out_zp, activation = draw(st.integers(-128, 127)), draw(st.sampled_from(("NONE", "RELU", "RELU6")))
+        if kind == "fc":
+            x = b.fully_connected(x, w.reshape(out_c, channels), scale, bias, 0.1, out_zp, activation=activation,
+                                  keep_num_dims=True)
+        else:
+            x = b.conv2d(x, w, scale, bias, 0.1, out_zp, padding="SAME" if kind == "conv_same" else "VALID",
+                         activation=activation)
+        branch = draw(st.sampled_from(("none", "none", "output", "relu")))
+        if branch == "output":
+            outputs.append(x)
+        elif branch == "relu":
+            outputs.append(b.relu(x))
+    return b.build(outputs=[*outputs, x])
+
+
+@settings(max_examples=150, derandomize=True, database=None, deadline=None)
+@given(pruned_chains(), st.integers(0, 2**32 - 1))
+def test_random_pruned_chains_keep_their_outputs(graph, seed):
+    shrunk = eliminate_dead_channels(graph)
+    verify_graph(shrunk)
+    _assert_same_outputs(graph, shrunk, count=8, seed=seed)
+    assert eliminate_dead_channels(shrunk) is shrunk
 
 
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
