@@ -50,6 +50,8 @@ from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.ops import Conv2DAttrs, FullyConnectedAttrs
 from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.quant import (
+    INT32_MAX,
+    INT32_MIN,
     activation_range,
     conv_multipliers,
     fully_connected_multiplier,
@@ -240,7 +242,6 @@ def edge_graph(original: Graph, op: Op) -> Graph:
 # -- dead channels ------------------------------------------------------------------------------------
 
 DEAD_CHANNEL_OPS = ("FULLY_CONNECTED", "CONV_2D")
-INT32_RANGE = (-(1 << 31), (1 << 31) - 1)
 LIVE_SUFFIX = re.compile(r"/live\d+(_\d+)?$")
 
 
@@ -357,7 +358,11 @@ class _ChannelGraph:
         weights = self.tensors[producer.inputs[1]].data
         empty = [c for c in range(weights.shape[0]) if not weights[c].any()]
         zero_point = self.tensors[producer.outputs[0]].quant.zero_point[0]
-        values = {c: _constant_channel_value(self.tensors, producer, c) - zero_point for c in empty}
+
+        @functools.cache
+        def centered_value(channel: int) -> int:
+            return _constant_channel_value(self.tensors, producer, channel) - zero_point
+
         folded_any = False
         for reader in readers:
             reader_weights = self.tensors[reader.inputs[1]]
@@ -367,9 +372,9 @@ class _ChannelGraph:
                 continue
             new_reader, bias = _with_bias(self.tensors, reader, self.taken)
             folded = bias.data.astype(np.int64) + sum(
-                columns[:, :, c].astype(np.int64).sum(axis=1) * values[c] for c in live
+                columns[:, :, c].astype(np.int64).sum(axis=1) * centered_value(c) for c in live
             )
-            if folded.min() < INT32_RANGE[0] or folded.max() > INT32_RANGE[1]:
+            if folded.min() < INT32_MIN or folded.max() > INT32_MAX:
                 continue
             cleared = np.array(reader_weights.data)
             cleared[..., live] = 0
