@@ -92,7 +92,8 @@ def _assert_same_outputs(before, after, count=INPUTS, seed=0):
 
 
 def _weight_shapes(graph):
-    return [graph.tensor(op.inputs[1]).shape for op in graph.ops if op.kind in ("FULLY_CONNECTED", "CONV_2D")]
+    return [graph.tensor(op.inputs[1]).shape for op in graph.ops
+            if op.kind in ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")]
 
 
 def _channels(graph):
@@ -128,9 +129,56 @@ def test_convolutions_keep_their_outputs(seed, padding):
 def test_convolution_read_by_fully_connected(seed):
     graph = _conv_into_fc_graph(seed)
     shrunk = eliminate_dead_channels(graph)
-    assert _weight_shapes(shrunk) == [(7, 1, 1, 9), (4, 7)]
+    # 3 empty filters and the unread column 5 leave 7 channels; the first unread one stays to fill a quad
+    assert _weight_shapes(shrunk) == [(8, 1, 1, 9), (4, 8)]
     assert len(shrunk.ops[1].inputs) == 3 and shrunk.ops[1].inputs[2]  # a bias made to fold into
     _assert_same_outputs(graph, shrunk)
+
+
+def _mobilenet_block(seed, empty_depthwise=(1, 5, 6), unread=(0, 2, 9, 10, 11), pool=True, middle_output=False):
+    """1x1 conv 3 -> 12, 3x3 SAME depthwise (empty filters ``empty_depthwise``), average pool, then an FC with
+    zero columns ``unread`` (person_detect's classifier), per-channel weights."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder()
+    x = b.input((1, 4, 4, 3), scale=0.05, zero_point=-2)
+    x = b.conv2d(x, rng.integers(-127, 128, (12, 1, 1, 3)).astype(np.int8), _scale(rng, 12, True),
+                 rng.integers(-800, 800, 12).astype(np.int32), 0.1, -128, activation="RELU6")
+    filters = rng.integers(-127, 128, (1, 3, 3, 12)).astype(np.int8)
+    filters[..., list(empty_depthwise)] = 0
+    depthwise = b.depthwise_conv2d(x, filters, _scale(rng, 12, True), rng.integers(-900, 900, 12).astype(np.int32),
+                                   0.1, -128, padding="SAME", activation="RELU6")
+    x = b.average_pool2d(depthwise, 4, 4) if pool else depthwise
+    x = b.fully_connected(x, _weights(rng, 5, 12, (), unread, sparsity=0.0), _scale(rng, 5, True),
+                          rng.integers(-900, 900, 5).astype(np.int32), 0.2, 3, keep_num_dims=True)
+    return b.build(outputs=[depthwise, x] if middle_output else [x])
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("pool", [False, True])
+def test_channels_removed_through_depthwise_and_pool(seed, pool):
+    """The depthwise's 3 empty channels fold into the FC's bias when the FC reads the depthwise (not through the
+    pool); the channels the FC does not read (5, or those 8) leave the 1x1 conv, the depthwise, the pool and the FC,
+    but for the first unread ones that fill a quad."""
+    graph = _mobilenet_block(seed, pool=pool)
+    shrunk = eliminate_dead_channels(graph)
+    verify_graph(shrunk)
+    channels = 8 if pool else 4
+    assert _weight_shapes(shrunk) == [(channels, 1, 1, 3), (1, 3, 3, channels), (5, channels)]
+    assert shrunk.ops[0].outputs[0] not in graph.tensor_map  # renamed
+    _assert_same_outputs(graph, shrunk)
+
+
+def test_removal_stops_at_a_tensor_read_elsewhere():
+    graph = _mobilenet_block(0, middle_output=True)
+    shrunk = eliminate_dead_channels(graph)
+    assert _weight_shapes(shrunk) == _weight_shapes(graph)
+    _assert_same_outputs(graph, shrunk)
+
+
+def test_channels_fill_whole_quads():
+    """One unread channel of 12 stays: a partial quad of channels costs the kernels more than it saves."""
+    graph = _mobilenet_block(0, empty_depthwise=(), unread=(4,))
+    assert eliminate_dead_channels(graph) is graph
 
 
 def test_shrunk_tensors_get_new_names():
@@ -204,20 +252,21 @@ def test_padded_convolution_reader_is_left_alone(padding, shrinks):
     rng = np.random.default_rng(9)
     b = GraphBuilder()
     x = b.input((1, 5, 5, 2), scale=0.05, zero_point=0)
-    filters = rng.integers(1, 128, (4, 3, 3, 2)).astype(np.int8)
-    filters[2] = 0
-    x = b.conv2d(x, filters, 0.01, np.full(4, 3000, dtype=np.int32), 0.05, -5, padding="SAME")
-    x = b.conv2d(x, rng.integers(1, 128, (3, 3, 3, 4)).astype(np.int8), 0.01, None, 0.1, 0, padding=padding)
+    filters = rng.integers(1, 128, (8, 3, 3, 2)).astype(np.int8)
+    filters[[2, 5, 6, 7]] = 0
+    x = b.conv2d(x, filters, 0.01, np.full(8, 3000, dtype=np.int32), 0.05, -5, padding="SAME")
+    x = b.conv2d(x, rng.integers(1, 128, (3, 3, 3, 8)).astype(np.int8), 0.01, None, 0.1, 0, padding=padding)
     graph = b.build(outputs=[x])
     shrunk = eliminate_dead_channels(graph)
-    assert (_weight_shapes(shrunk)[0][0] == 3) == shrinks
+    assert (_weight_shapes(shrunk)[0][0] == 4) == shrinks
     _assert_same_outputs(graph, shrunk)
 
 
 @st.composite
 def pruned_chains(draw):
-    """2 to 5 layers (FC with keep_num_dims, 1x1 / 3x3 VALID / 3x3 SAME convolutions) on [N, H, W, C] tensors,
-    weights up to 95% zero with whole rows zero, per-tensor or per-channel, any activation and zero point; some
+    """2 to 6 layers (FC with keep_num_dims, 1x1 / 3x3 VALID / 3x3 SAME convolutions, 3x3 depthwise, pools) on
+    [N, H, W, C] tensors,
+    weights up to 95% zero with whole rows and columns zero, per-tensor or per-channel, any activation and zero point; some
     layer outputs also graph outputs or read by a RELU (which the pass must leave alone)."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     b = GraphBuilder()
@@ -225,14 +274,29 @@ def pruned_chains(draw):
     x = b.input((draw(st.integers(1, 2)), side, side, draw(st.integers(1, 6))), scale=0.05,
                 zero_point=draw(st.integers(-128, 127)))
     outputs = []
-    for _ in range(draw(st.integers(2, 5))):
+    for _ in range(draw(st.integers(2, 6))):
         _, height, width, channels = b.shape(x)
-        kinds = ["fc", "conv1x1", "conv_same"] + (["conv_valid"] if min(height, width) >= 3 else [])
-        kind, out_c = draw(st.sampled_from(kinds)), draw(st.integers(1, 10))
+        kinds = ["fc", "conv1x1", "conv_same", "depthwise", "pool"] + (["conv_valid"] if min(height, width) >= 3 else [])
+        kind, out_c = draw(st.sampled_from(kinds)), draw(st.integers(1, 16))
+        if kind == "pool":
+            size = 2 if min(height, width) >= 2 else 1
+            pool = b.average_pool2d if draw(st.booleans()) else b.max_pool2d
+            x = pool(x, size, size, padding=draw(st.sampled_from(("SAME", "VALID"))))
+            continue
+        if kind == "depthwise":
+            w = rng.integers(-127, 128, size=(1, 3, 3, channels)).astype(np.int8)
+            w[..., rng.random(channels) < draw(st.sampled_from((0.0, 0.3, 0.7)))] = 0
+            padding = draw(st.sampled_from(("SAME", "VALID") if min(height, width) >= 3 else ("SAME",)))
+            x = b.depthwise_conv2d(x, w, _scale(rng, channels, draw(st.booleans())),
+                                   rng.integers(-5000, 5000, channels).astype(np.int32), 0.1,
+                                   draw(st.integers(-128, 127)), padding=padding,
+                                   activation=draw(st.sampled_from(("NONE", "RELU", "RELU6"))))
+            continue
         size = 3 if kind in ("conv_valid", "conv_same") else 1
         w = rng.integers(-127, 128, size=(out_c, size, size, channels)).astype(np.int8)
         w[rng.random(w.shape) < draw(st.sampled_from((0.0, 0.5, 0.8, 0.95)))] = 0
         w[rng.random(out_c) < draw(st.sampled_from((0.0, 0.3, 0.7)))] = 0
+        w[..., rng.random(channels) < draw(st.sampled_from((0.0, 0.5, 0.8)))] = 0  # columns
         scale = _scale(rng, out_c, draw(st.booleans()))
         bias = rng.integers(-5000, 5000, out_c).astype(np.int32) if draw(st.booleans()) else None
         out_zp, activation = draw(st.integers(-128, 127)), draw(st.sampled_from(("NONE", "RELU", "RELU6")))
@@ -242,7 +306,7 @@ def pruned_chains(draw):
         else:
             x = b.conv2d(x, w, scale, bias, 0.1, out_zp, padding="SAME" if kind == "conv_same" else "VALID",
                          activation=activation)
-        branch = draw(st.sampled_from(("none", "none", "output", "relu")))
+        branch = draw(st.sampled_from(("none", "none", "none", "none", "output", "relu")))
         if branch == "output":
             outputs.append(x)
         elif branch == "relu":

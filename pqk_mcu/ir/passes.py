@@ -22,13 +22,15 @@ order and verifies the graph after each pass, so a pass that breaks an invariant
   which the FC kernels run without a convolution's per-pixel setup.
 
 - ``eliminate_dead_channels`` shrinks pruned networks. An output channel of a FULLY_CONNECTED /
-  CONV_2D whose weights are all zero outputs one constant; where only such layers read its tensor, and
-  read every element of a channel through their weights' input channel (FC features = channels, or a
+  CONV_2D / DEPTHWISE_CONV_2D whose weights are all zero outputs one constant; where only FC / CONV_2D
+  layers read its tensor, each through one weight column per channel (FC features = channels, or a
   1x1 / VALID convolution, which no padding reaches), the constant's contribution moves into their
-  int32 biases (unless that overflows) and their columns become zero. A channel whose columns are zero
-  in every reader is removed from the producer (weights, bias, per-channel scales), its output and the
-  readers' weights; repeated until nothing changes (removing a column can empty a row upstream). The
-  shrunk tensors get new names, so layer-by-layer comparison against the original graph skips them.
+  int32 biases (unless that overflows) and those columns become zero. A channel whose columns are zero
+  in every reader is removed from the readers' weights, the FC / CONV_2D producing it and the channel-wise
+  ops between (depthwise with depth multiplier 1, pools: each the only reader of the tensor before it):
+  weights, biases, per-channel scales, tensors. Channels go in whole quads (the kernels' channel loops
+  run in fours). Repeated until nothing changes (removing a column can empty a row upstream); the shrunk
+  tensors get new names, so layer-by-layer comparison against the original graph skips them.
 
 RESHAPE needs no pass: code generation places its output on the same bytes as its input (a no-op
 alias), see ``pqk_mcu.codegen.memory``.
@@ -241,7 +243,13 @@ def edge_graph(original: Graph, op: Op) -> Graph:
 
 # -- dead channels ------------------------------------------------------------------------------------
 
-DEAD_CHANNEL_OPS = ("FULLY_CONNECTED", "CONV_2D")
+# Ops with weight rows per output channel: a row of zeros makes that channel a constant.
+WEIGHTED_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
+# Ops that read a tensor through weight columns, one per input channel (see ``_reads_whole_channels``).
+READER_OPS = ("FULLY_CONNECTED", "CONV_2D")
+# Ops whose output channel k reads only input channel k (depthwise: with depth multiplier 1).
+CHANNELWISE_OPS = ("DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
+CHANNEL_QUAD = 4
 LIVE_SUFFIX = re.compile(r"/live\d+(_\d+)?$")
 
 
@@ -251,9 +259,10 @@ def _owned_constant(graph: Graph, tensors: dict[str, Tensor], consumers: dict[st
             and name not in graph.outputs)
 
 
-def _channel_op(graph: Graph, tensors: dict[str, Tensor], consumers: dict[str, list[Op]], op: Op) -> bool:
-    """An int8 FULLY_CONNECTED / CONV_2D whose constant weights (and int32 bias) only it reads."""
-    if op.kind not in DEAD_CHANNEL_OPS:
+def _weighted_op(graph: Graph, tensors: dict[str, Tensor], consumers: dict[str, list[Op]], op: Op) -> bool:
+    """An int8 FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D whose constant weights (and int32 bias) only it
+    reads."""
+    if op.kind not in WEIGHTED_OPS:
         return False
     bias = op.inputs[2] if len(op.inputs) > 2 else ""
     return (
@@ -264,16 +273,29 @@ def _channel_op(graph: Graph, tensors: dict[str, Tensor], consumers: dict[str, l
     )
 
 
+def _channelwise_op(graph: Graph, tensors: dict[str, Tensor], consumers: dict[str, list[Op]], op: Op) -> bool:
+    """An int8 pool, or a depthwise convolution with depth multiplier 1 and weights only it reads."""
+    if op.kind == "DEPTHWISE_CONV_2D":
+        return op.attrs.depth_multiplier == 1 and _weighted_op(graph, tensors, consumers, op)
+    return op.kind in CHANNELWISE_OPS and tensors[op.inputs[0]].dtype == "int8"
+
+
 def _reads_whole_channels(tensors: dict[str, Tensor], op: Op, name: str) -> bool:
-    """``op`` reads every element of channel k of ``name`` (last axis) only through its weights' input
-    channel k, and never a padded position: a FULLY_CONNECTED whose features are the tensor's channels,
-    or a CONV_2D whose padding cannot reach the input (1x1 filter or VALID)."""
-    if op.inputs[0] != name or name in op.inputs[1:]:
+    """``op`` (FULLY_CONNECTED / CONV_2D) reads every element of channel k of ``name`` (last axis) only through
+    its weights' input channel k, and never a padded position: an FC whose features are the tensor's channels,
+    or a convolution whose padding cannot reach the input (1x1 filter or VALID)."""
+    if op.kind not in READER_OPS or op.inputs[0] != name or name in op.inputs[1:]:
         return False
     weights = tensors[op.inputs[1]]
     if op.kind == "FULLY_CONNECTED":
         return tensors[name].shape[-1] == weights.shape[1]
     return weights.shape[1:3] == (1, 1) or op.attrs.padding == "VALID"
+
+
+def _weight_rows(op: Op, weights: np.ndarray) -> np.ndarray:
+    """The weights one row per output channel: [channels, everything else]."""
+    rows = np.moveaxis(weights, OP_DEFS[op.kind].weight_axis, 0)
+    return rows.reshape(rows.shape[0], -1)
 
 
 def _constant_channel_value(tensors: dict[str, Tensor], op: Op, channel: int) -> int:
@@ -325,8 +347,16 @@ class _ChannelGraph:
 
     def step(self) -> bool:
         """Fold or remove the channels of one producer; False once there is nothing left to do."""
-        for producer, readers in self._foldable_channels():
-            if self._fold_constant_channels(producer, readers) or self._remove_unread_channels(producer, readers):
+        consumers = self.graph.replace(ops=tuple(self.ops)).consumers()
+        for op in self.ops:
+            if not _weighted_op(self.graph, self.tensors, consumers, op):
+                continue
+            readers = self._whole_channel_readers(consumers, op.outputs[0])
+            if readers and self._fold_constant_channels(op, readers):
+                self.changed = True
+                return True
+            chain, readers = self._chain_to_readers(consumers, op)
+            if readers and self._remove_unread_channels(chain, readers):
                 self.changed = True
                 return True
         return False
@@ -339,24 +369,38 @@ class _ChannelGraph:
         return self.graph.replace(tensors=tuple(t for t in self.tensors.values() if t.name in used),
                                   ops=tuple(self.ops))
 
-    def _foldable_channels(self) -> list[tuple[Op, list[Op]]]:
-        """(producer, readers) for every activation a channel op writes and only channel ops read, whole."""
-        consumers = self.graph.replace(ops=tuple(self.ops)).consumers()
-        result = []
-        for op in self.ops:
-            if not _channel_op(self.graph, self.tensors, consumers, op):
-                continue
-            readers = consumers.get(op.outputs[0], [])
-            if readers and all(_channel_op(self.graph, self.tensors, consumers, reader)
-                               and _reads_whole_channels(self.tensors, reader, op.outputs[0]) for reader in readers):
-                result.append((op, readers))
-        return result
+    def _whole_channel_readers(self, consumers: dict[str, list[Op]], name: str) -> list[Op]:
+        """The ops reading tensor ``name`` if there are some and all are FC / CONV_2D that read it whole, else []."""
+        readers = consumers.get(name, [])
+        if all(_weighted_op(self.graph, self.tensors, consumers, reader)
+               and _reads_whole_channels(self.tensors, reader, name) for reader in readers):
+            return readers
+        return []
+
+    def _chain_to_readers(self, consumers: dict[str, list[Op]], producer: Op) -> tuple[list[Op], list[Op]]:
+        """``producer`` (an FC / CONV_2D) and the channel-wise ops after it, each the only reader of the one
+        before, up to a tensor only whole-channel readers read (those readers; [] if there is no such chain).
+        Removing a channel of that tensor removes it from every op of the chain."""
+        chain = [producer]
+        if producer.kind not in READER_OPS:
+            return chain, []
+        while chain[-1].outputs[0] not in self.graph.outputs:
+            name = chain[-1].outputs[0]
+            readers = self._whole_channel_readers(consumers, name)
+            if readers:
+                return chain, readers
+            following = consumers.get(name, [])
+            if (len(following) != 1 or following[0].inputs[0] != name
+                    or not _channelwise_op(self.graph, self.tensors, consumers, following[0])):
+                break
+            chain.append(following[0])
+        return chain, []
 
     def _fold_constant_channels(self, producer: Op, readers: list[Op]) -> bool:
         """Move each all-zero-weight channel's constant value into the readers' biases (where the sum stays
         within int32) and zero its columns there."""
-        weights = self.tensors[producer.inputs[1]].data
-        empty = [c for c in range(weights.shape[0]) if not weights[c].any()]
+        rows = _weight_rows(producer, self.tensors[producer.inputs[1]].data)
+        empty = np.flatnonzero(~rows.any(axis=1)).tolist()
         zero_point = self.tensors[producer.outputs[0]].quant.zero_point[0]
 
         @functools.cache
@@ -384,27 +428,33 @@ class _ChannelGraph:
             folded_any = True
         return folded_any
 
-    def _remove_unread_channels(self, producer: Op, readers: list[Op]) -> bool:
-        """Drop the channels every reader's weights ignore (all-zero columns) from the producer, its output
-        and the readers' weights, all renamed; at least one channel stays."""
-        output = self.tensors[producer.outputs[0]]
-        if output.name in self.graph.outputs:
-            return False
-        channels = output.shape[-1]
+    def _remove_unread_channels(self, chain: list[Op], readers: list[Op]) -> bool:
+        """Drop the channels every reader's weights ignore (all-zero columns) from the readers' weights and from
+        every op of the chain (weights, bias, per-channel scales) and its output, all renamed; the channels that
+        stay are a multiple of four (the read ones and the first unread ones), or all."""
+        channels = self.tensors[chain[-1].outputs[0]].shape[-1]
         read = np.zeros(channels, dtype=bool)
         for reader in readers:
             read |= self.tensors[reader.inputs[1]].data.reshape(-1, channels).any(axis=0)
-        if read.all() or (channels == 1 and not read.any()):
+        # Whole quads of channels: the kernels' channel loops run in fours, and a partial quad costs more than
+        # the unread channels that would fill it (256 -> 255 channels makes person_detect slower).
+        count = min(-(-max(int(read.sum()), 1) // CHANNEL_QUAD) * CHANNEL_QUAD, channels)
+        if count == channels:
             return False
-        keep = np.flatnonzero(read) if read.any() else np.array([0])
-        renamed = {output.name: self._taken_along(output, keep, axis=len(output.shape) - 1)}
-        for slot in (1, 2):
-            if len(producer.inputs) > slot and producer.inputs[slot]:
-                renamed[producer.inputs[slot]] = self._taken_along(self.tensors[producer.inputs[slot]], keep, axis=0)
+        keep = np.sort(np.concatenate([np.flatnonzero(read), np.flatnonzero(~read)[: count - int(read.sum())]]))
+        renamed: dict[str, Tensor] = {}
+        for op in chain:
+            output = self.tensors[op.outputs[0]]
+            renamed[output.name] = self._taken_along(output, keep, axis=len(output.shape) - 1)
+            if op.kind in WEIGHTED_OPS:
+                weights = self.tensors[op.inputs[1]]
+                renamed[weights.name] = self._taken_along(weights, keep, axis=OP_DEFS[op.kind].weight_axis)
+                if len(op.inputs) > 2 and op.inputs[2]:
+                    renamed[op.inputs[2]] = self._taken_along(self.tensors[op.inputs[2]], keep, axis=0)
         for reader in readers:
             weights = self.tensors[reader.inputs[1]]
             renamed[weights.name] = self._taken_along(weights, keep, axis=len(weights.shape) - 1)
-        for op in (producer, *readers):
+        for op in (*chain, *readers):
             self.ops[self.ops.index(op)] = dataclasses.replace(
                 op,
                 inputs=tuple(renamed[n].name if n in renamed else n for n in op.inputs),
