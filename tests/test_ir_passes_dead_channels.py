@@ -129,8 +129,7 @@ def test_convolutions_keep_their_outputs(seed, padding):
 def test_convolution_read_by_fully_connected(seed):
     graph = _conv_into_fc_graph(seed)
     shrunk = eliminate_dead_channels(graph)
-    # 3 empty filters and the unread column 5 leave 7 channels; the first unread one stays to fill a quad
-    assert _weight_shapes(shrunk) == [(8, 1, 1, 9), (4, 8)]
+    assert _weight_shapes(shrunk) == [(7, 1, 1, 9), (4, 7)]  # 3 empty filters and the unread column 5 go
     assert len(shrunk.ops[1].inputs) == 3 and shrunk.ops[1].inputs[2]  # a bias made to fold into
     _assert_same_outputs(graph, shrunk)
 
@@ -157,12 +156,11 @@ def _mobilenet_block(seed, empty_depthwise=(1, 5, 6), unread=(0, 2, 9, 10, 11), 
 @pytest.mark.parametrize("pool", [False, True])
 def test_channels_removed_through_depthwise_and_pool(seed, pool):
     """The depthwise's 3 empty channels fold into the FC's bias when the FC reads the depthwise (not through the
-    pool); the channels the FC does not read (5, or those 8) leave the 1x1 conv, the depthwise, the pool and the FC,
-    but for the first unread ones that fill a quad."""
+    pool); the channels the FC does not read (5, or then 8) leave the 1x1 conv, the depthwise, the pool and the FC."""
     graph = _mobilenet_block(seed, pool=pool)
     shrunk = eliminate_dead_channels(graph)
     verify_graph(shrunk)
-    channels = 8 if pool else 4
+    channels = 7 if pool else 4
     assert _weight_shapes(shrunk) == [(channels, 1, 1, 3), (1, 3, 3, channels), (5, channels)]
     assert shrunk.ops[0].outputs[0] not in graph.tensor_map  # renamed
     _assert_same_outputs(graph, shrunk)
@@ -175,8 +173,8 @@ def test_removal_stops_at_a_tensor_read_elsewhere():
     _assert_same_outputs(graph, shrunk)
 
 
-def test_channels_fill_whole_quads():
-    """One unread channel of 12 stays: a partial quad of channels costs the kernels more than it saves."""
+def test_fewer_than_four_unread_channels_stay():
+    """One unread channel of 12 stays: the partial quad of channels its removal leaves costs the kernels more."""
     graph = _mobilenet_block(0, empty_depthwise=(), unread=(4,))
     assert eliminate_dead_channels(graph) is graph
 
