@@ -134,13 +134,16 @@ def test_convolution_read_by_fully_connected(seed):
     _assert_same_outputs(graph, shrunk)
 
 
-def _mobilenet_block(seed, empty_depthwise=(1, 5, 6), unread=(0, 2, 9, 10, 11), pool=True, middle_output=False):
+def _mobilenet_block(seed, empty_depthwise=(1, 5, 6), unread=(0, 2, 9, 10, 11), pool=True, middle_output=False,
+                     producer_sparsity=0.0):
     """1x1 conv 3 -> 12, 3x3 SAME depthwise (empty filters ``empty_depthwise``), average pool, then an FC with
     zero columns ``unread`` (person_detect's classifier), per-channel weights."""
     rng = np.random.default_rng(seed)
     b = GraphBuilder()
     x = b.input((1, 4, 4, 3), scale=0.05, zero_point=-2)
-    x = b.conv2d(x, rng.integers(-127, 128, (12, 1, 1, 3)).astype(np.int8), _scale(rng, 12, True),
+    pointwise = rng.integers(1, 128, (12, 1, 1, 3)).astype(np.int8)
+    pointwise[:, :, :, :2][rng.random((12, 1, 1, 2)) < producer_sparsity] = 0
+    x = b.conv2d(x, pointwise, _scale(rng, 12, True),
                  rng.integers(-800, 800, 12).astype(np.int32), 0.1, -128, activation="RELU6")
     filters = rng.integers(-127, 128, (1, 3, 3, 12)).astype(np.int8)
     filters[..., list(empty_depthwise)] = 0
@@ -173,10 +176,14 @@ def test_removal_stops_at_a_tensor_read_elsewhere():
     _assert_same_outputs(graph, shrunk)
 
 
-def test_fewer_than_four_unread_channels_stay():
-    """One unread channel of 12 stays: the partial quad of channels its removal leaves costs the kernels more."""
-    graph = _mobilenet_block(0, empty_depthwise=(), unread=(4,))
-    assert eliminate_dead_channels(graph) is graph
+@pytest.mark.parametrize("producer_sparsity,channels", [(0.0, 12), (1.0, 11)])
+def test_fewer_than_four_unread_channels_stay_in_dense_layers(producer_sparsity, channels):
+    """One unread channel of 12 stays where the producer is dense (its removal would leave a partial quad of
+    channels, which costs dense kernels more), and goes where the producer is two thirds zero."""
+    graph = _mobilenet_block(0, empty_depthwise=(), unread=(4,), producer_sparsity=producer_sparsity)
+    shrunk = eliminate_dead_channels(graph)
+    assert _weight_shapes(shrunk)[0] == (channels, 1, 1, 3)
+    _assert_same_outputs(graph, shrunk)
 
 
 def test_shrunk_tensors_get_new_names():

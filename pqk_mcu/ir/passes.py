@@ -28,8 +28,9 @@ order and verifies the graph after each pass, so a pass that breaks an invariant
   int32 biases (unless that overflows) and those columns become zero. A channel whose columns are zero
   in every reader is removed from the readers' weights, the FC / CONV_2D producing it and the channel-wise
   ops between (depthwise with depth multiplier 1, pools: each the only reader of the tensor before it):
-  weights, biases, per-channel scales, tensors; at least four at a time (a partial quad of channels
-  costs the kernels more than one to three channels save). Repeated until nothing changes (removing a column can empty a row upstream); the shrunk
+  weights, biases, per-channel scales, tensors; from a producer at most half zero at least four at a
+  time (its dense kernel runs channels in quads: a partial quad costs more than one to three channels
+  save). Repeated until nothing changes (removing a column can empty a row upstream); the shrunk
   tensors get new names, so layer-by-layer comparison against the original graph skips them.
 
 RESHAPE needs no pass: code generation places its output on the same bytes as its input (a no-op
@@ -249,8 +250,9 @@ WEIGHTED_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
 READER_OPS = ("FULLY_CONNECTED", "CONV_2D")
 # Ops whose output channel k reads only input channel k (depthwise: with depth multiplier 1).
 CHANNELWISE_OPS = ("DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
-# The kernels' channel loops run in fours: removing fewer than four channels leaves a partial quad that costs
-# more than it saves (dense person_detect's last layer 256 -> 255 channels: 17 k more instructions).
+# Dense kernels run channels in quads: from a layer at most half zero (one code generation stores dense), removing
+# fewer than four channels leaves a partial quad that costs more than it saves (dense person_detect's last layer
+# 256 -> 255 channels: 17 k more instructions). Sparse kernels run channel by channel: every channel pays.
 MIN_REMOVED_CHANNELS = 4
 LIVE_SUFFIX = re.compile(r"/live\d+(_\d+)?$")
 
@@ -434,13 +436,15 @@ class _ChannelGraph:
     def _remove_unread_channels(self, chain: list[Op], readers: list[Op]) -> bool:
         """Drop the channels every reader's weights ignore (all-zero columns) from the readers' weights and from
         every op of the chain (weights, bias, per-channel scales) and its output, all renamed; at least one
-        channel stays, and at least ``MIN_REMOVED_CHANNELS`` go."""
+        channel stays, and from a dense producer at least ``MIN_REMOVED_CHANNELS`` go (or all but fewer)."""
         channels = self.tensors[chain[-1].outputs[0]].shape[-1]
         read = np.zeros(channels, dtype=bool)
         for reader in readers:
             read |= self.tensors[reader.inputs[1]].data.reshape(-1, channels).any(axis=0)
         keep = np.flatnonzero(read) if read.any() else np.array([0])
-        if channels - len(keep) < MIN_REMOVED_CHANNELS:
+        weights = self.tensors[chain[0].inputs[1]].data
+        dense = 2 * np.count_nonzero(weights) >= weights.size
+        if len(keep) == channels or (dense and channels - len(keep) < MIN_REMOVED_CHANNELS <= len(keep)):
             return False
         renamed: dict[str, Tensor] = {}
         for op in chain:
