@@ -1,9 +1,10 @@
-"""IR pass eliminate_dead_channels: pruned FULLY_CONNECTED / CONV_2D layers lose the output channels whose
-weights are all zero (their constant value moves into the next layers' biases) and the channels no next
-layer reads. Random FC chains with planted empty rows and columns, per-tensor and per-channel, with and
-without ReLU, batches 1 and 3, convolutions as producers and as 1x1 / VALID readers: the reference gives
-the same outputs before and after the pass on many random inputs (==), the shrunk tensors are renamed,
-what the pass may not touch stays, and one chain runs bit-exact on the host and in QEMU.
+"""IR pass eliminate_dead_channels: pruned FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D layers lose the output
+channels whose weights are all zero (their constant value moves into the next layers' biases) and the channels
+no next layer reads, also through depthwise convolutions and pools. FC chains with planted empty rows and
+columns, per-tensor and per-channel, with and without ReLU, batches 1 and 3, convolutions as producers and as
+1x1 / VALID readers, a MobileNet block, random chains (hypothesis): the reference gives the same outputs before
+and after the pass (==), the shrunk tensors are renamed, what the pass may not touch stays, and pruned chains
+run bit-exact on the host (layer by layer) and in QEMU.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def test_fully_connected_chain_keeps_its_outputs(seed, batches, per_channel, act
     shrunk = eliminate_dead_channels(graph)
     verify_graph(shrunk)
     assert _channels(shrunk) < _channels(graph)
-    assert shrunk.outputs == graph.outputs and shrunk.tensor(graph.outputs[0]).shape == graph.tensor(graph.outputs[0]).shape
+    assert shrunk.outputs == graph.outputs
+    assert shrunk.tensor(graph.outputs[0]).shape == graph.tensor(graph.outputs[0]).shape
     _assert_same_outputs(graph, shrunk)
     assert eliminate_dead_channels(shrunk) is shrunk  # a fixed point
 
@@ -270,9 +272,9 @@ def test_padded_convolution_reader_is_left_alone(padding, shrinks):
 @st.composite
 def pruned_chains(draw):
     """2 to 6 layers (FC with keep_num_dims, 1x1 / 3x3 VALID / 3x3 SAME convolutions, 3x3 depthwise, pools) on
-    [N, H, W, C] tensors,
-    weights up to 95% zero with whole rows and columns zero, per-tensor or per-channel, any activation and zero point; some
-    layer outputs also graph outputs or read by a RELU (which the pass must leave alone)."""
+    [N, H, W, C] tensors, weights up to 95% zero with whole rows and columns zero, per-tensor or per-channel,
+    any activation and zero point; some layer outputs also graph outputs or read by a RELU (which the pass
+    must leave alone)."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     b = GraphBuilder()
     side = draw(st.integers(1, 7))
@@ -281,7 +283,8 @@ def pruned_chains(draw):
     outputs = []
     for _ in range(draw(st.integers(2, 6))):
         _, height, width, channels = b.shape(x)
-        kinds = ["fc", "conv1x1", "conv_same", "depthwise", "pool"] + (["conv_valid"] if min(height, width) >= 3 else [])
+        kinds = ["fc", "conv1x1", "conv_same", "depthwise", "pool"]
+        kinds += ["conv_valid"] if min(height, width) >= 3 else []
         kind, out_c = draw(st.sampled_from(kinds)), draw(st.integers(1, 16))
         if kind == "pool":
             size = 2 if min(height, width) >= 2 else 1
