@@ -29,7 +29,8 @@ def _assert_bit_exact(graph: Graph, model: HostModel, count: int) -> None:
     for sample, result in zip(samples, model.run(samples)):
         reference = run_reference(graph, sample, keep_intermediates=True)
         compared = [name for name in result["tensors"] if name in reference["tensors"]]
-        assert len(compared) >= len(model.generated.layers) - 1
+        # eliminate_dead_channels renames the tensors it shrinks: those have no reference twin
+        assert len(compared) >= len([layer for layer in model.generated.layers if layer.output in graph.tensor_map]) - 1
         for name in compared:
             assert np.array_equal(reference["tensors"][name], result["tensors"][name]), f"tensor '{name}' differs"
         for expected, actual in zip(reference["outputs"], result["outputs"], strict=True):

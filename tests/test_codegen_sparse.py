@@ -92,7 +92,7 @@ def _check_host(graph, weight_format: str, tmp_path, count: int = 2) -> HostMode
 
 
 @pytest.mark.parametrize("sparsity", SPARSITIES)
-def test_csr_and_dense_bit_exact_on_odd_shapes(sparsity, tmp_path):
+def test_csr_and_dense_bit_exact_on_odd_shapes(sparsity, tmp_path, without_dead_channel_elimination):
     require_tools("gcc")
     graph = weighted_chain(sparsity)
     dense = _check_host(graph, "dense", tmp_path)

@@ -73,7 +73,7 @@ def _generate(tmp_path: Path, sparsity: float, weight_format: str):
 
 
 @pytest.mark.parametrize("sparsity,weight_format", CASES)
-def test_dsp_kernels_bit_exact_on_host(tmp_path, toolchain, sparsity, weight_format):
+def test_dsp_kernels_bit_exact_on_host(tmp_path, toolchain, without_dead_channel_elimination, sparsity, weight_format):
     from pqk_mcu.runner.host import build_host, run_host
 
     graph, generated, kernels = _generate(tmp_path, sparsity, weight_format)
@@ -86,7 +86,8 @@ def test_dsp_kernels_bit_exact_on_host(tmp_path, toolchain, sparsity, weight_for
 
 
 @pytest.mark.parametrize("sparsity,weight_format", CASES)
-def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, toolchain, sparsity, weight_format):
+def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, toolchain, without_dead_channel_elimination, sparsity,
+                                           weight_format):
     from pqk_mcu.runner.arm import build_firmware
     from pqk_mcu.runner.qemu import run_elf
 
@@ -204,7 +205,7 @@ def test_csr_row_lengths_and_row_pointers(tmp_path, toolchain, without_column_pa
             expected.reshape(-1).tolist()
 
 
-def test_requant_shift_is_stored_as_int8(tmp_path):
+def test_requant_shift_is_stored_as_int8(tmp_path, without_dead_channel_elimination):
     from pqk_mcu.errors import UnsupportedModelError
 
     generated = generate_c(_graph(0.6), tmp_path / "gen")  # portable kernels: the packed format has no shift array

@@ -72,7 +72,8 @@ def test_dense_fully_connected_dsp(tmp_path, toolchain, target, batches):
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("batches,outside_bounds", [(1, False), (3, True)])
-def test_sparse_fully_connected_dsp(tmp_path, toolchain, without_column_pairs, target, batches, outside_bounds):
+def test_sparse_fully_connected_dsp(tmp_path, toolchain, without_column_pairs, without_dead_channel_elimination, target,
+                                    batches, outside_bounds):
     generated = generate_c(_fully_connected_graph(batches, sparse=True, outside_bounds=outside_bounds),
                            tmp_path / "gen", weight_format="csr", board="cortex-m4")
     kernels = [layer.kernel for layer in generated.layers]
@@ -86,7 +87,8 @@ def test_sparse_fully_connected_dsp(tmp_path, toolchain, without_column_pairs, t
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("batches,outside_bounds", [(1, False), (3, True)])
-def test_column_pairs_fully_connected_dsp(tmp_path, toolchain, monkeypatch, target, batches, outside_bounds):
+def test_column_pairs_fully_connected_dsp(tmp_path, toolchain, monkeypatch, without_dead_channel_elimination, target,
+                                          batches, outside_bounds):
     # on every layer (the cost model would give some to pqk_fully_connected_s8_csr_dsp)
     cost = dataclasses.replace(KERNEL_COSTS[FULLY_CONNECTED_PAIRS_DSP], per_call=-1e9)
     monkeypatch.setitem(KERNEL_COSTS, FULLY_CONNECTED_PAIRS_DSP, cost)

@@ -122,7 +122,7 @@ def forced(monkeypatch, request):
 
 @pytest.mark.parametrize("forced", [CONV, TAPS], indirect=True)
 @pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.99])
-def test_convolutions_bit_exact(tmp_path, toolchain, forced, sparsity):
+def test_convolutions_bit_exact(tmp_path, toolchain, forced, without_dead_channel_elimination, sparsity):
     generated = generate_c(_conv_graph(sparsity), tmp_path / "gen", weight_format="csr", board=BOARD)
     # the last layer's 5x5 window is wider than its 3-pixel rows: its windows read bands wider than the input
     assert _kernels(generated) == [forced] * 6

@@ -144,7 +144,7 @@ def _wide_layers(generated):
 
 
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
-def test_wide_conv_bit_exact(tmp_path, toolchain, target):
+def test_wide_conv_bit_exact(tmp_path, toolchain, without_dead_channel_elimination, target):
     generated = generate_c(_wide_graph(), tmp_path / "gen", weight_format="csr", board="cortex-m4")
     assert len(_wide_layers(generated)) >= 6  # the cost model may send one elsewhere
     layers, _ = lower_graph(generated.graph, "csr", Target(has_dsp=True))
@@ -168,7 +168,8 @@ def test_wide_conv_checked_requantization_bit_exact(tmp_path, toolchain, target)
 
 
 @pytest.mark.parametrize("target", ["cortex-m7", "cortex-m33", "cortex-m55"])
-def test_wide_conv_other_dsp_cores_bit_exact(tmp_path, toolchain, without_sparse_mve, target):
+def test_wide_conv_other_dsp_cores_bit_exact(tmp_path, toolchain, without_sparse_mve, without_dead_channel_elimination,
+                                             target):
     generated = generate_c(_wide_graph(), tmp_path / "gen", weight_format="csr", board=target)
     assert len(_wide_layers(generated)) >= 6  # the cost model may send one elsewhere
     _assert_bit_exact(generated, target, tmp_path)

@@ -21,6 +21,18 @@ order and verifies the graph after each pass, so a pass that breaks an invariant
   FULLY_CONNECTED it equals (filter OHWI -> [O][C], keep_num_dims so the output keeps its shape),
   which the FC kernels run without a convolution's per-pixel setup.
 
+- ``eliminate_dead_channels`` shrinks pruned networks. An output channel of a FULLY_CONNECTED /
+  CONV_2D / DEPTHWISE_CONV_2D whose weights are all zero outputs one constant; where only FC / CONV_2D
+  layers read its tensor, each through one weight column per channel (FC features = channels, or a
+  1x1 / VALID convolution, which no padding reaches), the constant's contribution moves into their
+  int32 biases (unless that overflows) and those columns become zero. A channel whose columns are zero
+  in every reader is removed from the readers' weights, the FC / CONV_2D producing it and the channel-wise
+  ops between (depthwise with depth multiplier 1, pools: each the only reader of the tensor before it):
+  weights, biases, per-channel scales, tensors; from a producer at most half zero at least four at a
+  time (its dense kernel runs channels in quads: a partial quad costs more than one to three channels
+  save). Repeated until nothing changes (removing a column can empty a row upstream); the shrunk
+  tensors get new names, so layer-by-layer comparison against the original graph skips them.
+
 RESHAPE needs no pass: code generation places its output on the same bytes as its input (a no-op
 alias), see ``pqk_mcu.codegen.memory``.
 """
@@ -30,15 +42,24 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from typing import Callable
 
 import numpy as np
 
+from pqk_mcu.ir.builder import bias_quant
 from pqk_mcu.ir.graph import Graph, Op, Tensor
 from pqk_mcu.ir.opdef import OP_DEFS
 from pqk_mcu.ir.ops import Conv2DAttrs, FullyConnectedAttrs
 from pqk_mcu.ir.verify import verify_graph
-from pqk_mcu.quant import activation_range
+from pqk_mcu.quant import (
+    INT32_MAX,
+    INT32_MIN,
+    activation_range,
+    conv_multipliers,
+    fully_connected_multiplier,
+    multiply_by_quantized_multiplier,
+)
 
 Pass = Callable[[Graph], Graph]
 # (op, its input, its output) -> the int8 output for every input -128..127.
@@ -189,7 +210,7 @@ def single_pixel_conv_to_fully_connected(graph: Graph) -> Graph:
 def standard_pipeline(unary_table: UnaryTable) -> tuple[Pass, ...]:
     """The passes code generation runs, in order."""
     return (split_float_edges, functools.partial(fuse_activations, unary_table=unary_table),
-            single_channel_depthwise_to_conv, single_pixel_conv_to_fully_connected)
+            single_channel_depthwise_to_conv, single_pixel_conv_to_fully_connected, eliminate_dead_channels)
 
 
 def run_pipeline(graph: Graph, pipeline: tuple[Pass, ...]) -> Graph:
@@ -219,3 +240,251 @@ def edge_graph(original: Graph, op: Op) -> Graph:
         inputs=tuple(name for name in op.inputs if name and not original.tensor(name).is_constant),
         outputs=op.outputs,
     )
+
+
+# -- dead channels ------------------------------------------------------------------------------------
+
+# Ops with weight rows per output channel: a row of zeros makes that channel a constant.
+WEIGHTED_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
+# Ops that read a tensor through weight columns, one per input channel (see ``_reads_whole_channels``).
+READER_OPS = ("FULLY_CONNECTED", "CONV_2D")
+# Ops whose output channel k reads only input channel k (depthwise: with depth multiplier 1).
+CHANNELWISE_OPS = ("DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
+# Dense kernels run channels in quads: from a layer at most half zero (one code generation stores dense), removing
+# fewer than four channels leaves a partial quad that costs more than it saves (dense person_detect's last layer
+# 256 -> 255 channels: 17 k more instructions). Sparse kernels run channel by channel: every channel pays.
+MIN_REMOVED_CHANNELS = 4
+LIVE_SUFFIX = re.compile(r"/live\d+(_\d+)?$")
+
+
+def _owned_constant(graph: Graph, tensors: dict[str, Tensor], consumers: dict[str, list[Op]], name: str) -> bool:
+    """A constant only this one op reads, so rewriting it changes nothing else."""
+    return (name in tensors and tensors[name].is_constant and len(consumers.get(name, [])) == 1
+            and name not in graph.outputs)
+
+
+def _weighted_op(graph: Graph, tensors: dict[str, Tensor], consumers: dict[str, list[Op]], op: Op) -> bool:
+    """An int8 FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D whose constant weights (and int32 bias) only it
+    reads."""
+    if op.kind not in WEIGHTED_OPS:
+        return False
+    bias = op.inputs[2] if len(op.inputs) > 2 else ""
+    return (
+        tensors[op.inputs[0]].dtype == "int8"
+        and tensors[op.outputs[0]].dtype == "int8"
+        and _owned_constant(graph, tensors, consumers, op.inputs[1])
+        and (not bias or (_owned_constant(graph, tensors, consumers, bias) and tensors[bias].dtype == "int32"))
+    )
+
+
+def _channelwise_op(graph: Graph, tensors: dict[str, Tensor], consumers: dict[str, list[Op]], op: Op) -> bool:
+    """An int8 pool, or a depthwise convolution with depth multiplier 1 and weights only it reads."""
+    if op.kind == "DEPTHWISE_CONV_2D":
+        return op.attrs.depth_multiplier == 1 and _weighted_op(graph, tensors, consumers, op)
+    return op.kind in CHANNELWISE_OPS and tensors[op.inputs[0]].dtype == "int8"
+
+
+def _reads_whole_channels(tensors: dict[str, Tensor], op: Op, name: str) -> bool:
+    """``op`` (FULLY_CONNECTED / CONV_2D) reads every element of channel k of ``name`` (last axis) only through
+    its weights' input channel k, and never a padded position: an FC whose features are the tensor's channels,
+    or a convolution whose padding cannot reach the input (1x1 filter or VALID)."""
+    if op.kind not in READER_OPS or op.inputs[0] != name or name in op.inputs[1:]:
+        return False
+    weights = tensors[op.inputs[1]]
+    if op.kind == "FULLY_CONNECTED":
+        return tensors[name].shape[-1] == weights.shape[1]
+    return weights.shape[1:3] == (1, 1) or op.attrs.padding == "VALID"
+
+
+def _weight_rows(op: Op, weights: np.ndarray) -> np.ndarray:
+    """The weights one row per output channel: [channels, everything else]."""
+    rows = np.moveaxis(weights, OP_DEFS[op.kind].weight_axis, 0)
+    return rows.reshape(rows.shape[0], -1)
+
+
+def _constant_channel_value(tensors: dict[str, Tensor], op: Op, channel: int) -> int:
+    """What channel ``channel`` of ``op`` outputs when its weights there are all zero: its bias requantized
+    as the reference does (per-tensor FULLY_CONNECTED: ``fully_connected_multiplier``, else per channel)."""
+    x, weights, y = tensors[op.inputs[0]], tensors[op.inputs[1]], tensors[op.outputs[0]]
+    bias = int(tensors[op.inputs[2]].data[channel]) if len(op.inputs) > 2 and op.inputs[2] else 0
+    (in_scale, _), (out_scale, out_zp) = x.per_tensor_quant, y.per_tensor_quant
+    scales = weights.quant.scale
+    if op.kind == "FULLY_CONNECTED" and not weights.quant.per_channel:
+        multiplier, shift = fully_connected_multiplier(in_scale, scales[0], out_scale)
+    else:
+        multipliers, shifts = conv_multipliers(in_scale, [scales[channel if len(scales) > 1 else 0]], out_scale)
+        multiplier, shift = int(multipliers[0]), int(shifts[0])
+    low, high = activation_range(op.attrs.activation, out_scale, out_zp)
+    return min(max(multiply_by_quantized_multiplier(bias, multiplier, shift) + out_zp, low), high)
+
+
+def _fresh_name(candidate: str, taken: set[str]) -> str:
+    """``candidate``, or with the first free ``_2``, ``_3``... appended; recorded as taken."""
+    name, count = candidate, 1
+    while name in taken:
+        count += 1
+        name = f"{candidate}_{count}"
+    taken.add(name)
+    return name
+
+
+def _with_bias(tensors: dict[str, Tensor], op: Op, taken: set[str]) -> tuple[Op, Tensor]:
+    """``op`` and its int32 bias tensor, a new zero one (quantized input scale x weight scale) if it has none."""
+    if len(op.inputs) > 2 and op.inputs[2]:
+        return op, tensors[op.inputs[2]]
+    weights = tensors[op.inputs[1]]
+    channels = weights.shape[0]
+    bias = Tensor(_fresh_name(f"{op.name}/folded_bias", taken), (channels,), "int32",
+                  bias_quant(tensors[op.inputs[0]].quant, weights.quant), np.zeros(channels, dtype=np.int32))
+    return dataclasses.replace(op, inputs=(*op.inputs[:2], bias.name)), bias
+
+
+class _ChannelGraph:
+    """A mutable working copy of a graph's tensors (in order) and ops for ``eliminate_dead_channels``."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.tensors = dict(graph.tensor_map)
+        self.ops = list(graph.ops)
+        self.taken = set(self.tensors)
+        self.changed = False
+
+    def step(self) -> bool:
+        """Fold the constant channels of one producer, or else remove the unread channels of one; False once
+        there is nothing left to do. Folds go first: they leave more channels unread."""
+        consumers = self.graph.replace(ops=tuple(self.ops)).consumers()
+        producers = [op for op in self.ops if _weighted_op(self.graph, self.tensors, consumers, op)]
+        for op in producers:
+            readers = self._whole_channel_readers(consumers, op.outputs[0])
+            if readers and self._fold_constant_channels(op, readers):
+                self.changed = True
+                return True
+        for op in producers:
+            chain, readers = self._chain_to_readers(consumers, op)
+            if readers and self._remove_unread_channels(chain, readers):
+                self.changed = True
+                return True
+        return False
+
+    def result(self) -> Graph:
+        if not self.changed:
+            return self.graph
+        used = {name for op in self.ops for name in (*op.inputs, *op.outputs) if name}
+        used |= set(self.graph.inputs) | set(self.graph.outputs)
+        return self.graph.replace(tensors=tuple(t for t in self.tensors.values() if t.name in used),
+                                  ops=tuple(self.ops))
+
+    def _whole_channel_readers(self, consumers: dict[str, list[Op]], name: str) -> list[Op]:
+        """The ops reading tensor ``name`` if there are some and all are FC / CONV_2D that read it whole, else []."""
+        readers = consumers.get(name, [])
+        if all(_weighted_op(self.graph, self.tensors, consumers, reader)
+               and _reads_whole_channels(self.tensors, reader, name) for reader in readers):
+            return readers
+        return []
+
+    def _chain_to_readers(self, consumers: dict[str, list[Op]], producer: Op) -> tuple[list[Op], list[Op]]:
+        """``producer`` (an FC / CONV_2D) and the channel-wise ops after it, each the only reader of the one
+        before, up to a tensor only whole-channel readers read (those readers; [] if there is no such chain).
+        Removing a channel of that tensor removes it from every op of the chain."""
+        chain = [producer]
+        if producer.kind not in READER_OPS:
+            return chain, []
+        while chain[-1].outputs[0] not in self.graph.outputs:
+            name = chain[-1].outputs[0]
+            readers = self._whole_channel_readers(consumers, name)
+            if readers:
+                return chain, readers
+            following = consumers.get(name, [])
+            if (len(following) != 1 or following[0].inputs[0] != name
+                    or not _channelwise_op(self.graph, self.tensors, consumers, following[0])):
+                break
+            chain.append(following[0])
+        return chain, []
+
+    def _fold_constant_channels(self, producer: Op, readers: list[Op]) -> bool:
+        """Move each all-zero-weight channel's constant value into the readers' biases (where the sum stays
+        within int32) and zero its columns there."""
+        rows = _weight_rows(producer, self.tensors[producer.inputs[1]].data)
+        empty = np.flatnonzero(~rows.any(axis=1)).tolist()
+        zero_point = self.tensors[producer.outputs[0]].quant.zero_point[0]
+
+        @functools.cache
+        def centered_value(channel: int) -> int:
+            return _constant_channel_value(self.tensors, producer, channel) - zero_point
+
+        folded_any = False
+        for reader in readers:
+            reader_weights = self.tensors[reader.inputs[1]]
+            columns = reader_weights.data.reshape(reader_weights.shape[0], -1, reader_weights.shape[-1])
+            live = [c for c in empty if columns[:, :, c].any()]
+            if not live:
+                continue
+            new_reader, bias = _with_bias(self.tensors, reader, self.taken)
+            folded = bias.data.astype(np.int64) + sum(
+                columns[:, :, c].astype(np.int64).sum(axis=1) * centered_value(c) for c in live
+            )
+            if folded.min() < INT32_MIN or folded.max() > INT32_MAX:
+                continue
+            cleared = np.array(reader_weights.data)
+            cleared[..., live] = 0
+            self.tensors[reader_weights.name] = dataclasses.replace(reader_weights, data=cleared)
+            self.tensors[bias.name] = dataclasses.replace(bias, data=folded.astype(np.int32))
+            self.ops[self.ops.index(reader)] = new_reader
+            folded_any = True
+        return folded_any
+
+    def _remove_unread_channels(self, chain: list[Op], readers: list[Op]) -> bool:
+        """Drop the channels every reader's weights ignore (all-zero columns) from the readers' weights and from
+        every op of the chain (weights, bias, per-channel scales) and its output, all renamed; at least one
+        channel stays, and from a dense producer at least ``MIN_REMOVED_CHANNELS`` go (or all but fewer)."""
+        channels = self.tensors[chain[-1].outputs[0]].shape[-1]
+        read = np.zeros(channels, dtype=bool)
+        for reader in readers:
+            read |= self.tensors[reader.inputs[1]].data.reshape(-1, channels).any(axis=0)
+        keep = np.flatnonzero(read) if read.any() else np.array([0])
+        weights = self.tensors[chain[0].inputs[1]].data
+        dense = 2 * np.count_nonzero(weights) >= weights.size
+        if len(keep) == channels or (dense and channels - len(keep) < MIN_REMOVED_CHANNELS <= len(keep)):
+            return False
+        renamed: dict[str, Tensor] = {}
+        for op in chain:
+            output = self.tensors[op.outputs[0]]
+            renamed[output.name] = self._taken_along(output, keep, axis=len(output.shape) - 1)
+            if op.kind in WEIGHTED_OPS:
+                weights = self.tensors[op.inputs[1]]
+                renamed[weights.name] = self._taken_along(weights, keep, axis=OP_DEFS[op.kind].weight_axis)
+                if len(op.inputs) > 2 and op.inputs[2]:
+                    renamed[op.inputs[2]] = self._taken_along(self.tensors[op.inputs[2]], keep, axis=0)
+        for reader in readers:
+            weights = self.tensors[reader.inputs[1]]
+            renamed[weights.name] = self._taken_along(weights, keep, axis=len(weights.shape) - 1)
+        for op in (*chain, *readers):
+            self.ops[self.ops.index(op)] = dataclasses.replace(
+                op,
+                inputs=tuple(renamed[n].name if n in renamed else n for n in op.inputs),
+                outputs=tuple(renamed[n].name if n in renamed else n for n in op.outputs),
+            )
+        self.tensors = {renamed[name].name if name in renamed else name: renamed.get(name, t)
+                        for name, t in self.tensors.items()}
+        return True
+
+    def _taken_along(self, tensor: Tensor, keep: np.ndarray, axis: int) -> Tensor:
+        """``tensor`` with only channels ``keep`` along ``axis`` (its data and per-axis quantization), renamed."""
+        quant = tensor.quant
+        if quant is not None and quant.axis == axis:
+            quant = dataclasses.replace(quant, scale=tuple(quant.scale[k] for k in keep),
+                                        zero_point=tuple(quant.zero_point[k] for k in keep))
+        shape = list(tensor.shape)
+        shape[axis] = len(keep)
+        data = None if tensor.data is None else np.take(tensor.data, keep, axis=axis)
+        # "<name>/live<channels>": once per shrink, not once per round
+        name = _fresh_name(f"{LIVE_SUFFIX.sub('', tensor.name)}/live{len(keep)}", self.taken)
+        return dataclasses.replace(tensor, name=name, shape=tuple(shape), quant=quant, data=data)
+
+
+def eliminate_dead_channels(graph: Graph) -> Graph:
+    """Fold constant channels into the next layers' biases and remove the channels no layer reads."""
+    work = _ChannelGraph(graph)
+    while work.step():
+        pass
+    return work.result()
