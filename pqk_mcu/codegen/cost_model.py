@@ -600,6 +600,16 @@ def portable_depthwise_ring_row(layout: Layout) -> int:
     return row if output_h <= layout.input_h and row <= layout.input_w * layout.input_c else 0
 
 
+MVE_FULLY_CONNECTED_STACK_OUTPUTS = 32  # pqk_fully_connected_s8_mve.c STACK_OUTPUTS
+MVE_FULLY_CONNECTED_STACK_ROW = 32  # and STACK_ROW_BYTES
+
+
+def mve_fully_connected_on_stack(rows: int, columns: int) -> bool:
+    """pqk_fully_connected_s8_mve's on_stack() for a single batch: its sums and row on the stack, no scratch."""
+    row = (columns + 15) & ~15
+    return rows <= MVE_FULLY_CONNECTED_STACK_OUTPUTS and (row == columns or row <= MVE_FULLY_CONNECTED_STACK_ROW)
+
+
 def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
     """Bytes of the scratch argument of ``kernel`` run as ``layout`` with a weight matrix [rows][columns]
     (0: a kernel without one), which the memory plan reserves. The C ``<kernel>_buffer_size()`` is the
@@ -634,8 +644,10 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
         # two pixels of int32 columns, rounded up to 4
         "pqk_conv2d_s8_smlal": 2 * 4 * ((columns + 3) & ~3) + im2col_row,
         "pqk_depthwise_conv2d_s8_mla": depthwise_ring,
-        # a single batch: its row only where it is not whole vectors (else read in place), one pixel's sums
+        # a single batch: its row only where it is not whole vectors (else read in place), one pixel's sums;
+        # none where they fit on the stack
         "pqk_fully_connected_s8_mve": (mve_block if layout.positions > 1
+                                       else 0 if mve_fully_connected_on_stack(rows, columns)
                                        else (0 if columns % 16 == 0 else mve_row) + mve_sums // 2),
         "pqk_conv2d_s8_mve": mve_block + (0 if pointwise else mve_row),
         "pqk_depthwise_conv2d_s8_mve": (layout.input_c + 15) & ~15,  # a padding row of a vector's width

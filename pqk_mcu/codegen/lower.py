@@ -648,8 +648,8 @@ class Lowering:
         fields += self._requant_fields(layer, op, bias, multiplier, shift)
         params = self._params(layer, "pqk_fully_connected_s8_params_t", fields)
         args = (params, weights, self._operand(layer, 0), TensorRef(y.name))
-        if layer.kernel == "pqk_fully_connected_s8_dsp" and not layer.scratch_bytes:
-            args += ("NULL",)  # reads its input directly: no scratch
+        if layer.kernel in ("pqk_fully_connected_s8_dsp", "pqk_fully_connected_s8_mve") and not layer.scratch_bytes:
+            args += ("NULL",)  # reads its input directly or keeps its sums on the stack: no scratch
         layer.calls.append(Call(layer.kernel, args))
 
     @staticmethod
