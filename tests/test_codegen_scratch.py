@@ -34,9 +34,9 @@ SCRATCH_KERNELS = {
     "CONV_2D": ("pqk_conv2d_s8_dsp", "pqk_conv2d_s8_csr_dsp", "pqk_conv2d_s8_csr_wide_dsp", "pqk_conv2d_s8_smlal",
                 "pqk_conv2d_s8_mve", "pqk_conv2d_s8_csr_mve", "pqk_conv2d_s8_csr_taps_dsp",
                 "pqk_conv2d_s8_csr_taps_mve"),
-    "DEPTHWISE_CONV_2D": ("pqk_depthwise_conv2d_s8_dsp", "pqk_depthwise_conv2d_s8_csr_dsp",
-                          "pqk_depthwise_conv2d_s8_mla", "pqk_depthwise_conv2d_s8_mve",
-                          "pqk_depthwise_conv2d_s8_csr_mve"),
+    "DEPTHWISE_CONV_2D": ("pqk_depthwise_conv2d_s8_csr", "pqk_depthwise_conv2d_s8_dsp",
+                          "pqk_depthwise_conv2d_s8_csr_dsp", "pqk_depthwise_conv2d_s8_mla",
+                          "pqk_depthwise_conv2d_s8_mve", "pqk_depthwise_conv2d_s8_csr_mve"),
     "FULLY_CONNECTED": ("pqk_fully_connected_s8_dsp", "pqk_fully_connected_s8_mve", "pqk_fully_connected_s8_csr_mve",
                         "pqk_fully_connected_s8_csr_pairs_dsp"),
 }

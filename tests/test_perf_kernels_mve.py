@@ -12,11 +12,15 @@ requantization's Python twin is checked against the reference rounding on its ed
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from pqk_mcu.codegen import generate_c
-from pqk_mcu.codegen.cost_model import Layout, Target, choose_kernel
+from pqk_mcu.codegen.cost_model import KERNEL_COSTS, Layout, Target, choose_kernel
+from pqk_mcu.codegen.generate import core_graph
+from pqk_mcu.codegen.lower import lower_graph
 from pqk_mcu.codegen.weights import encode_depthwise_lanes, encode_row_chunks
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.quant import INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier, mve_requantize_array
@@ -179,4 +183,23 @@ def test_fully_connected_single_batch(tmp_path, toolchain):
                               rng.integers(-500, 500, outputs).astype(np.int32), 0.2, 1, activation="RELU")
     generated = generate_c(b.build(outputs=[x]), tmp_path / "gen", weight_format="dense", board=BOARD)
     assert _kernels(generated) == ["pqk_fully_connected_s8_mve"] * 4
+    _assert_bit_exact(generated, BOARD, tmp_path)
+
+
+def test_fully_connected_tiny_single_batch_keeps_its_sums_on_the_stack(tmp_path, toolchain, monkeypatch):
+    """At most 32 outputs of one batch, the row whole chunks (16, 32 features) or at most 32 bytes (1, 17, 3
+    features, copied onto the stack): no scratch (NULL), the sums on the stack (hello_world: arena 104 -> 32 B)."""
+    monkeypatch.setitem(KERNEL_COSTS, "pqk_fully_connected_s8_mve",
+                        dataclasses.replace(KERNEL_COSTS["pqk_fully_connected_s8_mve"], per_call=-1e9))
+    rng = np.random.default_rng(25)
+    b = GraphBuilder()
+    x = b.input((1, 1), scale=0.05, zero_point=-3)
+    for features, outputs in ((1, 17), (17, 16), (16, 32), (32, 3), (3, 31), (31, 1)):
+        x = b.fully_connected(x, _weights(rng, (outputs, features), 0.0), list(rng.uniform(0.002, 0.01, outputs)),
+                              rng.integers(-500, 500, outputs).astype(np.int32), 0.2, 1, activation="RELU")
+    graph = b.build(outputs=[x])
+    layers, _ = lower_graph(core_graph(graph), "dense", Target.from_board(BOARD))
+    assert [(layer.kernel, layer.scratch_bytes, layer.calls[-1].args[-1]) for layer in layers] == [
+        ("pqk_fully_connected_s8_mve", 0, "NULL")] * 6
+    generated = generate_c(graph, tmp_path / "gen", weight_format="dense", board=BOARD)
     _assert_bit_exact(generated, BOARD, tmp_path)

@@ -9,7 +9,8 @@ stride. Two batches of odd-sized planes and odd channel counts through layers th
 widens the channels, a 3x3 SAME conv (output a row ahead), a strided depthwise, another widening 1x1, a
 depthwise SAME stride 1 and one with multiplier 2 VALID stride (2, 1), a 5x3 SAME conv with stride
 (1, 2); dense, and sparse by both gathering CONV_2D kernels. Host gcc cannot run MVE: the cortex-m55
-kernels run in QEMU (mps3-an547) only, the cortex-m3 ones on the host (ASan/UBSan) and in QEMU.
+kernels run in QEMU (mps3-an547) only, the cortex-m3 ones on the host (ASan/UBSan) and in QEMU. The portable
+pqk_depthwise_conv2d_s8_csr (sparse depthwise on cortex-m3) runs over its input through a ring of output rows.
 """
 
 from __future__ import annotations
@@ -113,3 +114,45 @@ def test_forward_only_lead_of_a_widening_pointwise_conv():
     # last block (24 of 25), whose writes follow every read
     assert write_lead((1, 5, 5, 8), (1, 5, 5, 16), window, block=4) == -4
     assert write_lead((1, 5, 5, 8), (1, 5, 5, 16), window, block=4, backward=False) == 24 * 8
+
+
+PORTABLE_DEPTHWISE = "pqk_depthwise_conv2d_s8_csr"
+
+
+def _portable_depthwise_graph():
+    """Sparse depthwise layers over two batches of odd planes and channels: SAME dilated, VALID, multiplier 2
+    with stride 2 (an output row just shorter than an input row), SAME stride 2, SAME; then multiplier 2
+    at stride 1, whose output rows are longer than its input rows (not in place: no scratch)."""
+    rng = np.random.default_rng(43)
+    b = GraphBuilder()
+
+    def depthwise(x, multiplier, **attrs):
+        channels = b.shape(x)[3] * multiplier
+        return b.depthwise_conv2d(x, _weights(rng, (1, 3, 3, channels), 0.6), list(rng.uniform(0.002, 0.02, channels)),
+                                  rng.integers(-300, 300, channels).astype(np.int32), 0.1, 2, **attrs)
+
+    x = b.input((2, 13, 11, 7), scale=0.05, zero_point=-3)
+    x = b.conv2d(x, _weights(rng, (7, 3, 3, 7), 0.6), list(rng.uniform(0.002, 0.01, 7)),
+                 rng.integers(-900, 900, 7).astype(np.int32), 0.2, 5, padding="SAME")
+    x = depthwise(x, 1, padding="SAME", dilation=2, activation="RELU")
+    x = depthwise(x, 1, padding="VALID")
+    x = depthwise(x, 2, stride=2, padding="VALID")
+    x = depthwise(x, 1, stride=2, padding="SAME", activation="RELU")
+    x = depthwise(x, 1, padding="SAME")
+    return b.build(outputs=[depthwise(x, 2, padding="SAME")])
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m3"])
+def test_portable_sparse_depthwise_runs_over_its_input(tmp_path, toolchain, monkeypatch, target):
+    """pqk_depthwise_conv2d_s8_csr over its input: each output row waits in its ring of pad_top + 1 output
+    rows until the input rows under it are read."""
+    graph = _portable_depthwise_graph()
+    core = core_graph(graph)
+    layers, _ = lower_graph(core, "csr", Target.from_board("cortex-m3"))
+    plan = plan_every_pair(memory_request(core, layers))
+    assert [layer.kernel for layer in layers[1:]] == [PORTABLE_DEPTHWISE] * 6
+    assert [layer.index for layer in layers if layer.output in plan.in_place] == [1, 2, 3, 4, 5]
+    assert layers[6].scratch_bytes == 0 and "NULL" in layers[6].calls[-1].args
+    monkeypatch.setattr(generate, "plan_memory", plan_every_pair)
+    generated = generate_c(graph, tmp_path / "gen", weight_format="csr", board="cortex-m3")
+    _assert_bit_exact(generated, target, tmp_path)

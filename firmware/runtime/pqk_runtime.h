@@ -317,7 +317,8 @@ void pqk_conv2d_s8_csr(const pqk_conv2d_s8_params_t *params, const pqk_csr_s8_t 
 void pqk_depthwise_conv2d_s8(const pqk_depthwise_conv2d_s8_params_t *params, const int8_t *weights,
                              const int8_t *input, int8_t *output);
 void pqk_depthwise_conv2d_s8_csr(const pqk_depthwise_conv2d_s8_params_t *params, const pqk_csr_s8_t *weights,
-                                 const int8_t *input, int8_t *output);
+                                 const int8_t *input, int8_t *output, int8_t *scratch);
+int32_t pqk_depthwise_conv2d_s8_csr_buffer_size(const pqk_depthwise_conv2d_s8_params_t *params);
 void pqk_fully_connected_s8(const pqk_fully_connected_s8_params_t *params, const int8_t *weights,
                             const int8_t *input, int8_t *output);
 void pqk_fully_connected_s8_csr(const pqk_fully_connected_s8_params_t *params, const pqk_csr_s8_t *weights,

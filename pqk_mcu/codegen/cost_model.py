@@ -592,6 +592,24 @@ def fast_requant_exact(matrix: np.ndarray, folded_bias: np.ndarray, multiplier, 
     return fast_requant_bounds_hold(bound, multiplier, shift)
 
 
+def portable_depthwise_ring_row(layout: Layout) -> int:
+    """Bytes of an output row of pqk_depthwise_conv2d_s8_csr run in place (its ring holds pad_top + 1 of
+    them); 0 where it cannot run in place (an output row longer than an input row)."""
+    output_h, output_w = _output_size(layout)
+    row = output_w * layout.input_c * layout.depth_multiplier
+    return row if output_h <= layout.input_h and row <= layout.input_w * layout.input_c else 0
+
+
+MVE_FULLY_CONNECTED_STACK_OUTPUTS = 32  # pqk_fully_connected_s8_mve.c STACK_OUTPUTS
+MVE_FULLY_CONNECTED_STACK_ROW = 32  # and STACK_ROW_BYTES
+
+
+def mve_fully_connected_on_stack(rows: int, columns: int) -> bool:
+    """pqk_fully_connected_s8_mve's on_stack() for a single batch: its sums and row on the stack, no scratch."""
+    row = (columns + 15) & ~15
+    return rows <= MVE_FULLY_CONNECTED_STACK_OUTPUTS and (row == columns or row <= MVE_FULLY_CONNECTED_STACK_ROW)
+
+
 def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
     """Bytes of the scratch argument of ``kernel`` run as ``layout`` with a weight matrix [rows][columns]
     (0: a kernel without one), which the memory plan reserves. The C ``<kernel>_buffer_size()`` is the
@@ -621,11 +639,15 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
             (TAPS_CONV_BLOCK - 1) * layout.stride_w + (layout.filter_w - 1) * layout.dilation_w + 1),
         "pqk_depthwise_conv2d_s8_dsp": depthwise_ring,
         "pqk_depthwise_conv2d_s8_csr_dsp": layout.padded_h * layout.padded_w,  # one channel's padded plane
+        # the in-place ring of output rows, none where the layer cannot run in place
+        "pqk_depthwise_conv2d_s8_csr": (layout.pad_top + 1) * portable_depthwise_ring_row(layout),
         # two pixels of int32 columns, rounded up to 4
         "pqk_conv2d_s8_smlal": 2 * 4 * ((columns + 3) & ~3) + im2col_row,
         "pqk_depthwise_conv2d_s8_mla": depthwise_ring,
-        # a single batch: its row only where it is not whole vectors (else read in place), one pixel's sums
+        # a single batch: its row only where it is not whole vectors (else read in place), one pixel's sums;
+        # none where they fit on the stack
         "pqk_fully_connected_s8_mve": (mve_block if layout.positions > 1
+                                       else 0 if mve_fully_connected_on_stack(rows, columns)
                                        else (0 if columns % 16 == 0 else mve_row) + mve_sums // 2),
         "pqk_conv2d_s8_mve": mve_block + (0 if pointwise else mve_row),
         "pqk_depthwise_conv2d_s8_mve": (layout.input_c + 15) & ~15,  # a padding row of a vector's width
@@ -879,7 +901,9 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
     nonzeros = int(np.count_nonzero(matrix))
     sparsity = 1.0 - nonzeros / matrix.size if matrix.size else 0.0
     csr = encode_csr(matrix)
-    candidates = [("dense", dense_kernel, 0, False), ("csr", dense_kernel + "_csr", 0, False)]
+    csr_kernel = dense_kernel + "_csr"
+    csr_scratch = scratch_bytes(csr_kernel, layout, *matrix.shape)  # pqk_depthwise_conv2d_s8_csr's in-place ring
+    candidates = [("dense", dense_kernel, 0, False), ("csr", csr_kernel, csr_scratch, csr_scratch > 0)]
     # rows with few nonzeros: a CONV_2D's nonzeros one at a time (pqk_conv2d_s8_csr_taps_mve)
     conv_taps = (encode_gather_taps(matrix, conv_gather_offsets(layout)[None, :])
                  if target.has_mve and isinstance(gather, GatherCsr) else None)

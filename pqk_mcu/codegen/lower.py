@@ -588,7 +588,10 @@ class Lowering:
         fields += [("depth_multiplier", op.attrs.depth_multiplier), ("input_zero_point", in_zp)]
         fields += self._requant_fields(layer, op, bias, multiplier, shift)
         params = self._params(layer, "pqk_depthwise_conv2d_s8_params_t", fields)
-        layer.calls.append(Call(layer.kernel, (params, weights, self._operand(layer, 0), TensorRef(y.name))))
+        args = (params, weights, self._operand(layer, 0), TensorRef(y.name))
+        if layer.kernel == "pqk_depthwise_conv2d_s8_csr" and not layer.scratch_bytes:
+            args += ("NULL",)  # cannot run in place: no ring
+        layer.calls.append(Call(layer.kernel, args))
 
     def _depthwise_conv_2d_s16(self, layer: Layer, op: Op) -> None:
         """16x8 DEPTHWISE_CONV_2D: dense weights (whatever the weight format, as TRANSPOSE_CONV), int64 bias
@@ -645,8 +648,8 @@ class Lowering:
         fields += self._requant_fields(layer, op, bias, multiplier, shift)
         params = self._params(layer, "pqk_fully_connected_s8_params_t", fields)
         args = (params, weights, self._operand(layer, 0), TensorRef(y.name))
-        if layer.kernel == "pqk_fully_connected_s8_dsp" and not layer.scratch_bytes:
-            args += ("NULL",)  # reads its input directly: no scratch
+        if layer.kernel in ("pqk_fully_connected_s8_dsp", "pqk_fully_connected_s8_mve") and not layer.scratch_bytes:
+            args += ("NULL",)  # reads its input directly or keeps its sums on the stack: no scratch
         layer.calls.append(Call(layer.kernel, args))
 
     @staticmethod
