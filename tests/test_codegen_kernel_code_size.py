@@ -1,0 +1,67 @@
+"""Kernel code counted once per model: the measured table (benchmarks/perf/kernel_code_size.py) and
+cost_model.choose_model_kernels, alone and in the lowering."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from pqk_mcu.codegen import core_graph
+from pqk_mcu.codegen.cost_model import KernelChoice, Target, choose_model_kernels, kernel_code_bytes
+from pqk_mcu.codegen.kernel_code_bytes import KERNEL_CODE_BYTES
+from pqk_mcu.codegen.lower import lower_graph
+from pqk_mcu.frontends.tflite import load_tflite
+from pqk_mcu.ir.prune import prune_by_magnitude
+
+PERF = Path(__file__).resolve().parents[1] / "benchmarks" / "perf"
+HELLO = Path(__file__).parent / "fixtures" / "hello_world_int8.tflite"
+CODE_BYTES = {"big_fast": 4000, "small_fast": 3000, "portable": 300}
+
+
+def _choice(kernel: str, instructions: int) -> KernelChoice:
+    return KernelChoice(format="dense", kernel=kernel, sparsity=0.0, estimated_instructions=instructions,
+                        weight_bytes=0, index_bytes=0, csr=None)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+def test_table_is_what_the_compiler_gives_on_cortex_m4():
+    sys.path.insert(0, str(PERF))
+    from kernel_code_size import core_flags, measure
+
+    assert measure("cortex-m4", core_flags()["cortex-m4"]) == KERNEL_CODE_BYTES["cortex-m4"]
+
+
+def test_a_kernel_of_one_tiny_layer_is_dropped_and_one_of_a_big_layer_stays():
+    big = [_choice("big_fast", 1000), _choice("portable", 5000)]
+    tiny = [_choice("small_fast", 10), _choice("big_fast", 30), _choice("portable", 50)]
+    other_tiny = [_choice("portable", 20), _choice("big_fast", 25)]
+    chosen = choose_model_kernels([big, tiny, other_tiny], CODE_BYTES)
+    # small_fast's 3,000 bytes for 20 instructions: its layer joins big_fast (cheaper there than on portable);
+    # portable's 300 bytes outweigh the 5 instructions its layer saves; big_fast's layer would cost 4,000 more
+    assert [choice.kernel for choice in chosen] == ["big_fast", "big_fast", "big_fast"]
+    assert [choice.kernel for choice in choose_model_kernels([big, tiny], {})] == ["big_fast", "small_fast"]
+
+
+def test_a_kernel_stays_where_its_layers_save_more_than_its_code():
+    big = [_choice("big_fast", 1000), _choice("portable", 9000)]
+    other_big = [_choice("portable", 5000), _choice("big_fast", 5500)]
+    # dropping portable costs 500 instructions for 300 bytes, dropping big_fast 8,000 for 4,000
+    assert [choice.kernel for choice in choose_model_kernels([big, other_big], CODE_BYTES)] == ["big_fast", "portable"]
+
+
+def test_pruned_hello_world_links_one_fully_connected_kernel_on_cortex_m4():
+    core = core_graph(prune_by_magnitude(load_tflite(HELLO), 0.5))
+    target = Target.from_board("cortex-m4")
+    per_layer, _ = lower_graph(core, "auto", dataclasses.replace(target, cpu=""))
+    per_model, _ = lower_graph(core, "auto", target)
+    assert len({layer.kernel for layer in per_layer if layer.op.kind == "FULLY_CONNECTED"}) == 3
+    assert {layer.kernel for layer in per_model if layer.op.kind == "FULLY_CONNECTED"} == {"pqk_fully_connected_s8"}
+    code = kernel_code_bytes(target)
+    added = sum(layer.estimated_instructions for layer in per_model) - sum(
+        layer.estimated_instructions for layer in per_layer)
+    saved = sum(code[kernel] for kernel in {layer.kernel for layer in per_layer} - {"pqk_fully_connected_s8"})
+    assert 0 < added < saved
