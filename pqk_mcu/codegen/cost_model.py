@@ -13,7 +13,8 @@ to that storage format. The choice is data (kernel name, scratch bytes, in-place
 lowering puts into the render context; templates never decide.
 A kernel's own code is linked once per model: after the per-layer choice, ``choose_model_kernels`` moves the
 layers of a kernel onto kernels the model links anyway where its code bytes (measured per core,
-``kernel_code_bytes.KERNEL_CODE_BYTES``, at the same ``INSTRUCTIONS_PER_BYTE``) outweigh what they cost.
+``kernel_code_bytes.KERNEL_CODE_BYTES``, at the same ``INSTRUCTIONS_PER_BYTE``) outweigh what they cost, as
+long as the layers slow down by at most ``MODEL_CHOICE_MAX_SLOWDOWN`` (1%) in all.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ from pqk_mcu.errors import PqkError
 
 # One flash byte is worth this many instructions per inference when candidates are compared.
 INSTRUCTIONS_PER_BYTE = 1.0
+# The most that choose_model_kernels may slow the layers down (a fraction of their estimated instructions) to
+# drop kernel code from the image.
+MODEL_CHOICE_MAX_SLOWDOWN = 0.01
 # pqk_dsp.h fast requantization: exact for |accumulator| < 2^30 and shift in [-23, -1].
 FAST_REQUANT_ACC_LIMIT = 1 << 30
 FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
@@ -1094,13 +1098,16 @@ def choose_model_kernels(layers: list[list[KernelChoice]], code_bytes: dict[str,
 
     From each layer's own best, it repeatedly drops the one kernel whose layers all move onto kernels already
     linked for the largest gain (its code bytes less what the moved layers' scores rise; ties: fewer layers,
-    then name), until no drop gains. Deterministic; layers of one kernel move together."""
+    then name), until no drop gains. Deterministic; layers of one kernel move together. Speed comes first:
+    the drops together add at most ``MODEL_CHOICE_MAX_SLOWDOWN`` of the layers' estimated instructions (without
+    it, dense hello_world would trade 2.5x its instructions for 4.5 kB of kernel code)."""
     chosen = [choices[0] for choices in layers]
+    slowdown_left = MODEL_CHOICE_MAX_SLOWDOWN * sum(choice.estimated_instructions for choice in chosen)
     while True:
         linked = {choice.kernel for choice in chosen}
-        best: tuple[tuple[float, int, str], list[KernelChoice]] | None = None
+        best: tuple[tuple[float, int, str], list[KernelChoice], int] | None = None
         for kernel in sorted(linked):
-            moved, rise = list(chosen), 0.0
+            moved, rise, slower = list(chosen), 0.0, 0
             for index, choices in enumerate(layers):
                 if chosen[index].kernel != kernel:
                     continue
@@ -1109,18 +1116,20 @@ def choose_model_kernels(layers: list[list[KernelChoice]], code_bytes: dict[str,
                     break
                 moved[index] = others[0]
                 rise += layer_score(others[0])[0] - layer_score(chosen[index])[0]
+                slower += others[0].estimated_instructions - chosen[index].estimated_instructions
             else:
                 gain = INSTRUCTIONS_PER_BYTE * code_bytes.get(kernel, 0) - rise
                 users = sum(choice.kernel == kernel for choice in chosen)
-                if gain > 0 and (best is None or (-gain, users, kernel) < best[0]):
-                    best = ((-gain, users, kernel), moved)
+                if gain > 0 and slower <= slowdown_left and (best is None or (-gain, users, kernel) < best[0]):
+                    best = ((-gain, users, kernel), moved, slower)
         if best is None:
             return chosen
         chosen = best[1]
+        slowdown_left -= best[2]
 
 
 __all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "LSTM_PRODUCT_COSTS", "MLA_FAST_REQUANT_KERNELS",
-           "ORDERED_WRITE_BLOCKS", "SVDF_FEATURE_COSTS", "TRANSPOSE_CONV_COSTS", "AddChoice", "KernelChoice",
+           "MODEL_CHOICE_MAX_SLOWDOWN", "ORDERED_WRITE_BLOCKS", "SVDF_FEATURE_COSTS", "TRANSPOSE_CONV_COSTS", "AddChoice", "KernelChoice",
            "KernelCost", "Layout", "LstmChoice", "Target", "add_requantization", "average_pool_kernel",
            "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "choose_model_kernels", "choose_svdf_kernel",
            "choose_transpose_conv_kernel", "estimate_instructions", "fast_requant_bounds_hold", "fast_requant_exact",
