@@ -159,13 +159,13 @@ def _c_buffer_sizes(gen_dir: Path, params: str, params_type: str, kernels, objec
 @pytest.mark.parametrize("kind,build,shape", CASES)
 def test_scratch_bytes_equal_the_c_buffer_size(kind, build, shape, kernel_objects, tmp_path, monkeypatch):
     seen = []
-    choose_kernel = lower.choose_kernel
+    kernel_choices = lower.kernel_choices
 
     def spy(matrix, dense_kernel, layout, *args, **kwargs):
         seen.append((matrix.shape, layout))
-        return choose_kernel(matrix, dense_kernel, layout, *args, **kwargs)
+        return kernel_choices(matrix, dense_kernel, layout, *args, **kwargs)
 
-    monkeypatch.setattr(lower, "choose_kernel", spy)
+    monkeypatch.setattr(lower, "kernel_choices", spy)
     generated = generate_c(build(*shape), tmp_path / "gen")
     (index,) = [layer.index for layer in generated.layers if layer.op == kind]
     (((rows, columns), layout),) = seen
@@ -200,12 +200,12 @@ def test_sanitizer_build_runs_the_planned_scratch(tmp_path):
 
 
 def test_sanitizer_build_catches_a_scratch_one_byte_short(tmp_path, monkeypatch):
-    choose_kernel = lower.choose_kernel
+    kernel_choices = lower.kernel_choices
 
     def one_byte_short(*args, **kwargs):
-        choice = choose_kernel(*args, **kwargs)
-        return dataclasses.replace(choice, scratch_bytes=choice.scratch_bytes - 1)
+        return [dataclasses.replace(choice, scratch_bytes=choice.scratch_bytes - 1)
+                for choice in kernel_choices(*args, **kwargs)]
 
-    monkeypatch.setattr(lower, "choose_kernel", one_byte_short)
+    monkeypatch.setattr(lower, "kernel_choices", one_byte_short)
     with pytest.raises(PqkError, match="AddressSanitizer: global-buffer-overflow"):
         _build_and_run(_dsp_conv_graph(), tmp_path)

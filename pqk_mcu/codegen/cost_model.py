@@ -11,6 +11,10 @@ variants, candidates where ``Target.has_mve``; see ``benchmarks/perf``) and its 
 ``instructions + INSTRUCTIONS_PER_BYTE * bytes`` wins. ``--format dense|csr`` restricts the candidates
 to that storage format. The choice is data (kernel name, scratch bytes, in-place flag) that the
 lowering puts into the render context; templates never decide.
+A kernel's own code is linked once per model: after the per-layer choice, ``choose_model_kernels`` moves the
+layers of a kernel onto kernels the model links anyway where its code bytes (measured per core,
+``kernel_code_bytes.KERNEL_CODE_BYTES``, at the same ``INSTRUCTIONS_PER_BYTE``) outweigh what they cost, as
+long as the layers slow down by at most ``MODEL_CHOICE_MAX_SLOWDOWN`` (1%) in all.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pqk_mcu.codegen.kernel_code_bytes import KERNEL_CODE_BYTES
 from pqk_mcu.codegen.weights import (
     GATHER_LANES,
     MVE_ROWS,
@@ -50,6 +55,9 @@ from pqk_mcu.errors import PqkError
 
 # One flash byte is worth this many instructions per inference when candidates are compared.
 INSTRUCTIONS_PER_BYTE = 1.0
+# The most that choose_model_kernels may slow the layers down (a fraction of their estimated instructions) to
+# drop kernel code from the image.
+MODEL_CHOICE_MAX_SLOWDOWN = 0.01
 # pqk_dsp.h fast requantization: exact for |accumulator| < 2^30 and shift in [-23, -1].
 FAST_REQUANT_ACC_LIMIT = 1 << 30
 FAST_REQUANT_MIN_SHIFT, FAST_REQUANT_MAX_SHIFT = -23, -1
@@ -80,6 +88,7 @@ class Target:
     # *_smlal / *_mla variants are candidates. False: portable C for any compiler (no board).
     thumb2: bool = False
     has_mve: bool = False  # Helium: the *_mve kernels
+    cpu: str = ""  # the core (a key of kernel_code_bytes.KERNEL_CODE_BYTES); "": no board, kernel code not counted
 
     @classmethod
     def from_board(cls, board) -> "Target":
@@ -90,7 +99,8 @@ class Target:
             from pqk_mcu.boards import load_board
 
             board = load_board(board)
-        return cls(has_dsp=bool(board.has_dsp), thumb2=board.cpu not in BASELINE_CORES, has_mve=bool(board.has_mve))
+        return cls(has_dsp=bool(board.has_dsp), thumb2=board.cpu not in BASELINE_CORES, has_mve=bool(board.has_mve),
+                   cpu=board.cpu)
 
 
 @dataclass(frozen=True)
@@ -892,8 +902,17 @@ def choose_add_kernel(elements: int, rows: int, contiguous: bool, requantization
 def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_format: str,
                   target: Target, fast_requant: bool, packed: PackedCsr | None = None,
                   wide: WideCsr | None = None, gather: GatherCsr | GatherTaps | GatherRows | None = None) -> KernelChoice:
-    """The cheapest kernel for ``matrix`` [rows][cols] (rows = output channels) on ``target``;
-    ``packed`` is the matrix in the *_csr_dsp kernels' format where it fits, ``wide`` in
+    """The cheapest kernel for ``matrix`` [rows][cols] (rows = output channels) on ``target``, the layer alone
+    (``kernel_choices``' first)."""
+    return kernel_choices(matrix, dense_kernel, layout, weight_format, target, fast_requant, packed, wide, gather)[0]
+
+
+def kernel_choices(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_format: str,
+                   target: Target, fast_requant: bool, packed: PackedCsr | None = None,
+                   wide: WideCsr | None = None,
+                   gather: GatherCsr | GatherTaps | GatherRows | None = None) -> list[KernelChoice]:
+    """Every kernel that can run ``matrix`` [rows][cols] (rows = output channels) on ``target``, cheapest first
+    (``layer_score``); ``packed`` is the matrix in the *_csr_dsp kernels' format where it fits, ``wide`` in
     pqk_conv2d_s8_csr_wide_dsp's, ``gather`` in the *_csr_mve kernels'."""
     if weight_format not in WEIGHT_FORMATS:
         raise PqkError(f"unknown weight format '{weight_format}' (choose from {', '.join(WEIGHT_FORMATS)})")
@@ -943,11 +962,13 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
             and not fast_requant,
         ))
 
-    def score(choice: KernelChoice) -> tuple[float, str]:
-        flash = choice.weight_bytes + choice.index_bytes + choice.requant_bytes
-        return choice.estimated_instructions + INSTRUCTIONS_PER_BYTE * flash, choice.kernel
+    return sorted(choices, key=layer_score)
 
-    return min(choices, key=score)
+
+def layer_score(choice: KernelChoice) -> tuple[float, str]:
+    """A layer's ``instructions + INSTRUCTIONS_PER_BYTE * flash bytes`` of its data (ties: by kernel name)."""
+    flash = choice.weight_bytes + choice.index_bytes + choice.requant_bytes
+    return choice.estimated_instructions + INSTRUCTIONS_PER_BYTE * flash, choice.kernel
 
 
 
@@ -1061,9 +1082,56 @@ def choose_transpose_conv_kernel(taps: np.ndarray, products: int, tap_visits: in
     return kernel, csr if kernel == "pqk_transpose_conv_s8_csr" else None, instructions
 
 
+# -- model-level choice: a kernel's code is linked once per model ------------------------------------------------
+
+
+def kernel_code_bytes(target: Target) -> dict[str, int]:
+    """Kernel -> flash bytes of its code on ``target``'s core (measured: kernel_code_bytes.py); empty without a
+    core (no board: the choice stays per layer)."""
+    return KERNEL_CODE_BYTES.get(target.cpu, {})
+
+
+def choose_model_kernels(layers: list[list[KernelChoice]], code_bytes: dict[str, int]) -> list[KernelChoice]:
+    """One choice per layer from each layer's ``kernel_choices`` (cheapest first) that lowers the model's total
+    ``instructions + INSTRUCTIONS_PER_BYTE * flash bytes``, where a kernel's code (``code_bytes``) counts once
+    per model, at the same weight per byte as the layers' data.
+
+    From each layer's own best, it repeatedly drops the one kernel whose layers all move onto kernels already
+    linked for the largest gain (its code bytes less what the moved layers' scores rise; ties: fewer layers,
+    then name), until no drop gains. Deterministic; layers of one kernel move together. Speed comes first:
+    the drops together add at most ``MODEL_CHOICE_MAX_SLOWDOWN`` of the layers' estimated instructions (without
+    it, dense hello_world would trade 2.5x its instructions for 4.5 kB of kernel code)."""
+    chosen = [choices[0] for choices in layers]
+    slowdown_left = MODEL_CHOICE_MAX_SLOWDOWN * sum(choice.estimated_instructions for choice in chosen)
+    while True:
+        linked = {choice.kernel for choice in chosen}
+        best: tuple[tuple[float, int, str], list[KernelChoice], int] | None = None
+        for kernel in sorted(linked):
+            moved, rise, slower = list(chosen), 0.0, 0
+            for index, choices in enumerate(layers):
+                if chosen[index].kernel != kernel:
+                    continue
+                others = [choice for choice in choices if choice.kernel in linked and choice.kernel != kernel]
+                if not others:
+                    break
+                moved[index] = others[0]
+                rise += layer_score(others[0])[0] - layer_score(chosen[index])[0]
+                slower += others[0].estimated_instructions - chosen[index].estimated_instructions
+            else:
+                gain = INSTRUCTIONS_PER_BYTE * code_bytes.get(kernel, 0) - rise
+                users = sum(choice.kernel == kernel for choice in chosen)
+                if gain > 0 and slower <= slowdown_left and (best is None or (-gain, users, kernel) < best[0]):
+                    best = ((-gain, users, kernel), moved, slower)
+        if best is None:
+            return chosen
+        chosen = best[1]
+        slowdown_left -= best[2]
+
+
 __all__ = ["ADD_KERNEL_COSTS", "COUNTS", "KERNEL_COSTS", "LSTM_PRODUCT_COSTS", "MLA_FAST_REQUANT_KERNELS",
-           "ORDERED_WRITE_BLOCKS", "SVDF_FEATURE_COSTS", "TRANSPOSE_CONV_COSTS", "AddChoice", "KernelChoice",
+           "MODEL_CHOICE_MAX_SLOWDOWN", "ORDERED_WRITE_BLOCKS", "SVDF_FEATURE_COSTS", "TRANSPOSE_CONV_COSTS", "AddChoice", "KernelChoice",
            "KernelCost", "Layout", "LstmChoice", "Target", "add_requantization", "average_pool_kernel",
-           "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "choose_svdf_kernel",
+           "choose_add_kernel", "choose_kernel", "choose_lstm_kernel", "choose_model_kernels", "choose_svdf_kernel",
            "choose_transpose_conv_kernel", "estimate_instructions", "fast_requant_bounds_hold", "fast_requant_exact",
-           "layer_counts", "scratch_bytes", "FORWARD_WRITE_BLOCKS"]
+           "kernel_choices", "kernel_code_bytes", "layer_counts", "layer_score", "scratch_bytes",
+           "FORWARD_WRITE_BLOCKS"]

@@ -34,19 +34,22 @@ from pqk_mcu.reference import unary_table
 from pqk_mcu.codegen.cost_model import (
     FORWARD_WRITE_BLOCKS,
     ORDERED_WRITE_BLOCKS,
+    KernelChoice,
     Layout,
     Target,
     add_requantization,
     average_pool_kernel,
     choose_add_kernel,
-    choose_kernel,
     choose_lstm_kernel,
+    choose_model_kernels,
     choose_svdf_kernel,
     choose_transpose_conv_kernel,
     conv_gather_offsets,
     fast_requant_bounds_hold,
     fast_requant_exact,
     gather_row_width,
+    kernel_choices,
+    kernel_code_bytes,
 )
 from pqk_mcu.codegen.memory import write_lead
 from pqk_mcu.codegen.weights import (
@@ -246,10 +249,23 @@ class Lowering:
         self.weight_format = weight_format
         self.target = target or Target()
         self.symbols = SymbolTable()
+        self.layer_choices: dict[int, list[KernelChoice]] = {}  # weighted layer index -> its kernel_choices
+        self.model_kernels: dict[int, str] = {}  # layer index -> the kernel choose_model_kernels gave it instead
 
     def lower(self) -> list[Layer]:
         if not self.graph.ops:
             raise UnsupportedModelError("the model has no ops to generate code for")
+        layers = self._lower_ops()
+        indices = sorted(self.layer_choices)
+        chosen = choose_model_kernels([self.layer_choices[index] for index in indices], kernel_code_bytes(self.target))
+        self.model_kernels = {index: choice.kernel for index, choice in zip(indices, chosen)
+                              if choice.kernel != self.layer_choices[index][0].kernel}
+        if self.model_kernels:  # lowered again with those kernels: their data and symbols from scratch
+            self.symbols = SymbolTable()
+            layers = self._lower_ops()
+        return layers
+
+    def _lower_ops(self) -> list[Layer]:
         layers = []
         for index, op in enumerate(self.graph.ops):
             lowering = LOWERINGS.get(op.kind)
@@ -357,8 +373,11 @@ class Lowering:
         if requant is not None and self.target.has_dsp and op.kind == "CONV_2D":
             wide = encode_wide(matrix, *requant, _scale_zp(self.tensors[op.outputs[0]], "output", op)[1])
         gather = self._gather(op, matrix, layout) if self.target.has_mve else None
-        choice = choose_kernel(matrix, dense_kernel, layout, self.weight_format, self.target, fast, packed, wide,
-                               gather)
+        choices = kernel_choices(matrix, dense_kernel, layout, self.weight_format, self.target, fast, packed, wide,
+                                 gather)
+        self.layer_choices[layer.index] = choices
+        kernel = self.model_kernels.get(layer.index, choices[0].kernel)
+        choice = next(choice for choice in choices if choice.kernel == kernel)
         prefix = self._prefix(layer)
         layer.scratch_bytes = choice.scratch_bytes
         block = ORDERED_WRITE_BLOCKS.get(choice.kernel) or FORWARD_WRITE_BLOCKS.get(choice.kernel)
