@@ -80,6 +80,7 @@ class Target:
     # *_smlal / *_mla variants are candidates. False: portable C for any compiler (no board).
     thumb2: bool = False
     has_mve: bool = False  # Helium: the *_mve kernels
+    cpu: str = ""  # the board's core (-mcpu): its own costs (``KernelCost.core_costs``); "": the fit board's
 
     @classmethod
     def from_board(cls, board) -> "Target":
@@ -90,7 +91,8 @@ class Target:
             from pqk_mcu.boards import load_board
 
             board = load_board(board)
-        return cls(has_dsp=bool(board.has_dsp), thumb2=board.cpu not in BASELINE_CORES, has_mve=bool(board.has_mve))
+        return cls(has_dsp=bool(board.has_dsp), thumb2=board.cpu not in BASELINE_CORES, has_mve=bool(board.has_mve),
+                   cpu=board.cpu)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,9 @@ class KernelCost:
     and bytes copied into the padded plane for the rows with several nonzeros; looped_output: outputs of
     rows with more than four nonzeros; multi_mac: nonzeros of rows with several x positions.
     ``block``: the kernel computes this many positions together, so the per-output terms count positions
-    rounded up to it."""
+    rounded up to it. ``core_costs``: (cpu, count, instructions) added per that count on a core other than
+    the fit board's, whose compiler builds the kernel otherwise: per call (its prologue and epilogue), per
+    mac (its inner loop; Armv8.1-M's low-overhead loops close it in one instruction)."""
 
     per_mac: float
     per_output: float
@@ -195,10 +199,12 @@ class KernelCost:
     per_multi_mac: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
+    core_costs: tuple[tuple[str, str, float], ...] = ()
 
-    def instructions(self, counts: dict[str, int]) -> float:
-        """The estimate for a layer's ``layer_counts``."""
-        return sum(getattr(self, "per_" + name) * counts[name] for name in COUNTS)
+    def instructions(self, counts: dict[str, int], cpu: str = "") -> float:
+        """The estimate for a layer's ``layer_counts`` on core ``cpu`` ("": the fit board's)."""
+        return (sum(getattr(self, "per_" + name) * counts[name] for name in COUNTS)
+                + sum(value * counts[name] for core, name, value in self.core_costs if core == cpu))
 
 
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
@@ -213,20 +219,21 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
-# the DS-CNN at 0-95% sparsity; cortex-m4 for *_dsp, cortex-m3 for the portable, *_smlal and *_mla kernels).
+# the DS-CNN at 0-95% sparsity; cortex-m4 for *_dsp, cortex-m3 for the portable, *_smlal and *_mla kernels),
+# core_costs on the zoo's other cores.
 KERNEL_COSTS: dict[str, KernelCost] = {
     # fitted terms (the rest 0); worst relative error and layers fitted
     "pqk_conv2d_s8": KernelCost(  # worst error 3%, n=27
         per_mac=2.82, per_output=0.0, per_tap_output=28.84, per_column=0.0, per_position=0.0, per_call=77.03,
         per_group_output=8.61, per_im2col_byte=0.87, per_tail_output=15.92, per_single_output=125.44,
         per_multi_output=84.66, per_multi_padded=0.36, per_tapped_line=6.44),
-    "pqk_conv2d_s8_csr": KernelCost(  # worst error 1%, n=12
-        per_mac=30.87, per_output=57.42, per_tap_output=0.0, per_column=0.06, per_position=0.0, per_call=0.0,
-        per_row=12.52, per_empty_output=2.11, per_single_output=7.34, per_multi_padded=19.29),
-    "pqk_conv2d_s8_csr_dsp": KernelCost(  # worst error 15%, n=54
-        per_mac=2.36, per_output=4.48, per_tap_output=0.02, per_column=0.88, per_position=18.61,
-        per_call=940.28, per_group_output=0.07, per_empty_output=2.51, per_single_output=1.1,
-        per_multi_padded=0.1, per_tapped_row=40.11, per_padded_call=22.99, per_unclamped_output=1.96),
+    "pqk_conv2d_s8_csr": KernelCost(  # worst error 15%, n=28
+        per_mac=32.43, per_output=24.31, per_tap_output=5.94, per_column=0.0, per_position=16.04, per_call=0.0,
+        per_tapped_output=3.03, per_row=10.36, per_tail_output=26.23, per_multi_output=27.87),
+    "pqk_conv2d_s8_csr_dsp": KernelCost(  # worst error 6%, n=54
+        per_mac=2.25, per_output=5.81, per_tap_output=0.0, per_column=1.08, per_position=1.42, per_call=1547.77,
+        per_tail_output=0.06, per_empty_output=1.86, per_single_output=0.22, per_tapped_row=41.83,
+        per_padded_call=24.78, per_tap_position=1.39, per_unclamped_output=1.82, per_row_block_mac=0.05),
     "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=101
         per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=22.35, per_call=363.17,
         per_tapped_output=0.3, per_tail_output=0.22, per_empty_output=5.27, per_single_output=3.67,
@@ -237,11 +244,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_tapped_output=0.11, per_tail_output=0.25, per_empty_output=0.39, per_multi_output=0.05,
         per_tapped_line=0.66, per_padded_call=0.57, per_chunk=1.24, per_unclamped_output=4.81,
         per_band_row=36.29, per_band_byte=0.32, block=4),
-    "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=57
-        per_mac=0.05, per_output=0.0, per_tap_output=0.0, per_column=2.62, per_position=0.0, per_call=3742.6,
-        per_tapped_output=1.66, per_tail_output=6.25, per_empty_output=3.74, per_single_output=0.02,
-        per_tapped_line=13.71, per_padded_call=8.43, per_border_tap=8.55, per_chunk=1.7,
-        per_unclamped_output=1.53, block=8),
+    "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=44
+        per_mac=0.02, per_output=0.0, per_tap_output=0.01, per_column=1.03, per_position=67.76, per_call=0.0,
+        per_group_output=0.06, per_im2col_byte=0.63, per_tapped_output=1.43, per_tail_output=0.84,
+        per_multi_output=1.07, per_single_row=3.12, per_border_tap=0.15, per_chunk=1.69,
+        per_unclamped_output=1.53, per_row_block_mac=0.05, per_patch_row=258.01, block=8),
     "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 2%, n=28
         per_mac=0.0, per_output=0.55, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
         per_row=279.02, per_row_block_mac=2.75, per_row_block_output=67.17, per_patch_row=67.14, per_patch_byte=1.08),
@@ -271,28 +278,34 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_fill_eight=15.48, per_fill_rest=4.59, per_tap_run=27.16, per_unit_tap_output=6.93,
         per_strided_tap_output=8.3, per_copy_row=20.71, per_copy_byte=4.73, per_looped_output=20.02,
         per_multi_mac=7.23),
-    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=43
-        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=23.35, per_call=175.76,
-        per_tapped_output=0.27, per_tail_output=3.87, per_empty_output=0.44, per_tapped_line=0.82,
-        per_padded_call=2.26, per_chunk=1.25, per_band_row=49.85, per_band_byte=0.08, block=4),
-    "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=52
-        per_mac=1.96, per_output=21.84, per_tap_output=0.0, per_column=8.91, per_position=0.0, per_call=201.5,
-        per_empty_output=0.63, per_single_output=0.41, per_multi_padded=0.15, per_single_row=0.69,
-        per_tapped_line=1.31, per_padded_call=2.39, per_border_tap=21.37),
-    "pqk_depthwise_conv2d_s8_mla": KernelCost(  # worst error 2%, n=39
-        per_mac=2.47, per_output=0.0, per_tap_output=0.0, per_column=35.93, per_position=0.0, per_call=0.0,
-        per_tail_output=38.55, per_empty_output=0.33, per_multi_output=0.12, per_single_row=0.85,
-        per_tapped_line=0.86, per_border_tap=4.73),
+    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=29
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_im2col_byte=3.33, per_empty_output=0.44, per_single_output=4.48, per_padded_call=4.29,
+        per_chunk=0.65, per_row_block_mac=0.11, per_band_row=38.77, per_fill_eight=23.59, per_fill_rest=0.8,
+        per_unit_tap_output=0.65, per_strided_tap_output=1.3, per_copy_row=2.63, per_multi_mac=0.91, block=4),
+    "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=31
+        per_mac=0.0, per_output=0.0, per_tap_output=4.31, per_column=7.64, per_position=0.0, per_call=1131.87,
+        per_empty_output=0.63, per_single_output=1.4, per_padded_call=5.15, per_border_tap=30.9, per_chunk=0.02,
+        per_patch_row=42.59, per_band_byte=0.05),
+    "pqk_depthwise_conv2d_s8_mla": KernelCost(  # worst error 5%, n=37
+        per_mac=0.0, per_output=35.64, per_tap_output=2.6, per_column=39.2, per_position=0.0, per_call=0.0,
+        per_single_output=2.84, per_multi_output=1.01, per_single_row=0.06, per_tapped_line=1.46,
+        per_border_tap=4.41),
     "pqk_depthwise_conv2d_s8_mve": KernelCost(  # worst error 16%, n=14
         per_mac=0.03, per_output=17.88, per_tap_output=0.0, per_column=39.96, per_position=0.0, per_call=0.0,
         per_empty_output=3.08, per_single_output=11.33, per_chunk=0.1),
-    "pqk_fully_connected_s8": KernelCost(  # worst error 1%, n=19
-        per_mac=4.98, per_output=0.0, per_tap_output=59.4, per_column=0.0, per_position=0.0, per_call=30.66,
-        per_empty_output=0.13, per_multi_output=0.31, per_chunk=0.02, per_unclamped_output=1.6),
-    "pqk_fully_connected_s8_csr": KernelCost(  # worst error 2%, n=23
-        per_mac=5.83, per_output=0.0, per_tap_output=54.67, per_column=0.0, per_position=31.45, per_call=0.0,
-        per_tapped_output=14.3, per_tail_output=4.84, per_single_output=5.04, per_group_chunk=7.99,
-        per_unclamped_output=2.38),
+    "pqk_fully_connected_s8": KernelCost(  # worst error 4%, n=67
+        per_mac=4.98, per_output=56.73, per_tap_output=0.0, per_column=0.0, per_position=15.07, per_call=10.1,
+        per_tail_output=0.44, per_empty_output=6.18, per_multi_output=1.96, per_chunk=0.03,
+        per_widened_group=0.81, per_partial_quad=10.46, per_channel_output=0.28, core_costs=(('cortex-m4',
+        'call', -2.63), ('cortex-m55', 'call', 3.55), ('cortex-m55', 'mac', -1.19), ('cortex-m7', 'call',
+        7.47))),
+    "pqk_fully_connected_s8_csr": KernelCost(  # worst error 2%, n=65
+        per_mac=5.94, per_output=58.89, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_tapped_output=9.77, per_multi_output=1.94, per_padded_call=13.24, per_pair_slot=0.12,
+        per_single_slot=0.06, per_narrow_single_slot=0.17, per_widened_group=0.61, per_direct_tail=2.34,
+        per_partial_quad=27.08, per_channel_output=0.27, core_costs=(('cortex-m55', 'call', 4.44), ('cortex-m7',
+        'call', 12.44))),
     "pqk_fully_connected_s8_csr_dsp": KernelCost(  # worst error 2%, n=52
         per_mac=4.45, per_output=0.0, per_tap_output=25.74, per_column=0.01, per_position=0.0, per_call=88.43,
         per_tapped_output=0.2, per_multi_output=2.84, per_group_chunk=3.09, per_unclamped_output=1.95),
@@ -302,9 +315,13 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=0.0, per_output=20.31, per_tap_output=0.0, per_column=2.29, per_position=118.12, per_call=0.0,
         per_tapped_output=3.91, per_unclamped_output=1.61, per_pair_slot=2.99, per_single_slot=3.53,
         per_narrow_single_slot=3.93),
-    "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 7%, n=62
-        per_mac=0.0, per_output=0.0, per_tap_output=3.25, per_column=0.0, per_position=123.97, per_call=0.0,
-        per_tapped_output=0.19, per_single_output=0.2, per_group_chunk=19.07, per_unclamped_output=3.51),
+    "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 7%, n=53
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_multi_output=3.69, per_tapped_row=0.23, per_single_row=6.11, per_padded_call=58.86,
+        per_tap_position=55.09, per_general_mac=0.01, per_group_chunk=16.99, per_unclamped_output=3.33,
+        per_pair_slot=0.05, per_single_slot=0.02, per_quad_group=0.03, per_direct_group=0.04,
+        per_widened_group=0.84, per_direct_tail=1.0, per_partial_quad=23.88, per_channel_output=0.53,
+        per_checked_output=1.06),
     "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 4%, n=78
         per_mac=0.0, per_output=16.24, per_tap_output=0.0, per_column=0.0, per_position=51.68, per_call=82.69,
         per_quad_group=18.91, per_direct_group=2.05, per_widened_group=9.23, per_direct_tail=24.73,
@@ -562,9 +579,10 @@ def _group_chunks(matrix: np.ndarray) -> int:
     return int(np.maximum(chunks, 1).sum())
 
 
-def estimate_instructions(kernel: str, matrix: np.ndarray, layout: "Layout", sparse: bool) -> int:
+def estimate_instructions(kernel: str, matrix: np.ndarray, layout: "Layout", sparse: bool, cpu: str = "") -> int:
+    """``kernel``'s instructions for ``matrix`` run as ``layout`` on core ``cpu`` ("": its fit board's)."""
     cost = KERNEL_COSTS[kernel]
-    return int(round(cost.instructions(layer_counts(matrix, layout, sparse, cost.block, cost.lanes))))
+    return int(round(cost.instructions(layer_counts(matrix, layout, sparse, cost.block, cost.lanes), cpu)))
 
 
 def _output_size(layout: "Layout") -> tuple[int, int]:
@@ -930,7 +948,7 @@ def choose_kernel(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight_
         stored = wide_choice or packed_choice or gather_choice or pairs_choice
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
-            estimated_instructions=estimate_instructions(kernel, matrix, layout, sparse),
+            estimated_instructions=estimate_instructions(kernel, matrix, layout, sparse, target.cpu),
             weight_bytes=(stored.value_bytes if stored
                           else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix, layout.depth_multiplier)),
             index_bytes=stored.index_bytes if stored else (csr.index_bytes if sparse else 0),
