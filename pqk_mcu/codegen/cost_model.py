@@ -137,6 +137,11 @@ class KernelCost:
     whose tap is inside the input and those outputs, stride 1 / larger; copy_row / copy_byte: input rows
     and bytes copied into the padded plane for the rows with several nonzeros; looped_output: outputs of
     rows with more than four nonzeros; multi_mac: nonzeros of rows with several x positions.
+    copied_column: column x positions of a FULLY_CONNECTED layer whose input rows pqk_fully_connected_s8_mve
+    copies (all but a single batch's row of whole vectors, which it reads in place). row_block: the blocks
+    of ``TAPS_CONV_BLOCK`` pixels of one output row (pqk_conv2d_s8_csr_taps_dsp's offsets and patch per block,
+    whatever its rows). pass_chunk: pqk_fully_connected_s8_mve's passes (``MVE_ROWS`` rows each) x the
+    row's 16-byte chunks x positions.
     ``block``: the kernel computes this many positions together, so the per-output terms count positions
     rounded up to it. ``core_costs``: (cpu, count, instructions) added per that count on a core other than
     the fit board's, whose compiler builds the kernel otherwise: per call (its prologue and epilogue), per
@@ -197,6 +202,9 @@ class KernelCost:
     per_copy_byte: float = 0.0
     per_looped_output: float = 0.0
     per_multi_mac: float = 0.0
+    per_copied_column: float = 0.0
+    per_row_block: float = 0.0
+    per_pass_chunk: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
     core_costs: tuple[tuple[str, str, float], ...] = ()
@@ -215,7 +223,7 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
           "band_byte", "quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad",
           "channel_output", "general_output", "checked_output", "tapped_channel", "single_channel",
           "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output", "strided_tap_output",
-          "copy_row", "copy_byte", "looped_output", "multi_mac")
+          "copy_row", "copy_byte", "looped_output", "multi_mac", "copied_column", "row_block", "pass_chunk")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -249,9 +257,9 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_group_output=0.06, per_im2col_byte=0.63, per_tapped_output=1.43, per_tail_output=0.84,
         per_multi_output=1.07, per_single_row=3.12, per_border_tap=0.15, per_chunk=1.69,
         per_unclamped_output=1.53, per_row_block_mac=0.05, per_patch_row=258.01, block=8),
-    "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 2%, n=28
-        per_mac=0.0, per_output=0.55, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
-        per_row=279.02, per_row_block_mac=2.75, per_row_block_output=67.17, per_patch_row=67.14, per_patch_byte=1.08),
+    "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 0%, n=9
+        per_mac=0.0, per_output=8.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_row_block_mac=2.75, per_patch_row=56.94, per_patch_byte=2.1, per_row_block=87.9),
     "pqk_conv2d_s8_dsp": KernelCost(  # worst error 0%, n=54
         per_mac=0.24, per_output=10.5, per_tap_output=0.0, per_column=2.18, per_position=95.87, per_call=0.0,
         per_group_output=3.52, per_im2col_row=45.8, per_im2col_byte=3.92, per_tapped_output=4.0, per_row=2.92,
@@ -326,9 +334,10 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=0.0, per_output=16.24, per_tap_output=0.0, per_column=0.0, per_position=51.68, per_call=82.69,
         per_quad_group=18.91, per_direct_group=2.05, per_widened_group=9.23, per_direct_tail=24.73,
         per_partial_quad=74.06, per_channel_output=4.15, per_general_output=16.65, per_checked_output=10.4),
-    "pqk_fully_connected_s8_mve": KernelCost(  # worst error 6%, n=23
-        per_mac=0.16, per_output=0.0, per_tap_output=4.47, per_column=1.07, per_position=171.2, per_call=0.0,
-        per_tail_output=5.48, per_empty_output=5.47, per_multi_output=2.11, per_unclamped_output=2.41),
+    "pqk_fully_connected_s8_mve": KernelCost(  # worst error 4%, n=18
+        per_mac=0.0, per_output=5.6, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=165.14,
+        per_tail_output=1.26, per_empty_output=5.47, per_unclamped_output=1.96, per_channel_output=3.62,
+        per_copied_column=1.36, per_pass_chunk=7.95),
 }
 
 
@@ -429,6 +438,9 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "band_row": _band_rows(layout), "band_byte": _band_rows(layout) * gather_row_width(layout) * layout.input_c,
         **_row_quad_counts(layout, rows, columns),
         **_packed_depthwise_counts(matrix, layout, sparse),
+        "copied_column": (layout.kind == "FULLY_CONNECTED" and not (positions == 1 and columns % 16 == 0))
+        * columns * positions,
+        "pass_chunk": (layout.kind == "FULLY_CONNECTED") * -(-rows // MVE_ROWS) * -(-columns // 16) * positions,
     }
 
 
@@ -532,7 +544,7 @@ def _row_block_counts(layout: "Layout", stored: int, rows: int) -> dict[str, int
     block's filter rows for those that are partial or reach past the input. ``stored``: its stream's
     entries (a row without nonzeros has one)."""
     if layout.kind == "FULLY_CONNECTED":
-        return {"row_block_mac": 0, "row_block_output": 0, "patch_row": 0, "patch_byte": 0}
+        return {"row_block_mac": 0, "row_block_output": 0, "patch_row": 0, "patch_byte": 0, "row_block": 0}
     output_h, output_w = _output_size(layout)
     per_line = -(-output_w // TAPS_CONV_BLOCK)
     blocks = layout.batches * output_h * per_line
@@ -547,7 +559,8 @@ def _row_block_counts(layout: "Layout", stored: int, rows: int) -> dict[str, int
     patched = blocks - layout.batches * rows_inside * columns_inside
     pitch = span_w * layout.input_c
     return {"row_block_mac": stored * blocks * TAPS_CONV_BLOCK, "row_block_output": rows * blocks,
-            "patch_row": patched * layout.filter_h, "patch_byte": patched * layout.filter_h * pitch}
+            "patch_row": patched * layout.filter_h, "patch_byte": patched * layout.filter_h * pitch,
+            "row_block": blocks}
 
 
 def _inside_positions(layout: "Layout") -> int:
