@@ -103,3 +103,24 @@ def test_estimates_follow_the_core():
     added = sum(value * counts[name] for core, name, value in KERNEL_COSTS[kernel].core_costs if core == cpu)
     on_core = estimate_instructions(kernel, matrix, layout, sparse=False, cpu=cpu)
     assert abs(on_core - estimate_instructions(kernel, matrix, layout, sparse=False) - added) <= 1
+
+
+def test_helium_fully_connected_counts():
+    # pqk_fully_connected_s8_mve: passes of three rows x 16-byte chunks; a single batch's row of whole vectors
+    # is read in place, any other row copied
+    def counts(rows, columns, batches):
+        layout = Layout(kind="FULLY_CONNECTED", positions=batches, input_c=columns, output_c=rows)
+        return _pick(layer_counts(np.ones((rows, columns), np.int8), layout, sparse=False),
+                     ("pass_chunk", "copied_column"))
+
+    assert counts(4, 32, 1) == {"pass_chunk": 4, "copied_column": 0}
+    assert counts(4, 32, 2) == {"pass_chunk": 8, "copied_column": 64}
+    assert counts(3, 20, 1) == {"pass_chunk": 2, "copied_column": 20}
+
+
+def test_taps_conv_row_blocks():
+    # 3x10 outputs of a 3x3 SAME convolution: two blocks of eight pixels per output row, whatever the rows
+    layout = Layout(kind="CONV_2D", positions=30, filter_h=3, filter_w=3, input_c=1, input_w=10, input_h=3,
+                    pad_top=1, pad_left=1, padded_h=5, padded_w=12, output_c=2)
+    counts = layer_counts(np.ones((2, 9), np.int8), layout, sparse=True)
+    assert _pick(counts, ("row_block", "row_block_output")) == {"row_block": 6, "row_block_output": 12}
