@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from pqk_mcu.codegen.cost_model import Layout, layer_counts
+from pqk_mcu.codegen.cost_model import KERNEL_COSTS, KernelCost, Layout, Target, estimate_instructions, layer_counts
 
 ROW_QUAD_COUNTS = ("quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad", "channel_output",
                    "general_output", "checked_output")
@@ -77,3 +77,50 @@ def test_packed_depthwise_counts_stride_2_and_dense():
         "strided_tap_output": 18, "copy_row": 12, "copy_byte": 72, "looped_output": 9, "multi_mac": 72}
     # a dense kernel has no channel paths
     assert not any(_pick(layer_counts(_depthwise_channels(), layout, sparse=False), PACKED_DEPTHWISE_COUNTS).values())
+
+
+def test_core_costs_add_on_their_core_only():
+    # the portable kernel's code compiled for other cores: a longer prologue, a shorter inner loop
+    cost = KernelCost(per_mac=5.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0,
+                      per_call=30.0, core_costs=(("cortex-m7", "call", 10.0), ("cortex-m55", "call", 3.0),
+                                                 ("cortex-m55", "mac", -1.0)))
+    counts = dict.fromkeys(layer_counts(np.ones((2, 3), np.int8), Layout(kind="FULLY_CONNECTED", positions=1),
+                                        sparse=False), 0) | {"mac": 6, "call": 1}
+    assert cost.instructions(counts) == cost.instructions(counts, "cortex-m4") == 60.0
+    assert cost.instructions(counts, "cortex-m7") == 70.0
+    assert cost.instructions(counts, "cortex-m55") == 57.0
+    # the core is the board's cpu: boards of one core share its calls
+    assert Target.from_board("cortex-m7").cpu == "cortex-m7"
+    assert Target.from_board("nucleo-f446re").cpu == Target.from_board("cortex-m4").cpu == "cortex-m4"
+
+
+def test_estimates_follow_the_core():
+    kernel = next(name for name, cost in KERNEL_COSTS.items() if cost.core_costs)
+    cpu = KERNEL_COSTS[kernel].core_costs[0][0]
+    layout = Layout(kind="FULLY_CONNECTED", positions=1, input_c=16, output_c=4)
+    matrix = np.ones((4, 16), np.int8)
+    counts = layer_counts(matrix, layout, sparse=False)
+    added = sum(value * counts[name] for core, name, value in KERNEL_COSTS[kernel].core_costs if core == cpu)
+    on_core = estimate_instructions(kernel, matrix, layout, sparse=False, cpu=cpu)
+    assert abs(on_core - estimate_instructions(kernel, matrix, layout, sparse=False) - added) <= 1
+
+
+def test_helium_fully_connected_counts():
+    # pqk_fully_connected_s8_mve: passes of three rows x 16-byte chunks; a single batch's row of whole vectors
+    # is read in place, any other row copied
+    def counts(rows, columns, batches):
+        layout = Layout(kind="FULLY_CONNECTED", positions=batches, input_c=columns, output_c=rows)
+        return _pick(layer_counts(np.ones((rows, columns), np.int8), layout, sparse=False),
+                     ("pass_chunk", "copied_column"))
+
+    assert counts(4, 32, 1) == {"pass_chunk": 4, "copied_column": 0}
+    assert counts(4, 32, 2) == {"pass_chunk": 8, "copied_column": 64}
+    assert counts(3, 20, 1) == {"pass_chunk": 2, "copied_column": 20}
+
+
+def test_taps_conv_row_blocks():
+    # 3x10 outputs of a 3x3 SAME convolution: two blocks of eight pixels per output row, whatever the rows
+    layout = Layout(kind="CONV_2D", positions=30, filter_h=3, filter_w=3, input_c=1, input_w=10, input_h=3,
+                    pad_top=1, pad_left=1, padded_h=5, padded_w=12, output_c=2)
+    counts = layer_counts(np.ones((2, 9), np.int8), layout, sparse=True)
+    assert _pick(counts, ("row_block", "row_block_output")) == {"row_block": 6, "row_block_output": 12}

@@ -3,19 +3,23 @@
 Each kernel is fitted on the board whose core it is for (``*_dsp``: cortex-m4, ``*_mve``: cortex-m55,
 the others: cortex-m3), by non-negative least squares on relative error, over the counts of
 ``cost_model.COUNTS`` of each layer (``cost_model.layer_counts`` of the weights and layout that the
-lowering records in ``Layer.cost_shape``). It prints
-the table to paste into cost_model.py with the worst relative error per kernel.
+lowering records in ``Layer.cost_shape``); then on each other core measured its ``core_costs``, the
+instructions per call and per mac that core's compiled code adds (least squares on relative error). It prints
+the table to paste into cost_model.py with the worst relative error per kernel (on its fit board).
 Measurements: the per-layer counts of the committed `make bench` results (zoo.json: the model zoo at
 0-95% sparsity on five cores; results.json: the DS-CNN, also forced dense) and fresh runs of each
 weight format forced on small graphs of other shapes (small layers: per-call costs); with ``--run``
 also on the DS-CNN and the fixtures (slow).
-Run: .venv/bin/python benchmarks/perf/calibrate.py [--run]
-``--report`` fits nothing: it lists every zoo.json layer whose current estimate is more than 5% off its
-count, by kernel, with the layer's counts.
+Run: .venv/bin/python benchmarks/perf/calibrate.py [--run] [--zoo PATH]
+``--report`` fits nothing: it lists every zoo.json layer whose current estimate (on the core it ran on)
+is more than 5% off its count, by kernel, with the layer's counts. ``--zoo``: another zoo.json (a fresh
+`make bench`'s) than the committed one.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import sys
 import textwrap
@@ -31,8 +35,9 @@ sys.path.insert(0, str(HERE))
 from dscnn import dscnn_graph  # noqa: E402
 from zoo import zoo_graph  # noqa: E402
 
+from pqk_mcu.boards import load_board  # noqa: E402
 from pqk_mcu.pipeline.bench import bench_graph  # noqa: E402
-from pqk_mcu.codegen.cost_model import COUNTS, KERNEL_COSTS, Target, layer_counts  # noqa: E402
+from pqk_mcu.codegen.cost_model import COUNTS, KERNEL_COSTS, KernelCost, Target, layer_counts  # noqa: E402
 from pqk_mcu.codegen.lower import lower_graph  # noqa: E402
 from pqk_mcu.frontends.tflite import load_tflite  # noqa: E402
 from pqk_mcu.ir.builder import GraphBuilder  # noqa: E402
@@ -106,34 +111,37 @@ def fit_board(kernel: str) -> str:
     return "cortex-m4" if kernel.endswith("_dsp") else "cortex-m55" if kernel.endswith("_mve") else "cortex-m3"
 
 
-def _rows(graph, board: str, weight_format: str, measured: list[dict],
-          any_board: bool = False) -> list[tuple[str, dict, int, str]]:
-    """(kernel, counts, measured instructions, layer name) of the weighted layers whose kernel is fitted
-    on ``board`` (``any_board``: of every weighted layer)."""
-    layers, _ = lower_graph(core_graph(graph), weight_format, Target.from_board(board))
+def fit_cpu(kernel: str) -> str:
+    """The core of ``kernel``'s fit board: its estimate without ``core_costs``."""
+    return load_board(fit_board(kernel)).cpu
+
+
+def _rows(graph, board: str, weight_format: str, measured: list[dict]) -> list[tuple[str, dict, int, str, str]]:
+    """(kernel, counts, measured instructions, layer name, cpu) of the weighted layers."""
+    target = Target.from_board(board)
+    layers, _ = lower_graph(core_graph(graph), weight_format, target)
     rows = []
     for layer, result in zip(layers, measured):
         kernel = result["kernel"]
-        if layer.cost_shape is not None and kernel in KERNEL_COSTS and (any_board or fit_board(kernel) == board):
+        if layer.cost_shape is not None and kernel in KERNEL_COSTS:
             cost = KERNEL_COSTS[kernel]
             counts = layer_counts(*layer.cost_shape, result["format"] == "csr", cost.block, cost.lanes)
-            rows.append((kernel, counts, result["instructions"], result["name"]))
+            rows.append((kernel, counts, result["instructions"], result["name"], target.cpu))
     return rows
 
 
-def zoo_measurements(any_board: bool = False):
-    """The rows of zoo.json's runs, the layer names prefixed with model, sparsity and board."""
+def zoo_measurements(zoo: Path = HERE / "zoo.json"):
+    """The rows of ``zoo``'s runs, the layer names prefixed with model, sparsity and board."""
     rows = []
-    for run in json.loads((HERE / "zoo.json").read_text())["runs"]:
+    for run in json.loads(zoo.read_text())["runs"]:
         where = f'{run["model"]} {run["sparsity"]} {run["board"]}'
-        rows += [(kernel, counts, instructions, f"{where} {name}") for kernel, counts, instructions, name
-                 in _rows(zoo_graph(run["model"], run["sparsity"]), run["board"], run["format"], run["layers"],
-                          any_board)]
+        rows += [(kernel, counts, instructions, f"{where} {name}", cpu) for kernel, counts, instructions, name, cpu
+                 in _rows(zoo_graph(run["model"], run["sparsity"]), run["board"], run["format"], run["layers"])]
     return rows
 
 
-def committed_measurements():
-    rows = zoo_measurements()
+def committed_measurements(zoo: Path = HERE / "zoo.json"):
+    rows = zoo_measurements(zoo)
     dscnn = json.loads((HERE / "results.json").read_text())
     for run in dscnn["runs"]:
         rows += _rows(dscnn_graph(run["sparsity"], seed=dscnn["seed"]), run["board"], run["format"], run["layers"])
@@ -175,6 +183,10 @@ KERNEL_TERMS = {
     "pqk_fully_connected_s8_dsp": ("call", "position", "output", "quad_group", "direct_group", "widened_group",
                                    "direct_tail", "partial_quad", "channel_output", "general_output",
                                    "checked_output"),
+    "pqk_fully_connected_s8_mve": ("call", "position", "output", "pass_chunk", "copied_column", "tail_output",
+                                   "unclamped_output", "channel_output"),
+    "pqk_conv2d_s8_csr_taps_dsp": ("call", "row", "output", "row_block", "row_block_mac", "row_block_output",
+                                   "patch_row", "patch_byte"),
     "pqk_depthwise_conv2d_s8_csr_dsp": ("call", "padded_call", "tapped_channel", "single_channel", "multi_output",
                                         "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
                                         "strided_tap_output", "copy_row", "copy_byte", "looped_output",
@@ -182,16 +194,53 @@ KERNEL_TERMS = {
 }
 
 
+# A core's own terms (KernelCost.core_costs), each within its limit: a prologue's and epilogue's worth per
+# call, two instructions per mac; larger ones come from loops that the core's compiler builds otherwise.
+CORE_TERMS = {"call": 50.0, "mac": 2.0}
+
+
+def core_costs(cost: KernelCost, rows, fitted_cpu: str) -> tuple[tuple[str, str, float], ...]:
+    """``KernelCost.core_costs`` of ``cost`` from its ``rows`` (one kernel's) on the cores other than
+    ``fitted_cpu``: per core the terms of ``CORE_TERMS`` (call alone, or call and mac) that minimize the
+    relative errors of its layers' estimates (identical layers measured twice count once), where they lower
+    the largest relative error by more than a percentage point (mac: more than call alone) and stay within
+    their limits."""
+    by_core = defaultdict(dict)
+    for _, counts, instructions, _, cpu in rows:
+        if cpu != fitted_cpu:
+            by_core[cpu][tuple(counts[name] for name in COUNTS)] = (counts, cost.instructions(counts), instructions)
+    terms = []
+    for cpu in sorted(by_core):
+        layers = list(by_core[cpu].values())
+        estimates = np.array([estimate for _, estimate, _ in layers])
+        measured = np.array([instructions for _, _, instructions in layers], dtype=float)
+        best, worst = (), np.max(np.abs(estimates - measured) / measured) - 0.01
+        for names in (("call",), ("call", "mac")):
+            features = np.array([[counts[name] for name in names] for counts, _, _ in layers], dtype=float)
+            values, *_ = np.linalg.lstsq(features / measured[:, None], (measured - estimates) / measured, rcond=None)
+            values = np.round(values, 2)
+            error = np.max(np.abs(estimates + features @ values - measured) / measured)
+            if error < worst and all(abs(v) <= CORE_TERMS[name] for name, v in zip(names, values)):
+                best, worst = tuple((cpu, name, float(v)) for name, v in zip(names, values) if v), error - 0.01
+        terms += best
+    return tuple(terms)
+
+
 def fit(rows):
     by_kernel = defaultdict(dict)
-    for kernel, counts, instructions, _ in rows:  # identical layers measured twice count once
-        by_kernel[kernel][tuple(counts[name] for name in COUNTS)] = instructions
+    for kernel, counts, instructions, _, cpu in rows:  # identical layers measured twice count once
+        if cpu == fit_cpu(kernel):
+            by_kernel[kernel][tuple(counts[name] for name in COUNTS)] = instructions
     for kernel in sorted(by_kernel):
         features = np.array(list(by_kernel[kernel]), dtype=float)
         target = np.array(list(by_kernel[kernel].values()), dtype=float)
         weights = 1.0 / target  # relative error
-        used = np.array([name in KERNEL_TERMS.get(kernel, COUNTS) for name in COUNTS])
-        coefficients = np.zeros(len(COUNTS))
+        # terms that no measured layer counts (e.g. empty rows, which eliminate_dead_channels removes from
+        # the zoo) keep their current value
+        unseen = ~features.any(axis=0)
+        used = np.array([name in KERNEL_TERMS.get(kernel, COUNTS) for name in COUNTS]) & ~unseen
+        coefficients = np.array([getattr(KERNEL_COSTS[kernel], f"per_{name}") if absent else 0.0
+                                 for name, absent in zip(COUNTS, unseen)])
         coefficients[used], _ = nnls(features[:, used] * weights[:, None], target * weights)
         estimate = features @ coefficients
         worst = np.max(np.abs(estimate - target) / target)
@@ -199,6 +248,11 @@ def fit(rows):
                  if index < 6 or round(float(c), 2)]
         terms += [f"{name}={getattr(KERNEL_COSTS[kernel], name)}" for name in ("block", "lanes")
                   if getattr(KERNEL_COSTS[kernel], name) != 1]
+        fitted = dataclasses.replace(KERNEL_COSTS[kernel], core_costs=(), **{
+            f"per_{name}": float(c) for name, c in zip(COUNTS, coefficients)})
+        own = core_costs(fitted, [row for row in rows if row[0] == kernel], fit_cpu(kernel))
+        if own:
+            terms.append(f"core_costs={own}")
         lines = textwrap.wrap(", ".join(terms) + "),", width=112, initial_indent=" " * 8, subsequent_indent=" " * 8)
         print(f'    "{kernel}": KernelCost(  # worst error {worst:.0%}, n={len(target)}', *lines, sep="\n")
 
@@ -209,9 +263,9 @@ def report(rows, tolerance: float = 0.05):
     misses = defaultdict(list)
     totals = defaultdict(int)
     worst = defaultdict(float)
-    for kernel, counts, instructions, where in rows:
+    for kernel, counts, instructions, where, cpu in rows:
         totals[kernel] += 1
-        estimate = KERNEL_COSTS[kernel].instructions(counts)
+        estimate = KERNEL_COSTS[kernel].instructions(counts, cpu)
         error = estimate / instructions - 1
         worst[kernel] = max(worst[kernel], error, key=abs)
         if abs(error) > tolerance:
@@ -225,9 +279,18 @@ def report(rows, tolerance: float = 0.05):
     print(f"total: {sum(map(len, misses.values()))} of {sum(totals.values())} layers more than {tolerance:.0%} off")
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--report"]:
-        report(zoo_measurements(any_board=True))
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", action="store_true", help="also measure the DS-CNN and the fixtures (slow)")
+    parser.add_argument("--report", action="store_true", help="fit nothing: list the layers more than 5%% off")
+    parser.add_argument("--zoo", type=Path, default=HERE / "zoo.json", help="the zoo.json to read (default: %(default)s)")
+    args = parser.parse_args()
+    if args.report:
+        report(zoo_measurements(args.zoo))
     else:
-        graphs = small_graphs() + (more_graphs() if sys.argv[1:] == ["--run"] else [])
-        fit(committed_measurements() + fresh_measurements(graphs))
+        graphs = small_graphs() + (more_graphs() if args.run else [])
+        fit(committed_measurements(args.zoo) + fresh_measurements(graphs))
+
+
+if __name__ == "__main__":
+    main()

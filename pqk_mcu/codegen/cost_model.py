@@ -88,7 +88,9 @@ class Target:
     # *_smlal / *_mla variants are candidates. False: portable C for any compiler (no board).
     thumb2: bool = False
     has_mve: bool = False  # Helium: the *_mve kernels
-    cpu: str = ""  # the core (a key of kernel_code_bytes.KERNEL_CODE_BYTES); "": no board, kernel code not counted
+    # the core (-mcpu): its own costs (``KernelCost.core_costs``) and its kernels' code bytes
+    # (kernel_code_bytes.KERNEL_CODE_BYTES); "": no board: the fit board's costs, kernel code not counted
+    cpu: str = ""
 
     @classmethod
     def from_board(cls, board) -> "Target":
@@ -145,8 +147,15 @@ class KernelCost:
     whose tap is inside the input and those outputs, stride 1 / larger; copy_row / copy_byte: input rows
     and bytes copied into the padded plane for the rows with several nonzeros; looped_output: outputs of
     rows with more than four nonzeros; multi_mac: nonzeros of rows with several x positions.
+    copied_column: column x positions of a FULLY_CONNECTED layer whose input rows pqk_fully_connected_s8_mve
+    copies (all but a single batch's row of whole vectors, which it reads in place). row_block: the blocks
+    of ``TAPS_CONV_BLOCK`` pixels of one output row (pqk_conv2d_s8_csr_taps_dsp's offsets and patch per block,
+    whatever its rows). pass_chunk: pqk_fully_connected_s8_mve's passes (``MVE_ROWS`` rows each) x the
+    row's 16-byte chunks x positions.
     ``block``: the kernel computes this many positions together, so the per-output terms count positions
-    rounded up to it."""
+    rounded up to it. ``core_costs``: (cpu, count, instructions) added per that count on a core other than
+    the fit board's, whose compiler builds the kernel otherwise: per call (its prologue and epilogue), per
+    mac (its inner loop; Armv8.1-M's low-overhead loops close it in one instruction)."""
 
     per_mac: float
     per_output: float
@@ -203,12 +212,17 @@ class KernelCost:
     per_copy_byte: float = 0.0
     per_looped_output: float = 0.0
     per_multi_mac: float = 0.0
+    per_copied_column: float = 0.0
+    per_row_block: float = 0.0
+    per_pass_chunk: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
+    core_costs: tuple[tuple[str, str, float], ...] = ()
 
-    def instructions(self, counts: dict[str, int]) -> float:
-        """The estimate for a layer's ``layer_counts``."""
-        return sum(getattr(self, "per_" + name) * counts[name] for name in COUNTS)
+    def instructions(self, counts: dict[str, int], cpu: str = "") -> float:
+        """The estimate for a layer's ``layer_counts`` on core ``cpu`` ("": the fit board's)."""
+        return (sum(getattr(self, "per_" + name) * counts[name] for name in COUNTS)
+                + sum(value * counts[name] for core, name, value in self.core_costs if core == cpu))
 
 
 COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_output", "im2col_row", "im2col_byte",
@@ -219,24 +233,25 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
           "band_byte", "quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad",
           "channel_output", "general_output", "checked_output", "tapped_channel", "single_channel",
           "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output", "strided_tap_output",
-          "copy_row", "copy_byte", "looped_output", "multi_mac")
+          "copy_row", "copy_byte", "looped_output", "multi_mac", "copied_column", "row_block", "pass_chunk")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
-# the DS-CNN at 0-95% sparsity; cortex-m4 for *_dsp, cortex-m3 for the portable, *_smlal and *_mla kernels).
+# the DS-CNN at 0-95% sparsity; cortex-m4 for *_dsp, cortex-m3 for the portable, *_smlal and *_mla kernels),
+# core_costs on the zoo's other cores.
 KERNEL_COSTS: dict[str, KernelCost] = {
     # fitted terms (the rest 0); worst relative error and layers fitted
     "pqk_conv2d_s8": KernelCost(  # worst error 3%, n=27
         per_mac=2.82, per_output=0.0, per_tap_output=28.84, per_column=0.0, per_position=0.0, per_call=77.03,
         per_group_output=8.61, per_im2col_byte=0.87, per_tail_output=15.92, per_single_output=125.44,
         per_multi_output=84.66, per_multi_padded=0.36, per_tapped_line=6.44),
-    "pqk_conv2d_s8_csr": KernelCost(  # worst error 1%, n=12
-        per_mac=30.87, per_output=57.42, per_tap_output=0.0, per_column=0.06, per_position=0.0, per_call=0.0,
-        per_row=12.52, per_empty_output=2.11, per_single_output=7.34, per_multi_padded=19.29),
-    "pqk_conv2d_s8_csr_dsp": KernelCost(  # worst error 15%, n=54
-        per_mac=2.36, per_output=4.48, per_tap_output=0.02, per_column=0.88, per_position=18.61,
-        per_call=940.28, per_group_output=0.07, per_empty_output=2.51, per_single_output=1.1,
-        per_multi_padded=0.1, per_tapped_row=40.11, per_padded_call=22.99, per_unclamped_output=1.96),
+    "pqk_conv2d_s8_csr": KernelCost(  # worst error 15%, n=28
+        per_mac=32.43, per_output=24.31, per_tap_output=5.94, per_column=0.0, per_position=16.04, per_call=0.0,
+        per_tapped_output=3.03, per_row=10.36, per_tail_output=26.23, per_multi_output=27.87),
+    "pqk_conv2d_s8_csr_dsp": KernelCost(  # worst error 6%, n=54
+        per_mac=2.25, per_output=5.81, per_tap_output=0.0, per_column=1.08, per_position=1.42, per_call=1547.77,
+        per_tail_output=0.06, per_empty_output=1.86, per_single_output=0.22, per_tapped_row=41.83,
+        per_padded_call=24.78, per_tap_position=1.39, per_unclamped_output=1.82, per_row_block_mac=0.05),
     "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=101
         per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=22.35, per_call=363.17,
         per_tapped_output=0.3, per_tail_output=0.22, per_empty_output=5.27, per_single_output=3.67,
@@ -247,14 +262,14 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_tapped_output=0.11, per_tail_output=0.25, per_empty_output=0.39, per_multi_output=0.05,
         per_tapped_line=0.66, per_padded_call=0.57, per_chunk=1.24, per_unclamped_output=4.81,
         per_band_row=36.29, per_band_byte=0.32, block=4),
-    "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=57
-        per_mac=0.05, per_output=0.0, per_tap_output=0.0, per_column=2.62, per_position=0.0, per_call=3742.6,
-        per_tapped_output=1.66, per_tail_output=6.25, per_empty_output=3.74, per_single_output=0.02,
-        per_tapped_line=13.71, per_padded_call=8.43, per_border_tap=8.55, per_chunk=1.7,
-        per_unclamped_output=1.53, block=8),
-    "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 2%, n=28
-        per_mac=0.0, per_output=0.55, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
-        per_row=279.02, per_row_block_mac=2.75, per_row_block_output=67.17, per_patch_row=67.14, per_patch_byte=1.08),
+    "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=44
+        per_mac=0.02, per_output=0.0, per_tap_output=0.01, per_column=1.03, per_position=67.76, per_call=0.0,
+        per_group_output=0.06, per_im2col_byte=0.63, per_tapped_output=1.43, per_tail_output=0.84,
+        per_multi_output=1.07, per_single_row=3.12, per_border_tap=0.15, per_chunk=1.69,
+        per_unclamped_output=1.53, per_row_block_mac=0.05, per_patch_row=258.01, block=8),
+    "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 0%, n=9
+        per_mac=0.0, per_output=8.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_row_block_mac=2.75, per_patch_row=56.94, per_patch_byte=2.1, per_row_block=87.9),
     "pqk_conv2d_s8_dsp": KernelCost(  # worst error 0%, n=54
         per_mac=0.24, per_output=10.5, per_tap_output=0.0, per_column=2.18, per_position=95.87, per_call=0.0,
         per_group_output=3.52, per_im2col_row=45.8, per_im2col_byte=3.92, per_tapped_output=4.0, per_row=2.92,
@@ -281,28 +296,34 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_fill_eight=15.48, per_fill_rest=4.59, per_tap_run=27.16, per_unit_tap_output=6.93,
         per_strided_tap_output=8.3, per_copy_row=20.71, per_copy_byte=4.73, per_looped_output=20.02,
         per_multi_mac=7.23),
-    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=43
-        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=23.35, per_call=175.76,
-        per_tapped_output=0.27, per_tail_output=3.87, per_empty_output=0.44, per_tapped_line=0.82,
-        per_padded_call=2.26, per_chunk=1.25, per_band_row=49.85, per_band_byte=0.08, block=4),
-    "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=52
-        per_mac=1.96, per_output=21.84, per_tap_output=0.0, per_column=8.91, per_position=0.0, per_call=201.5,
-        per_empty_output=0.63, per_single_output=0.41, per_multi_padded=0.15, per_single_row=0.69,
-        per_tapped_line=1.31, per_padded_call=2.39, per_border_tap=21.37),
-    "pqk_depthwise_conv2d_s8_mla": KernelCost(  # worst error 2%, n=39
-        per_mac=2.47, per_output=0.0, per_tap_output=0.0, per_column=35.93, per_position=0.0, per_call=0.0,
-        per_tail_output=38.55, per_empty_output=0.33, per_multi_output=0.12, per_single_row=0.85,
-        per_tapped_line=0.86, per_border_tap=4.73),
+    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=29
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_im2col_byte=3.33, per_empty_output=0.44, per_single_output=4.48, per_padded_call=4.29,
+        per_chunk=0.65, per_row_block_mac=0.11, per_band_row=38.77, per_fill_eight=23.59, per_fill_rest=0.8,
+        per_unit_tap_output=0.65, per_strided_tap_output=1.3, per_copy_row=2.63, per_multi_mac=0.91, block=4),
+    "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=31
+        per_mac=0.0, per_output=0.0, per_tap_output=4.31, per_column=7.64, per_position=0.0, per_call=1131.87,
+        per_empty_output=0.63, per_single_output=1.4, per_padded_call=5.15, per_border_tap=30.9, per_chunk=0.02,
+        per_patch_row=42.59, per_band_byte=0.05),
+    "pqk_depthwise_conv2d_s8_mla": KernelCost(  # worst error 5%, n=37
+        per_mac=0.0, per_output=35.64, per_tap_output=2.6, per_column=39.2, per_position=0.0, per_call=0.0,
+        per_single_output=2.84, per_multi_output=1.01, per_single_row=0.06, per_tapped_line=1.46,
+        per_border_tap=4.41),
     "pqk_depthwise_conv2d_s8_mve": KernelCost(  # worst error 16%, n=14
         per_mac=0.03, per_output=17.88, per_tap_output=0.0, per_column=39.96, per_position=0.0, per_call=0.0,
         per_empty_output=3.08, per_single_output=11.33, per_chunk=0.1),
-    "pqk_fully_connected_s8": KernelCost(  # worst error 1%, n=19
-        per_mac=4.98, per_output=0.0, per_tap_output=59.4, per_column=0.0, per_position=0.0, per_call=30.66,
-        per_empty_output=0.13, per_multi_output=0.31, per_chunk=0.02, per_unclamped_output=1.6),
-    "pqk_fully_connected_s8_csr": KernelCost(  # worst error 2%, n=23
-        per_mac=5.83, per_output=0.0, per_tap_output=54.67, per_column=0.0, per_position=31.45, per_call=0.0,
-        per_tapped_output=14.3, per_tail_output=4.84, per_single_output=5.04, per_group_chunk=7.99,
-        per_unclamped_output=2.38),
+    "pqk_fully_connected_s8": KernelCost(  # worst error 4%, n=67
+        per_mac=4.98, per_output=56.73, per_tap_output=0.0, per_column=0.0, per_position=15.07, per_call=10.1,
+        per_tail_output=0.44, per_empty_output=6.18, per_multi_output=1.96, per_chunk=0.03,
+        per_widened_group=0.81, per_partial_quad=10.46, per_channel_output=0.28, core_costs=(('cortex-m4',
+        'call', -2.63), ('cortex-m55', 'call', 3.55), ('cortex-m55', 'mac', -1.19), ('cortex-m7', 'call',
+        7.47))),
+    "pqk_fully_connected_s8_csr": KernelCost(  # worst error 2%, n=65
+        per_mac=5.94, per_output=58.89, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_tapped_output=9.77, per_multi_output=1.94, per_padded_call=13.24, per_pair_slot=0.12,
+        per_single_slot=0.06, per_narrow_single_slot=0.17, per_widened_group=0.61, per_direct_tail=2.34,
+        per_partial_quad=27.08, per_channel_output=0.27, core_costs=(('cortex-m55', 'call', 4.44), ('cortex-m7',
+        'call', 12.44))),
     "pqk_fully_connected_s8_csr_dsp": KernelCost(  # worst error 2%, n=52
         per_mac=4.45, per_output=0.0, per_tap_output=25.74, per_column=0.01, per_position=0.0, per_call=88.43,
         per_tapped_output=0.2, per_multi_output=2.84, per_group_chunk=3.09, per_unclamped_output=1.95),
@@ -312,16 +333,21 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=0.0, per_output=20.31, per_tap_output=0.0, per_column=2.29, per_position=118.12, per_call=0.0,
         per_tapped_output=3.91, per_unclamped_output=1.61, per_pair_slot=2.99, per_single_slot=3.53,
         per_narrow_single_slot=3.93),
-    "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 7%, n=62
-        per_mac=0.0, per_output=0.0, per_tap_output=3.25, per_column=0.0, per_position=123.97, per_call=0.0,
-        per_tapped_output=0.19, per_single_output=0.2, per_group_chunk=19.07, per_unclamped_output=3.51),
+    "pqk_fully_connected_s8_csr_mve": KernelCost(  # worst error 7%, n=53
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
+        per_multi_output=3.69, per_tapped_row=0.23, per_single_row=6.11, per_padded_call=58.86,
+        per_tap_position=55.09, per_general_mac=0.01, per_group_chunk=16.99, per_unclamped_output=3.33,
+        per_pair_slot=0.05, per_single_slot=0.02, per_quad_group=0.03, per_direct_group=0.04,
+        per_widened_group=0.84, per_direct_tail=1.0, per_partial_quad=23.88, per_channel_output=0.53,
+        per_checked_output=1.06),
     "pqk_fully_connected_s8_dsp": KernelCost(  # worst error 4%, n=78
         per_mac=0.0, per_output=16.24, per_tap_output=0.0, per_column=0.0, per_position=51.68, per_call=82.69,
         per_quad_group=18.91, per_direct_group=2.05, per_widened_group=9.23, per_direct_tail=24.73,
         per_partial_quad=74.06, per_channel_output=4.15, per_general_output=16.65, per_checked_output=10.4),
-    "pqk_fully_connected_s8_mve": KernelCost(  # worst error 6%, n=23
-        per_mac=0.16, per_output=0.0, per_tap_output=4.47, per_column=1.07, per_position=171.2, per_call=0.0,
-        per_tail_output=5.48, per_empty_output=5.47, per_multi_output=2.11, per_unclamped_output=2.41),
+    "pqk_fully_connected_s8_mve": KernelCost(  # worst error 4%, n=18
+        per_mac=0.0, per_output=5.6, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=165.14,
+        per_tail_output=1.26, per_empty_output=5.47, per_unclamped_output=1.96, per_channel_output=3.62,
+        per_copied_column=1.36, per_pass_chunk=7.95),
 }
 
 
@@ -422,6 +448,9 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "band_row": _band_rows(layout), "band_byte": _band_rows(layout) * gather_row_width(layout) * layout.input_c,
         **_row_quad_counts(layout, rows, columns),
         **_packed_depthwise_counts(matrix, layout, sparse),
+        "copied_column": (layout.kind == "FULLY_CONNECTED" and not (positions == 1 and columns % 16 == 0))
+        * columns * positions,
+        "pass_chunk": (layout.kind == "FULLY_CONNECTED") * -(-rows // MVE_ROWS) * -(-columns // 16) * positions,
     }
 
 
@@ -525,7 +554,7 @@ def _row_block_counts(layout: "Layout", stored: int, rows: int) -> dict[str, int
     block's filter rows for those that are partial or reach past the input. ``stored``: its stream's
     entries (a row without nonzeros has one)."""
     if layout.kind == "FULLY_CONNECTED":
-        return {"row_block_mac": 0, "row_block_output": 0, "patch_row": 0, "patch_byte": 0}
+        return {"row_block_mac": 0, "row_block_output": 0, "patch_row": 0, "patch_byte": 0, "row_block": 0}
     output_h, output_w = _output_size(layout)
     per_line = -(-output_w // TAPS_CONV_BLOCK)
     blocks = layout.batches * output_h * per_line
@@ -540,7 +569,8 @@ def _row_block_counts(layout: "Layout", stored: int, rows: int) -> dict[str, int
     patched = blocks - layout.batches * rows_inside * columns_inside
     pitch = span_w * layout.input_c
     return {"row_block_mac": stored * blocks * TAPS_CONV_BLOCK, "row_block_output": rows * blocks,
-            "patch_row": patched * layout.filter_h, "patch_byte": patched * layout.filter_h * pitch}
+            "patch_row": patched * layout.filter_h, "patch_byte": patched * layout.filter_h * pitch,
+            "row_block": blocks}
 
 
 def _inside_positions(layout: "Layout") -> int:
@@ -572,9 +602,10 @@ def _group_chunks(matrix: np.ndarray) -> int:
     return int(np.maximum(chunks, 1).sum())
 
 
-def estimate_instructions(kernel: str, matrix: np.ndarray, layout: "Layout", sparse: bool) -> int:
+def estimate_instructions(kernel: str, matrix: np.ndarray, layout: "Layout", sparse: bool, cpu: str = "") -> int:
+    """``kernel``'s instructions for ``matrix`` run as ``layout`` on core ``cpu`` ("": its fit board's)."""
     cost = KERNEL_COSTS[kernel]
-    return int(round(cost.instructions(layer_counts(matrix, layout, sparse, cost.block, cost.lanes))))
+    return int(round(cost.instructions(layer_counts(matrix, layout, sparse, cost.block, cost.lanes), cpu)))
 
 
 def _output_size(layout: "Layout") -> tuple[int, int]:
@@ -949,7 +980,7 @@ def kernel_choices(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight
         stored = wide_choice or packed_choice or gather_choice or pairs_choice
         choices.append(KernelChoice(
             format=storage, kernel=kernel, sparsity=sparsity,
-            estimated_instructions=estimate_instructions(kernel, matrix, layout, sparse),
+            estimated_instructions=estimate_instructions(kernel, matrix, layout, sparse, target.cpu),
             weight_bytes=(stored.value_bytes if stored
                           else int(csr.values.nbytes) if sparse else _dense_bytes(kernel, matrix, layout.depth_multiplier)),
             index_bytes=stored.index_bytes if stored else (csr.index_bytes if sparse else 0),
