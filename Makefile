@@ -41,8 +41,8 @@ bench: setup
 # --augment standard, widths 1 and 2, with ablations) is kept as a record in benchmarks/kws.
 KWS_CORPUS := build/kws_corpus_v2
 KWS_VARIANTS := 100
-KWS_SEEDS := 0,1
-KWS_SPARSITIES := 0.8
+KWS_SEEDS := 0,1,2
+KWS_SPARSITIES := 0.8,0.9
 experiment: setup
 	$(PY) -m pqk_mcu.cli data synth-kws --out $(KWS_CORPUS) --variants $(KWS_VARIANTS) --reuse
 	$(PY) -m pqk_mcu.cli experiment --task kws --data $(KWS_CORPUS) --epochs 4,2 --augment voices --widths 1 \

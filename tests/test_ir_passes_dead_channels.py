@@ -19,6 +19,7 @@ from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.ir.passes import eliminate_dead_channels
 from pqk_mcu.ir.verify import verify_graph
 from pqk_mcu.reference import run_reference
+from test_perf_kernels import _assert_bit_exact
 
 INPUTS = 60
 
@@ -333,25 +334,11 @@ def test_random_pruned_chains_keep_their_outputs(graph, seed):
 
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
 def test_shrunk_chain_bit_exact(tmp_path, toolchain, target):
-    from pqk_mcu.runner.arm import build_firmware
-    from pqk_mcu.runner.host import build_host, run_host
-    from pqk_mcu.runner.qemu import run_elf
-
+    """The generated C of the shrunk graph equals the reference of the original graph."""
     graph = _fc_chain(3, 3, True, "RELU")
     generated = generate_c(graph, tmp_path / "gen", weight_format="auto", board="cortex-m4")
     assert _channels(generated.graph) < _channels(graph)
-    if target == "host":
-        executable = build_host(generated.out_dir, out_dir=tmp_path / "build")
-        run = lambda x: run_host(executable, x.tobytes(), trace=False)[0]  # noqa: E731
-    else:
-        elf = build_firmware(generated.out_dir, target, out_dir=tmp_path / "build",
-                             runtime_sources=generated.runtime_sources).elf
-        run = lambda x: run_elf(elf, target, x.tobytes())  # noqa: E731
-    rng = np.random.default_rng(7)
-    for _ in range(20):
-        x = rng.integers(-128, 128, size=(3, 12), dtype=np.int8)
-        expected = run_reference(graph, [x])["outputs"][0]
-        assert np.frombuffer(run(x), dtype=np.int8).tolist() == expected.reshape(-1).tolist()
+    _assert_bit_exact(generated, target, tmp_path, reference_graph=graph)
 
 
 @pytest.mark.parametrize("sparsity", [0.9, 0.99])

@@ -123,9 +123,9 @@ def _few_tap_graph():
     return b.build(outputs=[x])
 
 
-def _assert_bit_exact(generated, target: str, tmp_path: Path) -> None:
-    """The generated model on ``target`` (host or an emulated board) equals the reference on every input (all
-    outputs, one after another)."""
+def _assert_bit_exact(generated, target: str, tmp_path: Path, reference_graph=None) -> None:
+    """The generated model on ``target`` (host or an emulated board) equals the reference of ``reference_graph``
+    (default: the generated graph) on every input (all outputs, one after another)."""
     from pqk_mcu.runner.arm import build_firmware
     from pqk_mcu.runner.host import build_host, run_host
     from pqk_mcu.runner.qemu import run_elf
@@ -138,7 +138,8 @@ def _assert_bit_exact(generated, target: str, tmp_path: Path) -> None:
                              runtime_sources=generated.runtime_sources).elf
         run = lambda x: run_elf(elf, target, x.tobytes())  # noqa: E731
     for x in _inputs(generated.graph):
-        expected = np.concatenate([y.reshape(-1) for y in run_reference(generated.graph, [x])["outputs"]])
+        outputs = run_reference(reference_graph or generated.graph, [x])["outputs"]
+        expected = np.concatenate([y.reshape(-1) for y in outputs])
         assert np.frombuffer(run(x), dtype=np.int8).tolist() == expected.tolist()
 
 
