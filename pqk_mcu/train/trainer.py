@@ -252,10 +252,10 @@ def batch_indices(plan: Plan, n_examples: int, step: int, rank: int, world: int)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
-    """Accuracy of the student (fake-quantized when QAT is on) on NHWC features."""
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 512, view: str = "student") -> float:
+    """Accuracy of the student (fake-quantized when QAT is on) or of PQK's teacher (``view``) on NHWC features."""
     model.eval()
-    set_view(model, "student")
+    set_view(model, view)
     correct = 0
     for start in range(0, len(y), batch_size):
         logits = model(_nchw(x[start : start + batch_size]))
