@@ -3,7 +3,8 @@
  *
  * input   [batches][input_features]                int8
  * weights uint32 stream (pqk_mcu.codegen.weights.encode_column_pairs), per output feature:
- *         header   pair_bytes | single_bytes << 16 (16 bytes per group of either kind)
+ *         header   d | pair_passes << 4 | single_passes << 16: the passes of two groups over its pairs
+ *                  and singles, d = 3 * P + S with P, S = 0 (no groups), 1 (an even count), 2 (odd)
  *         pairs    groups of two (w_j | w_j+1 << 16, 2 * j) for two nonzeros in adjacent columns j, j + 1
  *                  (int16 values, the byte offset of x[j] in the widened row); an odd last pair padded
  *                  with (0, 0)
@@ -69,13 +70,11 @@ _Static_assert(__builtin_offsetof(pqk_fast_requant_t, offset) == 8, "requant_row
  * stream after those rows. requant_rows: the same rows requantized per layer into out[0 .. out_end)
  * (pqk_fast_requantize() with the sign term, exact in both PQK_FAST_FULL_RANGE modes). *_narrow: singles
  * as halfwords.
- * Registers: r0 x, r1 stream, r2 the end of the row's pairs, r3 the accumulator, r4-r7 a group's words
- * (a pair's offset becomes its inputs; at a row's end requant_rows' multiplier, right shift and offset),
+ * Registers: r0 x, r1 stream, r3 the accumulator, r4-r7 a group's words (a pair's offset becomes its inputs; at a row's end requant_rows' multiplier, right shift and offset),
  * r8 sums or out, r9 their end, r10 bias (the fifth argument, on the stack), r11 the row's header (then
- * two narrow singles' values), r12 a single's address and input, lr the end of the row's singles.
- * requant_rows copies the pqk_fast_requant_t (the sixth argument) to the top of its stack. Bit 4 of the
- * pair bytes, bit 4 (bit 3 narrow) of the single bytes is the parity of their group count. Thumb-2 with
- * DSP. */
+ * two narrow singles' values), r12 its dispatch code (then a single's address and input), r2 and lr the
+ * row's pair and single passes left. requant_rows copies the pqk_fast_requant_t (the sixth argument) to
+ * the top of its stack. Thumb-2 with DSP. */
 #define PQK_PAIRS                                                                                          \
         "ldm    r1!, {r4-r7}\n\t"                                                                       \
         "ldr    r5, [r0, r5]\n\t"                                                                       \
@@ -95,41 +94,47 @@ _Static_assert(__builtin_offsetof(pqk_fast_requant_t, offset) == 8, "requant_row
         "ldrsh  r12, [r12]\n\t"                                                                         \
         "smlabt r3, r12, r11, r3\n\t"
 #define PQK_SINGLES "ldm    r1!, {r4-r7}\n\t" PQK_SINGLE("r4") PQK_SINGLE("r5") PQK_SINGLE("r6") PQK_SINGLE("r7")
-/* The rows from r1 on into r8 .. r9, each ended by row_end (which stores the accumulator, r3).
- * singles_odd: the header bit of an odd single group count; odd_entry: loads the one group of an odd
- * count and branches to 6 (the pass's second group); first, second: the pass's two groups. */
-#define PQK_ROWS(singles_odd, odd_entry, first, second, row_end)                                           \
+/* The rows from r1 on into r8 .. r9, each ended by row_end (which stores the accumulator, r3). A row's
+ * header holds its dispatch code d = 3 * P + S (bits 0-3; P, S: 0 none, 1 an even, 2 an odd group count
+ * of pairs, singles), its pair passes (bits 4-15) and single passes (bits 16-31), two groups a pass; TBB on
+ * d enters the pairs loop (at its second group for an odd count) that ends in the singles loop of S
+ * (three copies), or the singles loop, or the row's end. odd_entry: loads the one group of an odd single
+ * count and branches to 6 (the pass's second group); first, second: the pass's two groups of singles. */
+#define PQK_PAIRS_LOOP(first, second, next)                                                                \
+        first ":\n\t"                                                                                   \
+        PQK_PAIRS                                                                                        \
+        second ":\n\t"                                                                                  \
+        PQK_PAIRS                                                                                        \
+        "subs   r2, r2, #1\n\t"                                                                         \
+        "bne.w  " first "b\n\t"                                                                         \
+        next
+#define PQK_ROWS(odd_entry, first, second, row_end)                                                        \
         "1:\n\t"                                                                                        \
         "ldr    r11, [r1], #4\n\t"                                                                      \
         "ldr    r3, [r10], #4\n\t"                                                                      \
-        "uxtah  r2, r1, r11\n\t"                                                                        \
-        "add    lr, r2, r11, lsr #16\n\t"                                                               \
-        "cmp    r1, r2\n\t"                                                                             \
-        "beq    4f\n\t"                                                                                 \
-        "tst    r11, #16\n\t"                                                                           \
-        "bne    3f\n\t"                                                                                 \
-        "2:\n\t"                                                                                        \
-        PQK_PAIRS                                                                                        \
-        "3:\n\t"                                                                                        \
-        PQK_PAIRS                                                                                        \
-        "cmp    r1, r2\n\t"                                                                             \
-        "bne    2b\n\t"                                                                                 \
+        "and    r12, r11, #15\n\t"                                                                      \
+        "ubfx   r2, r11, #4, #12\n\t"                                                                   \
+        "lsr    lr, r11, #16\n\t"                                                                       \
+        "tbb    [pc, r12]\n\t"                                                                          \
+        "10:\n\t"                                                                                       \
+        ".byte  (7f - 10b) / 2, (5f - 10b) / 2, (4f - 10b) / 2\n\t"                                     \
+        ".byte  (20f - 10b) / 2, (21f - 10b) / 2, (22f - 10b) / 2\n\t"                                  \
+        ".byte  (30f - 10b) / 2, (31f - 10b) / 2, (32f - 10b) / 2, 0\n\t"                               \
+        PQK_PAIRS_LOOP("20", "30", "b.w    7f\n\t")                                                     \
+        PQK_PAIRS_LOOP("21", "31", "b.w    5f\n\t")                                                     \
+        PQK_PAIRS_LOOP("22", "32", "")                                                                  \
         "4:\n\t"                                                                                        \
-        "cmp    r1, lr\n\t"                                                                             \
-        "beq    7f\n\t"                                                                                 \
-        "tst    r11, #" singles_odd "\n\t"                                                              \
-        "beq    5f\n\t"                                                                                 \
         odd_entry                                                                                        \
         "5:\n\t"                                                                                        \
         first                                                                                            \
         "6:\n\t"                                                                                        \
         second                                                                                           \
-        "cmp    r1, lr\n\t"                                                                             \
-        "bne    5b\n\t"                                                                                 \
+        "subs   lr, lr, #1\n\t"                                                                         \
+        "bne.w  5b\n\t"                                                                                 \
         "7:\n\t"                                                                                        \
         row_end                                                                                          \
         "cmp    r8, r9\n\t"                                                                             \
-        "bne    1b\n\t"
+        "bne.w  1b\n\t"
 #define PQK_ROW_SUMS(rows)                                                                                 \
     __asm__ volatile(                                                                                    \
         "ldr    r12, [sp]\n\t"                                                                          \
@@ -162,9 +167,9 @@ _Static_assert(__builtin_offsetof(pqk_fast_requant_t, offset) == 8, "requant_row
         "asr    r3, r3, r5\n\t"                                                                         \
         "ssat   r3, #8, r3\n\t"                                                                         \
         "strb   r3, [r8], #1\n\t"
-#define PQK_WIDE_ROWS(row_end) PQK_ROWS("0x100000", "b      6f\n\t", PQK_SINGLES, PQK_SINGLES, row_end)
+#define PQK_WIDE_ROWS(row_end) PQK_ROWS("b.w    6f\n\t", PQK_SINGLES, PQK_SINGLES, row_end)
 #define PQK_NARROW_ROWS(row_end)                                                                           \
-    PQK_ROWS("0x80000", "ldm    r1!, {r6, r7}\n\tb      6f\n\t",                                          \
+    PQK_ROWS("ldm    r1!, {r6, r7}\n\tb.w    6f\n\t",                                          \
              "ldm    r1!, {r4-r7}\n\t" PQK_NARROW_SINGLES("r4") PQK_NARROW_SINGLES("r5"),                  \
              PQK_NARROW_SINGLES("r6") PQK_NARROW_SINGLES("r7"), row_end)
 static __attribute__((naked, noinline)) const uint32_t *row_sums(const int16_t *x __attribute__((unused)),
@@ -203,6 +208,7 @@ static __attribute__((naked, noinline)) const uint32_t *requant_rows_narrow(
 #undef PQK_REQUANT_ROWS
 #undef PQK_ROW_SUMS
 #undef PQK_ROWS
+#undef PQK_PAIRS_LOOP
 #undef PQK_SINGLES
 #undef PQK_NARROW_SINGLES
 #undef PQK_SINGLE
@@ -222,8 +228,12 @@ static const uint32_t *row_sums_any(const int16_t *x, const uint32_t *stream, in
 {
     for (; sums != sums_end; ++sums) {
         const uint32_t header = *stream++;
-        const uint32_t *const pairs_end = stream + (header & 0xFFFFu) / 4;
-        const int32_t singles = (int32_t)(header >> 16) / (narrow ? 2 : 4);
+        const uint32_t dispatch = header & 15u;
+        /* a kind's groups: two per pass, one fewer where its count is odd (its dispatch digit 2) */
+        const uint32_t pair_groups = 2 * (header >> 4 & 0xFFFu) - (dispatch / 3 == 2);
+        const uint32_t single_groups = 2 * (header >> 16) - (dispatch % 3 == 2);
+        const uint32_t *const pairs_end = stream + 4 * pair_groups;
+        const int32_t singles = (int32_t)(4 * single_groups);
         int32_t acc = *bias++;
         int32_t k;
         for (; stream != pairs_end; stream += 2) {
@@ -233,7 +243,7 @@ static const uint32_t *row_sums_any(const int16_t *x, const uint32_t *stream, in
         for (k = 0; k < singles; ++k) {
             acc += single_product(x, stream, k, narrow);
         }
-        stream += (header >> 16) / 4;
+        stream += narrow ? 2 * single_groups : 4 * single_groups;
         *sums = acc;
     }
     return stream;
