@@ -580,17 +580,22 @@ def _swap_gains(placed: np.ndarray, runs: tuple[np.ndarray, np.ndarray], p: int)
     left_q, right_q = ending[:, q + 1] - 1, starting[:, q + 1] - 1
     before_p, after_p = ending[:, p:p + 1], starting[:, p + 2:p + 3]  # runs beside an empty p
     before_q, after_q = ending[:, q], starting[:, q + 2]
-    # nonzero p -> empty q; q right after p's run: that run's rest and the run after q join
-    split = left_p // 2 + right_p // 2 - (left_p + right_p + 1) // 2
-    touching = q[None, :] == p + right_p + 1
-    out = np.where(touching, left_p // 2 + (right_p + 1 + after_q) // 2 - (left_p + right_p + 1) // 2 - after_q // 2,
-                   split + (before_q + after_q + 1) // 2 - before_q // 2 - after_q // 2)
-    # empty p <- nonzero q; p right before q's run: the run before p and q's run's head join
-    split = left_q // 2 + right_q // 2 - (left_q + right_q + 1) // 2
-    touching = left_q == q[None, :] - p - 1
-    into = np.where(touching, (before_p + 1 + left_q) // 2 + right_q // 2 - before_p // 2 - (left_q + right_q + 1) // 2,
-                    split + (before_p + after_p + 1) // 2 - before_p // 2 - after_p // 2)
-    gains[p + 1:] = ((at_p & ~at_q) * out).sum(axis=0, dtype=np.int64) + ((~at_p & at_q) * into).sum(axis=0, dtype=np.int64)
+    # nonzero p -> empty q: p's run splits and the runs beside q join through it; where q is right after p's
+    # run, the run's part after p joins the run after q instead
+    run_p = left_p + right_p + 1
+    out = np.where(q[None, :] == p + right_p + 1,
+                   left_p // 2 + (right_p + 1 + after_q) // 2 - run_p // 2 - after_q // 2,
+                   left_p // 2 + right_p // 2 - run_p // 2 + (before_q + 1 + after_q) // 2 - before_q // 2
+                   - after_q // 2)
+    # empty p <- nonzero q, the same mirrored: where p is right before q's run, the run before p joins the
+    # run's part before q
+    run_q = left_q + right_q + 1
+    into = np.where(left_q == q[None, :] - p - 1,
+                    (before_p + 1 + left_q) // 2 + right_q // 2 - before_p // 2 - run_q // 2,
+                    left_q // 2 + right_q // 2 - run_q // 2 + (before_p + 1 + after_p) // 2 - before_p // 2
+                    - after_p // 2)
+    moved_out, moved_in = at_p & ~at_q, ~at_p & at_q
+    gains[p + 1:] = (moved_out * out).sum(axis=0, dtype=np.int64) + (moved_in * into).sum(axis=0, dtype=np.int64)
     return gains
 
 
