@@ -33,7 +33,7 @@ FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Werror", "-O0")
 SCRATCH_KERNELS = {
     "CONV_2D": ("pqk_conv2d_s8_dsp", "pqk_conv2d_s8_csr_dsp", "pqk_conv2d_s8_csr_wide_dsp", "pqk_conv2d_s8_smlal",
                 "pqk_conv2d_s8_mve", "pqk_conv2d_s8_csr_mve", "pqk_conv2d_s8_csr_taps_dsp",
-                "pqk_conv2d_s8_csr_taps_mve"),
+                "pqk_conv2d_s8_csr_taps_mve", "pqk_conv2d_s8_csr_wide_smlal"),
     "DEPTHWISE_CONV_2D": ("pqk_depthwise_conv2d_s8_csr", "pqk_depthwise_conv2d_s8_dsp",
                           "pqk_depthwise_conv2d_s8_csr_dsp", "pqk_depthwise_conv2d_s8_mla",
                           "pqk_depthwise_conv2d_s8_mve", "pqk_depthwise_conv2d_s8_csr_mve"),

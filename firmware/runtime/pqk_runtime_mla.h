@@ -14,6 +14,10 @@
 int32_t pqk_conv2d_s8_smlal_buffer_size(const pqk_conv2d_s8_params_t *params);
 void pqk_conv2d_s8_smlal(const pqk_conv2d_s8_params_t *params, const int32_t *weights, const int8_t *input,
                          int8_t *output, int8_t *scratch);
+/* Weights: pqk_conv2d_s8_csr_wide_dsp's stream (rows whose pixel-pair lanes separate; see the file). */
+int32_t pqk_conv2d_s8_csr_wide_smlal_buffer_size(const pqk_conv2d_s8_params_t *params);
+void pqk_conv2d_s8_csr_wide_smlal(const pqk_conv2d_s8_params_t *params, const uint32_t *weights, const int8_t *input,
+                                  int8_t *output, int8_t *scratch);
 int32_t pqk_depthwise_conv2d_s8_mla_buffer_size(const pqk_depthwise_conv2d_s8_params_t *params);
 void pqk_depthwise_conv2d_s8_mla(const pqk_depthwise_conv2d_s8_params_t *params, const int32_t *weights,
                                  const int8_t *input, int8_t *output, int8_t *scratch);

@@ -41,6 +41,7 @@ from pqk_mcu.codegen.weights import (
     PackedCsr,
     WideCsr,
     channel_pair_lanes_fit,
+    pixel_pair_lanes_fit,
     column_pair_slots,
     conv_column_offsets,
     encode_channel_pairs,
@@ -70,7 +71,10 @@ WIDE_CONV_BLOCK = 8  # its BLOCK: output pixels computed together (a partial blo
 DSP_TAPS_CONV_KERNEL = "pqk_conv2d_s8_csr_taps_dsp"
 TAPS_CONV_BLOCK = 8  # its BLOCK: output pixels of one output row computed together
 TAPS_CONV_STEPS = (1, 2, 3, 4, 6, 8)  # the pixel steps (stride_w x input_c) it has an instance for
-WIDE_STREAM_KERNELS = frozenset({WIDE_CONV_KERNEL, DSP_TAPS_CONV_KERNEL})  # weights as weights.WideCsr
+# Cores without the DSP extension: the wide stream over pixel pairs' lanes (one SMLAL, two pixels)
+WIDE_SMLAL_CONV_KERNEL = "pqk_conv2d_s8_csr_wide_smlal"
+WIDE_STREAM_KERNELS = frozenset({WIDE_CONV_KERNEL, DSP_TAPS_CONV_KERNEL,
+                                 WIDE_SMLAL_CONV_KERNEL})  # weights as weights.WideCsr
 GATHER_CONV_BLOCK = 4  # PQK_MVE_GATHER_PIXELS: output pixels the *_csr_mve convolutions compute together
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
@@ -267,6 +271,9 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_group_output=0.06, per_im2col_byte=0.63, per_tapped_output=1.43, per_tail_output=0.84,
         per_multi_output=1.07, per_single_row=3.12, per_border_tap=0.15, per_chunk=1.69,
         per_unclamped_output=1.53, per_row_block_mac=0.05, per_patch_row=258.01, block=8),
+    "pqk_conv2d_s8_csr_wide_smlal": KernelCost(  # placeholder
+        per_mac=0.0, per_output=14.0, per_tap_output=0.0, per_column=2.2, per_position=70.0, per_call=0.0,
+        per_im2col_byte=0.63, per_chunk=1.4, per_patch_row=258.01, block=8),
     "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 0%, n=9
         per_mac=0.0, per_output=8.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
         per_row_block_mac=2.75, per_patch_row=56.94, per_patch_byte=2.1, per_row_block=87.9),
@@ -357,7 +364,8 @@ KERNEL_COSTS: dict[str, KernelCost] = {
 # and run backward when their output starts after their input: they can run over their own input
 # with the output a little ahead of it or behind it (memory.write_lead).
 ORDERED_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_dsp": 4, "pqk_conv2d_s8_csr_dsp": 8, WIDE_CONV_KERNEL: 8,
-                                        DSP_TAPS_CONV_KERNEL: 1}  # its blocks start at each output row: any pixel
+                                        DSP_TAPS_CONV_KERNEL: 1,  # its blocks start at each output row: any pixel
+                                        WIDE_SMLAL_CONV_KERNEL: 8}  # its blocks start at each output row: any pixel
 
 # Kernels that compute output pixels this many at a time and write a block only after reading its inputs,
 # always forward: they can run over their own input with the output ahead of it (memory.write_lead).
@@ -687,6 +695,8 @@ def scratch_bytes(kernel: str, layout: Layout, rows: int, columns: int) -> int:
         # two pixels of int32 columns, rounded up to 4
         "pqk_conv2d_s8_smlal": 2 * 4 * ((columns + 3) & ~3) + im2col_row,
         "pqk_depthwise_conv2d_s8_mla": depthwise_ring,
+        WIDE_SMLAL_CONV_KERNEL: (2 * WIDE_CONV_BLOCK * columns  # as the DSP kernel's: four words per column
+                                 + (0 if pointwise else (1 + WIDE_CONV_BLOCK) * layout.filter_w * layout.input_c)),
         # a single batch: its row only where it is not whole vectors (else read in place), one pixel's sums;
         # none where they fit on the stack
         "pqk_fully_connected_s8_mve": (mve_block if layout.positions > 1
@@ -806,19 +816,24 @@ MVE_GATHER_KERNELS = frozenset({"pqk_conv2d_s8_csr_mve", MVE_TAPS_CONV_KERNEL,
 
 # Kernels for cores without the DSP extension that take pqk_dsp.h's fast requantization (requant.checked
 # where a channel is outside its bounds, as the *_dsp kernels).
-MLA_FAST_REQUANT_KERNELS = frozenset({"pqk_conv2d_s8_smlal", "pqk_depthwise_conv2d_s8_mla"})
+MLA_FAST_REQUANT_KERNELS = frozenset({"pqk_conv2d_s8_smlal", "pqk_depthwise_conv2d_s8_mla", WIDE_SMLAL_CONV_KERNEL})
 
 
-def _mla_candidates(layout: Layout, matrix: np.ndarray) -> list[tuple[str, str, int, bool]]:
+def _mla_candidates(layout: Layout, matrix: np.ndarray, wide: WideCsr | None = None) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the variants for cores without the DSP extension that
-    can run this layer: the *_smlal kernels where the channel pairs' lanes hold every sum, the depthwise
-    *_mla kernel for depth multiplier 1 and at most 64 taps."""
+    can run this layer: the *_smlal kernels where the channel pairs' (pixel pairs') lanes hold every sum,
+    the sparse one where ``wide`` holds the matrix, the depthwise *_mla kernel for depth multiplier 1 and
+    at most 64 taps."""
     out: list[tuple[str, str, int, bool]] = []
-    if layout.kind == "CONV_2D" and channel_pair_lanes_fit(matrix):
+    if layout.kind == "CONV_2D":
         pointwise = layout.filter_h == layout.filter_w == 1
         in_place = layout.same_shape and pointwise and layout.stride_h == layout.stride_w == 1
-        out.append(("dense", "pqk_conv2d_s8_smlal", scratch_bytes("pqk_conv2d_s8_smlal", layout, *matrix.shape),
-                    in_place))
+        if channel_pair_lanes_fit(matrix):
+            out.append(("dense", "pqk_conv2d_s8_smlal",
+                        scratch_bytes("pqk_conv2d_s8_smlal", layout, *matrix.shape), in_place))
+        if wide is not None and pixel_pair_lanes_fit(matrix):
+            out.append(("csr", WIDE_SMLAL_CONV_KERNEL, scratch_bytes(WIDE_SMLAL_CONV_KERNEL, layout, *matrix.shape),
+                        in_place))
     elif layout.kind == "DEPTHWISE_CONV_2D" and layout.depth_multiplier == 1:
         if layout.filter_h * layout.filter_w <= DEPTHWISE_MAX_TAPS:
             # the ring of pad_top + 1 input rows, as pqk_depthwise_conv2d_s8_dsp's: any stride
@@ -965,7 +980,7 @@ def kernel_choices(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight
         # fits come from different cores and disagree most on small layers, e.g. a 3x3 over one channel)
         candidates += [c for c in _dsp_candidates(layout, matrix, packed, wide) if not (mve and c[0] == "dense")]
     elif target.thumb2:
-        candidates += _mla_candidates(layout, matrix)
+        candidates += _mla_candidates(layout, matrix, wide)
     candidates += mve
     choices = []
     for storage, kernel, scratch, in_place in candidates:

@@ -370,7 +370,7 @@ class Lowering:
             packed = encode_packed(matrix, depthwise, *requant,
                                    constant_outputs=self._constant_outputs(op, *requant) if depthwise else None)
         wide = None
-        if requant is not None and self.target.has_dsp and op.kind == "CONV_2D":
+        if requant is not None and (self.target.has_dsp or self.target.thumb2) and op.kind == "CONV_2D":
             wide = encode_wide(matrix, *requant, _scale_zp(self.tensors[op.outputs[0]], "output", op)[1])
         gather = self._gather(op, matrix, layout) if self.target.has_mve else None
         choices = kernel_choices(matrix, dense_kernel, layout, self.weight_format, self.target, fast, packed, wide,

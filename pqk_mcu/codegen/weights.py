@@ -96,6 +96,14 @@ def channel_pair_lanes_fit(matrix: np.ndarray) -> bool:
     return bool(128 * even_rows.max(initial=0) < 1 << (PAIR_LANE_BITS - 1))
 
 
+def pixel_pair_lanes_fit(matrix: np.ndarray) -> bool:
+    """Whether pqk_conv2d_s8_csr_wide_smlal's pixel pairs separate for any int8 input: its lanes hold twice
+    the even pixel's sum (the wide stream's doubled values), which must stay in [-2^22, 2^22):
+    2 * 128 * sum |w| < 2^22 for every row."""
+    rows = np.abs(np.asarray(matrix, dtype=np.int64)).sum(axis=1)
+    return bool(2 * 128 * rows.max(initial=0) < 1 << (PAIR_LANE_BITS - 1))
+
+
 def encode_channel_pairs(matrix: np.ndarray) -> np.ndarray:
     """[rows][cols] int8 -> the *_smlal kernels' int32 words [(rows + 1) / 2][cols rounded up to a
     multiple of 4]: word (j, k) = matrix[2j][k] + matrix[2j + 1][k] * 2^23 (zero-padded rows and columns)."""
