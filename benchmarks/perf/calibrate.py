@@ -191,6 +191,8 @@ KERNEL_TERMS = {
                                         "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
                                         "strided_tap_output", "copy_row", "copy_byte", "looped_output",
                                         "multi_mac"),
+    "pqk_conv2d_s8_csr_wide_smlal": ("call", "position", "output", "column", "im2col_byte", "chunk", "empty_output",
+                                     "border_tap", "border_byte", "general_mac"),
 }
 
 

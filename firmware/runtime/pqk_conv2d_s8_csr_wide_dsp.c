@@ -119,7 +119,7 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
             stream += TRAILER_WORDS;
 #define PQK_STORE(j, acc)                                                                                \
     if (count > (j)) {                                                                                   \
-        *o = wide_requantize(acc, &q, mode, activation_min, activation_max);                             \
+        *o = wide_requantize(acc, &q, mode, PQK_FORMS_PLAIN, activation_min, activation_max);            \
         o += out_c;                                                                                      \
     }
             PQK_STORE(0, acc0)

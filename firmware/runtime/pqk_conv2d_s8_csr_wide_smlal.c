@@ -129,14 +129,14 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
             const pqk_fast_requant_t q = wide_trailer_requant(stream, odd_zero_point, mode);
             int8_t *o = out;
             stream += TRAILER_WORDS;
-#define PQK_STORE_PAIR(j, low, high)                                                                         \
+#define PQK_STORE_PAIR(j, low, high)                                                                     \
     if (count > 2 * (j)) {                                                                               \
-        *o = wide_requantize(pqk_pair_sum(twice_bias, pqk_pair_low(low)), &q, mode, activation_min,      \
-                             activation_max);                                                            \
+        *o = wide_requantize(pqk_pair_sum(twice_bias, pqk_pair_low(low)), &q, mode, PQK_FORMS_SMLAL,     \
+                             activation_min, activation_max);                                            \
         o += out_c;                                                                                      \
         if (count > 2 * (j) + 1) {                                                                       \
             *o = wide_requantize(pqk_pair_sum(twice_bias, pqk_pair_high(low, high)), &q, mode,           \
-                                 activation_min, activation_max);                                        \
+                                 PQK_FORMS_SMLAL, activation_min, activation_max);                       \
             o += out_c;                                                                                  \
         }                                                                                                \
     }

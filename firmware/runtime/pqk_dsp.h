@@ -239,6 +239,32 @@ enum {
     PQK_FAST_CHECKED = 4,           /* requant.checked: test every output against the bounds */
 };
 
+/* How pqk_fast_requantize_doubled_as() computes (a constant at every call site): the forms above, or with
+ * PQK_FORMS_SMLAL (a kernel for cores without the DSP extension that opts in) the same values in the
+ * forms gcc compiles there to MOV + SMLAL (2^31 and the offset as the 64-bit accumulator's words) and
+ * SSAT, instead of SMULL + ADDS + ADC and a compare-and-move clamp. */
+enum { PQK_FORMS_PLAIN = 0, PQK_FORMS_SMLAL = 1 };
+
+static inline __attribute__((always_inline)) int32_t pqk_smmlar_as(int32_t a, int32_t b, int32_t acc, int forms)
+{
+    if (forms == PQK_FORMS_SMLAL) {
+        return (int32_t)(((int64_t)acc * 4294967296LL + 2147483648LL + (int64_t)a * (int64_t)b) >> 32);
+    }
+    return pqk_smmlar(a, b, acc);
+}
+static inline __attribute__((always_inline)) int32_t pqk_ssat8_as(int32_t x, int forms)
+{
+#if defined(__ARM_FEATURE_SAT) && !PQK_HAVE_DSP
+    if (forms == PQK_FORMS_SMLAL) {
+        int32_t result;
+        __asm__("ssat %0, #8, %1" : "=r"(result) : "r"(x));
+        return result;
+    }
+#endif
+    (void)forms;
+    return pqk_ssat8(x);
+}
+
 /* One output channel's requantization constants (see the derivation above). */
 typedef struct {
     int32_t multiplier;
@@ -324,12 +350,18 @@ static inline int pqk_fast_mode(const pqk_requant_s8_t *rq)
 
 /* pqk_fast_requantize() of acc from twice_acc = 2 * acc: callers that can accumulate 2 * acc
  * directly (doubled bias and weight) save the doubling; 2 * acc has acc's sign since |acc| < 2^30. */
+static inline __attribute__((always_inline)) int32_t pqk_fast_requantize_doubled_as(int32_t twice_acc,
+                                                                                    const pqk_fast_requant_t *q,
+                                                                                    int mode, int forms)
+{
+    const int32_t offset = (mode & PQK_FAST_NEGATIVES_CLAMPED) ? q->offset : q->offset + (twice_acc >> 31);
+    return pqk_ssat8_as(pqk_smmlar_as(twice_acc, q->multiplier, offset, forms) >> q->right_shift, forms);
+}
 static inline __attribute__((always_inline)) int32_t pqk_fast_requantize_doubled(int32_t twice_acc,
                                                                                  const pqk_fast_requant_t *q,
                                                                                  int mode)
 {
-    const int32_t offset = (mode & PQK_FAST_NEGATIVES_CLAMPED) ? q->offset : q->offset + (twice_acc >> 31);
-    return pqk_ssat8(pqk_smmlar(twice_acc, q->multiplier, offset) >> q->right_shift);
+    return pqk_fast_requantize_doubled_as(twice_acc, q, mode, PQK_FORMS_PLAIN);
 }
 
 /* requantize(acc) + zero point, saturated to int8; pqk_fast_clamp() with the same mode follows

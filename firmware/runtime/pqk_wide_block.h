@@ -210,14 +210,14 @@ static inline __attribute__((always_inline)) pqk_fast_requant_t wide_trailer_req
     return q;
 }
 
-/* One output from twice its accumulator; the checked form takes the accumulator itself: twice it is
- * even and fits an int32. */
+/* One output from twice its accumulator (``forms``: see pqk_fast_requantize_doubled_as()); the checked
+ * form takes the accumulator itself: twice it is even and fits an int32. */
 static inline __attribute__((always_inline)) int8_t wide_requantize(int32_t twice_acc, const pqk_fast_requant_t *q,
-                                                                    int mode, int32_t activation_min,
+                                                                    int mode, int forms, int32_t activation_min,
                                                                     int32_t activation_max)
 {
     const int32_t value = (mode & PQK_FAST_CHECKED) ? pqk_fast_requantize(twice_acc >> 1, q, mode)
-                                                    : pqk_fast_requantize_doubled(twice_acc, q, mode);
+                                                    : pqk_fast_requantize_doubled_as(twice_acc, q, mode, forms);
     return pqk_fast_clamp(value, mode, activation_min, activation_max);
 }
 

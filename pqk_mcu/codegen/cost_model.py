@@ -155,7 +155,8 @@ class KernelCost:
     copies (all but a single batch's row of whole vectors, which it reads in place). row_block: the blocks
     of ``TAPS_CONV_BLOCK`` pixels of one output row (pqk_conv2d_s8_csr_taps_dsp's offsets and patch per block,
     whatever its rows). pass_chunk: pqk_fully_connected_s8_mve's passes (``MVE_ROWS`` rows each) x the
-    row's 16-byte chunks x positions.
+    row's 16-byte chunks x positions. border_byte: border_tap x input channels (the bytes of the windows
+    that reach into the padding, which the wide kernels' gather copies filter row by filter row).
     ``block``: the kernel computes this many positions together, so the per-output terms count positions
     rounded up to it. ``core_costs``: (cpu, count, instructions) added per that count on a core other than
     the fit board's, whose compiler builds the kernel otherwise: per call (its prologue and epilogue), per
@@ -219,6 +220,7 @@ class KernelCost:
     per_copied_column: float = 0.0
     per_row_block: float = 0.0
     per_pass_chunk: float = 0.0
+    per_border_byte: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
     core_costs: tuple[tuple[str, str, float], ...] = ()
@@ -237,7 +239,8 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
           "band_byte", "quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad",
           "channel_output", "general_output", "checked_output", "tapped_channel", "single_channel",
           "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output", "strided_tap_output",
-          "copy_row", "copy_byte", "looped_output", "multi_mac", "copied_column", "row_block", "pass_chunk")
+          "copy_row", "copy_byte", "looped_output", "multi_mac", "copied_column", "row_block", "pass_chunk",
+          "border_byte")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -271,9 +274,10 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_group_output=0.06, per_im2col_byte=0.63, per_tapped_output=1.43, per_tail_output=0.84,
         per_multi_output=1.07, per_single_row=3.12, per_border_tap=0.15, per_chunk=1.69,
         per_unclamped_output=1.53, per_row_block_mac=0.05, per_patch_row=258.01, block=8),
-    "pqk_conv2d_s8_csr_wide_smlal": KernelCost(  # placeholder
-        per_mac=0.0, per_output=14.0, per_tap_output=0.0, per_column=2.2, per_position=70.0, per_call=0.0,
-        per_im2col_byte=0.63, per_chunk=1.4, per_patch_row=258.01, block=8),
+    "pqk_conv2d_s8_csr_wide_smlal": KernelCost(  # worst error 21%, n=141
+        per_mac=0.0, per_output=13.65, per_tap_output=0.0, per_column=1.79, per_position=41.69, per_call=738.52,
+        per_im2col_byte=0.66, per_border_tap=8.55, per_general_mac=0.46, per_chunk=1.36, per_border_byte=3.95,
+        block=8),
     "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 0%, n=9
         per_mac=0.0, per_output=8.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
         per_row_block_mac=2.75, per_patch_row=56.94, per_patch_byte=2.1, per_row_block=87.9),
@@ -461,6 +465,7 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "copied_column": (layout.kind == "FULLY_CONNECTED" and not (positions == 1 and columns % 16 == 0))
         * columns * positions,
         "pass_chunk": (layout.kind == "FULLY_CONNECTED") * -(-rows // MVE_ROWS) * -(-columns // 16) * positions,
+        "border_byte": taps * (positions - _inside_positions(layout)) * layout.input_c,
     }
 
 
