@@ -28,25 +28,44 @@ int32_t pqk_conv2d_s8_csr_wide_smlal_buffer_size(const pqk_conv2d_s8_params_t *p
     return wide_block_buffer_size(params);
 }
 
-/* Per column the pixel pairs' words x_2j + x_2j+1 * 2^23 (exact in an int32 for int8 inputs). */
+/* Per column the pixel pairs' words x_2j + x_2j+1 * 2^23 (exact in an int32 for int8 inputs). The
+ * Thumb-2 loop per column: eight LDRSB (the rows' pointers post-incremented), four ADD (the odd pixel
+ * shifted by 23) and two STRD; 13 registers: the eight pointers, lanes, end, two words and a temporary. */
 static void transpose_rows(const int8_t *const *row, int32_t offset, int32_t size, uint32_t *lanes)
 {
-    /* locals: gcc keeps the eight pointers in registers (an array it reloads per pair) */
-    const int8_t *const r0 = row[0] + offset, *const r1 = row[1] + offset, *const r2 = row[2] + offset;
-    const int8_t *const r3 = row[3] + offset, *const r4 = row[4] + offset, *const r5 = row[5] + offset;
-    const int8_t *const r6 = row[6] + offset, *const r7 = row[7] + offset;
+    const int8_t *r0 = row[0] + offset, *r1 = row[1] + offset, *r2 = row[2] + offset, *r3 = row[3] + offset;
+    const int8_t *r4 = row[4] + offset, *r5 = row[5] + offset, *r6 = row[6] + offset, *r7 = row[7] + offset;
     uint32_t *const end = lanes + PAIRS * size;
-    int32_t k = 0;
-#define PQK_PAIR_WORD(a, b) ((uint32_t)(int32_t)(a)[k] + ((uint32_t)(int32_t)(b)[k] << PQK_PAIR_LANE_BITS))
-    while (lanes != end) {
-        lanes[0] = PQK_PAIR_WORD(r0, r1);
-        lanes[1] = PQK_PAIR_WORD(r2, r3);
-        lanes[2] = PQK_PAIR_WORD(r4, r5);
-        lanes[3] = PQK_PAIR_WORD(r6, r7);
-        lanes += PAIRS;
-        ++k;
+#if defined(__arm__) && defined(__thumb2__)
+    uint32_t w0, w1, odd;
+    if (size == 0) {
+        return;
     }
+#define PQK_PAIR_WORD(word, even, odd_row)                                                               \
+    "ldrsb  %[" word "], [%[" even "]], #1\n\t"                                                          \
+    "ldrsb  %[odd], [%[" odd_row "]], #1\n\t"                                                            \
+    "add    %[" word "], %[" word "], %[odd], lsl #23\n\t"
+    __asm__ volatile("1:\n\t"
+            PQK_PAIR_WORD("w0", "r0", "r1") PQK_PAIR_WORD("w1", "r2", "r3")
+            "strd   %[w0], %[w1], [%[lanes], #0]\n\t"
+            PQK_PAIR_WORD("w0", "r4", "r5") PQK_PAIR_WORD("w1", "r6", "r7")
+            "strd   %[w0], %[w1], [%[lanes], #8]\n\t"
+            "adds   %[lanes], %[lanes], #16\n\t"
+            "cmp    %[lanes], %[end]\n\t"
+            "bne    1b"
+            : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [r4] "+r"(r4), [r5] "+r"(r5),
+              [r6] "+r"(r6), [r7] "+r"(r7), [lanes] "+r"(lanes), [w0] "=&r"(w0), [w1] "=&r"(w1), [odd] "=&r"(odd)
+            : [end] "r"(end)
+            : "cc", "memory");
 #undef PQK_PAIR_WORD
+#else
+    for (; lanes != end; lanes += PAIRS) {
+        lanes[0] = (uint32_t)(int32_t)*r0++ + ((uint32_t)(int32_t)*r1++ << PQK_PAIR_LANE_BITS);
+        lanes[1] = (uint32_t)(int32_t)*r2++ + ((uint32_t)(int32_t)*r3++ << PQK_PAIR_LANE_BITS);
+        lanes[2] = (uint32_t)(int32_t)*r4++ + ((uint32_t)(int32_t)*r5++ << PQK_PAIR_LANE_BITS);
+        lanes[3] = (uint32_t)(int32_t)*r6++ + ((uint32_t)(int32_t)*r7++ << PQK_PAIR_LANE_BITS);
+    }
+#endif
 }
 
 /* One row's entries from ``stream`` (up to its trailer, which it returns) into the pixel pairs'
