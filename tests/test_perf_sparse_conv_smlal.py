@@ -74,22 +74,24 @@ def test_wide_smlal_conv_checked_requantization_bit_exact(tmp_path, toolchain, t
 
 
 def test_pixel_pair_lanes_separate_exactly():
-    """x_even + x_odd * 2^23 times twice the weights, summed from 2^22 in 64 bits, gives both pixels'
-    doubled sums for the inputs that push the low lane to its bounds."""
+    """x_even + x_odd * 2^23 times twice the weights, summed from 0 in 64 bits, gives both pixels' doubled
+    sums for the inputs that push the low lane to its bounds, as pqk_pair_low_from_zero() /
+    pqk_pair_high_from_zero() take it apart (the low lane sign-extended, the borrow added back above)."""
     rng = np.random.default_rng(33)
     row = (127 * np.where(rng.random(64) < 0.5, 1, -1)).astype(np.int64)
     row[:3] = [100, -99, 11]
     assert 256 * np.abs(row).sum() < 1 << (PAIR_LANE_BITS - 1)
     assert pixel_pair_lanes_fit(row[None, :])
     signs = np.sign(row)
-    start = 1 << (PAIR_LANE_BITS - 1)
+    lane = 1 << PAIR_LANE_BITS
     for even, odd in ((np.where(signs > 0, 127, -128), np.where(signs > 0, -128, 127)),
                       (np.where(signs > 0, -128, 127), rng.integers(-128, 128, 64))):
         words = even + (odd << PAIR_LANE_BITS)
         assert np.all(np.abs(words) < 1 << 31)  # one int32 each
-        acc = start + int((2 * row * words).sum())
-        assert (acc & ((1 << PAIR_LANE_BITS) - 1)) - start == 2 * int(row @ even)
-        assert acc >> PAIR_LANE_BITS == 2 * int(row @ odd)
+        acc = int((2 * row * words).sum())
+        low = (acc + lane // 2) % lane - lane // 2
+        assert low == 2 * int(row @ even)
+        assert (acc >> PAIR_LANE_BITS) + (low < 0) == 2 * int(row @ odd)
 
 
 def test_rows_beyond_the_lanes_take_another_kernel():

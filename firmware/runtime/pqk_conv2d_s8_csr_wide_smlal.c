@@ -69,11 +69,12 @@ static void transpose_rows(const int8_t *const *row, int32_t offset, int32_t siz
 }
 
 /* One row's entries from ``stream`` (up to its trailer, which it returns) into the pixel pairs'
- * accumulators (low and high words). The Thumb-2 loop holds 14 registers: the eight accumulator
- * words, the stream, the lanes, the entry (then its value, ASR.W: the flags stay), its column's
- * address (entry << 17: bit 15, the row's end, goes to the carry and the column's 15 bits to the top;
- * >> 13 is column * 16) and two lane words (pairs 2-3 first, then 0-1 into the address's register):
- * 11 instructions per nonzero. */
+ * accumulators (low and high words; from 0: pqk_pair_low_from_zero()). The Thumb-2 code holds 14
+ * registers: the eight accumulator words, the stream, the lanes, the entry (then its value, ASR.W: the
+ * flags stay), its column's address (entry << 17: bit 15, the row's end, goes to the carry and the
+ * column's 15 bits to the top; >> 13 is column * 16) and two lane words (pairs 2-3 first, then 0-1
+ * into the address's register): 11 instructions per nonzero, the first entry's four products by
+ * SMULL (no accumulators to clear), the others' by SMLAL. */
 static inline __attribute__((always_inline)) const uint32_t *row_sums(const uint32_t *stream, const uint32_t *lanes,
                                                                       uint32_t *low0, uint32_t *high0,
                                                                       uint32_t *low1, uint32_t *high1,
@@ -81,33 +82,37 @@ static inline __attribute__((always_inline)) const uint32_t *row_sums(const uint
                                                                       uint32_t *low3, uint32_t *high3)
 {
 #if defined(__arm__) && defined(__thumb2__)
-    uint32_t l0 = *low0, h0 = *high0, l1 = *low1, h1 = *high1, l2 = *low2, h2 = *high2, l3 = *low3, h3 = *high3;
+    uint32_t l0, h0, l1, h1, l2, h2, l3, h3;
     uint32_t entry, at, x0, x1;
-    __asm__("1:\n\t"
-            "ldr    %[entry], [%[stream]], #4\n\t"
-            "lsls   %[at], %[entry], #17\n\t"
-            "add    %[at], %[lanes], %[at], lsr #13\n\t"
-            "asr.w  %[entry], %[entry], #16\n\t"
-            "ldrd   %[x0], %[x1], [%[at], #8]\n\t"
-            "smlal  %[l2], %[h2], %[entry], %[x0]\n\t"
-            "smlal  %[l3], %[h3], %[entry], %[x1]\n\t"
-            "ldrd   %[at], %[x1], [%[at]]\n\t"
-            "smlal  %[l0], %[h0], %[entry], %[at]\n\t"
-            "smlal  %[l1], %[h1], %[entry], %[x1]\n\t"
-            "bcc    1b"
-            : [l0] "+r"(l0), [h0] "+r"(h0), [l1] "+r"(l1), [h1] "+r"(h1), [l2] "+r"(l2), [h2] "+r"(h2),
-              [l3] "+r"(l3), [h3] "+r"(h3), [stream] "+r"(stream), [entry] "=&r"(entry), [at] "=&r"(at),
+#define PQK_ENTRY(multiply)                                                                              \
+    "ldr    %[entry], [%[stream]], #4\n\t"                                                                \
+    "lsls   %[at], %[entry], #17\n\t"                                                                     \
+    "add    %[at], %[lanes], %[at], lsr #13\n\t"                                                          \
+    "asr.w  %[entry], %[entry], #16\n\t"                                                                  \
+    "ldrd   %[x0], %[x1], [%[at], #8]\n\t"                                                                \
+    multiply "  %[l2], %[h2], %[entry], %[x0]\n\t"                                                        \
+    multiply "  %[l3], %[h3], %[entry], %[x1]\n\t"                                                        \
+    "ldrd   %[at], %[x1], [%[at]]\n\t"                                                                    \
+    multiply "  %[l0], %[h0], %[entry], %[at]\n\t"                                                        \
+    multiply "  %[l1], %[h1], %[entry], %[x1]\n\t"
+    __asm__(PQK_ENTRY("smull")
+            "bcs    2f\n"
+            "1:\n\t"
+            PQK_ENTRY("smlal")
+            "bcc    1b\n"
+            "2:"
+            : [l0] "=&r"(l0), [h0] "=&r"(h0), [l1] "=&r"(l1), [h1] "=&r"(h1), [l2] "=&r"(l2), [h2] "=&r"(h2),
+              [l3] "=&r"(l3), [h3] "=&r"(h3), [stream] "+r"(stream), [entry] "=&r"(entry), [at] "=&r"(at),
               [x0] "=&r"(x0), [x1] "=&r"(x1)
             : [lanes] "r"(lanes)
             : "cc", "memory");
+#undef PQK_ENTRY
     *low0 = l0, *high0 = h0, *low1 = l1, *high1 = h1, *low2 = l2, *high2 = h2, *low3 = l3, *high3 = h3;
 #else
     const int32_t *const words = (const int32_t *)(const void *)lanes;
-    int64_t acc[PAIRS];
+    int64_t acc[PAIRS] = {0, 0, 0, 0};
     uint32_t entry;
     int32_t j;
-    acc[0] = (int64_t)((uint64_t)*high0 << 32 | *low0), acc[1] = (int64_t)((uint64_t)*high1 << 32 | *low1);
-    acc[2] = (int64_t)((uint64_t)*high2 << 32 | *low2), acc[3] = (int64_t)((uint64_t)*high3 << 32 | *low3);
     do {
         const int32_t *x;
         int32_t value;
@@ -140,9 +145,7 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
     int32_t oc;
     for (oc = 0; oc < out_c; ++oc) {
         const int32_t twice_bias = (int32_t)*stream++;
-        /* pixel pairs 0-1 .. 6-7: twice the sums, from PQK_PAIR_START (pqk_pair_low()) */
-        uint32_t low0 = PQK_PAIR_START, low1 = PQK_PAIR_START, low2 = PQK_PAIR_START, low3 = PQK_PAIR_START;
-        uint32_t high0 = 0, high1 = 0, high2 = 0, high3 = 0;
+        uint32_t low0, high0, low1, high1, low2, high2, low3, high3; /* pixel pairs 0-1 .. 6-7: twice the sums */
         stream = row_sums(stream, lanes, &low0, &high0, &low1, &high1, &low2, &high2, &low3, &high3);
         {
             const pqk_fast_requant_t q = wide_trailer_requant(stream, odd_zero_point, mode);
@@ -150,12 +153,13 @@ static inline __attribute__((always_inline)) void block_channels(const pqk_conv2
             stream += TRAILER_WORDS;
 #define PQK_STORE_PAIR(j, low, high)                                                                     \
     if (count > 2 * (j)) {                                                                               \
-        *o = wide_requantize(pqk_pair_sum(twice_bias, pqk_pair_low(low)), &q, mode, PQK_FORMS_SMLAL,     \
-                             activation_min, activation_max);                                            \
+        const int32_t even = pqk_pair_low_from_zero(low), odd = pqk_pair_high_from_zero(low, high);      \
+        *o = wide_requantize(pqk_pair_sum(twice_bias, even), &q, mode, PQK_FORMS_SMLAL, activation_min,  \
+                             activation_max);                                                            \
         o += out_c;                                                                                      \
         if (count > 2 * (j) + 1) {                                                                       \
-            *o = wide_requantize(pqk_pair_sum(twice_bias, pqk_pair_high(low, high)), &q, mode,           \
-                                 PQK_FORMS_SMLAL, activation_min, activation_max);                       \
+            *o = wide_requantize(pqk_pair_sum(twice_bias, odd), &q, mode, PQK_FORMS_SMLAL,               \
+                                 activation_min, activation_max);                                        \
             o += out_c;                                                                                  \
         }                                                                                                \
     }

@@ -34,6 +34,17 @@ static inline int32_t pqk_pair_high(uint32_t low_word, uint32_t high_word)
     return (int32_t)((low_word >> PQK_PAIR_LANE_BITS) | (high_word << (32 - PQK_PAIR_LANE_BITS)));
 }
 
+/* The same from an accumulator that started at 0 (its first product from SMULL): the low lane
+ * sign-extended, and the bits above it plus the borrow that a negative low lane took from them. */
+static inline int32_t pqk_pair_low_from_zero(uint32_t low_word)
+{
+    return (int32_t)(low_word << (32 - PQK_PAIR_LANE_BITS)) >> (32 - PQK_PAIR_LANE_BITS);
+}
+static inline int32_t pqk_pair_high_from_zero(uint32_t low_word, uint32_t high_word)
+{
+    return pqk_pair_high(low_word, high_word) + (int32_t)((uint32_t)pqk_pair_low_from_zero(low_word) >> 31);
+}
+
 /* bias + sum modulo 2^32, as the portable kernels' int32 accumulator wraps on every core. */
 static inline int32_t pqk_pair_sum(int32_t bias, int32_t sum)
 {
