@@ -41,7 +41,6 @@ from pqk_mcu.codegen.weights import (
     PackedCsr,
     WideCsr,
     channel_pair_lanes_fit,
-    pixel_pair_lanes_fit,
     column_pair_slots,
     conv_column_offsets,
     encode_channel_pairs,
@@ -51,6 +50,7 @@ from pqk_mcu.codegen.weights import (
     encode_gather_taps,
     encode_row_chunks,
     encode_row_quads,
+    pixel_pair_lanes_fit,
 )
 from pqk_mcu.errors import PqkError
 
@@ -369,7 +369,7 @@ KERNEL_COSTS: dict[str, KernelCost] = {
 # with the output a little ahead of it or behind it (memory.write_lead).
 ORDERED_WRITE_BLOCKS: dict[str, int] = {"pqk_conv2d_s8_dsp": 4, "pqk_conv2d_s8_csr_dsp": 8, WIDE_CONV_KERNEL: 8,
                                         DSP_TAPS_CONV_KERNEL: 1,  # its blocks start at each output row: any pixel
-                                        WIDE_SMLAL_CONV_KERNEL: 8}  # its blocks start at each output row: any pixel
+                                        WIDE_SMLAL_CONV_KERNEL: 8}
 
 # Kernels that compute output pixels this many at a time and write a block only after reading its inputs,
 # always forward: they can run over their own input with the output ahead of it (memory.write_lead).
@@ -824,7 +824,8 @@ MVE_GATHER_KERNELS = frozenset({"pqk_conv2d_s8_csr_mve", MVE_TAPS_CONV_KERNEL,
 MLA_FAST_REQUANT_KERNELS = frozenset({"pqk_conv2d_s8_smlal", "pqk_depthwise_conv2d_s8_mla", WIDE_SMLAL_CONV_KERNEL})
 
 
-def _mla_candidates(layout: Layout, matrix: np.ndarray, wide: WideCsr | None = None) -> list[tuple[str, str, int, bool]]:
+def _mla_candidates(layout: Layout, matrix: np.ndarray,
+                    wide: WideCsr | None = None) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the variants for cores without the DSP extension that
     can run this layer: the *_smlal kernels where the channel pairs' (pixel pairs') lanes hold every sum,
     the sparse one where ``wide`` holds the matrix, the depthwise *_mla kernel for depth multiplier 1 and
