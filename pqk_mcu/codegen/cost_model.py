@@ -27,6 +27,7 @@ from pqk_mcu.codegen.kernel_code_bytes import KERNEL_CODE_BYTES
 from pqk_mcu.codegen.weights import (
     GATHER_LANES,
     MVE_ROWS,
+    NARROW_FEATURES,
     PAIRS_MAX_FEATURES,
     PAIRS_NARROW_FEATURES,
     ROWS_GROUP,
@@ -48,8 +49,10 @@ from pqk_mcu.codegen.weights import (
     encode_column_pairs,
     encode_csr,
     encode_gather_taps,
+    encode_narrow_rows,
     encode_row_chunks,
     encode_row_quads,
+    narrow_record_pairs,
 )
 from pqk_mcu.errors import PqkError
 
@@ -75,6 +78,7 @@ GATHER_CONV_BLOCK = 4  # PQK_MVE_GATHER_PIXELS: output pixels the *_csr_mve conv
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
 FULLY_CONNECTED_PAIRS_DSP = "pqk_fully_connected_s8_csr_pairs_dsp"  # on column pairs (weights.ColumnPairs)
+FULLY_CONNECTED_NARROW_DSP = "pqk_fully_connected_s8_narrow_dsp"  # few inputs (weights.encode_narrow_rows)
 
 BASELINE_CORES = ("cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m23")  # Thumb without Thumb-2
 
@@ -151,7 +155,9 @@ class KernelCost:
     copies (all but a single batch's row of whole vectors, which it reads in place). row_block: the blocks
     of ``TAPS_CONV_BLOCK`` pixels of one output row (pqk_conv2d_s8_csr_taps_dsp's offsets and patch per block,
     whatever its rows). pass_chunk: pqk_fully_connected_s8_mve's passes (``MVE_ROWS`` rows each) x the
-    row's 16-byte chunks x positions.
+    row's 16-byte chunks x positions. narrow_word / narrow_c_word: the words of
+    pqk_fully_connected_s8_narrow_dsp's row records (``weights.encode_narrow_rows``) x positions of a layer that
+    its assembly / its C loop runs (``narrow_in_assembly``).
     ``block``: the kernel computes this many positions together, so the per-output terms count positions
     rounded up to it. ``core_costs``: (cpu, count, instructions) added per that count on a core other than
     the fit board's, whose compiler builds the kernel otherwise: per call (its prologue and epilogue), per
@@ -215,6 +221,8 @@ class KernelCost:
     per_copied_column: float = 0.0
     per_row_block: float = 0.0
     per_pass_chunk: float = 0.0
+    per_narrow_word: float = 0.0
+    per_narrow_c_word: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
     core_costs: tuple[tuple[str, str, float], ...] = ()
@@ -233,7 +241,8 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
           "band_byte", "quad_group", "direct_group", "widened_group", "direct_tail", "partial_quad",
           "channel_output", "general_output", "checked_output", "tapped_channel", "single_channel",
           "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output", "strided_tap_output",
-          "copy_row", "copy_byte", "looped_output", "multi_mac", "copied_column", "row_block", "pass_chunk")
+          "copy_row", "copy_byte", "looped_output", "multi_mac", "copied_column", "row_block", "pass_chunk",
+          "narrow_word", "narrow_c_word")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -344,6 +353,9 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=0.0, per_output=16.24, per_tap_output=0.0, per_column=0.0, per_position=51.68, per_call=82.69,
         per_quad_group=18.91, per_direct_group=2.05, per_widened_group=9.23, per_direct_tail=24.73,
         per_partial_quad=74.06, per_channel_output=4.15, per_general_output=16.65, per_checked_output=10.4),
+    "pqk_fully_connected_s8_narrow_dsp": KernelCost(  # worst error ?
+        per_mac=0.0, per_output=4.0, per_tap_output=0.0, per_column=0.0, per_position=10.0, per_call=30.0,
+        per_narrow_word=1.2, per_narrow_c_word=3.0),
     "pqk_fully_connected_s8_mve": KernelCost(  # worst error 4%, n=18
         per_mac=0.0, per_output=5.6, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=165.14,
         per_tail_output=1.26, per_empty_output=5.47, per_unclamped_output=1.96, per_channel_output=3.62,
@@ -451,7 +463,22 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "copied_column": (layout.kind == "FULLY_CONNECTED" and not (positions == 1 and columns % 16 == 0))
         * columns * positions,
         "pass_chunk": (layout.kind == "FULLY_CONNECTED") * -(-rows // MVE_ROWS) * -(-columns // 16) * positions,
+        **_narrow_word_counts(layout, rows, columns),
     }
+
+
+def narrow_in_assembly(layout: "Layout") -> bool:
+    """pqk_fully_connected_s8_narrow_dsp runs the layer in assembly: per-tensor onto all of int8 with its clamp at
+    or above the output zero point (else its C loop)."""
+    return not layout.per_channel and not layout.general_requant and layout.negatives_clamped
+
+
+def _narrow_word_counts(layout: "Layout", rows: int, columns: int) -> dict[str, int]:
+    """pqk_fully_connected_s8_narrow_dsp's record words x positions, in assembly or in C."""
+    words = (layout.kind == "FULLY_CONNECTED" and columns <= NARROW_FEATURES) * (1 + narrow_record_pairs(columns))
+    total = words * rows * layout.positions
+    assembly = narrow_in_assembly(layout)
+    return {"narrow_word": assembly * total, "narrow_c_word": (not assembly) * total}
 
 
 def fully_connected_direct(rows: int, columns: int) -> bool:
@@ -753,11 +780,12 @@ def _gather_buffer_size(layout: Layout, rows: int) -> int:
 
 
 def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None,
-                    wide: WideCsr | None = None) -> list[tuple[str, str, int, bool]]:
+                    wide: WideCsr | None = None, fast_requant: bool = False) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer. The dense
     ones and the wide sparse conv (``weights.encode_wide``) run any requantization (channels outside
     the fast bounds: ``KernelChoice.requant_checked``); the other sparse ones need the packed format
-    (``weights.encode_packed``), which needs the fast bounds."""
+    (``weights.encode_packed``), which needs the fast bounds, as does pqk_fully_connected_s8_narrow_dsp (its
+    doubled accumulators: ``fast_requant``)."""
     pointwise_same = (
         layout.same_shape and layout.filter_h == layout.filter_w == 1 and layout.stride_h == layout.stride_w == 1
     )
@@ -771,6 +799,8 @@ def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None
         out.append(("csr", FULLY_CONNECTED_CSR_DSP, 0, False))
         if matrix.shape[1] <= PAIRS_MAX_FEATURES:
             out.append(("csr", FULLY_CONNECTED_PAIRS_DSP, scratch(FULLY_CONNECTED_PAIRS_DSP), False))
+        if matrix.shape[1] <= NARROW_FEATURES and fast_requant:
+            out.append(("dense", FULLY_CONNECTED_NARROW_DSP, 0, False))
     elif layout.kind == "CONV_2D":
         out.append(("dense", "pqk_conv2d_s8_dsp", scratch("pqk_conv2d_s8_dsp"), pointwise_same))
         if packed is not None:
@@ -864,6 +894,8 @@ def _dense_bytes(kernel: str, matrix: np.ndarray, depth_multiplier: int = 1) -> 
     zero-padded)."""
     if kernel == "pqk_fully_connected_s8_dsp":
         return encode_row_quads(matrix).size
+    if kernel == FULLY_CONNECTED_NARROW_DSP:
+        return 4 * matrix.shape[0] * (1 + narrow_record_pairs(matrix.shape[1]))  # bias included
     if kernel == "pqk_conv2d_s8_smlal":
         return encode_channel_pairs(matrix).nbytes
     if kernel == "pqk_depthwise_conv2d_s8_mla":
@@ -961,7 +993,8 @@ def kernel_choices(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight
     if target.has_dsp:
         # A dense Helium kernel makes the dense DSP one moot (16 MACs per instruction against 2; their
         # fits come from different cores and disagree most on small layers, e.g. a 3x3 over one channel)
-        candidates += [c for c in _dsp_candidates(layout, matrix, packed, wide) if not (mve and c[0] == "dense")]
+        candidates += [c for c in _dsp_candidates(layout, matrix, packed, wide, fast_requant)
+                       if not (mve and c[0] == "dense")]
     elif target.thumb2:
         candidates += _mla_candidates(layout, matrix)
     candidates += mve
@@ -986,7 +1019,7 @@ def kernel_choices(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight
             index_bytes=stored.index_bytes if stored else (csr.index_bytes if sparse else 0),
             csr=csr if sparse and stored is None else None,
             requant_bytes=(stored.requant_bytes if stored and gather_choice is None and pairs_choice is None
-                           else REQUANT_BYTES_PER_ROW * rows),
+                           else (REQUANT_BYTES_PER_ROW - 4 * (kernel == FULLY_CONNECTED_NARROW_DSP)) * rows),
             packed=packed_choice, wide=wide_choice, gather=gather_choice, pairs=pairs_choice, scratch_bytes=scratch,
             in_place=in_place,
             requant_checked=(kernel.endswith(("_dsp", "_mve")) or kernel in MLA_FAST_REQUANT_KERNELS)
