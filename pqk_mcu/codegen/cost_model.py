@@ -155,9 +155,11 @@ class KernelCost:
     copies (all but a single batch's row of whole vectors, which it reads in place). row_block: the blocks
     of ``TAPS_CONV_BLOCK`` pixels of one output row (pqk_conv2d_s8_csr_taps_dsp's offsets and patch per block,
     whatever its rows). pass_chunk: pqk_fully_connected_s8_mve's passes (``MVE_ROWS`` rows each) x the
-    row's 16-byte chunks x positions. narrow_word / narrow_c_word: the words of
-    pqk_fully_connected_s8_narrow_dsp's row records (``weights.encode_narrow_rows``) x positions of a layer that
-    its assembly / its C loop runs (``narrow_in_assembly``).
+    row's 16-byte chunks x positions. narrow_pair / narrow_c_pair: the int16 pairs of
+    pqk_fully_connected_s8_narrow_dsp's row records (``weights.encode_narrow_rows``) x outputs (rows x positions)
+    of a layer that its assembly / its C loop runs (``narrow_in_assembly``); narrow_eight_output: the outputs of
+    the former with eight pairs (reloaded from the stack); narrow_c_call / narrow_c_output: 1 / the outputs
+    of the latter.
     ``block``: the kernel computes this many positions together, so the per-output terms count positions
     rounded up to it. ``core_costs``: (cpu, count, instructions) added per that count on a core other than
     the fit board's, whose compiler builds the kernel otherwise: per call (its prologue and epilogue), per
@@ -221,8 +223,11 @@ class KernelCost:
     per_copied_column: float = 0.0
     per_row_block: float = 0.0
     per_pass_chunk: float = 0.0
-    per_narrow_word: float = 0.0
-    per_narrow_c_word: float = 0.0
+    per_narrow_pair: float = 0.0
+    per_narrow_eight_output: float = 0.0
+    per_narrow_c_call: float = 0.0
+    per_narrow_c_pair: float = 0.0
+    per_narrow_c_output: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
     core_costs: tuple[tuple[str, str, float], ...] = ()
@@ -242,7 +247,7 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
           "channel_output", "general_output", "checked_output", "tapped_channel", "single_channel",
           "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output", "strided_tap_output",
           "copy_row", "copy_byte", "looped_output", "multi_mac", "copied_column", "row_block", "pass_chunk",
-          "narrow_word", "narrow_c_word")
+          "narrow_pair", "narrow_eight_output", "narrow_c_call", "narrow_c_pair", "narrow_c_output")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -353,9 +358,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=0.0, per_output=16.24, per_tap_output=0.0, per_column=0.0, per_position=51.68, per_call=82.69,
         per_quad_group=18.91, per_direct_group=2.05, per_widened_group=9.23, per_direct_tail=24.73,
         per_partial_quad=74.06, per_channel_output=4.15, per_general_output=16.65, per_checked_output=10.4),
-    "pqk_fully_connected_s8_narrow_dsp": KernelCost(  # worst error ?
-        per_mac=0.0, per_output=4.0, per_tap_output=0.0, per_column=0.0, per_position=10.0, per_call=30.0,
-        per_narrow_word=1.2, per_narrow_c_word=3.0),
+    # fitted on layers of 1-16 inputs forced onto it (its assembly and its C loop), not on the zoo
+    "pqk_fully_connected_s8_narrow_dsp": KernelCost(  # worst error 4%, n=32
+        per_mac=0.0, per_output=5.99, per_tap_output=0.0, per_column=0.77, per_position=51.43, per_call=32.57,
+        per_channel_output=7.04, per_general_output=6.6, per_narrow_pair=0.95, per_narrow_eight_output=4.41,
+        per_narrow_c_call=122.19, per_narrow_c_pair=5.1, per_narrow_c_output=18.82),
     "pqk_fully_connected_s8_mve": KernelCost(  # worst error 4%, n=18
         per_mac=0.0, per_output=5.6, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=165.14,
         per_tail_output=1.26, per_empty_output=5.47, per_unclamped_output=1.96, per_channel_output=3.62,
@@ -463,7 +470,7 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "copied_column": (layout.kind == "FULLY_CONNECTED" and not (positions == 1 and columns % 16 == 0))
         * columns * positions,
         "pass_chunk": (layout.kind == "FULLY_CONNECTED") * -(-rows // MVE_ROWS) * -(-columns // 16) * positions,
-        **_narrow_word_counts(layout, rows, columns),
+        **_narrow_counts(layout, rows, columns),
     }
 
 
@@ -473,12 +480,16 @@ def narrow_in_assembly(layout: "Layout") -> bool:
     return not layout.per_channel and not layout.general_requant and layout.negatives_clamped
 
 
-def _narrow_word_counts(layout: "Layout", rows: int, columns: int) -> dict[str, int]:
-    """pqk_fully_connected_s8_narrow_dsp's record words x positions, in assembly or in C."""
-    words = (layout.kind == "FULLY_CONNECTED" and columns <= NARROW_FEATURES) * (1 + narrow_record_pairs(columns))
-    total = words * rows * layout.positions
-    assembly = narrow_in_assembly(layout)
-    return {"narrow_word": assembly * total, "narrow_c_word": (not assembly) * total}
+def _narrow_counts(layout: "Layout", rows: int, columns: int) -> dict[str, int]:
+    """pqk_fully_connected_s8_narrow_dsp's record pairs x outputs and outputs, in assembly or in C."""
+    narrow = layout.kind == "FULLY_CONNECTED" and columns <= NARROW_FEATURES
+    outputs = narrow * rows * layout.positions
+    pairs = narrow_record_pairs(columns) * outputs
+    if narrow_in_assembly(layout):
+        return {"narrow_pair": pairs, "narrow_eight_output": (narrow_record_pairs(columns) == 8) * outputs,
+                "narrow_c_call": 0, "narrow_c_pair": 0, "narrow_c_output": 0}
+    return {"narrow_pair": 0, "narrow_eight_output": 0, "narrow_c_call": int(narrow), "narrow_c_pair": pairs,
+            "narrow_c_output": outputs}
 
 
 def fully_connected_direct(rows: int, columns: int) -> bool:
