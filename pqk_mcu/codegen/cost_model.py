@@ -49,9 +49,9 @@ from pqk_mcu.codegen.weights import (
     encode_column_pairs,
     encode_csr,
     encode_gather_taps,
-    encode_narrow_rows,
     encode_row_chunks,
     encode_row_quads,
+    narrow_fits,
     narrow_record_pairs,
 )
 from pqk_mcu.errors import PqkError
@@ -78,7 +78,8 @@ GATHER_CONV_BLOCK = 4  # PQK_MVE_GATHER_PIXELS: output pixels the *_csr_mve conv
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
 FULLY_CONNECTED_PAIRS_DSP = "pqk_fully_connected_s8_csr_pairs_dsp"  # on column pairs (weights.ColumnPairs)
-FULLY_CONNECTED_NARROW_DSP = "pqk_fully_connected_s8_narrow_dsp"  # few inputs (weights.encode_narrow_rows)
+FULLY_CONNECTED_NARROW_DSP = "pqk_fully_connected_s8_narrow_dsp"  # few inputs or outputs (weights.encode_narrow)
+NARROW_HEADER_BYTES = 16  # its header: four words
 
 BASELINE_CORES = ("cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m23")  # Thumb without Thumb-2
 
@@ -155,11 +156,10 @@ class KernelCost:
     copies (all but a single batch's row of whole vectors, which it reads in place). row_block: the blocks
     of ``TAPS_CONV_BLOCK`` pixels of one output row (pqk_conv2d_s8_csr_taps_dsp's offsets and patch per block,
     whatever its rows). pass_chunk: pqk_fully_connected_s8_mve's passes (``MVE_ROWS`` rows each) x the
-    row's 16-byte chunks x positions. narrow_pair / narrow_c_pair: the int16 pairs of
-    pqk_fully_connected_s8_narrow_dsp's row records (``weights.encode_narrow_rows``) x outputs (rows x positions)
-    of a layer that its assembly / its C loop runs (``narrow_in_assembly``); narrow_eight_output: the outputs of
-    the former with eight pairs (reloaded from the stack); narrow_c_call / narrow_c_output: 1 / the outputs
-    of the latter.
+    row's 16-byte chunks x positions. pqk_fully_connected_s8_narrow_dsp (``weights.encode_narrow``): narrow_pair:
+    the int16 pairs of its row records x outputs (rows x positions); narrow_eight_output: those outputs with
+    eight pairs (reloaded from the stack); narrow_quad / narrow_quad_group: row quads / row quads x column groups
+    x positions of a layer that it takes in quads.
     ``block``: the kernel computes this many positions together, so the per-output terms count positions
     rounded up to it. ``core_costs``: (cpu, count, instructions) added per that count on a core other than
     the fit board's, whose compiler builds the kernel otherwise: per call (its prologue and epilogue), per
@@ -225,9 +225,8 @@ class KernelCost:
     per_pass_chunk: float = 0.0
     per_narrow_pair: float = 0.0
     per_narrow_eight_output: float = 0.0
-    per_narrow_c_call: float = 0.0
-    per_narrow_c_pair: float = 0.0
-    per_narrow_c_output: float = 0.0
+    per_narrow_quad: float = 0.0
+    per_narrow_quad_group: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
     core_costs: tuple[tuple[str, str, float], ...] = ()
@@ -247,7 +246,7 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
           "channel_output", "general_output", "checked_output", "tapped_channel", "single_channel",
           "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output", "strided_tap_output",
           "copy_row", "copy_byte", "looped_output", "multi_mac", "copied_column", "row_block", "pass_chunk",
-          "narrow_pair", "narrow_eight_output", "narrow_c_call", "narrow_c_pair", "narrow_c_output")
+          "narrow_pair", "narrow_eight_output", "narrow_quad", "narrow_quad_group")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -358,11 +357,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=0.0, per_output=16.24, per_tap_output=0.0, per_column=0.0, per_position=51.68, per_call=82.69,
         per_quad_group=18.91, per_direct_group=2.05, per_widened_group=9.23, per_direct_tail=24.73,
         per_partial_quad=74.06, per_channel_output=4.15, per_general_output=16.65, per_checked_output=10.4),
-    # fitted on layers of 1-16 inputs forced onto it (its assembly and its C loop), not on the zoo
-    "pqk_fully_connected_s8_narrow_dsp": KernelCost(  # worst error 4%, n=32
-        per_mac=0.0, per_output=5.99, per_tap_output=0.0, per_column=0.77, per_position=51.43, per_call=32.57,
-        per_channel_output=7.04, per_general_output=6.6, per_narrow_pair=0.95, per_narrow_eight_output=4.41,
-        per_narrow_c_call=122.19, per_narrow_c_pair=5.1, per_narrow_c_output=18.82),
+    # fitted on per-tensor ReLU layers of 1-16 inputs (records) and 4-16 outputs (quads) forced onto it; the
+    # layers of 100-150 instructions are up to 12% off (odd row counts, the entry)
+    "pqk_fully_connected_s8_narrow_dsp": KernelCost(  # worst error 12%, n=32
+        per_mac=0.0, per_output=5.65, per_tap_output=0.0, per_column=0.17, per_position=45.98, per_call=40.25,
+        per_narrow_pair=1.06, per_narrow_eight_output=4.18, per_narrow_quad_group=20.45),
     "pqk_fully_connected_s8_mve": KernelCost(  # worst error 4%, n=18
         per_mac=0.0, per_output=5.6, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=165.14,
         per_tail_output=1.26, per_empty_output=5.47, per_unclamped_output=1.96, per_channel_output=3.62,
@@ -474,22 +473,25 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
     }
 
 
-def narrow_in_assembly(layout: "Layout") -> bool:
-    """pqk_fully_connected_s8_narrow_dsp runs the layer in assembly: per-tensor onto all of int8 with its clamp at
-    or above the output zero point (else its C loop)."""
+def narrow_requantization(layout: "Layout") -> bool:
+    """pqk_fully_connected_s8_narrow_dsp's requantization: per tensor, onto all of int8, with the clamp at or above
+    the output zero point (ReLU onto zero point -128)."""
     return not layout.per_channel and not layout.general_requant and layout.negatives_clamped
 
 
 def _narrow_counts(layout: "Layout", rows: int, columns: int) -> dict[str, int]:
-    """pqk_fully_connected_s8_narrow_dsp's record pairs x outputs and outputs, in assembly or in C."""
-    narrow = layout.kind == "FULLY_CONNECTED" and columns <= NARROW_FEATURES
-    outputs = narrow * rows * layout.positions
-    pairs = narrow_record_pairs(columns) * outputs
-    if narrow_in_assembly(layout):
-        return {"narrow_pair": pairs, "narrow_eight_output": (narrow_record_pairs(columns) == 8) * outputs,
-                "narrow_c_call": 0, "narrow_c_pair": 0, "narrow_c_output": 0}
-    return {"narrow_pair": 0, "narrow_eight_output": 0, "narrow_c_call": int(narrow), "narrow_c_pair": pairs,
-            "narrow_c_output": outputs}
+    """pqk_fully_connected_s8_narrow_dsp's record pairs x outputs, or its quads."""
+    counts = dict.fromkeys(("narrow_pair", "narrow_eight_output", "narrow_quad", "narrow_quad_group"), 0)
+    if layout.kind != "FULLY_CONNECTED" or not narrow_fits(rows, columns):
+        return counts
+    outputs = rows * layout.positions
+    if columns <= NARROW_FEATURES:
+        counts["narrow_pair"] = narrow_record_pairs(columns) * outputs
+        counts["narrow_eight_output"] = (narrow_record_pairs(columns) == 8) * outputs
+    else:
+        counts["narrow_quad"] = rows // 4 * layout.positions
+        counts["narrow_quad_group"] = rows // 4 * columns // 4 * layout.positions
+    return counts
 
 
 def fully_connected_direct(rows: int, columns: int) -> bool:
@@ -796,7 +798,7 @@ def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None
     ones and the wide sparse conv (``weights.encode_wide``) run any requantization (channels outside
     the fast bounds: ``KernelChoice.requant_checked``); the other sparse ones need the packed format
     (``weights.encode_packed``), which needs the fast bounds, as does pqk_fully_connected_s8_narrow_dsp (its
-    doubled accumulators: ``fast_requant``)."""
+    doubled accumulators: ``fast_requant``; per-tensor ReLU layers only)."""
     pointwise_same = (
         layout.same_shape and layout.filter_h == layout.filter_w == 1 and layout.stride_h == layout.stride_w == 1
     )
@@ -810,7 +812,7 @@ def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None
         out.append(("csr", FULLY_CONNECTED_CSR_DSP, 0, False))
         if matrix.shape[1] <= PAIRS_MAX_FEATURES:
             out.append(("csr", FULLY_CONNECTED_PAIRS_DSP, scratch(FULLY_CONNECTED_PAIRS_DSP), False))
-        if matrix.shape[1] <= NARROW_FEATURES and fast_requant:
+        if fast_requant and narrow_requantization(layout) and narrow_fits(*matrix.shape):
             out.append(("dense", FULLY_CONNECTED_NARROW_DSP, 0, False))
     elif layout.kind == "CONV_2D":
         out.append(("dense", "pqk_conv2d_s8_dsp", scratch("pqk_conv2d_s8_dsp"), pointwise_same))
@@ -905,8 +907,11 @@ def _dense_bytes(kernel: str, matrix: np.ndarray, depth_multiplier: int = 1) -> 
     zero-padded)."""
     if kernel == "pqk_fully_connected_s8_dsp":
         return encode_row_quads(matrix).size
-    if kernel == FULLY_CONNECTED_NARROW_DSP:
-        return 4 * matrix.shape[0] * (1 + narrow_record_pairs(matrix.shape[1]))  # bias included
+    if kernel == FULLY_CONNECTED_NARROW_DSP:  # header and bias included
+        rows, columns = matrix.shape
+        if columns > NARROW_FEATURES:
+            return NARROW_HEADER_BYTES + 4 * rows + int(matrix.size)
+        return NARROW_HEADER_BYTES + 4 * rows * (1 + narrow_record_pairs(columns))
     if kernel == "pqk_conv2d_s8_smlal":
         return encode_channel_pairs(matrix).nbytes
     if kernel == "pqk_depthwise_conv2d_s8_mla":

@@ -51,7 +51,6 @@ from pqk_mcu.codegen.cost_model import (
     gather_row_width,
     kernel_choices,
     kernel_code_bytes,
-    narrow_in_assembly,
 )
 from pqk_mcu.codegen.memory import write_lead
 from pqk_mcu.codegen.weights import (
@@ -70,7 +69,7 @@ from pqk_mcu.codegen.weights import (
     encode_gather,
     encode_gather_rows,
     encode_gather_taps,
-    encode_narrow_rows,
+    encode_narrow,
     encode_packed,
     encode_row_chunks,
     encode_row_quads,
@@ -409,8 +408,8 @@ class Lowering:
                                       exported=True)
         if choice.kernel == FULLY_CONNECTED_NARROW_DSP:
             bias, multiplier, shift = requant
-            registers = (int(multiplier[0]), int(shift[0]), out_zp) if narrow_in_assembly(layout) else None
-            return self.symbols.array(f"{prefix}_weights", "uint32_t", encode_narrow_rows(matrix, bias, registers),
+            return self.symbols.array(f"{prefix}_weights", "uint32_t",
+                                      encode_narrow(matrix, bias, int(multiplier[0]), int(shift[0]), out_zp),
                                       "weights", exported=True)
         if choice.kernel == "pqk_fully_connected_s8_dsp":
             dense_values = encode_row_quads(matrix)
