@@ -62,7 +62,7 @@ def test_a_kernel_stays_where_its_layers_save_more_than_its_code():
     assert [choice.kernel for choice in choose_model_kernels([big, other_big], CODE_BYTES)] == ["big_fast", "portable"]
 
 
-def test_pruned_toycar_drops_the_dense_fully_connected_kernel_on_cortex_m4(monkeypatch):
+def test_pruned_toycar_drops_the_dense_and_csr_fully_connected_kernels_on_cortex_m4(monkeypatch):
     # without pqk_fully_connected_s8_narrow_dsp, which would take the one layer (8 -> 128) the dense kernel runs
     cost = dataclasses.replace(KERNEL_COSTS[FULLY_CONNECTED_NARROW_DSP], per_call=1e12)
     monkeypatch.setitem(KERNEL_COSTS, FULLY_CONNECTED_NARROW_DSP, cost)
@@ -71,8 +71,8 @@ def test_pruned_toycar_drops_the_dense_fully_connected_kernel_on_cortex_m4(monke
     per_layer, _ = lower_graph(core, "auto", dataclasses.replace(target, cpu=""))
     per_model, _ = lower_graph(core, "auto", target)
     dropped = {layer.kernel for layer in per_layer} - {layer.kernel for layer in per_model}
-    assert dropped == {"pqk_fully_connected_s8_dsp"}
+    assert dropped == {"pqk_fully_connected_s8_dsp", "pqk_fully_connected_s8_csr_dsp"}
     before = sum(layer.estimated_instructions for layer in per_layer)
     added = sum(layer.estimated_instructions for layer in per_model) - before
-    assert 0 < added <= MODEL_CHOICE_MAX_SLOWDOWN * before
-    assert added < kernel_code_bytes(target)["pqk_fully_connected_s8_dsp"]
+    assert added <= MODEL_CHOICE_MAX_SLOWDOWN * before  # here faster: csr_dsp layers move to the pairs kernel
+    assert added < sum(kernel_code_bytes(target)[kernel] for kernel in dropped)

@@ -112,7 +112,8 @@ def _signed_half(value: int) -> int:
 
 
 def test_column_pairs_layout():
-    """pqk_fully_connected_s8_csr_pairs_dsp's stream: per row a header (pair bytes | single bytes << 16), pairs of
+    """pqk_fully_connected_s8_csr_pairs_dsp's stream: per row a header (dispatch code 3 * P + S, P/S 0 none, 1 even,
+    2 odd group count | pair passes << 4 | single passes << 16), pairs of
     adjacent nonzeros (from the left) as (value pair, offset) in groups of two, singles in groups of four as
     value << 16 | offset, up to 128 inputs as halfwords offset | value << 8; offsets are 2 * column."""
     wide = np.zeros((3, 300), dtype=np.int8)
@@ -123,15 +124,15 @@ def test_column_pairs_layout():
     word = lambda low, high: _signed_half(low) | _signed_half(high) << 16  # noqa: E731
     assert pairs.stream.tolist() == [
         0,
-        16 | 16 << 16, word(-128, 7), 6, 0, 0, word(10, 9), word(598, -1), 0, 0,
-        16, word(1, -1), 0, word(127, -2), 4,
+        8 | 1 << 4 | 1 << 16, word(-128, 7), 6, 0, 0, word(10, 9), word(598, -1), 0, 0,
+        6 | 1 << 4, word(1, -1), 0, word(127, -2), 4,
     ]
     assert pairs.value_bytes == 4 * 4 + 2 * 4 and pairs.index_bytes == pairs.stream.nbytes - pairs.value_bytes
     narrow = encode_column_pairs(wide[:, :128])
     assert narrow.narrow and narrow.stream.tolist() == [
         0,
-        16 | 8 << 16, word(-128, 7), 6, 0, 0, (10 | (9 << 8)), 0,
-        16, word(1, -1), 0, word(127, -2), 4,
+        8 | 1 << 4 | 1 << 16, word(-128, 7), 6, 0, 0, (10 | (9 << 8)), 0,
+        6 | 1 << 4, word(1, -1), 0, word(127, -2), 4,
     ]
     assert encode_column_pairs(np.zeros((1, 8192), dtype=np.int8)) is None
 

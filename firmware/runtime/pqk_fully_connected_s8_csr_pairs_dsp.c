@@ -3,7 +3,8 @@
  *
  * input   [batches][input_features]                int8
  * weights uint32 stream (pqk_mcu.codegen.weights.encode_column_pairs), per output feature:
- *         header   pair_bytes | single_bytes << 16 (16 bytes per group of either kind)
+ *         header   d | pair_passes << 4 | single_passes << 16: the passes of two groups over its pairs
+ *                  and singles, d = 3 * P + S with P, S = 0 (no groups), 1 (an even count), 2 (odd)
  *         pairs    groups of two (w_j | w_j+1 << 16, 2 * j) for two nonzeros in adjacent columns j, j + 1
  *                  (int16 values, the byte offset of x[j] in the widened row); an odd last pair padded
  *                  with (0, 0)
@@ -20,9 +21,12 @@
  * address, one LDRSH and one SMLABT (its value is the word's top half); two narrow singles one SXTB16
  * of their values, then each one UXTAB, one LDRSH and one SMLABx. One LDM per group (per two groups of
  * narrow singles), two groups per loop pass (an odd group count enters at the second), in assembly on
- * cores with the DSP extension (row_sums, row_sums_narrow). The accumulators of up to CHUNK rows go to the stack, then C requantizes them with
- * pqk_dsp.h's fast form; under PQK_FAST_CHECKED (requant.checked) every output whose channel or
- * accumulator is outside its bounds takes the exact form instead.
+ * cores with the DSP extension. A layer requantized once onto all of int8 (the usual
+ * one) is requantized in the same assembly as each row ends (requant_rows: pqk_dsp.h's fast form with
+ * its sign term, exact with or without PQK_FAST_NEGATIVES_CLAMPED); in the others the accumulators of
+ * up to CHUNK rows go to the stack (row_sums), then C requantizes them with the fast form; under
+ * PQK_FAST_CHECKED (requant.checked) every output whose channel or accumulator is outside its bounds
+ * takes the exact form instead.
  */
 #include "pqk_dsp.h"
 
@@ -58,13 +62,19 @@ static void widen_row(const int8_t *x, int32_t features, int16_t *table)
 }
 
 #if PQK_HAVE_DSP
-/* sums[0 .. sums_end) = bias[i] + row i of the stream times the widened row x; returns the stream after
- * those rows (row_sums_narrow: singles as halfwords).
- * Registers: r0 x, r1 stream, r2 the end of the row's pairs, r3 the accumulator, r4-r7 a group's words
- * (a pair's offset becomes its inputs), r8 sums, r9 sums_end, r10 bias (the fifth argument, on the
- * stack), r11 the row's header (then two narrow singles' values), r12 a single's address and input, lr
- * the end of the row's singles. Bit 4 of the pair bytes, bit 4 (bit 3 narrow) of the single bytes is
- * the parity of their group count. Thumb-2 with DSP. */
+_Static_assert(__builtin_offsetof(pqk_fast_requant_t, multiplier) == 0, "requant_rows loads it first");
+_Static_assert(__builtin_offsetof(pqk_fast_requant_t, right_shift) == 4, "requant_rows loads it second");
+_Static_assert(__builtin_offsetof(pqk_fast_requant_t, offset) == 8, "requant_rows loads it third");
+
+/* row_sums: sums[0 .. sums_end) = bias[i] + row i of the stream times the widened row x; returns the
+ * stream after those rows. requant_rows: the same rows requantized per layer into out[0 .. out_end)
+ * (pqk_fast_requantize() with the sign term, exact in both PQK_FAST_FULL_RANGE modes). *_narrow: singles
+ * as halfwords.
+ * Registers: r0 x, r1 stream, r3 the accumulator, r4-r7 a group's words (a pair's offset becomes its inputs; at a row's end requant_rows' multiplier, right shift and offset),
+ * r8 sums or out, r9 their end, r10 bias (the fifth argument, on the stack), r11 the row's header (then
+ * two narrow singles' values), r12 its dispatch code (then a single's address and input), r2 and lr the
+ * row's pair and single passes left. requant_rows copies the pqk_fast_requant_t (the sixth argument) to
+ * the top of its stack. Thumb-2 with DSP. */
 #define PQK_PAIRS                                                                                          \
         "ldm    r1!, {r4-r7}\n\t"                                                                       \
         "ldr    r5, [r0, r5]\n\t"                                                                       \
@@ -83,68 +93,123 @@ static void widen_row(const int8_t *x, int32_t features, int16_t *table)
         "uxtab  r12, r0, " word ", ror #16\n\t"                                                         \
         "ldrsh  r12, [r12]\n\t"                                                                         \
         "smlabt r3, r12, r11, r3\n\t"
-/* singles_odd: the header bit of an odd single group count; odd_entry: loads the one group of an odd
- * count and branches to 6 (the pass's second group); first, second: the pass's two groups. */
-#define PQK_ROW_SUMS(singles_odd, odd_entry, first, second)                                                \
+#define PQK_SINGLES "ldm    r1!, {r4-r7}\n\t" PQK_SINGLE("r4") PQK_SINGLE("r5") PQK_SINGLE("r6") PQK_SINGLE("r7")
+/* The rows from r1 on into r8 .. r9, each ended by row_end (which stores the accumulator, r3). A row's
+ * header holds its dispatch code d = 3 * P + S (bits 0-3; P, S: 0 none, 1 an even, 2 an odd group count
+ * of pairs, singles), its pair passes (bits 4-15) and single passes (bits 16-31), two groups a pass; TBB on
+ * d enters the pairs loop (at its second group for an odd count) that ends in the singles loop of S
+ * (three copies), or the singles loop, or the row's end. odd_entry: loads the one group of an odd single
+ * count and branches to 6 (the pass's second group); first, second: the pass's two groups of singles. */
+#define PQK_PAIRS_LOOP(first, second, next)                                                                \
+        first ":\n\t"                                                                                   \
+        PQK_PAIRS                                                                                        \
+        second ":\n\t"                                                                                  \
+        PQK_PAIRS                                                                                        \
+        "subs   r2, r2, #1\n\t"                                                                         \
+        "bne.w  " first "b\n\t"                                                                         \
+        next
+#define PQK_ROWS(odd_entry, first, second, row_end)                                                        \
+        "1:\n\t"                                                                                        \
+        "ldr    r11, [r1], #4\n\t"                                                                      \
+        "ldr    r3, [r10], #4\n\t"                                                                      \
+        "and    r12, r11, #15\n\t"                                                                      \
+        "ubfx   r2, r11, #4, #12\n\t"                                                                   \
+        "lsr    lr, r11, #16\n\t"                                                                       \
+        "tbb    [pc, r12]\n\t"                                                                          \
+        "10:\n\t"                                                                                       \
+        ".byte  (7f - 10b) / 2, (5f - 10b) / 2, (4f - 10b) / 2\n\t"                                     \
+        ".byte  (20f - 10b) / 2, (21f - 10b) / 2, (22f - 10b) / 2\n\t"                                  \
+        ".byte  (30f - 10b) / 2, (31f - 10b) / 2, (32f - 10b) / 2, 0\n\t"                               \
+        PQK_PAIRS_LOOP("20", "30", "b.w    7f\n\t")                                                     \
+        PQK_PAIRS_LOOP("21", "31", "b.w    5f\n\t")                                                     \
+        PQK_PAIRS_LOOP("22", "32", "")                                                                  \
+        "4:\n\t"                                                                                        \
+        odd_entry                                                                                        \
+        "5:\n\t"                                                                                        \
+        first                                                                                            \
+        "6:\n\t"                                                                                        \
+        second                                                                                           \
+        "subs   lr, lr, #1\n\t"                                                                         \
+        "bne.w  5b\n\t"                                                                                 \
+        "7:\n\t"                                                                                        \
+        row_end                                                                                          \
+        "cmp    r8, r9\n\t"                                                                             \
+        "bne.w  1b\n\t"
+#define PQK_ROW_SUMS(rows)                                                                                 \
     __asm__ volatile(                                                                                    \
         "ldr    r12, [sp]\n\t"                                                                          \
         "push   {r4-r11, lr}\n\t"                                                                       \
         "mov    r8, r2\n\t"                                                                             \
         "mov    r9, r3\n\t"                                                                             \
         "mov    r10, r12\n\t"                                                                           \
-        "1:\n\t"                                                                                        \
-        "ldr    r11, [r1], #4\n\t"                                                                      \
-        "ldr    r3, [r10], #4\n\t"                                                                      \
-        "uxtah  r2, r1, r11\n\t"                                                                        \
-        "add    lr, r2, r11, lsr #16\n\t"                                                               \
-        "cmp    r1, r2\n\t"                                                                             \
-        "beq    4f\n\t"                                                                                 \
-        "tst    r11, #16\n\t"                                                                           \
-        "bne    3f\n\t"                                                                                 \
-        "2:\n\t"                                                                                        \
-        PQK_PAIRS                                                                                        \
-        "3:\n\t"                                                                                        \
-        PQK_PAIRS                                                                                        \
-        "cmp    r1, r2\n\t"                                                                             \
-        "bne    2b\n\t"                                                                                 \
-        "4:\n\t"                                                                                        \
-        "cmp    r1, lr\n\t"                                                                             \
-        "beq    7f\n\t"                                                                                 \
-        "tst    r11, #" singles_odd "\n\t"                                                              \
-        "beq    5f\n\t"                                                                                 \
-        odd_entry                                                                                        \
-        "5:\n\t"                                                                                        \
-        first                                                                                            \
-        "6:\n\t"                                                                                        \
-        second                                                                                           \
-        "cmp    r1, lr\n\t"                                                                             \
-        "bne    5b\n\t"                                                                                 \
-        "7:\n\t"                                                                                        \
-        "str    r3, [r8], #4\n\t"                                                                       \
-        "cmp    r8, r9\n\t"                                                                             \
-        "bne    1b\n\t"                                                                                 \
+        rows                                                                                             \
         "mov    r0, r1\n\t"                                                                             \
         "pop    {r4-r11, pc}\n\t")
-#define PQK_SINGLES "ldm    r1!, {r4-r7}\n\t" PQK_SINGLE("r4") PQK_SINGLE("r5") PQK_SINGLE("r6") PQK_SINGLE("r7")
+#define PQK_REQUANT_ROWS(rows)                                                                             \
+    __asm__ volatile(                                                                                    \
+        "ldr    r12, [sp, #4]\n\t"                                                                      \
+        "push   {r4-r11, lr}\n\t"                                                                       \
+        "ldr    r10, [sp, #36]\n\t"                                                                     \
+        "ldm    r12, {r4-r6}\n\t"                                                                       \
+        "push   {r4-r6}\n\t"                                                                            \
+        "mov    r8, r2\n\t"                                                                             \
+        "mov    r9, r3\n\t"                                                                             \
+        rows                                                                                             \
+        "mov    r0, r1\n\t"                                                                             \
+        "add    sp, sp, #12\n\t"                                                                        \
+        "pop    {r4-r11, pc}\n\t")
+#define PQK_STORE_SUM "str    r3, [r8], #4\n\t"
+#define PQK_STORE_REQUANTIZED                                                                              \
+        "ldm    sp, {r4-r6}\n\t"                                                                        \
+        "add    r6, r6, r3, asr #31\n\t"                                                                \
+        "add    r3, r3, r3\n\t"                                                                         \
+        "smmlar r3, r3, r4, r6\n\t"                                                                     \
+        "asr    r3, r3, r5\n\t"                                                                         \
+        "ssat   r3, #8, r3\n\t"                                                                         \
+        "strb   r3, [r8], #1\n\t"
+#define PQK_WIDE_ROWS(row_end) PQK_ROWS("b.w    6f\n\t", PQK_SINGLES, PQK_SINGLES, row_end)
+#define PQK_NARROW_ROWS(row_end)                                                                           \
+    PQK_ROWS("ldm    r1!, {r6, r7}\n\tb.w    6f\n\t",                                          \
+             "ldm    r1!, {r4-r7}\n\t" PQK_NARROW_SINGLES("r4") PQK_NARROW_SINGLES("r5"),                  \
+             PQK_NARROW_SINGLES("r6") PQK_NARROW_SINGLES("r7"), row_end)
 static __attribute__((naked, noinline)) const uint32_t *row_sums(const int16_t *x __attribute__((unused)),
                                                                 const uint32_t *stream __attribute__((unused)),
                                                                 int32_t *sums __attribute__((unused)),
                                                                 const int32_t *sums_end __attribute__((unused)),
                                                                 const int32_t *bias __attribute__((unused)))
 {
-    PQK_ROW_SUMS("0x100000", "b      6f\n\t", PQK_SINGLES, PQK_SINGLES);
+    PQK_ROW_SUMS(PQK_WIDE_ROWS(PQK_STORE_SUM));
 }
 static __attribute__((naked, noinline)) const uint32_t *row_sums_narrow(
     const int16_t *x __attribute__((unused)), const uint32_t *stream __attribute__((unused)),
     int32_t *sums __attribute__((unused)), const int32_t *sums_end __attribute__((unused)),
     const int32_t *bias __attribute__((unused)))
 {
-    PQK_ROW_SUMS("0x80000", "ldm    r1!, {r6, r7}\n\tb      6f\n\t",
-                 "ldm    r1!, {r4-r7}\n\t" PQK_NARROW_SINGLES("r4") PQK_NARROW_SINGLES("r5"),
-                 PQK_NARROW_SINGLES("r6") PQK_NARROW_SINGLES("r7"));
+    PQK_ROW_SUMS(PQK_NARROW_ROWS(PQK_STORE_SUM));
 }
-#undef PQK_SINGLES
+static __attribute__((naked, noinline)) const uint32_t *requant_rows(
+    const int16_t *x __attribute__((unused)), const uint32_t *stream __attribute__((unused)),
+    int8_t *out __attribute__((unused)), const int8_t *out_end __attribute__((unused)),
+    const int32_t *bias __attribute__((unused)), const pqk_fast_requant_t *q __attribute__((unused)))
+{
+    PQK_REQUANT_ROWS(PQK_WIDE_ROWS(PQK_STORE_REQUANTIZED));
+}
+static __attribute__((naked, noinline)) const uint32_t *requant_rows_narrow(
+    const int16_t *x __attribute__((unused)), const uint32_t *stream __attribute__((unused)),
+    int8_t *out __attribute__((unused)), const int8_t *out_end __attribute__((unused)),
+    const int32_t *bias __attribute__((unused)), const pqk_fast_requant_t *q __attribute__((unused)))
+{
+    PQK_REQUANT_ROWS(PQK_NARROW_ROWS(PQK_STORE_REQUANTIZED));
+}
+#undef PQK_NARROW_ROWS
+#undef PQK_WIDE_ROWS
+#undef PQK_STORE_REQUANTIZED
+#undef PQK_STORE_SUM
+#undef PQK_REQUANT_ROWS
 #undef PQK_ROW_SUMS
+#undef PQK_ROWS
+#undef PQK_PAIRS_LOOP
+#undef PQK_SINGLES
 #undef PQK_NARROW_SINGLES
 #undef PQK_SINGLE
 #undef PQK_PAIRS
@@ -163,8 +228,12 @@ static const uint32_t *row_sums_any(const int16_t *x, const uint32_t *stream, in
 {
     for (; sums != sums_end; ++sums) {
         const uint32_t header = *stream++;
-        const uint32_t *const pairs_end = stream + (header & 0xFFFFu) / 4;
-        const int32_t singles = (int32_t)(header >> 16) / (narrow ? 2 : 4);
+        const uint32_t dispatch = header & 15u;
+        /* a kind's groups: two per pass, one fewer where its count is odd (its dispatch digit 2) */
+        const uint32_t pair_groups = 2 * (header >> 4 & 0xFFFu) - (dispatch / 3 == 2);
+        const uint32_t single_groups = 2 * (header >> 16) - (dispatch % 3 == 2);
+        const uint32_t *const pairs_end = stream + 4 * pair_groups;
+        const int32_t singles = (int32_t)(4 * single_groups);
         int32_t acc = *bias++;
         int32_t k;
         for (; stream != pairs_end; stream += 2) {
@@ -174,7 +243,7 @@ static const uint32_t *row_sums_any(const int16_t *x, const uint32_t *stream, in
         for (k = 0; k < singles; ++k) {
             acc += single_product(x, stream, k, narrow);
         }
-        stream += (header >> 16) / 4;
+        stream += narrow ? 2 * single_groups : 4 * single_groups;
         *sums = acc;
     }
     return stream;
@@ -231,6 +300,17 @@ static inline __attribute__((always_inline)) void run(const pqk_fully_connected_
         int8_t *const out = output + b * outputs;
         const uint32_t *stream = weights;
         widen_row(input + b * features, features, table);
+#if PQK_HAVE_DSP
+        if (!params->per_channel && (mode & PQK_FAST_FULL_RANGE)) {
+            /* per layer onto all of int8: the rows requantized as they end, no sums on the stack */
+            if (features <= NARROW_FEATURES) {
+                requant_rows_narrow(table, stream, out, out + outputs, rq->bias, &layer_q);
+            } else {
+                requant_rows(table, stream, out, out + outputs, rq->bias, &layer_q);
+            }
+            continue;
+        }
+#endif
         for (o = 0; o < outputs; o += CHUNK) {
             const int32_t rows = outputs - o < CHUNK ? outputs - o : CHUNK;
             stream = features <= NARROW_FEATURES ? row_sums_narrow(table, stream, sums, sums + rows, rq->bias + o)

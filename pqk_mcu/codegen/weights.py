@@ -585,14 +585,14 @@ def encode_gather_rows(matrix: np.ndarray) -> GatherRows | None:
 
 # Column pairs (pqk_fully_connected_s8_csr_pairs_dsp): groups of two pairs or of four singles.
 PAIRS_GROUP, SINGLES_GROUP = 2, 4
-PAIRS_MAX_FEATURES = 8191  # a row's pair bytes (8 per column at most) and its offsets fit 16 bits
+PAIRS_MAX_FEATURES = 8191  # offsets 2 * j fit 16 bits, a row's pair passes (at most 1,024) its header's 12 bits
 PAIRS_NARROW_FEATURES = 128  # NARROW_FEATURES: up to here singles are halfwords (8-bit offsets 2 * j)
 
 
 @dataclass(frozen=True)
 class ColumnPairs:
     """A FULLY_CONNECTED matrix as pqk_fully_connected_s8_csr_pairs_dsp reads it: one uint32 stream, per row
-    a header (pair bytes | single bytes << 16), its pairs as (w_j | w_j+1 << 16, 2 * j) in groups of two (an
+    a header (``_pairs_row_header``: the dispatch code and passes of its pair and single groups), its pairs as (w_j | w_j+1 << 16, 2 * j) in groups of two (an
     odd last pair padded with (0, 0)), then its singles as w_j << 16 | 2 * j in groups of four (padded with
     0; ``narrow``, at most PAIRS_NARROW_FEATURES columns: halfwords 2 * j | w_j << 8, two per word, the
     first in the low half); j ascending, 2 * j the byte offset of input j widened to int16. Adjacent
@@ -622,6 +622,15 @@ def _row_pairs(row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pairs.astype(np.int64), (ends - 1)[lengths % 2 == 1].astype(np.int64)
 
 
+def _pairs_row_header(pair_groups: int, single_groups: int) -> int:
+    """A row's header: its dispatch code 3 * P + S (P, S: 0 no groups, 1 an even, 2 an odd count of pair,
+    single groups) | pair passes << 4 | single passes << 16, two groups a pass."""
+    def state(groups: int) -> int:
+        return 0 if groups == 0 else 1 + groups % 2
+
+    return 3 * state(pair_groups) + state(single_groups) | -(-pair_groups // 2) << 4 | -(-single_groups // 2) << 16
+
+
 def encode_column_pairs(matrix: np.ndarray) -> ColumnPairs | None:
     """``matrix`` [rows][cols] in pqk_fully_connected_s8_csr_pairs_dsp's format, or None where it has more
     than PAIRS_MAX_FEATURES columns."""
@@ -637,7 +646,7 @@ def encode_column_pairs(matrix: np.ndarray) -> ColumnPairs | None:
         single_count = -(-len(singles) // SINGLES_GROUP) * SINGLES_GROUP
         pair_slots += pair_count
         single_slots += single_count
-        words.append(8 * pair_count | (2 if narrow else 4) * single_count << 16)
+        words.append(_pairs_row_header(pair_count // PAIRS_GROUP, single_count // SINGLES_GROUP))
         for j in pairs:
             words += [(int(row[j]) & 0xFFFF) | (int(row[j + 1]) & 0xFFFF) << 16, 2 * j]
         words += [0, 0] * (pair_count - len(pairs))

@@ -33,6 +33,15 @@ order and verifies the graph after each pass, so a pass that breaks an invariant
   save). Repeated until nothing changes (removing a column can empty a row upstream); the shrunk
   tensors get new names, so layer-by-layer comparison against the original graph skips them.
 
+- ``pair_hidden_units`` reorders the units of a pruned hidden FC layer so that its readers' nonzero weights
+  sit in adjacent columns: the sparse FC kernel (pqk_fully_connected_s8_csr_pairs_dsp) runs two nonzeros in
+  columns j, j + 1 of a row as one pair (a run of L nonzeros gives L // 2 pairs) at about half a single's
+  cost. The units of a tensor only FULLY_CONNECTED ops produce and read (not a graph output) are free to
+  permute: the producer's weight rows, bias and per-channel scales, the readers' weight columns, all
+  renamed; the outputs stay exact. Columns that are often nonzero in the same rows are matched into
+  adjacent positions (greedily, most shared rows first), then swaps that add pairs are taken; a tensor is
+  reordered only where that strictly adds pairs (dense readers: never).
+
 RESHAPE needs no pass: code generation places its output on the same bytes as its input (a no-op
 alias), see ``pqk_mcu.codegen.memory``.
 """
@@ -210,7 +219,8 @@ def single_pixel_conv_to_fully_connected(graph: Graph) -> Graph:
 def standard_pipeline(unary_table: UnaryTable) -> tuple[Pass, ...]:
     """The passes code generation runs, in order."""
     return (split_float_edges, functools.partial(fuse_activations, unary_table=unary_table),
-            single_channel_depthwise_to_conv, single_pixel_conv_to_fully_connected, eliminate_dead_channels)
+            single_channel_depthwise_to_conv, single_pixel_conv_to_fully_connected, eliminate_dead_channels,
+            pair_hidden_units)
 
 
 def run_pipeline(graph: Graph, pipeline: tuple[Pass, ...]) -> Graph:
@@ -337,6 +347,18 @@ def _with_bias(tensors: dict[str, Tensor], op: Op, taken: set[str]) -> tuple[Op,
     bias = Tensor(_fresh_name(f"{op.name}/folded_bias", taken), (channels,), "int32",
                   bias_quant(tensors[op.inputs[0]].quant, weights.quant), np.zeros(channels, dtype=np.int32))
     return dataclasses.replace(op, inputs=(*op.inputs[:2], bias.name)), bias
+
+
+def _channels_taken(tensor: Tensor, keep: np.ndarray, axis: int) -> Tensor:
+    """``tensor`` with channels ``keep`` (in that order) along ``axis``: its data and per-axis quantization."""
+    quant = tensor.quant
+    if quant is not None and quant.axis == axis:
+        quant = dataclasses.replace(quant, scale=tuple(quant.scale[k] for k in keep),
+                                    zero_point=tuple(quant.zero_point[k] for k in keep))
+    shape = list(tensor.shape)
+    shape[axis] = len(keep)
+    data = None if tensor.data is None else np.take(tensor.data, keep, axis=axis)
+    return dataclasses.replace(tensor, shape=tuple(shape), quant=quant, data=data)
 
 
 class _ChannelGraph:
@@ -469,17 +491,10 @@ class _ChannelGraph:
         return True
 
     def _taken_along(self, tensor: Tensor, keep: np.ndarray, axis: int) -> Tensor:
-        """``tensor`` with only channels ``keep`` along ``axis`` (its data and per-axis quantization), renamed."""
-        quant = tensor.quant
-        if quant is not None and quant.axis == axis:
-            quant = dataclasses.replace(quant, scale=tuple(quant.scale[k] for k in keep),
-                                        zero_point=tuple(quant.zero_point[k] for k in keep))
-        shape = list(tensor.shape)
-        shape[axis] = len(keep)
-        data = None if tensor.data is None else np.take(tensor.data, keep, axis=axis)
+        """``tensor`` with only channels ``keep`` along ``axis``, renamed."""
         # "<name>/live<channels>": once per shrink, not once per round
         name = _fresh_name(f"{LIVE_SUFFIX.sub('', tensor.name)}/live{len(keep)}", self.taken)
-        return dataclasses.replace(tensor, name=name, shape=tuple(shape), quant=quant, data=data)
+        return dataclasses.replace(_channels_taken(tensor, keep, axis), name=name)
 
 
 def eliminate_dead_channels(graph: Graph) -> Graph:
@@ -488,3 +503,175 @@ def eliminate_dead_channels(graph: Graph) -> Graph:
     while work.step():
         pass
     return work.result()
+
+
+# -- hidden unit order -----------------------------------------------------------------------------------
+
+# Rounds of improving column swaps after the matching; most of the gain comes in the first few.
+PAIRING_SWEEPS = 8
+# A round costs readers' rows x units^2 small-int operations (AD toycar's 640 x 128^2: ~0.1 s); above this the
+# matching alone orders the units.
+MAX_SWAP_SEARCH = 1 << 25
+# The matching costs units^2 memory and time; wider layers keep their order.
+MAX_REORDERED_UNITS = 2048
+REORDERED_SUFFIX = "/reordered"
+
+
+def _run_pairs(nonzero: np.ndarray) -> np.ndarray:
+    """Per row of ``nonzero`` [rows][columns] (bool): the sum of L // 2 over its runs of L adjacent Trues,
+    the pairs encode_column_pairs finds in a weight row."""
+    rows, columns = nonzero.shape
+    padded = np.zeros((rows, columns + 2), dtype=np.int8)
+    padded[:, 1:-1] = nonzero
+    edges = np.diff(padded, axis=1)
+    run_rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    return np.bincount(run_rows, (ends - starts) // 2, minlength=rows).astype(np.int64)
+
+
+def _matched_order(nonzero: np.ndarray) -> list[int]:
+    """Columns in matched pairs side by side: greedily the two unmatched columns nonzero together in the most
+    rows (ties: lowest indices), then the unmatched rest in order."""
+    columns = nonzero.shape[1]
+    counts = nonzero.astype(np.int32)
+    shared = counts.T @ counts
+    first, second = np.triu_indices(columns, 1)
+    matched = np.zeros(columns, dtype=bool)
+    order: list[int] = []
+    for k in np.lexsort((second, first, -shared[first, second])):
+        i, j = int(first[k]), int(second[k])
+        if shared[i, j] == 0:
+            break
+        if not matched[i] and not matched[j]:
+            matched[i] = matched[j] = True
+            order += [i, j]
+    return order + np.flatnonzero(~matched).tolist()
+
+
+def _run_lengths(nonzero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row and column of ``nonzero``: the length of the run of Trues ending there and of the one starting
+    there (0 at a False), with a zero column padded on either side."""
+    rows, columns = nonzero.shape
+    # small ints where sums of two lengths fit: the swap search's arithmetic is the pass's cost
+    index = np.arange(columns + 2, dtype=np.int16 if 2 * (columns + 2) < 1 << 15 else np.int32)
+    padded = np.zeros((rows, columns + 2), dtype=bool)
+    padded[:, 1:-1] = nonzero
+
+    def ending(trues: np.ndarray) -> np.ndarray:
+        return index - np.maximum.accumulate(np.where(trues, 0, index), axis=1)
+
+    return ending(padded), ending(padded[:, ::-1])[:, ::-1]
+
+
+def _swap_gains(placed: np.ndarray, runs: tuple[np.ndarray, np.ndarray], p: int) -> np.ndarray:
+    """The pairs gained by swapping column ``p`` of ``placed`` with each column q > p (earlier ones: 0). A
+    swap moves a row's nonzero from one column to the other where the two differ: the run it leaves splits,
+    the runs beside its new place join, and where its new place touches the run it left, that run's rest
+    joins instead. ``runs``: ``_run_lengths(placed)``."""
+    ending, starting = runs
+    columns = placed.shape[1]
+    q = np.arange(p + 1, columns, dtype=ending.dtype)
+    gains = np.zeros(columns, dtype=np.int64)
+    if q.size == 0:
+        return gains
+    at_p, at_q = placed[:, p:p + 1], placed[:, q]
+    # padded indices: column c is c + 1
+    left_p, right_p = ending[:, p + 1:p + 2] - 1, starting[:, p + 1:p + 2] - 1  # beside p in its run
+    left_q, right_q = ending[:, q + 1] - 1, starting[:, q + 1] - 1
+    before_p, after_p = ending[:, p:p + 1], starting[:, p + 2:p + 3]  # runs beside an empty p
+    before_q, after_q = ending[:, q], starting[:, q + 2]
+    # nonzero p -> empty q: p's run splits and the runs beside q join through it; where q is right after p's
+    # run, the run's part after p joins the run after q instead
+    run_p = left_p + right_p + 1
+    out = np.where(q[None, :] == p + right_p + 1,
+                   left_p // 2 + (right_p + 1 + after_q) // 2 - run_p // 2 - after_q // 2,
+                   left_p // 2 + right_p // 2 - run_p // 2 + (before_q + 1 + after_q) // 2 - before_q // 2
+                   - after_q // 2)
+    # empty p <- nonzero q, the same mirrored: where p is right before q's run, the run before p joins the
+    # run's part before q
+    run_q = left_q + right_q + 1
+    into = np.where(left_q == q[None, :] - p - 1,
+                    (before_p + 1 + left_q) // 2 + right_q // 2 - before_p // 2 - run_q // 2,
+                    left_q // 2 + right_q // 2 - run_q // 2 + (before_p + 1 + after_p) // 2 - before_p // 2
+                    - after_p // 2)
+    moved_out, moved_in = at_p & ~at_q, ~at_p & at_q
+    gains[p + 1:] = (moved_out * out).sum(axis=0, dtype=np.int64) + (moved_in * into).sum(axis=0, dtype=np.int64)
+    return gains
+
+
+def _improved_by_swaps(nonzero: np.ndarray, order: list[int]) -> list[int]:
+    """``order`` after rounds (at most PAIRING_SWEEPS) of swapping each position with the later one that adds
+    the most pairs, where one does."""
+    order = list(order)
+    placed = nonzero[:, order]
+    runs = _run_lengths(placed)
+    sweeps = PAIRING_SWEEPS if placed.shape[0] * placed.shape[1] ** 2 <= MAX_SWAP_SEARCH else 0
+    for _ in range(sweeps):
+        improved = False
+        for p in range(len(order)):
+            gains = _swap_gains(placed, runs, p)
+            q = int(np.argmax(gains))
+            if gains[q] > 0:
+                placed[:, [p, q]] = placed[:, [q, p]]
+                runs = _run_lengths(placed)
+                order[p], order[q] = order[q], order[p]
+                improved = True
+        if not improved:
+            break
+    return order
+
+
+def _paired_order(nonzero: np.ndarray) -> np.ndarray | None:
+    """A column order of ``nonzero`` [rows][columns] with more pairs than the given one, or None where it is
+    more than half nonzero (dense kernels, whose cost no order changes, run such layers) or too wide."""
+    present = _run_pairs(nonzero).sum()
+    if (2 * np.count_nonzero(nonzero) > nonzero.size or nonzero.shape[1] > MAX_REORDERED_UNITS
+            or present == (nonzero.sum(axis=1) // 2).sum()):  # every row's nonzeros pair up already
+        return None
+    order = _improved_by_swaps(nonzero, _matched_order(nonzero))
+    return np.array(order) if _run_pairs(nonzero[:, order]).sum() > present else None
+
+
+def pair_hidden_units(graph: Graph) -> Graph:
+    """Permute the units of hidden FULLY_CONNECTED -> FULLY_CONNECTED tensors so the readers' nonzero weights
+    form more adjacent column pairs."""
+    tensors = dict(graph.tensor_map)
+    ops = list(graph.ops)
+    taken = set(tensors)
+    made: set[str] = set()
+
+    def permute(old: Tensor, order: np.ndarray, axis: int) -> None:
+        """Put ``old`` with its channels along ``axis`` in ``order`` in its place, renamed unless this pass made
+        it, in the ops too."""
+        new_name = old.name if old.name in made else _fresh_name(old.name + REORDERED_SUFFIX, taken)
+        made.add(new_name)
+        tensors[old.name] = dataclasses.replace(_channels_taken(old, order, axis), name=new_name)
+        for k, op in enumerate(ops):
+            if old.name in (*op.inputs, *op.outputs):
+                ops[k] = dataclasses.replace(op, inputs=tuple(new_name if n == old.name else n for n in op.inputs),
+                                             outputs=tuple(new_name if n == old.name else n for n in op.outputs))
+
+    for index in range(len(ops)):
+        current = graph.replace(tensors=tuple(tensors.values()), ops=tuple(ops))
+        tensors = dict(current.tensor_map)
+        consumers = current.consumers()
+        producer, name = ops[index], ops[index].outputs[0]
+        readers = consumers.get(name, [])
+        if (producer.kind != "FULLY_CONNECTED" or not readers or name in graph.outputs
+                or not _weighted_op(current, tensors, consumers, producer)
+                or tensors[name].quant is None or tensors[name].quant.per_channel
+                or not all(reader.kind == "FULLY_CONNECTED" and _weighted_op(current, tensors, consumers, reader)
+                           and _reads_whole_channels(tensors, reader, name) for reader in readers)):
+            continue
+        order = _paired_order(np.concatenate([tensors[reader.inputs[1]].data != 0 for reader in readers]))
+        if order is None:
+            continue
+        for weights_or_bias in producer.inputs[1:]:  # FC weights [units][features]
+            if weights_or_bias:
+                permute(tensors[weights_or_bias], order, axis=0)
+        for reader in readers:
+            permute(tensors[reader.inputs[1]], order, axis=1)
+        permute(tensors[name], order, axis=len(tensors[name].shape) - 1)
+    if not made:
+        return graph
+    return graph.replace(tensors=tuple(tensors.values()), ops=tuple(ops))
