@@ -169,10 +169,11 @@ def test_single_pixel_conv_bit_exact(tmp_path, toolchain, target):
 
 
 # pqk_fully_connected_s8_narrow_dsp: (input features, outputs, per-channel, activation, output zero point); it takes
-# the per-tensor ReLU layers onto zero point -128 of at most 16 inputs (records) or of whole column groups onto
-# whole quads of at most 16 outputs (quads)
+# the per-tensor layers onto zero point -128 (ReLU or none: the clamp at the zero point) of at most 16 inputs
+# (records) or of whole column groups onto whole quads of at most 16 outputs (quads)
 NARROW_LAYERS = (
-    (16, 7, False, "RELU", -128), (7, 3, True, "NONE", 0), (3, 1, False, "RELU", -128), (1, 129, False, "RELU", -128),
+    (16, 7, False, "RELU", -128), (7, 3, False, "RELU", -128), (3, 1, False, "NONE", -128),
+    (1, 129, False, "RELU", -128),
     (129, 8, False, "RELU", -128), (8, 65, False, "RELU", -128), (65, 7, True, "RELU", -128),
     (7, 16, False, "RELU", -128), (16, 129, True, "RELU6", -5), (129, 3, False, "NONE", 2),
     (3, 65, False, "RELU", -128), (65, 128, False, "RELU", -128), (128, 8, False, "RELU", -128),
@@ -199,7 +200,7 @@ def _narrow_graph(batches: int):
 
 def _narrow_layer(features: int, outputs: int, per_channel: bool, activation: str, zero_point: int) -> bool:
     fits = features <= 16 or (features % 4 == 0 and outputs % 4 == 0 and outputs <= 16)
-    return fits and not per_channel and activation == "RELU" and zero_point == -128
+    return fits and not per_channel and activation in ("RELU", "NONE") and zero_point == -128
 
 
 @pytest.mark.parametrize("target", TARGETS)
