@@ -1,5 +1,6 @@
 """The counts that pqk_mcu.codegen.cost_model estimates kernels from, pinned on small layers worked out by hand
-from the kernels' loops (firmware/runtime/pqk_fully_connected_s8_dsp.c, pqk_depthwise_conv2d_s8_csr_dsp.c)."""
+from the kernels' loops (firmware/runtime/pqk_fully_connected_s8_dsp.c, pqk_depthwise_conv2d_s8_csr_dsp.c,
+pqk_fully_connected_s8_narrow_dsp.c)."""
 
 from __future__ import annotations
 
@@ -124,3 +125,17 @@ def test_taps_conv_row_blocks():
                     pad_top=1, pad_left=1, padded_h=5, padded_w=12, output_c=2)
     counts = layer_counts(np.ones((2, 9), np.int8), layout, sparse=True)
     assert _pick(counts, ("row_block", "row_block_output")) == {"row_block": 6, "row_block_output": 12}
+
+
+def test_narrow_fully_connected_counts():
+    # pqk_fully_connected_s8_narrow_dsp: records of 1, 2, 4 or 8 pairs per output (8: reloaded), or quads x groups
+    def counts(rows, columns, batches=1):
+        layout = Layout(kind="FULLY_CONNECTED", positions=batches, input_c=columns, output_c=rows, per_channel=False)
+        return _pick(layer_counts(np.ones((rows, columns), np.int8), layout, sparse=False),
+                     ("narrow_pair", "narrow_eight_output", "narrow_quad", "narrow_quad_group"))
+
+    assert counts(5, 1) == {"narrow_pair": 5, "narrow_eight_output": 0, "narrow_quad": 0, "narrow_quad_group": 0}
+    assert counts(7, 3, 2) == {"narrow_pair": 28, "narrow_eight_output": 0, "narrow_quad": 0, "narrow_quad_group": 0}
+    assert counts(3, 9) == {"narrow_pair": 24, "narrow_eight_output": 3, "narrow_quad": 0, "narrow_quad_group": 0}
+    assert counts(8, 128) == {"narrow_pair": 0, "narrow_eight_output": 0, "narrow_quad": 2, "narrow_quad_group": 64}
+    assert counts(6, 128)["narrow_quad"] == counts(20, 128)["narrow_quad"] == 0  # not whole quads; too many

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from pqk_mcu.codegen import core_graph
-from pqk_mcu.codegen.cost_model import MODEL_CHOICE_MAX_SLOWDOWN, KernelChoice, Target, choose_model_kernels, kernel_code_bytes
+from pqk_mcu.codegen.cost_model import (FULLY_CONNECTED_NARROW_DSP, KERNEL_COSTS, MODEL_CHOICE_MAX_SLOWDOWN, KernelChoice,
+                                        Target, choose_model_kernels, kernel_code_bytes)
 from pqk_mcu.codegen.kernel_code_bytes import KERNEL_CODE_BYTES
 from pqk_mcu.codegen.lower import lower_graph
 from pqk_mcu.frontends.tflite import load_tflite
@@ -61,7 +62,10 @@ def test_a_kernel_stays_where_its_layers_save_more_than_its_code():
     assert [choice.kernel for choice in choose_model_kernels([big, other_big], CODE_BYTES)] == ["big_fast", "portable"]
 
 
-def test_pruned_toycar_drops_the_dense_and_csr_fully_connected_kernels_on_cortex_m4():
+def test_pruned_toycar_drops_the_dense_and_csr_fully_connected_kernels_on_cortex_m4(monkeypatch):
+    # without pqk_fully_connected_s8_narrow_dsp, which would take the one layer (8 -> 128) the dense kernel runs
+    cost = dataclasses.replace(KERNEL_COSTS[FULLY_CONNECTED_NARROW_DSP], per_call=1e12)
+    monkeypatch.setitem(KERNEL_COSTS, FULLY_CONNECTED_NARROW_DSP, cost)
     core = core_graph(prune_by_magnitude(load_tflite(TOYCAR), 0.9))
     target = Target.from_board("cortex-m4")
     per_layer, _ = lower_graph(core, "auto", dataclasses.replace(target, cpu=""))

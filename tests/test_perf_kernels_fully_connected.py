@@ -10,6 +10,10 @@ narrower, sparsities 0.5, 0.9 and 0.99 with empty rows, 16-bit columns and row p
 bounds (requant.checked); the column-pair kernel on layers of at most 128 inputs (halfword singles) and
 wider, rows of odd and even pair and single group counts, outputs over several 32-row chunks. A 1x1 convolution on a 1x1 input runs as FULLY_CONNECTED (IR pass
 single_pixel_conv_to_fully_connected), with the same outputs in the reference.
+pqk_fully_connected_s8_narrow_dsp on per-tensor ReLU layers of 1, 3, 4, 7, 8 and 16 inputs onto 1 to 129 outputs
+(odd and even row counts, 1, 2, 4 and 8 pairs per row) and of 20 to 128 inputs onto 4 to 16 outputs (quads, odd
+and even column group counts), batches 1 and 2; per-channel, unclamped and narrow-clamp layers and one outside
+the fast bounds stay on other kernels.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ import numpy as np
 import pytest
 
 from pqk_mcu.codegen import generate_c
-from pqk_mcu.codegen.cost_model import FULLY_CONNECTED_PAIRS_DSP, KERNEL_COSTS
-from pqk_mcu.codegen.weights import column_pair_slots, encode_column_pairs
+from pqk_mcu.codegen.cost_model import FULLY_CONNECTED_NARROW_DSP, FULLY_CONNECTED_PAIRS_DSP, KERNEL_COSTS
+from pqk_mcu.codegen.weights import column_pair_slots, encode_column_pairs, encode_narrow, encode_row_quads
 from pqk_mcu.ir.builder import GraphBuilder
 from pqk_mcu.codegen import core_graph
 from pqk_mcu.reference import run_reference
@@ -62,7 +66,10 @@ def _fully_connected_graph(batches: int, sparse: bool, outside_bounds: bool = Fa
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("batches", [1, 3])
-def test_dense_fully_connected_dsp(tmp_path, toolchain, target, batches):
+def test_dense_fully_connected_dsp(tmp_path, toolchain, monkeypatch, target, batches):
+    # pqk_fully_connected_s8_narrow_dsp never chosen: the layers of few inputs stay on this kernel
+    cost = dataclasses.replace(KERNEL_COSTS[FULLY_CONNECTED_NARROW_DSP], per_call=1e12)
+    monkeypatch.setitem(KERNEL_COSTS, FULLY_CONNECTED_NARROW_DSP, cost)
     generated = generate_c(_fully_connected_graph(batches, sparse=False), tmp_path / "gen", weight_format="dense",
                            board="cortex-m4")
     kernels = [layer.kernel for layer in generated.layers]
@@ -159,3 +166,74 @@ def test_single_pixel_conv_bit_exact(tmp_path, toolchain, target):
     generated = generate_c(_single_pixel_conv_graph(3), tmp_path / "gen", board="cortex-m4")
     assert {layer.kernel for layer in generated.layers} == {"pqk_fully_connected_s8_dsp"}
     _assert_bit_exact(generated, target, tmp_path)
+
+
+# pqk_fully_connected_s8_narrow_dsp: (input features, outputs, per-channel, activation, output zero point); it takes
+# the per-tensor layers onto zero point -128 (ReLU or none: the clamp at the zero point) of at most 16 inputs
+# (records) or of whole column groups onto whole quads of at most 16 outputs (quads)
+NARROW_LAYERS = (
+    (16, 7, False, "RELU", -128), (7, 3, False, "RELU", -128), (3, 1, False, "NONE", -128),
+    (1, 129, False, "RELU", -128),
+    (129, 8, False, "RELU", -128), (8, 65, False, "RELU", -128), (65, 7, True, "RELU", -128),
+    (7, 16, False, "RELU", -128), (16, 129, True, "RELU6", -5), (129, 3, False, "NONE", 2),
+    (3, 65, False, "RELU", -128), (65, 128, False, "RELU", -128), (128, 8, False, "RELU", -128),
+    (8, 36, False, "RELU", -128), (36, 4, False, "RELU", -128), (4, 20, False, "RELU", -128),
+    (20, 16, False, "RELU", -128), (16, 16, False, "RELU", -128), (16, 8, True, "RELU", -128),
+)
+NARROW_OUTSIDE_BOUNDS = (8, 65, False, "RELU", -128)  # a scale whose shift is -31: another kernel's
+
+
+def _narrow_graph(batches: int):
+    rng = np.random.default_rng(29 + batches)
+    b = GraphBuilder()
+    x = b.input((batches, NARROW_LAYERS[0][0]), scale=0.05, zero_point=-3)
+    for index, (features, outputs, per_channel, activation, zero_point) in enumerate(
+            NARROW_LAYERS + (NARROW_OUTSIDE_BOUNDS,)):
+        scale = list(rng.uniform(0.002, 0.01, outputs)) if per_channel else 0.004
+        if index == len(NARROW_LAYERS):
+            scale = 1e-10
+        weights = rng.integers(-128, 128, size=(outputs, features)).astype(np.int8)
+        bias = rng.integers(-3000, 3000, outputs).astype(np.int32)
+        x = b.fully_connected(x, weights, scale, bias, 0.2, zero_point, activation=activation)
+    return b.build(outputs=[x])
+
+
+def _narrow_layer(features: int, outputs: int, per_channel: bool, activation: str, zero_point: int) -> bool:
+    fits = features <= 16 or (features % 4 == 0 and outputs % 4 == 0 and outputs <= 16)
+    return fits and not per_channel and activation in ("RELU", "NONE") and zero_point == -128
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("batches", [1, 2])
+def test_narrow_fully_connected_dsp(tmp_path, toolchain, monkeypatch, target, batches):
+    # on every layer it can run (the cost model gives some of them to pqk_fully_connected_s8_dsp)
+    cost = dataclasses.replace(KERNEL_COSTS[FULLY_CONNECTED_NARROW_DSP], per_call=-1e9)
+    monkeypatch.setitem(KERNEL_COSTS, FULLY_CONNECTED_NARROW_DSP, cost)
+    generated = generate_c(_narrow_graph(batches), tmp_path / "gen", weight_format="dense", board="cortex-m4")
+    narrow = [layer.kernel == FULLY_CONNECTED_NARROW_DSP for layer in generated.layers]
+    assert narrow == [_narrow_layer(*layer) for layer in NARROW_LAYERS] + [False], narrow
+    assert ".requant.checked = 1" in (generated.out_dir / "model_weights.c").read_text()
+    _assert_bit_exact(generated, target, tmp_path)
+
+
+def test_narrow_weights_layout():
+    """pqk_fully_connected_s8_narrow_dsp's words: a header (multiplier, offset, then for records the loop count << 8 |
+    right shift and the entry, for quads the right shift and 8), then per row 2 * bias and the doubled weights as
+    int16 pairs in SXTB16's order ((w0, w2), (w1, w3) per column group), padded to 1, 2, 4 or 8 pairs; or the bias
+    and the row quads."""
+    half = lambda low, high: (low & 0xFFFF) | (high & 0xFFFF) << 16  # noqa: E731
+    matrix = np.array([[1, -2, 3], [-128, 127, 0], [5, 6, 7]], dtype=np.int8)
+    words = encode_narrow(matrix, np.array([10, -20, 0]), 1 << 30, -3, -128)
+    assert words.tolist() == [
+        1 << 30, (-255 << 2) & 0xFFFFFFFF, 1 << 8 | 3, 2 * 1 + 1,
+        20, half(2, 6), half(-4, 0),
+        (-40) & 0xFFFFFFFF, half(-256, 0), half(254, 0),
+        0, half(10, 14), half(12, 0),
+    ]
+    assert encode_narrow(matrix[:2, :1], np.zeros(2), 1 << 30, -1, 0).tolist() == [
+        1 << 30, 1, 0 << 8 | 1, 0, 0, half(2, 0), 0, half(-256, 0)]
+    assert encode_narrow(np.ones((1, 9), np.int8), np.zeros(1), 1 << 30, -1, 0).size == 4 + 1 + 8
+    quads = np.arange(-40, 40, dtype=np.int8).reshape(4, 20)
+    words = encode_narrow(quads, np.array([1, 2, 3, -4]), 1 << 30, -2, 5)
+    assert words[:8].tolist() == [1 << 30, 11 << 1, 2, 8, 1, 2, 3, (-4) & 0xFFFFFFFF]
+    assert words[8:].view(np.int8).tolist() == encode_row_quads(quads).tolist()

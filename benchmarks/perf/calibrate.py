@@ -169,7 +169,8 @@ def small_graphs():
                ("fc-d", _fully_connected_graph([200, 4, 64, 1, 128, 16, 5, 8], 3, activation="RELU6", zero_point=-5)),
                ("fc-e", _fully_connected_graph([45, 21, 70, 6], 4, outside_fast_bounds=True)),
                ("fc-f", _fully_connected_graph([16, 128, 8, 128, 16, 640, 4, 32, 2], 5)),
-               ("fc-g", _fully_connected_graph([63, 29, 130, 10, 7, 66], 6, batches=2, per_channel=True))])
+               ("fc-g", _fully_connected_graph([63, 29, 130, 10, 7, 66], 6, batches=2, per_channel=True)),
+               ("fc-h", _fully_connected_graph([128, 8, 16, 12, 64, 4, 20], 7))])
 
 
 def more_graphs():
@@ -183,6 +184,8 @@ KERNEL_TERMS = {
     "pqk_fully_connected_s8_dsp": ("call", "position", "output", "quad_group", "direct_group", "widened_group",
                                    "direct_tail", "partial_quad", "channel_output", "general_output",
                                    "checked_output"),
+    "pqk_fully_connected_s8_narrow_dsp": ("call", "position", "output", "column", "narrow_pair",
+                                          "narrow_eight_output", "narrow_quad", "narrow_quad_group"),
     "pqk_fully_connected_s8_mve": ("call", "position", "output", "pass_chunk", "copied_column", "tail_output",
                                    "unclamped_output", "channel_output"),
     "pqk_conv2d_s8_csr_taps_dsp": ("call", "row", "output", "row_block", "row_block_mac", "row_block_output",

@@ -37,6 +37,10 @@ void pqk_depthwise_conv2d_s8_csr_dsp(const pqk_depthwise_conv2d_s8_params_t *par
 int32_t pqk_fully_connected_s8_dsp_buffer_size(const pqk_fully_connected_s8_params_t *params);
 void pqk_fully_connected_s8_dsp(const pqk_fully_connected_s8_params_t *params, const int8_t *weights,
                                 const int8_t *input, int8_t *output, int8_t *scratch);
+/* At most 16 input features; weights: per output feature a record of its doubled bias and doubled int16
+ * weights (see the file); no scratch; requant.bias unused. */
+void pqk_fully_connected_s8_narrow_dsp(const pqk_fully_connected_s8_params_t *params, const uint32_t *weights,
+                                       const int8_t *input, int8_t *output);
 /* Plain CSR weights (pqk_csr_s8_t); no scratch. */
 void pqk_fully_connected_s8_csr_dsp(const pqk_fully_connected_s8_params_t *params, const pqk_csr_s8_t *weights,
                                     const int8_t *input, int8_t *output);

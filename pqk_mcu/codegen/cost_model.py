@@ -27,6 +27,7 @@ from pqk_mcu.codegen.kernel_code_bytes import KERNEL_CODE_BYTES
 from pqk_mcu.codegen.weights import (
     GATHER_LANES,
     MVE_ROWS,
+    NARROW_FEATURES,
     PAIRS_MAX_FEATURES,
     PAIRS_NARROW_FEATURES,
     ROWS_GROUP,
@@ -50,6 +51,8 @@ from pqk_mcu.codegen.weights import (
     encode_gather_taps,
     encode_row_chunks,
     encode_row_quads,
+    narrow_fits,
+    narrow_record_pairs,
     pixel_pair_lanes_fit,
 )
 from pqk_mcu.errors import PqkError
@@ -79,6 +82,8 @@ GATHER_CONV_BLOCK = 4  # PQK_MVE_GATHER_PIXELS: output pixels the *_csr_mve conv
 REQUANT_BYTES_PER_ROW = 9  # int32 bias, int32 multiplier, int8 shift (all but the packed format)
 FULLY_CONNECTED_CSR_DSP = "pqk_fully_connected_s8_csr_dsp"  # the one *_csr_dsp kernel on plain CSR (not packed)
 FULLY_CONNECTED_PAIRS_DSP = "pqk_fully_connected_s8_csr_pairs_dsp"  # on column pairs (weights.ColumnPairs)
+FULLY_CONNECTED_NARROW_DSP = "pqk_fully_connected_s8_narrow_dsp"  # few inputs or outputs (weights.encode_narrow)
+NARROW_HEADER_BYTES = 16  # its header: four words
 
 BASELINE_CORES = ("cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m23")  # Thumb without Thumb-2
 
@@ -155,8 +160,11 @@ class KernelCost:
     copies (all but a single batch's row of whole vectors, which it reads in place). row_block: the blocks
     of ``TAPS_CONV_BLOCK`` pixels of one output row (pqk_conv2d_s8_csr_taps_dsp's offsets and patch per block,
     whatever its rows). pass_chunk: pqk_fully_connected_s8_mve's passes (``MVE_ROWS`` rows each) x the
-    row's 16-byte chunks x positions. border_byte: border_tap x input channels (the bytes of the windows
-    that reach into the padding, which the wide kernels' gather copies filter row by filter row).
+    row's 16-byte chunks x positions. pqk_fully_connected_s8_narrow_dsp (``weights.encode_narrow``): narrow_pair:
+    the int16 pairs of its row records x outputs (rows x positions); narrow_eight_output: those outputs with
+    eight pairs (reloaded from the stack); narrow_quad / narrow_quad_group: row quads / row quads x column groups
+    x positions of a layer that it takes in quads. border_byte: border_tap x input channels (the bytes of the
+    windows that reach into the padding, which the wide kernels' gather copies filter row by filter row).
     ``block``: the kernel computes this many positions together, so the per-output terms count positions
     rounded up to it. ``core_costs``: (cpu, count, instructions) added per that count on a core other than
     the fit board's, whose compiler builds the kernel otherwise: per call (its prologue and epilogue), per
@@ -220,6 +228,10 @@ class KernelCost:
     per_copied_column: float = 0.0
     per_row_block: float = 0.0
     per_pass_chunk: float = 0.0
+    per_narrow_pair: float = 0.0
+    per_narrow_eight_output: float = 0.0
+    per_narrow_quad: float = 0.0
+    per_narrow_quad_group: float = 0.0
     per_border_byte: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
@@ -240,7 +252,7 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
           "channel_output", "general_output", "checked_output", "tapped_channel", "single_channel",
           "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output", "strided_tap_output",
           "copy_row", "copy_byte", "looped_output", "multi_mac", "copied_column", "row_block", "pass_chunk",
-          "border_byte")
+          "narrow_pair", "narrow_eight_output", "narrow_quad", "narrow_quad_group", "border_byte")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -357,6 +369,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_mac=0.0, per_output=16.24, per_tap_output=0.0, per_column=0.0, per_position=51.68, per_call=82.69,
         per_quad_group=18.91, per_direct_group=2.05, per_widened_group=9.23, per_direct_tail=24.73,
         per_partial_quad=74.06, per_channel_output=4.15, per_general_output=16.65, per_checked_output=10.4),
+    # fitted on per-tensor ReLU layers of 1-16 inputs (records) and 4-16 outputs (quads) forced onto it; the
+    # layers of 100-150 instructions are up to 12% off (odd row counts, the entry)
+    "pqk_fully_connected_s8_narrow_dsp": KernelCost(  # worst error 12%, n=32
+        per_mac=0.0, per_output=5.65, per_tap_output=0.0, per_column=0.17, per_position=45.98, per_call=40.25,
+        per_narrow_pair=1.06, per_narrow_eight_output=4.18, per_narrow_quad_group=20.45),
     "pqk_fully_connected_s8_mve": KernelCost(  # worst error 4%, n=18
         per_mac=0.0, per_output=5.6, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=165.14,
         per_tail_output=1.26, per_empty_output=5.47, per_unclamped_output=1.96, per_channel_output=3.62,
@@ -465,8 +482,30 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         "copied_column": (layout.kind == "FULLY_CONNECTED" and not (positions == 1 and columns % 16 == 0))
         * columns * positions,
         "pass_chunk": (layout.kind == "FULLY_CONNECTED") * -(-rows // MVE_ROWS) * -(-columns // 16) * positions,
+        **_narrow_counts(layout, rows, columns),
         "border_byte": taps * (positions - _inside_positions(layout)) * layout.input_c,
     }
+
+
+def narrow_requantization(layout: "Layout") -> bool:
+    """pqk_fully_connected_s8_narrow_dsp's requantization: per tensor, onto all of int8, with the clamp at or above
+    the output zero point (ReLU onto zero point -128)."""
+    return not layout.per_channel and not layout.general_requant and layout.negatives_clamped
+
+
+def _narrow_counts(layout: "Layout", rows: int, columns: int) -> dict[str, int]:
+    """pqk_fully_connected_s8_narrow_dsp's record pairs x outputs, or its quads."""
+    counts = dict.fromkeys(("narrow_pair", "narrow_eight_output", "narrow_quad", "narrow_quad_group"), 0)
+    if layout.kind != "FULLY_CONNECTED" or not narrow_fits(rows, columns):
+        return counts
+    outputs = rows * layout.positions
+    if columns <= NARROW_FEATURES:
+        counts["narrow_pair"] = narrow_record_pairs(columns) * outputs
+        counts["narrow_eight_output"] = (narrow_record_pairs(columns) == 8) * outputs
+    else:
+        counts["narrow_quad"] = rows // 4 * layout.positions
+        counts["narrow_quad_group"] = rows // 4 * columns // 4 * layout.positions
+    return counts
 
 
 def fully_connected_direct(rows: int, columns: int) -> bool:
@@ -770,11 +809,12 @@ def _gather_buffer_size(layout: Layout, rows: int) -> int:
 
 
 def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None,
-                    wide: WideCsr | None = None) -> list[tuple[str, str, int, bool]]:
+                    wide: WideCsr | None = None, fast_requant: bool = False) -> list[tuple[str, str, int, bool]]:
     """(format, kernel, scratch bytes, in place) of the DSP variants that can run this layer. The dense
     ones and the wide sparse conv (``weights.encode_wide``) run any requantization (channels outside
     the fast bounds: ``KernelChoice.requant_checked``); the other sparse ones need the packed format
-    (``weights.encode_packed``), which needs the fast bounds."""
+    (``weights.encode_packed``), which needs the fast bounds, as does pqk_fully_connected_s8_narrow_dsp (its
+    doubled accumulators: ``fast_requant``; per-tensor ReLU layers only)."""
     pointwise_same = (
         layout.same_shape and layout.filter_h == layout.filter_w == 1 and layout.stride_h == layout.stride_w == 1
     )
@@ -788,6 +828,8 @@ def _dsp_candidates(layout: Layout, matrix: np.ndarray, packed: PackedCsr | None
         out.append(("csr", FULLY_CONNECTED_CSR_DSP, 0, False))
         if matrix.shape[1] <= PAIRS_MAX_FEATURES:
             out.append(("csr", FULLY_CONNECTED_PAIRS_DSP, scratch(FULLY_CONNECTED_PAIRS_DSP), False))
+        if fast_requant and narrow_requantization(layout) and narrow_fits(*matrix.shape):
+            out.append(("dense", FULLY_CONNECTED_NARROW_DSP, 0, False))
     elif layout.kind == "CONV_2D":
         out.append(("dense", "pqk_conv2d_s8_dsp", scratch("pqk_conv2d_s8_dsp"), pointwise_same))
         if packed is not None:
@@ -887,6 +929,11 @@ def _dense_bytes(kernel: str, matrix: np.ndarray, depth_multiplier: int = 1) -> 
     zero-padded)."""
     if kernel == "pqk_fully_connected_s8_dsp":
         return encode_row_quads(matrix).size
+    if kernel == FULLY_CONNECTED_NARROW_DSP:  # header and bias included
+        rows, columns = matrix.shape
+        if columns > NARROW_FEATURES:
+            return NARROW_HEADER_BYTES + 4 * rows + int(matrix.size)
+        return NARROW_HEADER_BYTES + 4 * rows * (1 + narrow_record_pairs(columns))
     if kernel == "pqk_conv2d_s8_smlal":
         return encode_channel_pairs(matrix).nbytes
     if kernel == "pqk_depthwise_conv2d_s8_mla":
@@ -984,7 +1031,8 @@ def kernel_choices(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight
     if target.has_dsp:
         # A dense Helium kernel makes the dense DSP one moot (16 MACs per instruction against 2; their
         # fits come from different cores and disagree most on small layers, e.g. a 3x3 over one channel)
-        candidates += [c for c in _dsp_candidates(layout, matrix, packed, wide) if not (mve and c[0] == "dense")]
+        candidates += [c for c in _dsp_candidates(layout, matrix, packed, wide, fast_requant)
+                       if not (mve and c[0] == "dense")]
     elif target.thumb2:
         candidates += _mla_candidates(layout, matrix, wide)
     candidates += mve
@@ -1009,7 +1057,7 @@ def kernel_choices(matrix: np.ndarray, dense_kernel: str, layout: Layout, weight
             index_bytes=stored.index_bytes if stored else (csr.index_bytes if sparse else 0),
             csr=csr if sparse and stored is None else None,
             requant_bytes=(stored.requant_bytes if stored and gather_choice is None and pairs_choice is None
-                           else REQUANT_BYTES_PER_ROW * rows),
+                           else (REQUANT_BYTES_PER_ROW - 4 * (kernel == FULLY_CONNECTED_NARROW_DSP)) * rows),
             packed=packed_choice, wide=wide_choice, gather=gather_choice, pairs=pairs_choice, scratch_bytes=scratch,
             in_place=in_place,
             requant_checked=(kernel.endswith(("_dsp", "_mve")) or kernel in MLA_FAST_REQUANT_KERNELS)

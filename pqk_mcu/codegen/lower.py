@@ -33,6 +33,7 @@ from pqk_mcu.ir.shapes import (
 from pqk_mcu.reference import unary_table
 from pqk_mcu.codegen.cost_model import (
     FORWARD_WRITE_BLOCKS,
+    FULLY_CONNECTED_NARROW_DSP,
     ORDERED_WRITE_BLOCKS,
     KernelChoice,
     Layout,
@@ -68,6 +69,7 @@ from pqk_mcu.codegen.weights import (
     encode_gather,
     encode_gather_rows,
     encode_gather_taps,
+    encode_narrow,
     encode_packed,
     encode_row_chunks,
     encode_row_quads,
@@ -317,8 +319,9 @@ class Lowering:
             raise UnsupportedModelError(
                 f"op {op.name} ({op.kind}): requantization scale too large (left shift {int(np.max(shift))} > 31)"
             )
-        return [
-            ("requant.bias", self.symbols.array(f"{prefix}_bias", "int32_t", bias, "requant")),
+        # pqk_fully_connected_s8_narrow_dsp's weight records carry the bias
+        return ([] if layer.kernel == FULLY_CONNECTED_NARROW_DSP else [
+            ("requant.bias", self.symbols.array(f"{prefix}_bias", "int32_t", bias, "requant"))]) + [
             ("requant.multiplier", self.symbols.array(f"{prefix}_multiplier", "int32_t", multiplier, "requant")),
             ("requant.shift", self.symbols.array(f"{prefix}_shift", "int8_t", shift, "requant")),
             ("requant.output_zero_point", out_zp),
@@ -403,6 +406,11 @@ class Lowering:
             # values and offsets interleaved: the flash report counts half of the stream as each
             return self.symbols.array(f"{prefix}_value_columns", "uint32_t", choice.pairs.stream, VALUE_COLUMNS,
                                       exported=True)
+        if choice.kernel == FULLY_CONNECTED_NARROW_DSP:
+            bias, multiplier, shift = requant
+            return self.symbols.array(f"{prefix}_weights", "uint32_t",
+                                      encode_narrow(matrix, bias, int(multiplier[0]), int(shift[0]), out_zp),
+                                      "weights", exported=True)
         if choice.kernel == "pqk_fully_connected_s8_dsp":
             dense_values = encode_row_quads(matrix)
         elif choice.kernel in ("pqk_conv2d_s8_mve", "pqk_fully_connected_s8_mve"):

@@ -8,6 +8,9 @@ nonzeros) when no row has more than 255 nonzeros, else by row pointers in the na
 (``CsrMatrix.row_index``); kernels walk the rows in order, which both forms serve.
 pqk_fully_connected_s8_dsp takes the dense matrix in row quads (``encode_row_quads``): four rows'
 words of four columns side by side, so that one pointer walks the weights in the order it reads them.
+pqk_fully_connected_s8_narrow_dsp takes a header of its registers, then for at most 16 input features per row
+one record of its doubled bias and doubled weights as int16 pairs, so that one LDM loads a row, for few outputs
+the bias and row quads (``encode_narrow``).
 The *_smlal kernels (cores without the DSP extension) take channel pairs (``encode_channel_pairs``): one
 int32 word per two rows and column, so that one SMLAL multiplies both rows' weights with an input;
 pqk_depthwise_conv2d_s8_mla takes its weights widened to int32 in groups of four channels
@@ -81,6 +84,54 @@ def encode_row_quads(matrix: np.ndarray) -> np.ndarray:
     padded[:rows, :cols] = matrix
     quads = padded.reshape(padded.shape[0] // 4, 4, padded.shape[1] // 4, 4)
     return np.ascontiguousarray(quads.transpose(0, 2, 1, 3)).reshape(-1)
+
+
+NARROW_FEATURES = 16  # pqk_fully_connected_s8_narrow_dsp's records: at most this many inputs
+NARROW_QUAD_OUTPUTS = 16  # and its quads: at most this many outputs
+NARROW_QUADS_ENTRY = 8  # pqk_fully_connected_s8_narrow_dsp.c QUADS
+
+
+def narrow_record_pairs(columns: int) -> int:
+    """int16 pairs per row record of pqk_fully_connected_s8_narrow_dsp (its assembly's loop: 1, 2, 4 or 8)."""
+    return 1 if columns == 1 else 2 if columns <= 4 else 4 if columns <= 8 else 8
+
+
+def narrow_fits(rows: int, columns: int) -> bool:
+    """pqk_fully_connected_s8_narrow_dsp holds the matrix: records (at most ``NARROW_FEATURES`` columns) or quads
+    (whole column groups and row quads, at most ``NARROW_QUAD_OUTPUTS`` rows)."""
+    return columns <= NARROW_FEATURES or (columns % 4 == 0 and rows % 4 == 0 and rows <= NARROW_QUAD_OUTPUTS)
+
+
+def encode_narrow(matrix: np.ndarray, folded_bias: np.ndarray, multiplier: int, shift: int,
+                  zero_point: int) -> np.ndarray:
+    """[rows][cols] int8 (``narrow_fits``), the folded bias and the layer's requantization -> the uint32 words of
+    pqk_fully_connected_s8_narrow_dsp: a header of its assembly's registers (multiplier, pqk_dsp.h's offset, then
+    for records the loop count << 8 | right shift and the entry, for quads the right shift and
+    ``NARROW_QUADS_ENTRY``), then records: per row 2 * bias and per column group g of four the pairs
+    (2 W[4g], 2 W[4g + 2]) and (2 W[4g + 1], 2 W[4g + 3]) as (low, high) int16 halves, zero-padded to
+    ``narrow_record_pairs`` pairs; or quads: the bias, then the rows in ``encode_row_quads``'s order. The caller
+    guarantees |bias| + 128 * sum |W| < 2^30 (pqk_dsp.h's fast bounds), so 2 * bias fits."""
+    rows, cols = matrix.shape
+    right_shift = -shift
+    offset = ((2 * zero_point + 1) << (right_shift - 1)) & 0xFFFFFFFF
+    bias = np.asarray(folded_bias, dtype=np.int64)
+    if cols > NARROW_FEATURES:
+        header = [multiplier, offset, right_shift, NARROW_QUADS_ENTRY]
+        body = [bias, encode_row_quads(matrix).view("<u4").astype(np.int64)]
+    else:
+        pairs = narrow_record_pairs(cols)
+        groups = np.zeros((rows, pairs * 2), dtype=np.int64)  # the halves in the kernel's order
+        padded = np.zeros((rows, -(-cols // 4) * 4), dtype=np.int64)
+        padded[:, :cols] = 2 * matrix.astype(np.int64)
+        halves = padded.reshape(rows, -1, 4)[:, :, [0, 2, 1, 3]].reshape(rows, -1)[:, :pairs * 2]
+        groups[:, :halves.shape[1]] = halves
+        records = np.empty((rows, 1 + pairs), dtype=np.int64)
+        records[:, 0] = 2 * bias
+        records[:, 1:] = (groups[:, 0::2] & 0xFFFF) | (groups[:, 1::2] & 0xFFFF) << 16
+        header = [multiplier, offset, ((rows + 1) // 2 - 1) << 8 | right_shift,
+                  2 * {1: 0, 2: 1, 4: 2, 8: 3}[pairs] + rows % 2]
+        body = [records.reshape(-1)]
+    return (np.concatenate([np.array(header, dtype=np.int64), *body]) & 0xFFFFFFFF).astype(np.uint32)
 
 
 # Channel pairs (firmware/runtime/pqk_mla.h): word = w_even + w_odd * 2^PAIR_LANE_BITS.
