@@ -190,10 +190,12 @@ KERNEL_TERMS = {
                                    "unclamped_output", "channel_output"),
     "pqk_conv2d_s8_csr_taps_dsp": ("call", "row", "output", "row_block", "row_block_mac", "row_block_output",
                                    "patch_row", "patch_byte"),
+    "pqk_conv2d_s8_csr_taps_mve": ("call", "position", "output", "chunk", "empty_output", "unclamped_output",
+                                   "partial_channel_group", "tapped_line", "band_row", "band_byte"),
     "pqk_depthwise_conv2d_s8_csr_dsp": ("call", "padded_call", "tapped_channel", "single_channel", "multi_output",
                                         "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
                                         "strided_tap_output", "copy_row", "copy_byte", "looped_output",
-                                        "multi_mac"),
+                                        "multi_mac", "order_tap"),
 }
 
 
