@@ -42,6 +42,7 @@ from pqk_mcu.codegen.lower import lower_graph  # noqa: E402
 from pqk_mcu.frontends.tflite import load_tflite  # noqa: E402
 from pqk_mcu.ir.builder import GraphBuilder  # noqa: E402
 from pqk_mcu.codegen import core_graph  # noqa: E402
+from pqk_mcu.errors import PqkError  # noqa: E402
 
 FIXTURES = HERE.parents[1] / "tests" / "fixtures"
 
@@ -153,7 +154,11 @@ def fresh_measurements(graphs):
     for board in ("cortex-m4", "cortex-m3", "cortex-m55"):
         for name, graph in graphs:
             for weight_format in ("dense", "csr"):
-                result = bench_graph(graph, board, weight_format, model_name=name)
+                try:
+                    result = bench_graph(graph, board, weight_format, model_name=name)
+                except PqkError as error:  # --run: person_detect's and AD toycar's CSR beyond cortex-m55's flash
+                    print(f"{name} {board} {weight_format}: skipped ({error})", file=sys.stderr, flush=True)
+                    continue
                 assert result.bit_exact, (name, board, weight_format)
                 rows += _rows(graph, board, weight_format, result.layers)
                 print(f"{name} {board} {weight_format}: {result.instructions:,}", file=sys.stderr, flush=True)

@@ -275,16 +275,16 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_single_output=0.36, per_multi_padded=0.07, per_tapped_row=13.24, per_padded_call=12.77,
         per_chunk=2.25, per_unclamped_output=2.9, per_row_block_output=0.21, per_patch_byte=0.02,
         per_band_byte=0.26, block=8),
-    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 5%, n=71
-        per_mac=0.01, per_output=3.29, per_tap_output=0.0, per_column=0.0, per_position=19.61, per_call=182.19,
-        per_tapped_output=0.64, per_tail_output=0.08, per_empty_output=4.73, per_single_output=0.17,
-        per_multi_padded=0.02, per_tapped_line=0.84, per_chunk=2.64, per_unclamped_output=4.78,
-        per_patch_byte=0.02, per_band_row=34.05, per_band_byte=0.34, per_row_block=45.1,
-        per_partial_channel_group=17.17, block=4, lanes=8),
-    "pqk_conv2d_s8_csr_taps_mve": KernelCost(  # worst error 10%, n=20
-        per_mac=0.0, per_output=3.43, per_tap_output=0.0, per_column=0.0, per_position=23.31, per_call=525.27,
-        per_tapped_line=4.08, per_chunk=1.3, per_unclamped_output=4.84, per_band_row=29.01, per_band_byte=0.61,
-        per_partial_channel_group=18.65, block=4),
+    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 5%, n=74
+        per_mac=0.01, per_output=2.97, per_tap_output=0.0, per_column=0.0, per_position=25.71, per_call=213.46,
+        per_tapped_output=0.93, per_tail_output=0.02, per_empty_output=10.59, per_single_output=0.3,
+        per_tapped_line=1.43, per_chunk=2.55, per_unclamped_output=4.78, per_row_block_mac=0.01,
+        per_patch_byte=0.05, per_band_row=35.76, per_band_byte=0.36, per_partial_channel_group=16.87, block=4,
+        lanes=8),
+    "pqk_conv2d_s8_csr_taps_mve": KernelCost(  # worst error 4%, n=16
+        per_mac=0.0, per_output=3.71, per_tap_output=0.0, per_column=0.0, per_position=21.76, per_call=340.08,
+        per_empty_output=0.49, per_tapped_line=1.76, per_chunk=1.35, per_unclamped_output=4.7,
+        per_band_row=30.76, per_band_byte=0.65, per_partial_channel_group=18.58, block=4),
     "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=44
         per_mac=0.02, per_output=0.0, per_tap_output=0.01, per_column=1.03, per_position=67.76, per_call=0.0,
         per_group_output=0.06, per_im2col_byte=0.63, per_tapped_output=1.43, per_tail_output=0.84,
