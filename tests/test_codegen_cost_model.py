@@ -139,6 +139,8 @@ def test_narrow_fully_connected_counts():
     assert counts(3, 9) == {"narrow_pair": 24, "narrow_eight_output": 3, "narrow_quad": 0, "narrow_quad_group": 0}
     assert counts(8, 128) == {"narrow_pair": 0, "narrow_eight_output": 0, "narrow_quad": 2, "narrow_quad_group": 64}
     assert counts(6, 128)["narrow_quad"] == counts(20, 128)["narrow_quad"] == 0  # not whole quads; too many
+
+
 def test_partial_channel_groups_and_order_taps():
     # pqk_mve.h's gather convolutions: 6 output channels (a partial group of four) at 10 pixels in blocks of four
     conv = Layout(kind="CONV_2D", positions=10, input_c=3, input_w=10, padded_w=10, output_c=6)
