@@ -139,3 +139,17 @@ def test_narrow_fully_connected_counts():
     assert counts(3, 9) == {"narrow_pair": 24, "narrow_eight_output": 3, "narrow_quad": 0, "narrow_quad_group": 0}
     assert counts(8, 128) == {"narrow_pair": 0, "narrow_eight_output": 0, "narrow_quad": 2, "narrow_quad_group": 64}
     assert counts(6, 128)["narrow_quad"] == counts(20, 128)["narrow_quad"] == 0  # not whole quads; too many
+
+
+def test_partial_channel_groups_and_order_taps():
+    # pqk_mve.h's gather convolutions: 6 output channels (a partial group of four) at 10 pixels in blocks of four
+    conv = Layout(kind="CONV_2D", positions=10, input_c=3, input_w=10, padded_w=10, output_c=6)
+    assert layer_counts(np.ones((6, 3), np.int8), conv, sparse=True, block=4)["partial_channel_group"] == 12
+    assert layer_counts(np.ones((8, 3), np.int8), conv, sparse=True, block=4)["partial_channel_group"] == 0
+    # pqk_depthwise_conv2d_s8_csr_dsp checks the order of each of the 3x3 taps where the output shrinks (6x6 -> 3x3)
+    strided = Layout(kind="DEPTHWISE_CONV_2D", positions=9, filter_h=3, filter_w=3, input_c=7, input_w=6,
+                     stride_h=2, stride_w=2, input_h=6, padded_h=7, padded_w=7, output_c=7)
+    same = Layout(kind="DEPTHWISE_CONV_2D", positions=16, filter_h=3, filter_w=3, input_c=7, input_w=4,
+                  pad_top=1, pad_left=1, input_h=4, padded_h=6, padded_w=6, output_c=7)
+    assert layer_counts(_depthwise_channels(), strided, sparse=True)["order_tap"] == 9
+    assert layer_counts(_depthwise_channels(), same, sparse=True)["order_tap"] == 0

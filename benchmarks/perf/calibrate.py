@@ -42,6 +42,7 @@ from pqk_mcu.codegen.lower import lower_graph  # noqa: E402
 from pqk_mcu.frontends.tflite import load_tflite  # noqa: E402
 from pqk_mcu.ir.builder import GraphBuilder  # noqa: E402
 from pqk_mcu.codegen import core_graph  # noqa: E402
+from pqk_mcu.errors import PqkError  # noqa: E402
 
 FIXTURES = HERE.parents[1] / "tests" / "fixtures"
 
@@ -153,7 +154,11 @@ def fresh_measurements(graphs):
     for board in ("cortex-m4", "cortex-m3", "cortex-m55"):
         for name, graph in graphs:
             for weight_format in ("dense", "csr"):
-                result = bench_graph(graph, board, weight_format, model_name=name)
+                try:
+                    result = bench_graph(graph, board, weight_format, model_name=name)
+                except PqkError as error:  # --run: person_detect's and AD toycar's CSR beyond cortex-m55's flash
+                    print(f"{name} {board} {weight_format}: skipped ({error})", file=sys.stderr, flush=True)
+                    continue
                 assert result.bit_exact, (name, board, weight_format)
                 rows += _rows(graph, board, weight_format, result.layers)
                 print(f"{name} {board} {weight_format}: {result.instructions:,}", file=sys.stderr, flush=True)
@@ -190,10 +195,12 @@ KERNEL_TERMS = {
                                    "unclamped_output", "channel_output"),
     "pqk_conv2d_s8_csr_taps_dsp": ("call", "row", "output", "row_block", "row_block_mac", "row_block_output",
                                    "patch_row", "patch_byte"),
+    "pqk_conv2d_s8_csr_taps_mve": ("call", "position", "output", "chunk", "empty_output", "unclamped_output",
+                                   "partial_channel_group", "tapped_line", "band_row", "band_byte"),
     "pqk_depthwise_conv2d_s8_csr_dsp": ("call", "padded_call", "tapped_channel", "single_channel", "multi_output",
                                         "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output",
                                         "strided_tap_output", "copy_row", "copy_byte", "looped_output",
-                                        "multi_mac"),
+                                        "multi_mac", "order_tap"),
     "pqk_conv2d_s8_csr_wide_smlal": ("call", "position", "output", "column", "im2col_byte", "chunk", "empty_output",
                                      "border_tap", "border_byte", "general_mac"),
 }

@@ -163,8 +163,14 @@ class KernelCost:
     row's 16-byte chunks x positions. pqk_fully_connected_s8_narrow_dsp (``weights.encode_narrow``): narrow_pair:
     the int16 pairs of its row records x outputs (rows x positions); narrow_eight_output: those outputs with
     eight pairs (reloaded from the stack); narrow_quad / narrow_quad_group: row quads / row quads x column groups
-    x positions of a layer that it takes in quads. border_byte: border_tap x input channels (the bytes of the
-    windows that reach into the padding, which the wide kernels' gather copies filter row by filter row).
+    x positions of a layer that it takes in quads.
+    partial_channel_group: positions (rounded up to ``block``) of a windowed layer whose rows are not a
+    multiple of four (pqk_mve.h's gather convolutions requantize the last, partial group of four channels
+    apart, per block). order_tap: filter taps of a depthwise layer whose output has another shape than its
+    input (pqk_depthwise_conv2d_s8_csr_dsp checks each tap's order, single_taps_in_order(), when it runs
+    over its own input: the cost model assumes it does).
+    border_byte: border_tap x input channels (the bytes of the windows that reach into the padding, which
+    the wide kernels' gather copies filter row by filter row).
     ``block``: the kernel computes this many positions together, so the per-output terms count positions
     rounded up to it. ``core_costs``: (cpu, count, instructions) added per that count on a core other than
     the fit board's, whose compiler builds the kernel otherwise: per call (its prologue and epilogue), per
@@ -232,6 +238,8 @@ class KernelCost:
     per_narrow_eight_output: float = 0.0
     per_narrow_quad: float = 0.0
     per_narrow_quad_group: float = 0.0
+    per_partial_channel_group: float = 0.0
+    per_order_tap: float = 0.0
     per_border_byte: float = 0.0
     block: int = 1
     lanes: int = 1  # nonzeros per chunk (the chunk count)
@@ -252,7 +260,8 @@ COUNTS = ("mac", "output", "tap_output", "column", "position", "call", "group_ou
           "channel_output", "general_output", "checked_output", "tapped_channel", "single_channel",
           "constant_group", "fill_eight", "fill_rest", "tap_run", "unit_tap_output", "strided_tap_output",
           "copy_row", "copy_byte", "looped_output", "multi_mac", "copied_column", "row_block", "pass_chunk",
-          "narrow_pair", "narrow_eight_output", "narrow_quad", "narrow_quad_group", "border_byte")
+          "narrow_pair", "narrow_eight_output", "narrow_quad", "narrow_quad_group",
+          "partial_channel_group", "order_tap", "border_byte")
 
 
 # Fitted by benchmarks/perf/calibrate.py to the per-layer QEMU counts of `make bench` (the model zoo and
@@ -267,20 +276,22 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_conv2d_s8_csr": KernelCost(  # worst error 15%, n=28
         per_mac=32.43, per_output=24.31, per_tap_output=5.94, per_column=0.0, per_position=16.04, per_call=0.0,
         per_tapped_output=3.03, per_row=10.36, per_tail_output=26.23, per_multi_output=27.87),
-    "pqk_conv2d_s8_csr_dsp": KernelCost(  # worst error 6%, n=54
-        per_mac=2.25, per_output=5.81, per_tap_output=0.0, per_column=1.08, per_position=1.42, per_call=1547.77,
-        per_tail_output=0.06, per_empty_output=1.86, per_single_output=0.22, per_tapped_row=41.83,
-        per_padded_call=24.78, per_tap_position=1.39, per_unclamped_output=1.82, per_row_block_mac=0.05),
-    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=101
-        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=22.35, per_call=363.17,
-        per_tapped_output=0.3, per_tail_output=0.22, per_empty_output=5.27, per_single_output=3.67,
-        per_multi_output=3.71, per_tapped_line=0.84, per_padded_call=0.44, per_chunk=2.74,
-        per_unclamped_output=4.81, per_band_row=37.14, per_band_byte=0.28, block=4, lanes=8),
-    "pqk_conv2d_s8_csr_taps_mve": KernelCost(  # worst error 3%, n=90
-        per_mac=0.0, per_output=3.68, per_tap_output=0.0, per_column=0.0, per_position=19.36, per_call=395.92,
-        per_tapped_output=0.11, per_tail_output=0.25, per_empty_output=0.39, per_multi_output=0.05,
-        per_tapped_line=0.66, per_padded_call=0.57, per_chunk=1.24, per_unclamped_output=4.81,
-        per_band_row=36.29, per_band_byte=0.32, block=4),
+    "pqk_conv2d_s8_csr_dsp": KernelCost(  # worst error 6%, n=86
+        per_mac=0.0, per_output=0.66, per_tap_output=0.0, per_column=1.59, per_position=15.19, per_call=0.0,
+        per_im2col_byte=2.29, per_tapped_output=5.02, per_tail_output=0.24, per_empty_output=7.14,
+        per_single_output=0.36, per_multi_padded=0.07, per_tapped_row=13.24, per_padded_call=12.77,
+        per_chunk=2.25, per_unclamped_output=2.9, per_row_block_output=0.21, per_patch_byte=0.02,
+        per_band_byte=0.26, block=8),
+    "pqk_conv2d_s8_csr_mve": KernelCost(  # worst error 5%, n=74
+        per_mac=0.01, per_output=2.97, per_tap_output=0.0, per_column=0.0, per_position=25.71, per_call=213.46,
+        per_tapped_output=0.93, per_tail_output=0.02, per_empty_output=10.59, per_single_output=0.3,
+        per_tapped_line=1.43, per_chunk=2.55, per_unclamped_output=4.78, per_row_block_mac=0.01,
+        per_patch_byte=0.05, per_band_row=35.76, per_band_byte=0.36, per_partial_channel_group=16.87, block=4,
+        lanes=8),
+    "pqk_conv2d_s8_csr_taps_mve": KernelCost(  # worst error 4%, n=16
+        per_mac=0.0, per_output=3.71, per_tap_output=0.0, per_column=0.0, per_position=21.76, per_call=340.08,
+        per_empty_output=0.49, per_tapped_line=1.76, per_chunk=1.35, per_unclamped_output=4.7,
+        per_band_row=30.76, per_band_byte=0.65, per_partial_channel_group=18.58, block=4),
     "pqk_conv2d_s8_csr_wide_dsp": KernelCost(  # worst error 2%, n=44
         per_mac=0.02, per_output=0.0, per_tap_output=0.01, per_column=1.03, per_position=67.76, per_call=0.0,
         per_group_output=0.06, per_im2col_byte=0.63, per_tapped_output=1.43, per_tail_output=0.84,
@@ -313,17 +324,18 @@ KERNEL_COSTS: dict[str, KernelCost] = {
     "pqk_depthwise_conv2d_s8_csr": KernelCost(  # worst error 3%, n=13
         per_mac=26.67, per_output=58.06, per_tap_output=0.0, per_column=0.0, per_position=25.16, per_call=0.0,
         per_tapped_output=7.96, per_single_output=4.81),
-    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(  # worst error 5%, n=65
-        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=267.92,
-        per_tapped_channel=174.48, per_single_channel=108.13, per_padded_call=0.28, per_constant_group=120.42,
-        per_fill_eight=15.48, per_fill_rest=4.59, per_tap_run=27.16, per_unit_tap_output=6.93,
-        per_strided_tap_output=8.3, per_copy_row=20.71, per_copy_byte=4.73, per_looped_output=20.02,
-        per_multi_mac=7.23),
-    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 4%, n=29
-        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
-        per_im2col_byte=3.33, per_empty_output=0.44, per_single_output=4.48, per_padded_call=4.29,
-        per_chunk=0.65, per_row_block_mac=0.11, per_band_row=38.77, per_fill_eight=23.59, per_fill_rest=0.8,
-        per_unit_tap_output=0.65, per_strided_tap_output=1.3, per_copy_row=2.63, per_multi_mac=0.91, block=4),
+    "pqk_depthwise_conv2d_s8_csr_dsp": KernelCost(  # worst error 5%, n=82
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=125.2,
+        per_multi_output=0.83, per_padded_call=0.39, per_tapped_channel=197.85, per_single_channel=84.97,
+        per_constant_group=151.38, per_fill_eight=14.21, per_fill_rest=5.25, per_tap_run=25.43,
+        per_unit_tap_output=7.07, per_strided_tap_output=8.37, per_copy_row=21.43, per_copy_byte=4.71,
+        per_looped_output=23.17, per_multi_mac=6.7, per_order_tap=67.08),
+    "pqk_depthwise_conv2d_s8_csr_mve": KernelCost(  # worst error 2%, n=53
+        per_mac=0.0, per_output=0.0, per_tap_output=0.0, per_column=0.0, per_position=24.44, per_call=0.0,
+        per_tail_output=3.92, per_empty_output=0.25, per_multi_output=0.43, per_single_row=2.54, per_chunk=0.99,
+        per_row_block_mac=0.01, per_band_row=72.36, per_fill_eight=6.04, per_fill_rest=0.43, per_tap_run=0.15,
+        per_unit_tap_output=0.73, per_strided_tap_output=1.28, per_copy_byte=0.13, per_looped_output=0.02,
+        per_multi_mac=0.24, per_partial_channel_group=21.86, block=4),
     "pqk_depthwise_conv2d_s8_dsp": KernelCost(  # worst error 1%, n=31
         per_mac=0.0, per_output=0.0, per_tap_output=4.31, per_column=7.64, per_position=0.0, per_call=1131.87,
         per_empty_output=0.63, per_single_output=1.4, per_padded_call=5.15, per_border_tap=30.9, per_chunk=0.02,
@@ -483,6 +495,9 @@ def layer_counts(matrix: np.ndarray, layout: "Layout", sparse: bool, block: int 
         * columns * positions,
         "pass_chunk": (layout.kind == "FULLY_CONNECTED") * -(-rows // MVE_ROWS) * -(-columns // 16) * positions,
         **_narrow_counts(layout, rows, columns),
+        "partial_channel_group": (layout.kind != "FULLY_CONNECTED" and rows % 4 != 0) * blocked,
+        "order_tap": (layout.kind == "DEPTHWISE_CONV_2D" and _output_size(layout) != (layout.input_h, layout.input_w))
+        * taps,
         "border_byte": taps * (positions - _inside_positions(layout)) * layout.input_c,
     }
 
