@@ -237,3 +237,28 @@ def test_narrow_weights_layout():
     words = encode_narrow(quads, np.array([1, 2, 3, -4]), 1 << 30, -2, 5)
     assert words[:8].tolist() == [1 << 30, 11 << 1, 2, 8, 1, 2, 3, (-4) & 0xFFFFFFFF]
     assert words[8:].view(np.int8).tolist() == encode_row_quads(quads).tolist()
+
+
+def _single_value_chain(batches: int):
+    """FULLY_CONNECTED layers of one input and one output feature (what dead-channel elimination leaves of
+    hello_world pruned to 80%): per-tensor and per-channel, ReLU, ReLU6 and none, with and without bias."""
+    b = GraphBuilder()
+    x = b.input((batches, 1), scale=0.05, zero_point=-3)
+    for weight, scale, bias, activation, zero_point in (
+        (37, 0.004, 900, "RELU", -128), (-90, [0.003], -2500, "NONE", 5), (127, 0.01, None, "RELU6", -20),
+        (-1, 0.5, 12, "NONE", 0),
+    ):
+        x = b.fully_connected(x, np.array([[weight]], dtype=np.int8), scale,
+                              None if bias is None else np.array([bias], dtype=np.int32), 0.07, zero_point,
+                              activation=activation)
+    return b.build(outputs=[x])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_single_value_fully_connected_is_a_table(tmp_path, toolchain, target):
+    """Each output of a 1 -> 1 FULLY_CONNECTED is a function of one int8 input: the layer runs as a lookup table
+    (pqk_lut_s8) built from the reference, bit-exact on every input value."""
+    graph = _single_value_chain(batches=256)
+    generated = generate_c(graph, tmp_path / "gen", board="cortex-m4")
+    assert {layer.kernel for layer in generated.layers} == {"pqk_lut_s8"}
+    _assert_bit_exact(generated, target, tmp_path)

@@ -652,9 +652,13 @@ class Lowering:
         if x.dtype == "int16":
             self._fully_connected_s16(layer, op)
             return
+        out_features, in_features = w.shape
+        if (out_features, in_features) == (1, 1) and y.dtype == "int8":
+            # every output is a function of one int8 input: a table (pruned chains shrink to such layers)
+            self._lut(layer, op, constants=tuple(self.tensors[name] for name in op.inputs[1:] if name))
+            return
         in_scale, in_zp = _scale_zp(x, "input", op)
         out_scale, _ = _scale_zp(y, "output", op)
-        out_features, in_features = w.shape
         if w.quant.per_channel:
             multiplier, shift = conv_multipliers(in_scale, w.quant.scale, out_scale)
         else:
@@ -935,11 +939,11 @@ class Lowering:
 
     # Element-wise int8 -> int8 ops run as table lookups (tables from the reference interpreter).
     @LOWERINGS.register("RELU", "RELU6", "HARD_SWISH")
-    def _lut(self, layer: Layer, op: Op) -> None:
+    def _lut(self, layer: Layer, op: Op, constants: tuple[Tensor, ...] = ()) -> None:
         x, y = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         _scale_zp(x, "input", op)
         _scale_zp(y, "output", op)
-        table = unary_table(op, x, y)
+        table = unary_table(op, x, y, constants)
         layer.kernel = "pqk_lut_s8"
         fields = [
             ("size", x.size),

@@ -91,12 +91,15 @@ def _checked_input(tensor: Tensor, array: np.ndarray) -> np.ndarray:
     return array.reshape(tensor.shape)
 
 
-def unary_table(op: Op, source: Tensor, target: Tensor) -> np.ndarray:
-    """The int8 output of a one-input element-wise ``op`` for every input -128..127 (a lookup table)."""
-    shape = (1, 256)
+def unary_table(op: Op, source: Tensor, target: Tensor, constants: tuple[Tensor, ...] = ()) -> np.ndarray:
+    """The int8 output of a one-input element-wise ``op`` for every input -128..127 (a lookup table); also of
+    a FULLY_CONNECTED of one input and one output feature (``constants``: the tensors of its other inputs),
+    whose every output depends on one input value, probed as 256 batches."""
+    shape = (256, 1) if op.kind == "FULLY_CONNECTED" else (1, 256)
     probe = Graph(
-        tensors=(dataclasses.replace(source, shape=shape, data=None), dataclasses.replace(target, shape=shape, data=None)),
-        ops=(dataclasses.replace(op, inputs=(source.name,), outputs=(target.name,)),),
+        tensors=(dataclasses.replace(source, shape=shape, data=None), dataclasses.replace(target, shape=shape, data=None),
+                 *constants),
+        ops=(dataclasses.replace(op, inputs=(source.name, *op.inputs[1:]), outputs=(target.name,)),),
         inputs=(source.name,),
         outputs=(target.name,),
     )
