@@ -202,7 +202,7 @@ KERNEL_TERMS = {
                                         "strided_tap_output", "copy_row", "copy_byte", "looped_output",
                                         "multi_mac", "order_tap"),
     "pqk_conv2d_s8_csr_wide_smlal": ("call", "position", "output", "column", "im2col_byte", "chunk", "empty_output",
-                                     "border_tap", "border_byte", "general_mac"),
+                                     "border_tap", "border_byte", "general_mac", "tap_output", "mac"),
 }
 
 

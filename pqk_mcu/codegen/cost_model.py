@@ -297,9 +297,11 @@ KERNEL_COSTS: dict[str, KernelCost] = {
         per_group_output=0.06, per_im2col_byte=0.63, per_tapped_output=1.43, per_tail_output=0.84,
         per_multi_output=1.07, per_single_row=3.12, per_border_tap=0.15, per_chunk=1.69,
         per_unclamped_output=1.53, per_row_block_mac=0.05, per_patch_row=258.01, block=8),
-    "pqk_conv2d_s8_csr_wide_smlal": KernelCost(  # worst error 22%, n=145
-        per_mac=0.0, per_output=12.43, per_tap_output=0.0, per_column=1.53, per_position=42.0, per_call=739.98,
-        per_im2col_byte=0.65, per_border_tap=8.67, per_general_mac=0.5, per_chunk=1.36, per_border_byte=3.96,
+    "pqk_conv2d_s8_csr_wide_smlal": KernelCost(  # worst error 4%, n=41 (its cortex-m3 zoo layers; the
+        # calibration's small graphs and the forced test layers up to 22% off); general_mac kept from the fit on
+        # those (the zoo has no general requantization)
+        per_mac=0.42, per_output=11.44, per_tap_output=0.16, per_column=2.42, per_position=46.37, per_call=198.39,
+        per_im2col_byte=0.01, per_border_tap=5.38, per_general_mac=0.5, per_chunk=0.96, per_border_byte=0.99,
         block=8),
     "pqk_conv2d_s8_csr_taps_dsp": KernelCost(  # worst error 0%, n=9
         per_mac=0.0, per_output=8.0, per_tap_output=0.0, per_column=0.0, per_position=0.0, per_call=0.0,
