@@ -2,7 +2,7 @@
 
 Pixel pairs' lanes separate exactly up to the bound the compiler checks; small graphs run bit-exact on the
 host (the kernel's plain-C loop under ASan/UBSan) and on cortex-m3 in QEMU (its Thumb-2 SMLAL loop): input
-and output channels 1, 3, 7 and 65, 1x1 and 3x3 filters, strides 1 and 2, SAME and VALID padding,
+and output channels 1, 3, 7 and 65 (and 129 and 257 in the wide DSP kernel's graph), 1x1 and 3x3 filters, strides 1 and 2, SAME and VALID padding,
 sparsities 0.5, 0.9 and 0.99 with rows without nonzeros, two batches (blocks across images), partial
 blocks, an in-place pointwise layer, ReLU onto all of int8, no activation and ReLU6 onto part of it, and
 channels outside the fast requantization bounds (requant.checked). Rows whose lanes could overflow take
@@ -19,7 +19,7 @@ from pqk_mcu.codegen.cost_model import WIDE_CONV_KERNEL, WIDE_SMLAL_CONV_KERNEL,
 from pqk_mcu.codegen.weights import PAIR_LANE_BITS, encode_wide, pixel_pair_lanes_fit
 from pqk_mcu.ir.builder import GraphBuilder
 from test_perf_kernels import _assert_bit_exact, _weights
-from test_perf_sparse_conv import _conv
+from test_perf_sparse_conv import _conv, _wide_graph
 
 TARGETS = ["host", "cortex-m3"]
 M3 = Target.from_board("cortex-m3")
@@ -56,6 +56,15 @@ def _checked_graph():
 
 def _kernels(generated):
     return [layer.kernel for layer in generated.layers]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_wide_smlal_conv_wide_channel_counts_bit_exact(tmp_path, toolchain, without_dead_channel_elimination, target):
+    """pqk_conv2d_s8_csr_wide_dsp's graph of input channels 1, 3, 7, 65, 129 and 257 (10x8, 5x5, dilated 2x5
+    and 1x1 filters) on cortex-m3."""
+    generated = generate_c(_wide_graph(), tmp_path / "gen", weight_format="csr", board="cortex-m3")
+    assert _kernels(generated).count(WIDE_SMLAL_CONV_KERNEL) >= 4, _kernels(generated)
+    _assert_bit_exact(generated, target, tmp_path)
 
 
 @pytest.mark.parametrize("target", TARGETS)
