@@ -73,7 +73,7 @@ DEPTHWISE_SHAPES = {
 }
 # (batches, input features, output features)
 FULLY_CONNECTED_SHAPES = {
-    "one feature": (1, 1, 1),
+    "one feature": (1, 1, 2),  # (1, 1, 1): a lookup table, no FC kernel
     "odd features": (1, 15, 3),
     "direct outputs": (1, 17, 8),
     "widened outputs": (1, 17, 9),

@@ -653,8 +653,9 @@ class Lowering:
             self._fully_connected_s16(layer, op)
             return
         out_features, in_features = w.shape
-        if (out_features, in_features) == (1, 1) and y.dtype == "int8":
-            # every output is a function of one int8 input: a table (pruned chains shrink to such layers)
+        if (out_features, in_features) == (1, 1) and y.dtype == "int8" and self.weight_format == "auto":
+            # every output is a function of one int8 input: a table (pruned chains shrink to such layers); a
+            # forced weight format keeps the FC kernels
             self._lut(layer, op, constants=tuple(self.tensors[name] for name in op.inputs[1:] if name))
             return
         in_scale, in_zp = _scale_zp(x, "input", op)
